@@ -4,3 +4,5 @@
 //! `rules` → `review` (findings) → `report`.
 
 pub mod migration;
+pub mod schema;
+pub mod sql;

@@ -1,0 +1,210 @@
+//! PostgreSQL-aware splitting, parsing with sqlparser, and classification of every statement.
+
+pub mod classify;
+pub mod lex;
+pub mod name;
+pub mod position;
+pub mod split;
+
+use std::ops::Range;
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+pub use classify::{Classification, Kind};
+pub use lex::{Token, TokenKind};
+pub use name::ObjectName;
+pub use position::{LineIndex, Position};
+pub use split::Unterminated;
+
+/// Statements longer than this are classified from their tokens only: sqlparser's cost grows with
+/// them and such statements are data loads, not DDL worth a syntax tree.
+const MAX_PARSED_STATEMENT_BYTES: usize = 1 << 20;
+
+/// One statement of a migration.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Byte range in the file, from its first to its last significant token (no trailing `;`).
+    pub range: Range<usize>,
+    /// The migration section it belongs to.
+    pub section: usize,
+    /// Its significant tokens (no whitespace or comments).
+    pub tokens: Vec<Token>,
+    /// Its kind and target from the leading keywords; always present.
+    pub class: Classification,
+    /// The syntax tree, when sqlparser could parse it.
+    pub ast: Option<ast::Statement>,
+    /// Why sqlparser could not parse it.
+    pub parse_error: Option<String>,
+    /// A quote or comment that never closes inside this statement.
+    pub unterminated: Option<Unterminated>,
+}
+
+/// A migration's statements and comments.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFile {
+    pub statements: Vec<Statement>,
+    /// Byte ranges of every comment, for suppression directives.
+    pub comments: Vec<Range<usize>>,
+}
+
+/// Splits the given sections of `text` into statements and parses each one.
+pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
+    let split = split::split(text, sections);
+    let statements = split
+        .statements
+        .into_iter()
+        .map(|raw| {
+            let sql = &text[raw.range.clone()];
+            let class = classify::classify(text, &raw.tokens);
+            let (ast, parse_error) = match parse_one(sql, &class, raw.unterminated.is_some()) {
+                Ok(ast) => (Some(ast), None),
+                Err(error) => (None, Some(error)),
+            };
+            Statement {
+                range: raw.range,
+                section: raw.section,
+                tokens: raw.tokens,
+                class,
+                ast,
+                parse_error,
+                unterminated: raw.unterminated,
+            }
+        })
+        .collect();
+    ParsedFile {
+        statements,
+        comments: split.comments,
+    }
+}
+
+fn parse_one(sql: &str, class: &Classification, unterminated: bool) -> Result<ast::Statement, String> {
+    if unterminated {
+        return Err("the statement contains an unterminated quote or comment".into());
+    }
+    if class.kind == Kind::PsqlMeta {
+        return Err("psql backslash commands are not SQL".into());
+    }
+    if sql.len() > MAX_PARSED_STATEMENT_BYTES {
+        return Err(format!(
+            "the statement is {} bytes long; statements over {} bytes are classified without parsing",
+            sql.len(),
+            MAX_PARSED_STATEMENT_BYTES
+        ));
+    }
+    let mut statements = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|error| error.to_string())?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        n => Err(format!("sqlparser read {n} statements where psql sees one")),
+    }
+}
+
+impl Statement {
+    /// The statement's text.
+    pub fn sql<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.range.clone()]
+    }
+
+    /// Byte offset of the first occurrence of the keyword sequence `keywords` (case-insensitive,
+    /// skipping comments), to point a finding at the exact clause.
+    pub fn find_keywords(&self, text: &str, keywords: &[&str]) -> Option<usize> {
+        if keywords.is_empty() {
+            return None;
+        }
+        self.tokens
+            .windows(keywords.len())
+            .find(|window| {
+                window.iter().zip(keywords).all(|(token, keyword)| {
+                    token.kind == TokenKind::Word
+                        && text[token.range.clone()].eq_ignore_ascii_case(keyword)
+                })
+            })
+            .map(|window| window[0].range.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statements(sql: &str) -> Vec<String> {
+        parse(sql, &[0..sql.len()])
+            .statements
+            .iter()
+            .map(|s| s.sql(sql).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn splits_like_psql() {
+        let sql = "CREATE TABLE a (x int); -- c;\n/* ; */ INSERT INTO a VALUES (';');\n\
+                   CREATE FUNCTION f() RETURNS void AS $f$ BEGIN; END $f$ LANGUAGE plpgsql;";
+        assert_eq!(
+            statements(sql),
+            [
+                "CREATE TABLE a (x int)",
+                "INSERT INTO a VALUES (';')",
+                "CREATE FUNCTION f() RETURNS void AS $f$ BEGIN; END $f$ LANGUAGE plpgsql",
+            ]
+        );
+    }
+
+    #[test]
+    fn begin_atomic_bodies_keep_their_semicolons() {
+        let sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END; SELECT 2";
+        assert_eq!(
+            statements(sql),
+            [
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END",
+                "SELECT 2"
+            ]
+        );
+        assert_eq!(statements("BEGIN; SELECT 1; END;"), ["BEGIN", "SELECT 1", "END"]);
+    }
+
+    #[test]
+    fn semicolons_inside_parentheses_do_not_split() {
+        assert_eq!(
+            statements("SELECT (1;2); SELECT 3"),
+            ["SELECT (1;2)", "SELECT 3"]
+        );
+    }
+
+    #[test]
+    fn sections_keep_file_offsets() {
+        let sql = "-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n";
+        let up = 14..38;
+        let parsed = parse(sql, &[up]);
+        assert_eq!(parsed.statements.len(), 1);
+        assert_eq!(parsed.statements[0].range, 14..36);
+        assert!(parsed.statements[0].ast.is_some());
+    }
+
+    #[test]
+    fn unparsable_statements_are_classified() {
+        let sql = "DROP INDEX CONCURRENTLY IF EXISTS idx";
+        let parsed = parse(sql, &[0..sql.len()]);
+        let statement = &parsed.statements[0];
+        assert_eq!(statement.class.kind, Kind::DropIndex);
+        assert!(statement.class.concurrently);
+        assert_eq!(
+            statement.find_keywords(sql, &["concurrently"]),
+            Some(11)
+        );
+    }
+
+    #[test]
+    fn unterminated_dollar_quote_is_reported() {
+        let sql = "SELECT 1;\nCREATE FUNCTION f() AS $$ BEGIN";
+        let parsed = parse(sql, &[0..sql.len()]);
+        assert_eq!(parsed.statements.len(), 2);
+        let unterminated = parsed.statements[1].unterminated.unwrap();
+        assert_eq!(unterminated.offset, 33);
+        assert_eq!(unterminated.what, "dollar-quoted string");
+        assert!(parsed.statements[1].ast.is_none());
+    }
+}

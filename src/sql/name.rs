@@ -1,0 +1,96 @@
+//! Object names as PostgreSQL resolves them: unquoted identifiers fold to lower case, quoted ones keep
+//! their case.
+
+use std::fmt;
+
+use sqlparser::ast;
+
+use super::lex::{Token, TokenKind};
+
+/// A possibly schema-qualified name, already case-folded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+/// Folds one identifier as PostgreSQL does.
+pub fn fold_ident(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+impl ObjectName {
+    pub fn new(schema: Option<&str>, name: &str) -> Self {
+        ObjectName {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        }
+    }
+
+    /// From a sqlparser name; a three-part `db.schema.name` keeps the last two parts.
+    pub fn from_ast(name: &ast::ObjectName) -> Option<Self> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|part| part.as_ident().map(fold_ident))
+            .collect();
+        Self::from_parts(parts)
+    }
+
+    /// From a dotted name at the start of `tokens` (words, quoted identifiers and `.`).
+    pub fn from_tokens(text: &str, tokens: &[Token]) -> Option<Self> {
+        let mut parts = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let expect_part = i % 2 == 0;
+            let raw = &text[token.range.clone()];
+            match token.kind {
+                TokenKind::Word if expect_part => parts.push(raw.to_lowercase()),
+                TokenKind::QuotedIdent if expect_part && !token.unterminated => {
+                    let inner = raw
+                        .trim_start_matches("U&")
+                        .trim_start_matches("u&")
+                        .strip_prefix('"')
+                        .and_then(|r| r.strip_suffix('"'))
+                        .unwrap_or(raw);
+                    parts.push(inner.replace("\"\"", "\""));
+                }
+                TokenKind::Punct if !expect_part && raw == "." => {}
+                _ => break,
+            }
+        }
+        Self::from_parts(parts)
+    }
+
+    fn from_parts(mut parts: Vec<String>) -> Option<Self> {
+        let name = parts.pop()?;
+        Some(ObjectName {
+            schema: parts.pop(),
+            name,
+        })
+    }
+
+    /// This name with its schema filled in from the search path when it has none.
+    pub fn qualified(&self, default_schema: &str) -> ObjectName {
+        ObjectName {
+            schema: Some(
+                self.schema
+                    .clone()
+                    .unwrap_or_else(|| default_schema.to_owned()),
+            ),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
