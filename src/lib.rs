@@ -1,8 +1,14 @@
 //! migagent reviews PostgreSQL schema migrations before they merge.
 //!
 //! The modules follow the pipeline: `migration` (discover) → `sql` (split/parse) → `schema` (model) →
-//! `rules` → `review` (findings) → `report`.
+//! `rules` → `review` (findings) → `report`; `cli` and `config` turn flags and `migagent.toml` into
+//! options.
 
+pub mod cli;
+pub mod config;
 pub mod migration;
+pub mod report;
+pub mod review;
+pub mod rules;
 pub mod schema;
 pub mod sql;

@@ -5,9 +5,27 @@
 //! `load` reads one migration, checks that it is text, and cuts it into the sections the tool executes
 //! (the `up` part, with each section's transaction behaviour).
 
+mod atlas;
+mod dbmate;
+mod detect;
+mod diesel;
+mod dir;
+mod discovery;
+mod drizzle;
+mod flyway;
+mod heads;
+mod liquibase;
+mod load;
+mod numbered;
+mod order;
+mod plain;
+mod prisma;
+mod supabase;
+mod text;
+
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The migration tools whose layouts migagent understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,6 +129,7 @@ pub enum DownLocation {
 /// A migrations directory: its tool, its full ordered history, and which migrations to review.
 #[derive(Debug, Clone)]
 pub struct MigrationSet {
+    /// The directory as the user named it (`.` when they named a bare file of the working directory).
     pub dir: PathBuf,
     pub tool: Tool,
     /// Every migration of the directory, in the order the tool applies them.
@@ -152,7 +171,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::TooLarge { bytes, limit } => write!(
                 f,
-                "the file is {:.1} MB, over the {:.1} MB limit for one migration (raise `max_file_size` in migagent.toml to review it)",
+                "the file is {:.1} MB, over the {:.1} MB limit for one migration (raise `max-file-size` in migagent.toml to review it)",
                 *bytes as f64 / 1e6,
                 *limit as f64 / 1e6
             ),
@@ -190,8 +209,7 @@ pub fn discover(
     paths: &[PathBuf],
     options: &DiscoverOptions,
 ) -> (Vec<MigrationSet>, Vec<DiscoverError>) {
-    let _ = (paths, options);
-    (Vec::new(), Vec::new())
+    discovery::discover(paths, options)
 }
 
 /// Reads a migration and cuts it into the sections its tool executes.
@@ -201,6 +219,5 @@ pub fn load(
     options: &DiscoverOptions,
     max_bytes: u64,
 ) -> Result<Migration, LoadError> {
-    let _ = (migration, tool, options, max_bytes, Path::new(""));
-    Err(LoadError::Io("not implemented".into()))
+    load::load(migration, tool, options, max_bytes)
 }

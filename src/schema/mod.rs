@@ -4,6 +4,8 @@
 //! Without a shadow database it is built by replaying the history's DDL statically (best effort).
 //! "Created in this migration" is answered here, once, from each object's [`Origin`].
 
+mod expr;
+mod naming;
 mod replay;
 
 use std::collections::HashMap;
@@ -12,9 +14,20 @@ use sqlparser::ast::DataType;
 
 use crate::sql::ObjectName;
 
-/// Which migration created an object: migrations are numbered in the order they are replayed.
+/// Where temporary tables live; PostgreSQL looks there before the search path.
+const TEMP_SCHEMA: &str = "pg_temp";
+
+/// Which migration created an object: migrations are numbered in the order they are replayed,
+/// from 1. [`Origin::BASELINE`] marks what existed before the first replayed migration: statements
+/// applied before any [`Catalog::begin_migration`], and relations or columns the model only learnt
+/// of from a later statement (an `ALTER TABLE` on a table whose `CREATE TABLE` it never saw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin(pub u32);
+
+impl Origin {
+    /// Existed before the replayed migrations.
+    pub const BASELINE: Origin = Origin(0);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelationKind {
@@ -43,15 +56,34 @@ pub struct Column {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConstraintKind {
-    PrimaryKey { columns: Vec<String> },
-    Unique { columns: Vec<String> },
-    Check { expression: String },
+    PrimaryKey {
+        columns: Vec<String>,
+    },
+    Unique {
+        columns: Vec<String>,
+    },
+    Check {
+        expression: String,
+    },
     ForeignKey {
         columns: Vec<String>,
         references: ObjectName,
         referenced_columns: Vec<String>,
     },
     Exclude,
+}
+
+impl ConstraintKind {
+    /// Primary key, unique and exclusion constraints are backed by an index of the same name
+    /// (dropped with the constraint, renamed with it).
+    pub fn has_index(&self) -> bool {
+        matches!(
+            self,
+            ConstraintKind::PrimaryKey { .. }
+                | ConstraintKind::Unique { .. }
+                | ConstraintKind::Exclude
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +101,8 @@ pub struct Relation {
     /// Schema-qualified, case-folded.
     pub name: ObjectName,
     pub kind: RelationKind,
+    /// In table order. May be incomplete: columns copied with `LIKE` from a table the model does
+    /// not know, `SELECT *` of a view, a table the model only knows from an `ALTER TABLE`.
     pub columns: Vec<Column>,
     pub constraints: Vec<Constraint>,
     /// The partitioned parent, for a partition.
@@ -84,13 +118,20 @@ pub struct Index {
     /// Key columns by name; expressions appear as their SQL text.
     pub columns: Vec<String>,
     pub unique: bool,
+    /// The `WHERE` clause of a partial index, as SQL text.
+    pub predicate: Option<String>,
     pub origin: Origin,
 }
 
 #[derive(Debug, Clone)]
 pub enum TypeKind {
-    Enum { values: Vec<String> },
-    Domain { base: Option<DataType>, has_check: bool },
+    Enum {
+        values: Vec<String>,
+    },
+    Domain {
+        base: Option<DataType>,
+        has_check: bool,
+    },
     Other,
 }
 
@@ -104,14 +145,18 @@ pub struct UserType {
 #[derive(Debug, Clone)]
 pub struct Sequence {
     pub name: ObjectName,
+    /// The table and column that own it (serial and identity columns, `OWNED BY`): it is dropped
+    /// with them.
+    pub owned_by: Option<(ObjectName, String)>,
     pub origin: Origin,
 }
 
 /// The schema as known at one point of the replay.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    /// The schema unqualified names resolve to (the first entry of `search_path`).
-    default_schema: String,
+    /// The session's `search_path` without `"$user"` and `pg_catalog`; never empty. The first entry
+    /// is where unqualified names are created.
+    search_path: Vec<String>,
     relations: HashMap<ObjectName, Relation>,
     indexes: HashMap<ObjectName, Index>,
     types: HashMap<ObjectName, UserType>,
@@ -123,72 +168,228 @@ pub struct Catalog {
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
-            default_schema: "public".into(),
+            search_path: default_search_path(),
             relations: HashMap::new(),
             indexes: HashMap::new(),
             types: HashMap::new(),
             sequences: HashMap::new(),
-            current: Origin(0),
+            current: Origin::BASELINE,
         }
     }
 }
 
+/// The server default `"$user", public`, as seen by a role without a schema of its own.
+fn default_search_path() -> Vec<String> {
+    vec!["public".to_owned()]
+}
+
 impl Catalog {
     /// Starts replaying the next migration: objects created from now on are new to it.
+    ///
+    /// The search path goes back to the server default: migration tools run each migration in a
+    /// session of its own (or at least expect no `SET` to leak from one file into the next), so a
+    /// `SET search_path` in one migration says nothing about where the next one creates objects.
+    ///
+    /// Temporary tables end with the previous migration's session and are forgotten.
     pub fn begin_migration(&mut self) {
         self.current = Origin(self.current.0 + 1);
+        self.search_path = default_search_path();
+        self.remove_schema(TEMP_SCHEMA);
     }
 
-    /// The name with the default schema filled in.
+    /// The migration being replayed ([`Origin::BASELINE`] before the first `begin_migration`).
+    pub fn current_migration(&self) -> Origin {
+        self.current
+    }
+
+    /// The schema unqualified names are created in: the first entry of `search_path`.
+    pub fn default_schema(&self) -> &str {
+        self.search_path.first().map_or("public", String::as_str)
+    }
+
+    /// The schemas unqualified names are looked up in, in order.
+    pub fn search_path(&self) -> &[String] {
+        &self.search_path
+    }
+
+    /// The name with its schema filled in as PostgreSQL resolves it: the first schema of the search
+    /// path holding an object of that name, else the default schema. Identifiers are truncated to
+    /// 63 bytes as PostgreSQL does.
     pub fn resolve(&self, name: &ObjectName) -> ObjectName {
-        name.qualified(&self.default_schema)
+        self.candidates(name)
+            .into_iter()
+            .find(|candidate| {
+                self.relations.contains_key(candidate)
+                    || self.indexes.contains_key(candidate)
+                    || self.types.contains_key(candidate)
+                    || self.sequences.contains_key(candidate)
+            })
+            .unwrap_or_else(|| self.qualify(name))
+    }
+
+    /// The name with the default schema filled in: where an unqualified name is created.
+    fn qualify(&self, name: &ObjectName) -> ObjectName {
+        ObjectName {
+            schema: Some(naming::truncate_identifier(
+                name.schema.as_deref().unwrap_or(self.default_schema()),
+            )),
+            name: naming::truncate_identifier(&name.name),
+        }
+    }
+
+    /// The qualified names an (unqualified) name may stand for, in lookup order: temporary
+    /// objects first, then the search path.
+    fn candidates(&self, name: &ObjectName) -> Vec<ObjectName> {
+        match name.schema {
+            Some(_) => vec![self.qualify(name)],
+            None => std::iter::once(TEMP_SCHEMA)
+                .chain(self.search_path.iter().map(String::as_str))
+                .map(|schema| ObjectName {
+                    schema: Some(schema.to_owned()),
+                    name: naming::truncate_identifier(&name.name),
+                })
+                .collect(),
+        }
+    }
+
+    /// The qualified name of the relation `name` resolves to, known to the model or not.
+    fn relation_name(&self, name: &ObjectName) -> ObjectName {
+        self.find_key(&self.relations, name)
+            .unwrap_or_else(|| self.resolve(name))
+    }
+
+    /// The key under which `map` holds the object `name` resolves to.
+    fn find_key<T>(&self, map: &HashMap<ObjectName, T>, name: &ObjectName) -> Option<ObjectName> {
+        self.candidates(name)
+            .into_iter()
+            .find(|candidate| map.contains_key(candidate))
+    }
+
+    fn find<'a, T>(&self, map: &'a HashMap<ObjectName, T>, name: &ObjectName) -> Option<&'a T> {
+        self.find_key(map, name).and_then(|key| map.get(&key))
     }
 
     pub fn relation(&self, name: &ObjectName) -> Option<&Relation> {
-        self.relations.get(&self.resolve(name))
+        self.find(&self.relations, name)
     }
 
     pub fn index(&self, name: &ObjectName) -> Option<&Index> {
-        self.indexes.get(&self.resolve(name))
+        self.find(&self.indexes, name)
     }
 
     pub fn user_type(&self, name: &ObjectName) -> Option<&UserType> {
-        self.types.get(&self.resolve(name))
+        self.find(&self.types, name)
     }
 
     pub fn sequence(&self, name: &ObjectName) -> Option<&Sequence> {
-        self.sequences.get(&self.resolve(name))
+        self.find(&self.sequences, name)
+    }
+
+    /// Every relation the model knows, in no particular order.
+    pub fn relations(&self) -> impl Iterator<Item = &Relation> + '_ {
+        self.relations.values()
+    }
+
+    /// Every index the model knows, in no particular order.
+    pub fn indexes(&self) -> impl Iterator<Item = &Index> + '_ {
+        self.indexes.values()
+    }
+
+    /// Every user-defined type (enums, domains, …) the model knows, in no particular order.
+    pub fn user_types(&self) -> impl Iterator<Item = &UserType> + '_ {
+        self.types.values()
+    }
+
+    /// Every sequence the model knows, in no particular order.
+    pub fn sequences(&self) -> impl Iterator<Item = &Sequence> + '_ {
+        self.sequences.values()
     }
 
     /// The indexes of a table.
     pub fn indexes_on<'a>(&'a self, table: &ObjectName) -> impl Iterator<Item = &'a Index> + 'a {
-        let table = self.resolve(table);
-        self.indexes.values().filter(move |index| index.table == table)
+        let table = self.relation_name(table);
+        self.indexes
+            .values()
+            .filter(move |index| index.table == table)
+    }
+
+    /// The partitions attached to a partitioned table.
+    pub fn partitions_of<'a>(
+        &'a self,
+        parent: &ObjectName,
+    ) -> impl Iterator<Item = &'a Relation> + 'a {
+        let parent = self.relation_name(parent);
+        self.relations
+            .values()
+            .filter(move |relation| relation.partition_of.as_ref() == Some(&parent))
     }
 
     pub fn column(&self, table: &ObjectName, column: &str) -> Option<&Column> {
+        let column = naming::truncate_identifier(column);
         self.relation(table)?
             .columns
             .iter()
             .find(|c| c.name == column)
     }
 
+    /// The constraints of a table (empty when the model does not know the table).
+    pub fn constraints_of(&self, table: &ObjectName) -> &[Constraint] {
+        self.relation(table)
+            .map_or(&[], |relation| relation.constraints.as_slice())
+    }
+
+    /// A table's constraint by name.
+    pub fn constraint(&self, table: &ObjectName, name: &str) -> Option<&Constraint> {
+        let name = naming::truncate_identifier(name);
+        self.constraints_of(table).iter().find(|c| c.name == name)
+    }
+
+    /// True when the table has a validated `CHECK (column IS NOT NULL)` (alone or as a term of an
+    /// `AND`): PostgreSQL 12+ then skips the full scan of `ALTER COLUMN … SET NOT NULL`.
+    pub fn has_validated_not_null_check(&self, table: &ObjectName, column: &str) -> bool {
+        let column = naming::truncate_identifier(column);
+        self.constraints_of(table).iter().any(|constraint| {
+            constraint.validated
+                && matches!(&constraint.kind, ConstraintKind::Check { expression }
+                    if expr::implies_not_null(expression, &column))
+        })
+    }
+
+    /// True when `origin` is the migration being replayed. Before the first
+    /// [`begin_migration`](Self::begin_migration) nothing is new.
+    fn is_current(&self, origin: Origin) -> bool {
+        self.current != Origin::BASELINE && origin == self.current
+    }
+
     /// True when the relation was created earlier in the migration being replayed. A relation the
     /// model has never heard of (a file reviewed without its history) is not new: it is treated as
     /// existing, with rows and traffic.
     pub fn is_new_relation(&self, name: &ObjectName) -> bool {
-        self.relation(name).is_some_and(|r| r.origin == self.current)
+        self.relation(name)
+            .is_some_and(|r| self.is_current(r.origin))
     }
 
     /// True when the column was added earlier in the migration being replayed (to a new or an
     /// existing table).
     pub fn is_new_column(&self, table: &ObjectName, column: &str) -> bool {
         self.column(table, column)
-            .is_some_and(|c| c.origin == self.current)
+            .is_some_and(|c| self.is_current(c.origin))
     }
 
     /// True when the index was created earlier in the migration being replayed.
     pub fn is_new_index(&self, name: &ObjectName) -> bool {
-        self.index(name).is_some_and(|i| i.origin == self.current)
+        self.index(name).is_some_and(|i| self.is_current(i.origin))
+    }
+
+    /// True when the table's constraint was added earlier in the migration being replayed.
+    pub fn is_new_constraint(&self, table: &ObjectName, name: &str) -> bool {
+        self.constraint(table, name)
+            .is_some_and(|c| self.is_current(c.origin))
+    }
+
+    /// True when the type (enum, domain, …) was created earlier in the migration being replayed.
+    pub fn is_new_type(&self, name: &ObjectName) -> bool {
+        self.user_type(name)
+            .is_some_and(|t| self.is_current(t.origin))
     }
 }

@@ -88,8 +88,10 @@ pub fn classify(text: &str, tokens: &[Token]) -> Classification {
     let mut classification = Classification::new(kind, label);
     classification.concurrently = concurrently;
     classification.target = target_of(kind, &words);
-    classification.on_only =
-        kind == Kind::CreateIndex && words.position("on").is_some_and(|on| words.is(on + 1, "only"));
+    classification.on_only = kind == Kind::CreateIndex
+        && words
+            .position("on")
+            .is_some_and(|on| words.is(on + 1, "only"));
     classification
 }
 
@@ -107,7 +109,12 @@ impl Classification {
 
 /// The statement's kind and how many leading words name it.
 fn kind_of(words: &Words) -> (Kind, usize) {
-    let w = |i| words.word(i).map(str::to_ascii_lowercase).unwrap_or_default();
+    let w = |i| {
+        words
+            .word(i)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default()
+    };
     let (first, second) = (w(0), w(1));
     match first.as_str() {
         "create" => {
@@ -204,7 +211,10 @@ fn with_kind(words: &Words) -> Kind {
             TokenKind::LParen => depth += 1,
             TokenKind::RParen => depth = depth.saturating_sub(1),
             TokenKind::Word if depth == 0 => {
-                match words.text[token.range.clone()].to_ascii_lowercase().as_str() {
+                match words.text[token.range.clone()]
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
                     "insert" => return Kind::Insert,
                     "update" => return Kind::Update,
                     "delete" => return Kind::Delete,
@@ -252,7 +262,8 @@ fn target_of(kind: Kind, words: &Words) -> Option<ObjectName> {
         Kind::Reindex | Kind::Cluster | Kind::Vacuum | Kind::Truncate => 1,
         Kind::RefreshMaterializedView => 3,
         Kind::CreateTable | Kind::CreateSequence | Kind::CreateType | Kind::CreateSchema => {
-            words.position("table")
+            words
+                .position("table")
                 .or_else(|| words.position("sequence"))
                 .or_else(|| words.position("type"))
                 .or_else(|| words.position("domain"))
@@ -308,11 +319,14 @@ impl<'a> Words<'a> {
     }
 
     fn lower(&self, n: usize) -> String {
-        self.word(n).map(str::to_ascii_lowercase).unwrap_or_default()
+        self.word(n)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default()
     }
 
     fn is(&self, n: usize, keyword: &str) -> bool {
-        self.word(n).is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+        self.word(n)
+            .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
     }
 
     /// Index of the first token that is the given keyword.

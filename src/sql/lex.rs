@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(
             kinds(sql),
             vec![
-                (TokenKind::DollarString, "$outer$ a $inner$ ; $inner$ b $outer$"),
+                (
+                    TokenKind::DollarString,
+                    "$outer$ a $inner$ ; $inner$ b $outer$"
+                ),
                 (TokenKind::Semicolon, ";"),
             ]
         );

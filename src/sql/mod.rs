@@ -49,6 +49,11 @@ pub struct ParsedFile {
     pub comments: Vec<Range<usize>>,
 }
 
+/// Splits the whole of `text` into statements and parses each one.
+pub fn parse_text(text: &str) -> ParsedFile {
+    parse(text, std::slice::from_ref(&(0..text.len())))
+}
+
 /// Splits the given sections of `text` into statements and parses each one.
 pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     let split = split::split(text, sections);
@@ -79,7 +84,11 @@ pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     }
 }
 
-fn parse_one(sql: &str, class: &Classification, unterminated: bool) -> Result<ast::Statement, String> {
+fn parse_one(
+    sql: &str,
+    class: &Classification,
+    unterminated: bool,
+) -> Result<ast::Statement, String> {
     if unterminated {
         return Err("the statement contains an unterminated quote or comment".into());
     }
@@ -132,7 +141,7 @@ mod tests {
     use super::*;
 
     fn statements(sql: &str) -> Vec<String> {
-        parse(sql, &[0..sql.len()])
+        parse_text(sql)
             .statements
             .iter()
             .map(|s| s.sql(sql).to_owned())
@@ -163,7 +172,10 @@ mod tests {
                 "SELECT 2"
             ]
         );
-        assert_eq!(statements("BEGIN; SELECT 1; END;"), ["BEGIN", "SELECT 1", "END"]);
+        assert_eq!(
+            statements("BEGIN; SELECT 1; END;"),
+            ["BEGIN", "SELECT 1", "END"]
+        );
     }
 
     #[test]
@@ -187,20 +199,17 @@ mod tests {
     #[test]
     fn unparsable_statements_are_classified() {
         let sql = "DROP INDEX CONCURRENTLY IF EXISTS idx";
-        let parsed = parse(sql, &[0..sql.len()]);
+        let parsed = parse_text(sql);
         let statement = &parsed.statements[0];
         assert_eq!(statement.class.kind, Kind::DropIndex);
         assert!(statement.class.concurrently);
-        assert_eq!(
-            statement.find_keywords(sql, &["concurrently"]),
-            Some(11)
-        );
+        assert_eq!(statement.find_keywords(sql, &["concurrently"]), Some(11));
     }
 
     #[test]
     fn unterminated_dollar_quote_is_reported() {
         let sql = "SELECT 1;\nCREATE FUNCTION f() AS $$ BEGIN";
-        let parsed = parse(sql, &[0..sql.len()]);
+        let parsed = parse_text(sql);
         assert_eq!(parsed.statements.len(), 2);
         let unterminated = parsed.statements[1].unterminated.unwrap();
         assert_eq!(unterminated.offset, 33);

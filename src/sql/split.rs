@@ -136,9 +136,9 @@ impl StatementBuilder {
         if !self.defines_routine || self.paren_depth > 0 {
             return;
         }
-        if word.eq_ignore_ascii_case("begin") {
-            self.begin_depth += 1;
-        } else if word.eq_ignore_ascii_case("case") && self.begin_depth > 0 {
+        let opens_block = word.eq_ignore_ascii_case("begin")
+            || (word.eq_ignore_ascii_case("case") && self.begin_depth > 0);
+        if opens_block {
             self.begin_depth += 1;
         } else if word.eq_ignore_ascii_case("end") {
             self.begin_depth = self.begin_depth.saturating_sub(1);

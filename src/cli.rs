@@ -1,0 +1,458 @@
+//! The command line: clap commands, and turning flags + `migagent.toml` into options. Nothing else.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, FileConfig};
+use crate::migration::{DiscoverOptions, Tool};
+use crate::report::{self, text::Style, Format};
+use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
+use crate::rules::{self, RuleSettings, Severity};
+
+/// Exit code: nothing at or above the `--fail-on` threshold.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: findings at or above the threshold.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: could not review (usage error, unreadable input, unavailable feature requested).
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migagent",
+    version,
+    about = "Reviews PostgreSQL schema migrations before they merge",
+    long_about = "Reviews PostgreSQL schema migrations before they merge: long-held locks, table \
+                  rewrites, blocking index builds and destructive changes, found from the SQL and the \
+                  schema its history builds."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Review migrations and exit non-zero on findings at or above --fail-on (the CI job).
+    Review(ReviewArgs),
+    /// List the rules, or print one rule's documentation.
+    Rules {
+        /// A rule id, e.g. set-not-null.
+        rule: Option<String>,
+    },
+    /// Draft the down migration and prove it with a rollback drill.
+    Rollback {
+        migration: PathBuf,
+        /// Write the down migration next to the up migration.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Explain a risky migration in a conversation.
+    Chat {
+        migration: PathBuf,
+        /// Answer one question and exit.
+        #[arg(long)]
+        ask: Option<String>,
+    },
+    /// Write a read-only snapshot of table sizes from a real database, for severity grading.
+    Stats {
+        #[arg(long)]
+        url: String,
+    },
+    /// Write migagent.toml and an example CI workflow.
+    Init,
+}
+
+#[derive(Debug, Args)]
+struct ReviewArgs {
+    /// Migration files or directories. A file is reviewed with every migration sorting before it in
+    /// its directory as history; a directory reviews all its migrations.
+    paths: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json", "sarif", "github", "markdown"])]
+    format: Option<String>,
+    /// Exit 1 when a finding has this severity or higher.
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
+    fail_on: Option<String>,
+    /// Shadow database: auto, off, or a postgres:// URL.
+    #[arg(long, value_name = "auto|off|URL")]
+    shadow: Option<String>,
+    /// LLM advice: auto (on when an endpoint is configured), off, on.
+    #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
+    llm: Option<String>,
+    /// Table sizes (from `migagent stats`) for severity grading.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Target PostgreSQL major version (default: the shadow server's, else 15).
+    #[arg(long, value_name = "N")]
+    pg_version: Option<u32>,
+    /// Configuration file (default: migagent.toml in this or a parent directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Migration tool, instead of detecting the layout.
+    #[arg(long, value_name = "NAME")]
+    tool: Option<String>,
+    /// Review only the last N migrations of each directory.
+    #[arg(long, value_name = "N")]
+    latest: Option<usize>,
+    /// Review only migrations added or changed since this git ref.
+    #[arg(long, value_name = "GIT_REF")]
+    base: Option<String>,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A user-facing error: printed as `error: …`, exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            });
+        }
+    };
+    let result = match cli.command {
+        Command::Review(args) => run_review(args),
+        Command::Rules { rule } => run_rules(rule.as_deref()),
+        Command::Rollback { .. } => not_yet("migagent rollback"),
+        Command::Chat { .. } => not_yet("migagent chat"),
+        Command::Stats { .. } => not_yet("migagent stats"),
+        Command::Init => not_yet("migagent init"),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn not_yet(what: &str) -> Result<u8, UsageError> {
+    Err(UsageError(format!(
+        "{what} is not available in this version of migagent yet; `migagent review` and `migagent rules` are"
+    )))
+}
+
+fn run_rules(rule: Option<&str>) -> Result<u8, UsageError> {
+    let mut out = String::new();
+    match rule {
+        Some(id) => {
+            let rule = rules::find(id).ok_or_else(|| {
+                UsageError(format!(
+                    "unknown rule `{id}`; `migagent rules` lists the {} rules",
+                    rules::ALL.len()
+                ))
+            })?;
+            out.push_str(rule.doc);
+        }
+        None => {
+            let width = rules::ALL.iter().map(|r| r.id.len()).max().unwrap_or(0);
+            for rule in rules::ALL {
+                out.push_str(&format!(
+                    "{:width$}  {:14}  {:7}  {}\n",
+                    rule.id,
+                    rule.category.name(),
+                    rule.default_severity.name(),
+                    rule.summary,
+                ));
+            }
+            out.push_str("\n`migagent rules <id>` prints a rule's documentation.\n");
+        }
+    }
+    print_stdout(&out);
+    Ok(EXIT_OK)
+}
+
+/// Everything `review` needs, resolved from flags, the config file and defaults.
+struct ReviewPlan {
+    paths: Vec<PathBuf>,
+    format: Format,
+    fail_on: Option<Severity>,
+    color: bool,
+    options: ReviewOptions,
+}
+
+fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
+    let plan = plan_review(args)?;
+    let review = review::review(&plan.paths, &plan.options);
+    let rendered = match plan.format {
+        Format::Text => report::text::render(&review, Style { color: plan.color }),
+        Format::Json => report::json::render(&review),
+        Format::Sarif | Format::Github | Format::Markdown => {
+            unreachable!("rejected in plan_review")
+        }
+    };
+    print_stdout(&rendered);
+    Ok(exit_code(&review, plan.fail_on))
+}
+
+/// 2 when an input could not be reviewed; else 1 when a finding reaches the threshold.
+fn exit_code(review: &Review, fail_on: Option<Severity>) -> u8 {
+    if !review.problems.is_empty() {
+        EXIT_ERROR
+    } else if fail_on.is_some_and(|threshold| review.max_severity().is_some_and(|s| s >= threshold))
+    {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
+}
+
+fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| UsageError(format!("cannot read the working directory: {e}")))?;
+    let (config, config_dir) = load_config(args.config.as_deref(), &cwd)?;
+    let severities = rule_severities(&config)?;
+
+    let format_name = args
+        .format
+        .or(config.format)
+        .unwrap_or_else(|| "text".into());
+    let format = Format::from_name(&format_name).ok_or_else(|| {
+        UsageError(format!(
+            "unknown format `{format_name}`; use text, json, sarif, github or markdown"
+        ))
+    })?;
+    if matches!(format, Format::Sarif | Format::Github | Format::Markdown) {
+        return Err(UsageError(format!(
+            "--format {format_name} is not available in this version of migagent yet; use text or json"
+        )));
+    }
+    let fail_on_name = args
+        .fail_on
+        .or(config.fail_on)
+        .unwrap_or_else(|| "error".into());
+    let fail_on = match fail_on_name.as_str() {
+        "never" => None,
+        name => Some(Severity::from_name(name).ok_or_else(|| {
+            UsageError(format!(
+                "unknown fail-on level `{name}`; use error, warning, info or never"
+            ))
+        })?),
+    };
+
+    let shadow = args
+        .shadow
+        .or_else(|| config.shadow.as_ref().and_then(|s| s.mode.clone()))
+        .unwrap_or_else(|| "auto".into());
+    match shadow.as_str() {
+        "auto" | "off" => {}
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            return Err(UsageError(
+                "--shadow with a database URL is not available in this version of migagent yet; use --shadow off".into(),
+            ))
+        }
+        other => {
+            return Err(UsageError(format!(
+                "--shadow takes auto, off or a postgres:// URL, not `{other}`"
+            )))
+        }
+    }
+    let llm = args
+        .llm
+        .or_else(|| config.llm.as_ref().and_then(|l| l.mode.clone()))
+        .unwrap_or_else(|| "auto".into());
+    match llm.as_str() {
+        "auto" | "off" => {}
+        "on" => return Err(UsageError(
+            "--llm on: LLM advice is not available in this version of migagent yet; use --llm off"
+                .into(),
+        )),
+        other => {
+            return Err(UsageError(format!(
+                "--llm takes auto, off or on, not `{other}`"
+            )))
+        }
+    }
+    if args.stats.is_some() {
+        return Err(UsageError(
+            "--stats: size grading is not available in this version of migagent yet".into(),
+        ));
+    }
+
+    let tool = match args.tool.or(config.tool) {
+        Some(name) => Some(Tool::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+            UsageError(format!(
+                "unknown tool `{name}`; use one of {}",
+                names.join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let plain_per_file_transaction = match config.transaction.as_deref() {
+        None | Some("per-statement") => false,
+        Some("per-file") => true,
+        Some(other) => {
+            return Err(UsageError(format!(
+                "transaction = \"{other}\" in migagent.toml: use \"per-statement\" or \"per-file\""
+            )))
+        }
+    };
+
+    let mut paths = if args.paths.is_empty() {
+        config
+            .paths
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| relative_to(&config_dir, &cwd, p))
+            .collect()
+    } else {
+        args.paths
+    };
+    if paths.is_empty() {
+        return Err(UsageError(
+            "no migrations to review: give files or directories (`migagent review db/migrations`), or set `paths` in migagent.toml".into(),
+        ));
+    }
+    if let Some(base) = &args.base {
+        paths = changed_since(base, &paths)?;
+    }
+
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    Ok(ReviewPlan {
+        paths,
+        format,
+        fail_on,
+        color,
+        options: ReviewOptions {
+            discover: DiscoverOptions {
+                tool,
+                latest: args.latest,
+                plain_per_file_transaction,
+            },
+            max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            rule_settings: RuleSettings {
+                pg_version: args.pg_version.or(config.pg_version).unwrap_or(15),
+            },
+            severities,
+        },
+    })
+}
+
+/// The configuration file given, or the nearest one, or none; with the directory it lives in.
+fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<(FileConfig, PathBuf), UsageError> {
+    let path = match explicit {
+        Some(path) => Some(path.to_owned()),
+        None => config::find(cwd),
+    };
+    let Some(path) = path else {
+        return Ok((FileConfig::default(), cwd.to_owned()));
+    };
+    let config = config::load(&path).map_err(|e| UsageError(e.to_string()))?;
+    let dir = path.parent().map_or_else(|| cwd.to_owned(), Path::to_owned);
+    Ok((config, dir))
+}
+
+/// `[rules]` of the config: `rule-id = "off" | "info" | "warning" | "error"`.
+fn rule_severities(
+    config: &FileConfig,
+) -> Result<std::collections::HashMap<String, Option<Severity>>, UsageError> {
+    config
+        .rules
+        .iter()
+        .map(|(id, setting)| {
+            if rules::find(id).is_none() {
+                return Err(UsageError(format!(
+                    "migagent.toml [rules]: unknown rule `{id}` (see `migagent rules`)"
+                )));
+            }
+            let severity = match setting.as_str() {
+                "off" => None,
+                name => Some(Severity::from_name(name).ok_or_else(|| {
+                    UsageError(format!(
+                        "migagent.toml [rules]: `{id} = \"{setting}\"`: use \"off\", \"info\", \"warning\" or \"error\""
+                    ))
+                })?),
+            };
+            Ok((id.clone(), severity))
+        })
+        .collect()
+}
+
+/// A path from the config file, relative to the config's directory, as seen from the working directory.
+fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
+    if path.is_absolute() || config_dir == cwd {
+        return path;
+    }
+    let joined = config_dir.join(&path);
+    joined
+        .strip_prefix(cwd)
+        .map(Path::to_owned)
+        .unwrap_or(joined)
+}
+
+/// The `.sql` files under `paths` that git reports as added, changed or untracked since `base`.
+fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
+    let git = |args: &[&str]| -> Result<String, UsageError> {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .args(paths)
+            .output()
+            .map_err(|e| UsageError(format!("--base needs git: {e}")))?;
+        if !output.status.success() {
+            return Err(UsageError(format!(
+                "--base {base}: git failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let changed = git(&[
+        "diff",
+        "--name-only",
+        "--relative",
+        "--diff-filter=ACMR",
+        base,
+        "--",
+    ])?;
+    let untracked = git(&["ls-files", "--others", "--exclude-standard", "--"])?;
+    let mut files: Vec<PathBuf> = changed
+        .lines()
+        .chain(untracked.lines())
+        .filter(|line| line.ends_with(".sql"))
+        .map(PathBuf::from)
+        .collect();
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        return Err(UsageError(format!(
+            "--base {base}: no migration under the given paths was added or changed"
+        )));
+    }
+    Ok(files)
+}
+
+/// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

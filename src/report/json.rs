@@ -1,0 +1,148 @@
+//! The JSON report, version 1: the contract other tools read (see DESIGN.md, "JSON report").
+
+use serde::Serialize;
+
+use crate::review::{Finding, MigrationReview, Review};
+use crate::rules::{Category, Severity};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    version: u32,
+    migrations: Vec<MigrationJson<'a>>,
+    summary: Summary,
+    /// Inputs that could not be reviewed (an addition to the contract's keys).
+    problems: Vec<ProblemJson>,
+}
+
+#[derive(Serialize)]
+struct MigrationJson<'a> {
+    path: String,
+    tool: &'static str,
+    statements: Vec<StatementJson<'a>>,
+    findings: Vec<FindingJson<'a>>,
+    advice: Option<()>,
+    notices: Vec<NoticeJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StatementJson<'a> {
+    index: usize,
+    line: usize,
+    sql: &'a str,
+    parsed: bool,
+    /// Parsed, or recognised by the fallback classification (an addition to the contract's keys).
+    classified: bool,
+    trace: Option<()>,
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    rule: &'static str,
+    severity: Severity,
+    category: Category,
+    statement: usize,
+    line: usize,
+    column: usize,
+    message: &'a str,
+    help: &'a str,
+    table: Option<&'a str>,
+    confirmed_by_shadow: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct NoticeJson<'a> {
+    line: usize,
+    column: usize,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProblemJson {
+    path: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    migrations: usize,
+    statements: usize,
+    errors: usize,
+    warnings: usize,
+    infos: usize,
+}
+
+/// Renders the review as one pretty-printed JSON object.
+pub fn render(review: &Review) -> String {
+    let counts = review.counts();
+    let report = Report {
+        version: 1,
+        migrations: review.migrations.iter().map(migration).collect(),
+        summary: Summary {
+            migrations: review.migrations.len(),
+            statements: review.migrations.iter().map(|m| m.statements.len()).sum(),
+            errors: counts.errors,
+            warnings: counts.warnings,
+            infos: counts.infos,
+        },
+        problems: review
+            .problems
+            .iter()
+            .map(|p| ProblemJson {
+                path: p.path.display().to_string(),
+                line: p.position.map(|p| p.line),
+                column: p.position.map(|p| p.column),
+                message: p.message.clone(),
+            })
+            .collect(),
+    };
+    let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
+    MigrationJson {
+        path: migration.path.display().to_string(),
+        tool: migration.tool.name(),
+        statements: migration
+            .statements
+            .iter()
+            .map(|s| StatementJson {
+                index: s.index,
+                line: s.position.line,
+                sql: &migration.text[s.range.clone()],
+                parsed: s.parsed,
+                classified: s.classified,
+                trace: None,
+            })
+            .collect(),
+        findings: migration.findings.iter().map(finding).collect(),
+        advice: None,
+        notices: migration
+            .notices
+            .iter()
+            .map(|n| NoticeJson {
+                line: n.position.line,
+                column: n.position.column,
+                message: &n.message,
+            })
+            .collect(),
+    }
+}
+
+fn finding(finding: &Finding) -> FindingJson<'_> {
+    FindingJson {
+        rule: finding.rule.id,
+        severity: finding.severity,
+        category: finding.category(),
+        statement: finding.statement,
+        line: finding.position.line,
+        column: finding.position.column,
+        message: &finding.message,
+        help: &finding.help,
+        table: finding.table.as_deref(),
+        confirmed_by_shadow: finding.confirmed_by_shadow,
+    }
+}

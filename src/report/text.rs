@@ -1,0 +1,189 @@
+//! The human report, in the style of rustc: severity and rule, `path:line:column`, the SQL line with
+//! the spot underlined, then the explanation and what to do instead.
+
+use std::fmt::Write;
+
+use crate::review::{Finding, InputProblem, MigrationReview, Review};
+use crate::rules::Severity;
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn severity(self, severity: Severity) -> String {
+        let code = match severity {
+            Severity::Error => "1;31",
+            Severity::Warning => "1;33",
+            Severity::Info => "1;36",
+        };
+        self.paint(code, severity.name())
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    fn gutter(self, text: &str) -> String {
+        self.paint("1;34", text)
+    }
+}
+
+/// Renders the whole review.
+pub fn render(review: &Review, style: Style) -> String {
+    let mut out = String::new();
+    for problem in &review.problems {
+        render_problem(&mut out, problem, style);
+    }
+    for migration in &review.migrations {
+        render_migration(&mut out, migration, style);
+    }
+    let counts = review.counts();
+    let statements: usize = review.migrations.iter().map(|m| m.statements.len()).sum();
+    let _ = writeln!(
+        out,
+        "{}: {} migration{}, {} statement{}: {} error{}, {} warning{}, {} info{}",
+        style.bold("summary"),
+        review.migrations.len(),
+        plural(review.migrations.len()),
+        statements,
+        plural(statements),
+        counts.errors,
+        plural(counts.errors),
+        counts.warnings,
+        plural(counts.warnings),
+        counts.infos,
+        plural(counts.infos),
+    );
+    if !review.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}: {} input{} could not be reviewed (see above)",
+            style.severity(Severity::Error),
+            review.problems.len(),
+            plural(review.problems.len())
+        );
+    }
+    out
+}
+
+/// Renders one migration's findings and notices.
+pub fn render_migration(out: &mut String, migration: &MigrationReview, style: Style) {
+    for notice in &migration.notices {
+        let _ = writeln!(
+            out,
+            "{}: {}\n  {} {}:{}:{}\n",
+            style.severity(Severity::Warning),
+            style.bold(&notice.message),
+            style.gutter("-->"),
+            migration.path.display(),
+            notice.position.line,
+            notice.position.column
+        );
+    }
+    for finding in &migration.findings {
+        render_finding(out, migration, finding, style);
+    }
+}
+
+fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Finding, style: Style) {
+    let line = finding.position.line;
+    let width = line.to_string().len();
+    let pad = " ".repeat(width);
+    let _ = writeln!(
+        out,
+        "{}[{}]: {}",
+        style.severity(finding.severity),
+        finding.rule.id,
+        style.bold(&finding.message)
+    );
+    let _ = writeln!(
+        out,
+        "{pad}{} {}:{}:{}",
+        style.gutter("-->"),
+        migration.path.display(),
+        line,
+        finding.position.column
+    );
+    let line_range = migration.lines.line_range(&migration.text, line);
+    let source_line = &migration.text[line_range.clone()];
+    let statement_end = migration.statements[finding.statement].range.end;
+    let underline_end = statement_end.min(line_range.end).max(finding.offset + 1);
+    let underline_chars = migration.text
+        [finding.offset.min(line_range.end)..underline_end.min(line_range.end)]
+        .chars()
+        .count()
+        .max(1);
+    let indent = " ".repeat(finding.position.column - 1);
+    let bar = style.gutter("|");
+    let _ = writeln!(out, "{pad} {bar}");
+    let _ = writeln!(
+        out,
+        "{} {bar} {}",
+        style.gutter(&line.to_string()),
+        source_line.replace('\t', " ")
+    );
+    let _ = writeln!(
+        out,
+        "{pad} {bar} {indent}{}",
+        style.paint(
+            severity_code(finding.severity),
+            &"^".repeat(underline_chars)
+        )
+    );
+    if !finding.help.is_empty() {
+        let _ = writeln!(out, "{pad} {bar}");
+        let mut help_lines = finding.help.lines();
+        if let Some(first) = help_lines.next() {
+            let _ = writeln!(
+                out,
+                "{pad} {} {}: {first}",
+                style.gutter("="),
+                style.bold("help")
+            );
+        }
+        for rest in help_lines {
+            let _ = writeln!(out, "{pad}         {rest}");
+        }
+    }
+    out.push('\n');
+}
+
+fn severity_code(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "1;31",
+        Severity::Warning => "1;33",
+        Severity::Info => "1;36",
+    }
+}
+
+fn render_problem(out: &mut String, problem: &InputProblem, style: Style) {
+    let location = match problem.position {
+        Some(p) => format!("{}:{}:{}", problem.path.display(), p.line, p.column),
+        None => problem.path.display().to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{}: {location}: {}\n",
+        style.severity(Severity::Error),
+        problem.message
+    );
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,415 @@
+//! The review pipeline: discover → load → split/parse → model → rules → one [`Review`] value that
+//! every report format renders.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::migration::{self, DiscoverOptions, Migration, MigrationSet, Tool};
+use crate::rules::context::transaction_states;
+use crate::rules::suppress::Suppressions;
+use crate::rules::{self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext};
+use crate::schema::Catalog;
+use crate::sql::{self, LineIndex, ParsedFile, Position};
+
+/// Default limit on one migration file's size (`max-file-size`).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
+
+/// Everything that decides what a review finds.
+#[derive(Debug, Clone)]
+pub struct ReviewOptions {
+    pub discover: DiscoverOptions,
+    pub max_file_size: u64,
+    pub rule_settings: RuleSettings,
+    /// Severity overrides by rule id; `None` turns a rule off.
+    pub severities: HashMap<String, Option<Severity>>,
+}
+
+impl Default for ReviewOptions {
+    fn default() -> Self {
+        ReviewOptions {
+            discover: DiscoverOptions::default(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            rule_settings: RuleSettings::default(),
+            severities: HashMap::new(),
+        }
+    }
+}
+
+impl ReviewOptions {
+    /// The severity a rule reports with, or `None` when it is turned off.
+    fn severity(&self, rule: &Rule) -> Option<Severity> {
+        self.severities
+            .get(rule.id)
+            .copied()
+            .unwrap_or(Some(rule.default_severity))
+    }
+}
+
+/// The result of a review: one entry per reviewed migration, and the inputs that could not be reviewed.
+#[derive(Debug, Default)]
+pub struct Review {
+    pub migrations: Vec<MigrationReview>,
+    pub problems: Vec<InputProblem>,
+}
+
+/// A path or file migagent could not review; any problem makes the run exit with 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblem {
+    pub path: PathBuf,
+    pub position: Option<Position>,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct MigrationReview {
+    pub path: PathBuf,
+    pub tool: Tool,
+    pub text: String,
+    pub lines: LineIndex,
+    pub statements: Vec<ReviewedStatement>,
+    /// Sorted by position.
+    pub findings: Vec<Finding>,
+    /// Warnings about the review itself (e.g. an ignore directive naming an unknown rule).
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewedStatement {
+    pub index: usize,
+    pub range: std::ops::Range<usize>,
+    pub position: Position,
+    /// sqlparser produced a syntax tree.
+    pub parsed: bool,
+    /// Parsed, or recognised from its keywords by the fallback classification.
+    pub classified: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: &'static Rule,
+    pub severity: Severity,
+    /// Index into the migration's statements.
+    pub statement: usize,
+    pub offset: usize,
+    pub position: Position,
+    pub message: String,
+    pub help: String,
+    pub table: Option<String>,
+    /// `None`: no shadow database ran.
+    pub confirmed_by_shadow: Option<bool>,
+}
+
+impl Finding {
+    pub fn category(&self) -> Category {
+        self.rule.category
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub position: Position,
+    pub message: String,
+}
+
+impl Review {
+    /// Counts of findings per severity.
+    pub fn counts(&self) -> SeverityCounts {
+        let mut counts = SeverityCounts::default();
+        for finding in self.migrations.iter().flat_map(|m| &m.findings) {
+            match finding.severity {
+                Severity::Error => counts.errors += 1,
+                Severity::Warning => counts.warnings += 1,
+                Severity::Info => counts.infos += 1,
+            }
+        }
+        counts
+    }
+
+    /// The highest severity among the findings.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.migrations
+            .iter()
+            .flat_map(|m| &m.findings)
+            .map(|f| f.severity)
+            .max()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeverityCounts {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+}
+
+/// Reviews the migrations the paths name.
+pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
+    let (sets, errors) = migration::discover(paths, &options.discover);
+    let mut review = Review {
+        problems: errors
+            .into_iter()
+            .map(|e| InputProblem {
+                path: e.path,
+                position: None,
+                message: e.message,
+            })
+            .collect(),
+        ..Review::default()
+    };
+    for set in &sets {
+        review_set(set, options, &mut review);
+    }
+    review
+}
+
+/// Replays a directory's history up to its last target, reviewing each target on the way.
+fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) {
+    let Some(&last_target) = set.targets.iter().max() else {
+        return;
+    };
+    // Reading and parsing is independent per file: do it on every core, then replay in order.
+    let loaded = parallel_map(&set.migrations[..=last_target], |reference| {
+        migration::load(
+            reference,
+            set.tool,
+            &options.discover,
+            options.max_file_size,
+        )
+        .map(|migration| {
+            let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
+            let parsed = sql::parse(&migration.text, &sections);
+            (migration, parsed)
+        })
+    });
+    let mut catalog = Catalog::default();
+    for (index, (reference, loaded)) in set.migrations.iter().zip(loaded).enumerate() {
+        let is_target = set.targets.contains(&index);
+        let (migration, parsed) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                let position = match error {
+                    migration::LoadError::InvalidUtf8 { line, column } => {
+                        Some(Position { line, column })
+                    }
+                    _ => None,
+                };
+                let message = if is_target {
+                    error.to_string()
+                } else {
+                    format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
+                };
+                review.problems.push(InputProblem {
+                    path: reference.path.clone(),
+                    position,
+                    message,
+                });
+                continue;
+            }
+        };
+        catalog.begin_migration();
+        if is_target {
+            let reviewed = review_migration(migration, &parsed, &mut catalog, options);
+            review.problems.extend(split_problems(&reviewed, &parsed));
+            review.migrations.push(reviewed);
+        } else {
+            for statement in &parsed.statements {
+                catalog.apply(&migration.text, statement);
+            }
+        }
+    }
+}
+
+/// `f` over `items` on all available cores, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(at) else {
+                            break done;
+                        };
+                        done.push((at, f(item)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    results.sort_unstable_by_key(|(at, _)| *at);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// An unterminated quote or comment means the file's end was swallowed: the run must not pass.
+fn split_problems(reviewed: &MigrationReview, parsed: &ParsedFile) -> Vec<InputProblem> {
+    parsed
+        .statements
+        .iter()
+        .filter_map(|s| s.unterminated)
+        .map(|u| InputProblem {
+            path: reviewed.path.clone(),
+            position: Some(reviewed.lines.position(&reviewed.text, u.offset)),
+            message: format!(
+                "unterminated {} starting here: everything after it up to the end of the file was read as part of it",
+                u.what
+            ),
+        })
+        .collect()
+}
+
+/// Reviews SQL given as text, as one migration whose `history` (earlier migrations' SQL) was already
+/// applied. For rule documentation examples and tests.
+pub fn review_sql(
+    path: &str,
+    history: &[&str],
+    sql: &str,
+    transaction: migration::Transaction,
+    options: &ReviewOptions,
+) -> MigrationReview {
+    let mut catalog = Catalog::default();
+    for earlier in history {
+        catalog.begin_migration();
+        for statement in &sql::parse_text(earlier).statements {
+            catalog.apply(earlier, statement);
+        }
+    }
+    catalog.begin_migration();
+    let migration = Migration {
+        path: PathBuf::from(path),
+        tool: Tool::Plain,
+        text: sql.to_owned(),
+        sections: vec![migration::Section {
+            range: 0..sql.len(),
+            transaction,
+        }],
+    };
+    let parsed = sql::parse_text(sql);
+    review_migration(migration, &parsed, &mut catalog, options)
+}
+
+/// Runs every enabled rule on every statement of one migration, with the schema as it is just
+/// before each statement.
+fn review_migration(
+    migration: Migration,
+    parsed: &ParsedFile,
+    catalog: &mut Catalog,
+    options: &ReviewOptions,
+) -> MigrationReview {
+    let Migration {
+        path,
+        tool,
+        text,
+        sections,
+    } = migration;
+    let lines = LineIndex::new(&text);
+    let states = transaction_states(&text, &parsed.statements, &sections);
+    let suppressions = Suppressions::parse(&text, &parsed.comments, &parsed.statements, |id| {
+        rules::find(id).is_some()
+    });
+    let enabled: Vec<(&'static Rule, Severity)> = rules::ALL
+        .iter()
+        .filter_map(|&rule| options.severity(rule).map(|severity| (rule, severity)))
+        .collect();
+    let mut findings = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (index, statement) in parsed.statements.iter().enumerate() {
+        let context = StatementContext {
+            text: &text,
+            statements: &parsed.statements,
+            index,
+            statement,
+            catalog,
+            tx: states[index],
+            settings: &options.rule_settings,
+        };
+        for &(rule, severity) in &enabled {
+            diagnostics.clear();
+            (rule.check)(&context, &mut diagnostics);
+            for diagnostic in diagnostics.drain(..) {
+                if applies(rule, &diagnostic, catalog)
+                    && !suppressions.is_suppressed(rule.id, index)
+                {
+                    findings.push(finding(rule, severity, index, diagnostic, &text, &lines));
+                }
+            }
+        }
+        catalog.apply(&text, statement);
+    }
+    findings.sort_by_key(|f| (f.offset, f.statement));
+    let statements = parsed
+        .statements
+        .iter()
+        .enumerate()
+        .map(|(index, s)| ReviewedStatement {
+            index,
+            range: s.range.clone(),
+            position: lines.position(&text, s.range.start),
+            parsed: s.ast.is_some(),
+            classified: s.ast.is_some() || s.class.kind != sql::Kind::Other,
+        })
+        .collect();
+    let notices = suppressions
+        .problems
+        .iter()
+        .map(|(offset, message)| Notice {
+            position: lines.position(&text, *offset),
+            message: message.clone(),
+        })
+        .collect();
+    MigrationReview {
+        path,
+        tool,
+        text,
+        lines,
+        statements,
+        findings,
+        notices,
+    }
+}
+
+/// Locking, data-loss, compatibility and data-migration findings do not apply to relations created
+/// earlier in the same migration.
+fn applies(rule: &Rule, diagnostic: &Diagnostic, catalog: &Catalog) -> bool {
+    !(rule.category.needs_existing_relation()
+        && diagnostic
+            .table
+            .as_ref()
+            .is_some_and(|table| catalog.is_new_relation(table)))
+}
+
+fn finding(
+    rule: &'static Rule,
+    severity: Severity,
+    statement: usize,
+    diagnostic: Diagnostic,
+    text: &str,
+    lines: &LineIndex,
+) -> Finding {
+    Finding {
+        rule,
+        severity,
+        statement,
+        offset: diagnostic.offset,
+        position: lines.position(text, diagnostic.offset),
+        message: diagnostic.message,
+        help: diagnostic.help,
+        table: diagnostic.table.map(|t| t.to_string()),
+        confirmed_by_shadow: None,
+    }
+}

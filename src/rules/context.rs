@@ -1,0 +1,274 @@
+//! What a rule sees: one statement, the file around it, the schema just before it, and the
+//! transaction it runs in.
+
+use crate::migration::{Section, Transaction};
+use crate::schema::Catalog;
+use crate::sql::{Kind, ObjectName, Statement, TokenKind};
+
+use super::Diagnostic;
+
+/// Settings that change what rules conclude.
+#[derive(Debug, Clone)]
+pub struct RuleSettings {
+    /// The PostgreSQL major version the migration will run on.
+    pub pg_version: u32,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        RuleSettings { pg_version: 15 }
+    }
+}
+
+/// The transaction a statement runs in, and the timeouts in effect when it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxState {
+    /// It runs inside a transaction block: the file's own BEGIN or the tool's.
+    pub in_transaction: bool,
+    /// That transaction is the migration tool's, not a BEGIN written in the file.
+    pub tool_transaction: bool,
+    /// A non-zero `lock_timeout` is in effect.
+    pub lock_timeout: bool,
+    /// A non-zero `statement_timeout` is in effect.
+    pub statement_timeout: bool,
+}
+
+/// One statement in its context, as rules see it.
+pub struct StatementContext<'a> {
+    /// The whole migration file.
+    pub text: &'a str,
+    /// All statements of the migration, for rules that look around.
+    pub statements: &'a [Statement],
+    pub index: usize,
+    pub statement: &'a Statement,
+    /// The schema just before this statement.
+    pub catalog: &'a Catalog,
+    pub tx: TxState,
+    pub settings: &'a RuleSettings,
+}
+
+impl StatementContext<'_> {
+    /// The statement's text.
+    pub fn sql(&self) -> &str {
+        self.statement.sql(self.text)
+    }
+
+    /// Offset of the keyword sequence in the statement, or of the statement itself.
+    pub fn offset_of(&self, keywords: &[&str]) -> usize {
+        self.statement
+            .find_keywords(self.text, keywords)
+            .unwrap_or(self.statement.range.start)
+    }
+
+    /// Whether locks on this relation matter: it existed before the migration (or the model has never
+    /// heard of it), so other sessions may use it and it may hold rows.
+    pub fn is_existing(&self, relation: &ObjectName) -> bool {
+        !self.catalog.is_new_relation(relation)
+    }
+
+    /// The relation's schema-qualified name for messages.
+    pub fn qualified(&self, relation: &ObjectName) -> String {
+        self.catalog.resolve(relation).to_string()
+    }
+
+    /// A diagnostic about `table` at the given offset.
+    pub fn diagnostic(
+        &self,
+        offset: usize,
+        table: Option<&ObjectName>,
+        message: String,
+        help: String,
+    ) -> Diagnostic {
+        Diagnostic {
+            offset,
+            message,
+            help,
+            table: table.map(|t| self.catalog.resolve(t)),
+        }
+    }
+}
+
+/// Computes the transaction state of every statement: what the tool wraps, the file's own
+/// BEGIN/COMMIT, and `lock_timeout`/`statement_timeout` set by `SET` (session-wide) or `SET LOCAL`
+/// (until the end of the current transaction).
+pub fn transaction_states(
+    text: &str,
+    statements: &[Statement],
+    sections: &[Section],
+) -> Vec<TxState> {
+    let mut states = Vec::with_capacity(statements.len());
+    let mut session = Timeouts::default();
+    let mut local: Option<Timeouts> = None;
+    let mut explicit = false;
+    let mut current_section = usize::MAX;
+    let mut tool_wraps = false;
+    for statement in statements {
+        if statement.section != current_section {
+            // A tool transaction ends with its section; SET LOCAL dies with it.
+            current_section = statement.section;
+            tool_wraps = sections
+                .get(statement.section)
+                .is_some_and(|section| wraps(section, statements));
+            explicit = false;
+            local = tool_wraps.then(Timeouts::default);
+        }
+        let in_transaction = explicit || tool_wraps;
+        let effective = local.map_or(session, |l| l.or(session));
+        states.push(TxState {
+            in_transaction,
+            tool_transaction: tool_wraps && !explicit,
+            lock_timeout: effective.lock,
+            statement_timeout: effective.statement,
+        });
+        match statement.class.kind {
+            Kind::Begin if !explicit => {
+                explicit = true;
+                if !tool_wraps {
+                    local = Some(Timeouts::default());
+                }
+            }
+            Kind::Commit | Kind::Rollback => {
+                explicit = false;
+                if !tool_wraps {
+                    local = None;
+                }
+            }
+            Kind::Set | Kind::Select => {
+                if let Some(setting) = timeout_setting(text, statement) {
+                    let target = match (setting.local, local.as_mut()) {
+                        (true, Some(local)) => local,
+                        // SET LOCAL outside a transaction block has no effect.
+                        (true, None) => continue,
+                        (false, _) => &mut session,
+                    };
+                    target.set(setting.name, setting.enabled);
+                    if !setting.local {
+                        // A session SET inside a transaction also applies to the rest of it.
+                        if let Some(local) = local.as_mut() {
+                            local.set(setting.name, setting.enabled);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    states
+}
+
+fn wraps(section: &Section, statements: &[Statement]) -> bool {
+    match section.transaction {
+        Transaction::None => false,
+        Transaction::Wrapped => true,
+        Transaction::ImplicitMultiStatement => {
+            statements
+                .iter()
+                .filter(|s| section.range.contains(&s.range.start))
+                .count()
+                > 1
+        }
+    }
+}
+
+/// Timeouts set in one scope; `None` means "not set here".
+#[derive(Debug, Clone, Copy, Default)]
+struct Timeouts {
+    lock: bool,
+    statement: bool,
+    lock_set: bool,
+    statement_set: bool,
+}
+
+impl Timeouts {
+    fn set(&mut self, name: TimeoutName, enabled: bool) {
+        match name {
+            TimeoutName::Lock => {
+                self.lock = enabled;
+                self.lock_set = true;
+            }
+            TimeoutName::Statement => {
+                self.statement = enabled;
+                self.statement_set = true;
+            }
+        }
+    }
+
+    /// These settings where set, the outer scope's elsewhere.
+    fn or(self, outer: Timeouts) -> Timeouts {
+        Timeouts {
+            lock: if self.lock_set { self.lock } else { outer.lock },
+            statement: if self.statement_set {
+                self.statement
+            } else {
+                outer.statement
+            },
+            lock_set: self.lock_set || outer.lock_set,
+            statement_set: self.statement_set || outer.statement_set,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeoutName {
+    Lock,
+    Statement,
+}
+
+struct TimeoutSetting {
+    name: TimeoutName,
+    local: bool,
+    enabled: bool,
+}
+
+/// Reads `SET [LOCAL|SESSION] lock_timeout {TO|=} value` and
+/// `SELECT set_config('lock_timeout', 'value', is_local)`.
+fn timeout_setting(text: &str, statement: &Statement) -> Option<TimeoutSetting> {
+    let words: Vec<(TokenKind, &str)> = statement
+        .tokens
+        .iter()
+        .map(|t| (t.kind, &text[t.range.clone()]))
+        .collect();
+    let unquote = |s: &str| s.trim_matches('\'').to_ascii_lowercase();
+    let name_of = |s: &str| match unquote(s).as_str() {
+        "lock_timeout" => Some(TimeoutName::Lock),
+        "statement_timeout" => Some(TimeoutName::Statement),
+        _ => None,
+    };
+    let enabled = |value: &str| {
+        let value = unquote(value);
+        let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+        !(value == "default" || digits.parse::<u64>().is_ok_and(|n| n == 0))
+    };
+    if statement.class.kind == Kind::Set {
+        let mut at = 1;
+        let local = words.get(1)?.1.eq_ignore_ascii_case("local");
+        if local || words.get(1)?.1.eq_ignore_ascii_case("session") {
+            at += 1;
+        }
+        let name = name_of(words.get(at)?.1)?;
+        let value = words.get(at + 2)?.1;
+        return Some(TimeoutSetting {
+            name,
+            local,
+            enabled: enabled(value),
+        });
+    }
+    // SELECT set_config('lock_timeout', '5s', false)
+    let call = words
+        .iter()
+        .position(|(kind, w)| *kind == TokenKind::Word && w.eq_ignore_ascii_case("set_config"))?;
+    let args: Vec<&str> = words[call + 1..]
+        .iter()
+        .filter(|(kind, _)| matches!(kind, TokenKind::String | TokenKind::Word))
+        .map(|(_, w)| *w)
+        .take(3)
+        .collect();
+    let [name, value, is_local] = args.as_slice() else {
+        return None;
+    };
+    Some(TimeoutSetting {
+        name: name_of(name)?,
+        local: is_local.eq_ignore_ascii_case("true"),
+        enabled: enabled(value),
+    })
+}

@@ -1,0 +1,96 @@
+//! `CREATE INDEX` without `CONCURRENTLY` on an existing table holds a SHARE lock for the whole build:
+//! every INSERT, UPDATE and DELETE on the table waits until the index is built.
+
+use sqlparser::ast::Statement as Ast;
+
+use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::sql::{Kind, ObjectName};
+
+pub const RULE: Rule = Rule {
+    id: "index-not-concurrent",
+    category: Category::Locking,
+    default_severity: Severity::Error,
+    summary: "CREATE INDEX without CONCURRENTLY blocks writes to an existing table while it builds",
+    doc: include_str!("../../rules/index-not-concurrent.md"),
+    check,
+};
+
+fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
+    let statement = cx.statement;
+    let (table, concurrently) = match &statement.ast {
+        Some(Ast::CreateIndex(index)) => {
+            (ObjectName::from_ast(&index.table_name), index.concurrently)
+        }
+        None if statement.class.kind == Kind::CreateIndex => {
+            (statement.class.target.clone(), statement.class.concurrently)
+        }
+        _ => return,
+    };
+    // `ON ONLY parent` builds nothing: it creates an invalid index on the partitioned parent alone.
+    let Some(table) = table.filter(|_| !concurrently && !statement.class.on_only) else {
+        return;
+    };
+    let name = cx.qualified(&table);
+    out.push(
+        cx.diagnostic(
+            statement.range.start,
+            Some(&table),
+            format!(
+                "CREATE INDEX on existing table {name} takes a SHARE lock for the whole build: \
+             INSERT, UPDATE and DELETE on {name} wait until the index is built"
+            ),
+            "create it with CREATE INDEX CONCURRENTLY, outside a transaction block \
+         (it builds without blocking writes; if it fails, drop the INVALID index and retry)"
+                .into(),
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::testing::check_rule;
+
+    const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email text);";
+
+    #[test]
+    fn fires_on_an_existing_table() {
+        assert_eq!(
+            check_rule(
+                "index-not-concurrent",
+                &[USERS],
+                "CREATE INDEX users_email_idx ON users (email);"
+            ),
+            "\
+error[index-not-concurrent]: CREATE INDEX on existing table public.users takes a SHARE lock for the whole build: INSERT, UPDATE and DELETE on public.users wait until the index is built
+ --> migration.sql:1:1
+  |
+1 | CREATE INDEX users_email_idx ON users (email);
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  |
+  = help: create it with CREATE INDEX CONCURRENTLY, outside a transaction block (it builds without blocking writes; if it fails, drop the INVALID index and retry)
+
+"
+        );
+    }
+
+    #[test]
+    fn fires_on_unique_index_of_a_table_the_model_does_not_know() {
+        let report = check_rule(
+            "index-not-concurrent",
+            &[],
+            "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");",
+        );
+        assert!(report.contains("existing table public.User"), "{report}");
+    }
+
+    #[test]
+    fn silent_when_concurrent_on_a_new_table_or_on_only() {
+        for sql in [
+            "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+            "CREATE TABLE events (id bigint, at timestamptz);\nCREATE INDEX events_at_idx ON events (at);",
+            "CREATE INDEX users_email_idx ON ONLY users (email);",
+        ] {
+            assert_eq!(check_rule("index-not-concurrent", &[USERS], sql), "", "{sql}");
+        }
+    }
+}

