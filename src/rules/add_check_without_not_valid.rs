@@ -1,14 +1,11 @@
 //! `ALTER TABLE … ADD CHECK` without `NOT VALID` validates every existing row while it holds ACCESS
 //! EXCLUSIVE on the table: nothing can read or write it until the scan is done.
-//!
-//! This file also holds the small helpers the `ALTER TABLE` rules of this batch share (where each
-//! operation of a multi-operation `ALTER TABLE` starts, and how to write a name back as SQL).
 
-use sqlparser::ast::{AlterTableOperation, Statement as Ast, TableConstraint};
+use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
+use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
-use crate::sql::{ObjectName, TokenKind};
 
 pub const RULE: Rule = Rule {
     id: "add-check-without-not-valid",
@@ -57,113 +54,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 check.expr
             ),
         ));
-    }
-}
-
-/// An `ALTER TABLE` statement as the rules of this batch read it: its table, its operations, and
-/// where each operation starts in the file (so a finding points at its own clause).
-pub(super) struct AlterTable<'a> {
-    pub table: ObjectName,
-    pub operations: &'a [AlterTableOperation],
-    offsets: Vec<usize>,
-}
-
-impl<'a> AlterTable<'a> {
-    /// The parsed `ALTER TABLE` of this statement, if it is one.
-    pub fn of(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {
-        let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
-            return None;
-        };
-        Some(AlterTable {
-            table: ObjectName::from_ast(&alter.name)?,
-            operations: &alter.operations,
-            offsets: operation_offsets(cx),
-        })
-    }
-
-    /// Where operation `i` starts, or the statement's start when the tokens do not say.
-    pub fn offset(&self, cx: &StatementContext, i: usize) -> usize {
-        self.offsets
-            .get(i)
-            .copied()
-            .filter(|_| self.offsets.len() == self.operations.len())
-            .unwrap_or(cx.statement.range.start)
-    }
-}
-
-/// Byte offsets of the start of each comma-separated operation of `ALTER TABLE [IF EXISTS] [ONLY]
-/// name [*] op, op, …`.
-fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
-    let tokens = &cx.statement.tokens;
-    let text = |i: usize| tokens.get(i).map_or("", |t| &cx.text[t.range.clone()]);
-    let is_word = |i: usize, word: &str| {
-        tokens
-            .get(i)
-            .is_some_and(|t| t.kind == TokenKind::Word && text(i).eq_ignore_ascii_case(word))
-    };
-    let mut at = 2;
-    if is_word(at, "if") && is_word(at + 1, "exists") {
-        at += 2;
-    }
-    if is_word(at, "only") {
-        at += 1;
-    }
-    // The table name: parts separated by dots.
-    while let Some(token) = tokens.get(at) {
-        match token.kind {
-            TokenKind::Word | TokenKind::QuotedIdent => at += 1,
-            _ => break,
-        }
-        if text(at) == "." {
-            at += 1;
-        } else {
-            break;
-        }
-    }
-    if text(at) == "*" {
-        at += 1;
-    }
-    let mut offsets = Vec::new();
-    let mut depth = 0usize;
-    let mut starts_here = true;
-    for token in tokens.iter().skip(at) {
-        if starts_here {
-            offsets.push(token.range.start);
-            starts_here = false;
-        }
-        match token.kind {
-            TokenKind::LParen => depth += 1,
-            TokenKind::RParen => depth = depth.saturating_sub(1),
-            TokenKind::Punct if depth == 0 && &cx.text[token.range.clone()] == "," => {
-                starts_here = true;
-            }
-            _ => {}
-        }
-    }
-    offsets
-}
-
-/// An identifier as SQL must write it: bare when PostgreSQL would fold it to itself, else quoted.
-pub(super) fn sql_ident(ident: &str) -> String {
-    let bare = ident
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && ident
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if bare {
-        ident.to_owned()
-    } else {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
-}
-
-/// A (qualified) name as SQL must write it.
-pub(super) fn sql_name(name: &ObjectName) -> String {
-    match &name.schema {
-        Some(schema) => format!("{}.{}", sql_ident(schema), sql_ident(&name.name)),
-        None => sql_ident(&name.name),
     }
 }
 

@@ -8,7 +8,7 @@ use sqlparser::ast::{
     TableConstraint, Value,
 };
 
-use super::add_check_without_not_valid::{sql_ident, sql_name, AlterTable};
+use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;

@@ -11,7 +11,7 @@ use sqlparser::ast::{
     ExactNumberInfo, TimezoneInfo, TypeModifier,
 };
 
-use super::add_check_without_not_valid::AlterTable;
+use super::syntax::AlterTable;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, TokenKind};

@@ -4,8 +4,9 @@
 
 use sqlparser::ast::{AlterTableOperation, DropBehavior, Statement as Ast};
 
-use super::unparsed_statement::{clause_of, clauses_from_tokens, column_name};
+use super::syntax::{clause_of, clauses_from_tokens};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {
@@ -36,7 +37,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                         ..
                     } => Some(column_names.iter().map(move |ident| {
                         (
-                            column_name(ident),
+                            fold_ident(ident),
                             clause_of(cx, ident, "drop"),
                             matches!(drop_behavior, Some(DropBehavior::Cascade)),
                         )

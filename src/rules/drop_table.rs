@@ -4,7 +4,7 @@
 
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
-use super::unparsed_statement::ident_offset;
+use super::syntax::ident_offset;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName};
 

@@ -230,14 +230,18 @@ fn alter_table_operation(table: &ObjectName, operation: &AlterTableOperation, lo
             }
         }
         AlterTableOperation::DetachPartitionOf { partition, mode } => {
-            let mode = if mode.is_some() {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            locks.take(table, mode);
+            // CONCURRENTLY (and FINALIZE) take only SHARE UPDATE EXCLUSIVE on the parent, but the
+            // second phase still waits for ACCESS EXCLUSIVE on the partition.
+            locks.take(
+                table,
+                if mode.is_some() {
+                    ShareUpdateExclusive
+                } else {
+                    AccessExclusive
+                },
+            );
             if let Some(partition) = ObjectName::from_ast(partition) {
-                locks.take(&partition, mode);
+                locks.take(&partition, AccessExclusive);
             }
         }
         _ => locks.take(table, AccessExclusive),

@@ -3,11 +3,9 @@
 //! long-running query or transaction, every later query that conflicts with the lock it wants queues
 //! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
 
-use sqlparser::ast::{AlterTableOperation, DetachPartitionMode, Statement as Ast};
-
 use super::locks::{predicted_locks, LockMode, PredictedLock};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::{Kind, ObjectName};
+use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
     id: "missing-lock-timeout",
@@ -22,8 +20,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     if cx.tx.lock_timeout {
         return;
     }
-    let mut locks = predicted_locks(cx.statement, cx.catalog);
-    locks.extend(detach_concurrently_locks(cx));
+    let locks = predicted_locks(cx.statement, cx.catalog);
     let held = held_locks(cx);
     // The strongest lock it must wait for on a relation that existed before the migration (a lock
     // the transaction already holds at least as strongly is not waited for); the first on ties.
@@ -88,29 +85,6 @@ fn held_locks(cx: &StatementContext) -> Vec<PredictedLock> {
         })
         .take_while(|s| s.class.kind != Kind::Begin)
         .flat_map(|s| predicted_locks(s, cx.catalog))
-        .collect()
-}
-
-/// `DETACH PARTITION … CONCURRENTLY` takes only SHARE UPDATE EXCLUSIVE at first, but its second
-/// transaction waits for ACCESS EXCLUSIVE on the partition.
-fn detach_concurrently_locks(cx: &StatementContext) -> Vec<PredictedLock> {
-    let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
-        return Vec::new();
-    };
-    alter
-        .operations
-        .iter()
-        .filter_map(|operation| match operation {
-            AlterTableOperation::DetachPartitionOf {
-                partition,
-                mode: Some(DetachPartitionMode::Concurrently),
-            } => ObjectName::from_ast(partition),
-            _ => None,
-        })
-        .map(|relation| PredictedLock {
-            relation,
-            mode: LockMode::AccessExclusive,
-        })
         .collect()
 }
 

@@ -7,6 +7,7 @@
 pub mod context;
 pub mod locks;
 pub mod suppress;
+mod syntax;
 
 mod add_check_without_not_valid;
 mod add_column_not_null_without_default;

@@ -4,8 +4,9 @@
 
 use sqlparser::ast::{AlterTableOperation, Statement as Ast};
 
-use super::unparsed_statement::{clause_of, clauses_from_tokens, column_name};
+use super::syntax::{clause_of, clauses_from_tokens};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {
@@ -34,8 +35,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                         old_column_name,
                         new_column_name,
                     } => Some((
-                        column_name(old_column_name),
-                        Some(column_name(new_column_name)),
+                        fold_ident(old_column_name),
+                        Some(fold_ident(new_column_name)),
                         clause_of(cx, old_column_name, "rename"),
                     )),
                     _ => None,

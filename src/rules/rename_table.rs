@@ -7,7 +7,7 @@
 
 use sqlparser::ast::{AlterTableOperation, RenameTableNameKind, Statement as Ast};
 
-use super::unparsed_statement::{clause_of, clauses_from_tokens};
+use super::syntax::{clause_of, clauses_from_tokens};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 

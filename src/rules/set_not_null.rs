@@ -7,7 +7,7 @@ use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, 
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::add_check_without_not_valid::{sql_ident, sql_name, AlterTable};
+use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;

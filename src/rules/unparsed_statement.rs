@@ -1,14 +1,9 @@
 //! A statement sqlparser could not parse is reviewed from its leading keywords only: rules that need its
 //! full syntax cannot check it. psql backslash commands are reported too: they are not SQL.
-//!
-//! This file also holds the helpers the rules in `drop_table`, `drop_column`, `rename_column` and
-//! `rename_table` use to turn sqlparser positions and tokens into file offsets.
 
-use sqlparser::ast::Ident;
-
+use super::syntax::location_offset;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::name::fold_ident;
-use crate::sql::{Kind, ObjectName, TokenKind};
+use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
     id: "unparsed-statement",
@@ -101,109 +96,6 @@ fn sqlparser_error<'e>(cx: &StatementContext, error: &'e str) -> Option<(usize, 
     let (line, column) = at.split_once(", Column: ")?;
     let offset = location_offset(cx, line.trim().parse().ok()?, column.trim().parse().ok()?)?;
     Some((offset, detail))
-}
-
-/// File offset of a sqlparser location in the current statement (1-based line and character column,
-/// relative to the statement's text, which is what sqlparser was given).
-pub(super) fn location_offset(cx: &StatementContext, line: u64, column: u64) -> Option<usize> {
-    if line == 0 || column == 0 {
-        return None;
-    }
-    let sql = cx.sql();
-    let mut line_start = 0;
-    for _ in 1..line {
-        line_start += sql[line_start..].find('\n')? + 1;
-    }
-    let column = usize::try_from(column - 1).ok()?;
-    let rest = &sql[line_start..];
-    let at = match rest.char_indices().nth(column) {
-        Some((at, _)) => at,
-        // One past the last character: the end of the statement.
-        None if rest.chars().count() == column => rest.len(),
-        None => return None,
-    };
-    Some(cx.statement.range.start + line_start + at)
-}
-
-/// File offset of an identifier sqlparser read, when it is where a token of the statement starts.
-pub(super) fn ident_offset(cx: &StatementContext, ident: &Ident) -> Option<usize> {
-    let start = ident.span.start;
-    let offset = location_offset(cx, start.line, start.column)?;
-    cx.statement
-        .tokens
-        .iter()
-        .any(|token| token.range.start == offset)
-        .then_some(offset)
-}
-
-/// File offset of the last `keyword` at or before `offset`: the start of the clause that holds it.
-pub(super) fn clause_start(cx: &StatementContext, offset: usize, keyword: &str) -> Option<usize> {
-    cx.statement
-        .tokens
-        .iter()
-        .rev()
-        .filter(|token| token.range.start <= offset)
-        .find(|token| {
-            token.kind == TokenKind::Word
-                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
-        })
-        .map(|token| token.range.start)
-}
-
-/// The offset of an identifier's clause (`DROP COLUMN x`: the `DROP`), else of the identifier, else of
-/// the statement.
-pub(super) fn clause_of(cx: &StatementContext, ident: &Ident, keyword: &str) -> usize {
-    ident_offset(cx, ident)
-        .map(|offset| clause_start(cx, offset, keyword).unwrap_or(offset))
-        .unwrap_or(cx.statement.range.start)
-}
-
-/// For statements sqlparser could not parse: every top-level occurrence of the keyword sequence
-/// `keywords`, as (offset of its first keyword, the name after it). Optional `IF EXISTS` is skipped.
-pub(super) fn clauses_from_tokens(
-    cx: &StatementContext,
-    keywords: &[&str],
-) -> Vec<(usize, ObjectName)> {
-    let tokens = &cx.statement.tokens;
-    let is = |i: usize, keyword: &str| {
-        tokens.get(i).is_some_and(|token| {
-            token.kind == TokenKind::Word
-                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
-        })
-    };
-    let mut found = Vec::new();
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate() {
-        match token.kind {
-            TokenKind::LParen => depth += 1,
-            TokenKind::RParen => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        if depth > 0
-            || !keywords
-                .iter()
-                .enumerate()
-                .all(|(k, keyword)| is(i + k, keyword))
-        {
-            continue;
-        }
-        let mut at = i + keywords.len();
-        if is(at, "if") && is(at + 1, "exists") {
-            at += 2;
-        }
-        if let Some(name) = tokens
-            .get(at..)
-            .and_then(|rest| ObjectName::from_tokens(cx.text, rest))
-        {
-            found.push((token.range.start, name));
-        }
-    }
-    found
-}
-
-/// A column name as PostgreSQL folds it.
-pub(super) fn column_name(ident: &Ident) -> String {
-    fold_ident(ident)
 }
 
 #[cfg(test)]

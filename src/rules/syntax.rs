@@ -1,0 +1,212 @@
+//! Where things are inside a statement, for rules that point at the exact clause or identifier, and
+//! how to write names back as SQL in help texts.
+
+use sqlparser::ast::{AlterTableOperation, Ident, Statement as Ast};
+
+use super::StatementContext;
+use crate::sql::{ObjectName, TokenKind};
+
+/// An `ALTER TABLE` statement as rules read it: its table, its operations, and
+/// where each operation starts in the file (so a finding points at its own clause).
+pub(crate) struct AlterTable<'a> {
+    pub table: ObjectName,
+    pub operations: &'a [AlterTableOperation],
+    offsets: Vec<usize>,
+}
+
+impl<'a> AlterTable<'a> {
+    /// The parsed `ALTER TABLE` of this statement, if it is one.
+    pub fn of(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {
+        let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
+            return None;
+        };
+        Some(AlterTable {
+            table: ObjectName::from_ast(&alter.name)?,
+            operations: &alter.operations,
+            offsets: operation_offsets(cx),
+        })
+    }
+
+    /// Where operation `i` starts, or the statement's start when the tokens do not say.
+    pub fn offset(&self, cx: &StatementContext, i: usize) -> usize {
+        self.offsets
+            .get(i)
+            .copied()
+            .filter(|_| self.offsets.len() == self.operations.len())
+            .unwrap_or(cx.statement.range.start)
+    }
+}
+
+/// Byte offsets of the start of each comma-separated operation of `ALTER TABLE [IF EXISTS] [ONLY]
+/// name [*] op, op, …`.
+fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
+    let tokens = &cx.statement.tokens;
+    let text = |i: usize| tokens.get(i).map_or("", |t| &cx.text[t.range.clone()]);
+    let is_word = |i: usize, word: &str| {
+        tokens
+            .get(i)
+            .is_some_and(|t| t.kind == TokenKind::Word && text(i).eq_ignore_ascii_case(word))
+    };
+    let mut at = 2;
+    if is_word(at, "if") && is_word(at + 1, "exists") {
+        at += 2;
+    }
+    if is_word(at, "only") {
+        at += 1;
+    }
+    // The table name: parts separated by dots.
+    while let Some(token) = tokens.get(at) {
+        match token.kind {
+            TokenKind::Word | TokenKind::QuotedIdent => at += 1,
+            _ => break,
+        }
+        if text(at) == "." {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    if text(at) == "*" {
+        at += 1;
+    }
+    let mut offsets = Vec::new();
+    let mut depth = 0usize;
+    let mut starts_here = true;
+    for token in tokens.iter().skip(at) {
+        if starts_here {
+            offsets.push(token.range.start);
+            starts_here = false;
+        }
+        match token.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth = depth.saturating_sub(1),
+            TokenKind::Punct if depth == 0 && &cx.text[token.range.clone()] == "," => {
+                starts_here = true;
+            }
+            _ => {}
+        }
+    }
+    offsets
+}
+
+/// An identifier as SQL must write it: bare when PostgreSQL would fold it to itself, else quoted.
+pub(crate) fn sql_ident(ident: &str) -> String {
+    let bare = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if bare {
+        ident.to_owned()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+/// A (qualified) name as SQL must write it.
+pub(crate) fn sql_name(name: &ObjectName) -> String {
+    match &name.schema {
+        Some(schema) => format!("{}.{}", sql_ident(schema), sql_ident(&name.name)),
+        None => sql_ident(&name.name),
+    }
+}
+
+/// File offset of a sqlparser location in the current statement (1-based line and character column,
+/// relative to the statement's text, which is what sqlparser was given).
+pub(crate) fn location_offset(cx: &StatementContext, line: u64, column: u64) -> Option<usize> {
+    if line == 0 || column == 0 {
+        return None;
+    }
+    let sql = cx.sql();
+    let mut line_start = 0;
+    for _ in 1..line {
+        line_start += sql[line_start..].find('\n')? + 1;
+    }
+    let column = usize::try_from(column - 1).ok()?;
+    let rest = &sql[line_start..];
+    let at = match rest.char_indices().nth(column) {
+        Some((at, _)) => at,
+        // One past the last character: the end of the statement.
+        None if rest.chars().count() == column => rest.len(),
+        None => return None,
+    };
+    Some(cx.statement.range.start + line_start + at)
+}
+
+/// File offset of an identifier sqlparser read, when it is where a token of the statement starts.
+pub(crate) fn ident_offset(cx: &StatementContext, ident: &Ident) -> Option<usize> {
+    let start = ident.span.start;
+    let offset = location_offset(cx, start.line, start.column)?;
+    cx.statement
+        .tokens
+        .iter()
+        .any(|token| token.range.start == offset)
+        .then_some(offset)
+}
+
+/// File offset of the last `keyword` at or before `offset`: the start of the clause that holds it.
+pub(crate) fn clause_start(cx: &StatementContext, offset: usize, keyword: &str) -> Option<usize> {
+    cx.statement
+        .tokens
+        .iter()
+        .rev()
+        .filter(|token| token.range.start <= offset)
+        .find(|token| {
+            token.kind == TokenKind::Word
+                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+        })
+        .map(|token| token.range.start)
+}
+
+/// The offset of an identifier's clause (`DROP COLUMN x`: the `DROP`), else of the identifier, else of
+/// the statement.
+pub(crate) fn clause_of(cx: &StatementContext, ident: &Ident, keyword: &str) -> usize {
+    ident_offset(cx, ident)
+        .map(|offset| clause_start(cx, offset, keyword).unwrap_or(offset))
+        .unwrap_or(cx.statement.range.start)
+}
+
+/// For statements sqlparser could not parse: every top-level occurrence of the keyword sequence
+/// `keywords`, as (offset of its first keyword, the name after it). Optional `IF EXISTS` is skipped.
+pub(crate) fn clauses_from_tokens(
+    cx: &StatementContext,
+    keywords: &[&str],
+) -> Vec<(usize, ObjectName)> {
+    let tokens = &cx.statement.tokens;
+    let is = |i: usize, keyword: &str| {
+        tokens.get(i).is_some_and(|token| {
+            token.kind == TokenKind::Word
+                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+        })
+    };
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match token.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > 0
+            || !keywords
+                .iter()
+                .enumerate()
+                .all(|(k, keyword)| is(i + k, keyword))
+        {
+            continue;
+        }
+        let mut at = i + keywords.len();
+        if is(at, "if") && is(at + 1, "exists") {
+            at += 2;
+        }
+        if let Some(name) = tokens
+            .get(at..)
+            .and_then(|rest| ObjectName::from_tokens(cx.text, rest))
+        {
+            found.push((token.range.start, name));
+        }
+    }
+    found
+}
