@@ -3,7 +3,7 @@
 
 use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
-use super::syntax::{sql_ident, sql_name, AlterTable};
+use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 
@@ -20,8 +20,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let name = cx.qualified(&alter.table);
-    let table_sql = sql_name(&cx.catalog.resolve(&alter.table));
+    let (name, table_sql) = (&alter.qualified, &alter.table_sql);
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddConstraint {
             constraint: TableConstraint::Check(check),

@@ -8,7 +8,7 @@ use sqlparser::ast::{
     GeneratedExpressionMode, Value,
 };
 
-use super::syntax::{sql_ident, sql_name, AlterTable};
+use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::TypeKind;
 use crate::sql::name::fold_ident;
@@ -68,9 +68,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let table = &alter.table;
-    let name = cx.qualified(table);
-    let table_sql = sql_name(&cx.catalog.resolve(table));
+    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddColumn { column_def, .. } = operation else {
             continue;

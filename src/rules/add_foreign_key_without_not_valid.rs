@@ -27,9 +27,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let table = &alter.table;
-    let name = cx.qualified(table);
-    let table_sql = sql_name(&cx.catalog.resolve(table));
+    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
     for (i, operation) in alter.operations.iter().enumerate() {
         match operation {
             AlterTableOperation::AddConstraint {

@@ -7,7 +7,7 @@ use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, 
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::syntax::{sql_ident, sql_name, AlterTable};
+use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
@@ -29,9 +29,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let table = &alter.table;
-    let name = cx.qualified(table);
-    let table_sql = sql_name(&cx.catalog.resolve(table));
+    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
     let version = cx.settings.pg_version;
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AlterColumn {

@@ -9,7 +9,12 @@ use crate::sql::{ObjectName, TokenKind};
 /// An `ALTER TABLE` statement as rules read it: its table, its operations, and
 /// where each operation starts in the file (so a finding points at its own clause).
 pub(crate) struct AlterTable<'a> {
+    /// The table as written.
     pub table: ObjectName,
+    /// Schema-qualified, for messages.
+    pub qualified: String,
+    /// Schema-qualified and quoted as SQL needs it, for help texts.
+    pub table_sql: String,
     pub operations: &'a [AlterTableOperation],
     offsets: Vec<usize>,
 }
@@ -20,8 +25,12 @@ impl<'a> AlterTable<'a> {
         let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
             return None;
         };
+        let table = ObjectName::from_ast(&alter.name)?;
+        let resolved = cx.catalog.resolve(&table);
         Some(AlterTable {
-            table: ObjectName::from_ast(&alter.name)?,
+            qualified: resolved.to_string(),
+            table_sql: sql_name(&resolved),
+            table,
             operations: &alter.operations,
             offsets: operation_offsets(cx),
         })
