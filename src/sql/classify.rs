@@ -5,7 +5,7 @@
 //! (`DROP INDEX CONCURRENTLY IF EXISTS`, `REINDEX`, `CLUSTER`, `DO`, …), good enough for the rules
 //! that need only a statement's kind, its target and whether it runs CONCURRENTLY.
 
-use super::lex::{Token, TokenKind};
+use super::lex::{matching_paren, Token, TokenKind};
 use super::name::ObjectName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -286,23 +286,6 @@ fn target_of(kind: Kind, words: &Words) -> Option<ObjectName> {
         }
     }
     ObjectName::from_tokens(words.text, &words.tokens[at..])
-}
-
-fn matching_paren(tokens: &[Token], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
-        match token.kind {
-            TokenKind::LParen => depth += 1,
-            TokenKind::RParen => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The statement's tokens viewed as a sequence of words.

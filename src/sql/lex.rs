@@ -49,6 +49,24 @@ pub struct Token {
     pub unterminated: bool,
 }
 
+/// The index of the parenthesis that closes the one at `open`, in a token list.
+pub fn matching_paren(tokens: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate().skip(open) {
+        match token.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Splits `text[range]` into tokens whose ranges are byte offsets into `text`.
 pub fn tokenize(text: &str, range: Range<usize>) -> Vec<Token> {
     let mut lexer = Lexer {

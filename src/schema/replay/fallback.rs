@@ -12,7 +12,7 @@ use sqlparser::ast;
 use super::drop::Dropped;
 use super::{parse_statement, Catalog};
 use crate::schema::{naming, TypeKind, UserType};
-use crate::sql::lex::{tokenize, Token, TokenKind};
+use crate::sql::lex::{matching_paren, tokenize, Token, TokenKind};
 use crate::sql::{Kind, ObjectName, Statement};
 
 impl Catalog {
@@ -389,24 +389,6 @@ fn significant_tokens(text: &str) -> Vec<Token> {
         .into_iter()
         .filter(|t| !t.kind.is_trivia())
         .collect()
-}
-
-/// The index of the parenthesis that closes the one at `open`.
-fn matching_paren(tokens: &[Token], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
-        match token.kind {
-            TokenKind::LParen => depth += 1,
-            TokenKind::RParen => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The comma-separated items of `sql.tokens[start..end]` (commas inside parentheses do not
