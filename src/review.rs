@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use crate::migration::{self, DiscoverOptions, Migration, MigrationSet, Tool};
 use crate::rules::context::transaction_states;
 use crate::rules::suppress::Suppressions;
-use crate::rules::{self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext};
+use crate::rules::{
+    self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,
+};
 use crate::schema::Catalog;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
 
@@ -329,27 +331,39 @@ fn review_migration(
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     for (index, statement) in parsed.statements.iter().enumerate() {
-        let context = StatementContext {
-            text: &text,
-            statements: &parsed.statements,
-            index,
-            statement,
-            catalog,
-            tx: states[index],
-            settings: &options.rule_settings,
+        // A DO block of plain statements is checked as the block and as each statement inside it;
+        // they run in the block's own transaction.
+        let nested_tx = TxState {
+            in_transaction: true,
+            ..states[index]
         };
-        for &(rule, severity) in &enabled {
-            diagnostics.clear();
-            (rule.check)(&context, &mut diagnostics);
-            for diagnostic in diagnostics.drain(..) {
-                if applies(rule, &diagnostic, catalog)
-                    && !suppressions.is_suppressed(rule.id, index)
-                {
-                    findings.push(finding(rule, severity, index, diagnostic, &text, &lines));
+        let units = std::iter::once((statement, states[index]))
+            .chain(statement.nested.iter().map(|nested| (nested, nested_tx)));
+        for (unit, tx) in units {
+            let context = StatementContext {
+                text: &text,
+                statements: &parsed.statements,
+                index,
+                statement: unit,
+                catalog,
+                tx,
+                settings: &options.rule_settings,
+            };
+            for &(rule, severity) in &enabled {
+                diagnostics.clear();
+                (rule.check)(&context, &mut diagnostics);
+                for diagnostic in diagnostics.drain(..) {
+                    if applies(rule, &diagnostic, catalog)
+                        && !suppressions.is_suppressed(rule.id, index)
+                    {
+                        findings.push(finding(rule, severity, index, diagnostic, &text, &lines));
+                    }
                 }
             }
+            if unit.nested.is_empty() {
+                catalog.apply(&text, unit);
+            }
         }
-        catalog.apply(&text, statement);
     }
     findings.sort_by_key(|f| (f.offset, f.statement));
     let statements = parsed

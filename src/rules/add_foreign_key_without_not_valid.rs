@@ -191,6 +191,25 @@ error[add-foreign-key-without-not-valid]: ADD CONSTRAINT orders_user_id_fkey FOR
     }
 
     #[test]
+    fn reads_drizzle_do_blocks() {
+        let block = "DO $$ BEGIN\n ALTER TABLE \"orders\" ADD CONSTRAINT \"orders_user_fk\" \
+                     FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\");\n\
+                     EXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+        let existing = check_rule(RULE, &[SCHEMA], block);
+        assert!(existing.contains("--> migration.sql:2:2"), "{existing}");
+        let created_here =
+            format!("CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint);\n{block}");
+        assert_eq!(
+            check_rule(
+                RULE,
+                &["CREATE TABLE users (id bigint PRIMARY KEY);"],
+                &created_here
+            ),
+            ""
+        );
+    }
+
+    #[test]
     fn names_an_unnamed_key_as_postgres_would() {
         let report = check_rule(
             RULE,

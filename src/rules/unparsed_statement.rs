@@ -19,7 +19,8 @@ const MAX_QUOTED_CHARS: usize = 60;
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
-    if statement.ast.is_some() {
+    // A DO block of plain statements is read statement by statement: the rules checked them.
+    if statement.ast.is_some() || !statement.nested.is_empty() {
         return;
     }
     if statement.class.kind == Kind::PsqlMeta {
@@ -101,6 +102,16 @@ fn sqlparser_error<'e>(cx: &StatementContext, error: &'e str) -> Option<(usize, 
 #[cfg(test)]
 mod tests {
     use crate::rules::testing::check_rule;
+
+    #[test]
+    fn silent_on_do_blocks_whose_statements_were_read() {
+        let sql =
+            "DO $$ BEGIN\n ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (b) REFERENCES c (id);\n\
+                   EXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+        assert_eq!(check_rule("unparsed-statement", &[], sql), "");
+        let plpgsql = "DO $$ BEGIN IF true THEN PERFORM 1; END IF; END $$;";
+        assert!(check_rule("unparsed-statement", &[], plpgsql).contains("classified it as DO"));
+    }
 
     #[test]
     fn reports_the_parse_error_at_its_position_and_the_classification() {

@@ -32,6 +32,12 @@ impl Catalog {
     /// Applies what `statement` (of the file `text`) changes in the schema. Statements the model does
     /// not understand leave it unchanged.
     pub fn apply(&mut self, text: &str, statement: &Statement) {
+        if !statement.nested.is_empty() {
+            for nested in &statement.nested {
+                self.apply(text, nested);
+            }
+            return;
+        }
         match &statement.ast {
             Some(ast) => self.apply_ast(ast),
             None => self.apply_unparsed(text, statement),

@@ -39,6 +39,10 @@ pub struct Statement {
     pub parse_error: Option<String>,
     /// A quote or comment that never closes inside this statement.
     pub unterminated: Option<Unterminated>,
+    /// For a `DO` block whose body is plain SQL statements (as Drizzle writes idempotent DDL:
+    /// `DO $$ BEGIN ALTER TABLE …; EXCEPTION WHEN duplicate_object THEN null; END $$`), those
+    /// statements, with their offsets in the file. Empty for every other statement.
+    pub nested: Vec<Statement>,
 }
 
 /// A migration's statements and comments.
@@ -60,27 +64,93 @@ pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     let statements = split
         .statements
         .into_iter()
-        .map(|raw| {
-            let sql = &text[raw.range.clone()];
-            let class = classify::classify(text, &raw.tokens);
-            let (ast, parse_error) = match parse_one(sql, &class, raw.unterminated.is_some()) {
-                Ok(ast) => (Some(ast), None),
-                Err(error) => (None, Some(error)),
-            };
-            Statement {
-                range: raw.range,
-                section: raw.section,
-                tokens: raw.tokens,
-                class,
-                ast,
-                parse_error,
-                unterminated: raw.unterminated,
-            }
-        })
+        .map(|raw| statement(text, raw))
         .collect();
     ParsedFile {
         statements,
         comments: split.comments,
+    }
+}
+
+fn statement(text: &str, raw: split::RawStatement) -> Statement {
+    let sql = &text[raw.range.clone()];
+    let class = classify::classify(text, &raw.tokens);
+    let (ast, parse_error) = match parse_one(sql, &class, raw.unterminated.is_some()) {
+        Ok(ast) => (Some(ast), None),
+        Err(error) => (None, Some(error)),
+    };
+    let nested = if class.kind == Kind::Do {
+        do_block_statements(text, &raw)
+    } else {
+        Vec::new()
+    };
+    Statement {
+        range: raw.range,
+        section: raw.section,
+        tokens: raw.tokens,
+        class,
+        ast,
+        parse_error,
+        unterminated: raw.unterminated,
+        nested,
+    }
+}
+
+/// The statements of a `DO $tag$ BEGIN … [EXCEPTION …] END $tag$` block when every one of them is a
+/// plain SQL statement; empty when the body has declarations, control flow or anything else PL/pgSQL.
+fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> {
+    let Some(body) = raw
+        .tokens
+        .iter()
+        .find(|t| t.kind == TokenKind::DollarString && !t.unterminated)
+    else {
+        return Vec::new();
+    };
+    let quoted = &text[body.range.clone()];
+    let tag_len = quoted[1..].find('$').map_or(0, |end| end + 2);
+    let inner = body.range.start + tag_len..body.range.end - tag_len;
+    let tokens: Vec<Token> = lex::tokenize(text, inner.clone())
+        .into_iter()
+        .filter(|t| !t.kind.is_trivia())
+        .collect();
+    let word = |t: &Token, keyword: &str| {
+        t.kind == TokenKind::Word && text[t.range.clone()].eq_ignore_ascii_case(keyword)
+    };
+    let (Some(first), Some(end)) = (tokens.first(), tokens.iter().rposition(|t| word(t, "end")))
+    else {
+        return Vec::new();
+    };
+    if !word(first, "begin")
+        || tokens[end + 1..]
+            .iter()
+            .any(|t| t.kind != TokenKind::Semicolon)
+    {
+        return Vec::new();
+    }
+    // The statements run from after BEGIN to the exception handler, or to the final END.
+    let stop = tokens[..end]
+        .iter()
+        .position(|t| word(t, "exception"))
+        .unwrap_or(end);
+    let region = first.range.end..tokens[stop].range.start;
+    let statements: Vec<Statement> = split::split(text, std::slice::from_ref(&region))
+        .statements
+        .into_iter()
+        .map(|mut nested| {
+            nested.section = raw.section;
+            statement(text, nested)
+        })
+        .collect();
+    let plain_sql = |s: &Statement| {
+        !matches!(
+            s.class.kind,
+            Kind::Other | Kind::Do | Kind::PsqlMeta | Kind::Begin | Kind::Commit | Kind::Rollback
+        ) && s.unterminated.is_none()
+    };
+    if statements.iter().all(plain_sql) {
+        statements
+    } else {
+        Vec::new()
     }
 }
 
@@ -204,6 +274,30 @@ mod tests {
         assert_eq!(statement.class.kind, Kind::DropIndex);
         assert!(statement.class.concurrently);
         assert_eq!(statement.find_keywords(sql, &["concurrently"]), Some(11));
+    }
+
+    #[test]
+    fn do_blocks_of_plain_statements_are_read() {
+        let sql = "DO $$ BEGIN\n ALTER TABLE \"a\" ADD CONSTRAINT \"f\" FOREIGN KEY (\"b\") REFERENCES \"c\"(\"id\");\n\
+                   EXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;";
+        let parsed = parse_text(sql);
+        let nested = &parsed.statements[0].nested;
+        assert_eq!(nested.len(), 1);
+        assert!(nested[0].ast.is_some());
+        assert_eq!(nested[0].class.kind, Kind::AlterTable);
+        assert!(nested[0].sql(sql).starts_with("ALTER TABLE \"a\""));
+        assert!(nested[0].sql(sql).ends_with("(\"id\")"));
+    }
+
+    #[test]
+    fn do_blocks_with_control_flow_are_not_read() {
+        for sql in [
+            "DO $$ DECLARE n int; BEGIN SELECT 1 INTO n; END $$",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1) THEN CREATE TYPE t AS ENUM ('a'); END IF; END $$",
+            "DO $$ BEGIN PERFORM f(); END $$",
+        ] {
+            assert!(parse_text(sql).statements[0].nested.is_empty(), "{sql}");
+        }
     }
 
     #[test]
