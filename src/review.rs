@@ -1,11 +1,14 @@
 //! The review pipeline: discover → load → split/parse → model → rules → one [`Review`] value that
 //! every report format renders.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
 
-use crate::migration::{self, DiscoverOptions, Migration, MigrationSet, Tool};
+use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
 use crate::rules::context::transaction_states;
+use crate::rules::locks::{predicted_locks, PredictedLock};
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
     self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,
@@ -169,8 +172,10 @@ fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) 
     let Some(&last_target) = set.targets.iter().max() else {
         return;
     };
-    // Reading and parsing is independent per file: do it on every core, then replay in order.
-    let loaded = parallel_map(&set.migrations[..=last_target], |reference| {
+    let mut catalog = Catalog::default();
+    // Reading and parsing is independent per file: worker threads do it ahead while this thread
+    // replays the migrations in order.
+    let load_and_parse = |reference: &MigrationRef| {
         migration::load(
             reference,
             set.tool,
@@ -182,80 +187,101 @@ fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) 
             let parsed = sql::parse(&migration.text, &sections);
             (migration, parsed)
         })
-    });
-    let mut catalog = Catalog::default();
-    for (index, (reference, loaded)) in set.migrations.iter().zip(loaded).enumerate() {
-        let is_target = set.targets.contains(&index);
-        let (migration, parsed) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                let position = match error {
-                    migration::LoadError::InvalidUtf8 { line, column } => {
-                        Some(Position { line, column })
-                    }
-                    _ => None,
-                };
-                let message = if is_target {
-                    error.to_string()
-                } else {
-                    format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
-                };
-                review.problems.push(InputProblem {
-                    path: reference.path.clone(),
-                    position,
-                    message,
-                });
-                continue;
+    };
+    in_order_pipeline(
+        &set.migrations[..=last_target],
+        load_and_parse,
+        |index, loaded| {
+            let reference = &set.migrations[index];
+            let is_target = set.targets.contains(&index);
+            let (migration, parsed) = match loaded {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    let position = match error {
+                        migration::LoadError::InvalidUtf8 { line, column } => {
+                            Some(Position { line, column })
+                        }
+                        _ => None,
+                    };
+                    let message = if is_target {
+                        error.to_string()
+                    } else {
+                        format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
+                    };
+                    review.problems.push(InputProblem {
+                        path: reference.path.clone(),
+                        position,
+                        message,
+                    });
+                    return None;
+                }
+            };
+            catalog.begin_migration();
+            if is_target {
+                let reviewed = review_migration(migration, &parsed, &mut catalog, options);
+                review.problems.extend(split_problems(&reviewed, &parsed));
+                review.migrations.push(reviewed);
+            } else {
+                for statement in &parsed.statements {
+                    catalog.apply(&migration.text, statement);
+                }
             }
-        };
-        catalog.begin_migration();
-        if is_target {
-            let reviewed = review_migration(migration, &parsed, &mut catalog, options);
-            review.problems.extend(split_problems(&reviewed, &parsed));
-            review.migrations.push(reviewed);
-        } else {
-            for statement in &parsed.statements {
-                catalog.apply(&migration.text, statement);
-            }
-        }
-    }
+            Some(parsed)
+        },
+    );
 }
 
-/// `f` over `items` on all available cores, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// Calls `consume(index, produce(item))` for every item in order, on this thread, while worker
+/// threads (one per core) produce ahead. Lookahead is bounded, so memory stays proportional to the
+/// number of workers, not to the number of items. What `consume` hands back is dropped on a worker:
+/// freeing large syntax trees is a good part of the work.
+fn in_order_pipeline<T: Sync, R: Send, L: Send>(
+    items: &[T],
+    produce: impl Fn(&T) -> R + Sync,
+    mut consume: impl FnMut(usize, R) -> Option<L>,
+) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
     if workers <= 1 {
-        return items.iter().map(f).collect();
+        for (index, item) in items.iter().enumerate() {
+            consume(index, produce(item));
+        }
+        return;
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(at) else {
-                            break done;
-                        };
-                        done.push((at, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let next = AtomicUsize::new(0);
+    let (leftovers, to_drop) = mpsc::channel::<L>();
+    let to_drop = Mutex::new(to_drop);
+    let (next, produce, to_drop) = (&next, &produce, &to_drop);
+    let (sender, receiver) = mpsc::sync_channel::<(usize, R)>(32 * workers);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            scope.spawn(move || loop {
+                if let Ok(to_drop) = to_drop.try_lock() {
+                    while to_drop.try_recv().is_ok() {}
+                }
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(index) else { break };
+                if sender.send((index, produce(item))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(sender);
+        // Workers claim items in order, so only a few results ever wait here for their turn.
+        let mut waiting = BTreeMap::new();
+        let mut expected = 0;
+        for (index, result) in receiver {
+            waiting.insert(index, result);
+            while let Some(result) = waiting.remove(&expected) {
+                if let Some(leftover) = consume(expected, result) {
+                    let _ = leftovers.send(leftover);
+                }
+                expected += 1;
+            }
+        }
     });
-    results.sort_unstable_by_key(|(at, _)| *at);
-    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// An unterminated quote or comment means the file's end was swallowed: the run must not pass.
@@ -330,6 +356,8 @@ fn review_migration(
         .collect();
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
+    let mut held_locks: Vec<PredictedLock> = Vec::new();
+    let mut held_in = None;
     for (index, statement) in parsed.statements.iter().enumerate() {
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -340,6 +368,10 @@ fn review_migration(
         let units = std::iter::once((statement, states[index]))
             .chain(statement.nested.iter().map(|nested| (nested, nested_tx)));
         for (unit, tx) in units {
+            if tx.transaction != held_in {
+                held_locks.clear();
+                held_in = tx.transaction;
+            }
             let context = StatementContext {
                 text: &text,
                 statements: &parsed.statements,
@@ -347,6 +379,7 @@ fn review_migration(
                 statement: unit,
                 catalog,
                 tx,
+                held_locks: &held_locks,
                 settings: &options.rule_settings,
             };
             for &(rule, severity) in &enabled {
@@ -359,6 +392,9 @@ fn review_migration(
                         findings.push(finding(rule, severity, index, diagnostic, &text, &lines));
                     }
                 }
+            }
+            if tx.transaction.is_some() {
+                held_locks.extend(predicted_locks(unit, catalog));
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);

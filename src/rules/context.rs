@@ -5,6 +5,7 @@ use crate::migration::{Section, Transaction};
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
+use super::locks::PredictedLock;
 use super::Diagnostic;
 
 /// Settings that change what rules conclude.
@@ -27,6 +28,9 @@ pub struct TxState {
     pub in_transaction: bool,
     /// That transaction is the migration tool's, not a BEGIN written in the file.
     pub tool_transaction: bool,
+    /// Which transaction block of the migration it runs in (numbered from 1), if any: statements
+    /// with the same number share locks, which are held until the block ends.
+    pub transaction: Option<u32>,
     /// A non-zero `lock_timeout` is in effect.
     pub lock_timeout: bool,
     /// A non-zero `statement_timeout` is in effect.
@@ -44,6 +48,9 @@ pub struct StatementContext<'a> {
     /// The schema just before this statement.
     pub catalog: &'a Catalog,
     pub tx: TxState,
+    /// Locks the statement's transaction already holds from its earlier statements (as the lock
+    /// model predicts them): the statement does not queue for these again.
+    pub held_locks: &'a [PredictedLock],
     pub settings: &'a RuleSettings,
 }
 
@@ -102,6 +109,8 @@ pub fn transaction_states(
     let mut explicit = false;
     let mut current_section = usize::MAX;
     let mut tool_wraps = false;
+    let mut blocks = 0;
+    let mut block = None;
     for statement in statements {
         if statement.section != current_section {
             // A tool transaction ends with its section; SET LOCAL dies with it.
@@ -111,12 +120,17 @@ pub fn transaction_states(
                 .is_some_and(|section| wraps(section, statements));
             explicit = false;
             local = tool_wraps.then(Timeouts::default);
+            block = tool_wraps.then(|| {
+                blocks += 1;
+                blocks
+            });
         }
         let in_transaction = explicit || tool_wraps;
         let effective = local.map_or(session, |l| l.or(session));
         states.push(TxState {
             in_transaction,
             tool_transaction: tool_wraps && !explicit,
+            transaction: block,
             lock_timeout: effective.lock,
             statement_timeout: effective.statement,
         });
@@ -125,12 +139,15 @@ pub fn transaction_states(
                 explicit = true;
                 if !tool_wraps {
                     local = Some(Timeouts::default());
+                    blocks += 1;
+                    block = Some(blocks);
                 }
             }
             Kind::Commit | Kind::Rollback => {
                 explicit = false;
                 if !tool_wraps {
                     local = None;
+                    block = None;
                 }
             }
             Kind::Set | Kind::Select => {

@@ -3,9 +3,8 @@
 //! long-running query or transaction, every later query that conflicts with the lock it wants queues
 //! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
 
-use super::locks::{predicted_locks, LockMode, PredictedLock};
+use super::locks::{predicted_locks, LockMode};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
     id: "missing-lock-timeout",
@@ -21,7 +20,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     }
     let locks = predicted_locks(cx.statement, cx.catalog);
-    let held = held_locks(cx);
     // The strongest lock it must wait for on a relation that existed before the migration (a lock
     // the transaction already holds at least as strongly is not waited for); the first on ties.
     let Some(lock) = locks
@@ -29,7 +27,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         .filter(|lock| lock.mode >= LockMode::Share && cx.is_existing(&lock.relation))
         .filter(|lock| {
             let relation = cx.catalog.resolve(&lock.relation);
-            !held
+            !cx.held_locks
                 .iter()
                 .any(|h| h.mode >= lock.mode && cx.catalog.resolve(&h.relation) == relation)
         })
@@ -68,24 +66,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         ),
         help.to_owned(),
     ));
-}
-
-/// The locks taken by the earlier statements of the transaction this statement runs in: they are
-/// held until it ends, so this statement does not queue for them again.
-fn held_locks(cx: &StatementContext) -> Vec<PredictedLock> {
-    if !cx.tx.in_transaction {
-        return Vec::new();
-    }
-    let section = cx.statement.section;
-    cx.statements[..cx.index]
-        .iter()
-        .rev()
-        .take_while(|s| {
-            s.section == section && !matches!(s.class.kind, Kind::Commit | Kind::Rollback)
-        })
-        .take_while(|s| s.class.kind != Kind::Begin)
-        .flat_map(|s| predicted_locks(s, cx.catalog))
-        .collect()
 }
 
 #[cfg(test)]
