@@ -10,19 +10,58 @@ pub mod suppress;
 mod syntax;
 
 mod add_check_without_not_valid;
+mod add_column_inline_constraint;
 mod add_column_not_null_without_default;
 mod add_column_rewrites_table;
+mod add_exclusion_constraint;
 mod add_foreign_key_without_not_valid;
+mod add_primary_key;
+mod add_unique_constraint;
+mod alter_domain_add_constraint;
+mod attach_partition_scan;
+mod ban_char_type;
 mod column_type_change_rewrites;
 mod concurrently_in_transaction;
+mod detach_partition_not_concurrent;
+mod disable_autovacuum;
+mod dml_in_ddl_transaction;
+mod drop_and_recreate_table;
 mod drop_column;
+mod drop_database;
+mod drop_index_not_concurrent;
+mod drop_schema;
+mod drop_sequence;
 mod drop_table;
+mod enum_value_in_transaction;
+mod foreign_key_without_index;
+mod identifier_too_long;
 mod index_not_concurrent;
+mod index_on_partitioned_table;
 mod missing_lock_timeout;
+mod missing_statement_timeout;
+mod narrowing_type_change;
+mod nested_transaction;
+mod prefer_bigint;
+mod prefer_identity;
+mod prefer_jsonb;
+mod prefer_text;
+mod prefer_timestamptz;
+mod refresh_matview_not_concurrent;
+mod reindex_not_concurrent;
 mod rename_column;
+mod rename_enum_value;
+mod rename_schema;
 mod rename_table;
+mod replica_identity_change;
 mod set_not_null;
+mod statements_after_exclusive_lock;
+mod table_rewrite_command;
+mod trigger_on_existing_table;
+mod truncate_table;
+mod unbatched_backfill;
+mod uncommitted_transaction;
 mod unparsed_statement;
+mod validate_in_same_transaction;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -35,21 +74,60 @@ use crate::sql::ObjectName;
 
 pub use context::{RuleSettings, StatementContext, TxState};
 
-/// Every rule migagent knows, in the order `migagent rules` lists them.
+/// Every rule migagent knows, in the order `migagent rules` lists them (the catalog's order).
 pub const ALL: &[&Rule] = &[
     &index_not_concurrent::RULE,
+    &drop_index_not_concurrent::RULE,
+    &reindex_not_concurrent::RULE,
     &concurrently_in_transaction::RULE,
+    &index_on_partitioned_table::RULE,
+    &add_unique_constraint::RULE,
+    &add_primary_key::RULE,
+    &add_exclusion_constraint::RULE,
     &add_check_without_not_valid::RULE,
     &add_foreign_key_without_not_valid::RULE,
+    &validate_in_same_transaction::RULE,
     &set_not_null::RULE,
     &add_column_rewrites_table::RULE,
     &add_column_not_null_without_default::RULE,
+    &add_column_inline_constraint::RULE,
     &column_type_change_rewrites::RULE,
+    &table_rewrite_command::RULE,
+    &refresh_matview_not_concurrent::RULE,
+    &trigger_on_existing_table::RULE,
+    &replica_identity_change::RULE,
+    &attach_partition_scan::RULE,
+    &detach_partition_not_concurrent::RULE,
+    &alter_domain_add_constraint::RULE,
     &missing_lock_timeout::RULE,
+    &missing_statement_timeout::RULE,
+    &statements_after_exclusive_lock::RULE,
+    &disable_autovacuum::RULE,
     &drop_table::RULE,
     &drop_column::RULE,
+    &drop_schema::RULE,
+    &drop_database::RULE,
+    &truncate_table::RULE,
+    &drop_sequence::RULE,
+    &drop_and_recreate_table::RULE,
+    &narrowing_type_change::RULE,
     &rename_column::RULE,
     &rename_table::RULE,
+    &rename_schema::RULE,
+    &rename_enum_value::RULE,
+    &unbatched_backfill::RULE,
+    &dml_in_ddl_transaction::RULE,
+    &nested_transaction::RULE,
+    &uncommitted_transaction::RULE,
+    &enum_value_in_transaction::RULE,
+    &prefer_bigint::RULE,
+    &prefer_identity::RULE,
+    &prefer_timestamptz::RULE,
+    &prefer_text::RULE,
+    &prefer_jsonb::RULE,
+    &ban_char_type::RULE,
+    &identifier_too_long::RULE,
+    &foreign_key_without_index::RULE,
     &unparsed_statement::RULE,
 ];
 

@@ -1,0 +1,16 @@
+//! ADD UNIQUE without USING INDEX builds the index under ACCESS EXCLUSIVE.
+
+use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+
+pub const RULE: Rule = Rule {
+    id: "add-unique-constraint",
+    category: Category::Locking,
+    default_severity: Severity::Error,
+    summary: "ADD UNIQUE without USING INDEX builds the index under ACCESS EXCLUSIVE",
+    doc: include_str!("../../rules/add-unique-constraint.md"),
+    check,
+};
+
+fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
+    let _ = (cx, out);
+}
