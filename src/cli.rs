@@ -371,30 +371,42 @@ fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<(FileConfig, PathB
     Ok((config, dir))
 }
 
-/// `[rules]` of the config: `rule-id = "off" | "info" | "warning" | "error"`.
+/// `[rules]` of the config: `rule-id = "off" | "info" | "warning" | "error"`, or the same for a whole
+/// category (`hygiene = "off"`); a rule's own line wins over its category's.
 fn rule_severities(
     config: &FileConfig,
 ) -> Result<std::collections::HashMap<String, Option<Severity>>, UsageError> {
-    config
-        .rules
-        .iter()
-        .map(|(id, setting)| {
-            if rules::find(id).is_none() {
-                return Err(UsageError(format!(
-                    "migagent.toml [rules]: unknown rule `{id}` (see `migagent rules`)"
-                )));
-            }
-            let severity = match setting.as_str() {
-                "off" => None,
-                name => Some(Severity::from_name(name).ok_or_else(|| {
-                    UsageError(format!(
-                        "migagent.toml [rules]: `{id} = \"{setting}\"`: use \"off\", \"info\", \"warning\" or \"error\""
-                    ))
-                })?),
-            };
-            Ok((id.clone(), severity))
-        })
-        .collect()
+    let mut by_category = Vec::new();
+    let mut by_rule = std::collections::HashMap::new();
+    for (key, setting) in &config.rules {
+        let severity = match setting.as_str() {
+            "off" => None,
+            name => Some(Severity::from_name(name).ok_or_else(|| {
+                UsageError(format!(
+                    "migagent.toml [rules]: `{key} = \"{setting}\"`: use \"off\", \"info\", \"warning\" or \"error\""
+                ))
+            })?),
+        };
+        if rules::find(key).is_some() {
+            by_rule.insert(key.clone(), severity);
+        } else if let Some(category) = rules::ALL
+            .iter()
+            .map(|r| r.category)
+            .find(|c| c.name() == key)
+        {
+            by_category.push((category, severity));
+        } else {
+            return Err(UsageError(format!(
+                "migagent.toml [rules]: `{key}` is neither a rule nor a category (see `migagent rules`)"
+            )));
+        }
+    }
+    for (category, severity) in by_category {
+        for rule in rules::ALL.iter().filter(|r| r.category == category) {
+            by_rule.entry(rule.id.to_owned()).or_insert(severity);
+        }
+    }
+    Ok(by_rule)
 }
 
 /// A path from the config file, relative to the config's directory, as seen from the working directory.

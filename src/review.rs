@@ -357,6 +357,8 @@ fn review_migration(
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks: Vec<PredictedLock> = Vec::new();
+    // Later occurrences of once-per-migration findings, by the index of the first one.
+    let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut held_in = None;
     for (index, statement) in parsed.statements.iter().enumerate() {
         // A DO block of plain statements is checked as the block and as each statement inside it;
@@ -386,10 +388,21 @@ fn review_migration(
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {
-                    if applies(rule, &diagnostic, catalog)
-                        && !suppressions.is_suppressed(rule.id, index)
+                    if !applies(rule, &diagnostic, catalog)
+                        || suppressions.is_suppressed(rule.id, index)
                     {
-                        findings.push(finding(rule, severity, index, diagnostic, &text, &lines));
+                        continue;
+                    }
+                    let position = lines.position(&text, diagnostic.offset);
+                    let first = diagnostic
+                        .once_per_migration
+                        .then(|| findings.iter().position(|f: &Finding| f.rule.id == rule.id));
+                    match first.flatten() {
+                        Some(first) => repeats
+                            .entry(first)
+                            .or_insert_with(Vec::new)
+                            .push(position.line),
+                        None => findings.push(finding(rule, severity, index, diagnostic, position)),
                     }
                 }
             }
@@ -400,6 +413,15 @@ fn review_migration(
                 catalog.apply(&text, unit);
             }
         }
+    }
+    for (first, lines) in repeats {
+        findings[first].message.push_str(&format!(
+            " (the same holds for {} later statement{} of this migration, on line{} {})",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
+            if lines.len() == 1 { "" } else { "s" },
+            list_lines(&lines)
+        ));
     }
     findings.sort_by_key(|f| (f.offset, f.statement));
     let statements = parsed
@@ -443,20 +465,28 @@ fn applies(rule: &Rule, diagnostic: &Diagnostic, catalog: &Catalog) -> bool {
             .is_some_and(|table| catalog.is_new_relation(table)))
 }
 
+/// `3`, `3 and 7`, `3, 7 and 9`.
+fn list_lines(lines: &[usize]) -> String {
+    let text: Vec<String> = lines.iter().map(usize::to_string).collect();
+    match text.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => text.join(""),
+    }
+}
+
 fn finding(
     rule: &'static Rule,
     severity: Severity,
     statement: usize,
     diagnostic: Diagnostic,
-    text: &str,
-    lines: &LineIndex,
+    position: Position,
 ) -> Finding {
     Finding {
         rule,
         severity,
         statement,
         offset: diagnostic.offset,
-        position: lines.position(text, diagnostic.offset),
+        position,
         message: diagnostic.message,
         help: diagnostic.help,
         table: diagnostic.table.map(|t| t.to_string()),

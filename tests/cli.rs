@@ -230,6 +230,25 @@ fn config_is_found_by_walking_up_and_unknown_keys_are_named() {
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
     assert!(text.contains("warning[drop-table]"), "{text}");
 
+    // A category line turns a whole category off; a rule's own line wins over it.
+    scratch.write(
+        "migagent.toml",
+        b"paths = [\"db\"]\n[rules]\ndata-loss = \"off\"\nlocking = \"off\"\n",
+    );
+    let text = stdout(&migagent(&["review"], &scratch.0));
+    assert!(!text.contains("drop-table"), "{text}");
+    scratch.write(
+        "migagent.toml",
+        b"paths = [\"db\"]\n[rules]\ndata-loss = \"off\"\ndrop-table = \"info\"\n",
+    );
+    let text = stdout(&migagent(&["review"], &scratch.0));
+    assert!(text.contains("info[drop-table]"), "{text}");
+
+    scratch.write("migagent.toml", b"[rules]\nno-such-thing = \"off\"\n");
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("`no-such-thing` is neither a rule nor a category"));
+
     scratch.write("migagent.toml", b"pg-verison = 14\n");
     let output = migagent(&["review", "db"], &scratch.0);
     assert_eq!(output.status.code(), Some(2));

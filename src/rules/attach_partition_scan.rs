@@ -6,7 +6,8 @@ pub const RULE: Rule = Rule {
     id: "attach-partition-scan",
     category: Category::Locking,
     default_severity: Severity::Warning,
-    summary: "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
+    summary:
+        "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
     doc: include_str!("../../rules/attach-partition-scan.md"),
     check,
 };

@@ -91,6 +91,7 @@ impl StatementContext<'_> {
             message,
             help,
             table: table.map(|t| self.catalog.resolve(t)),
+            once_per_migration: false,
         }
     }
 }

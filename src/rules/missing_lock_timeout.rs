@@ -54,18 +54,20 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         "add `SET lock_timeout = '5s';` at the top of the migration, and retry the migration when it \
          times out"
     };
-    out.push(cx.diagnostic(
+    // One `SET lock_timeout` at the top fixes every statement: report the first, list the others.
+    let mut diagnostic = cx.diagnostic(
         cx.statement.range.start,
         Some(&lock.relation),
         format!(
-            "{statement} takes {mode} on existing relation {relation} with no lock_timeout set: if a \
-             long-running query or transaction holds a lock on {relation}, it waits in the lock queue \
-             indefinitely, and every later query on {relation} that conflicts with it queues behind it: \
-             {mode} {}",
+            "{statement} needs {mode} on {relation} and no lock_timeout is set: behind a \
+             long-running query on {relation} it waits indefinitely, and every query that conflicts \
+             with it queues behind it meanwhile ({mode} {})",
             lock.mode.blocks()
         ),
         help.to_owned(),
-    ));
+    );
+    diagnostic.once_per_migration = true;
+    out.push(diagnostic);
 }
 
 #[cfg(test)]
@@ -81,7 +83,7 @@ mod tests {
         assert_eq!(
             check_rule(RULE, &[SCHEMA], "ALTER TABLE users ADD COLUMN nickname text;"),
             "\
-warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing relation public.users with no lock_timeout set: if a long-running query or transaction holds a lock on public.users, it waits in the lock queue indefinitely, and every later query on public.users that conflicts with it queues behind it: ACCESS EXCLUSIVE blocks reads and writes
+warning[missing-lock-timeout]: ALTER TABLE needs ACCESS EXCLUSIVE on public.users and no lock_timeout is set: behind a long-running query on public.users it waits indefinitely, and every query that conflicts with it queues behind it meanwhile (ACCESS EXCLUSIVE blocks reads and writes)
  --> migration.sql:1:1
   |
 1 | ALTER TABLE users ADD COLUMN nickname text;
@@ -101,19 +103,17 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
             "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));",
         );
         assert!(
-            report.contains(
-                "CREATE TABLE takes SHARE ROW EXCLUSIVE on existing relation public.users"
-            ),
+            report.contains("CREATE TABLE needs SHARE ROW EXCLUSIVE on public.users"),
             "{report}"
         );
         assert!(
-            report.contains("queues behind it: SHARE ROW EXCLUSIVE blocks writes"),
+            report.contains("(SHARE ROW EXCLUSIVE blocks writes"),
             "{report}"
         );
     }
 
     #[test]
-    fn one_finding_per_statement_for_the_strongest_lock() {
+    fn one_finding_per_migration_for_the_strongest_lock() {
         let report = check_rule(
             RULE,
             &[SCHEMA, "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint);"],
@@ -126,7 +126,7 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
             "{report}"
         );
         assert!(
-            report.contains("ACCESS EXCLUSIVE on existing relation public.orders"),
+            report.contains("ACCESS EXCLUSIVE on public.orders"),
             "{report}"
         );
     }
@@ -140,7 +140,7 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
         );
         let report = render_rule(RULE, &review);
         assert!(
-            report.contains("CREATE INDEX takes SHARE on existing relation public.users"),
+            report.contains("CREATE INDEX needs SHARE on public.users"),
             "{report}"
         );
         assert!(
@@ -159,11 +159,14 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
                    ALTER TABLE users DROP COLUMN nickname;";
         let report = check_rule(RULE, &[SCHEMA], sql);
         assert!(report.contains("migration.sql:2:1"), "{report}");
-        // SHARE is held, ACCESS EXCLUSIVE is an upgrade that waits.
-        assert!(report.contains("migration.sql:3:1"), "{report}");
-        assert!(!report.contains("migration.sql:4:1"), "{report}");
-        // A new transaction waits again.
-        assert!(report.contains("migration.sql:6:1"), "{report}");
+        // SHARE is held, ACCESS EXCLUSIVE is an upgrade that waits (line 3); line 4's lock is held
+        // already; a new transaction waits again (line 6).
+        assert!(
+            report.contains(
+                "(the same holds for 2 later statements of this migration, on lines 3 and 6)"
+            ),
+            "{report}"
+        );
         let review = review_in(
             &[SCHEMA],
             "ALTER TABLE users ADD COLUMN a text;\nALTER TABLE users ADD COLUMN b text;",
@@ -180,7 +183,7 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
             "ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;",
         );
         assert!(
-            report.contains("ACCESS EXCLUSIVE on existing relation public.measurements_2020"),
+            report.contains("ACCESS EXCLUSIVE on public.measurements_2020"),
             "{report}"
         );
     }
@@ -207,6 +210,6 @@ warning[missing-lock-timeout]: ALTER TABLE takes ACCESS EXCLUSIVE on existing re
             &[SCHEMA],
             "SET LOCAL lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nickname text;",
         );
-        assert!(report.contains("no lock_timeout set"), "{report}");
+        assert!(report.contains("no lock_timeout is set"), "{report}");
     }
 }

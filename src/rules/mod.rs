@@ -254,4 +254,7 @@ pub struct Diagnostic {
     /// compatibility and data-migration categories on a relation created earlier in the same
     /// migration are dropped by the engine: nothing else can hold it or depend on it yet.
     pub table: Option<ObjectName>,
+    /// Report only the first such finding of a migration and list where the others are: for
+    /// problems one fix at the top of the file solves (a missing `lock_timeout`).
+    pub once_per_migration: bool,
 }

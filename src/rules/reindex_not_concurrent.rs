@@ -6,7 +6,8 @@ pub const RULE: Rule = Rule {
     id: "reindex-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Error,
-    summary: "REINDEX without CONCURRENTLY blocks writes (and reads through the index) while it rebuilds",
+    summary:
+        "REINDEX without CONCURRENTLY blocks writes (and reads through the index) while it rebuilds",
     doc: include_str!("../../rules/reindex-not-concurrent.md"),
     check,
 };

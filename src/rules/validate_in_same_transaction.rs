@@ -6,7 +6,8 @@ pub const RULE: Rule = Rule {
     id: "validate-in-same-transaction",
     category: Category::Locking,
     default_severity: Severity::Warning,
-    summary: "VALIDATE CONSTRAINT in the transaction that added it NOT VALID or holds a strong lock",
+    summary:
+        "VALIDATE CONSTRAINT in the transaction that added it NOT VALID or holds a strong lock",
     doc: include_str!("../../rules/validate-in-same-transaction.md"),
     check,
 };
