@@ -37,6 +37,39 @@ HISTORIES = [
 ]
 
 LOCKING_CATEGORIES = {"locking"}
+
+# migagent rule -> squawk's closest rule(s), for the side-by-side counts.
+SQUAWK_CLOSEST = {
+    "index-not-concurrent": ["require-concurrent-index-creation"],
+    "drop-index-not-concurrent": ["require-concurrent-index-deletion"],
+    "reindex-not-concurrent": ["require-concurrent-reindex"],
+    "add-check-without-not-valid": ["constraint-missing-not-valid"],
+    "add-foreign-key-without-not-valid": ["adding-foreign-key-constraint"],
+    "set-not-null": ["adding-not-nullable-field"],
+    "add-column-not-null-without-default": ["adding-required-field"],
+    "add-column-rewrites-table": ["adding-field-with-default", "adding-serial-primary-key-field"],
+    "add-unique-constraint": ["disallowed-unique-constraint"],
+    "add-primary-key": ["adding-serial-primary-key-field"],
+    "column-type-change-rewrites": ["changing-column-type"],
+    "missing-lock-timeout": ["require-lock-timeout", "require-timeout-settings"],
+    "missing-statement-timeout": ["require-statement-timeout"],
+    "drop-table": ["ban-drop-table"],
+    "drop-column": ["ban-drop-column"],
+    "drop-schema": ["ban-drop-schema"],
+    "drop-database": ["ban-drop-database"],
+    "drop-sequence": ["ban-drop-sequence"],
+    "truncate-table": ["ban-truncate-cascade"],
+    "rename-column": ["renaming-column"],
+    "rename-table": ["renaming-table"],
+    "nested-transaction": ["transaction-nesting"],
+    "prefer-bigint": ["prefer-bigint-over-int", "prefer-bigint-over-smallint"],
+    "prefer-identity": ["prefer-identity"],
+    "prefer-timestamptz": ["prefer-timestamp-tz"],
+    "prefer-text": ["prefer-text-field"],
+    "ban-char-type": ["ban-char-field"],
+    "identifier-too-long": ["identifier-too-long"],
+    "unparsed-statement": ["syntax-error"],
+}
 CREATE_TABLE = re.compile(
     r'^\s*CREATE\s+(?:UNLOGGED\s+|TEMP(?:ORARY)?\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w."]+)',
     re.IGNORECASE,
@@ -160,9 +193,18 @@ def main():
         print(f"{version}: same {len(files)} files in {squawk_best:.3f} s (best of {runs}): "
               f"{len(files) / squawk_best:,.0f} files/s, {total_bytes / 1e6 / squawk_best:.2f} MB/s")
         print(f"  migagent / squawk speed: {squawk_best / seconds:.2f}x")
-        print("  squawk findings per rule:")
+        print()
+        print(f"  {'migagent rule':40} {'count':>6}   {'squawk closest':50} {'count':>6}  ratio")
+        for rule, count in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])):
+            closest = SQUAWK_CLOSEST.get(rule, [])
+            theirs = sum(counts.get(name, 0) for name in closest)
+            ratio = f"{count / theirs:5.2f}" if theirs else "    -"
+            print(f"  {rule:40} {count:6}   {' + '.join(closest) or '(none)':50} {theirs:6}  {ratio}")
+        mapped = {name for names in SQUAWK_CLOSEST.values() for name in names}
+        print("  squawk rules without a migagent counterpart:")
         for rule, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            print(f"    {rule:40} {count:6}")
+            if rule not in mapped:
+                print(f"    {rule:40} {count:6}")
     else:
         print("\nsquawk not found on PATH (pip install squawk-cli): comparison skipped")
 

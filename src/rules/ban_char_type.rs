@@ -1,5 +1,12 @@
-//! Char(n).
+//! `char(n)` (`character(n)`, `bpchar`) pads every value with spaces to n characters. Whether the
+//! padding counts depends on the operation: comparisons ignore it and casts to text drop it, but LIKE
+//! and regular expressions see it. It saves no space or time over `text`, and a longer value is an
+//! error. The single-byte internal type `"char"` is a different type and is not reported.
 
+use sqlparser::ast::{CharacterLength, DataType};
+
+use super::prefer_bigint::{declared_columns, element_type, is_named};
+use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
@@ -12,5 +19,106 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let _ = (cx, out);
+    for column in declared_columns(cx) {
+        let Some(length) = char_length(element_type(column.data_type)) else {
+            continue;
+        };
+        let column_sql = sql_ident(&column.column);
+        let fixed = match length {
+            Some(n) => format!(
+                " (a fixed length: `{column_sql} text CHECK (char_length({column_sql}) = {n})`)"
+            ),
+            None => String::new(),
+        };
+        out.push(cx.diagnostic(
+            column.offset,
+            Some(&column.table),
+            format!(
+                "{}: char(n) pads every value with spaces to n characters; comparisons ignore the \
+                 padding and casts to text drop it, but LIKE and regular expressions see it, it saves no \
+                 space or time over text, and a longer value is an error",
+                column.subject(cx)
+            ),
+            format!("declare it text{fixed}, or varchar(n) if the limit is all you need"),
+        ));
+    }
+}
+
+/// For a blank-padded character type, its declared length (`char` alone is `char(1)`; `bpchar`
+/// alone has none); `None` for every other type, including the internal `"char"`.
+fn char_length(data_type: &DataType) -> Option<Option<u64>> {
+    match data_type {
+        DataType::Char(length) | DataType::Character(length) => Some(match length {
+            Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+            Some(CharacterLength::Max) => None,
+            None => Some(1),
+        }),
+        DataType::Custom(name, modifiers) if is_named(data_type, &["bpchar"]) || is_nchar(name) => {
+            Some(match modifiers.as_slice() {
+                [sqlparser::ast::TypeModifier::Number(n, _)] => n.parse().ok(),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `nchar(n)` (`national character`): a bpchar spelled as an unquoted keyword.
+fn is_nchar(name: &sqlparser::ast::ObjectName) -> bool {
+    matches!(name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("nchar")))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::testing::check_rule;
+
+    const RULE: &str = "ban-char-type";
+
+    #[test]
+    fn fires_on_a_char_column() {
+        assert_eq!(
+            check_rule(RULE, &[], "CREATE TABLE countries (code char(2) PRIMARY KEY, name text);"),
+            "\
+info[ban-char-type]: column public.countries.code is declared char(2): char(n) pads every value with spaces to n characters; comparisons ignore the padding and casts to text drop it, but LIKE and regular expressions see it, it saves no space or time over text, and a longer value is an error
+ --> migration.sql:1:30
+  |
+1 | CREATE TABLE countries (code char(2) PRIMARY KEY, name text);
+  |                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  |
+  = help: declare it text (a fixed length: `code text CHECK (char_length(code) = 2)`), or varchar(n) if the limit is all you need
+
+"
+        );
+    }
+
+    #[test]
+    fn fires_on_every_spelling_and_statement() {
+        let report = check_rule(
+            RULE,
+            &["CREATE TABLE t (id bigint, b text);"],
+            "CREATE TABLE u (a character(3), b char, c bpchar, d pg_catalog.bpchar(4), e nchar(2), f char(2)[]);\n\
+             ALTER TABLE t ADD COLUMN c CHARACTER(5), ALTER COLUMN b TYPE char(10);",
+        );
+        assert_eq!(report.matches("info[ban-char-type]").count(), 8, "{report}");
+        assert!(report.contains("char_length(b) = 1"), "{report}");
+        assert!(report.contains("char_length(d) = 4"), "{report}");
+        assert!(
+            report.contains("public.u.c is declared bpchar: "),
+            "{report}"
+        );
+        assert!(
+            report.contains("public.t.b is changed to char(10)"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn silent_on_the_internal_char_type_and_varying_types() {
+        for sql in [
+            "CREATE TABLE t (a \"char\", b pg_catalog.\"char\", c varchar(2), d character varying(3), e text);",
+            "ALTER TABLE t ALTER COLUMN a TYPE text;",
+        ] {
+            assert_eq!(check_rule(RULE, &[], sql), "", "{sql}");
+        }
+    }
 }

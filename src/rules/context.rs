@@ -28,6 +28,10 @@ pub struct TxState {
     pub in_transaction: bool,
     /// That transaction is the migration tool's, not a BEGIN written in the file.
     pub tool_transaction: bool,
+    /// The tool's transaction is the implicit one PostgreSQL gives a multi-statement query
+    /// (Prisma, golang-migrate), not a BEGIN … COMMIT the tool sends: a BEGIN … COMMIT written in
+    /// the file is legitimate there.
+    pub implicit: bool,
     /// Which transaction block of the migration it runs in (numbered from 1), if any: statements
     /// with the same number share locks, which are held until the block ends.
     pub transaction: Option<u32>,
@@ -110,15 +114,17 @@ pub fn transaction_states(
     let mut explicit = false;
     let mut current_section = usize::MAX;
     let mut tool_wraps = false;
+    let mut implicit = false;
     let mut blocks = 0;
     let mut block = None;
     for statement in statements {
         if statement.section != current_section {
             // A tool transaction ends with its section; SET LOCAL dies with it.
             current_section = statement.section;
-            tool_wraps = sections
-                .get(statement.section)
-                .is_some_and(|section| wraps(section, statements));
+            let section = sections.get(statement.section);
+            tool_wraps = section.is_some_and(|section| wraps(section, statements));
+            implicit = tool_wraps
+                && section.is_some_and(|s| s.transaction == Transaction::ImplicitMultiStatement);
             explicit = false;
             local = tool_wraps.then(Timeouts::default);
             block = tool_wraps.then(|| {
@@ -131,6 +137,7 @@ pub fn transaction_states(
         states.push(TxState {
             in_transaction,
             tool_transaction: tool_wraps && !explicit,
+            implicit,
             transaction: block,
             lock_timeout: effective.lock,
             statement_timeout: effective.statement,

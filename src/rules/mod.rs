@@ -8,6 +8,7 @@ pub mod context;
 pub mod locks;
 pub mod suppress;
 mod syntax;
+mod types;
 
 mod add_check_without_not_valid;
 mod add_column_inline_constraint;

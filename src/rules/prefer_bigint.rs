@@ -1,6 +1,25 @@
-//! Int/smallint/serial primary or foreign keys.
+//! An `integer` key holds at most 2 147 483 647 values (`smallint`: 32 767), and sequences burn
+//! values on rolled-back inserts, so busy tables run out. Moving a key to `bigint` later rewrites the
+//! table and every index on it under ACCESS EXCLUSIVE, and every foreign key column that references it
+//! has to move too. A foreign key column narrower than the key it references fails with "integer out
+//! of range" as soon as the referenced ids outgrow it.
+//!
+//! This file also holds what the hygiene rules that judge column types share (prefer-identity,
+//! prefer-timestamptz, prefer-text, prefer-jsonb, ban-char-type): the column types a statement
+//! declares, where each is written, and how to recognise PostgreSQL's types in sqlparser's tree.
 
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, ArrayElemTypeDef, ColumnDef, ColumnOption,
+    ColumnOptionDef, DataType, Expr, Ident, Statement as Ast, TableConstraint,
+};
+
+use super::syntax::{ident_offset, sql_ident};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::schema::ConstraintKind;
+use crate::sql::name::fold_ident;
+use crate::sql::{ObjectName, TokenKind};
 
 pub const RULE: Rule = Rule {
     id: "prefer-bigint",
@@ -11,50 +30,531 @@ pub const RULE: Rule = Rule {
     check,
 };
 
+/// What a key column is.
+#[derive(Debug, Clone)]
+enum Key {
+    Primary,
+    /// A foreign key referencing this table.
+    Foreign(ObjectName),
+}
+
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let _ = (cx, out);
+    let added = added_keys(cx);
+    let declared = declared_columns(cx);
+    for column in &declared {
+        let Some(width) = narrow_integer(column.data_type) else {
+            continue;
+        };
+        let key = inline_key(column.options)
+            .or_else(|| added.get(&column.column).map(|(key, _)| key.clone()))
+            .or_else(|| {
+                (column.declaration == Declaration::AlterType)
+                    .then(|| existing_key(cx, &column.table, &column.column))
+                    .flatten()
+            });
+        if let Some(key) = key {
+            let subject = format!("{} is {}", column.name(cx), column.type_sql());
+            out.push(finding(cx, column, &key, &subject, width));
+        }
+    }
+    // Prisma and Drizzle declare the column in CREATE TABLE and add its key in a later ALTER TABLE:
+    // the type is still cheap to change while the column is new in this migration.
+    let Some(table) = altered_table(cx) else {
+        return;
+    };
+    for (column, (key, offset)) in &added {
+        if declared.iter().any(|c| &c.column == column)
+            || !cx.catalog.is_new_column(&table, column)
+            || existing_key(cx, &table, column).is_some()
+        {
+            continue;
+        }
+        let Some(data_type) = cx
+            .catalog
+            .column(&table, column)
+            .and_then(|c| c.data_type.as_ref())
+        else {
+            continue;
+        };
+        let Some(width) = narrow_integer(data_type) else {
+            continue;
+        };
+        let declared = DeclaredColumn {
+            table: table.clone(),
+            column: column.clone(),
+            data_type,
+            options: &[],
+            declaration: Declaration::AddColumn,
+            offset: *offset,
+        };
+        let subject = format!(
+            "{} (declared earlier in this migration) is {}",
+            declared.name(cx),
+            declared.type_sql()
+        );
+        out.push(finding(cx, &declared, key, &subject, width));
+    }
+}
+
+fn finding(
+    cx: &StatementContext,
+    column: &DeclaredColumn,
+    key: &Key,
+    subject: &str,
+    (bytes, max): (u8, &str),
+) -> Diagnostic {
+    let table = cx.qualified(&column.table);
+    let column_sql = sql_ident(&column.column);
+    let range = format!("a {bytes}-byte integer: at most {max}");
+    let (message, help) = match key {
+        Key::Primary => (
+            format!(
+                "primary key column {subject} ({range}): when the ids run out every insert fails, and \
+                 moving the key to bigint then rewrites {table} and all its indexes under ACCESS \
+                 EXCLUSIVE, together with every foreign key column that references it"
+            ),
+            format!(
+                "declare it bigint (`{column_sql} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY` for a \
+                 generated key): 4 more bytes per row now cost far less than rewriting a large table later"
+            ),
+        ),
+        Key::Foreign(parent) => (
+            format!(
+                "foreign key column {subject} ({range}), referencing {}: inserts fail with \"integer out \
+                 of range\" once the referenced keys outgrow it, and widening it then rewrites {table} \
+                 and all its indexes under ACCESS EXCLUSIVE",
+                cx.qualified(parent)
+            ),
+            format!(
+                "declare it bigint (`{column_sql} bigint`), and the key it references too if that is \
+                 not bigint yet"
+            ),
+        ),
+    };
+    cx.diagnostic(column.offset, Some(&column.table), message, help)
+}
+
+/// Bytes and largest value of a 2- or 4-byte integer type (serials included).
+fn narrow_integer(data_type: &DataType) -> Option<(u8, &'static str)> {
+    const INT4: (u8, &str) = (4, "2147483647");
+    const INT2: (u8, &str) = (2, "32767");
+    match data_type {
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => Some(INT4),
+        DataType::SmallInt(_) | DataType::Int2(_) => Some(INT2),
+        _ if is_named(data_type, &["int4"]) => Some(INT4),
+        _ if is_named(data_type, &["int2"]) => Some(INT2),
+        _ => match serial_integer(data_type) {
+            Some("integer") => Some(INT4),
+            Some("smallint") => Some(INT2),
+            _ => None,
+        },
+    }
+}
+
+/// The key an inline `PRIMARY KEY` or `REFERENCES` makes of a column.
+fn inline_key(options: &[ColumnOptionDef]) -> Option<Key> {
+    options.iter().find_map(|option| match &option.option {
+        ColumnOption::PrimaryKey(_) => Some(Key::Primary),
+        ColumnOption::ForeignKey(fk) => ObjectName::from_ast(&fk.foreign_table).map(Key::Foreign),
+        _ => None,
+    })
+}
+
+/// The keys the statement's table constraints (CREATE TABLE) or `ADD CONSTRAINT`s (ALTER TABLE)
+/// put on columns, with where each column is named. A column of a single-column primary key is
+/// reported as the table's id; one that is also a foreign key, as that.
+fn added_keys(cx: &StatementContext) -> HashMap<String, (Key, usize)> {
+    let constraints: Vec<&TableConstraint> = match &cx.statement.ast {
+        Some(Ast::CreateTable(create)) => create.constraints.iter().collect(),
+        Some(Ast::AlterTable(alter)) => alter
+            .operations
+            .iter()
+            .filter_map(|operation| match operation {
+                AlterTableOperation::AddConstraint { constraint, .. } => Some(constraint),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // (key, where, precedence): a single-column primary key, then a foreign key, then a column of
+    // a composite primary key.
+    let mut keys: HashMap<String, (Key, usize, u8)> = HashMap::new();
+    for constraint in constraints {
+        let (key, columns, precedence): (Key, Vec<&Ident>, u8) = match constraint {
+            TableConstraint::PrimaryKey(pk) => {
+                let columns: Vec<&Ident> = pk
+                    .columns
+                    .iter()
+                    .filter_map(|c| match &c.column.expr {
+                        Expr::Identifier(ident) => Some(ident),
+                        _ => None,
+                    })
+                    .collect();
+                let precedence = if pk.columns.len() == 1 { 3 } else { 1 };
+                (Key::Primary, columns, precedence)
+            }
+            TableConstraint::ForeignKey(fk) => match ObjectName::from_ast(&fk.foreign_table) {
+                Some(parent) => (Key::Foreign(parent), fk.columns.iter().collect(), 2),
+                None => continue,
+            },
+            _ => continue,
+        };
+        for ident in columns {
+            let column = fold_ident(ident);
+            if keys.get(&column).is_none_or(|(_, _, p)| *p < precedence) {
+                let offset = ident_offset(cx, ident).unwrap_or(cx.statement.range.start);
+                keys.insert(column, (key.clone(), offset, precedence));
+            }
+        }
+    }
+    keys.into_iter()
+        .map(|(column, (key, offset, _))| (column, (key, offset)))
+        .collect()
+}
+
+/// The key the column already is part of, per the schema model.
+fn existing_key(cx: &StatementContext, table: &ObjectName, column: &str) -> Option<Key> {
+    let constraints = cx.catalog.constraints_of(table);
+    let has = |columns: &[String]| columns.iter().any(|c| c == column);
+    constraints
+        .iter()
+        .find_map(|c| match &c.kind {
+            ConstraintKind::PrimaryKey { columns } if has(columns) => Some(Key::Primary),
+            _ => None,
+        })
+        .or_else(|| {
+            constraints.iter().find_map(|c| match &c.kind {
+                ConstraintKind::ForeignKey {
+                    columns,
+                    references,
+                    ..
+                } if has(columns) => Some(Key::Foreign(references.clone())),
+                _ => None,
+            })
+        })
+}
+
+fn altered_table(cx: &StatementContext) -> Option<ObjectName> {
+    match &cx.statement.ast {
+        Some(Ast::AlterTable(alter)) if alter.table_type.is_none() => {
+            ObjectName::from_ast(&alter.name)
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the hygiene rules that judge column types.
+
+/// How a statement gives a column its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Declaration {
+    /// A column of `CREATE TABLE`.
+    CreateTable,
+    /// `ALTER TABLE … ADD COLUMN`.
+    AddColumn,
+    /// `ALTER TABLE … ALTER COLUMN … TYPE`.
+    AlterType,
+}
+
+/// A column type written in the statement.
+pub(super) struct DeclaredColumn<'a> {
+    /// The table as written.
+    pub table: ObjectName,
+    /// Case-folded.
+    pub column: String,
+    pub data_type: &'a DataType,
+    /// Its inline options and constraints (none for `ALTER COLUMN … TYPE`).
+    pub options: &'a [ColumnOptionDef],
+    pub declaration: Declaration,
+    /// Where the type is written, so that each column's finding points at its own type.
+    pub offset: usize,
+}
+
+impl DeclaredColumn<'_> {
+    /// `column public.events.payload`, for messages.
+    pub fn name(&self, cx: &StatementContext) -> String {
+        format!("{}.{}", cx.qualified(&self.table), self.column)
+    }
+
+    /// The type as SQL, lower case (`varchar(100)`, `timestamp without time zone`).
+    pub fn type_sql(&self) -> String {
+        self.data_type.to_string().to_lowercase()
+    }
+
+    /// `column public.events.payload is declared json` (`is changed to` for ALTER COLUMN TYPE).
+    pub fn subject(&self, cx: &StatementContext) -> String {
+        let verb = match self.declaration {
+            Declaration::AlterType => "is changed to",
+            Declaration::CreateTable | Declaration::AddColumn => "is declared",
+        };
+        format!("column {} {verb} {}", self.name(cx), self.type_sql())
+    }
+}
+
+/// The column types the statement declares: the columns of a `CREATE TABLE` (not a temporary one,
+/// not `AS SELECT`), `ADD COLUMN` and `ALTER COLUMN … TYPE` (not of a foreign table, whose types
+/// mirror the remote ones). Statements sqlparser could not parse declare nothing the rules can read.
+pub(super) fn declared_columns<'a>(cx: &StatementContext<'a>) -> Vec<DeclaredColumn<'a>> {
+    match &cx.statement.ast {
+        Some(Ast::CreateTable(create)) if create.query.is_none() && !create.temporary => {
+            let Some(table) = ObjectName::from_ast(&create.name) else {
+                return Vec::new();
+            };
+            create
+                .columns
+                .iter()
+                .filter(|def| !is_like_clause(def) && def.data_type != DataType::Unspecified)
+                .map(|def| DeclaredColumn {
+                    table: table.clone(),
+                    column: fold_ident(&def.name),
+                    data_type: &def.data_type,
+                    options: &def.options,
+                    declaration: Declaration::CreateTable,
+                    offset: type_offset(cx, &def.name, None),
+                })
+                .collect()
+        }
+        Some(Ast::AlterTable(alter)) if alter.table_type.is_none() => {
+            let Some(table) = ObjectName::from_ast(&alter.name) else {
+                return Vec::new();
+            };
+            alter
+                .operations
+                .iter()
+                .filter_map(|operation| match operation {
+                    AlterTableOperation::AddColumn { column_def, .. } => Some(DeclaredColumn {
+                        table: table.clone(),
+                        column: fold_ident(&column_def.name),
+                        data_type: &column_def.data_type,
+                        options: &column_def.options,
+                        declaration: Declaration::AddColumn,
+                        offset: type_offset(cx, &column_def.name, None),
+                    }),
+                    AlterTableOperation::AlterColumn {
+                        column_name,
+                        op: AlterColumnOperation::SetDataType { data_type, .. },
+                    } => Some(DeclaredColumn {
+                        table: table.clone(),
+                        column: fold_ident(column_name),
+                        data_type,
+                        options: &[],
+                        declaration: Declaration::AlterType,
+                        offset: type_offset(cx, column_name, Some("type")),
+                    }),
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// sqlparser reads `(a int, LIKE source)` as a column named LIKE of type `source`.
+fn is_like_clause(def: &ColumnDef) -> bool {
+    def.name.quote_style.is_none() && def.name.value.eq_ignore_ascii_case("like")
+}
+
+/// Where the type of the column `name` is written: the token after the name, or after the
+/// `keyword` that follows it (`ALTER COLUMN c [SET DATA] TYPE t`); else the name; else the statement.
+fn type_offset(cx: &StatementContext, name: &Ident, keyword: Option<&str>) -> usize {
+    let Some(at) = ident_offset(cx, name) else {
+        return cx.statement.range.start;
+    };
+    let mut after = cx
+        .statement
+        .tokens
+        .iter()
+        .skip_while(|token| token.range.start <= at);
+    let found = match keyword {
+        None => after.next(),
+        Some(keyword) => after
+            .by_ref()
+            .find(|token| {
+                token.kind == TokenKind::Word
+                    && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+            })
+            .and_then(|_| after.next()),
+    };
+    found.map_or(at, |token| token.range.start)
+}
+
+/// The element type of an array type (`json[]` → `json`), else the type itself.
+pub(super) fn element_type(data_type: &DataType) -> &DataType {
+    match data_type {
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(inner, _)
+            | ArrayElemTypeDef::AngleBracket(inner)
+            | ArrayElemTypeDef::Parenthesis(inner)
+            | ArrayElemTypeDef::ParenthesisNotNull(inner)
+            | ArrayElemTypeDef::Qualified(inner, _),
+        ) => element_type(inner),
+        other => other,
+    }
+}
+
+/// Whether the type is written by its catalog name, which sqlparser reads as a custom type: quoted
+/// (`"json"`) or qualified with `pg_catalog` (`pg_catalog.timestamp`), with or without modifiers.
+pub(super) fn is_named(data_type: &DataType, names: &[&str]) -> bool {
+    let DataType::Custom(name, _) = data_type else {
+        return false;
+    };
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| part.as_ident().map(fold_ident))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    let name = match parts.as_slice() {
+        [name] => name,
+        [schema, name] if schema == "pg_catalog" => name,
+        _ => return false,
+    };
+    names.contains(&name.as_str())
+}
+
+/// The integer type of a serial pseudo-type (`serial` → `integer`): PostgreSQL recognises them by
+/// their unqualified name only.
+pub(super) fn serial_integer(data_type: &DataType) -> Option<&'static str> {
+    let DataType::Custom(name, modifiers) = data_type else {
+        return None;
+    };
+    let [part] = name.0.as_slice() else {
+        return None;
+    };
+    if !modifiers.is_empty() {
+        return None;
+    }
+    match fold_ident(part.as_ident()?).as_str() {
+        "serial" | "serial4" => Some("integer"),
+        "bigserial" | "serial8" => Some("bigint"),
+        "smallserial" | "serial2" => Some("smallint"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
-mod probe_tmp {
+mod tests {
+    use crate::rules::testing::check_rule;
+
+    const RULE: &str = "prefer-bigint";
+
     #[test]
-    fn probe() {
-        use crate::sql::{parse_text, Kind};
-        let mut n = 0;
-        let mut bad = 0;
-        for entry in std::process::Command::new("find")
-            .args(["/work/shared/corpus", "-name", "*.sql"])
-            .output()
-            .unwrap()
-            .stdout
-            .split(|b| *b == b'\n')
-        {
-            let path = String::from_utf8_lossy(entry).to_string();
-            if path.is_empty() {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            for s in parse_text(&text)
-                .statements
-                .iter()
-                .flat_map(|s| std::iter::once(s).chain(s.nested.iter()))
-            {
-                if matches!(s.class.kind, Kind::CreateTable | Kind::AlterTable) {
-                    n += 1;
-                    if s.ast.is_none() {
-                        bad += 1;
-                        let sql = s.sql(&text);
-                        eprintln!(
-                            "{path}: {:?} :: {}",
-                            s.parse_error,
-                            &sql[..sql.len().min(200)].replace('\n', " ")
-                        );
-                    }
-                }
-            }
+    fn fires_on_an_integer_primary_key() {
+        assert_eq!(
+            check_rule(
+                RULE,
+                &[],
+                "CREATE TABLE users (id serial PRIMARY KEY, email text);"
+            ),
+            "\
+info[prefer-bigint]: primary key column public.users.id is serial (a 4-byte integer: at most 2147483647): when the ids run out every insert fails, and moving the key to bigint then rewrites public.users and all its indexes under ACCESS EXCLUSIVE, together with every foreign key column that references it
+ --> migration.sql:1:24
+  |
+1 | CREATE TABLE users (id serial PRIMARY KEY, email text);
+  |                        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  |
+  = help: declare it bigint (`id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY` for a generated key): 4 more bytes per row now cost far less than rewriting a large table later
+
+"
+        );
+    }
+
+    const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY, legacy_id integer);";
+
+    #[test]
+    fn fires_on_foreign_keys_and_table_constraints() {
+        let report = check_rule(
+            RULE,
+            &[USERS],
+            "CREATE TABLE posts (\n  id int,\n  author_id int4 REFERENCES users,\n  editor_id smallint,\n  \
+             PRIMARY KEY (id),\n  FOREIGN KEY (editor_id) REFERENCES users (id)\n);",
+        );
+        assert_eq!(report.matches("info[prefer-bigint]").count(), 3, "{report}");
+        assert!(
+            report.contains(
+                "primary key column public.posts.id is int (a 4-byte integer: at most 2147483647)"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "foreign key column public.posts.author_id is int4 (a 4-byte integer: at most 2147483647), \
+                 referencing public.users: inserts fail with \"integer out of range\""
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("public.posts.editor_id is smallint (a 2-byte integer: at most 32767)"),
+            "{report}"
+        );
+        assert!(report.contains("`editor_id bigint`"), "{report}");
+        for position in ["2:6", "3:13", "4:13"] {
+            assert!(
+                report.contains(&format!("migration.sql:{position}")),
+                "{position}\n{report}"
+            );
         }
-        eprintln!("total {n} unparsed {bad}");
+    }
+
+    #[test]
+    fn fires_on_a_key_added_later_to_a_column_of_this_migration() {
+        // Prisma: the table first, its foreign keys at the end of the migration.
+        let report = check_rule(
+            RULE,
+            &[USERS],
+            "CREATE TABLE \"Post\" (\"id\" BIGSERIAL NOT NULL, \"authorId\" INTEGER NOT NULL, \
+             CONSTRAINT \"Post_pkey\" PRIMARY KEY (\"id\"));\n\
+             ALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES users(\"id\");",
+        );
+        assert_eq!(report.matches("info[prefer-bigint]").count(), 1, "{report}");
+        assert!(
+            report.contains("foreign key column public.Post.authorId (declared earlier in this migration) is integer"),
+            "{report}"
+        );
+        assert!(report.contains("migration.sql:2:69"), "{report}");
+    }
+
+    #[test]
+    fn a_foreign_key_in_a_composite_primary_key_is_reported_as_a_foreign_key() {
+        let report = check_rule(
+            RULE,
+            &[USERS],
+            "CREATE TABLE members (user_id int, group_id bigint, PRIMARY KEY (user_id, group_id), \
+             FOREIGN KEY (user_id) REFERENCES users);",
+        );
+        assert_eq!(report.matches("info[prefer-bigint]").count(), 1, "{report}");
+        assert!(
+            report.contains("foreign key column public.members.user_id is int"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn fires_on_a_key_column_changed_to_integer() {
+        let report = check_rule(
+            RULE,
+            &[USERS],
+            "ALTER TABLE users ALTER COLUMN id TYPE integer;",
+        );
+        assert!(
+            report.contains("primary key column public.users.id is integer"),
+            "{report}"
+        );
+        assert!(report.contains("migration.sql:1:40"), "{report}");
+    }
+
+    #[test]
+    fn silent_on_bigint_keys_plain_integers_and_keys_on_older_columns() {
+        for sql in [
+            "CREATE TABLE t (id bigint PRIMARY KEY, n integer, m smallint NOT NULL);",
+            "CREATE TABLE t (id bigserial PRIMARY KEY, user_id int8 REFERENCES users);",
+            "CREATE TABLE t (id uuid PRIMARY KEY, codes int[]);",
+            // The type was chosen in an earlier migration: changing it now is a rewrite.
+            "ALTER TABLE users ADD CONSTRAINT users_legacy_fk FOREIGN KEY (legacy_id) REFERENCES users (id);",
+            "ALTER TABLE users ALTER COLUMN legacy_id TYPE integer;",
+        ] {
+            assert_eq!(check_rule(RULE, &[USERS], sql), "", "{sql}");
+        }
     }
 }
