@@ -3,9 +3,7 @@
 //! and regular expressions see it. It saves no space or time over `text`, and a longer value is an
 //! error. The single-byte internal type `"char"` is a different type and is not reported.
 
-use sqlparser::ast::{CharacterLength, DataType};
-
-use super::prefer_bigint::{declared_columns, element_type, is_named};
+use super::prefer_bigint::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
@@ -20,9 +18,15 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     for column in declared_columns(cx) {
-        let Some(length) = char_length(element_type(column.data_type)) else {
+        // `char(n)`, `character(n)`, `char` (= `char(1)`), `bpchar`, `nchar(n)`; not the
+        // internal `"char"`, whose catalog name is `char`.
+        let Some(blank_padded) = column
+            .catalog_type()
+            .filter(|t| t.name == "bpchar" || t.name == "nchar")
+        else {
             continue;
         };
+        let length = blank_padded.modifiers.first();
         let column_sql = sql_ident(&column.column);
         let fixed = match length {
             Some(n) => format!(
@@ -42,30 +46,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             format!("declare it text{fixed}, or varchar(n) if the limit is all you need"),
         ));
     }
-}
-
-/// For a blank-padded character type, its declared length (`char` alone is `char(1)`; `bpchar`
-/// alone has none); `None` for every other type, including the internal `"char"`.
-fn char_length(data_type: &DataType) -> Option<Option<u64>> {
-    match data_type {
-        DataType::Char(length) | DataType::Character(length) => Some(match length {
-            Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
-            Some(CharacterLength::Max) => None,
-            None => Some(1),
-        }),
-        DataType::Custom(name, modifiers) if is_named(data_type, &["bpchar"]) || is_nchar(name) => {
-            Some(match modifiers.as_slice() {
-                [sqlparser::ast::TypeModifier::Number(n, _)] => n.parse().ok(),
-                _ => None,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// `nchar(n)` (`national character`): a bpchar spelled as an unquoted keyword.
-fn is_nchar(name: &sqlparser::ast::ObjectName) -> bool {
-    matches!(name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("nchar")))
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub struct StatementContext<'a> {
     pub settings: &'a RuleSettings,
 }
 
-impl StatementContext<'_> {
+impl<'a> StatementContext<'a> {
     /// The statement's text.
     pub fn sql(&self) -> &str {
         self.statement.sql(self.text)
@@ -69,6 +69,21 @@ impl StatementContext<'_> {
         self.statement
             .find_keywords(self.text, keywords)
             .unwrap_or(self.statement.range.start)
+    }
+
+    /// The statements that run after this one, in order: the rest of the DO block it sits in, then
+    /// each later statement of the migration followed by the statements inside it (DO blocks).
+    pub fn later_statements(&self) -> impl Iterator<Item = &'a Statement> + 'a {
+        let current = self.statement.range.clone();
+        let rest_of_block = self.statements[self.index]
+            .nested
+            .iter()
+            .skip_while(move |nested| nested.range != current)
+            .skip(1);
+        let rest = self.statements[self.index + 1..]
+            .iter()
+            .flat_map(|s| std::iter::once(s).chain(&s.nested));
+        rest_of_block.chain(rest)
     }
 
     /// Whether locks on this relation matter: it existed before the migration (or the model has never

@@ -9,9 +9,9 @@ use sqlparser::ast::{
     ObjectName as AstName, Statement as Ast, TableConstraint,
 };
 
-use super::identifier_too_long::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use super::syntax::{clause_of, ident_offset, sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
@@ -242,7 +242,8 @@ fn constraint_offset(cx: &StatementContext, fk: &ForeignKeyConstraint) -> usize 
 /// is replayed on a copy of the schema model.
 fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
     let needle = Needle::new(table);
-    let later: Vec<&Statement> = later_statements(cx)
+    let later: Vec<&Statement> = cx
+        .later_statements()
         .filter(|statement| needle.in_statement(cx.text, statement))
         .collect();
     let target = cx.catalog.resolve(table);
@@ -359,21 +360,6 @@ fn key_name(expr: &Expr) -> String {
         Expr::Nested(inner) => key_name(inner),
         other => other.to_string(),
     }
-}
-
-/// The statements after this one: the rest of its DO block, if it is inside one, then the rest of
-/// the migration.
-fn later_statements<'a>(cx: &StatementContext<'a>) -> impl Iterator<Item = &'a Statement> {
-    let current = cx.statement.range.clone();
-    let rest_of_block = cx
-        .statements
-        .get(cx.index)
-        .map(|block| block.nested.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .skip_while(move |nested| nested.range != current)
-        .skip(1);
-    rest_of_block.chain(cx.statements.iter().skip(cx.index + 1))
 }
 
 /// A table name as the tokens of a statement may write it.

@@ -12,6 +12,7 @@ use sqlparser::ast::{
 
 use super::syntax::ident_offset;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::sql::{Kind, ObjectName, TokenKind};
 
 pub const RULE: Rule = Rule {
@@ -22,9 +23,6 @@ pub const RULE: Rule = Rule {
     doc: include_str!("../../rules/identifier-too-long.md"),
     check,
 };
-
-/// The longest identifier PostgreSQL keeps (NAMEDATALEN - 1), in bytes.
-pub(super) const MAX_IDENTIFIER_BYTES: usize = 63;
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let mut names = Names {
@@ -56,15 +54,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 .into(),
         ));
     }
-}
-
-/// The identifier as PostgreSQL stores it: at most 63 bytes, cut at a character boundary.
-pub(super) fn truncate_identifier(name: &str) -> String {
-    let mut end = name.len().min(MAX_IDENTIFIER_BYTES);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_owned()
 }
 
 /// The relation the statement creates or alters, for the finding's table.

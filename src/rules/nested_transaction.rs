@@ -175,16 +175,14 @@ pub(super) fn transaction_end<'a>(cx: &StatementContext<'a>) -> Option<&'a State
 pub(super) fn later_in_transaction<'a>(
     cx: &StatementContext<'a>,
 ) -> impl Iterator<Item = &'a Statement> + 'a {
-    let start = cx.statement.range.start;
-    let rest_of_do_block = cx.statements[cx.index]
-        .nested
-        .iter()
-        .filter(move |nested| nested.range.start > start);
+    let section = cx.statement.section;
     let in_block = cx.tx.transaction.is_some();
-    let rest_of_section = section_after(cx)
-        .take_while(|s| !ends_transaction(s))
-        .filter(move |_| in_block);
-    rest_of_do_block.chain(rest_of_section.flat_map(|s| std::iter::once(s).chain(&s.nested)))
+    let in_do_block = !std::ptr::eq(cx.statement, &cx.statements[cx.index]);
+    let current_block_end = cx.statements[cx.index].range.end;
+    cx.later_statements()
+        .take_while(move |s| s.section == section && !ends_transaction(s))
+        // Outside a transaction block only the rest of the DO block shares the transaction.
+        .take_while(move |s| in_block || (in_do_block && s.range.end <= current_block_end))
 }
 
 #[cfg(test)]

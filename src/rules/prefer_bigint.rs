@@ -16,6 +16,7 @@ use sqlparser::ast::{
 };
 
 use super::syntax::{ident_offset, sql_ident};
+use super::types::PgType;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
@@ -134,20 +135,12 @@ fn finding(
     cx.diagnostic(column.offset, Some(&column.table), message, help)
 }
 
-/// Bytes and largest value of a 2- or 4-byte integer type (serials included).
+/// Bytes and largest value of a 2- or 4-byte integer type (serials included), not an array.
 fn narrow_integer(data_type: &DataType) -> Option<(u8, &'static str)> {
-    const INT4: (u8, &str) = (4, "2147483647");
-    const INT2: (u8, &str) = (2, "32767");
-    match data_type {
-        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => Some(INT4),
-        DataType::SmallInt(_) | DataType::Int2(_) => Some(INT2),
-        _ if is_named(data_type, &["int4"]) => Some(INT4),
-        _ if is_named(data_type, &["int2"]) => Some(INT2),
-        _ => match serial_integer(data_type) {
-            Some("integer") => Some(INT4),
-            Some("smallint") => Some(INT2),
-            _ => None,
-        },
+    match catalog_type(data_type).filter(|t| !t.array)?.name.as_str() {
+        "int4" => Some((4, "2147483647")),
+        "int2" => Some((2, "32767")),
+        _ => None,
     }
 }
 
@@ -277,6 +270,17 @@ impl DeclaredColumn<'_> {
         format!("{}.{}", cx.qualified(&self.table), self.column)
     }
 
+    /// The built-in type it names (see [`catalog_type`]).
+    pub fn catalog_type(&self) -> Option<PgType> {
+        catalog_type(self.data_type)
+    }
+
+    /// Whether it is the built-in type `name` (PostgreSQL's catalog name: `json`, `timestamp`), or
+    /// an array of it.
+    pub fn is(&self, name: &str) -> bool {
+        self.catalog_type().is_some_and(|t| t.name == name)
+    }
+
     /// The type as SQL, lower case (`varchar(100)`, `timestamp without time zone`).
     pub fn type_sql(&self) -> String {
         self.data_type.to_string().to_lowercase()
@@ -379,38 +383,28 @@ fn type_offset(cx: &StatementContext, name: &Ident, keyword: Option<&str>) -> us
     found.map_or(at, |token| token.range.start)
 }
 
-/// The element type of an array type (`json[]` → `json`), else the type itself.
-pub(super) fn element_type(data_type: &DataType) -> &DataType {
-    match data_type {
-        DataType::Array(
-            ArrayElemTypeDef::SquareBracket(inner, _)
-            | ArrayElemTypeDef::AngleBracket(inner)
-            | ArrayElemTypeDef::Parenthesis(inner)
-            | ArrayElemTypeDef::ParenthesisNotNull(inner)
-            | ArrayElemTypeDef::Qualified(inner, _),
-        ) => element_type(inner),
-        other => other,
+/// The built-in type a declared type names, aliases folded (`integer` and `serial` → `int4`,
+/// `character varying` → `varchar`, `"json"` and `pg_catalog.json` → `json`; arrays flagged), or
+/// `None` for a type qualified with another schema than `pg_catalog`: a user type, whatever its name.
+pub(super) fn catalog_type(data_type: &DataType) -> Option<PgType> {
+    let mut element = data_type;
+    while let DataType::Array(
+        ArrayElemTypeDef::SquareBracket(inner, _)
+        | ArrayElemTypeDef::AngleBracket(inner)
+        | ArrayElemTypeDef::Parenthesis(inner)
+        | ArrayElemTypeDef::ParenthesisNotNull(inner)
+        | ArrayElemTypeDef::Qualified(inner, _),
+    ) = element
+    {
+        element = inner;
     }
-}
-
-/// Whether the type is written by its catalog name, which sqlparser reads as a custom type: quoted
-/// (`"json"`) or qualified with `pg_catalog` (`pg_catalog.timestamp`), with or without modifiers.
-pub(super) fn is_named(data_type: &DataType, names: &[&str]) -> bool {
-    let DataType::Custom(name, _) = data_type else {
-        return false;
-    };
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|part| part.as_ident().map(fold_ident))
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    let name = match parts.as_slice() {
-        [name] => name,
-        [schema, name] if schema == "pg_catalog" => name,
-        _ => return false,
-    };
-    names.contains(&name.as_str())
+    if let DataType::Custom(name, _) = element {
+        let schema = ObjectName::from_ast(name).and_then(|name| name.schema);
+        if schema.is_some_and(|schema| schema != "pg_catalog") {
+            return None;
+        }
+    }
+    Some(PgType::of(data_type))
 }
 
 /// The integer type of a serial pseudo-type (`serial` → `integer`): PostgreSQL recognises them by

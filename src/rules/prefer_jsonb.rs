@@ -2,9 +2,7 @@
 //! reads it. It has no equality operator (no DISTINCT, GROUP BY, UNION or unique index on it) and no
 //! GIN operator class. `jsonb` is parsed once, compares, and indexes.
 
-use sqlparser::ast::DataType;
-
-use super::prefer_bigint::{declared_columns, element_type, is_named};
+use super::prefer_bigint::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
@@ -19,8 +17,7 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     for column in declared_columns(cx) {
-        let data_type = element_type(column.data_type);
-        if *data_type != DataType::JSON && !is_named(data_type, &["json"]) {
+        if !column.is("json") {
             continue;
         }
         let column_sql = sql_ident(&column.column);

@@ -3,9 +3,7 @@
 //! `ALTER COLUMN … TYPE` under ACCESS EXCLUSIVE, and shortening it rewrites the table and all its
 //! indexes. `text` with a CHECK constraint keeps the rule and can be changed without blocking.
 
-use sqlparser::ast::{CharacterLength, DataType, TypeModifier};
-
-use super::prefer_bigint::{declared_columns, element_type, is_named};
+use super::prefer_bigint::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
@@ -20,7 +18,12 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     for column in declared_columns(cx) {
-        let Some(limit) = varchar_limit(element_type(column.data_type)) else {
+        // `varchar(n)`, `character varying(n)`: unbounded varchar is text by another name.
+        let limit = match column.catalog_type() {
+            Some(t) if t.name == "varchar" => t.modifiers.first().copied(),
+            _ => None,
+        };
+        let Some(limit) = limit else {
             continue;
         };
         let column_sql = sql_ident(&column.column);
@@ -40,25 +43,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  replaced by one added NOT VALID and validated separately, without blocking reads or writes"
             ),
         ));
-    }
-}
-
-/// The length limit of `varchar(n)` / `character varying(n)` / `pg_catalog.varchar(n)`; `None` for
-/// other types and for unbounded varchar, which is text by another name.
-fn varchar_limit(data_type: &DataType) -> Option<String> {
-    match data_type {
-        DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
-        | DataType::CharacterVarying(Some(CharacterLength::IntegerLength { length, .. }))
-        | DataType::CharVarying(Some(CharacterLength::IntegerLength { length, .. })) => {
-            Some(length.to_string())
-        }
-        DataType::Custom(_, modifiers) if is_named(data_type, &["varchar"]) => {
-            match modifiers.as_slice() {
-                [TypeModifier::Number(length, _)] => Some(length.clone()),
-                _ => None,
-            }
-        }
-        _ => None,
     }
 }
 

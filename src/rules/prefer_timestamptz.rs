@@ -3,9 +3,7 @@
 //! converted through the session's TimeZone on the way in, and the hour repeated when daylight
 //! saving time ends is ambiguous. `timestamptz` takes the same 8 bytes and stores an absolute instant.
 
-use sqlparser::ast::{DataType, TimezoneInfo};
-
-use super::prefer_bigint::{declared_columns, element_type, is_named};
+use super::prefer_bigint::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
@@ -20,7 +18,8 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     for column in declared_columns(cx) {
-        if !is_timestamp_without_time_zone(element_type(column.data_type)) {
+        // `timestamp`, `timestamp(p)`, `timestamp without time zone`, `pg_catalog.timestamp`.
+        if !column.is("timestamp") {
             continue;
         }
         let column_sql = sql_ident(&column.column);
@@ -40,16 +39,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  later rewrites the table under ACCESS EXCLUSIVE unless the session's TimeZone is UTC"
             ),
         ));
-    }
-}
-
-/// `timestamp`, `timestamp(p)`, `timestamp without time zone`, `"timestamp"`, `pg_catalog.timestamp`.
-fn is_timestamp_without_time_zone(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Timestamp(_, zone) => {
-            matches!(zone, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone)
-        }
-        other => is_named(other, &["timestamp"]),
     }
 }
 

@@ -5,7 +5,7 @@
 //! "Created in this migration" is answered here, once, from each object's [`Origin`].
 
 mod expr;
-mod naming;
+pub(crate) mod naming;
 mod replay;
 
 use std::collections::HashMap;
