@@ -8,7 +8,7 @@ use std::sync::{mpsc, Mutex};
 
 use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
 use crate::rules::context::transaction_states;
-use crate::rules::locks::{predicted_locks, PredictedLock};
+use crate::rules::locks::{statement_locks, PredictedLock};
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
     self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,
@@ -398,16 +398,13 @@ fn review_migration(
                         .once_per_migration
                         .then(|| findings.iter().position(|f: &Finding| f.rule.id == rule.id));
                     match first.flatten() {
-                        Some(first) => repeats
-                            .entry(first)
-                            .or_insert_with(Vec::new)
-                            .push(position.line),
+                        Some(first) => repeats.entry(first).or_default().push(position.line),
                         None => findings.push(finding(rule, severity, index, diagnostic, position)),
                     }
                 }
             }
             if tx.transaction.is_some() {
-                held_locks.extend(predicted_locks(unit, catalog));
+                held_locks.extend(statement_locks(&text, unit, catalog));
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);

@@ -33,6 +33,9 @@ pub const RULE: Rule = Rule {
     check,
 };
 
+/// The first version that attaches with SHARE UPDATE EXCLUSIVE on the parent, not ACCESS EXCLUSIVE.
+const PARENT_SHARE_UPDATE_EXCLUSIVE_SINCE: u32 = 12;
+
 /// A partition bound, with its values as written and as compared.
 enum Bound {
     /// `FROM (lo) TO (hi)` on one column; `None` for MINVALUE / MAXVALUE.
@@ -100,15 +103,22 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 ),
             },
         };
+        let parent = cx.qualified(&attach.parent);
+        let parent_lock = if cx.settings.pg_version >= PARENT_SHARE_UPDATE_EXCLUSIVE_SINCE {
+            format!("the parent {parent} only gets SHARE UPDATE EXCLUSIVE")
+        } else {
+            format!(
+                "before PostgreSQL 12 the parent {parent} is locked ACCESS EXCLUSIVE for the whole scan too"
+            )
+        };
         out.push(cx.diagnostic(
             attach.offset,
             Some(&attach.partition),
             format!(
                 "ATTACH PARTITION {partition} takes ACCESS EXCLUSIVE on {partition} and scans all of it to \
                  check that every row fits {}: reads and writes on {partition} are blocked until the scan \
-                 finishes (the parent {} only gets SHARE UPDATE EXCLUSIVE){why}",
+                 finishes ({parent_lock}){why}",
                 attach.bound_sql,
-                cx.qualified(&attach.parent)
             ),
             help(cx, &attach, &verdict),
         ));
@@ -513,6 +523,25 @@ warning[attach-partition-scan]: ATTACH PARTITION public.events_2024 takes ACCESS
             report.contains(
                 "migagent cannot tell whether a CHECK proves a DEFAULT partition's bounds"
             ),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn before_postgres_12_the_parent_is_locked_too() {
+        use crate::migration::Transaction;
+        use crate::review::{review_sql, ReviewOptions};
+        use crate::rules::testing::render_rule;
+        use crate::rules::RuleSettings;
+        let options = ReviewOptions {
+            rule_settings: RuleSettings { pg_version: 11 },
+            ..ReviewOptions::default()
+        };
+        let sql = "ALTER TABLE events ATTACH PARTITION events_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');";
+        let review = review_sql("migration.sql", &[SCHEMA], sql, Transaction::None, &options);
+        let report = render_rule(RULE, &review);
+        assert!(
+            report.contains("(before PostgreSQL 12 the parent public.events is locked ACCESS EXCLUSIVE for the whole scan too)"),
             "{report}"
         );
     }

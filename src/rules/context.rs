@@ -149,11 +149,19 @@ pub fn transaction_states(
         }
         let in_transaction = explicit || tool_wraps;
         let effective = local.map_or(session, |l| l.or(session));
+        // Outside a transaction block, a DO block's statements share the DO's own transaction.
+        let transaction = match block {
+            None if !statement.nested.is_empty() => {
+                blocks += 1;
+                Some(blocks)
+            }
+            block => block,
+        };
         states.push(TxState {
             in_transaction,
             tool_transaction: tool_wraps && !explicit,
             implicit,
-            transaction: block,
+            transaction,
             lock_timeout: effective.lock,
             statement_timeout: effective.statement,
         });

@@ -31,7 +31,13 @@ struct NewIndex {
     concurrently: bool,
 }
 
+/// The first version with `CREATE INDEX … ON ONLY` (and with indexes on partitioned tables at all).
+const ON_ONLY_SINCE: u32 = 11;
+
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
+    if cx.settings.pg_version < ON_ONLY_SINCE {
+        return;
+    }
     let Some(index) = new_index(cx) else {
         return;
     };
@@ -185,6 +191,21 @@ warning[index-on-partitioned-table]: CREATE INDEX on partitioned table public.ev
             ),
             "{report}"
         );
+    }
+
+    #[test]
+    fn silent_before_postgres_11() {
+        use crate::migration::Transaction;
+        use crate::review::{review_sql, ReviewOptions};
+        use crate::rules::testing::render_rule;
+        use crate::rules::RuleSettings;
+        let options = ReviewOptions {
+            rule_settings: RuleSettings { pg_version: 10 },
+            ..ReviewOptions::default()
+        };
+        let sql = "CREATE INDEX events_at_idx ON events (at);";
+        let review = review_sql("migration.sql", &[EVENTS], sql, Transaction::None, &options);
+        assert_eq!(render_rule(RULE, &review), "");
     }
 
     #[test]

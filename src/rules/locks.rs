@@ -114,28 +114,14 @@ pub struct PredictedLock {
     pub mode: LockMode,
 }
 
-/// The strongest lock the statement takes on each relation it names, as far as the model can tell
-/// without the file's text: statements sqlparser could not parse are read from their
-/// classification only. Prefer [`statement_locks`].
-pub fn predicted_locks(statement: &Statement, catalog: &Catalog) -> Vec<PredictedLock> {
-    model(None, statement, catalog)
-}
-
 /// The strongest lock the statement takes on each relation it names; `text` is the whole file the
 /// statement's tokens point into, so that statements sqlparser could not parse are read from their
 /// tokens.
 pub fn statement_locks(text: &str, statement: &Statement, catalog: &Catalog) -> Vec<PredictedLock> {
-    model(Some(text), statement, catalog)
-}
-
-fn model(text: Option<&str>, statement: &Statement, catalog: &Catalog) -> Vec<PredictedLock> {
     let mut locks = Locks::default();
-    match (&statement.ast, text) {
-        (Some(ast), _) => from_ast(statement, ast, catalog, &mut locks),
-        (None, Some(text)) => {
-            from_tokens(&Words::of(text, statement), statement, catalog, &mut locks)
-        }
-        (None, None) => from_class(statement, catalog, &mut locks),
+    match &statement.ast {
+        Some(ast) => from_ast(statement, ast, catalog, &mut locks),
+        None => from_tokens(&Words::of(text, statement), statement, catalog, &mut locks),
     }
     locks.0
 }
@@ -815,8 +801,6 @@ pub(crate) struct DomainChange {
     /// The statement checks every stored value of the domain: `ADD CONSTRAINT` without `NOT VALID`,
     /// `VALIDATE CONSTRAINT`, `SET NOT NULL`.
     pub scans: bool,
-    /// `ADD … NOT VALID`: checks only new values.
-    pub not_valid: bool,
     /// `VALIDATE CONSTRAINT`.
     pub validate: bool,
     /// The constraint's name, when the statement gives one.
@@ -1080,7 +1064,6 @@ impl<'a> Words<'a> {
             return Some(DomainChange {
                 at,
                 scans: !not_valid,
-                not_valid,
                 validate: false,
                 constraint,
             });
@@ -1089,7 +1072,6 @@ impl<'a> Words<'a> {
             return Some(DomainChange {
                 at,
                 scans: true,
-                not_valid: false,
                 validate: true,
                 constraint: named(at + 2),
             });
@@ -1098,7 +1080,6 @@ impl<'a> Words<'a> {
             return Some(DomainChange {
                 at,
                 scans: true,
-                not_valid: false,
                 validate: false,
                 constraint: None,
             });
@@ -1293,16 +1274,6 @@ mod tests {
                 ("pt_1".to_owned(), AccessExclusive)
             ]
         );
-    }
-
-    #[test]
-    fn without_the_text_unparsed_statements_fall_back_to_their_classification() {
-        let catalog = setup();
-        let sql = "ALTER TABLE t ALTER COLUMN a SET STATISTICS 500";
-        let parsed = parse_text(sql);
-        let locks = predicted_locks(&parsed.statements[0], &catalog);
-        assert_eq!(locks.len(), 1);
-        assert_eq!(locks[0].mode, AccessExclusive);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! long-running query or transaction, every later query that conflicts with the lock it wants queues
 //! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
 
-use super::locks::{predicted_locks, LockMode};
+use super::locks::{strongest_lock_on_existing, LockMode};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
@@ -19,26 +19,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     if cx.tx.lock_timeout {
         return;
     }
-    let locks = predicted_locks(cx.statement, cx.catalog);
-    // The strongest lock it must wait for on a relation that existed before the migration (a lock
-    // the transaction already holds at least as strongly is not waited for); the first on ties.
-    let Some(lock) = locks
-        .iter()
-        .filter(|lock| lock.mode >= LockMode::Share && cx.is_existing(&lock.relation))
-        .filter(|lock| {
-            let relation = cx.catalog.resolve(&lock.relation);
-            !cx.held_locks
-                .iter()
-                .any(|h| h.mode >= lock.mode && cx.catalog.resolve(&h.relation) == relation)
-        })
-        .reduce(|strongest, lock| {
-            if lock.mode > strongest.mode {
-                lock
-            } else {
-                strongest
-            }
-        })
-    else {
+    // The strongest lock it must wait for on a relation that existed before the migration; a lock
+    // the transaction already holds at least as strongly is not waited for.
+    let Some(lock) = strongest_lock_on_existing(cx, LockMode::Share, true) else {
         return;
     };
     let relation = cx.qualified(&lock.relation);

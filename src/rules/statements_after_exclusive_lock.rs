@@ -144,8 +144,8 @@ pub(super) fn earlier_in_transaction<'a>(cx: &StatementContext<'a>) -> Vec<&'a S
     earlier
 }
 
-/// Among `earlier` (latest first), the first statement that took a lock of at least `at_least` on
-/// `relation`.
+/// Among `earlier` (latest first), the statement that took the strongest lock of at least
+/// `at_least` on `relation` (the earliest on ties: it has held it since), with that lock's mode.
 pub(super) fn lock_holder<'a>(
     cx: &StatementContext,
     earlier: &[&'a Statement],
@@ -153,12 +153,21 @@ pub(super) fn lock_holder<'a>(
     at_least: LockMode,
 ) -> Option<(&'a Statement, LockMode)> {
     let target = cx.catalog.resolve(relation);
-    earlier.iter().rev().find_map(|statement| {
-        statement_locks(cx.text, statement, cx.catalog)
+    let mut holder: Option<(&'a Statement, LockMode)> = None;
+    for &statement in earlier.iter().rev() {
+        let mode = statement_locks(cx.text, statement, cx.catalog)
             .into_iter()
-            .find(|lock| lock.mode >= at_least && cx.catalog.resolve(&lock.relation) == target)
-            .map(|lock| (*statement, lock.mode))
-    })
+            .filter(|lock| cx.catalog.resolve(&lock.relation) == target)
+            .map(|lock| lock.mode)
+            .max()
+            .filter(|mode| *mode >= at_least);
+        if let Some(mode) = mode {
+            if holder.is_none_or(|(_, strongest)| mode > strongest) {
+                holder = Some((statement, mode));
+            }
+        }
+    }
+    holder
 }
 
 #[cfg(test)]
