@@ -1,6 +1,7 @@
 //! The review pipeline: discover → load → split/parse → model → rules → one [`Review`] value that
 //! every report format renders.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -232,7 +233,7 @@ fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) 
 }
 
 /// Calls `consume(index, produce(item))` for every item in order, on this thread, while worker
-/// threads (one per core) produce ahead. Lookahead is bounded, so memory stays proportional to the
+/// threads (one per remaining core) produce ahead. Lookahead is bounded, so memory stays proportional to the
 /// number of workers, not to the number of items. What `consume` hands back is dropped on a worker:
 /// freeing large syntax trees is a good part of the work.
 fn in_order_pipeline<T: Sync, R: Send, L: Send>(
@@ -240,10 +241,11 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
     produce: impl Fn(&T) -> R + Sync,
     mut consume: impl FnMut(usize, R) -> Option<L>,
 ) {
+    // The consuming thread is busy too: leave it a core of its own.
     let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers <= 1 {
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, items.len().max(1));
+    if items.len() <= 1 {
         for (index, item) in items.iter().enumerate() {
             consume(index, produce(item));
         }
@@ -357,6 +359,7 @@ fn review_migration(
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks: Vec<PredictedLock> = Vec::new();
+    let after_migration = OnceCell::new();
     // Later occurrences of once-per-migration findings, by the index of the first one.
     let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut held_in = None;
@@ -383,6 +386,8 @@ fn review_migration(
                 tx,
                 held_locks: &held_locks,
                 settings: &options.rule_settings,
+                after_migration: &after_migration,
+                alter_table: OnceCell::new(),
             };
             for &(rule, severity) in &enabled {
                 diagnostics.clear();

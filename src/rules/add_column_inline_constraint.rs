@@ -139,7 +139,7 @@ fn inline_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<Inline>)
             let AlterTableOperation::AddColumn { column_def, .. } = operation else {
                 continue;
             };
-            let range = alter.offset(cx, i)..operation_end(cx, &alter, i);
+            let range = alter.offset(cx, i)..operation_end(cx, alter, i);
             let has_default = column_def
                 .options
                 .iter()
@@ -186,7 +186,7 @@ fn inline_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<Inline>)
                 });
             }
         }
-        return Some((alter.table, found));
+        return Some((alter.table.clone(), found));
     }
     let statement = cx.statement;
     if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {

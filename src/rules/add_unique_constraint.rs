@@ -116,7 +116,7 @@ pub(super) fn index_constraints(
             .enumerate()
             .filter_map(|(i, operation)| from_ast(operation, alter.offset(cx, i)))
             .collect();
-        return Some((alter.table, constraints));
+        return Some((alter.table.clone(), constraints));
     }
     let statement = cx.statement;
     if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
@@ -366,6 +366,8 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             tx: Default::default(),
             held_locks: &[],
             settings: &settings,
+            after_migration: &Default::default(),
+            alter_table: Default::default(),
         };
         let (table, constraints) = index_constraints(&cx).unwrap();
         assert_eq!(table.name, "users");

@@ -1,11 +1,14 @@
 //! What a rule sees: one statement, the file around it, the schema just before it, and the
 //! transaction it runs in.
 
+use std::cell::OnceCell;
+
 use crate::migration::{Section, Transaction};
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
 use super::locks::PredictedLock;
+use super::syntax::AlterTable;
 use super::Diagnostic;
 
 /// Settings that change what rules conclude.
@@ -56,6 +59,11 @@ pub struct StatementContext<'a> {
     /// model predicts them): the statement does not queue for these again.
     pub held_locks: &'a [PredictedLock],
     pub settings: &'a RuleSettings,
+    /// The schema the whole migration leaves behind, computed on first use (see
+    /// [`StatementContext::catalog_after_migration`]).
+    pub after_migration: &'a OnceCell<Catalog>,
+    /// The statement read as an `ALTER TABLE`, once (see [`AlterTable::of`]).
+    pub(crate) alter_table: OnceCell<Option<AlterTable<'a>>>,
 }
 
 impl<'a> StatementContext<'a> {
@@ -84,6 +92,31 @@ impl<'a> StatementContext<'a> {
             .iter()
             .flat_map(|s| std::iter::once(s).chain(&s.nested));
         rest_of_block.chain(rest)
+    }
+
+    /// The schema as the whole migration leaves it: this statement and every later one replayed on a
+    /// copy of the model. Computed once per migration, for rules that judge the end state (an index
+    /// created later in the migration still covers a foreign key).
+    pub fn catalog_after_migration(&self) -> &'a Catalog {
+        self.after_migration.get_or_init(|| {
+            let mut catalog = self.catalog.clone();
+            let current = self.statement.range.clone();
+            let block = &self.statements[self.index];
+            // Inside a DO block: this statement and the rest of the block; else the statement.
+            let first: Vec<&Statement> = if std::ptr::eq(block, self.statement) {
+                vec![block]
+            } else {
+                block
+                    .nested
+                    .iter()
+                    .skip_while(|nested| nested.range != current)
+                    .collect()
+            };
+            for statement in first.into_iter().chain(&self.statements[self.index + 1..]) {
+                catalog.apply(self.text, statement);
+            }
+            catalog
+        })
     }
 
     /// Whether locks on this relation matter: it existed before the migration (or the model has never

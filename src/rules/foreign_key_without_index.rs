@@ -163,7 +163,7 @@ fn added_foreign_keys(cx: &StatementContext) -> Option<(ObjectName, Vec<ForeignK
                     _ => {}
                 }
             }
-            alter.table
+            alter.table.clone()
         }
         _ => return None,
     };
@@ -265,8 +265,36 @@ fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
             true
         }
         Some(Ast::CreateTable(create)) => !is_target(&create.name),
-        Some(Ast::AlterTable(alter)) => !is_target(&alter.name),
-        _ => false,
+        Some(Ast::AlterTable(alter)) if !is_target(&alter.name) => true,
+        // Most later changes to the table only add to it (Prisma adds each foreign key in an
+        // ALTER TABLE of its own, Supabase enables row-level security): read their indexes directly
+        // and replay only what can remove an index or a key, or rename the table.
+        Some(Ast::AlterTable(alter)) => alter.operations.iter().all(|operation| match operation {
+            AlterTableOperation::AddColumn { column_def, .. } => {
+                indexes.extend(inline_index(column_def));
+                true
+            }
+            AlterTableOperation::AddConstraint { constraint, .. } => {
+                indexes.extend(constraint_index(constraint));
+                true
+            }
+            other => !removes_or_renames(other),
+        }),
+        // Drops and renames need the replay; so do statements only the model's fallback reads.
+        Some(
+            Ast::Drop { .. } | Ast::RenameTable(_) | Ast::AlterIndex { .. } | Ast::AlterSchema(_),
+        ) => false,
+        None => !matches!(
+            statement.class.kind,
+            Kind::AlterTable
+                | Kind::AlterIndex
+                | Kind::DropTable
+                | Kind::DropIndex
+                | Kind::DropSchema
+                | Kind::AlterSchema
+        ),
+        // Grants, policies, triggers, comments, views and data changes leave indexes and keys alone.
+        Some(_) => true,
     });
     if direct {
         indexes.extend(
@@ -281,11 +309,7 @@ fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
             foreign_keys: None,
         };
     }
-    let mut catalog = cx.catalog.clone();
-    catalog.apply(cx.text, cx.statement);
-    for statement in later {
-        catalog.apply(cx.text, statement);
-    }
+    let catalog = cx.catalog_after_migration();
     TableAtEnd {
         indexes: catalog
             .indexes_on(table)
@@ -329,6 +353,23 @@ fn own_indexes(cx: &StatementContext) -> Vec<Vec<String>> {
         _ => {}
     }
     indexes
+}
+
+/// Whether an `ALTER TABLE` operation can drop an index or a foreign key, or move the table.
+fn removes_or_renames(operation: &AlterTableOperation) -> bool {
+    matches!(
+        operation,
+        AlterTableOperation::DropColumn { .. }
+            | AlterTableOperation::DropConstraint { .. }
+            | AlterTableOperation::DropPrimaryKey { .. }
+            | AlterTableOperation::DropForeignKey { .. }
+            | AlterTableOperation::DropIndex { .. }
+            | AlterTableOperation::RenameColumn { .. }
+            | AlterTableOperation::RenameTable { .. }
+            | AlterTableOperation::RenameConstraint { .. }
+            | AlterTableOperation::AlterColumn { .. }
+            | AlterTableOperation::DetachPartitionOf { .. }
+    )
 }
 
 /// The index of an inline `PRIMARY KEY` or `UNIQUE`.

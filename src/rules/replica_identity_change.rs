@@ -136,7 +136,7 @@ fn identity_changes(cx: &StatementContext) -> Option<(ObjectName, Vec<(usize, Id
                 _ => None,
             })
             .collect();
-        return Some((alter.table, changes));
+        return Some((alter.table.clone(), changes));
     }
     let statement = cx.statement;
     if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {

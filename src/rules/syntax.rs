@@ -20,8 +20,13 @@ pub(crate) struct AlterTable<'a> {
 }
 
 impl<'a> AlterTable<'a> {
-    /// The parsed `ALTER TABLE` of this statement, if it is one.
-    pub fn of(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {
+    /// The parsed `ALTER TABLE` of this statement, if it is one; read once per statement and shared
+    /// by every rule that asks.
+    pub fn of<'c>(cx: &'c StatementContext<'a>) -> Option<&'c AlterTable<'a>> {
+        cx.alter_table.get_or_init(|| Self::read(cx)).as_ref()
+    }
+
+    fn read(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {
         let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
             return None;
         };

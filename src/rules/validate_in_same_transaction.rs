@@ -76,7 +76,7 @@ fn validated_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<(usiz
                 _ => None,
             })
             .collect();
-        return Some((alter.table, validated));
+        return Some((alter.table.clone(), validated));
     }
     let statement = cx.statement;
     if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
