@@ -4,9 +4,9 @@
 //! default; the finding names the ones the model knows. A sequence created earlier in the same
 //! migration is skipped.
 
-use sqlparser::ast::{ObjectType, Statement as Ast};
+use sqlparser::ast::ObjectType;
 
-use super::syntax::{ident_offset, sql_ident, sql_name};
+use super::syntax::{dropped, sql_ident, sql_name, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName};
@@ -21,39 +21,13 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let statement = cx.statement;
-    // (sequence, offset of its name, CASCADE)
-    let dropped: Vec<(ObjectName, usize, bool)> = match &statement.ast {
-        Some(Ast::Drop {
-            object_type: ObjectType::Sequence,
-            names,
-            cascade,
-            ..
-        }) => names
-            .iter()
-            .filter_map(|name| {
-                let offset = name
-                    .0
-                    .first()
-                    .and_then(|part| part.as_ident())
-                    .and_then(|ident| ident_offset(cx, ident))
-                    .unwrap_or(statement.range.start);
-                Some((ObjectName::from_ast(name)?, offset, *cascade))
-            })
-            .collect(),
-        None if statement.class.kind == Kind::DropSequence => {
-            let cascade = statement.find_keywords(cx.text, &["cascade"]).is_some();
-            statement
-                .class
-                .target
-                .iter()
-                .map(|name| (name.clone(), statement.range.start, cascade))
-                .collect()
-        }
-        _ => return,
-    };
     let current = cx.catalog.current_migration();
-    for (sequence, offset, cascade) in dropped {
+    for Dropped {
+        name: sequence,
+        offset,
+        cascade,
+    } in dropped(cx, ObjectType::Sequence, Kind::DropSequence)
+    {
         let known = cx.catalog.sequence(&sequence);
         if known.is_some_and(|s| s.origin == current) {
             continue;

@@ -2,11 +2,11 @@
 //! breaks the application version still running. Each name of a multi-name `DROP TABLE` is reported
 //! on its own; tables created earlier in the same migration are left to the engine's filter.
 
-use sqlparser::ast::{ObjectType, Statement as Ast};
+use sqlparser::ast::ObjectType;
 
-use super::syntax::ident_offset;
+use super::syntax::{dropped, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::{Kind, ObjectName};
+use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
     id: "drop-table",
@@ -18,38 +18,12 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let statement = cx.statement;
-    // (table, offset of its name, CASCADE)
-    let dropped: Vec<(ObjectName, usize, bool)> = match &statement.ast {
-        Some(Ast::Drop {
-            object_type: ObjectType::Table,
-            names,
-            cascade,
-            ..
-        }) => names
-            .iter()
-            .filter_map(|name| {
-                let offset = name
-                    .0
-                    .first()
-                    .and_then(|part| part.as_ident())
-                    .and_then(|ident| ident_offset(cx, ident))
-                    .unwrap_or(statement.range.start);
-                Some((ObjectName::from_ast(name)?, offset, *cascade))
-            })
-            .collect(),
-        None if statement.class.kind == Kind::DropTable => {
-            let cascade = statement.find_keywords(cx.text, &["cascade"]).is_some();
-            statement
-                .class
-                .target
-                .iter()
-                .map(|table| (table.clone(), statement.range.start, cascade))
-                .collect()
-        }
-        _ => return,
-    };
-    for (table, offset, cascade) in dropped {
+    for Dropped {
+        name: table,
+        offset,
+        cascade,
+    } in dropped(cx, ObjectType::Table, Kind::DropTable)
+    {
         let name = cx.qualified(&table);
         let mut message = format!(
             "DROP TABLE deletes {name} and every row in it for good; the application version still \

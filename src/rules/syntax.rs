@@ -1,10 +1,10 @@
 //! Where things are inside a statement, for rules that point at the exact clause or identifier, and
 //! how to write names back as SQL in help texts.
 
-use sqlparser::ast::{AlterTableOperation, Ident, Statement as Ast};
+use sqlparser::ast::{AlterTableOperation, Ident, ObjectType, Statement as Ast};
 
 use super::StatementContext;
-use crate::sql::{ObjectName, TokenKind};
+use crate::sql::{Kind, ObjectName, TokenKind};
 
 /// An `ALTER TABLE` statement as rules read it: its table, its operations, and
 /// where each operation starts in the file (so a finding points at its own clause).
@@ -223,4 +223,55 @@ pub(crate) fn clauses_from_tokens(
         }
     }
     found
+}
+
+/// One object a `DROP` statement names.
+pub(crate) struct Dropped {
+    pub name: ObjectName,
+    /// Where its name is written (the statement's start when the tokens do not say).
+    pub offset: usize,
+    pub cascade: bool,
+}
+
+/// The objects of the given type a `DROP <object_type>` statement drops; for a statement sqlparser
+/// could not parse, the first object its classification names when its kind is `kind`.
+pub(crate) fn dropped(cx: &StatementContext, object_type: ObjectType, kind: Kind) -> Vec<Dropped> {
+    let statement = cx.statement;
+    match &statement.ast {
+        Some(Ast::Drop {
+            object_type: dropped_type,
+            names,
+            cascade,
+            ..
+        }) if *dropped_type == object_type => names
+            .iter()
+            .filter_map(|name| {
+                let offset = name
+                    .0
+                    .first()
+                    .and_then(|part| part.as_ident())
+                    .and_then(|ident| ident_offset(cx, ident))
+                    .unwrap_or(statement.range.start);
+                Some(Dropped {
+                    name: ObjectName::from_ast(name)?,
+                    offset,
+                    cascade: *cascade,
+                })
+            })
+            .collect(),
+        None if statement.class.kind == kind => {
+            let cascade = statement.find_keywords(cx.text, &["cascade"]).is_some();
+            statement
+                .class
+                .target
+                .iter()
+                .map(|name| Dropped {
+                    name: name.clone(),
+                    offset: statement.range.start,
+                    cascade,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
 }
