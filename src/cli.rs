@@ -11,6 +11,7 @@ use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, text::Style, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
+use crate::stats::{self, Stats};
 
 /// Exit code: nothing at or above the `--fail-on` threshold.
 pub const EXIT_OK: u8 = 0;
@@ -58,8 +59,12 @@ enum Command {
     },
     /// Write a read-only snapshot of table sizes from a real database, for severity grading.
     Stats {
-        #[arg(long)]
+        /// The database, e.g. postgres://user@host:5432/app (connected to read-only).
+        #[arg(long, value_name = "URL")]
         url: String,
+        /// Write the JSON here instead of to stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Write migagent.toml and an example CI workflow.
     Init,
@@ -134,7 +139,7 @@ pub fn main() -> ExitCode {
         Command::Rules { rule } => run_rules(rule.as_deref()),
         Command::Rollback { .. } => not_yet("migagent rollback"),
         Command::Chat { .. } => not_yet("migagent chat"),
-        Command::Stats { .. } => not_yet("migagent stats"),
+        Command::Stats { url, output } => run_stats(&url, output.as_deref()),
         Command::Init => not_yet("migagent init"),
     };
     match result {
@@ -148,8 +153,24 @@ pub fn main() -> ExitCode {
 
 fn not_yet(what: &str) -> Result<u8, UsageError> {
     Err(UsageError(format!(
-        "{what} is not available in this version of migagent yet; `migagent review` and `migagent rules` are"
+        "{what} is not available in this version of migagent yet; `migagent review`, `migagent rules` and `migagent stats` are"
     )))
+}
+
+/// Reads table sizes over a read-only connection and writes the stats JSON.
+fn run_stats(url: &str, output: Option<&Path>) -> Result<u8, UsageError> {
+    let stats = Stats::fetch(url).map_err(|e| UsageError(format!("migagent stats: {e}")))?;
+    let json = stats.to_json();
+    match output {
+        Some(path) => std::fs::write(path, json).map_err(|e| {
+            UsageError(format!(
+                "migagent stats: cannot write {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => print_stdout(&json),
+    }
+    Ok(EXIT_OK)
 }
 
 fn run_rules(rule: Option<&str>) -> Result<u8, UsageError> {
@@ -283,11 +304,10 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             )))
         }
     }
-    if args.stats.is_some() {
-        return Err(UsageError(
-            "--stats: size grading is not available in this version of migagent yet".into(),
-        ));
-    }
+    let stats = match &args.stats {
+        Some(path) => Some(Stats::load(path).map_err(UsageError)?),
+        None => None,
+    };
 
     let tool = match args.tool.or(config.tool) {
         Some(name) => Some(Tool::from_name(&name).ok_or_else(|| {
@@ -353,6 +373,10 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 pg_version: args.pg_version.or(config.pg_version).unwrap_or(15),
             },
             severities,
+            stats,
+            small_table_rows: config
+                .small_table_rows
+                .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),
         },
     })
 }

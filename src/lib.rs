@@ -11,4 +11,6 @@ pub mod report;
 pub mod review;
 pub mod rules;
 pub mod schema;
+pub mod shadow;
 pub mod sql;
+pub mod stats;

@@ -16,6 +16,7 @@ use crate::rules::{
 };
 use crate::schema::Catalog;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
+use crate::stats::{self, Stats};
 
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
@@ -28,6 +29,10 @@ pub struct ReviewOptions {
     pub rule_settings: RuleSettings,
     /// Severity overrides by rule id; `None` turns a rule off.
     pub severities: HashMap<String, Option<Severity>>,
+    /// Table sizes from `--stats`, for size grading.
+    pub stats: Option<Stats>,
+    /// Tables with fewer rows are small: their size-graded findings drop to `info`.
+    pub small_table_rows: u64,
 }
 
 impl Default for ReviewOptions {
@@ -37,6 +42,8 @@ impl Default for ReviewOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             rule_settings: RuleSettings::default(),
             severities: HashMap::new(),
+            stats: None,
+            small_table_rows: stats::DEFAULT_SMALL_TABLE_ROWS,
         }
     }
 }
@@ -425,6 +432,11 @@ fn review_migration(
             list_lines(&lines)
         ));
     }
+    if let Some(stats) = &options.stats {
+        for finding in &mut findings {
+            grade_by_size(finding, stats, options.small_table_rows);
+        }
+    }
     findings.sort_by_key(|f| (f.offset, f.statement));
     let statements = parsed
         .statements
@@ -467,6 +479,36 @@ fn applies(rule: &Rule, diagnostic: &Diagnostic, catalog: &Catalog) -> bool {
             .is_some_and(|table| catalog.is_new_relation(table)))
 }
 
+/// Size grading (`--stats`): a lock-duration, rewrite or scan finding on a table known to be small
+/// drops to `info`, since the lock is held for milliseconds; on a big table the message gains the
+/// size, which is what makes the finding urgent. Unknown sizes (absent, or never analysed) change
+/// nothing: an unknown table may be huge.
+fn grade_by_size(finding: &mut Finding, stats: &Stats, small_table_rows: u64) {
+    if !finding.rule.size_graded {
+        return;
+    }
+    let Some(table) = &finding.table else {
+        return;
+    };
+    let Some(size) = stats.table(table) else {
+        return;
+    };
+    let Ok(rows) = u64::try_from(size.rows) else {
+        return;
+    };
+    let described = stats::describe_size(size);
+    if rows < small_table_rows {
+        finding.severity = Severity::Info;
+        finding.message.push_str(&format!(
+            " ({table} is small: {described} per --stats, so this is graded info)"
+        ));
+    } else {
+        finding
+            .message
+            .push_str(&format!(" (on {table}: {described} per --stats)"));
+    }
+}
+
 /// `3`, `3 and 7`, `3, 7 and 9`.
 fn list_lines(lines: &[usize]) -> String {
     let text: Vec<String> = lines.iter().map(usize::to_string).collect();
@@ -493,5 +535,140 @@ fn finding(
         help: diagnostic.help,
         table: diagnostic.table.map(|t| t.to_string()),
         confirmed_by_shadow: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::TableSize;
+
+    const HISTORY: &str = "CREATE TABLE events (id bigint, kind text);
+CREATE TABLE tags (id bigint, name text);
+CREATE TABLE audit (id bigint);
+CREATE TABLE fresh (id bigint);";
+
+    /// `events` is big, `tags` small, `fresh` never analysed, `audit` absent.
+    fn stats() -> Stats {
+        let size = |rows, total_bytes| TableSize { rows, total_bytes };
+        Stats {
+            tables: [
+                ("public.events", size(48_000_000, 21 * 1024 * 1024 * 1024)),
+                ("public.tags", size(1_200, 96 * 1024)),
+                ("public.fresh", size(-1, 8192)),
+            ]
+            .into_iter()
+            .map(|(name, size)| (name.to_owned(), size))
+            .collect(),
+        }
+    }
+
+    fn graded(sql: &str) -> Vec<(&'static str, Severity, String)> {
+        let options = ReviewOptions {
+            stats: Some(stats()),
+            ..ReviewOptions::default()
+        };
+        review_sql(
+            "migration.sql",
+            &[HISTORY],
+            sql,
+            migration::Transaction::None,
+            &options,
+        )
+        .findings
+        .into_iter()
+        .map(|f| (f.rule.id, f.severity, f.message))
+        .collect()
+    }
+
+    fn only<'a>(
+        findings: &'a [(&'static str, Severity, String)],
+        rule: &str,
+    ) -> &'a (&'static str, Severity, String) {
+        let matching: Vec<_> = findings.iter().filter(|f| f.0 == rule).collect();
+        assert_eq!(matching.len(), 1, "{findings:#?}");
+        matching[0]
+    }
+
+    #[test]
+    fn small_tables_grade_to_info_and_say_why() {
+        let findings = graded("CREATE INDEX tags_name ON tags (name);");
+        let (_, severity, message) = only(&findings, "index-not-concurrent");
+        assert_eq!(*severity, Severity::Info);
+        assert!(
+            message.ends_with(
+                " (public.tags is small: 1,200 rows, 96 kB per --stats, so this is graded info)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn big_tables_keep_their_severity_and_show_the_size() {
+        let findings = graded("CREATE INDEX events_kind ON events (kind);");
+        let (_, severity, message) = only(&findings, "index-not-concurrent");
+        assert_eq!(*severity, Severity::Error);
+        assert!(
+            message.ends_with(" (on public.events: 48 M rows, 21 GB per --stats)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_sizes_change_nothing() {
+        for table in ["audit", "fresh"] {
+            let sql = format!("CREATE INDEX {table}_id ON {table} (id);");
+            let ungraded = review_sql(
+                "migration.sql",
+                &[HISTORY],
+                &sql,
+                migration::Transaction::None,
+                &ReviewOptions::default(),
+            );
+            let expected: Vec<_> = ungraded
+                .findings
+                .into_iter()
+                .map(|f| (f.rule.id, f.severity, f.message))
+                .collect();
+            assert!(!expected.is_empty(), "{table}");
+            assert_eq!(graded(&sql), expected, "{table}");
+        }
+    }
+
+    #[test]
+    fn threshold_comes_from_the_options() {
+        let options = ReviewOptions {
+            stats: Some(stats()),
+            small_table_rows: 1_000,
+            ..ReviewOptions::default()
+        };
+        let review = review_sql(
+            "migration.sql",
+            &[HISTORY],
+            "CREATE INDEX tags_name ON tags (name);",
+            migration::Transaction::None,
+            &options,
+        );
+        let finding = &review.findings[0];
+        assert_eq!(finding.severity, Severity::Error);
+        assert!(finding.message.contains("on public.tags: 1,200 rows"));
+    }
+
+    #[test]
+    fn failure_data_loss_and_lock_queueing_are_never_graded() {
+        let findings = graded(
+            "ALTER TABLE tags ADD COLUMN n int NOT NULL;
+DROP TABLE tags;",
+        );
+        for rule in ["add-column-not-null-without-default", "drop-table"] {
+            let (_, severity, message) = only(&findings, rule);
+            assert_ne!(*severity, Severity::Info, "{rule}");
+            assert!(!message.contains("--stats"), "{rule}: {message}");
+        }
+        let findings = graded("BEGIN; ALTER TABLE tags ALTER COLUMN name SET NOT NULL; COMMIT;");
+        let (_, severity, message) = only(&findings, "missing-lock-timeout");
+        assert_eq!(*severity, Severity::Warning);
+        assert!(!message.contains("--stats"), "{message}");
+        assert_eq!(only(&findings, "set-not-null").1, Severity::Info);
     }
 }

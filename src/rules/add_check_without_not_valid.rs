@@ -11,6 +11,7 @@ pub const RULE: Rule = Rule {
     id: "add-check-without-not-valid",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-check-without-not-valid.md"),
     check,

@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     id: "add-column-inline-constraint",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary: "ADD COLUMN with an inline CHECK, UNIQUE, PRIMARY KEY or REFERENCES",
     doc: include_str!("../../rules/add-column-inline-constraint.md"),
     check,

@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "add-column-not-null-without-default",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "ADD COLUMN NOT NULL without a default fails on a table with rows",
     doc: include_str!("../../rules/add-column-not-null-without-default.md"),
     check,

@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     id: "add-column-rewrites-table",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ADD COLUMN that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-column-rewrites-table.md"),
     check,

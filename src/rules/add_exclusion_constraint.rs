@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     id: "add-exclusion-constraint",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ADD EXCLUDE builds its index under ACCESS EXCLUSIVE on an existing table",
     doc: include_str!("../../rules/add-exclusion-constraint.md"),
     check,

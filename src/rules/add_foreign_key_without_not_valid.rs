@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "add-foreign-key-without-not-valid",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary:
         "ADD FOREIGN KEY without NOT VALID scans the table while blocking writes on both tables",
     doc: include_str!("../../rules/add-foreign-key-without-not-valid.md"),

@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "add-primary-key",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ADD PRIMARY KEY without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-primary-key.md"),
     check,

@@ -21,6 +21,7 @@ pub const RULE: Rule = Rule {
     id: "add-unique-constraint",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ADD UNIQUE without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-unique-constraint.md"),
     check,

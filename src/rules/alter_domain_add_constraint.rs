@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     id: "alter-domain-add-constraint",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary:
         "ALTER DOMAIN ADD CONSTRAINT or VALIDATE CONSTRAINT scans every table using the domain",
     doc: include_str!("../../rules/alter-domain-add-constraint.md"),

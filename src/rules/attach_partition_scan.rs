@@ -27,6 +27,7 @@ pub const RULE: Rule = Rule {
     id: "attach-partition-scan",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary:
         "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
     doc: include_str!("../../rules/attach-partition-scan.md"),

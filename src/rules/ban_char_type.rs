@@ -11,6 +11,7 @@ pub const RULE: Rule = Rule {
     id: "ban-char-type",
     category: Category::Hygiene,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "char(n)",
     doc: include_str!("../../rules/ban-char-type.md"),
     check,

@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     id: "column-type-change-rewrites",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "ALTER COLUMN TYPE that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/column-type-change-rewrites.md"),
     check,

@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "concurrently-in-transaction",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "CONCURRENTLY inside a transaction block fails",
     doc: include_str!("../../rules/concurrently-in-transaction.md"),
     check,

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     id: "detach-partition-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent",
     doc: include_str!("../../rules/detach-partition-not-concurrent.md"),
     check,

@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "disable-autovacuum",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "autovacuum_enabled = false",
     doc: include_str!("../../rules/disable-autovacuum.md"),
     check,

@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "dml-in-ddl-transaction",
     category: Category::DataMigration,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary:
         "DML in the same transaction as a lock-taking DDL statement holds that lock throughout",
     doc: include_str!("../../rules/dml-in-ddl-transaction.md"),

@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "drop-and-recreate-table",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "DROP TABLE then CREATE TABLE of the same name loses every row",
     doc: include_str!("../../rules/drop-and-recreate-table.md"),
     check,

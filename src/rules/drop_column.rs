@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "drop-column",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "DROP COLUMN of an existing column destroys its data",
     doc: include_str!("../../rules/drop-column.md"),
     check,

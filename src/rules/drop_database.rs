@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     id: "drop-database",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "DROP DATABASE deletes a whole database",
     doc: include_str!("../../rules/drop-database.md"),
     check,

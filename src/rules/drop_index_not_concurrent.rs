@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     id: "drop-index-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
     doc: include_str!("../../rules/drop-index-not-concurrent.md"),
     check,

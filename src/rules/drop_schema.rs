@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     id: "drop-schema",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "DROP SCHEMA destroys every object in it",
     doc: include_str!("../../rules/drop-schema.md"),
     check,

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     id: "drop-sequence",
     category: Category::DataLoss,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "DROP SEQUENCE deletes its position; defaults that use it fail or are dropped",
     doc: include_str!("../../rules/drop-sequence.md"),
     check,

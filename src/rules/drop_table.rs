@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     id: "drop-table",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "DROP TABLE of an existing table destroys its data",
     doc: include_str!("../../rules/drop-table.md"),
     check,

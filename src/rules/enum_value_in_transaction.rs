@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     id: "enum-value-in-transaction",
     category: Category::Transactions,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "ALTER TYPE ADD VALUE in a transaction fails before PG 12; unusable until COMMIT",
     doc: include_str!("../../rules/enum-value-in-transaction.md"),
     check,

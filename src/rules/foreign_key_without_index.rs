@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     id: "foreign-key-without-index",
     category: Category::Hygiene,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "a foreign key whose referencing columns lead no index",
     doc: include_str!("../../rules/foreign-key-without-index.md"),
     check,

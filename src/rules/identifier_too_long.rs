@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     id: "identifier-too-long",
     category: Category::Hygiene,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "identifiers over 63 bytes are silently truncated",
     doc: include_str!("../../rules/identifier-too-long.md"),
     check,

@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     id: "index-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "CREATE INDEX without CONCURRENTLY blocks writes to an existing table while it builds",
     doc: include_str!("../../rules/index-not-concurrent.md"),
     check,

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     id: "index-on-partitioned-table",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary:
         "CREATE INDEX on a partitioned table locks every partition and cannot run CONCURRENTLY",
     doc: include_str!("../../rules/index-on-partitioned-table.md"),

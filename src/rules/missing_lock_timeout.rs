@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     id: "missing-lock-timeout",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "a strong lock taken without lock_timeout can queue behind a long transaction and block everyone",
     doc: include_str!("../../rules/missing-lock-timeout.md"),
     check,

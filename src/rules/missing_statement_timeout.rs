@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     id: "missing-statement-timeout",
     category: Category::Locking,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "a strong lock taken without statement_timeout",
     doc: include_str!("../../rules/missing-statement-timeout.md"),
     check,

@@ -228,6 +228,10 @@ pub struct Rule {
     pub id: &'static str,
     pub category: Category,
     pub default_severity: Severity,
+    /// Whether `--stats` size grading applies: true for findings about how long a lock is held, a
+    /// rewrite or a scan (they scale with the table), false for failure, data loss, compatibility,
+    /// lock queueing (`missing-lock-timeout`) and hygiene, which hurt whatever the size.
+    pub size_graded: bool,
     /// One line for `migagent rules`.
     pub summary: &'static str,
     /// The full document, `rules/<id>.md`.

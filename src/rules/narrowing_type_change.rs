@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     id: "narrowing-type-change",
     category: Category::DataLoss,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "a type change that can truncate or fail on existing data",
     doc: include_str!("../../rules/narrowing-type-change.md"),
     check,

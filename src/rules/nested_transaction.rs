@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     id: "nested-transaction",
     category: Category::Transactions,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary:
         "BEGIN/COMMIT inside a transaction that is already open (the tool's or the file's own)",
     doc: include_str!("../../rules/nested-transaction.md"),

@@ -26,6 +26,7 @@ pub const RULE: Rule = Rule {
     id: "prefer-bigint",
     category: Category::Hygiene,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "int/smallint/serial primary or foreign keys",
     doc: include_str!("../../rules/prefer-bigint.md"),
     check,

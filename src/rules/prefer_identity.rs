@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     id: "prefer-identity",
     category: Category::Hygiene,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "serial/bigserial instead of identity columns",
     doc: include_str!("../../rules/prefer-identity.md"),
     check,

@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     id: "prefer-jsonb",
     category: Category::Hygiene,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "json instead of jsonb",
     doc: include_str!("../../rules/prefer-jsonb.md"),
     check,

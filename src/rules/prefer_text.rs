@@ -11,6 +11,7 @@ pub const RULE: Rule = Rule {
     id: "prefer-text",
     category: Category::Hygiene,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "varchar(n) instead of text with a CHECK",
     doc: include_str!("../../rules/prefer-text.md"),
     check,

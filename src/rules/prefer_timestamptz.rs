@@ -11,6 +11,7 @@ pub const RULE: Rule = Rule {
     id: "prefer-timestamptz",
     category: Category::Hygiene,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "timestamp without time zone",
     doc: include_str!("../../rules/prefer-timestamptz.md"),
     check,

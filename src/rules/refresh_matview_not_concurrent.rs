@@ -14,6 +14,7 @@ pub const RULE: Rule = Rule {
     id: "refresh-matview-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary: "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view",
     doc: include_str!("../../rules/refresh-matview-not-concurrent.md"),
     check,

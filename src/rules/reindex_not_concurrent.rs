@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "reindex-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary:
         "REINDEX without CONCURRENTLY blocks writes (and reads through the index) while it rebuilds",
     doc: include_str!("../../rules/reindex-not-concurrent.md"),

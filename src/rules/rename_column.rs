@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "rename-column",
     category: Category::Compatibility,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "RENAME COLUMN breaks the application version still running",
     doc: include_str!("../../rules/rename-column.md"),
     check,

@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     id: "rename-enum-value",
     category: Category::Compatibility,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "ALTER TYPE RENAME VALUE breaks the application version still running",
     doc: include_str!("../../rules/rename-enum-value.md"),
     check,

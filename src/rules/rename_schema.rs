@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     id: "rename-schema",
     category: Category::Compatibility,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "ALTER SCHEMA RENAME breaks the application version still running",
     doc: include_str!("../../rules/rename-schema.md"),
     check,

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     id: "rename-table",
     category: Category::Compatibility,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "RENAME TABLE breaks the application version still running",
     doc: include_str!("../../rules/rename-table.md"),
     check,

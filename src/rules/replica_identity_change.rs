@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     id: "replica-identity-change",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "REPLICA IDENTITY change",
     doc: include_str!("../../rules/replica-identity-change.md"),
     check,

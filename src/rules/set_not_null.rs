@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "set-not-null",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/set-not-null.md"),
     check,

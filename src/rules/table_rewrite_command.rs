@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     id: "table-rewrite-command",
     category: Category::Locking,
     default_severity: Severity::Error,
+    size_graded: true,
     summary: "a command that rewrites the whole table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/table-rewrite-command.md"),
     check,

@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "trigger-on-existing-table",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: false,
     summary: "CREATE/ENABLE/DISABLE/DROP TRIGGER on an existing table",
     doc: include_str!("../../rules/trigger-on-existing-table.md"),
     check,

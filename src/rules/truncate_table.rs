@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     id: "truncate-table",
     category: Category::DataLoss,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "TRUNCATE deletes every row",
     doc: include_str!("../../rules/truncate-table.md"),
     check,

@@ -25,6 +25,7 @@ pub const RULE: Rule = Rule {
     id: "unbatched-backfill",
     category: Category::DataMigration,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary: "UPDATE/DELETE over an existing table without a bounded batch",
     doc: include_str!("../../rules/unbatched-backfill.md"),
     check,

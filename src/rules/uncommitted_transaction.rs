@@ -14,6 +14,7 @@ pub const RULE: Rule = Rule {
     id: "uncommitted-transaction",
     category: Category::Transactions,
     default_severity: Severity::Error,
+    size_graded: false,
     summary: "BEGIN without COMMIT: the transaction is rolled back when the session ends",
     doc: include_str!("../../rules/uncommitted-transaction.md"),
     check,

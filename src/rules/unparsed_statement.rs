@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     id: "unparsed-statement",
     category: Category::Parser,
     default_severity: Severity::Info,
+    size_graded: false,
     summary: "sqlparser could not parse the statement; a fallback classification was used",
     doc: include_str!("../../rules/unparsed-statement.md"),
     check,

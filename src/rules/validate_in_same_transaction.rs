@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     id: "validate-in-same-transaction",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    size_graded: true,
     summary:
         "VALIDATE CONSTRAINT in the transaction that added it NOT VALID or holds a strong lock",
     doc: include_str!("../../rules/validate-in-same-transaction.md"),

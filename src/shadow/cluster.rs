@@ -1,0 +1,510 @@
+//! A throwaway PostgreSQL server that migagent starts itself, for tests and the shadow database.
+//!
+//! The server lives entirely inside one private temp dir: the data directory, the log and the Unix socket.
+//! It listens on no TCP address, runs with trust auth and with durability switched off (the data is thrown
+//! away anyway), and is stopped and deleted when the [`EphemeralCluster`] is dropped.
+//!
+//! Everything here is synchronous `std::process`; only [`EphemeralCluster::connection_config`] hands out a
+//! `tokio_postgres` type, because that is what the callers connect with.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The port number only names the socket file (`.s.PGSQL.5432`); with no TCP listener and a socket dir of
+/// our own, the default port can never clash with another server.
+const PORT: u16 = 5432;
+
+/// The OS user the server runs as when migagent itself runs as root, because PostgreSQL refuses to run as
+/// root. Debian's and most distributions' packages create it.
+const SERVER_OS_USER: &str = "postgres";
+
+/// The database superuser created by initdb; fixed so connection configs do not depend on who ran migagent.
+const SUPERUSER: &str = "postgres";
+
+/// How many lines of the server log an error about a failed start shows.
+const LOG_TAIL_LINES: usize = 20;
+
+/// What to tell the user when no PostgreSQL installation can be found.
+const INSTALL_HINT: &str =
+    "install PostgreSQL (e.g. `apt-get install postgresql`) or pass the directory \
+     holding initdb, pg_ctl and postgres with `--pg-bin DIR`";
+
+/// Makes temp dir names unique within this process; the pid makes them unique across processes.
+static NEXT_CLUSTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Why an ephemeral cluster could not be found, started or stopped. Each message says what failed and what
+/// to do about it.
+#[derive(Debug)]
+pub enum ClusterError {
+    /// No directory holding `initdb`, `pg_ctl` and `postgres` was found; `searched` lists where we looked.
+    BinariesNotFound { searched: Vec<String> },
+    /// migagent runs as root and there is no unprivileged OS user to run the server as.
+    NoUnprivilegedUser { user: String },
+    /// A file system or process-spawning step failed.
+    Io { action: String, source: io::Error },
+    /// `initdb` or `pg_ctl` ran but reported failure.
+    CommandFailed {
+        command: String,
+        output: String,
+        log_tail: Option<String>,
+        hint: &'static str,
+    },
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::BinariesNotFound { searched } => write!(
+                f,
+                "could not find PostgreSQL's initdb, pg_ctl and postgres together; searched: {}. To fix: {}",
+                searched.join("; "),
+                INSTALL_HINT
+            ),
+            ClusterError::NoUnprivilegedUser { user } => write!(
+                f,
+                "PostgreSQL refuses to run as root, and there is no OS user `{user}` to run the ephemeral \
+                 server as. To fix: create an unprivileged user (e.g. `useradd --system {user}`) or run \
+                 migagent as a non-root user"
+            ),
+            ClusterError::Io { action, source } => write!(f, "could not {action}: {source}"),
+            ClusterError::CommandFailed {
+                command,
+                output,
+                log_tail,
+                hint,
+            } => {
+                write!(f, "`{command}` failed")?;
+                if !output.trim().is_empty() {
+                    write!(f, ":\n{}", output.trim_end())?;
+                }
+                if let Some(tail) = log_tail {
+                    write!(f, "\nlast lines of the server log:\n{}", tail.trim_end())?;
+                }
+                write!(f, "\nTo fix: {hint}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClusterError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Builds an [`ClusterError::Io`] from a description of the step that failed.
+fn io_error(action: impl Into<String>) -> impl FnOnce(io::Error) -> ClusterError {
+    let action = action.into();
+    move |source| ClusterError::Io { action, source }
+}
+
+/// The three PostgreSQL programs the cluster needs, all from one installation (mixing versions breaks
+/// initdb).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgBinaries {
+    pub initdb: PathBuf,
+    pub pg_ctl: PathBuf,
+    pub postgres: PathBuf,
+}
+
+impl PgBinaries {
+    /// The binaries in `dir`, if all three are there and executable.
+    fn in_dir(dir: &Path) -> Option<PgBinaries> {
+        let binaries = PgBinaries {
+            initdb: dir.join("initdb"),
+            pg_ctl: dir.join("pg_ctl"),
+            postgres: dir.join("postgres"),
+        };
+        let all_present = [&binaries.initdb, &binaries.pg_ctl, &binaries.postgres]
+            .iter()
+            .all(|path| is_executable(path));
+        all_present.then_some(binaries)
+    }
+}
+
+/// Whether `path` is a regular file (after symlinks) that someone may execute.
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds `initdb`, `pg_ctl` and `postgres`: in `explicit` only when given (a wrong `--pg-bin` is an error,
+/// not something to silently work around); otherwise on PATH, then in `pg_config --bindir`, then in the
+/// highest-versioned `/usr/lib/postgresql/*/bin` (Debian keeps the server programs off PATH).
+pub fn find_binaries(explicit: Option<&Path>) -> Result<PgBinaries, ClusterError> {
+    if let Some(dir) = explicit {
+        return PgBinaries::in_dir(dir).ok_or_else(|| ClusterError::BinariesNotFound {
+            searched: vec![format!("{} (given explicitly)", dir.display())],
+        });
+    }
+    let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect())
+        .unwrap_or_default();
+    if let Some(found) = path_dirs.iter().find_map(|dir| PgBinaries::in_dir(dir)) {
+        return Ok(found);
+    }
+    let mut searched = vec!["every directory on PATH".to_string()];
+    match pg_config_bindir() {
+        Some(dir) => match PgBinaries::in_dir(&dir) {
+            Some(found) => return Ok(found),
+            None => searched.push(format!("{} (from `pg_config --bindir`)", dir.display())),
+        },
+        None => searched.push("`pg_config --bindir` (pg_config not found or failed)".to_string()),
+    }
+    let debian_root = Path::new("/usr/lib/postgresql");
+    if let Some(dir) = highest_versioned_bin_dir(debian_root) {
+        if let Some(found) = PgBinaries::in_dir(&dir) {
+            return Ok(found);
+        }
+    }
+    searched.push(format!("{}/*/bin", debian_root.display()));
+    Err(ClusterError::BinariesNotFound { searched })
+}
+
+/// The directory `pg_config --bindir` names, if pg_config runs and succeeds.
+fn pg_config_bindir() -> Option<PathBuf> {
+    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let dir = String::from_utf8(output.stdout).ok()?;
+    let dir = dir.trim();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// `<root>/<version>/bin` for the numerically highest version directory (so 16 beats 9.6).
+fn highest_versioned_bin_dir(root: &Path) -> Option<PathBuf> {
+    let entries = fs::read_dir(root).ok()?;
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = parse_version(entry.file_name().to_str()?)?;
+            Some((version, entry.path().join("bin")))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, bin)| bin)
+}
+
+/// `"9.6"` → `[9, 6]`; `None` for names that are not versions.
+fn parse_version(name: &str) -> Option<Vec<u32>> {
+    name.split('.').map(|part| part.parse().ok()).collect()
+}
+
+/// An OS account, as far as running a process as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OsUser {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl OsUser {
+    /// Looks `name` up in the text of an `/etc/passwd` file (`name:password:uid:gid:gecos:home:shell`).
+    /// Parsed by hand so that dropping root needs no libc bindings.
+    pub fn from_passwd(passwd: &str, name: &str) -> Option<OsUser> {
+        passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            if fields.next()? != name {
+                return None;
+            }
+            let _password = fields.next()?;
+            let uid = fields.next()?.trim().parse().ok()?;
+            let gid = fields.next()?.trim().parse().ok()?;
+            Some(OsUser { uid, gid })
+        })
+    }
+}
+
+/// Who the server processes must run as: `None` to stay as ourselves, or the unprivileged user to switch to
+/// when we are root (PostgreSQL exits with "root execution of the PostgreSQL server is not permitted").
+fn server_user() -> Result<Option<OsUser>, ClusterError> {
+    if !running_as_root()? {
+        return Ok(None);
+    }
+    let passwd = fs::read_to_string("/etc/passwd").map_err(io_error("read /etc/passwd"))?;
+    OsUser::from_passwd(&passwd, SERVER_OS_USER)
+        .filter(|user| user.uid != 0)
+        .map(Some)
+        .ok_or_else(|| ClusterError::NoUnprivilegedUser {
+            user: SERVER_OS_USER.to_string(),
+        })
+}
+
+/// Whether our effective uid is 0. `/proc/self` is owned by the process's effective uid, which avoids a
+/// libc dependency just for `geteuid()`.
+fn running_as_root() -> Result<bool, ClusterError> {
+    let meta =
+        fs::metadata("/proc/self").map_err(io_error("read /proc/self to find our user id"))?;
+    Ok(meta.uid() == 0)
+}
+
+/// The private directory a cluster lives in; removed on drop, so a start that fails half-way leaves no
+/// debris behind.
+#[derive(Debug)]
+struct ClusterDir {
+    path: PathBuf,
+}
+
+impl ClusterDir {
+    /// Creates `migagent-pg-<pid>-<n>` under the system temp dir with mode 0700 (the socket there accepts
+    /// anyone with trust auth, so only its owner may reach it), owned by `owner` when given.
+    fn create(owner: Option<OsUser>) -> Result<ClusterDir, ClusterError> {
+        let base = std::env::temp_dir();
+        let pid = std::process::id();
+        loop {
+            let n = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
+            let path = base.join(format!("migagent-pg-{pid}-{n}"));
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
+                // A dir left behind by an earlier process that had our pid: try the next number.
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(io_error(format!("create {}", path.display()))(err)),
+                Ok(()) => {
+                    let dir = ClusterDir { path };
+                    dir.hand_over(owner)?;
+                    return Ok(dir);
+                }
+            }
+        }
+    }
+
+    /// Gives the dir to the server's OS user, so initdb and the server can write there.
+    fn hand_over(&self, owner: Option<OsUser>) -> Result<(), ClusterError> {
+        let Some(user) = owner else {
+            return Ok(());
+        };
+        std::os::unix::fs::chown(&self.path, Some(user.uid), Some(user.gid)).map_err(io_error(
+            format!("hand {} to the server's OS user", self.path.display()),
+        ))
+    }
+
+    /// Removes the dir and everything in it.
+    fn remove(&self) -> Result<(), ClusterError> {
+        match fs::remove_dir_all(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                Err(io_error(format!("remove {}", self.path.display()))(err))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for ClusterDir {
+    fn drop(&mut self) {
+        // Best effort: Drop cannot report errors; `EphemeralCluster::stop` reports them instead.
+        let _ = self.remove();
+    }
+}
+
+/// A running throwaway PostgreSQL server in its own temp dir, reachable only over a Unix socket in that dir.
+/// Dropping it stops the server and deletes the dir; use [`EphemeralCluster::stop`] to see errors.
+#[derive(Debug)]
+pub struct EphemeralCluster {
+    binaries: PgBinaries,
+    run_as: Option<OsUser>,
+    /// Set once shutdown has run, so Drop does not repeat it after an explicit `stop`.
+    stopped: bool,
+    // Declared last: dropped after `Drop::drop` has stopped the server.
+    dir: ClusterDir,
+}
+
+impl EphemeralCluster {
+    /// initdb's a fresh cluster in a new temp dir and starts it, waiting until it accepts connections.
+    pub fn start(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
+        let run_as = server_user()?;
+        let dir = ClusterDir::create(run_as)?;
+        let cluster = EphemeralCluster {
+            binaries: binaries.clone(),
+            run_as,
+            stopped: false,
+            dir,
+        };
+        cluster.initdb()?;
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    /// The temp dir holding the server's Unix socket (and its data dir and log).
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir.path
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path.join("data")
+    }
+
+    /// The server's log file.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.path.join("log")
+    }
+
+    /// The port; it only names the socket file, since the server has no TCP listener.
+    pub fn port(&self) -> u16 {
+        PORT
+    }
+
+    /// Connection settings for `dbname` as the superuser over the Unix socket (tokio-postgres treats a host
+    /// that is an absolute path as a socket dir).
+    pub fn connection_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(self.socket_dir())
+            .port(PORT)
+            .user(SUPERUSER)
+            .dbname(dbname);
+        config
+    }
+
+    /// Stops the server and deletes its dir, reporting what went wrong (Drop does the same silently).
+    pub fn stop(mut self) -> Result<(), ClusterError> {
+        self.shutdown()
+    }
+
+    /// Creates the data dir: trust auth (only our 0700 dir's owner can reach the socket), no fsync (the
+    /// data is disposable), C locale and UTF8 so results do not depend on the host's locale.
+    fn initdb(&self) -> Result<(), ClusterError> {
+        let mut command = self.command(&self.binaries.initdb);
+        command.arg("-D").arg(self.data_dir()).args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
+        run(command, "initdb", None, INSTALL_HINT)
+    }
+
+    /// Starts the server and waits (`-w`) until it accepts connections.
+    fn pg_ctl_start(&self) -> Result<(), ClusterError> {
+        let mut command = self.command(&self.binaries.pg_ctl);
+        command
+            .args(["start", "-w", "-D"])
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.log_file())
+            .arg("-p")
+            .arg(&self.binaries.postgres)
+            .arg("-o")
+            .arg(self.server_options());
+        let hint =
+            "read the server log above; a stale server on the same socket or too little shared \
+                    memory are the usual causes";
+        run(command, "pg_ctl start", Some(&self.log_file()), hint)
+    }
+
+    /// The `-o` options for the server. pg_ctl runs the server through `/bin/sh`, so the socket path is
+    /// shell-quoted.
+    fn server_options(&self) -> String {
+        let socket_dir = shell_quote(&self.socket_dir().to_string_lossy());
+        format!(
+            "-c listen_addresses='' -c unix_socket_directories={socket_dir} -c port={PORT} -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off"
+        )
+    }
+
+    /// Stops the server immediately (nothing in it is worth a clean shutdown), then removes the dir.
+    fn shutdown(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let stopped = self.pg_ctl_stop();
+        let removed = self.dir.remove();
+        stopped.and(removed)
+    }
+
+    fn pg_ctl_stop(&self) -> Result<(), ClusterError> {
+        let mut command = self.command(&self.binaries.pg_ctl);
+        command
+            .args(["stop", "-w", "-m", "immediate", "-D"])
+            .arg(self.data_dir());
+        let hint =
+            "a `postgres` process may be left running; stop it with `kill` and remove the temp dir";
+        run(command, "pg_ctl stop", Some(&self.log_file()), hint)
+    }
+
+    /// A command for a PostgreSQL program, run as the server's OS user when we are root and from inside the
+    /// cluster dir (the unprivileged user may not be able to enter our current dir).
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(&self.dir.path);
+        if let Some(user) = self.run_as {
+            command.uid(user.uid).gid(user.gid);
+        }
+        command
+    }
+}
+
+impl Drop for EphemeralCluster {
+    fn drop(&mut self) {
+        // Never panic in Drop; `stop` is there for callers who want to see errors.
+        let _ = self.shutdown();
+    }
+}
+
+/// Runs `command` to completion; on failure the error carries its output, the tail of `log` if given, and
+/// `hint`.
+fn run(
+    mut command: Command,
+    name: &str,
+    log: Option<&Path>,
+    hint: &'static str,
+) -> Result<(), ClusterError> {
+    let output = command.output().map_err(io_error(format!(
+        "run {}",
+        command.get_program().to_string_lossy()
+    )))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(ClusterError::CommandFailed {
+        command: format!("{name} ({})", output.status),
+        output: combined_output(&output),
+        log_tail: log.and_then(log_tail),
+        hint,
+    })
+}
+
+fn combined_output(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    format!("{}{}", stdout, stderr)
+}
+
+/// The last lines of the server log, if it exists and is not empty.
+fn log_tail(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+    (!tail.trim().is_empty()).then_some(tail)
+}
+
+/// Quotes `text` as one word for `/bin/sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(parse_version("16") > parse_version("9.6"));
+        assert_eq!(parse_version("main"), None);
+    }
+
+    #[test]
+    fn shell_quote_escapes_single_quotes() {
+        assert_eq!(shell_quote("/tmp/a'b"), r"'/tmp/a'\''b'");
+    }
+}

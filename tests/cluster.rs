@@ -1,0 +1,196 @@
+//! The ephemeral cluster against a real PostgreSQL server: start it, use it over the Unix socket, drop it,
+//! and check nothing is left behind. Without PostgreSQL installed the server tests are skipped, except in CI
+//! (`CI=true`), where a missing server must fail loudly instead of passing vacuously.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use migagent::shadow::cluster::{
+    find_binaries, ClusterError, EphemeralCluster, OsUser, PgBinaries,
+};
+
+/// The installed binaries, or `None` (with a note) when there are none and we are not in CI.
+fn binaries_or_skip() -> Option<PgBinaries> {
+    match find_binaries(None) {
+        Ok(binaries) => Some(binaries),
+        Err(err) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the ephemeral-cluster tests, but PostgreSQL is missing: {err}")
+        }
+        Err(err) => {
+            eprintln!("note: skipping the ephemeral-cluster test: {err}");
+            None
+        }
+    }
+}
+
+/// Creates and fills a table over a real connection, and returns `SELECT count(*)` of it.
+fn create_insert_count(cluster: &EphemeralCluster) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = cluster
+            .connection_config("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3);",
+            )
+            .await
+            .unwrap();
+        let row = client
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .unwrap();
+        drop(client);
+        connection.await.unwrap().unwrap();
+        row.get(0)
+    })
+}
+
+/// Whether any process's command line mentions `data_dir` (the postmaster runs as `postgres -D <data_dir>`).
+fn process_mentions(data_dir: &Path) -> bool {
+    let needle = data_dir.to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .any(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
+}
+
+#[test]
+fn cluster_serves_sql_over_its_socket_and_leaves_nothing_behind() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let started = Instant::now();
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let start_time = started.elapsed();
+    let dir: PathBuf = cluster.socket_dir().to_path_buf();
+    let data_dir = cluster.data_dir();
+    assert!(dir.join(format!(".s.PGSQL.{}", cluster.port())).exists());
+    assert!(process_mentions(&data_dir), "the server should be running");
+
+    assert_eq!(create_insert_count(&cluster), 3);
+
+    let stopping = Instant::now();
+    drop(cluster);
+    eprintln!(
+        "start took {start_time:?}, drop (stop + cleanup) took {:?}",
+        stopping.elapsed()
+    );
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    assert!(
+        !process_mentions(&data_dir),
+        "no postgres process for {} should remain",
+        data_dir.display()
+    );
+}
+
+#[test]
+fn explicit_stop_reports_success_and_cleans_up() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let dir = cluster.socket_dir().to_path_buf();
+    cluster.stop().unwrap_or_else(|err| panic!("{err}"));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn two_clusters_get_separate_dirs() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let first = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let second = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    assert_ne!(first.socket_dir(), second.socket_dir());
+}
+
+/// A bin dir whose initdb succeeds and whose pg_ctl writes a FATAL line to the server log and fails, the
+/// way a real server that cannot start does; real servers cannot be made to fail on demand.
+fn failing_bin_dir() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("migagent-test-fakebin-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let scripts = [
+        ("initdb", "#!/bin/sh\nmkdir -p \"$2\"\n"),
+        (
+            "pg_ctl",
+            concat!(
+                "#!/bin/sh\n",
+                "[ \"$1\" = start ] || exit 1\n",
+                "echo 'FATAL:  could not create lock file' > \"$6\"\n",
+                "echo 'pg_ctl: could not start server'\n",
+                "echo \"data dir: $4\"\n",
+                "exit 1\n",
+            ),
+        ),
+        ("postgres", "#!/bin/sh\nexit 1\n"),
+    ];
+    for (name, body) in scripts {
+        let path = dir.join(name);
+        fs::write(&path, body).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn failed_start_shows_the_server_log_and_cleans_up() {
+    let bin_dir = failing_bin_dir();
+    let binaries = find_binaries(Some(&bin_dir)).unwrap();
+    let err = EphemeralCluster::start(&binaries).unwrap_err();
+    fs::remove_dir_all(&bin_dir).unwrap();
+    let message = err.to_string();
+    assert!(message.contains("pg_ctl start"), "{message}");
+    assert!(message.contains("could not start server"), "{message}");
+    assert!(
+        message.contains("FATAL:  could not create lock file"),
+        "{message}"
+    );
+    assert!(message.contains("To fix:"), "{message}");
+    let data_dir = message
+        .lines()
+        .find_map(|line| line.strip_prefix("data dir: "))
+        .unwrap();
+    let cluster_dir = Path::new(data_dir).parent().unwrap();
+    assert!(
+        !cluster_dir.exists(),
+        "{} should be removed after a failed start",
+        cluster_dir.display()
+    );
+}
+
+#[test]
+fn explicit_wrong_dir_is_a_clear_error() {
+    let err = find_binaries(Some(Path::new("/nonexistent/pg/bin"))).unwrap_err();
+    assert!(matches!(err, ClusterError::BinariesNotFound { .. }));
+    let message = err.to_string();
+    assert!(message.contains("/nonexistent/pg/bin"), "{message}");
+    assert!(message.contains("apt-get install postgresql"), "{message}");
+    assert!(message.contains("--pg-bin DIR"), "{message}");
+}
+
+#[test]
+fn passwd_lookup_finds_the_named_user_only() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                  postgresql:x:7:7::/:/bin/false\n\
+                  postgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash\n";
+    assert_eq!(
+        OsUser::from_passwd(passwd, "postgres"),
+        Some(OsUser { uid: 101, gid: 104 })
+    );
+    assert_eq!(OsUser::from_passwd(passwd, "nobody"), None);
+    assert_eq!(
+        OsUser::from_passwd("postgres:x:notanumber:1::/:", "postgres"),
+        None
+    );
+    assert_eq!(OsUser::from_passwd("", "postgres"), None);
+}
