@@ -240,7 +240,7 @@ fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) 
 }
 
 /// Calls `consume(index, produce(item))` for every item in order, on this thread, while worker
-/// threads (one per remaining core) produce ahead. Lookahead is bounded, so memory stays proportional to the
+/// threads (one per core) produce ahead. Lookahead is bounded, so memory stays proportional to the
 /// number of workers, not to the number of items. What `consume` hands back is dropped on a worker:
 /// freeing large syntax trees is a good part of the work.
 fn in_order_pipeline<T: Sync, R: Send, L: Send>(
@@ -248,9 +248,10 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
     produce: impl Fn(&T) -> R + Sync,
     mut consume: impl FnMut(usize, R) -> Option<L>,
 ) {
-    // The consuming thread is busy too: leave it a core of its own.
+    // One worker per core: parsing is the larger half of the work, and the consuming thread mostly
+    // waits for it (measured: 0.58-0.60 s against 0.64-0.71 s with a core left to the consumer).
     let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
+        .map_or(1, |n| n.get())
         .clamp(1, items.len().max(1));
     if items.len() <= 1 {
         for (index, item) in items.iter().enumerate() {
