@@ -3,7 +3,7 @@
 //! and regular expressions see it. It saves no space or time over `text`, and a longer value is an
 //! error. The single-byte internal type `"char"` is a different type and is not reported.
 
-use super::prefer_bigint::declared_columns;
+use super::columns::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 

@@ -4,7 +4,7 @@
 //! sequence, and ids inserted explicitly do not advance it, so later inserts collide. Identity
 //! columns (PostgreSQL 10+, SQL standard) tie the sequence to the column and can refuse explicit ids.
 
-use super::prefer_bigint::{declared_columns, serial_integer, Declaration};
+use super::columns::{declared_columns, serial_integer, Declaration};
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 

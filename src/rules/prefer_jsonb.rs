@@ -2,7 +2,7 @@
 //! reads it. It has no equality operator (no DISTINCT, GROUP BY, UNION or unique index on it) and no
 //! GIN operator class. `jsonb` is parsed once, compares, and indexes.
 
-use super::prefer_bigint::declared_columns;
+use super::columns::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 

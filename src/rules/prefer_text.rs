@@ -3,7 +3,7 @@
 //! `ALTER COLUMN … TYPE` under ACCESS EXCLUSIVE, and shortening it rewrites the table and all its
 //! indexes. `text` with a CHECK constraint keeps the rule and can be changed without blocking.
 
-use super::prefer_bigint::declared_columns;
+use super::columns::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 

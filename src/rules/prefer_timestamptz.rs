@@ -3,7 +3,7 @@
 //! converted through the session's TimeZone on the way in, and the hour repeated when daylight
 //! saving time ends is ambiguous. `timestamptz` takes the same 8 bytes and stores an absolute instant.
 
-use super::prefer_bigint::declared_columns;
+use super::columns::declared_columns;
 use super::syntax::sql_ident;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 
