@@ -73,7 +73,7 @@ struct Summary {
     infos: usize,
 }
 
-/// Renders the review as one pretty-printed JSON object.
+/// Renders the review as one compact JSON object on one line (pipe it through `jq` to read it).
 pub fn render(review: &Review) -> String {
     let counts = review.counts();
     let report = Report {
@@ -97,7 +97,7 @@ pub fn render(review: &Review) -> String {
             })
             .collect(),
     };
-    let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let mut json = serde_json::to_string(&report).unwrap_or_default();
     json.push('\n');
     json
 }
