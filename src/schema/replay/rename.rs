@@ -28,7 +28,9 @@ impl Catalog {
         let mut retyped = Vec::new();
         for relation in self.relations.values() {
             for (i, column) in relation.columns.iter().enumerate() {
-                if let Some(data_type) = &column.data_type {
+                // Only a user type (possibly in an array) can name a moved object; built-in types are
+                // not worth copying to find that out.
+                if let Some(data_type) = column.data_type.as_ref().filter(|t| names_user_type(t)) {
                     let mut data_type = data_type.clone();
                     if self.rename_type_in(&mut data_type, &moved) {
                         retyped.push((relation.name.clone(), i, data_type));
@@ -315,6 +317,21 @@ impl Catalog {
 
 /// Moves the entries of `map` that `moved` renames to their new keys, updating the name they
 /// hold.
+/// Whether a type is, or is an array of, a type named by a (possibly qualified) name.
+fn names_user_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Custom(..) => true,
+        DataType::Array(
+            ArrayElemTypeDef::AngleBracket(inner)
+            | ArrayElemTypeDef::SquareBracket(inner, _)
+            | ArrayElemTypeDef::Parenthesis(inner)
+            | ArrayElemTypeDef::ParenthesisNotNull(inner)
+            | ArrayElemTypeDef::Qualified(inner, _),
+        ) => names_user_type(inner),
+        _ => false,
+    }
+}
+
 fn rekey<T>(
     map: &mut HashMap<ObjectName, T>,
     moved: &impl Fn(&ObjectName) -> Option<ObjectName>,
