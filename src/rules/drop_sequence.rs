@@ -8,7 +8,6 @@ use sqlparser::ast::ObjectType;
 
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {
@@ -43,7 +42,14 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let identity = known
             .and_then(|s| s.owned_by.as_ref())
             .filter(|(table, column)| cx.catalog.column(table, column).is_some_and(|c| c.identity));
-        let users = default_users(cx.catalog, &cx.catalog.resolve(&sequence));
+        let resolved = cx.catalog.resolve(&sequence);
+        let users = cx.catalog.columns_where(|column| {
+            column
+                .default
+                .as_deref()
+                .and_then(nextval_target)
+                .is_some_and(|target| cx.catalog.resolve(&target) == resolved)
+        });
         if let Some((table, column)) = identity {
             message.push_str(&format!(
                 "; PostgreSQL refuses it: the sequence belongs to identity column {table}.{column} \
@@ -75,28 +81,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             ),
         ));
     }
-}
-
-/// The columns (`table.column`) whose default calls `nextval` on `sequence` (qualified), sorted.
-fn default_users(catalog: &Catalog, sequence: &ObjectName) -> Vec<String> {
-    let mut users: Vec<String> = catalog
-        .relations()
-        .flat_map(|relation| {
-            relation
-                .columns
-                .iter()
-                .filter(|column| {
-                    column
-                        .default
-                        .as_deref()
-                        .and_then(nextval_target)
-                        .is_some_and(|target| &catalog.resolve(&target) == sequence)
-                })
-                .map(move |column| format!("{}.{}", relation.name, column.name))
-        })
-        .collect();
-    users.sort();
-    users
 }
 
 /// The sequence a default of the form `nextval('name'::regclass)` draws from, with PostgreSQL's

@@ -17,12 +17,12 @@ use std::fmt;
 use std::ops::Range;
 
 use sqlparser::ast::{
-    AlterTableOperation, ArrayElemTypeDef, ColumnOption, CommentObject, CreateTable, DataType,
-    FromTable, LockTableMode, ObjectType, Statement as Ast, TableConstraint, TableFactor,
-    TableObject, TableWithJoins,
+    AlterTableOperation, ColumnOption, CommentObject, CreateTable, DataType, FromTable,
+    LockTableMode, ObjectType, Statement as Ast, TableConstraint, TableFactor, TableObject,
+    TableWithJoins,
 };
 
-use crate::schema::{Catalog, ConstraintKind, RelationKind};
+use crate::schema::{user_type_name, Catalog, ConstraintKind, RelationKind};
 use crate::sql::lex::matching_paren;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, Statement, Token, TokenKind};
@@ -520,14 +520,7 @@ fn referencing_tables(catalog: &Catalog, table: &ObjectName) -> Vec<ObjectName> 
 pub(crate) fn tables_using_domain(catalog: &Catalog, domain: &ObjectName) -> Vec<ObjectName> {
     let domain = catalog.resolve(domain);
     let is_domain = |data_type: &DataType| {
-        let element = match data_type {
-            DataType::Array(
-                ArrayElemTypeDef::SquareBracket(inner, _) | ArrayElemTypeDef::AngleBracket(inner),
-            ) => inner.as_ref(),
-            other => other,
-        };
-        matches!(element, DataType::Custom(name, _)
-            if ObjectName::from_ast(name).is_some_and(|n| catalog.resolve(&n) == domain))
+        user_type_name(data_type).is_some_and(|name| catalog.resolve(&name) == domain)
     };
     let mut tables: Vec<ObjectName> = catalog
         .relations()

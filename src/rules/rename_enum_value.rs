@@ -5,11 +5,11 @@
 //! The finding names the columns the model knows use the type. An enum created earlier in the same
 //! migration is skipped.
 
-use sqlparser::ast::{AlterTypeOperation, ArrayElemTypeDef, DataType, Statement as Ast};
+use sqlparser::ast::{AlterTypeOperation, Statement as Ast};
 
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::schema::Catalog;
+use crate::schema::user_type_name;
 use crate::sql::{Kind, ObjectName, TokenKind};
 
 pub const RULE: Rule = Rule {
@@ -30,7 +30,13 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     }
     let resolved = cx.catalog.resolve(&type_name);
-    let users = columns_of_type(cx.catalog, &resolved);
+    let users = cx.catalog.columns_where(|column| {
+        column
+            .data_type
+            .as_ref()
+            .and_then(user_type_name)
+            .is_some_and(|name| cx.catalog.resolve(&name) == resolved)
+    });
     let used_by = if users.is_empty() {
         String::new()
     } else {
@@ -91,39 +97,6 @@ fn renamed_value(cx: &StatementContext) -> Option<(ObjectName, String, String)> 
             let (from, to) = (labels.next()?, labels.next()?);
             Some((statement.class.target.clone()?, from, to))
         }
-        _ => None,
-    }
-}
-
-/// The columns (`table.column`) whose type is `enum_type` (qualified) or an array of it, sorted.
-fn columns_of_type(catalog: &Catalog, enum_type: &ObjectName) -> Vec<String> {
-    let mut columns: Vec<String> = catalog
-        .relations()
-        .flat_map(|relation| {
-            relation
-                .columns
-                .iter()
-                .filter(|column| {
-                    column
-                        .data_type
-                        .as_ref()
-                        .and_then(type_name)
-                        .is_some_and(|name| &catalog.resolve(&name) == enum_type)
-                })
-                .map(move |column| format!("{}.{}", relation.name, column.name))
-        })
-        .collect();
-    columns.sort();
-    columns
-}
-
-/// The name of a user-defined type, or of the element type of an array of one.
-fn type_name(data_type: &DataType) -> Option<ObjectName> {
-    match data_type {
-        DataType::Custom(name, _) => ObjectName::from_ast(name),
-        DataType::Array(
-            ArrayElemTypeDef::SquareBracket(inner, _) | ArrayElemTypeDef::AngleBracket(inner),
-        ) => type_name(inner),
         _ => None,
     }
 }

@@ -10,7 +10,7 @@ mod replay;
 
 use std::collections::HashMap;
 
-use sqlparser::ast::DataType;
+use sqlparser::ast::{ArrayElemTypeDef, DataType};
 
 use crate::sql::ObjectName;
 
@@ -151,6 +151,22 @@ pub struct Sequence {
     pub origin: Origin,
 }
 
+/// The user-defined type a column type names (a domain, an enum, a table's row type), directly or as
+/// the element type of an array; `None` for built-in types spelled as keywords.
+pub fn user_type_name(data_type: &DataType) -> Option<ObjectName> {
+    match data_type {
+        DataType::Custom(name, _) => ObjectName::from_ast(name),
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(inner, _)
+            | ArrayElemTypeDef::AngleBracket(inner)
+            | ArrayElemTypeDef::Parenthesis(inner)
+            | ArrayElemTypeDef::ParenthesisNotNull(inner)
+            | ArrayElemTypeDef::Qualified(inner, _),
+        ) => user_type_name(inner),
+        _ => None,
+    }
+}
+
 /// The schema as known at one point of the replay.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -288,6 +304,23 @@ impl Catalog {
     /// Every relation the model knows, in no particular order.
     pub fn relations(&self) -> impl Iterator<Item = &Relation> + '_ {
         self.relations.values()
+    }
+
+    /// The columns (`schema.table.column`) for which `keep` holds, sorted: for messages that name
+    /// what depends on an object (the columns of a type, the defaults that use a sequence).
+    pub fn columns_where(&self, keep: impl Fn(&Column) -> bool) -> Vec<String> {
+        let mut columns: Vec<String> = self
+            .relations()
+            .flat_map(|relation| {
+                relation
+                    .columns
+                    .iter()
+                    .filter(|column| keep(column))
+                    .map(move |column| format!("{}.{}", relation.name, column.name))
+            })
+            .collect();
+        columns.sort();
+        columns
     }
 
     /// Every index the model knows, in no particular order.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlparser::ast::{self, AlterSchema, AlterSchemaOperation, ArrayElemTypeDef, DataType};
 
 use super::object_name;
-use crate::schema::{expr, naming, Catalog, ConstraintKind};
+use crate::schema::{expr, naming, user_type_name, Catalog, ConstraintKind};
 use crate::sql::ObjectName;
 
 impl Catalog {
@@ -30,7 +30,11 @@ impl Catalog {
             for (i, column) in relation.columns.iter().enumerate() {
                 // Only a user type (possibly in an array) can name a moved object; built-in types are
                 // not worth copying to find that out.
-                if let Some(data_type) = column.data_type.as_ref().filter(|t| names_user_type(t)) {
+                if let Some(data_type) = column
+                    .data_type
+                    .as_ref()
+                    .filter(|t| user_type_name(t).is_some())
+                {
                     let mut data_type = data_type.clone();
                     if self.rename_type_in(&mut data_type, &moved) {
                         retyped.push((relation.name.clone(), i, data_type));
@@ -317,21 +321,6 @@ impl Catalog {
 
 /// Moves the entries of `map` that `moved` renames to their new keys, updating the name they
 /// hold.
-/// Whether a type is, or is an array of, a type named by a (possibly qualified) name.
-fn names_user_type(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Custom(..) => true,
-        DataType::Array(
-            ArrayElemTypeDef::AngleBracket(inner)
-            | ArrayElemTypeDef::SquareBracket(inner, _)
-            | ArrayElemTypeDef::Parenthesis(inner)
-            | ArrayElemTypeDef::ParenthesisNotNull(inner)
-            | ArrayElemTypeDef::Qualified(inner, _),
-        ) => names_user_type(inner),
-        _ => false,
-    }
-}
-
 fn rekey<T>(
     map: &mut HashMap<ObjectName, T>,
     moved: &impl Fn(&ObjectName) -> Option<ObjectName>,
