@@ -119,6 +119,14 @@ impl<'a> StatementContext<'a> {
         })
     }
 
+    /// The 1-based line of a file offset, for messages that point at another statement.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.text
+            .get(..offset)
+            .map_or(0, |before| before.matches('\n').count())
+            + 1
+    }
+
     /// Whether locks on this relation matter: it existed before the migration (or the model has never
     /// heard of it), so other sessions may use it and it may hold rows.
     pub fn is_existing(&self, relation: &ObjectName) -> bool {

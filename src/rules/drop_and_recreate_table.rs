@@ -8,7 +8,6 @@
 
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
-use super::nested_transaction::line_of;
 use super::syntax::ident_offset;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, Statement};
@@ -69,7 +68,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 "DROP TABLE {resolved} and the CREATE TABLE {resolved} on line {} replace the table \
                  with an empty one: every row of {resolved} is lost for good, and until the new table \
                  is committed queries on it fail or wait",
-                line_of(cx, create.range.start)
+                cx.line_of(create.range.start)
             ),
             "change the table in place with ALTER TABLE (ADD, DROP or ALTER COLUMN, constraints), \
              which keeps its rows; if it must be rebuilt, create the new table under another name, \

@@ -9,9 +9,7 @@
 
 use sqlparser::ast::{AlterTypeOperation, Statement as Ast};
 
-use super::nested_transaction::{
-    later_in_transaction, line_of, transaction_opener, Opener, OPT_OUT,
-};
+use super::nested_transaction::{later_in_transaction, transaction_opener, Opener, OPT_OUT};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, TokenKind};
 
@@ -80,7 +78,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  {} uses {literal} before that transaction commits: PostgreSQL refuses it (unsafe use \
                  of new value, SQLSTATE 55P04: new enum values must be committed before they can be \
                  used), so the migration fails",
-                line_of(cx, user.range.start)
+                cx.line_of(user.range.start)
             ),
             "commit the new value before using it: add it in its own transaction (before the BEGIN, \
              or in an earlier migration), then run the statements that use it"

@@ -9,7 +9,7 @@
 //!
 //! Also home of the transaction-shape helpers `uncommitted-transaction` and
 //! `enum-value-in-transaction` share ([`session_in_transaction`], [`transaction_end`],
-//! [`transaction_opener`], [`later_in_transaction`]) and of [`line_of`].
+//! [`transaction_opener`], [`later_in_transaction`]).
 
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, Statement};
@@ -43,7 +43,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                      outside any transaction, so a failure there leaves the migration half-applied and \
                      not recorded as run",
                     label_of(end),
-                    line_of(cx, end.range.start)
+                    cx.line_of(end.range.start)
                 ),
                 None => "and if the file ever runs without the tool's transaction, nothing commits \
                          it"
@@ -63,7 +63,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             )
         }
         (Kind::Begin, Opener::Begin(open)) => {
-            let line = line_of(cx, open.range.start);
+            let line = cx.line_of(open.range.start);
             (
                 format!(
                     "{label} while the transaction opened on line {line} is still open: PostgreSQL \
@@ -105,14 +105,6 @@ fn label_of(statement: &Statement) -> &str {
         "START" => "START TRANSACTION",
         label => label,
     }
-}
-
-/// The 1-based line of a file offset, for messages that point at another statement.
-pub(super) fn line_of(cx: &StatementContext, offset: usize) -> usize {
-    cx.text
-        .get(..offset)
-        .map_or(0, |before| before.matches('\n').count())
-        + 1
 }
 
 fn ends_transaction(statement: &Statement) -> bool {

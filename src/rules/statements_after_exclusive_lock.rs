@@ -66,7 +66,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              taken by {} on line {}: every statement until COMMIT keeps all reads and writes of {name} \
              waiting",
             label_of(holder),
-            line_of(cx.text, holder.range.start)
+            cx.line_of(holder.range.start)
         ),
         help.to_owned(),
     ));
@@ -108,13 +108,6 @@ fn label_of(statement: &Statement) -> &str {
         "" => "a statement",
         label => label,
     }
-}
-
-/// The 1-based line of a file offset.
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(0, |before| before.matches('\n').count())
-        + 1
 }
 
 /// The statements that ran before this one in its transaction block, latest first, the plain

@@ -7,7 +7,7 @@
 use sqlparser::ast::AlterTableOperation;
 
 use super::locks::{statement_locks, LockMode, PredictedLock, Words};
-use super::statements_after_exclusive_lock::{earlier_in_transaction, line_of, lock_holder};
+use super::statements_after_exclusive_lock::{earlier_in_transaction, lock_holder};
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
@@ -149,7 +149,7 @@ fn blocking_lock(
                  until COMMIT)",
                 cx.qualified(relation),
                 label(holder),
-                line_of(cx.text, holder.range.start),
+                cx.line_of(holder.range.start),
                 if added_it { " that added it NOT VALID" } else { "" },
                 held.blocks()
             ),
