@@ -27,10 +27,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     };
     let relation = cx.qualified(&lock.relation);
     let mode = lock.mode.sql_name();
-    let statement = match cx.statement.class.label.as_str() {
-        "" => "this statement".to_owned(),
-        label => label.to_owned(),
-    };
+    let statement = cx.statement.label_or("this statement");
     let help = if cx.tx.in_transaction {
         "add `SET LOCAL statement_timeout = '1min';` at the start of the transaction (or `SET \
          statement_timeout = '1min';` at the top of the migration), sized to the slowest statement you \

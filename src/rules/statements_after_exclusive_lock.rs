@@ -97,17 +97,11 @@ fn exclusive_on_existing(cx: &StatementContext, statement: &Statement) -> Option
 }
 
 fn label(statement: &Statement) -> &str {
-    match statement.class.label.as_str() {
-        "" => "this statement",
-        label => label,
-    }
+    statement.label_or("this statement")
 }
 
 fn label_of(statement: &Statement) -> &str {
-    match statement.class.label.as_str() {
-        "" => "a statement",
-        label => label,
-    }
+    statement.label_or("a statement")
 }
 
 /// The statements that ran before this one in its transaction block, latest first, the plain

@@ -159,10 +159,7 @@ fn blocking_lock(
 }
 
 fn label(statement: &crate::sql::Statement) -> &str {
-    match statement.class.label.as_str() {
-        "" => "statement",
-        label => label,
-    }
+    statement.label_or("statement")
 }
 
 #[cfg(test)]

@@ -188,6 +188,15 @@ impl Statement {
         &text[self.range.clone()]
     }
 
+    /// The statement's leading keywords for messages (`ALTER TABLE`), or `fallback` when it does
+    /// not start with a keyword.
+    pub fn label_or<'a>(&'a self, fallback: &'a str) -> &'a str {
+        match self.class.label.as_str() {
+            "" => fallback,
+            label => label,
+        }
+    }
+
     /// Byte offset of the first occurrence of the keyword sequence `keywords` (case-insensitive,
     /// skipping comments), to point a finding at the exact clause.
     pub fn find_keywords(&self, text: &str, keywords: &[&str]) -> Option<usize> {
