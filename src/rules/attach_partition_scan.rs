@@ -16,12 +16,12 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::locks::Words;
+use super::locks::unparsed_alter_clauses;
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
-use crate::sql::{Kind, ObjectName};
+use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {
     id: "attach-partition-scan",
@@ -194,18 +194,12 @@ fn attachments(cx: &StatementContext) -> Vec<Attach> {
             })
             .collect();
     }
-    let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
-        return Vec::new();
-    }
-    let Some(parent) = statement.class.target.clone() else {
+    let Some((parent, words, clauses)) = unparsed_alter_clauses(cx, &["attach", "partition"])
+    else {
         return Vec::new();
     };
-    let words = Words::of(cx.text, statement);
-    words
-        .alter_table_clauses()
+    clauses
         .into_iter()
-        .filter(|clause| words.seq_at(clause.start, &["attach", "partition"]))
         .filter_map(|clause| {
             let after = words.after_name(clause.start + 2);
             Some(Attach {

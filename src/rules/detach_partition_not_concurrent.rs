@@ -6,10 +6,10 @@
 
 use sqlparser::ast::AlterTableOperation;
 
-use super::locks::Words;
+use super::locks::unparsed_alter_clauses;
 use super::syntax::{sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::{Kind, ObjectName};
+use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {
     id: "detach-partition-not-concurrent",
@@ -72,18 +72,12 @@ fn plain_detaches(cx: &StatementContext) -> Vec<(usize, ObjectName, ObjectName)>
             })
             .collect();
     }
-    let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
-        return Vec::new();
-    }
-    let Some(parent) = statement.class.target.clone() else {
+    let Some((parent, words, clauses)) = unparsed_alter_clauses(cx, &["detach", "partition"])
+    else {
         return Vec::new();
     };
-    let words = Words::of(cx.text, statement);
-    words
-        .alter_table_clauses()
+    clauses
         .into_iter()
-        .filter(|clause| words.seq_at(clause.start, &["detach", "partition"]))
         .filter(|clause| {
             words.find_in(clause.clone(), &["concurrently"]).is_none()
                 && words.find_in(clause.clone(), &["finalize"]).is_none()

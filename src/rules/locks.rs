@@ -800,6 +800,26 @@ pub(crate) struct DomainChange {
     pub constraint: Option<String>,
 }
 
+/// For an `ALTER TABLE` sqlparser could not parse: the table it names, its tokens, and its top-level
+/// clauses that start with `keywords` (e.g. `ATTACH PARTITION`).
+pub(crate) fn unparsed_alter_clauses<'a>(
+    cx: &super::StatementContext<'a>,
+    keywords: &[&str],
+) -> Option<(ObjectName, Words<'a>, Vec<Range<usize>>)> {
+    let statement = cx.statement;
+    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+        return None;
+    }
+    let table = statement.class.target.clone()?;
+    let words = Words::of(cx.text, statement);
+    let clauses = words
+        .alter_table_clauses()
+        .into_iter()
+        .filter(|clause| words.seq_at(clause.start, keywords))
+        .collect();
+    Some((table, words, clauses))
+}
+
 /// A statement's significant tokens read as words: for statements sqlparser cannot parse, and for
 /// clauses whose leading keywords say all a rule needs.
 pub(crate) struct Words<'a> {
