@@ -6,49 +6,23 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use migagent::shadow::cluster::{
-    find_binaries, ClusterError, EphemeralCluster, OsUser, PgBinaries,
-};
+mod common;
 
-/// The installed binaries, or `None` (with a note) when there are none and we are not in CI.
-fn binaries_or_skip() -> Option<PgBinaries> {
-    match find_binaries(None) {
-        Ok(binaries) => Some(binaries),
-        Err(err) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the ephemeral-cluster tests, but PostgreSQL is missing: {err}")
-        }
-        Err(err) => {
-            eprintln!("note: skipping the ephemeral-cluster test: {err}");
-            None
-        }
-    }
-}
+use common::{binaries_or_skip, runtime};
+use migagent::shadow::cluster::{find_binaries, ClusterError, EphemeralCluster, OsUser};
 
 /// Creates and fills a table over a real connection, and returns `SELECT count(*)` of it.
 fn create_insert_count(cluster: &EphemeralCluster) -> i64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = cluster
-            .connection_config("postgres")
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let connection = tokio::spawn(connection);
-        client
-            .batch_execute(
-                "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3);",
-            )
-            .await
-            .unwrap();
+    common::execute(
+        cluster,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3);",
+    );
+    runtime().block_on(async {
+        let client = common::connect(cluster, "postgres").await;
         let row = client
             .query_one("SELECT count(*) FROM t", &[])
             .await
             .unwrap();
-        drop(client);
-        connection.await.unwrap().unwrap();
         row.get(0)
     })
 }

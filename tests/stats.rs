@@ -6,44 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use migagent::shadow::cluster::{find_binaries, EphemeralCluster, PgBinaries};
+mod common;
+
+use common::{binaries_or_skip, execute, runtime};
+use migagent::shadow::cluster::EphemeralCluster;
 use migagent::stats::{connect_read_only, read_only_config, Stats};
-
-/// The installed binaries, or `None` (with a note) when there are none and we are not in CI.
-fn binaries_or_skip() -> Option<PgBinaries> {
-    match find_binaries(None) {
-        Ok(binaries) => Some(binaries),
-        Err(err) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the `migagent stats` tests, but PostgreSQL is missing: {err}")
-        }
-        Err(err) => {
-            eprintln!("note: skipping the `migagent stats` test against PostgreSQL: {err}");
-            None
-        }
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs SQL as the superuser (not read-only): the fixture tables.
-fn execute(cluster: &EphemeralCluster, sql: &str) {
-    runtime().block_on(async {
-        let (client, connection) = cluster
-            .connection_config("postgres")
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let connection = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        connection.await.unwrap().unwrap();
-    });
-}
 
 /// A URL for the cluster's Unix socket, as a user would write it.
 fn socket_url(cluster: &EphemeralCluster) -> String {

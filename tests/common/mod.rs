@@ -1,0 +1,55 @@
+//! What the integration tests that need a real PostgreSQL server share: finding the binaries (skipping
+//! without them, except in CI where a missing server must fail loudly instead of passing vacuously), a
+//! runtime, and a connection to one of the test's own ephemeral clusters.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use migagent::shadow::cluster::{find_binaries, EphemeralCluster, PgBinaries};
+
+/// The installed binaries, or `None` (with a note) when there are none and we are not in CI.
+pub fn binaries_or_skip() -> Option<PgBinaries> {
+    match find_binaries(None) {
+        Ok(binaries) => Some(binaries),
+        Err(err) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the tests against PostgreSQL, but PostgreSQL is missing: {err}")
+        }
+        Err(err) => {
+            eprintln!("note: skipping a test against PostgreSQL: {err}");
+            None
+        }
+    }
+}
+
+/// Starts an ephemeral cluster, or `None` when PostgreSQL is absent outside CI.
+pub fn cluster_or_skip() -> Option<EphemeralCluster> {
+    let binaries = binaries_or_skip()?;
+    Some(EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}")))
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A superuser connection to `dbname`; the connection task runs on the current runtime.
+pub async fn connect(cluster: &EphemeralCluster, dbname: &str) -> tokio_postgres::Client {
+    let (client, connection) = cluster
+        .connection_config(dbname)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|err| panic!("connect to {dbname}: {err}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// Runs SQL as the superuser in the `postgres` database.
+pub fn execute(cluster: &EphemeralCluster, sql: &str) {
+    runtime().block_on(async {
+        connect(cluster, "postgres")
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    });
+}
