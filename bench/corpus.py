@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static review of every migration history in a corpus, timed, next to squawk on the same files.
 
-Usage: python3 bench/corpus.py [CORPUS_DIR] [--runs N]
+Usage: python3 bench/corpus.py [CORPUS_DIR] [--runs N] [--diff RULE]
 
 CORPUS_DIR defaults to ../shared/corpus (real migration histories of public projects). For each history
 it runs the release binary's `migagent review --format json` on the whole migrations directory and
@@ -10,6 +10,9 @@ classification), findings per rule, and checks that no locking finding names a t
 in the same migration. When `squawk` is on PATH (`pip install squawk-cli`) it is run on exactly the
 files migagent reviewed, in the same process, for a throughput comparison. Exits non-zero when a run
 crashes, hangs (60 s per history) or reports an input problem.
+
+With `--diff RULE` it runs each tool once and lists, file by file, where migagent's RULE and squawk's
+closest rule(s) disagree: the lines each side reports (1-based), for checking differences by hand.
 """
 
 import collections
@@ -22,7 +25,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "migagent")
+BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release", "migagent")
 
 # (directory inside the corpus, --tool override or None for auto-detection)
 HISTORIES = [
@@ -113,6 +116,40 @@ def new_table_violations(report):
     return violations
 
 
+def run_squawk(squawk, files):
+    """squawk's violations on these files, as (file, 1-based line, rule) triples."""
+    violations = []
+    # Split into chunks to stay under the argument-length limit.
+    for at in range(0, len(files), 500):
+        completed = subprocess.run(
+            [squawk, "--reporter", "json", *files[at : at + 500]], capture_output=True, timeout=300
+        )
+        for violation in json.loads(completed.stdout or b"[]"):
+            # squawk numbers lines from 0.
+            violations.append((violation["file"], violation["line"] + 1, violation["rule_name"]))
+    return violations
+
+
+def print_diff(rule, findings, squawk_violations):
+    """Files where migagent's `rule` and squawk's closest rules fire a different number of times, with
+    the lines each reports (they may point at different lines of the same statement)."""
+    closest = SQUAWK_CLOSEST.get(rule, [])
+    ours, theirs = collections.defaultdict(list), collections.defaultdict(list)
+    for path, line, name in findings:
+        if name == rule:
+            ours[os.path.normpath(path)].append(line)
+    for path, line, name in squawk_violations:
+        if name in closest:
+            theirs[os.path.normpath(path)].append(line)
+    differing = sorted(path for path in ours.keys() | theirs.keys() if len(ours[path]) != len(theirs[path]))
+    print(f"{rule} ({sum(map(len, ours.values()))}) vs {' + '.join(closest) or '(none)'} "
+          f"({sum(map(len, theirs.values()))}): {len(differing)} files differ")
+    for path in differing:
+        print(f"  {path}")
+        print(f"    migagent lines: {' '.join(map(str, sorted(ours[path]))) or '-'}")
+        print(f"    squawk lines:   {' '.join(map(str, sorted(theirs[path]))) or '-'}")
+
+
 def main():
     args = sys.argv[1:]
     runs = 3
@@ -120,6 +157,12 @@ def main():
         at = args.index("--runs")
         runs = int(args[at + 1])
         del args[at : at + 2]
+    diff_rule = None
+    if "--diff" in args:
+        at = args.index("--diff")
+        diff_rule = args[at + 1]
+        del args[at : at + 2]
+        runs = 1
     corpus = args[0] if args else os.path.join(ROOT, "..", "shared", "corpus")
     if not os.path.isdir(corpus):
         raise SystemExit(f"no corpus at {corpus}")
@@ -127,6 +170,7 @@ def main():
 
     files, total_bytes, statements, parsed, classified = [], 0, 0, 0, 0
     rules, problems, violations = collections.Counter(), [], []
+    findings = []
     best = {}
     print(f"{'history':32} {'files':>6} {'stmts':>6} {'parsed':>7} {'classif':>7} {'best of ' + str(runs):>10}")
     for directory, tool in HISTORIES:
@@ -146,6 +190,7 @@ def main():
         statements += len(history_statements)
         parsed += sum(s["parsed"] for s in history_statements)
         classified += sum(s["classified"] for s in history_statements)
+        findings += [(m["path"], f["line"], f["rule"]) for m in report["migrations"] for f in m["findings"]]
         rules.update(f["rule"] for m in report["migrations"] for f in m["findings"])
         problems += report["problems"]
         violations += new_table_violations(report)
@@ -155,6 +200,14 @@ def main():
             f"{100 * sum(s['classified'] for s in history_statements) / max(1, len(history_statements)):6.2f}% "
             f"{best[directory]:9.3f}s"
         )
+
+    if diff_rule:
+        squawk = shutil.which("squawk")
+        if not squawk:
+            raise SystemExit("--diff needs squawk on PATH (pip install squawk-cli)")
+        print()
+        print_diff(diff_rule, findings, run_squawk(squawk, files))
+        return
 
     seconds = sum(best.values())
     print()
@@ -178,14 +231,7 @@ def main():
         squawk_best = None
         for _ in range(runs):
             started = time.perf_counter()
-            # Same files; split into chunks to stay under the argument-length limit.
-            counts = collections.Counter()
-            for at in range(0, len(files), 500):
-                completed = subprocess.run(
-                    [squawk, "--reporter", "json", *files[at : at + 500]], capture_output=True, timeout=300
-                )
-                for violation in json.loads(completed.stdout or b"[]"):
-                    counts[violation["rule_name"]] += 1
+            counts = collections.Counter(name for _, _, name in run_squawk(squawk, files))
             elapsed = time.perf_counter() - started
             squawk_best = elapsed if squawk_best is None else min(squawk_best, elapsed)
         version = subprocess.run([squawk, "--version"], capture_output=True, text=True).stdout.strip()
