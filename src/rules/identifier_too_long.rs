@@ -5,9 +5,9 @@
 //! for the long name and do not find it.
 
 use sqlparser::ast::{
-    AlterIndexOperation, AlterSchemaOperation, AlterTableOperation, AlterTypeOperation,
-    AlterViewOperation, ColumnDef, Ident, ObjectName as AstName, RenameTableNameKind, SchemaName,
-    Statement as Ast, TableConstraint,
+    AlterIndexOperation, AlterPolicy, AlterPolicyOperation, AlterSchemaOperation,
+    AlterTableOperation, AlterTypeOperation, AlterViewOperation, ColumnDef, Ident,
+    ObjectName as AstName, RenameTableNameKind, SchemaName, Statement as Ast, TableConstraint,
 };
 
 use super::syntax::ident_offset;
@@ -64,6 +64,8 @@ fn relation_of(cx: &StatementContext) -> Option<ObjectName> {
         Some(Ast::AlterTable(alter)) => ObjectName::from_ast(&alter.name),
         Some(Ast::CreateIndex(index)) => ObjectName::from_ast(&index.table_name),
         Some(Ast::CreateView(view)) => ObjectName::from_ast(&view.name),
+        Some(Ast::CreatePolicy(policy)) => ObjectName::from_ast(&policy.table_name),
+        Some(Ast::AlterPolicy(policy)) => ObjectName::from_ast(&policy.table_name),
         Some(_) => None,
         None => match cx.statement.class.kind {
             Kind::CreateTable | Kind::AlterTable | Kind::CreateIndex => {
@@ -133,7 +135,8 @@ impl Names<'_, '_> {
     }
 
     /// The names of tables, columns, constraints, indexes, sequences, types, domains, views,
-    /// schemas, triggers and functions a parsed statement creates or renames.
+    /// schemas, triggers, row-level security policies and functions a parsed statement creates or
+    /// renames.
     fn statement(&mut self, ast: &Ast) {
         match ast {
             Ast::CreateTable(create) => {
@@ -187,6 +190,11 @@ impl Names<'_, '_> {
                 }
             }
             Ast::CreateTrigger(trigger) => self.last("trigger", &trigger.name),
+            Ast::CreatePolicy(policy) => self.ident("policy", &policy.name),
+            Ast::AlterPolicy(AlterPolicy {
+                operation: AlterPolicyOperation::Rename { new_name },
+                ..
+            }) => self.ident("policy", new_name),
             Ast::CreateFunction(function) => self.last("function", &function.name),
             _ => {}
         }
@@ -315,6 +323,14 @@ warning[identifier-too-long]: constraint name \"subscription_notification_prefer
                 ),
                 "trigger name",
             ),
+            (
+                format!("CREATE POLICY \"{LONG}\" ON t FOR SELECT USING (true);"),
+                "policy name",
+            ),
+            (
+                format!("ALTER POLICY p ON t RENAME TO {LONG};"),
+                "policy name",
+            ),
         ];
         for (sql, kind) in statements {
             let report = check_rule(RULE, &[], &sql);
@@ -358,6 +374,7 @@ warning[identifier-too-long]: constraint name \"subscription_notification_prefer
             format!("ALTER TABLE {LONG} ADD COLUMN note text;"),
             format!("CREATE INDEX t_idx ON {LONG} (a);"),
             format!("DROP INDEX {LONG};"),
+            format!("DROP POLICY IF EXISTS \"{LONG}\" ON t;"),
             format!("CREATE TABLE t (a bigint REFERENCES {LONG} (id));"),
         ] {
             assert_eq!(check_rule(RULE, &[], &sql), "", "{sql}");
