@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     id: "drop-index-not-concurrent",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    // The harm is the wait in the lock queue; the drop itself is brief on any table.
     size_graded: false,
     summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
     doc: include_str!("../../rules/drop-index-not-concurrent.md"),

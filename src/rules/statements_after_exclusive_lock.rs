@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     id: "statements-after-exclusive-lock",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    // How long the lock is held depends on the later statements, not on the locked table's size.
     size_graded: false,
     summary: "more statements after an ACCESS EXCLUSIVE lock in the same transaction",
     doc: include_str!("../../rules/statements-after-exclusive-lock.md"),

@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     id: "trigger-on-existing-table",
     category: Category::Locking,
     default_severity: Severity::Warning,
+    // A catalog change: the harm is the wait in the lock queue and what later writes do, not size.
     size_graded: false,
     summary: "CREATE/ENABLE/DISABLE/DROP TRIGGER on an existing table",
     doc: include_str!("../../rules/trigger-on-existing-table.md"),
