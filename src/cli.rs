@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, FileConfig};
+use crate::config::{self, FileConfig, PgVersion};
 use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, text::Style, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
@@ -90,9 +90,9 @@ struct ReviewArgs {
     /// Table sizes (from `migagent stats`) for severity grading.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
-    /// Target PostgreSQL major version (default: the shadow server's, else 15).
-    #[arg(long, value_name = "N")]
-    pg_version: Option<u32>,
+    /// Target PostgreSQL version, `15` or with its minor `14.2` (default: the shadow server's, else 15).
+    #[arg(long, value_name = "N[.M]")]
+    pg_version: Option<PgVersion>,
     /// Configuration file (default: migagent.toml in this or a parent directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -369,9 +369,13 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 plain_per_file_transaction,
             },
             max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
-            rule_settings: RuleSettings {
-                pg_version: args.pg_version.or(config.pg_version).unwrap_or(15),
-            },
+            rule_settings: args.pg_version.or(config.pg_version).map_or_else(
+                RuleSettings::default,
+                |version| RuleSettings {
+                    pg_version: version.major,
+                    pg_minor: version.minor,
+                },
+            ),
             severities,
             stats,
             small_table_rows: config

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 pub const FILE_NAME: &str = "migagent.toml";
@@ -19,7 +21,8 @@ pub struct FileConfig {
     pub tool: Option<String>,
     /// `per-statement` (psql, the default) or `per-file`: how plain `*.sql` files are run.
     pub transaction: Option<String>,
-    pub pg_version: Option<u32>,
+    /// Target PostgreSQL version: `15`, or `"14.2"` with its minor.
+    pub pg_version: Option<PgVersion>,
     pub fail_on: Option<String>,
     pub format: Option<String>,
     /// Largest migration file reviewed, in bytes.
@@ -51,6 +54,104 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// The name of the environment variable holding the API key (the key itself never goes in the file).
     pub api_key_env: Option<String>,
+}
+
+/// A target PostgreSQL version: the major release, and the minor when it was given (`14.2`). Some
+/// advice depends on the minor (14.0–14.3 build corrupt indexes concurrently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgVersion {
+    pub major: u32,
+    pub minor: Option<u32>,
+}
+
+/// The oldest major release accepted: rules distinguish versions from 9 on.
+const OLDEST_MAJOR: u32 = 9;
+/// Versions 10 and later number their major releases with one number; up to 9.6 the first two
+/// numbers (`9.6`) named the major release and the minor came third (`9.6.24`).
+const ONE_NUMBER_MAJORS_SINCE: u32 = 10;
+
+impl FromStr for PgVersion {
+    type Err = String;
+
+    /// Reads `15`, `14.2`, and for releases before 10 `9.6` or `9.6.24` (major 9; rules tell no 9.x
+    /// releases apart, so their minor is not kept).
+    fn from_str(text: &str) -> Result<PgVersion, String> {
+        let invalid = || {
+            format!(
+                "`{text}` is not a PostgreSQL version: give the major release (`15`) or the major and \
+                 minor (`14.2`), as `SHOW server_version` prints them"
+            )
+        };
+        let numbers = text
+            .trim()
+            .split('.')
+            .map(|part| {
+                (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| part.parse::<u32>().ok())
+                    .flatten()
+            })
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(invalid)?;
+        let (major, minor) = match numbers[..] {
+            [major] => (major, None),
+            [major, minor] if major >= ONE_NUMBER_MAJORS_SINCE => (major, Some(minor)),
+            [major, _] | [major, _, _] if major < ONE_NUMBER_MAJORS_SINCE => (major, None),
+            _ => return Err(invalid()),
+        };
+        if !(OLDEST_MAJOR..100).contains(&major) {
+            return Err(format!(
+                "PostgreSQL {major} is not a version migagent knows: give a major release from \
+                 {OLDEST_MAJOR} on (`15`), optionally with its minor (`14.2`)"
+            ));
+        }
+        Ok(PgVersion { major, minor })
+    }
+}
+
+impl fmt::Display for PgVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.minor {
+            Some(minor) => write!(f, "{}.{minor}", self.major),
+            None => write!(f, "{}", self.major),
+        }
+    }
+}
+
+/// `pg-version = 15` or `pg-version = "14.2"`. A TOML number with a fraction is refused: as a number
+/// 14.10 is 14.1, so the minor could be wrong.
+impl<'de> Deserialize<'de> for PgVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<PgVersion, D::Error> {
+        struct VersionVisitor;
+
+        impl Visitor<'_> for VersionVisitor {
+            type Value = PgVersion;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a PostgreSQL version: a major release (15) or a string with the minor (\"14.2\")")
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<PgVersion, E> {
+                value.to_string().parse().map_err(E::custom)
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<PgVersion, E> {
+                value.to_string().parse().map_err(E::custom)
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<PgVersion, E> {
+                Err(E::custom(format!(
+                    "write a version with its minor as a string, `pg-version = \"{value}\"`: as a TOML \
+                     number 14.10 reads as 14.1, so the minor could be wrong"
+                )))
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<PgVersion, E> {
+                value.parse().map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_any(VersionVisitor)
+    }
 }
 
 /// A configuration file that could not be used.
@@ -110,8 +211,73 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.tool.as_deref(), Some("flyway"));
-        assert_eq!(config.pg_version, Some(14));
+        assert_eq!(
+            config.pg_version,
+            Some(PgVersion {
+                major: 14,
+                minor: None
+            })
+        );
         assert_eq!(config.rules["rename-table"], "off");
+    }
+
+    #[test]
+    fn reads_versions_with_and_without_a_minor() {
+        for (text, major, minor) in [
+            ("15", 15, None),
+            ("14.2", 14, Some(2)),
+            ("14.10", 14, Some(10)),
+            (" 16.0 ", 16, Some(0)),
+            ("9.6", 9, None),
+            ("9.6.24", 9, None),
+        ] {
+            assert_eq!(
+                text.parse::<PgVersion>(),
+                Ok(PgVersion { major, minor }),
+                "{text}"
+            );
+        }
+        let config = parse("pg-version = \"14.2\"").unwrap();
+        assert_eq!(
+            config.pg_version,
+            Some(PgVersion {
+                major: 14,
+                minor: Some(2)
+            })
+        );
+        assert_eq!(config.pg_version.unwrap().to_string(), "14.2");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_version() {
+        for text in [
+            "", "fifteen", "15.", ".2", "14.2.1", "14.x", "15beta1", "-15", "14,2",
+        ] {
+            let error = text.parse::<PgVersion>().unwrap_err();
+            assert!(
+                error.contains("is not a PostgreSQL version") && error.contains("`14.2`"),
+                "{text}: {error}"
+            );
+        }
+        for text in ["8", "150", "0"] {
+            let error = text.parse::<PgVersion>().unwrap_err();
+            assert!(
+                error.contains("not a version migagent knows"),
+                "{text}: {error}"
+            );
+        }
+        let error = parse("pg-version = 14.2").unwrap_err();
+        assert!(
+            error.contains("pg-version") && error.contains("`pg-version = \"14.2\"`"),
+            "{error}"
+        );
+        let error = parse("pg-version = \"latest\"").unwrap_err();
+        assert!(
+            error.contains("`latest` is not a PostgreSQL version"),
+            "{error}"
+        );
+        let error = parse("pg-version = 150").unwrap_err();
+        assert!(error.contains("PostgreSQL 150 is not a version"), "{error}");
     }
 
     #[test]

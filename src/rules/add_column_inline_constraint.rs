@@ -91,7 +91,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                     format!(
                         "add the column without it, then `CREATE UNIQUE INDEX CONCURRENTLY {idx} ON {table_sql} \
                          ({column_sql});` (outside a transaction block) and `ALTER TABLE {table_sql} ADD \
-                         CONSTRAINT {idx} {keyword} USING INDEX {idx};`",
+                         CONSTRAINT {idx} {keyword} USING INDEX {idx};`{}",
+                        cx.settings.concurrent_build_caveat().unwrap_or_default(),
                         idx = named(suffix)
                     ),
                 )

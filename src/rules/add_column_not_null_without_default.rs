@@ -162,7 +162,10 @@ error[add-column-not-null-without-default]: ADD COLUMN status NOT NULL without a
     #[test]
     fn says_a_default_rewrites_before_postgres_11() {
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 10 },
+            rule_settings: RuleSettings {
+                pg_version: 10,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let review = review_sql(

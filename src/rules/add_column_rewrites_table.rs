@@ -287,7 +287,10 @@ mod tests {
 
     fn check_on(pg_version: u32, sql: &str) -> String {
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version },
+            rule_settings: RuleSettings {
+                pg_version,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         render_rule(

@@ -79,6 +79,7 @@ fn builds_index(
     if let Nullability::Nullable(columns) = &nullability {
         help.push_str(&not_null_first(cx, table, columns));
     }
+    help.push_str(&cx.settings.concurrent_build_caveat().unwrap_or_default());
     Some(cx.diagnostic(
         constraint.offset,
         Some(table),
@@ -243,7 +244,10 @@ error[add-primary-key]: ADD PRIMARY KEY on existing table public.events builds i
         let sql = "ALTER TABLE legacy ADD PRIMARY KEY USING INDEX legacy_code_idx;";
         assert_eq!(check_rule(RULE, &[NULLABLE, index, proven], sql), "");
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 11 },
+            rule_settings: RuleSettings {
+                pg_version: 11,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let review = review_sql(

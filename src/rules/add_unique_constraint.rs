@@ -54,10 +54,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             format!(
                 "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY {named} \
                  ON {table_sql} {}{};` (outside a transaction block), then `ALTER TABLE {table_sql} ADD \
-                 CONSTRAINT {named} UNIQUE USING INDEX {named}{};`, which only attaches the index",
+                 CONSTRAINT {named} UNIQUE USING INDEX {named}{};`, which only attaches the index{}",
                 constraint.columns_sql.as_deref().unwrap_or("(…)"),
                 constraint.index_suffix,
                 constraint.characteristics,
+                cx.settings.concurrent_build_caveat().unwrap_or_default(),
             ),
         ));
     }

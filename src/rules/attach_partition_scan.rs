@@ -529,7 +529,10 @@ warning[attach-partition-scan]: ATTACH PARTITION public.events_2024 takes ACCESS
         use crate::rules::testing::render_rule;
         use crate::rules::RuleSettings;
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 11 },
+            rule_settings: RuleSettings {
+                pg_version: 11,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let sql = "ALTER TABLE events ATTACH PARTITION events_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');";

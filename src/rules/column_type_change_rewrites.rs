@@ -324,7 +324,10 @@ error[column-type-change-rewrites]: ALTER COLUMN id TYPE bigint on existing tabl
             assert_eq!(check_rule(RULE, &[USERS], &sql), "", "{sql}");
         }
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 11 },
+            rule_settings: RuleSettings {
+                pg_version: 11,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let review = review_sql("migration.sql", &[USERS], sql, Transaction::None, &options);

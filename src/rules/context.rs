@@ -16,11 +16,52 @@ use super::Diagnostic;
 pub struct RuleSettings {
     /// The PostgreSQL major version the migration will run on.
     pub pg_version: u32,
+    /// Its minor version, when known (`Some(2)` for 14.2).
+    pub pg_minor: Option<u32>,
 }
 
 impl Default for RuleSettings {
     fn default() -> Self {
-        RuleSettings { pg_version: 15 }
+        RuleSettings {
+            pg_version: 15,
+            pg_minor: None,
+        }
+    }
+}
+
+/// The major release whose first minors build corrupt indexes concurrently, and the minor that fixed it.
+const CONCURRENT_BUILD_BUG_MAJOR: u32 = 14;
+const CONCURRENT_BUILD_BUG_FIXED_IN: u32 = 4;
+
+impl RuleSettings {
+    /// What the help of a rule recommending `CREATE INDEX CONCURRENTLY` or `REINDEX CONCURRENTLY`
+    /// must add on PostgreSQL 14.0–14.3: there an optimization made concurrent builds miss rows
+    /// updated during the build, leaving an index that silently lacks them (fixed in 14.4, which asks
+    /// to rebuild such indexes). Plain when the minor is known, conditional when only 14 is; `None`
+    /// on every other version.
+    pub fn concurrent_build_caveat(&self) -> Option<String> {
+        if self.pg_version != CONCURRENT_BUILD_BUG_MAJOR {
+            return None;
+        }
+        let fixed = format!("{CONCURRENT_BUILD_BUG_MAJOR}.{CONCURRENT_BUILD_BUG_FIXED_IN}");
+        match self.pg_minor {
+            Some(minor) if minor >= CONCURRENT_BUILD_BUG_FIXED_IN => None,
+            Some(minor) => Some(format!(
+                "; but PostgreSQL {CONCURRENT_BUILD_BUG_MAJOR}.{minor} has the bug that makes CREATE \
+                 INDEX CONCURRENTLY and REINDEX CONCURRENTLY miss rows updated during the build, \
+                 leaving a corrupt index (fixed in {fixed}): upgrade to {fixed} or later first, or \
+                 build without CONCURRENTLY in a maintenance window; after upgrading, REINDEX every \
+                 index built concurrently on this version"
+            )),
+            None => Some(format!(
+                "; but PostgreSQL {CONCURRENT_BUILD_BUG_MAJOR}.0 to {CONCURRENT_BUILD_BUG_MAJOR}.3 \
+                 have a bug that makes CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY miss rows \
+                 updated during the build, leaving a corrupt index (fixed in {fixed}): check the \
+                 server's minor version (`SHOW server_version`; `--pg-version 14.N` or `pg-version = \
+                 \"14.N\"` makes this note exact), upgrade to {fixed} or later before building concurrently, and REINDEX the \
+                 indexes built concurrently on an earlier 14.x"
+            )),
+        }
     }
 }
 
@@ -360,4 +401,88 @@ fn timeout_setting(text: &str, statement: &Statement) -> Option<TimeoutSetting> 
         local: is_local.eq_ignore_ascii_case("true"),
         enabled: enabled(value),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuleSettings;
+    use crate::rules::testing::check_rule_on;
+
+    #[test]
+    fn every_rule_recommending_a_concurrent_build_carries_the_14_0_to_14_3_caveat() {
+        let users = "CREATE TABLE users (id bigint NOT NULL, email text);\n\
+                     CREATE INDEX users_email_idx ON users (email);";
+        let events = "CREATE TABLE events (id bigint, at timestamptz) PARTITION BY RANGE (at);\n\
+                      CREATE TABLE events_2024 PARTITION OF events \
+                      FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');";
+        let posts = "CREATE TABLE posts (id bigint PRIMARY KEY, author_id bigint);";
+        let cases = [
+            (
+                "index-not-concurrent",
+                users,
+                "CREATE INDEX users_id_idx ON users (id);",
+            ),
+            (
+                "reindex-not-concurrent",
+                users,
+                "REINDEX INDEX users_email_idx;",
+            ),
+            (
+                "add-unique-constraint",
+                users,
+                "ALTER TABLE users ADD UNIQUE (email);",
+            ),
+            (
+                "add-primary-key",
+                users,
+                "ALTER TABLE users ADD PRIMARY KEY (id);",
+            ),
+            (
+                "add-column-inline-constraint",
+                users,
+                "ALTER TABLE users ADD COLUMN code text UNIQUE;",
+            ),
+            (
+                "index-on-partitioned-table",
+                events,
+                "CREATE INDEX events_at_idx ON events (at);",
+            ),
+            (
+                "foreign-key-without-index",
+                &format!("{users}\n{posts}"),
+                "ALTER TABLE posts ADD CONSTRAINT posts_author_fk FOREIGN KEY (author_id) \
+                 REFERENCES users (id) NOT VALID;",
+            ),
+        ];
+        for (rule, history, sql) in cases {
+            let on = |pg_version, pg_minor| {
+                let settings = RuleSettings {
+                    pg_version,
+                    pg_minor,
+                };
+                check_rule_on(rule, settings, &[history], sql)
+            };
+            let known = on(14, Some(3));
+            assert!(
+                known.contains("but PostgreSQL 14.3 has the bug"),
+                "{rule}: {known}"
+            );
+            let unknown = on(14, None);
+            assert!(
+                unknown.contains("but PostgreSQL 14.0 to 14.3 have a bug"),
+                "{rule}: {unknown}"
+            );
+            for (major, minor) in [(14, Some(4)), (15, None)] {
+                let report = on(major, minor);
+                assert!(
+                    report.contains("help:"),
+                    "{rule}: no finding on {major}: {report}"
+                );
+                assert!(
+                    !report.contains("corrupt"),
+                    "{rule} on {major}.{minor:?}: {report}"
+                );
+            }
+        }
+    }
 }

@@ -123,7 +123,10 @@ warning[detach-partition-not-concurrent]: DETACH PARTITION public.events_2020 ta
     #[test]
     fn silent_before_postgres_14_concurrently_finalize_and_new_tables() {
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 13 },
+            rule_settings: RuleSettings {
+                pg_version: 13,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let review = review_sql(

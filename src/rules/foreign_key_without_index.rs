@@ -128,7 +128,8 @@ fn help(cx: &StatementContext, table: &ObjectName, columns: &[String], new_table
     } else {
         format!(
             "index the columns without blocking writes: `CREATE INDEX CONCURRENTLY {on};`, outside a \
-             transaction block (in a migration of its own if the tool wraps each file in a transaction)"
+             transaction block (in a migration of its own if the tool wraps each file in a transaction){}",
+            cx.settings.concurrent_build_caveat().unwrap_or_default()
         )
     }
 }

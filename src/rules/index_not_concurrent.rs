@@ -40,16 +40,19 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 "CREATE INDEX on existing table {name} takes a SHARE lock for the whole build: \
              INSERT, UPDATE and DELETE on {name} wait until the index is built"
             ),
-            "create it with CREATE INDEX CONCURRENTLY, outside a transaction block \
-         (it builds without blocking writes; if it fails, drop the INVALID index and retry)"
-                .into(),
+            format!(
+                "create it with CREATE INDEX CONCURRENTLY, outside a transaction block \
+                 (it builds without blocking writes; if it fails, drop the INVALID index and retry){}",
+                cx.settings.concurrent_build_caveat().unwrap_or_default()
+            ),
         ),
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::check_rule;
+    use crate::rules::testing::{check_rule, check_rule_on};
+    use crate::rules::RuleSettings;
 
     const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email text);";
 
@@ -82,6 +85,48 @@ error[index-not-concurrent]: CREATE INDEX on existing table public.users takes a
             "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");",
         );
         assert!(report.contains("existing table public.User"), "{report}");
+    }
+
+    #[test]
+    fn warns_of_the_concurrent_build_bug_of_postgres_14_0_to_14_3() {
+        let on = |pg_version, pg_minor| {
+            check_rule_on(
+                "index-not-concurrent",
+                RuleSettings {
+                    pg_version,
+                    pg_minor,
+                },
+                &[USERS],
+                "CREATE INDEX users_email_idx ON users (email);",
+            )
+        };
+        let known = on(14, Some(2));
+        assert!(
+            known.contains("retry); but PostgreSQL 14.2 has the bug that makes CREATE INDEX \
+                 CONCURRENTLY and REINDEX CONCURRENTLY miss rows updated during the build, leaving a \
+                 corrupt index (fixed in 14.4): upgrade to 14.4 or later first"),
+            "{known}"
+        );
+        assert!(
+            known.contains(
+                "after upgrading, REINDEX every index built concurrently on this version"
+            ),
+            "{known}"
+        );
+        let unknown = on(14, None);
+        assert!(
+            unknown.contains(
+                "retry); but PostgreSQL 14.0 to 14.3 have a bug that makes CREATE INDEX \
+                 CONCURRENTLY"
+            ),
+            "{unknown}"
+        );
+        assert!(unknown.contains("`SHOW server_version`"), "{unknown}");
+        for (major, minor) in [(14, Some(4)), (14, Some(18)), (15, None), (13, Some(2))] {
+            let report = on(major, minor);
+            assert!(report.contains("retry)\n"), "{major} {minor:?}: {report}");
+            assert!(!report.contains("corrupt"), "{major} {minor:?}: {report}");
+        }
     }
 
     #[test]

@@ -140,12 +140,13 @@ fn recipe(cx: &StatementContext, index: &NewIndex) -> String {
         "create the parent index without building anything: `CREATE {unique}INDEX {} ON ONLY {parent} \
          {columns};` (instant, INVALID until every partition has one); then for each partition, outside \
          a transaction block, `CREATE {unique}INDEX CONCURRENTLY {} ON {} {columns};` and `ALTER INDEX {} \
-         ATTACH PARTITION {};`; the parent index becomes valid when the last one is attached",
+         ATTACH PARTITION {};`; the parent index becomes valid when the last one is attached{}",
         sql_ident(&name),
         sql_ident(&partition_index),
         sql_ident(&partition),
         sql_ident(&name),
         sql_ident(&partition_index),
+        cx.settings.concurrent_build_caveat().unwrap_or_default(),
     )
 }
 
@@ -201,7 +202,10 @@ warning[index-on-partitioned-table]: CREATE INDEX on partitioned table public.ev
         use crate::rules::testing::render_rule;
         use crate::rules::RuleSettings;
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 10 },
+            rule_settings: RuleSettings {
+                pg_version: 10,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let sql = "CREATE INDEX events_at_idx ON events (at);";

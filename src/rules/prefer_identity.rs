@@ -138,7 +138,10 @@ info[prefer-identity]: column public.users.id is declared bigserial: serial is s
     fn silent_before_postgres_10() {
         let review = |pg_version| {
             let options = ReviewOptions {
-                rule_settings: RuleSettings { pg_version },
+                rule_settings: RuleSettings {
+                    pg_version,
+                    ..RuleSettings::default()
+                },
                 ..ReviewOptions::default()
             };
             render_rule(

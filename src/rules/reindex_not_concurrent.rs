@@ -44,8 +44,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         ),
         format!(
             "use `{};` outside a transaction block: it builds a new copy of each index while reads and \
-             writes continue, then swaps it in; if it fails it leaves an INVALID `…_ccnew` index to drop",
-            concurrent_form(&target)
+             writes continue, then swaps it in; if it fails it leaves an INVALID `…_ccnew` index to drop{}",
+            concurrent_form(&target),
+            cx.settings.concurrent_build_caveat().unwrap_or_default()
         ),
     ));
 }
@@ -179,7 +180,10 @@ error[reindex-not-concurrent]: REINDEX INDEX public.users_email_idx rebuilds it 
     #[test]
     fn silent_before_postgres_12_concurrently_system_and_new_tables() {
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version: 11 },
+            rule_settings: RuleSettings {
+                pg_version: 11,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         let review = review_sql(

@@ -175,7 +175,10 @@ mod tests {
 
     fn check_on(pg_version: u32, history: &[&str], sql: &str) -> String {
         let options = ReviewOptions {
-            rule_settings: RuleSettings { pg_version },
+            rule_settings: RuleSettings {
+                pg_version,
+                ..RuleSettings::default()
+            },
             ..ReviewOptions::default()
         };
         render_rule(

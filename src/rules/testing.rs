@@ -3,6 +3,7 @@
 use crate::migration::Transaction;
 use crate::report::text::{render_migration, Style};
 use crate::review::{review_sql, MigrationReview, ReviewOptions};
+use crate::rules::RuleSettings;
 
 /// Reviews `sql` as a plain psql migration (each statement autocommits) after `history`.
 pub fn review(history: &[&str], sql: &str) -> MigrationReview {
@@ -23,6 +24,16 @@ pub fn review_in(history: &[&str], sql: &str, transaction: Transaction) -> Migra
 /// The findings of one rule, rendered as the text report shows them (no colour).
 pub fn check_rule(rule: &str, history: &[&str], sql: &str) -> String {
     render_rule(rule, &review(history, sql))
+}
+
+/// The findings of one rule, as [`check_rule`], for a target other than the default one.
+pub fn check_rule_on(rule: &str, settings: RuleSettings, history: &[&str], sql: &str) -> String {
+    let options = ReviewOptions {
+        rule_settings: settings,
+        ..ReviewOptions::default()
+    };
+    let review = review_sql("migration.sql", history, sql, Transaction::None, &options);
+    render_rule(rule, &review)
 }
 
 /// The findings of one rule in a reviewed migration, rendered as the text report shows them.
