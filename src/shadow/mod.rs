@@ -5,3 +5,4 @@
 //! `cluster` starts and tears down a throwaway server of migagent's own.
 
 pub mod cluster;
+pub mod snapshot;
