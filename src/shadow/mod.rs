@@ -2,6 +2,9 @@
 //! baseline schema comes from the real catalog instead of a best-effort replay (see DESIGN.md, "Schema model
 //! and shadow database").
 //!
-//! `cluster` starts and tears down a throwaway server of migagent's own.
+//! `cluster` starts and tears down a throwaway server of migagent's own; `apply` applies migrations
+//! in their tool's transaction shape.
 
+pub mod apply;
 pub mod cluster;
+pub mod snapshot;

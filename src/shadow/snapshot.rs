@@ -1,0 +1,1431 @@
+//! A snapshot of a database's user schema read from `pg_catalog`, and the differences between two
+//! snapshots: what proves that a rewritten migration reaches the same schema as the original, that
+//! a down migration restores the schema it started from, and what the trace shows each statement
+//! created, dropped or changed.
+//!
+//! Objects are keyed by their qualified name (quoted as PostgreSQL quotes identifiers), never by
+//! OID, so two databases built from the same DDL give equal snapshots. Every definition is read
+//! with an empty `search_path`, so names in it are schema-qualified whatever the session's path
+//! is: a migration's `SET search_path` does not make every object look changed.
+//!
+//! Objects that belong to an extension (its functions, types, tables) are left out: the extension
+//! stands for them.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::future::Future;
+
+use serde::Serialize;
+use tokio_postgres::{Client, Error, Row};
+
+/// A database's user schema: every schema but `pg_catalog`, `information_schema` and PostgreSQL's
+/// internal `pg_toast*` and `pg_temp*` ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SchemaSnapshot {
+    pub schemas: BTreeSet<String>,
+    /// Extension names (their versions are left out: an upgrade is not a schema change).
+    pub extensions: BTreeSet<String>,
+    /// Tables, partitioned tables and foreign tables, by `schema.table`.
+    pub tables: BTreeMap<String, Table>,
+    /// Composite types (`CREATE TYPE … AS (…)`) and their attributes in order.
+    pub composite_types: BTreeMap<String, Vec<Column>>,
+    pub views: BTreeMap<String, View>,
+    pub materialized_views: BTreeMap<String, MaterializedView>,
+    pub sequences: BTreeMap<String, Sequence>,
+    /// Enum types and their labels in sort order.
+    pub enums: BTreeMap<String, Vec<String>>,
+    pub domains: BTreeMap<String, Domain>,
+    /// Table and domain constraints, by `schema.table.constraint` (`schema.domain.constraint`).
+    pub constraints: BTreeMap<String, Constraint>,
+    /// Indexes (those backing constraints too), by `schema.index`.
+    pub indexes: BTreeMap<String, Index>,
+    /// Functions, procedures and aggregates, by `schema.name(argument types)`.
+    pub functions: BTreeMap<String, Function>,
+    /// Triggers, by `schema.table.trigger`.
+    pub triggers: BTreeMap<String, Trigger>,
+    /// Row-level security policies, by `schema.table.policy`.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Table,
+    PartitionedTable,
+    ForeignTable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub kind: TableKind,
+    pub unlogged: bool,
+    /// In table order, dropped columns left out.
+    pub columns: Vec<Column>,
+    /// The partitioned table this one is a partition of, and its bound (`FOR VALUES …`).
+    pub partition_of: Option<String>,
+    pub partition_bound: Option<String>,
+    /// The partition key of a partitioned table (`RANGE (logdate)`).
+    pub partition_key: Option<String>,
+    /// The parents of a (non-partition) inheritance child, in order.
+    pub inherits: Vec<String>,
+    /// Storage parameters (`fillfactor=70`, `autovacuum_enabled=false`).
+    pub options: Vec<String>,
+    pub row_level_security: bool,
+    pub force_row_level_security: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Quoted where PostgreSQL would quote it.
+    pub name: String,
+    /// As `format_type` prints it (`character varying(10)`, `public.status`).
+    pub data_type: String,
+    pub default: Option<String>,
+    pub not_null: bool,
+    pub identity: Option<Identity>,
+    /// The expression of a `GENERATED ALWAYS AS (…) STORED` column.
+    pub generated: Option<String>,
+    /// The collation, when it is not the type's default.
+    pub collation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    Always,
+    ByDefault,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct View {
+    /// As `pg_get_viewdef` prints it.
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaterializedView {
+    pub definition: String,
+    /// False after `WITH NO DATA`, until the first `REFRESH`.
+    pub populated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sequence {
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// `schema.table.column` of a serial or identity column, or of `OWNED BY`.
+    pub owned_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Domain {
+    pub base_type: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    /// The collation, when it is not the base type's default.
+    pub collation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Constraint {
+    /// As `pg_get_constraintdef` prints it (`FOREIGN KEY (user_id) REFERENCES public.users(id)`).
+    pub definition: String,
+    /// False while the constraint is NOT VALID.
+    pub validated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Index {
+    /// As `pg_get_indexdef` prints it.
+    pub definition: String,
+    /// False for an index a failed `CREATE INDEX CONCURRENTLY` left behind: it is maintained on
+    /// every write but never used.
+    pub valid: bool,
+    /// The partitioned index this one is attached to.
+    pub partition_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    /// `function`, `procedure`, `aggregate` or `window`.
+    pub kind: String,
+    /// The result type (none for a procedure).
+    pub result: Option<String>,
+    /// MD5 of the full definition (`pg_get_functiondef`; the source of an aggregate): enough to
+    /// tell that a body changed without keeping it.
+    pub definition_md5: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    /// As `pg_get_triggerdef` prints it.
+    pub definition: String,
+    /// `origin` (the default), `disabled`, `replica` or `always`.
+    pub enabled: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// `ALL`, `SELECT`, `INSERT`, `UPDATE` or `DELETE`.
+    pub command: String,
+    pub permissive: bool,
+    pub roles: Vec<String>,
+    pub using: Option<String>,
+    pub with_check: Option<String>,
+}
+
+/// Reads the snapshot of the database `client` is connected to, in a handful of queries sent
+/// together (the trace takes one after every statement).
+///
+/// Runs inside the session's transaction, if one is open, so it sees the session's uncommitted
+/// DDL. `pg_get_viewdef` takes an `AccessShareLock` on each view, held until that transaction
+/// ends: read the session's locks before taking a snapshot.
+pub async fn snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
+    with_search_path(client, "", || read_snapshot(client)).await
+}
+
+/// Runs `read` with the session's `search_path` set to `path`, then puts the previous path back:
+/// what `pg_get_*` functions and `format_type` print depends on it. The change is made with a
+/// plain `SET`, so inside a transaction that later rolls back both the change and its undoing
+/// roll back with it.
+pub(crate) async fn with_search_path<T, F, Fut>(
+    client: &Client,
+    path: &str,
+    read: F,
+) -> Result<T, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let previous: String = client
+        .query_one("SELECT pg_catalog.current_setting('search_path')", &[])
+        .await?
+        .try_get(0)?;
+    set_search_path(client, path).await?;
+    let result = read().await;
+    let restored = set_search_path(client, &previous).await;
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
+async fn set_search_path(client: &Client, path: &str) -> Result<(), Error> {
+    client
+        .execute(
+            "SELECT pg_catalog.set_config('search_path', $1, false)",
+            &[&path],
+        )
+        .await
+        .map(drop)
+}
+
+/// The SQL condition that keeps the objects of user schemas, for a query where `namespace` is the
+/// `pg_namespace` row of the object's schema. Names starting with `pg_` are reserved to the
+/// system (`pg_catalog`, `pg_toast`, `pg_temp_3`, `pg_toast_temp_3`, …).
+pub(crate) fn user_schema(namespace: &str) -> String {
+    format!("{namespace}.nspname <> 'information_schema' AND {namespace}.nspname !~ '^pg_'")
+}
+
+/// The SQL condition that leaves out the members of extensions, for an object of the system
+/// catalog `catalog` (`pg_class`, `pg_proc`, `pg_type`) whose OID is the expression `oid`.
+fn not_extension_member(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = '{catalog}'::regclass \
+         AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+}
+
+async fn read_snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
+    let relations = relations_sql();
+    let columns = columns_sql();
+    let indexes = indexes_sql();
+    let constraints = constraints_sql();
+    let sequences = sequences_sql();
+    let types = types_sql();
+    let functions = functions_sql();
+    let triggers = triggers_sql();
+    let policies = policies_sql();
+    let schemas = format!(
+        "SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE {}",
+        user_schema("n")
+    );
+    // Sent together: tokio-postgres pipelines the queries of one connection.
+    let (
+        schemas,
+        extensions,
+        relations,
+        columns,
+        indexes,
+        constraints,
+        sequences,
+        types,
+        functions,
+        triggers,
+        policies,
+    ) = tokio::try_join!(
+        client.query(schemas.as_str(), &[]),
+        client.query("SELECT quote_ident(extname) FROM pg_extension", &[]),
+        client.query(relations.as_str(), &[]),
+        client.query(columns.as_str(), &[]),
+        client.query(indexes.as_str(), &[]),
+        client.query(constraints.as_str(), &[]),
+        client.query(sequences.as_str(), &[]),
+        client.query(types.as_str(), &[]),
+        client.query(functions.as_str(), &[]),
+        client.query(triggers.as_str(), &[]),
+        client.query(policies.as_str(), &[]),
+    )?;
+
+    let mut snapshot = SchemaSnapshot {
+        schemas: first_column(&schemas)?,
+        extensions: first_column(&extensions)?,
+        ..SchemaSnapshot::default()
+    };
+    let mut columns_of = columns_by_relation(&columns)?;
+    for row in &relations {
+        read_relation(row, &mut columns_of, &mut snapshot)?;
+    }
+    for row in &indexes {
+        snapshot.indexes.insert(
+            row.try_get(0)?,
+            Index {
+                definition: row.try_get(1)?,
+                valid: row.try_get(2)?,
+                partition_of: row.try_get(3)?,
+            },
+        );
+    }
+    for row in &constraints {
+        snapshot.constraints.insert(
+            row.try_get(0)?,
+            Constraint {
+                definition: row.try_get(1)?,
+                validated: row.try_get(2)?,
+            },
+        );
+    }
+    for row in &sequences {
+        snapshot.sequences.insert(
+            row.try_get(0)?,
+            Sequence {
+                data_type: row.try_get(1)?,
+                start: row.try_get(2)?,
+                increment: row.try_get(3)?,
+                min: row.try_get(4)?,
+                max: row.try_get(5)?,
+                cache: row.try_get(6)?,
+                cycle: row.try_get(7)?,
+                owned_by: row.try_get(8)?,
+            },
+        );
+    }
+    for row in &types {
+        let name: String = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        if kind == "e" {
+            snapshot.enums.insert(name, row.try_get(2)?);
+        } else {
+            snapshot.domains.insert(
+                name,
+                Domain {
+                    base_type: row.try_get(3)?,
+                    not_null: row.try_get(4)?,
+                    default: row.try_get(5)?,
+                    collation: row.try_get(6)?,
+                },
+            );
+        }
+    }
+    for row in &functions {
+        let kind: String = row.try_get(1)?;
+        let kind = match kind.as_str() {
+            "p" => "procedure",
+            "a" => "aggregate",
+            "w" => "window",
+            _ => "function",
+        };
+        snapshot.functions.insert(
+            row.try_get(0)?,
+            Function {
+                kind: kind.to_owned(),
+                result: row.try_get(2)?,
+                definition_md5: row.try_get(3)?,
+            },
+        );
+    }
+    for row in &triggers {
+        let enabled: String = row.try_get(2)?;
+        let enabled = match enabled.as_str() {
+            "D" => "disabled",
+            "R" => "replica",
+            "A" => "always",
+            _ => "origin",
+        };
+        snapshot.triggers.insert(
+            row.try_get(0)?,
+            Trigger {
+                definition: row.try_get(1)?,
+                enabled: enabled.to_owned(),
+            },
+        );
+    }
+    for row in &policies {
+        let command: String = row.try_get(1)?;
+        let command = match command.as_str() {
+            "r" => "SELECT",
+            "a" => "INSERT",
+            "w" => "UPDATE",
+            "d" => "DELETE",
+            _ => "ALL",
+        };
+        snapshot.policies.insert(
+            row.try_get(0)?,
+            Policy {
+                command: command.to_owned(),
+                permissive: row.try_get(2)?,
+                roles: row.try_get(3)?,
+                using: row.try_get(4)?,
+                with_check: row.try_get(5)?,
+            },
+        );
+    }
+    Ok(snapshot)
+}
+
+fn first_column(rows: &[Row]) -> Result<BTreeSet<String>, Error> {
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// The columns of each relation (by qualified name), in table order.
+fn columns_by_relation(rows: &[Row]) -> Result<BTreeMap<String, Vec<Column>>, Error> {
+    let mut columns: BTreeMap<String, Vec<Column>> = BTreeMap::new();
+    for row in rows {
+        let identity: String = row.try_get(5)?;
+        let identity = match identity.as_str() {
+            "a" => Some(Identity::Always),
+            "d" => Some(Identity::ByDefault),
+            _ => None,
+        };
+        columns.entry(row.try_get(0)?).or_default().push(Column {
+            name: row.try_get(1)?,
+            data_type: row.try_get(2)?,
+            default: row.try_get(3)?,
+            not_null: row.try_get(4)?,
+            identity,
+            generated: row.try_get(6)?,
+            collation: row.try_get(7)?,
+        });
+    }
+    Ok(columns)
+}
+
+/// Files one row of the relations query under tables, composite types or views.
+fn read_relation(
+    row: &Row,
+    columns_of: &mut BTreeMap<String, Vec<Column>>,
+    snapshot: &mut SchemaSnapshot,
+) -> Result<(), Error> {
+    let name: String = row.try_get(0)?;
+    let kind: String = row.try_get(1)?;
+    let columns = columns_of.remove(&name).unwrap_or_default();
+    let kind = match kind.as_str() {
+        "v" => {
+            let definition = row.try_get(10)?;
+            snapshot.views.insert(name, View { definition });
+            return Ok(());
+        }
+        "m" => {
+            let view = MaterializedView {
+                definition: row.try_get(10)?,
+                populated: row.try_get(11)?,
+            };
+            snapshot.materialized_views.insert(name, view);
+            return Ok(());
+        }
+        "c" => {
+            snapshot.composite_types.insert(name, columns);
+            return Ok(());
+        }
+        "p" => TableKind::PartitionedTable,
+        "f" => TableKind::ForeignTable,
+        _ => TableKind::Table,
+    };
+    let table = Table {
+        kind,
+        unlogged: row.try_get(2)?,
+        columns,
+        options: row.try_get(3)?,
+        row_level_security: row.try_get(4)?,
+        force_row_level_security: row.try_get(5)?,
+        partition_of: row.try_get(6)?,
+        partition_bound: row.try_get(7)?,
+        partition_key: row.try_get(8)?,
+        inherits: row.try_get(9)?,
+    };
+    snapshot.tables.insert(name, table);
+    Ok(())
+}
+
+/// Tables, views and composite types, read by `read_relation`.
+fn relations_sql() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text,
+                c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'),
+                c.relrowsecurity, c.relforcerowsecurity,
+                (SELECT format('%I.%I', pn.nspname, p.relname)
+                   FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                   JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                  WHERE i.inhrelid = c.oid AND c.relispartition),
+                pg_get_expr(c.relpartbound, c.oid),
+                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+                ARRAY(SELECT format('%I.%I', pn.nspname, p.relname)
+                        FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                        JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                       WHERE i.inhrelid = c.oid AND NOT c.relispartition
+                       ORDER BY i.inhseqno),
+                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
+                c.relispopulated
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_class", "c.oid")
+    )
+}
+
+fn columns_sql() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname),
+                format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+                a.attnotnull, a.attidentity::text,
+                CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+                CASE WHEN a.attcollation <> t.typcollation
+                     THEN format('%I.%I', cn.nspname, co.collname) END
+           FROM pg_attribute a
+           JOIN pg_class c ON c.oid = a.attrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_type t ON t.oid = a.atttypid
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           LEFT JOIN pg_collation co ON co.oid = a.attcollation
+           LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+          WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f', 'c')
+            AND {} AND {}
+          ORDER BY a.attrelid, a.attnum",
+        user_schema("n"),
+        not_extension_member("pg_class", "c.oid")
+    )
+}
+
+fn indexes_sql() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, ic.relname), pg_get_indexdef(i.indexrelid),
+                i.indisvalid,
+                (SELECT format('%I.%I', pn.nspname, p.relname)
+                   FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent
+                   JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                  WHERE h.inhrelid = i.indexrelid)
+           FROM pg_index i
+           JOIN pg_class ic ON ic.oid = i.indexrelid
+           JOIN pg_namespace n ON n.oid = ic.relnamespace
+          WHERE {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_class", "i.indrelid")
+    )
+}
+
+fn constraints_sql() -> String {
+    format!(
+        "SELECT format('%I.%I.%I', n.nspname, coalesce(c.relname, t.typname), co.conname),
+                pg_get_constraintdef(co.oid), co.convalidated
+           FROM pg_constraint co
+           JOIN pg_namespace n ON n.oid = co.connamespace
+           LEFT JOIN pg_class c ON c.oid = co.conrelid
+           LEFT JOIN pg_type t ON t.oid = co.contypid
+          WHERE (c.oid IS NOT NULL OR t.oid IS NOT NULL) AND {}
+            AND {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_class", "co.conrelid"),
+        not_extension_member("pg_type", "co.contypid")
+    )
+}
+
+fn sequences_sql() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), format_type(s.seqtypid, NULL),
+                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+                (SELECT format('%I.%I.%I', tn.nspname, t.relname, a.attname)
+                   FROM pg_depend d
+                   JOIN pg_class t ON t.oid = d.refobjid
+                   JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                   JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+                    AND d.deptype IN ('a', 'i'))
+           FROM pg_sequence s
+           JOIN pg_class c ON c.oid = s.seqrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_class", "c.oid")
+    )
+}
+
+/// Enums and domains.
+fn types_sql() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, t.typname), t.typtype::text,
+                ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+                       ORDER BY e.enumsortorder),
+                format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
+                CASE WHEN t.typcollation <> b.typcollation
+                     THEN format('%I.%I', cn.nspname, co.collname) END
+           FROM pg_type t
+           JOIN pg_namespace n ON n.oid = t.typnamespace
+           LEFT JOIN pg_type b ON b.oid = t.typbasetype
+           LEFT JOIN pg_collation co ON co.oid = t.typcollation
+           LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+          WHERE t.typtype IN ('e', 'd') AND {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_type", "t.oid")
+    )
+}
+
+fn functions_sql() -> String {
+    format!(
+        "SELECT format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes)),
+                p.prokind::text,
+                CASE WHEN p.prokind <> 'p' THEN pg_get_function_result(p.oid) END,
+                md5(CASE WHEN p.prokind = 'a' THEN p.prosrc ELSE pg_get_functiondef(p.oid) END)
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_proc", "p.oid")
+    )
+}
+
+fn triggers_sql() -> String {
+    format!(
+        "SELECT format('%I.%I.%I', n.nspname, c.relname, tg.tgname), pg_get_triggerdef(tg.oid),
+                tg.tgenabled::text
+           FROM pg_trigger tg
+           JOIN pg_class c ON c.oid = tg.tgrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE NOT tg.tgisinternal AND {} AND {}",
+        user_schema("n"),
+        not_extension_member("pg_class", "c.oid")
+    )
+}
+
+fn policies_sql() -> String {
+    format!(
+        "SELECT format('%I.%I.%I', n.nspname, c.relname, pol.polname), pol.polcmd::text,
+                pol.polpermissive,
+                ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE quote_ident(pg_get_userbyid(r)) END
+                        FROM unnest(pol.polroles) r ORDER BY 1),
+                pg_get_expr(pol.polqual, pol.polrelid, true),
+                pg_get_expr(pol.polwithcheck, pol.polrelid, true)
+           FROM pg_policy pol
+           JOIN pg_class c ON c.oid = pol.polrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE {}",
+        user_schema("n")
+    )
+}
+
+/// Whether an object appeared, disappeared or changed between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// The kinds of objects a snapshot holds, in the order a diff lists them: what others depend on
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Schema,
+    Extension,
+    Enum,
+    Domain,
+    CompositeType,
+    Sequence,
+    Table,
+    Column,
+    Constraint,
+    Index,
+    View,
+    MaterializedView,
+    Function,
+    Trigger,
+    Policy,
+}
+
+impl ObjectKind {
+    fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Schema => "schema",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Enum => "enum",
+            ObjectKind::Domain => "domain",
+            ObjectKind::CompositeType => "composite type",
+            ObjectKind::Sequence => "sequence",
+            ObjectKind::Table => "table",
+            ObjectKind::Column => "column",
+            ObjectKind::Constraint => "constraint",
+            ObjectKind::Index => "index",
+            ObjectKind::View => "view",
+            ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::Function => "function",
+            ObjectKind::Trigger => "trigger",
+            ObjectKind::Policy => "policy",
+        }
+    }
+}
+
+/// One difference between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaChange {
+    pub change: Change,
+    pub object: ObjectKind,
+    /// Qualified: `public.users` for a table, `public.users.email` for a column.
+    pub name: String,
+    /// What the object is (added or removed), or what changed and how (`type text → bigint`).
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let change = match self.change {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+        };
+        write!(f, "{change} {} {}", self.object.noun(), self.name)?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What changed from `before` to `after`: by kind of object (in [`ObjectKind`] order), then by
+/// name; a table's columns in table order.
+pub fn diff(before: &SchemaSnapshot, after: &SchemaSnapshot) -> Vec<SchemaChange> {
+    let mut changes = Vec::new();
+    let mut out = Changes(&mut changes);
+    out.names(ObjectKind::Schema, &before.schemas, &after.schemas);
+    out.names(ObjectKind::Extension, &before.extensions, &after.extensions);
+    out.objects(ObjectKind::Enum, &before.enums, &after.enums);
+    out.objects(ObjectKind::Domain, &before.domains, &after.domains);
+    out.objects(
+        ObjectKind::CompositeType,
+        &before.composite_types,
+        &after.composite_types,
+    );
+    out.objects(ObjectKind::Sequence, &before.sequences, &after.sequences);
+    out.objects(ObjectKind::Table, &before.tables, &after.tables);
+    out.objects(
+        ObjectKind::Constraint,
+        &before.constraints,
+        &after.constraints,
+    );
+    out.objects(ObjectKind::Index, &before.indexes, &after.indexes);
+    out.objects(ObjectKind::View, &before.views, &after.views);
+    out.objects(
+        ObjectKind::MaterializedView,
+        &before.materialized_views,
+        &after.materialized_views,
+    );
+    out.objects(ObjectKind::Function, &before.functions, &after.functions);
+    out.objects(ObjectKind::Trigger, &before.triggers, &after.triggers);
+    out.objects(ObjectKind::Policy, &before.policies, &after.policies);
+    // Columns are found with their tables; stable, so they stay in table order.
+    changes.sort_by_key(|change| change.object);
+    changes
+}
+
+/// The changes found so far.
+struct Changes<'a>(&'a mut Vec<SchemaChange>);
+
+impl Changes<'_> {
+    fn push(&mut self, change: Change, object: ObjectKind, name: &str, detail: Option<String>) {
+        self.0.push(SchemaChange {
+            change,
+            object,
+            name: name.to_owned(),
+            detail,
+        });
+    }
+
+    /// Objects known by name only.
+    fn names(&mut self, object: ObjectKind, before: &BTreeSet<String>, after: &BTreeSet<String>) {
+        for name in before.difference(after) {
+            self.push(Change::Removed, object, name, None);
+        }
+        for name in after.difference(before) {
+            self.push(Change::Added, object, name, None);
+        }
+    }
+
+    fn objects<T: SnapshotObject>(
+        &mut self,
+        object: ObjectKind,
+        before: &BTreeMap<String, T>,
+        after: &BTreeMap<String, T>,
+    ) {
+        let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for name in names {
+            match (before.get(name), after.get(name)) {
+                (Some(old), None) => self.push(Change::Removed, object, name, old.summary()),
+                (None, Some(new)) => self.push(Change::Added, object, name, new.summary()),
+                (Some(old), Some(new)) if old != new => {
+                    let mut details = Vec::new();
+                    old.compare(new, &mut details);
+                    if !details.is_empty() {
+                        self.push(Change::Changed, object, name, Some(details.join("; ")));
+                    }
+                    old.compare_parts(new, name, self);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The columns of a table or composite type: removed ones in their old order, then added and
+    /// changed ones in their new order. A column that kept its name but not its place among the
+    /// columns both versions have (dropped and added again) changed position; one that only moved
+    /// up because an earlier column was dropped did not.
+    fn columns(&mut self, owner: &str, before: &[Column], after: &[Column]) {
+        let qualified = |column: &Column| format!("{owner}.{}", column.name);
+        let position = |columns: &[Column], name: &str| columns.iter().position(|c| c.name == name);
+        for old in before {
+            if position(after, &old.name).is_none() {
+                self.push(
+                    Change::Removed,
+                    ObjectKind::Column,
+                    &qualified(old),
+                    old.summary(),
+                );
+            }
+        }
+        let moved = moved_columns(before, after);
+        for (new_position, new) in after.iter().enumerate() {
+            let Some(old_position) = position(before, &new.name) else {
+                self.push(
+                    Change::Added,
+                    ObjectKind::Column,
+                    &qualified(new),
+                    new.summary(),
+                );
+                continue;
+            };
+            let mut details = Vec::new();
+            before[old_position].compare(new, &mut details);
+            if moved.contains(new.name.as_str()) {
+                details.push(format!(
+                    "position {} → {}",
+                    old_position + 1,
+                    new_position + 1
+                ));
+            }
+            if !details.is_empty() {
+                self.push(
+                    Change::Changed,
+                    ObjectKind::Column,
+                    &qualified(new),
+                    Some(details.join("; ")),
+                );
+            }
+        }
+    }
+}
+
+/// The columns of both versions that are out of order: those outside a longest common
+/// subsequence of the two orders. Where several exist, the later columns of `after` count as
+/// moved (a dropped and re-added column goes last).
+fn moved_columns<'a>(before: &[Column], after: &'a [Column]) -> HashSet<&'a str> {
+    let in_after: HashSet<&str> = after.iter().map(|c| c.name.as_str()).collect();
+    let in_before: HashSet<&str> = before.iter().map(|c| c.name.as_str()).collect();
+    let old: Vec<&str> = before
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| in_after.contains(name))
+        .collect();
+    let new: Vec<&'a str> = after
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| in_before.contains(name))
+        .collect();
+    if old == new {
+        return HashSet::new();
+    }
+    // lengths[i][j]: the longest common subsequence of old[..i] and new[..j].
+    let width = new.len() + 1;
+    let mut lengths = vec![0u32; (old.len() + 1) * width];
+    for i in 1..=old.len() {
+        for j in 1..=new.len() {
+            lengths[i * width + j] = if old[i - 1] == new[j - 1] {
+                lengths[(i - 1) * width + j - 1] + 1
+            } else {
+                lengths[(i - 1) * width + j].max(lengths[i * width + j - 1])
+            };
+        }
+    }
+    let mut moved: HashSet<&'a str> = new.iter().copied().collect();
+    let (mut i, mut j) = (old.len(), new.len());
+    while i > 0 && j > 0 {
+        if old[i - 1] == new[j - 1] {
+            moved.remove(new[j - 1]);
+            i -= 1;
+            j -= 1;
+        } else if lengths[i * width + j - 1] >= lengths[(i - 1) * width + j] {
+            j -= 1;
+        } else {
+            i -= 1;
+        }
+    }
+    moved
+}
+
+/// What a diff needs to know about one kind of object.
+trait SnapshotObject: PartialEq {
+    /// What the object is, shown when it is added or removed.
+    fn summary(&self) -> Option<String>;
+    /// The differences of this object's own attributes, one phrase each.
+    fn compare(&self, after: &Self, details: &mut Vec<String>);
+    /// Reports changes to the parts diffed on their own (a table's columns).
+    fn compare_parts(&self, _after: &Self, _name: &str, _out: &mut Changes) {}
+}
+
+/// A value as a change's detail shows it.
+trait Phrase {
+    fn phrase(&self) -> String;
+}
+
+impl Phrase for String {
+    fn phrase(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Phrase for Option<String> {
+    fn phrase(&self) -> String {
+        self.clone().unwrap_or_else(|| "none".to_owned())
+    }
+}
+
+impl Phrase for bool {
+    fn phrase(&self) -> String {
+        if *self { "yes" } else { "no" }.to_owned()
+    }
+}
+
+impl Phrase for i64 {
+    fn phrase(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Phrase for Vec<String> {
+    fn phrase(&self) -> String {
+        if self.is_empty() {
+            "none".to_owned()
+        } else {
+            self.join(", ")
+        }
+    }
+}
+
+impl Phrase for Option<Identity> {
+    fn phrase(&self) -> String {
+        self.map_or("none", Identity::sql).to_owned()
+    }
+}
+
+impl Phrase for TableKind {
+    fn phrase(&self) -> String {
+        match self {
+            TableKind::Table => "table",
+            TableKind::PartitionedTable => "partitioned table",
+            TableKind::ForeignTable => "foreign table",
+        }
+        .to_owned()
+    }
+}
+
+/// Adds "`label` before → after" when the two differ.
+fn field<T: Phrase + PartialEq>(details: &mut Vec<String>, label: &str, before: &T, after: &T) {
+    field_with(details, label, before, after, T::phrase);
+}
+
+/// [`field`] with the values shown by `show`; without a label: "before → after".
+fn field_with<T: PartialEq>(
+    details: &mut Vec<String>,
+    label: &str,
+    before: &T,
+    after: &T,
+    show: impl Fn(&T) -> String,
+) {
+    if before != after {
+        let change = format!("{} → {}", show(before), show(after));
+        details.push(match label {
+            "" => change,
+            label => format!("{label} {change}"),
+        });
+    }
+}
+
+fn nullability(not_null: &bool) -> String {
+    if *not_null { "NOT NULL" } else { "nullable" }.to_owned()
+}
+
+fn collation(collation: &Option<String>) -> String {
+    collation.clone().unwrap_or_else(|| "default".to_owned())
+}
+
+/// A definition on one line (view queries span several).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The `type [COLLATE c] [NOT NULL] [DEFAULT d]` of a column or domain.
+fn type_clause(
+    data_type: &str,
+    collation: &Option<String>,
+    not_null: bool,
+    default: &Option<String>,
+) -> String {
+    let mut text = data_type.to_owned();
+    if let Some(collation) = collation {
+        text.push_str(&format!(" COLLATE {collation}"));
+    }
+    if not_null {
+        text.push_str(" NOT NULL");
+    }
+    if let Some(default) = default {
+        text.push_str(&format!(" DEFAULT {default}"));
+    }
+    text
+}
+
+impl Identity {
+    fn sql(self) -> &'static str {
+        match self {
+            Identity::Always => "GENERATED ALWAYS AS IDENTITY",
+            Identity::ByDefault => "GENERATED BY DEFAULT AS IDENTITY",
+        }
+    }
+}
+
+impl SnapshotObject for Column {
+    fn summary(&self) -> Option<String> {
+        let mut text = type_clause(
+            &self.data_type,
+            &self.collation,
+            self.not_null,
+            &self.default,
+        );
+        if let Some(identity) = self.identity {
+            text.push_str(&format!(" {}", identity.sql()));
+        }
+        if let Some(expression) = &self.generated {
+            text.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "type", &self.data_type, &after.data_type);
+        field_with(
+            details,
+            "collation",
+            &self.collation,
+            &after.collation,
+            collation,
+        );
+        field_with(details, "", &self.not_null, &after.not_null, nullability);
+        field(details, "default", &self.default, &after.default);
+        field(details, "identity", &self.identity, &after.identity);
+        field(details, "generated", &self.generated, &after.generated);
+    }
+}
+
+/// `(name type, …)`, the columns of a table or the attributes of a composite type.
+fn column_list(columns: &[Column]) -> String {
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|column| format!("{} {}", column.name, column.summary().unwrap_or_default()))
+        .collect();
+    format!("({})", columns.join(", "))
+}
+
+impl SnapshotObject for Table {
+    fn summary(&self) -> Option<String> {
+        let mut text = column_list(&self.columns);
+        if let Some(parent) = &self.partition_of {
+            let bound = self.partition_bound.as_deref().unwrap_or_default();
+            text.push_str(&format!(" partition of {parent} {bound}"));
+        }
+        if let Some(key) = &self.partition_key {
+            text.push_str(&format!(" PARTITION BY {key}"));
+        }
+        if self.kind == TableKind::ForeignTable {
+            text.insert_str(0, "foreign table ");
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "kind", &self.kind, &after.kind);
+        field(details, "unlogged", &self.unlogged, &after.unlogged);
+        field(
+            details,
+            "partition of",
+            &self.partition_of,
+            &after.partition_of,
+        );
+        field(
+            details,
+            "partition bound",
+            &self.partition_bound,
+            &after.partition_bound,
+        );
+        field(
+            details,
+            "partition key",
+            &self.partition_key,
+            &after.partition_key,
+        );
+        field(details, "inherits", &self.inherits, &after.inherits);
+        field(details, "options", &self.options, &after.options);
+        field(
+            details,
+            "row level security",
+            &self.row_level_security,
+            &after.row_level_security,
+        );
+        field(
+            details,
+            "forced row level security",
+            &self.force_row_level_security,
+            &after.force_row_level_security,
+        );
+    }
+
+    fn compare_parts(&self, after: &Self, name: &str, out: &mut Changes) {
+        out.columns(name, &self.columns, &after.columns);
+    }
+}
+
+/// A composite type's attributes, diffed as a table's columns.
+impl SnapshotObject for Vec<Column> {
+    fn summary(&self) -> Option<String> {
+        Some(column_list(self))
+    }
+
+    fn compare(&self, _after: &Self, _details: &mut Vec<String>) {}
+
+    fn compare_parts(&self, after: &Self, name: &str, out: &mut Changes) {
+        out.columns(name, self, after);
+    }
+}
+
+/// An enum's labels.
+impl SnapshotObject for Vec<String> {
+    fn summary(&self) -> Option<String> {
+        Some(format!("labels {}", self.phrase()))
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "labels", self, after);
+    }
+}
+
+impl SnapshotObject for Domain {
+    fn summary(&self) -> Option<String> {
+        Some(type_clause(
+            &self.base_type,
+            &self.collation,
+            self.not_null,
+            &self.default,
+        ))
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "base type", &self.base_type, &after.base_type);
+        field_with(details, "", &self.not_null, &after.not_null, nullability);
+        field(details, "default", &self.default, &after.default);
+        field_with(
+            details,
+            "collation",
+            &self.collation,
+            &after.collation,
+            collation,
+        );
+    }
+}
+
+impl SnapshotObject for Sequence {
+    fn summary(&self) -> Option<String> {
+        let mut text = format!(
+            "{} START {} INCREMENT {} MINVALUE {} MAXVALUE {} CACHE {}",
+            self.data_type, self.start, self.increment, self.min, self.max, self.cache
+        );
+        if self.cycle {
+            text.push_str(" CYCLE");
+        }
+        if let Some(owner) = &self.owned_by {
+            text.push_str(&format!(" OWNED BY {owner}"));
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "type", &self.data_type, &after.data_type);
+        field(details, "start", &self.start, &after.start);
+        field(details, "increment", &self.increment, &after.increment);
+        field(details, "minvalue", &self.min, &after.min);
+        field(details, "maxvalue", &self.max, &after.max);
+        field(details, "cache", &self.cache, &after.cache);
+        field(details, "cycle", &self.cycle, &after.cycle);
+        field(details, "owned by", &self.owned_by, &after.owned_by);
+    }
+}
+
+impl SnapshotObject for Constraint {
+    fn summary(&self) -> Option<String> {
+        Some(self.definition.clone())
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "validated", &self.validated, &after.validated);
+        // A NOT VALID constraint's definition says so: validating it changes nothing else.
+        let unmarked = |definition: &String| definition.trim_end_matches(" NOT VALID").to_owned();
+        field_with(
+            details,
+            "definition",
+            &unmarked(&self.definition),
+            &unmarked(&after.definition),
+            String::clone,
+        );
+    }
+}
+
+impl SnapshotObject for Index {
+    fn summary(&self) -> Option<String> {
+        let mut text = self.definition.clone();
+        if !self.valid {
+            text.push_str(" (INVALID)");
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "definition", &self.definition, &after.definition);
+        field(details, "valid", &self.valid, &after.valid);
+        field(
+            details,
+            "attached to",
+            &self.partition_of,
+            &after.partition_of,
+        );
+    }
+}
+
+impl SnapshotObject for View {
+    fn summary(&self) -> Option<String> {
+        Some(one_line(&self.definition))
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field_with(
+            details,
+            "definition",
+            &self.definition,
+            &after.definition,
+            |d| one_line(d),
+        );
+    }
+}
+
+impl SnapshotObject for MaterializedView {
+    fn summary(&self) -> Option<String> {
+        let mut text = one_line(&self.definition);
+        if !self.populated {
+            text.push_str(" WITH NO DATA");
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field_with(
+            details,
+            "definition",
+            &self.definition,
+            &after.definition,
+            |d| one_line(d),
+        );
+        field(details, "populated", &self.populated, &after.populated);
+    }
+}
+
+impl SnapshotObject for Function {
+    fn summary(&self) -> Option<String> {
+        Some(match &self.result {
+            Some(result) => format!("{} returning {result}", self.kind),
+            None => self.kind.clone(),
+        })
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "kind", &self.kind, &after.kind);
+        field(details, "result", &self.result, &after.result);
+        if self.definition_md5 != after.definition_md5 {
+            details.push("definition changed".to_owned());
+        }
+    }
+}
+
+impl SnapshotObject for Trigger {
+    fn summary(&self) -> Option<String> {
+        Some(self.definition.clone())
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "definition", &self.definition, &after.definition);
+        field(details, "enabled", &self.enabled, &after.enabled);
+    }
+}
+
+impl SnapshotObject for Policy {
+    fn summary(&self) -> Option<String> {
+        let kind = if self.permissive {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        };
+        let mut text = format!("{kind} FOR {} TO {}", self.command, self.roles.phrase());
+        if let Some(using) = &self.using {
+            text.push_str(&format!(" USING ({using})"));
+        }
+        if let Some(check) = &self.with_check {
+            text.push_str(&format!(" WITH CHECK ({check})"));
+        }
+        Some(text)
+    }
+
+    fn compare(&self, after: &Self, details: &mut Vec<String>) {
+        field(details, "command", &self.command, &after.command);
+        field(details, "permissive", &self.permissive, &after.permissive);
+        field(details, "roles", &self.roles, &after.roles);
+        field(details, "using", &self.using, &after.using);
+        field(details, "with check", &self.with_check, &after.with_check);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(names: &[&str]) -> Vec<Column> {
+        names
+            .iter()
+            .map(|name| Column {
+                name: (*name).to_owned(),
+                data_type: "integer".to_owned(),
+                default: None,
+                not_null: false,
+                identity: None,
+                generated: None,
+                collation: None,
+            })
+            .collect()
+    }
+
+    fn moved(before: &[&str], after: &[&str]) -> Vec<String> {
+        let (before, after) = (columns(before), columns(after));
+        let mut moved: Vec<String> = moved_columns(&before, &after)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        moved.sort();
+        moved
+    }
+
+    #[test]
+    fn only_columns_out_of_order_have_moved() {
+        assert!(moved(&["a", "b", "c"], &["a", "c"]).is_empty());
+        assert!(moved(&["a", "b"], &["a", "b", "c"]).is_empty());
+        // Dropped and re-added: it went last.
+        assert_eq!(moved(&["a", "b", "c"], &["a", "c", "b"]), ["b"]);
+        assert_eq!(moved(&["a", "b", "c", "d"], &["d", "a", "b", "c"]), ["d"]);
+        assert_eq!(
+            moved(&["a", "b", "c", "d"], &["b", "a", "d", "c"]),
+            ["a", "c"]
+        );
+    }
+
+    fn table(columns: Vec<Column>) -> Table {
+        Table {
+            kind: TableKind::Table,
+            unlogged: false,
+            columns,
+            partition_of: None,
+            partition_bound: None,
+            partition_key: None,
+            inherits: Vec::new(),
+            options: Vec::new(),
+            row_level_security: false,
+            force_row_level_security: false,
+        }
+    }
+
+    #[test]
+    fn changes_read_as_sentences() {
+        let mut before = SchemaSnapshot::default();
+        before
+            .tables
+            .insert("public.t".to_owned(), table(columns(&["a", "b"])));
+        before.constraints.insert(
+            "public.t.t_a_check".to_owned(),
+            Constraint {
+                definition: "CHECK ((a > 0)) NOT VALID".to_owned(),
+                validated: false,
+            },
+        );
+        let mut after = before.clone();
+        let mut wider = columns(&["b", "a"]);
+        wider[1].data_type = "bigint".to_owned();
+        wider[1].not_null = true;
+        after.tables.insert("public.t".to_owned(), table(wider));
+        after.constraints.insert(
+            "public.t.t_a_check".to_owned(),
+            Constraint {
+                definition: "CHECK ((a > 0))".to_owned(),
+                validated: true,
+            },
+        );
+        after.schemas.insert("audit".to_owned());
+        let changes: Vec<String> = diff(&before, &after)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "added schema audit",
+                "changed column public.t.a: type integer → bigint; nullable → NOT NULL; position 1 → 2",
+                "changed constraint public.t.t_a_check: validated no → yes",
+            ]
+        );
+        assert!(diff(&after, &after).is_empty());
+    }
+}
