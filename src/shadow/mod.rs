@@ -3,7 +3,9 @@
 //! and shadow database").
 //!
 //! `cluster` starts and tears down a throwaway server of migagent's own; `apply` applies migrations
-//! in their tool's transaction shape.
+//! in their tool's transaction shape; `trace` applies the reviewed one and records what each
+//! statement locked, rewrote and scanned.
 
 pub mod apply;
 pub mod cluster;
+pub mod trace;
