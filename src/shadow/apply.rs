@@ -378,11 +378,7 @@ mod tests {
         // The shape agrees with the static rules' model of the same file.
         let states = transaction_states(text, &parsed.statements, &sections);
         for (statement, state) in script.statements().zip(&states) {
-            let shaping = matches!(
-                statement.kind(),
-                Kind::Begin | Kind::Commit | Kind::Rollback | Kind::PsqlMeta
-            );
-            if !shaping {
+            if !statement.is_psql_meta() {
                 assert_eq!(
                     statement.in_transaction, state.in_transaction,
                     "{}",

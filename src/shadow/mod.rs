@@ -2,9 +2,14 @@
 //! baseline schema comes from the real catalog instead of a best-effort replay (see DESIGN.md, "Schema model
 //! and shadow database").
 //!
-//! `cluster` starts and tears down a throwaway server of migagent's own; `apply` applies migrations
-//! in their tool's transaction shape.
+//! - `cluster` starts and tears down a throwaway server of migagent's own;
+//! - `session` opens the shadow (that cluster, or a server given by URL) and owns the databases migagent
+//!   creates on it;
+//! - `apply` applies migrations in their tool's transaction shape; `trace` does so statement by statement,
+//!   recording locks, rewrites, scans and plans;
+//! - `snapshot` reads a database's schema and diffs two snapshots.
 
 pub mod apply;
 pub mod cluster;
 pub mod snapshot;
+pub mod trace;

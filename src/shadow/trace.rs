@@ -1,0 +1,895 @@
+//! The traced apply: the reviewed migration applied to the shadow database in its tool's
+//! transaction shape, with what PostgreSQL really did for each statement.
+//!
+//! Per statement: the relation locks it took (`pg_locks` of this backend), the tables and indexes
+//! it rewrote (`relfilenode` changed), the tables it scanned sequentially
+//! (`pg_stat_xact_user_tables.seq_scan` delta: validation scans), the plan of DML (backfills), its
+//! duration and its error. Relations are named from the catalog as it was before the statement, so
+//! dropped and renamed relations keep the names the migration's author knows; relations the
+//! statement created are named from the catalog after it.
+//!
+//! Locks are read in the transaction that holds them. Inside a transaction block a statement is
+//! charged only with the locks it added. A statement that would autocommit runs as
+//! `BEGIN; statement; <observe>; COMMIT`, which is equivalent for every statement allowed in a
+//! transaction block. Those that are not (CONCURRENTLY, VACUUM, or the server answers 25001) run
+//! as written, and a second session, the monitor, samples their locks while they run: it first
+//! opens a transaction with a snapshot, which CONCURRENTLY statements wait for as they wait for
+//! every older transaction in production, records what the statement holds and waits on, and then
+//! lets it finish. The apply stops at the first failing statement, as migration tools do.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use serde::{Serialize, Serializer};
+use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
+
+use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
+use crate::sql::{Kind, ObjectName};
+
+/// SQLSTATEs of statements that refuse to run inside a transaction block (`active_sql_transaction`,
+/// e.g. ALTER SYSTEM, CREATE DATABASE) or that end transactions themselves
+/// (`invalid_transaction_termination`, a procedure that commits): run as written instead.
+const NOT_IN_TRANSACTION_BLOCK: [&str; 2] = ["25001", "2D000"];
+
+/// What the session holds and has counted in its transaction: its granted relation locks and the
+/// sequential scans of each table (`pg_stat_xact_user_tables.seq_scan`, read from the function
+/// behind it: the view computes a dozen counters per relation). System catalogs (OID < 16384) are
+/// left out: they are not the migration's, and the trace's own queries lock only them.
+const HELD: &str = "\
+SELECT 'lock', l.relation::text, l.mode, NULL, NULL FROM pg_catalog.pg_locks l \
+ WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+   AND l.relation >= 16384 \
+UNION ALL \
+SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL \
+  FROM pg_catalog.pg_class c \
+ WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm') AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
+
+/// The user relations of the catalog: OID, qualified name, relkind, relfilenode. TOAST relations
+/// are left out: they are storage details of their tables.
+const RELATIONS: &str = "\
+SELECT 'relation', c.oid::text, n.nspname || '.' || c.relname, c.relkind::text, c.relfilenode::text \
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+ WHERE c.oid >= 16384 AND n.nspname <> 'pg_toast'";
+
+/// Savepoint that keeps a failing EXPLAIN from aborting the migration's transaction.
+const EXPLAIN_SAVEPOINT: &str = "migagent_explain";
+
+/// Savepoint that keeps the monitor's snapshot when it cannot read the statement's target.
+const HOLD_SAVEPOINT: &str = "migagent_hold";
+
+/// The monitor's first pause between samples; it doubles up to [`SAMPLE_INTERVAL_MAX`].
+const SAMPLE_INTERVAL_MIN: Duration = Duration::from_millis(2);
+const SAMPLE_INTERVAL_MAX: Duration = Duration::from_millis(50);
+
+/// How long the monitor holds its snapshot when the statement does not wait for it: the wait is
+/// only there to make the statement observable, never to keep it from finishing.
+const HOLD_LIMIT: Duration = Duration::from_secs(2);
+
+/// A relation lock, named as the contract spells it (`public.users`, `AccessExclusiveLock`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LockTrace {
+    pub relation: String,
+    pub mode: String,
+}
+
+/// Sequential scans of one table by one statement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ScanTrace {
+    pub relation: String,
+    pub seq_scans: i64,
+}
+
+/// What applying one statement on the shadow did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementTrace {
+    /// Index among the parsed file's statements.
+    pub statement: usize,
+    pub line: usize,
+    /// The server ran the statement and it succeeded (see `rolled_back`).
+    pub applied: bool,
+    /// Why the statement never ran (a psql meta-command, or an earlier statement failed).
+    pub not_applied: Option<String>,
+    /// Relation locks the statement took (inside a transaction: those it added to the
+    /// transaction's), sorted.
+    pub locks: Vec<LockTrace>,
+    /// Tables (and materialized views) whose storage was rewritten.
+    pub rewrites: Vec<String>,
+    /// Indexes rebuilt into new storage.
+    pub rebuilt_indexes: Vec<String>,
+    /// Tables the statement scanned sequentially (validation scans, rewrites, backfills).
+    pub scans: Vec<ScanTrace>,
+    /// What the statement waited for, as the monitor saw it (e.g. `older transactions
+    /// (virtualxid)`).
+    pub waits: Vec<String>,
+    /// The locks were sampled by the monitor while the statement ran outside a transaction block,
+    /// so a lock held only briefly may be missing; sequential scans are not observable there.
+    pub sampled: bool,
+    /// `EXPLAIN` of a DML statement, run just before it.
+    pub plan: Option<Vec<String>>,
+    /// Why the statement failed; for the last statement of a section, possibly the tool's COMMIT
+    /// after it (a deferred constraint). Serialized as the contract's string,
+    /// `"42P07: relation \"users\" already exists"`.
+    #[serde(serialize_with = "error_text")]
+    pub error: Option<ApplyError>,
+    #[serde(rename = "duration_ms", serialize_with = "milliseconds")]
+    pub duration: Duration,
+    /// It succeeded, but its transaction was rolled back afterwards (a later statement failed, the
+    /// file said ROLLBACK, or never committed).
+    pub rolled_back: bool,
+}
+
+fn error_text<S: Serializer>(error: &Option<ApplyError>, serializer: S) -> Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.serialize_str(&format!("{}: {}", error.sqlstate, error.message)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn milliseconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
+}
+
+impl StatementTrace {
+    fn new(statement: &ScriptStatement) -> StatementTrace {
+        StatementTrace {
+            statement: statement.index,
+            line: statement.line,
+            applied: false,
+            not_applied: None,
+            locks: Vec::new(),
+            rewrites: Vec::new(),
+            rebuilt_indexes: Vec::new(),
+            scans: Vec::new(),
+            waits: Vec::new(),
+            sampled: false,
+            plan: None,
+            error: None,
+            duration: Duration::ZERO,
+            rolled_back: false,
+        }
+    }
+
+    fn not_applied(statement: &ScriptStatement, reason: String) -> StatementTrace {
+        StatementTrace {
+            not_applied: Some(reason),
+            ..StatementTrace::new(statement)
+        }
+    }
+}
+
+/// Applies `script` on `client` in its tool's transaction shape and traces every statement; returns
+/// one trace per statement of the script, in order. `monitor` is a second connection to the same
+/// database, used only while a statement that cannot run in a transaction block runs. The apply
+/// stops at the first failing statement; the statements after it say so.
+pub async fn apply_traced(
+    client: &Client,
+    monitor: &Client,
+    script: &Script<'_>,
+) -> Vec<StatementTrace> {
+    let mut tracer = Tracer {
+        client,
+        monitor,
+        script,
+        catalog: None,
+        held: None,
+        block: Vec::new(),
+        traces: Vec::new(),
+        applier_pid: None,
+    };
+    let mut failed: Option<(usize, usize)> = None;
+    for section in &script.sections {
+        for statement in &section.statements {
+            let trace = if let Some((index, line)) = failed {
+                StatementTrace::not_applied(
+                    statement,
+                    format!(
+                        "statement {index} (line {line}) failed first, and the migration stops at its first error"
+                    ),
+                )
+            } else if statement.is_psql_meta() {
+                StatementTrace::not_applied(
+                    statement,
+                    "psql meta-command: psql runs it itself and the server never sees it".into(),
+                )
+            } else {
+                let trace = tracer.statement(statement).await;
+                if trace.error.is_some() {
+                    failed = Some((statement.index, statement.line));
+                }
+                trace
+            };
+            tracer.traces.push(trace);
+        }
+        if failed.is_none() {
+            if let Some(last) = section.last_sql_statement() {
+                if let Err(error) = tracer.end_section(section.end).await {
+                    let error = ApplyError::new(script, last, &error, false);
+                    failed = Some((last.index, last.line));
+                    if let Some(trace) = tracer
+                        .traces
+                        .iter_mut()
+                        .rfind(|t| t.statement == last.index)
+                    {
+                        // The migration fails there, like a statement that fails.
+                        trace.error = Some(error);
+                        trace.applied = false;
+                        trace.rolled_back = false;
+                    }
+                }
+            }
+        }
+    }
+    tracer.traces
+}
+
+/// A user relation in the catalog.
+#[derive(Debug, Clone)]
+struct Relation {
+    name: String,
+    kind: char,
+    filenode: u32,
+}
+
+/// The user relations by OID (see [`RELATIONS`]).
+type Relations = HashMap<u32, Relation>;
+
+/// What the session's transaction holds and has counted (see [`HELD`]).
+#[derive(Debug, Clone, Default)]
+struct Held {
+    locks: BTreeSet<(u32, String)>,
+    seq_scans: HashMap<u32, i64>,
+}
+
+/// The session at one point: the catalog and what its transaction holds.
+struct Observation {
+    relations: Relations,
+    held: Held,
+}
+
+/// Reads the rows of [`HELD`] and [`RELATIONS`] out of a query's messages.
+fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, held: &mut Held) {
+    for row in rows(messages) {
+        let field = |i: usize| row.try_get(i).ok().flatten().unwrap_or_default();
+        let Ok(oid) = field(1).parse::<u32>() else {
+            continue;
+        };
+        match field(0) {
+            "lock" => {
+                held.locks.insert((oid, field(2).to_owned()));
+            }
+            "scan" => {
+                held.seq_scans.insert(oid, field(2).parse().unwrap_or(0));
+            }
+            "relation" => {
+                relations.insert(
+                    oid,
+                    Relation {
+                        name: field(2).to_owned(),
+                        kind: field(3).chars().next().unwrap_or('?'),
+                        filenode: field(4).parse().unwrap_or(0),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Names relations by the catalog before a statement, then (for relations it created) after it;
+/// relations in neither (transient heaps of a rewrite, TOAST) are not the migration's and are left
+/// out.
+struct Names<'a> {
+    before: &'a Relations,
+    after: &'a Relations,
+}
+
+impl Names<'_> {
+    fn of(&self, oid: u32) -> Option<&str> {
+        self.before
+            .get(&oid)
+            .or_else(|| self.after.get(&oid))
+            .map(|relation| relation.name.as_str())
+    }
+
+    fn locks<'l>(&self, locks: impl IntoIterator<Item = (u32, &'l str)>) -> Vec<LockTrace> {
+        let named: BTreeSet<LockTrace> = locks
+            .into_iter()
+            .filter_map(|(oid, mode)| {
+                Some(LockTrace {
+                    relation: self.of(oid)?.to_owned(),
+                    mode: mode.to_owned(),
+                })
+            })
+            .collect();
+        named.into_iter().collect()
+    }
+}
+
+/// What a statement changed between two observations of its session: the locks it added, the
+/// storage it rewrote and the sequential scans it made.
+fn record_changes(trace: &mut StatementTrace, before: &Observation, after: (&Relations, &Held)) {
+    let (relations, held) = after;
+    let names = Names {
+        before: &before.relations,
+        after: relations,
+    };
+    trace.locks = names.locks(
+        held.locks
+            .difference(&before.held.locks)
+            .map(|(oid, mode)| (*oid, mode.as_str())),
+    );
+    let mut scans: Vec<ScanTrace> = held
+        .seq_scans
+        .iter()
+        .filter_map(|(oid, count)| {
+            let delta = count - before.held.seq_scans.get(oid).copied().unwrap_or(0);
+            let relation = names.of(*oid)?.to_owned();
+            (delta > 0).then_some(ScanTrace {
+                relation,
+                seq_scans: delta,
+            })
+        })
+        .collect();
+    scans.sort();
+    trace.scans = scans;
+    record_rewrites(trace, &before.relations, relations);
+}
+
+/// Tables and indexes that existed before and have new storage after. A relation is followed by
+/// its OID, or by its name when the statement dropped it and built a new one of the same kind
+/// (ALTER COLUMN TYPE rebuilds the column's indexes that way, reusing their storage when the new
+/// type needs no rebuild).
+fn record_rewrites(trace: &mut StatementTrace, before: &Relations, after: &Relations) {
+    let mut by_name: Option<HashMap<(&str, char), &Relation>> = None;
+    let mut rewrites = Vec::new();
+    let mut rebuilt = Vec::new();
+    for (oid, old) in before {
+        let new = match after.get(oid) {
+            Some(new) => new,
+            None => {
+                let by_name = by_name.get_or_insert_with(|| {
+                    after
+                        .values()
+                        .map(|relation| ((relation.name.as_str(), relation.kind), relation))
+                        .collect()
+                });
+                match by_name.get(&(old.name.as_str(), old.kind)) {
+                    Some(new) => new,
+                    None => continue,
+                }
+            }
+        };
+        if old.filenode == 0 || new.filenode == 0 || old.filenode == new.filenode {
+            continue;
+        }
+        match old.kind {
+            'r' | 'm' => rewrites.push(old.name.clone()),
+            'i' => rebuilt.push(old.name.clone()),
+            _ => {}
+        }
+    }
+    rewrites.sort();
+    rebuilt.sort();
+    trace.rewrites = rewrites;
+    trace.rebuilt_indexes = rebuilt;
+}
+
+/// A lock the monitor saw the statement's backend hold or wait for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SampledLock {
+    locktype: String,
+    relation: Option<u32>,
+    mode: String,
+    granted: bool,
+}
+
+/// Runs the statements and keeps what the trace needs between them.
+struct Tracer<'a, 's> {
+    client: &'a Client,
+    monitor: &'a Client,
+    script: &'a Script<'s>,
+    /// The user relations as last read; `None` once a statement may have changed them.
+    catalog: Option<Relations>,
+    /// What the open transaction held and had counted when last read; `None` when it must be read
+    /// again.
+    held: Option<Held>,
+    /// Indices into `traces` of the statements applied in the open transaction block, marked
+    /// `rolled_back` if it is rolled back.
+    block: Vec<usize>,
+    traces: Vec<StatementTrace>,
+    /// The backend the monitor watches, once asked.
+    applier_pid: Option<Option<i32>>,
+}
+
+/// Why a statement did not apply: the error, and whether the failing query was the statement as
+/// written (so the server's error cursor points into it).
+struct Failure {
+    error: tokio_postgres::Error,
+    as_written: bool,
+}
+
+impl Failure {
+    /// The statement as written failed.
+    fn as_written(error: tokio_postgres::Error) -> Failure {
+        Failure {
+            error,
+            as_written: true,
+        }
+    }
+
+    /// A query around the statement failed: the COMMIT after it, or the trace's own.
+    fn around(error: tokio_postgres::Error) -> Failure {
+        Failure {
+            error,
+            as_written: false,
+        }
+    }
+}
+
+impl Tracer<'_, '_> {
+    /// Applies and traces one statement. A failure leaves no transaction open.
+    async fn statement(&mut self, statement: &ScriptStatement<'_>) -> StatementTrace {
+        let mut trace = StatementTrace::new(statement);
+        let outcome = self.run(statement, &mut trace).await;
+        match outcome {
+            Ok(()) => {
+                trace.applied = true;
+                match statement.kind() {
+                    Kind::Commit => self.block.clear(),
+                    Kind::Rollback => self.mark_block_rolled_back(),
+                    Kind::Begin => self.block.push(self.traces.len()),
+                    _ if statement.in_transaction => self.block.push(self.traces.len()),
+                    _ => {}
+                }
+            }
+            Err(failure) => {
+                roll_back(self.client).await;
+                self.catalog = None;
+                self.held = None;
+                self.mark_block_rolled_back();
+                trace.error = Some(ApplyError::new(
+                    self.script,
+                    statement,
+                    &failure.error,
+                    failure.as_written,
+                ));
+            }
+        }
+        trace
+    }
+
+    async fn run(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+    ) -> Result<(), Failure> {
+        if statement.begin_before {
+            // Observed only before the first statement that needs it: SET TRANSACTION must come
+            // before any query of the transaction.
+            self.client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(Failure::around)?;
+            self.held = None;
+        }
+        if statement.is_transaction_control() {
+            self.held = None;
+            if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
+                // Rolling back undoes catalog changes too.
+                self.catalog = None;
+            }
+            return self.timed(statement, trace).await;
+        }
+        if matches!(statement.kind(), Kind::Set | Kind::Reset) {
+            // Settings take no locks and touch no table; observing around them would be a query
+            // before SET TRANSACTION.
+            return self.timed(statement, trace).await;
+        }
+        if statement.in_transaction {
+            return self.in_transaction(statement, trace).await;
+        }
+        if !runs_outside_transaction(statement) {
+            match self.autocommitted(statement, trace).await {
+                Err(failure) if refuses_transaction_block(&failure.error) => {
+                    roll_back(self.client).await;
+                    self.held = None;
+                    trace.plan = None;
+                }
+                outcome => return outcome,
+            }
+        }
+        self.sampled(statement, trace).await
+    }
+
+    /// A statement inside the migration's own transaction: charged with what it added to it.
+    async fn in_transaction(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+    ) -> Result<(), Failure> {
+        if self.held.is_none() || self.catalog.is_none() {
+            self.read("", "").await.map_err(Failure::around)?;
+        }
+        let before = self.take_observation();
+        trace.plan = self.explain(statement).await.map_err(Failure::around)?;
+        self.timed(statement, trace).await?;
+        self.read("", "").await.map_err(Failure::around)?;
+        self.record(trace, &before);
+        Ok(())
+    }
+
+    /// A statement that would autocommit, run as `BEGIN; statement; <observe>; COMMIT`.
+    async fn autocommitted(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+    ) -> Result<(), Failure> {
+        self.read("BEGIN", "").await.map_err(Failure::around)?;
+        let before = self.take_observation();
+        trace.plan = self.explain(statement).await.map_err(Failure::around)?;
+        self.timed(statement, trace).await?;
+        // A deferred constraint fails at COMMIT: the statement is what failed.
+        self.read("", "COMMIT").await.map_err(Failure::around)?;
+        self.record(trace, &before);
+        self.held = None;
+        Ok(())
+    }
+
+    /// A statement that must run outside a transaction block, run as written while the monitor
+    /// samples its locks.
+    async fn sampled(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+    ) -> Result<(), Failure> {
+        if self.catalog.is_none() {
+            self.read("", "").await.map_err(Failure::around)?;
+        }
+        let before = self.catalog.take().unwrap_or_default();
+        let pid = self.applier_pid().await.map_err(Failure::around)?;
+        let holding = pid.is_some() && self.hold(statement).await;
+        let started = Instant::now();
+        let (outcome, samples) = match pid {
+            Some(pid) => self.run_sampled(statement, pid, holding).await,
+            None => (
+                self.client.batch_execute(statement.sql).await,
+                BTreeSet::new(),
+            ),
+        };
+        trace.duration = started.elapsed();
+        trace.sampled = true;
+        outcome.map_err(Failure::as_written)?;
+        self.read("", "").await.map_err(Failure::around)?;
+        self.held = None;
+        let after = self.catalog.as_ref().map_or(&before, |after| after);
+        let names = Names {
+            before: &before,
+            after,
+        };
+        trace.locks = names.locks(
+            samples
+                .iter()
+                .filter_map(|sample| Some((sample.relation?, sample.mode.as_str()))),
+        );
+        let waits: BTreeSet<String> = samples
+            .iter()
+            .filter(|sample| !sample.granted)
+            .filter_map(|sample| describe_wait(sample, &names))
+            .collect();
+        trace.waits = waits.into_iter().collect();
+        record_rewrites(trace, &before, after);
+        Ok(())
+    }
+
+    /// Runs the statement while the monitor samples the applying backend's locks. As soon as the
+    /// statement waits, that sample is what it holds and waits for, and the monitor lets go of its
+    /// snapshot; a statement that never waits gets every sample (a lock held only between two
+    /// samples is missed). The monitor lets go after [`HOLD_LIMIT`] in any case.
+    async fn run_sampled(
+        &self,
+        statement: &ScriptStatement<'_>,
+        pid: i32,
+        mut holding: bool,
+    ) -> (Result<(), tokio_postgres::Error>, BTreeSet<SampledLock>) {
+        let sample_query = format!(
+            "SELECT l.locktype, l.relation::text, l.mode, l.granted::text FROM pg_catalog.pg_locks l \
+             WHERE l.pid = {pid} AND ((l.locktype = 'relation' AND l.relation >= 16384) OR NOT l.granted)"
+        );
+        let mut seen = BTreeSet::new();
+        let started = Instant::now();
+        let mut interval = SAMPLE_INTERVAL_MIN;
+        let mut sampling = true;
+        let run = self.client.batch_execute(statement.sql);
+        tokio::pin!(run);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                outcome = &mut run => break outcome,
+                () = tokio::time::sleep(interval), if sampling => {
+                    interval = (interval * 2).min(SAMPLE_INTERVAL_MAX);
+                    let sample = self.monitor.simple_query(&sample_query).await;
+                    let sample = sample.as_deref().map(read_sample);
+                    let waits = match sample {
+                        Ok(sample) if sample.iter().any(|lock| !lock.granted) => {
+                            seen = sample;
+                            true
+                        }
+                        Ok(sample) => {
+                            seen.extend(sample);
+                            false
+                        }
+                        // The monitor is gone; the statement still runs.
+                        Err(_) => true,
+                    };
+                    sampling = !waits;
+                    if holding && (waits || started.elapsed() > HOLD_LIMIT) {
+                        self.release().await;
+                        holding = false;
+                    }
+                }
+            }
+        };
+        if holding {
+            self.release().await;
+        }
+        (outcome, seen)
+    }
+
+    /// The monitor opens a transaction with a snapshot, which CONCURRENTLY statements wait for as
+    /// they wait for every older transaction, and reads the statement's table (an index's table),
+    /// so that a statement waiting for the table's users, or needing an ACCESS EXCLUSIVE lock on
+    /// it (VACUUM FULL), queues behind the monitor. Returns whether the monitor holds a snapshot.
+    async fn hold(&self, statement: &ScriptStatement<'_>) -> bool {
+        if self
+            .monitor
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+            .await
+            .is_err()
+        {
+            roll_back(self.monitor).await;
+            return false;
+        }
+        let Some(target) = &statement.statement.class.target else {
+            return true;
+        };
+        let find_table = format!(
+            "SELECT COALESCE(i.indrelid, c.oid)::pg_catalog.regclass::text \
+               FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid \
+              WHERE c.oid = pg_catalog.to_regclass('{}')",
+            quoted(target).replace('\'', "''")
+        );
+        let Some(table) = self
+            .monitor
+            .simple_query(&find_table)
+            .await
+            .ok()
+            .as_deref()
+            .and_then(first_value)
+        else {
+            return true;
+        };
+        let read = format!(
+            "SAVEPOINT {HOLD_SAVEPOINT}; SELECT FROM {table} LIMIT 0; RELEASE SAVEPOINT {HOLD_SAVEPOINT}"
+        );
+        if self.monitor.batch_execute(&read).await.is_err() {
+            // Not readable (a sequence, a foreign table whose server is away): the snapshot stays.
+            let _ = self
+                .monitor
+                .batch_execute(&format!("ROLLBACK TO SAVEPOINT {HOLD_SAVEPOINT}"))
+                .await;
+        }
+        true
+    }
+
+    async fn release(&self) {
+        if self.monitor.batch_execute("COMMIT").await.is_err() {
+            roll_back(self.monitor).await;
+        }
+    }
+
+    /// Closes the transaction a section leaves open, as its tool (or psql) does.
+    async fn end_section(&mut self, end: SectionEnd) -> Result<(), tokio_postgres::Error> {
+        self.held = None;
+        match end {
+            SectionEnd::Nothing => Ok(()),
+            SectionEnd::Commit => {
+                let committed = self.client.batch_execute("COMMIT").await;
+                if committed.is_err() {
+                    roll_back(self.client).await;
+                    self.catalog = None;
+                    self.mark_block_rolled_back();
+                }
+                self.block.clear();
+                committed
+            }
+            SectionEnd::RollBack { .. } => {
+                self.catalog = None;
+                self.mark_block_rolled_back();
+                self.client.batch_execute("ROLLBACK").await
+            }
+        }
+    }
+
+    fn mark_block_rolled_back(&mut self) {
+        for index in self.block.drain(..) {
+            if let Some(trace) = self.traces.get_mut(index) {
+                trace.rolled_back = true;
+            }
+        }
+    }
+
+    /// Runs the statement as written and records how long it took.
+    async fn timed(
+        &self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+    ) -> Result<(), Failure> {
+        let started = Instant::now();
+        let outcome = self.client.batch_execute(statement.sql).await;
+        trace.duration = started.elapsed();
+        outcome.map_err(Failure::as_written)
+    }
+
+    /// Reads what the session's transaction holds, and the catalog unless it is known unchanged,
+    /// between `prefix` and `suffix` (transaction commands, or nothing), in one round trip.
+    async fn read(&mut self, prefix: &str, suffix: &str) -> Result<(), tokio_postgres::Error> {
+        let mut query = String::new();
+        for part in [prefix, HELD] {
+            if !part.is_empty() {
+                query.push_str(part);
+                query.push_str(";\n");
+            }
+        }
+        if self.catalog.is_none() {
+            query.push_str(RELATIONS);
+            query.push_str(";\n");
+        }
+        query.push_str(suffix);
+        let messages = self.client.simple_query(&query).await?;
+        let mut held = Held::default();
+        let relations = self.catalog.get_or_insert_with(Relations::new);
+        read_observation(&messages, relations, &mut held);
+        self.held = Some(held);
+        Ok(())
+    }
+
+    /// The session as last read; the catalog must be read again after the next statement.
+    fn take_observation(&mut self) -> Observation {
+        Observation {
+            relations: self.catalog.take().unwrap_or_default(),
+            held: self.held.take().unwrap_or_default(),
+        }
+    }
+
+    /// Records what the statement changed since `before`, against the session as just read.
+    fn record(&self, trace: &mut StatementTrace, before: &Observation) {
+        let (no_relations, nothing_held) = (Relations::new(), Held::default());
+        let after = (
+            self.catalog.as_ref().unwrap_or(&no_relations),
+            self.held.as_ref().unwrap_or(&nothing_held),
+        );
+        record_changes(trace, before, after);
+    }
+
+    /// `EXPLAIN` of a DML statement, inside a savepoint so that a statement that cannot be planned
+    /// fails as itself, not as an aborted transaction. `None` for other statements and for
+    /// statements EXPLAIN rejects.
+    async fn explain(
+        &self,
+        statement: &ScriptStatement<'_>,
+    ) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
+        if !is_dml(self.script, statement) {
+            return Ok(None);
+        }
+        let query = format!(
+            "SAVEPOINT {EXPLAIN_SAVEPOINT}; EXPLAIN (FORMAT TEXT) {}\n; RELEASE SAVEPOINT {EXPLAIN_SAVEPOINT}",
+            statement.sql
+        );
+        match self.client.simple_query(&query).await {
+            Ok(messages) => Ok(Some(
+                rows(&messages)
+                    .filter_map(|row| row.try_get(0).ok().flatten().map(str::to_owned))
+                    .collect(),
+            )),
+            Err(error) if error.as_db_error().is_some() => {
+                self.client
+                    .batch_execute(&format!(
+                        "ROLLBACK TO SAVEPOINT {EXPLAIN_SAVEPOINT}; RELEASE SAVEPOINT {EXPLAIN_SAVEPOINT}"
+                    ))
+                    .await?;
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The applying backend's process id, which the monitor watches.
+    async fn applier_pid(&mut self) -> Result<Option<i32>, tokio_postgres::Error> {
+        if let Some(pid) = self.applier_pid {
+            return Ok(pid);
+        }
+        let messages = self
+            .client
+            .simple_query("SELECT pg_catalog.pg_backend_pid()")
+            .await?;
+        let pid = first_value(&messages).and_then(|pid| pid.parse().ok());
+        self.applier_pid = Some(pid);
+        Ok(pid)
+    }
+}
+
+/// The locks of one monitor sample.
+fn read_sample(messages: &[SimpleQueryMessage]) -> BTreeSet<SampledLock> {
+    rows(messages)
+        .map(|row| {
+            let field = |i: usize| row.try_get(i).ok().flatten();
+            SampledLock {
+                locktype: field(0).unwrap_or_default().to_owned(),
+                relation: field(1).and_then(|oid| oid.parse().ok()),
+                mode: field(2).unwrap_or_default().to_owned(),
+                granted: field(3) == Some("true"),
+            }
+        })
+        .collect()
+}
+
+/// The rows of a simple query's answer.
+fn rows(messages: &[SimpleQueryMessage]) -> impl Iterator<Item = &SimpleQueryRow> {
+    messages.iter().filter_map(|message| match message {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    })
+}
+
+/// The first column of the first row, if there is one and it is not NULL.
+fn first_value(messages: &[SimpleQueryMessage]) -> Option<String> {
+    rows(messages)
+        .next()
+        .and_then(|row| row.try_get(0).ok().flatten())
+        .map(str::to_owned)
+}
+
+/// What a lock the statement waited for means for the people using the database.
+fn describe_wait(lock: &SampledLock, names: &Names) -> Option<String> {
+    Some(match lock.locktype.as_str() {
+        "virtualxid" => "older transactions (virtualxid)".to_owned(),
+        "transactionid" => "another transaction's row changes (transactionid)".to_owned(),
+        "relation" => format!("{} on {}", lock.mode, names.of(lock.relation?)?),
+        other => format!("{other} lock ({})", lock.mode),
+    })
+}
+
+/// Statements migagent never wraps in a transaction: CONCURRENTLY and VACUUM cannot run in one, and
+/// LOCK and DECLARE fail outside one, as they do in production.
+fn runs_outside_transaction(statement: &ScriptStatement) -> bool {
+    let class = &statement.statement.class;
+    class.concurrently
+        || class.kind == Kind::Vacuum
+        || matches!(class.label.as_str(), "LOCK" | "DECLARE")
+}
+
+fn refuses_transaction_block(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| NOT_IN_TRANSACTION_BLOCK.contains(&code.code()))
+}
+
+/// Data-changing statements whose plan says how they will touch the table: UPDATE, DELETE, MERGE,
+/// and INSERT from a query (INSERT … VALUES has nothing to plan).
+fn is_dml(script: &Script, statement: &ScriptStatement) -> bool {
+    let class = &statement.statement.class;
+    match class.kind {
+        Kind::Update | Kind::Delete => true,
+        Kind::Insert => script.has_keyword(statement, "select"),
+        _ => class.label == "MERGE",
+    }
+}
+
+/// A relation name quoted for SQL.
+fn quoted(name: &ObjectName) -> String {
+    let ident = |part: &str| format!("\"{}\"", part.replace('"', "\"\""));
+    match &name.schema {
+        Some(schema) => format!("{}.{}", ident(schema), ident(&name.name)),
+        None => ident(&name.name),
+    }
+}

@@ -1,0 +1,914 @@
+//! Applying migrations on a real PostgreSQL server in their tool's transaction shape, and the
+//! per-statement trace: the locks, rewrites and scans it reports agree with what PostgreSQL 15
+//! takes (the lock-probe table below), transaction shapes behave as in production, and failures
+//! stop the apply and name their statement.
+
+mod common;
+
+use migagent::migration::{Section, Transaction};
+use migagent::shadow::apply::{apply, Script};
+use migagent::shadow::cluster::EphemeralCluster;
+use migagent::shadow::trace::{apply_traced, StatementTrace};
+use migagent::sql::{self, LineIndex, ParsedFile};
+use tokio_postgres::Client;
+
+/// A migration file with its sections, parsed as the review pipeline parses it.
+struct Migration {
+    text: String,
+    sections: Vec<Section>,
+    parsed: ParsedFile,
+    lines: LineIndex,
+}
+
+impl Migration {
+    /// One section of the whole text, run the way `transaction` says.
+    fn new(text: &str, transaction: Transaction) -> Migration {
+        let sections = vec![Section {
+            range: 0..text.len(),
+            transaction,
+        }];
+        Migration {
+            text: text.to_owned(),
+            parsed: sql::parse_text(text),
+            lines: LineIndex::new(text),
+            sections,
+        }
+    }
+
+    fn plain(text: &str) -> Migration {
+        Migration::new(text, Transaction::None)
+    }
+
+    fn wrapped(text: &str) -> Migration {
+        Migration::new(text, Transaction::Wrapped)
+    }
+
+    fn script(&self) -> Script<'_> {
+        Script::new(&self.text, &self.parsed, &self.sections, &self.lines)
+    }
+}
+
+/// Creates database `name` (from `template` when given) and connects an applying session and a
+/// monitor to it.
+async fn database(
+    cluster: &EphemeralCluster,
+    admin: &Client,
+    name: &str,
+    template: Option<&str>,
+) -> (Client, Client) {
+    let create = match template {
+        Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        None => format!("CREATE DATABASE {name}"),
+    };
+    admin
+        .batch_execute(&create)
+        .await
+        .unwrap_or_else(|err| panic!("{create}: {err}"));
+    (
+        common::connect(cluster, name).await,
+        common::connect(cluster, name).await,
+    )
+}
+
+/// Whether a relation exists in the connected database.
+async fn exists(client: &Client, relation: &str) -> bool {
+    let row = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+/// The setup every probe case starts from (pg15-lock-probe.txt).
+const PROBE_SETUP: &str = "
+CREATE TABLE parent(id bigint PRIMARY KEY);
+INSERT INTO parent SELECT g FROM generate_series(1,2000) g;
+CREATE TABLE t(id bigint PRIMARY KEY, a int, b text, c varchar(20), ts timestamp, p bigint, n numeric(10,2), j jsonb);
+INSERT INTO t SELECT g, g, 'b'||g, 'c'||g, now(), g, g, '{}' FROM generate_series(1,2000) g;
+CREATE INDEX t_b_idx ON t(b);
+CREATE INDEX t_c_idx ON t(c);
+CREATE TYPE mood AS ENUM ('sad','ok');
+CREATE TABLE pt(id int, k int) PARTITION BY RANGE (k);
+CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (0) TO (100);
+CREATE TABLE pt_2 (id int, k int);
+INSERT INTO pt SELECT g, g%100 FROM generate_series(1,500) g;
+CREATE MATERIALIZED VIEW mv AS SELECT id, a FROM t;
+CREATE UNIQUE INDEX mv_id ON mv(id);
+CREATE TABLE child(id bigint PRIMARY KEY, parent_id bigint);
+INSERT INTO child SELECT g, g FROM generate_series(1,2000) g;
+ALTER TABLE t ADD CONSTRAINT t_a_chk CHECK (a > 0) NOT VALID;
+ALTER TABLE child ADD CONSTRAINT child_fk_nv FOREIGN KEY (parent_id) REFERENCES parent(id) NOT VALID;
+ANALYZE;
+";
+
+/// One statement of the probe: what runs (committed) before it, and what PostgreSQL 15 takes for
+/// it, in the probe's notation: `relation=Mode` without the `Lock` suffix, rewritten tables and
+/// indexes together, `table+N` sequential scans, the waits the monitor saw.
+///
+/// The probe named relations by joining `pg_class` after the statement, so it lost the relations
+/// a statement drops (the index of a dropped column, a dropped table's primary key) and named
+/// renamed ones by their new name. The trace names relations from the catalog before the
+/// statement; the cases marked "dropped" below list those locks, which the probe's query could not
+/// see.
+struct ProbeCase {
+    name: &'static str,
+    prelude: &'static str,
+    sql: &'static str,
+    locks: &'static str,
+    rewritten: &'static str,
+    scans: &'static str,
+    waits: &'static str,
+}
+
+const fn case(
+    name: &'static str,
+    sql: &'static str,
+    locks: &'static str,
+    rewritten: &'static str,
+    scans: &'static str,
+) -> ProbeCase {
+    ProbeCase {
+        name,
+        prelude: "",
+        sql,
+        locks,
+        rewritten,
+        scans,
+        waits: "",
+    }
+}
+
+const fn after(prelude: &'static str, case: ProbeCase) -> ProbeCase {
+    ProbeCase { prelude, ..case }
+}
+
+const fn waiting(waits: &'static str, case: ProbeCase) -> ProbeCase {
+    ProbeCase { waits, ..case }
+}
+
+const ALL_INDEXES: &str = "t t_b_idx t_c_idx t_pkey";
+const REWRITE_LOCKS: &str =
+    "t=AccessExclusive t=Share t_b_idx=AccessExclusive t_c_idx=AccessExclusive t_pkey=AccessExclusive";
+
+const PROBE: &[ProbeCase] = &[
+    case("add_column_nullable", "ALTER TABLE t ADD COLUMN x int", "t=AccessExclusive", "", ""),
+    case(
+        "add_column_const_default",
+        "ALTER TABLE t ADD COLUMN x int NOT NULL DEFAULT 0",
+        "t=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "add_column_volatile_default",
+        "ALTER TABLE t ADD COLUMN x timestamptz DEFAULT clock_timestamp()",
+        REWRITE_LOCKS,
+        ALL_INDEXES,
+        "t+4",
+    ),
+    case(
+        "add_column_inline_fk",
+        "ALTER TABLE child ADD COLUMN x bigint REFERENCES parent(id)",
+        "child=AccessExclusive child=AccessShare child=ShareRowExclusive parent=AccessShare parent=ShareRowExclusive",
+        "",
+        "",
+    ),
+    case(
+        "add_column_inline_unique",
+        "ALTER TABLE t ADD COLUMN x int UNIQUE",
+        "t=AccessExclusive t=Share t_x_key=AccessExclusive",
+        "",
+        "t+1",
+    ),
+    // dropped: t_b_idx, the index of column b.
+    case(
+        "drop_column",
+        "ALTER TABLE t DROP COLUMN b",
+        "t=AccessExclusive t_b_idx=AccessExclusive",
+        "",
+        "",
+    ),
+    case("rename_column", "ALTER TABLE t RENAME COLUMN b TO b2", "t=AccessExclusive", "", ""),
+    case("rename_table", "ALTER TABLE t RENAME TO t2", "t=AccessExclusive", "", ""),
+    case("set_not_null", "ALTER TABLE t ALTER COLUMN a SET NOT NULL", "t=AccessExclusive", "", "t+1"),
+    after(
+        "ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID; ALTER TABLE t VALIDATE CONSTRAINT a_nn",
+        case(
+            "set_not_null_with_valid_check",
+            "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+            "t=AccessExclusive",
+            "",
+            "",
+        ),
+    ),
+    after(
+        "DROP MATERIALIZED VIEW mv",
+        case(
+            "type_int_to_bigint",
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint",
+            REWRITE_LOCKS,
+            ALL_INDEXES,
+            "t+4",
+        ),
+    ),
+    // dropped: the old t_c_idx (AccessShare, AccessExclusive); the new t_c_idx reuses its storage.
+    case(
+        "type_varchar_widen",
+        "ALTER TABLE t ALTER COLUMN c TYPE varchar(100)",
+        "t=AccessExclusive t=Share t_c_idx=AccessExclusive t_c_idx=AccessShare",
+        "",
+        "",
+    ),
+    case(
+        "type_varchar_narrow",
+        "ALTER TABLE t ALTER COLUMN c TYPE varchar(10)",
+        REWRITE_LOCKS,
+        ALL_INDEXES,
+        "t+4",
+    ),
+    case(
+        "type_numeric_widen",
+        "ALTER TABLE t ALTER COLUMN n TYPE numeric(12,2)",
+        "t=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "type_collation_change",
+        "ALTER TABLE t ALTER COLUMN b TYPE text COLLATE \"C\"",
+        "t=AccessExclusive t=Share t_b_idx=AccessExclusive",
+        "t_b_idx",
+        "t+1",
+    ),
+    case(
+        "add_check_valid",
+        "ALTER TABLE t ADD CONSTRAINT x_chk CHECK (a > -1)",
+        "t=AccessExclusive",
+        "",
+        "t+1",
+    ),
+    case(
+        "add_check_not_valid",
+        "ALTER TABLE t ADD CONSTRAINT x_chk CHECK (a > -1) NOT VALID",
+        "t=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "validate_check",
+        "ALTER TABLE t VALIDATE CONSTRAINT t_a_chk",
+        "t=ShareUpdateExclusive",
+        "",
+        "t+1",
+    ),
+    case(
+        "add_fk_valid",
+        "ALTER TABLE child ADD CONSTRAINT x_fk FOREIGN KEY (parent_id) REFERENCES parent(id)",
+        "child=AccessShare child=ShareRowExclusive child_pkey=AccessShare parent=AccessShare parent=RowShare parent=ShareRowExclusive parent_pkey=AccessShare",
+        "",
+        "child+1 parent+1",
+    ),
+    case(
+        "add_fk_not_valid",
+        "ALTER TABLE child ADD CONSTRAINT x_fk FOREIGN KEY (parent_id) REFERENCES parent(id) NOT VALID",
+        "child=AccessShare child=ShareRowExclusive parent=AccessShare parent=ShareRowExclusive",
+        "",
+        "",
+    ),
+    case(
+        "validate_fk",
+        "ALTER TABLE child VALIDATE CONSTRAINT child_fk_nv",
+        "child=AccessShare child=ShareUpdateExclusive child_pkey=AccessShare parent=AccessShare parent=RowShare parent_pkey=AccessShare",
+        "",
+        "child+1 parent+1",
+    ),
+    case(
+        "add_unique_constraint",
+        "ALTER TABLE t ADD CONSTRAINT x_uq UNIQUE (a)",
+        "t=AccessExclusive t=Share x_uq=AccessExclusive",
+        "",
+        "t+1",
+    ),
+    after(
+        "ALTER TABLE child DROP CONSTRAINT child_pkey; CREATE UNIQUE INDEX ch_pk ON child(parent_id)",
+        case(
+            "add_pk_using_index_nullable",
+            "ALTER TABLE child ADD PRIMARY KEY USING INDEX ch_pk",
+            "ch_pk=AccessShare child=AccessExclusive",
+            "",
+            "child+1",
+        ),
+    ),
+    case(
+        "drop_constraint_fk",
+        "ALTER TABLE child DROP CONSTRAINT child_fk_nv",
+        "child=AccessExclusive parent=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "create_index",
+        "CREATE INDEX x_idx ON t(a)",
+        "t=Share x_idx=AccessExclusive",
+        "",
+        "t+1",
+    ),
+    // dropped: t_b_idx.
+    case(
+        "drop_index",
+        "DROP INDEX t_b_idx",
+        "t=AccessExclusive t_b_idx=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "reindex_index",
+        "REINDEX INDEX t_b_idx",
+        "t=Share t_b_idx=AccessExclusive",
+        "t_b_idx",
+        "t+1",
+    ),
+    after(
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'",
+        case(
+            "create_trigger",
+            "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            "t=ShareRowExclusive",
+            "",
+            "",
+        ),
+    ),
+    case(
+        "set_statistics",
+        "ALTER TABLE t ALTER COLUMN a SET STATISTICS 500",
+        "t=ShareUpdateExclusive",
+        "",
+        "",
+    ),
+    case(
+        "set_fillfactor",
+        "ALTER TABLE t SET (fillfactor = 70)",
+        "t=ShareUpdateExclusive",
+        "",
+        "",
+    ),
+    case("set_unlogged", "ALTER TABLE t SET UNLOGGED", REWRITE_LOCKS, ALL_INDEXES, "t+4"),
+    case(
+        "cluster",
+        "CLUSTER t USING t_pkey",
+        "t=AccessExclusive t=Share t_b_idx=AccessExclusive t_b_idx=AccessShare t_c_idx=AccessExclusive t_c_idx=AccessShare t_pkey=AccessExclusive t_pkey=AccessShare",
+        ALL_INDEXES,
+        "t+3",
+    ),
+    case("truncate", "TRUNCATE t CASCADE", REWRITE_LOCKS, ALL_INDEXES, "t+3"),
+    // dropped: child and child_pkey.
+    case(
+        "drop_table",
+        "DROP TABLE child",
+        "child=AccessExclusive child_pkey=AccessExclusive parent=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "refresh_matview",
+        "REFRESH MATERIALIZED VIEW mv",
+        "mv=AccessExclusive mv=AccessShare mv=Exclusive mv=Share mv_id=AccessExclusive t=AccessShare t_b_idx=AccessShare t_c_idx=AccessShare t_pkey=AccessShare",
+        "mv mv_id",
+        "mv+1 t+1",
+    ),
+    case("comment_on", "COMMENT ON TABLE t IS 'x'", "t=ShareUpdateExclusive", "", ""),
+    case(
+        "attach_partition",
+        "ALTER TABLE pt ATTACH PARTITION pt_2 FOR VALUES FROM (100) TO (200)",
+        "pt=ShareUpdateExclusive pt_2=AccessExclusive",
+        "",
+        "pt_2+1",
+    ),
+    case(
+        "detach_partition",
+        "ALTER TABLE pt DETACH PARTITION pt_1",
+        "pt=AccessExclusive pt_1=AccessExclusive",
+        "",
+        "",
+    ),
+    case(
+        "create_index_on_partitioned",
+        "CREATE INDEX x_pidx ON pt(k)",
+        "pt=Share pt_1=Share pt_1_k_idx=AccessExclusive x_pidx=AccessExclusive x_pidx=ShareUpdateExclusive",
+        "",
+        "pt_1+1",
+    ),
+    case("alter_enum_add_value", "ALTER TYPE mood ADD VALUE 'happy'", "", "", ""),
+    case(
+        "update_backfill",
+        "UPDATE t SET a = a + 1",
+        "t=RowExclusive t_b_idx=RowExclusive t_c_idx=RowExclusive t_pkey=RowExclusive",
+        "",
+        "t+1",
+    ),
+    case(
+        "create_view",
+        "CREATE VIEW v AS SELECT * FROM t",
+        "t=AccessShare v=AccessExclusive",
+        "",
+        "",
+    ),
+    after(
+        "CREATE SEQUENCE s1",
+        case(
+            "add_column_default_nextval",
+            "ALTER TABLE t ADD COLUMN x bigint DEFAULT nextval('s1')",
+            "s1=RowExclusive t=AccessExclusive t=Share t_b_idx=AccessExclusive t_c_idx=AccessExclusive t_pkey=AccessExclusive",
+            ALL_INDEXES,
+            "t+4",
+        ),
+    ),
+    waiting(
+        "older transactions (virtualxid)",
+        case(
+            "create_index_concurrently",
+            "CREATE INDEX CONCURRENTLY x_idx ON t(a)",
+            "t=ShareUpdateExclusive",
+            "",
+            "",
+        ),
+    ),
+    waiting(
+        "older transactions (virtualxid)",
+        case(
+            "drop_index_concurrently",
+            "DROP INDEX CONCURRENTLY t_b_idx",
+            "t=ShareUpdateExclusive t_b_idx=ShareUpdateExclusive",
+            "",
+            "",
+        ),
+    ),
+    waiting(
+        "AccessExclusiveLock on public.t",
+        case("vacuum_full", "VACUUM FULL t", "t=AccessExclusive", ALL_INDEXES, ""),
+    ),
+];
+
+/// `public.t` → `t`, `AccessExclusiveLock` → `AccessExclusive`, as the probe writes them.
+fn short(relation: &str) -> &str {
+    relation.strip_prefix("public.").unwrap_or(relation)
+}
+
+/// The trace in the probe's notation: locks, rewritten relations, scans, waits.
+fn probe_notation(trace: &StatementTrace) -> [String; 4] {
+    let locks: Vec<String> = trace
+        .locks
+        .iter()
+        .map(|lock| {
+            let mode = lock.mode.strip_suffix("Lock").unwrap_or(&lock.mode);
+            format!("{}={mode}", short(&lock.relation))
+        })
+        .collect();
+    let mut rewritten: Vec<&str> = trace
+        .rewrites
+        .iter()
+        .chain(&trace.rebuilt_indexes)
+        .map(|relation| short(relation))
+        .collect();
+    rewritten.sort();
+    let scans: Vec<String> = trace
+        .scans
+        .iter()
+        .map(|scan| format!("{}+{}", short(&scan.relation), scan.seq_scans))
+        .collect();
+    [
+        locks.join(" "),
+        rewritten.join(" "),
+        scans.join(" "),
+        trace.waits.join(", "),
+    ]
+}
+
+#[test]
+fn traced_locks_rewrites_and_scans_agree_with_the_pg15_lock_probe() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let admin = common::connect(&cluster, "postgres").await;
+        let (template, _) = database(&cluster, &admin, "probe_template", None).await;
+        template.batch_execute(PROBE_SETUP).await.unwrap();
+        drop(template);
+        let mut disagreements = Vec::new();
+        for (n, case) in PROBE.iter().enumerate() {
+            let (client, monitor) = database(
+                &cluster,
+                &admin,
+                &format!("probe_{n}"),
+                Some("probe_template"),
+            )
+            .await;
+            if !case.prelude.is_empty() {
+                client
+                    .batch_execute(case.prelude)
+                    .await
+                    .unwrap_or_else(|err| panic!("{}: prelude: {err}", case.name));
+            }
+            let migration = Migration::plain(case.sql);
+            let traces = apply_traced(&client, &monitor, &migration.script()).await;
+            assert_eq!(traces.len(), 1, "{}", case.name);
+            let trace = &traces[0];
+            assert!(trace.applied, "{}: {:?}", case.name, trace.error);
+            let expected = [case.locks, case.rewritten, case.scans, case.waits].map(String::from);
+            let actual = probe_notation(trace);
+            if actual != expected {
+                disagreements.push(format!(
+                    "{}:\n  expected {expected:?}\n  traced   {actual:?}",
+                    case.name
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "{} of {} cases disagree:\n{}",
+            disagreements.len(),
+            PROBE.len(),
+            disagreements.join("\n")
+        );
+    });
+}
+
+/// A fresh database `shadow` holding `setup`, with an applying session and a monitor.
+async fn shadow(cluster: &EphemeralCluster, setup: &str) -> (Client, Client) {
+    let admin = common::connect(cluster, "postgres").await;
+    let (client, monitor) = database(cluster, &admin, "shadow", None).await;
+    client
+        .batch_execute(setup)
+        .await
+        .unwrap_or_else(|err| panic!("{setup}: {err}"));
+    (client, monitor)
+}
+
+/// Whether the session is outside a transaction block: CONCURRENTLY refuses to run inside one.
+async fn outside_transaction(client: &Client) -> bool {
+    let probe = client
+        .batch_execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS outside_probe ON probe_table (id)")
+        .await;
+    probe.is_ok()
+}
+
+fn lock_pairs(trace: &StatementTrace) -> Vec<(&str, &str)> {
+    trace
+        .locks
+        .iter()
+        .map(|lock| (lock.relation.as_str(), lock.mode.as_str()))
+        .collect()
+}
+
+#[test]
+fn history_apply_runs_a_thousand_statements_and_names_the_failing_one() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(&cluster, "").await;
+        let mut history = String::new();
+        for n in 0..200 {
+            history.push_str(&format!(
+                "CREATE TABLE t{n} (id bigint PRIMARY KEY, a int, b text);\n\
+                 CREATE INDEX t{n}_a ON t{n} (a);\n\
+                 ALTER TABLE t{n} ADD COLUMN c int DEFAULT 0;\n\
+                 INSERT INTO t{n} (id, a, b) VALUES (1, 1, 'x');\n\
+                 COMMENT ON TABLE t{n} IS 'table {n}';\n"
+            ));
+        }
+        for (name, migration) in [
+            ("autocommit", Migration::plain(&history)),
+            ("wrapped", Migration::wrapped(&history)),
+        ] {
+            client
+                .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                .await
+                .unwrap();
+            let summary = apply(&client, &migration.script()).await.unwrap();
+            assert_eq!(summary.applied, 1000);
+            eprintln!(
+                "history apply ({name}): {} statements in {:?}, {:.0} statements/s",
+                summary.applied,
+                summary.elapsed,
+                summary.applied as f64 / summary.elapsed.as_secs_f64()
+            );
+            assert!(exists(&client, "t199_a").await);
+        }
+
+        // The traced apply of a 100-statement migration on top of that history (about 800
+        // relations the trace reads before and after each statement).
+        let reviewed: String = (0..100)
+            .map(|n| format!("ALTER TABLE t{n} ADD COLUMN d int;\n"))
+            .collect();
+        let reviewed = Migration::plain(&reviewed);
+        let started = std::time::Instant::now();
+        let traces = apply_traced(&client, &monitor, &reviewed.script()).await;
+        let elapsed = started.elapsed();
+        assert!(traces.iter().all(|t| t.applied && t.locks.len() == 1));
+        let in_statements: std::time::Duration = traces.iter().map(|t| t.duration).sum();
+        eprintln!(
+            "traced apply: {} statements in {elapsed:?} ({:?} per statement, {in_statements:?} of it in the statements)",
+            traces.len(),
+            elapsed / traces.len() as u32
+        );
+
+        let migration = Migration::plain("CREATE TABLE users (id int);\n\nCREATE TABLE users (id int);\n");
+        let error = apply(&client, &migration.script()).await.unwrap_err();
+        assert_eq!((error.statement, error.line), (1, 3));
+        assert_eq!(
+            error.to_string(),
+            "line 3: ERROR 42P07: relation \"users\" already exists"
+        );
+
+        // The server's error cursor is mapped to the file.
+        let migration = Migration::plain("SELECT 1;\nUPDATE users\n   SET nosuch = 1;");
+        let error = apply(&client, &migration.script()).await.unwrap_err();
+        assert_eq!((error.statement, error.line, error.sqlstate.as_str()), (1, 2, "42703"));
+        assert_eq!(
+            error.to_string(),
+            "line 3, column 8: ERROR 42703: column \"nosuch\" of relation \"users\" does not exist"
+        );
+    });
+}
+
+#[test]
+fn wrapped_sections_apply_atomically_and_roll_back_on_failure() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(&cluster, "CREATE TABLE probe_table (id int)").await;
+        let failing = Migration::wrapped(
+            "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\nCREATE TABLE a (id int);",
+        );
+        let error = apply(&client, &failing.script()).await.unwrap_err();
+        assert_eq!(
+            (error.statement, error.line, error.sqlstate.as_str()),
+            (2, 3, "42P07")
+        );
+        assert!(!exists(&client, "a").await && !exists(&client, "b").await);
+        assert!(
+            outside_transaction(&client).await,
+            "the failed transaction is rolled back"
+        );
+
+        let traces = apply_traced(&client, &monitor, &failing.script()).await;
+        assert!(traces[0].applied && traces[0].rolled_back);
+        assert!(traces[1].applied && traces[1].rolled_back);
+        let error = traces[2].error.as_ref().unwrap();
+        assert_eq!(error.sqlstate, "42P07");
+        assert!(!traces[2].applied);
+        assert!(!exists(&client, "a").await && !exists(&client, "b").await);
+        assert!(outside_transaction(&client).await);
+
+        let succeeding = Migration::wrapped("CREATE TABLE a (id int);\nCREATE TABLE b (id int);");
+        let traces = apply_traced(&client, &monitor, &succeeding.script()).await;
+        assert!(traces
+            .iter()
+            .all(|t| t.applied && !t.rolled_back && t.error.is_none()));
+        assert!(exists(&client, "a").await && exists(&client, "b").await);
+        assert!(outside_transaction(&client).await, "the tool's COMMIT ran");
+    });
+}
+
+#[test]
+fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(&cluster, "CREATE TABLE a (id int, b int)").await;
+        let sql = "ALTER TABLE a ADD COLUMN c int;\nCREATE INDEX CONCURRENTLY a_b ON a (b);";
+        for transaction in [Transaction::Wrapped, Transaction::ImplicitMultiStatement] {
+            let migration = Migration::new(sql, transaction);
+            let error = apply(&client, &migration.script()).await.unwrap_err();
+            assert_eq!((error.statement, error.sqlstate.as_str()), (1, "25001"));
+            let traces = apply_traced(&client, &monitor, &migration.script()).await;
+            assert_eq!(
+                traces[1].error.as_ref().map(|e| e.message.as_str()),
+                Some("CREATE INDEX CONCURRENTLY cannot run inside a transaction block")
+            );
+            assert!(traces[0].rolled_back);
+            assert!(!exists(&client, "a_b").await);
+        }
+
+        // A lone statement of a multi-statement tool runs outside a transaction, and so does every
+        // statement of a plain file.
+        let alone = Migration::new(
+            "CREATE INDEX CONCURRENTLY a_b ON a (b)",
+            Transaction::ImplicitMultiStatement,
+        );
+        let traces = apply_traced(&client, &monitor, &alone.script()).await;
+        assert!(traces[0].applied, "{:?}", traces[0].error);
+        assert!(traces[0].sampled);
+        assert_eq!(traces[0].waits, ["older transactions (virtualxid)"]);
+        assert!(lock_pairs(&traces[0]).contains(&("public.a", "ShareUpdateExclusiveLock")));
+
+        // Statements the server refuses inside a transaction block are retried as written.
+        let create_database = Migration::plain("CREATE DATABASE made_by_migration");
+        let traces = apply_traced(&client, &monitor, &create_database.script()).await;
+        assert!(
+            traces[0].applied && traces[0].sampled,
+            "{:?}",
+            traces[0].error
+        );
+    });
+}
+
+#[test]
+fn a_files_own_begin_and_commit_are_honoured() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(&cluster, "CREATE TABLE probe_table (id int)").await;
+        let migration = Migration::plain(
+            "CREATE TABLE a (id int);\nBEGIN;\nALTER TABLE a ADD COLUMN b int;\n\
+             CREATE INDEX CONCURRENTLY a_b ON a (b);\nCOMMIT;",
+        );
+        let error = apply(&client, &migration.script()).await.unwrap_err();
+        assert_eq!(
+            (error.statement, error.line, error.sqlstate.as_str()),
+            (3, 4, "25001")
+        );
+        assert!(exists(&client, "a").await, "autocommitted before the BEGIN");
+        let columns = client
+            .query_one(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = 'a'::regclass AND attnum > 0",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            columns.get::<_, i64>(0),
+            1,
+            "the file's transaction was rolled back"
+        );
+        assert!(outside_transaction(&client).await);
+
+        // Never committed: rolled back when the file ends, as psql's session ends.
+        let uncommitted = Migration::plain("BEGIN;\nCREATE TABLE never (id int);");
+        let summary = apply(&client, &uncommitted.script()).await.unwrap();
+        assert_eq!(summary.rolled_back_uncommitted, [0]);
+        assert!(!exists(&client, "never").await);
+        let traces = apply_traced(&client, &monitor, &uncommitted.script()).await;
+        assert!(traces[1].applied && traces[1].rolled_back);
+        assert!(!exists(&client, "never").await);
+
+        // A file's ROLLBACK undoes its transaction; SET TRANSACTION still comes first in it.
+        let rolled_back = Migration::plain(
+            "BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE undone (id int);\nROLLBACK;",
+        );
+        let traces = apply_traced(&client, &monitor, &rolled_back.script()).await;
+        assert!(traces.iter().all(|t| t.applied), "{traces:?}");
+        assert!(traces[2].rolled_back && !traces[3].rolled_back);
+        assert_eq!(lock_pairs(&traces[2]), [("public.undone", "AccessExclusiveLock")]);
+        assert!(!exists(&client, "undone").await);
+        let serializable = Migration::wrapped(
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE kept (id int);",
+        );
+        let traces = apply_traced(&client, &monitor, &serializable.script()).await;
+        assert!(traces.iter().all(|t| t.applied), "{traces:?}");
+        assert!(exists(&client, "kept").await);
+
+        // psql meta-commands are not sent.
+        let meta = Migration::plain("\\set ON_ERROR_STOP on\nCREATE TABLE m (id int);");
+        let summary = apply(&client, &meta.script()).await.unwrap();
+        assert_eq!(
+            (summary.applied, summary.skipped_psql_meta.as_slice()),
+            (1, &[0][..])
+        );
+        let traces = apply_traced(&client, &monitor, &meta.script()).await;
+        assert!(!traces[0].applied && traces[0].not_applied.as_deref().unwrap().contains("psql"));
+    });
+}
+
+#[test]
+fn locks_inside_a_transaction_are_charged_to_the_statement_that_took_them() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(
+            &cluster,
+            "CREATE TABLE t (id bigint PRIMARY KEY, a int);\
+             INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g;",
+        )
+        .await;
+        let migration = Migration::plain(
+            "BEGIN;\nALTER TABLE t ADD COLUMN x int;\nCREATE INDEX t_a_idx ON t (a);\n\
+             ALTER TABLE t ADD COLUMN y int;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\nCOMMIT;",
+        );
+        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        assert!(
+            traces.iter().all(|t| t.applied && !t.rolled_back),
+            "{traces:?}"
+        );
+        assert_eq!(
+            lock_pairs(&traces[1]),
+            [("public.t", "AccessExclusiveLock")]
+        );
+        assert_eq!(
+            lock_pairs(&traces[2]),
+            [
+                ("public.t", "ShareLock"),
+                ("public.t_a_idx", "AccessExclusiveLock")
+            ]
+        );
+        assert_eq!(traces[2].scans.len(), 1);
+        // Already held by the transaction: nothing new to queue for.
+        assert_eq!(lock_pairs(&traces[3]), []);
+        // SET NOT NULL scans the table even inside the transaction that holds its lock.
+        assert_eq!(lock_pairs(&traces[4]), []);
+        assert_eq!(
+            traces[4]
+                .scans
+                .iter()
+                .map(|s| (s.relation.as_str(), s.seq_scans))
+                .collect::<Vec<_>>(),
+            [("public.t", 1)]
+        );
+        assert!(exists(&client, "t_a_idx").await);
+    });
+}
+
+#[test]
+fn the_first_failure_stops_the_traced_apply() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(&cluster, "").await;
+        let migration = Migration::plain(
+            "CREATE TABLE a (id int);\nALTER TABLE missing ADD COLUMN x int;\nCREATE TABLE b (id int);",
+        );
+        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        assert!(traces[0].applied && !traces[0].rolled_back);
+        assert_eq!(
+            traces[1].error.as_ref().map(ToString::to_string).as_deref(),
+            Some("line 2: ERROR 42P01: relation \"missing\" does not exist")
+        );
+        assert!(!traces[2].applied);
+        assert!(traces[2]
+            .not_applied
+            .as_deref()
+            .unwrap()
+            .starts_with("statement 1 (line 2) failed first"));
+        assert!(exists(&client, "a").await && !exists(&client, "b").await);
+
+        // The contract's shape.
+        let json = serde_json::to_value(&traces[1]).unwrap();
+        assert_eq!(json["error"], "42P01: relation \"missing\" does not exist");
+        assert_eq!(json["locks"], serde_json::json!([]));
+        let json = serde_json::to_value(&traces[0]).unwrap();
+        assert_eq!(json["error"], serde_json::Value::Null);
+        assert_eq!(json["rewrites"], serde_json::json!([]));
+
+        // A deferred constraint fails at the tool's COMMIT: the section's last statement fails.
+        let deferred = Migration::wrapped(
+            "CREATE TABLE p (id int PRIMARY KEY);\n\
+             CREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n\
+             INSERT INTO c VALUES (1);",
+        );
+        let error = apply(&client, &deferred.script()).await.unwrap_err();
+        assert_eq!((error.statement, error.sqlstate.as_str()), (2, "23503"));
+        let traces = apply_traced(&client, &monitor, &deferred.script()).await;
+        assert_eq!(traces[2].error.as_ref().map(|e| e.sqlstate.as_str()), Some("23503"));
+        assert!(traces[..2].iter().all(|t| t.applied && t.rolled_back));
+        assert!(!exists(&client, "p").await);
+    });
+}
+
+#[test]
+fn explain_shows_the_plan_of_a_backfill() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(
+            &cluster,
+            "CREATE TABLE t (id bigint PRIMARY KEY, a int);\
+             INSERT INTO t SELECT g, NULL FROM generate_series(1, 1000) g; ANALYZE t;",
+        )
+        .await;
+        let migration = Migration::wrapped(
+            "ALTER TABLE t ADD COLUMN b int;\nUPDATE t SET a = 0 WHERE a IS NULL;\n\
+             INSERT INTO t SELECT id + 1000, a FROM t;\nDELETE FROM t WHERE id > 1500;",
+        );
+        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        assert!(traces.iter().all(|t| t.applied), "{traces:?}");
+        assert_eq!(traces[0].plan, None);
+        let plan = traces[1].plan.as_ref().unwrap();
+        assert!(plan[0].starts_with("Update on t"), "{plan:?}");
+        assert!(
+            plan.iter().any(|line| line.contains("Seq Scan on t")),
+            "{plan:?}"
+        );
+        assert!(traces[2].plan.as_ref().unwrap()[0].starts_with("Insert on t"));
+        assert!(traces[3].plan.as_ref().unwrap()[0].starts_with("Delete on t"));
+        // The plan's own locks are the statement's: the UPDATE is charged with them.
+        assert!(lock_pairs(&traces[1]).contains(&("public.t", "RowExclusiveLock")));
+        assert_eq!(traces[1].scans[0].seq_scans, 1);
+    });
+}
