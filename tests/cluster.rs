@@ -3,6 +3,7 @@
 //! (`CI=true`), where a missing server must fail loudly instead of passing vacuously.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -86,26 +87,23 @@ fn two_clusters_get_separate_dirs() {
     assert_ne!(first.socket_dir(), second.socket_dir());
 }
 
-/// A bin dir whose initdb succeeds and whose pg_ctl writes a FATAL line to the server log and fails, the
+/// A bin dir whose initdb succeeds and whose postgres writes a FATAL line to its log (stderr) and exits, the
 /// way a real server that cannot start does; real servers cannot be made to fail on demand.
 fn failing_bin_dir() -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("migagent-test-fakebin-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let scripts = [
         ("initdb", "#!/bin/sh\nmkdir -p \"$2\"\n"),
+        ("pg_ctl", "#!/bin/sh\nexit 1\n"),
         (
-            "pg_ctl",
+            "postgres",
             concat!(
                 "#!/bin/sh\n",
-                "[ \"$1\" = start ] || exit 1\n",
-                "echo 'FATAL:  could not create lock file' > \"$6\"\n",
-                "echo 'pg_ctl: could not start server'\n",
-                "echo \"data dir: $4\"\n",
+                "echo 'FATAL:  could not create lock file' >&2\n",
+                "echo \"data dir: $2\" >&2\n",
                 "exit 1\n",
             ),
         ),
-        ("postgres", "#!/bin/sh\nexit 1\n"),
     ];
     for (name, body) in scripts {
         let path = dir.join(name);
@@ -123,8 +121,7 @@ fn failed_start_shows_the_server_log_and_cleans_up() {
     let err = EphemeralCluster::start(&binaries).unwrap_err();
     fs::remove_dir_all(&bin_dir).unwrap();
     let message = err.to_string();
-    assert!(message.contains("pg_ctl start"), "{message}");
-    assert!(message.contains("could not start server"), "{message}");
+    assert!(message.contains("postgres (exit status: 1)"), "{message}");
     assert!(
         message.contains("FATAL:  could not create lock file"),
         "{message}"

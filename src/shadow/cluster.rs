@@ -13,8 +13,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// The port number only names the socket file (`.s.PGSQL.5432`); with no TCP listener and a socket dir of
 /// our own, the default port can never clash with another server.
@@ -26,6 +27,16 @@ const SERVER_OS_USER: &str = "postgres";
 
 /// The database superuser created by initdb; fixed so connection configs do not depend on who ran migagent.
 const SUPERUSER: &str = "postgres";
+
+/// Cluster dirs are named `<prefix><pid>-<n>` in the system temp dir.
+const CLUSTER_DIR_PREFIX: &str = "migagent-pg-";
+
+/// How long a starting server may take to accept connections (pg_ctl's default wait).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a starting server's status is checked. pg_ctl's `-w` checks only every 100 ms, about twice
+/// what the server itself needs to start.
+const START_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// How many lines of the server log an error about a failed start shows.
 const LOG_TAIL_LINES: usize = 20;
@@ -220,12 +231,23 @@ impl OsUser {
             Some(OsUser { uid, gid })
         })
     }
+
+    /// Our own effective user and group. `/proc/self` is owned by them, which avoids a libc dependency
+    /// just for `geteuid()`.
+    pub(crate) fn current() -> Result<OsUser, ClusterError> {
+        let meta =
+            fs::metadata("/proc/self").map_err(io_error("read /proc/self to find our user id"))?;
+        Ok(OsUser {
+            uid: meta.uid(),
+            gid: meta.gid(),
+        })
+    }
 }
 
 /// Who the server processes must run as: `None` to stay as ourselves, or the unprivileged user to switch to
 /// when we are root (PostgreSQL exits with "root execution of the PostgreSQL server is not permitted").
 fn server_user() -> Result<Option<OsUser>, ClusterError> {
-    if !running_as_root()? {
+    if OsUser::current()?.uid != 0 {
         return Ok(None);
     }
     let passwd = fs::read_to_string("/etc/passwd").map_err(io_error("read /etc/passwd"))?;
@@ -235,14 +257,6 @@ fn server_user() -> Result<Option<OsUser>, ClusterError> {
         .ok_or_else(|| ClusterError::NoUnprivilegedUser {
             user: SERVER_OS_USER.to_string(),
         })
-}
-
-/// Whether our effective uid is 0. `/proc/self` is owned by the process's effective uid, which avoids a
-/// libc dependency just for `geteuid()`.
-fn running_as_root() -> Result<bool, ClusterError> {
-    let meta =
-        fs::metadata("/proc/self").map_err(io_error("read /proc/self to find our user id"))?;
-    Ok(meta.uid() == 0)
 }
 
 /// The private directory a cluster lives in; removed on drop, so a start that fails half-way leaves no
@@ -260,7 +274,7 @@ impl ClusterDir {
         let pid = std::process::id();
         loop {
             let n = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
-            let path = base.join(format!("migagent-pg-{pid}-{n}"));
+            let path = base.join(format!("{CLUSTER_DIR_PREFIX}{pid}-{n}"));
             match fs::DirBuilder::new().mode(0o700).create(&path) {
                 // A dir left behind by an earlier process that had our pid: try the next number.
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -302,12 +316,41 @@ impl Drop for ClusterDir {
     }
 }
 
+/// Tells the server of the cluster in `cluster_dir` to stop at once (`pg_ctl stop -m immediate`, without
+/// waiting: nothing in a throwaway cluster is worth a clean shutdown).
+fn stop_server(
+    pg_ctl: &Path,
+    cluster_dir: &Path,
+    run_as: Option<OsUser>,
+) -> Result<(), ClusterError> {
+    let mut command = server_command(pg_ctl, cluster_dir, run_as);
+    command
+        .args(["stop", "-W", "-m", "immediate", "-D"])
+        .arg(cluster_dir.join("data"));
+    let hint =
+        "a `postgres` process may be left running; stop it with `kill` and remove the temp dir";
+    run(command, "pg_ctl stop", Some(&cluster_dir.join("log")), hint)
+}
+
+/// A command for a PostgreSQL program, run as the server's OS user when we are root and from inside the
+/// cluster dir (the unprivileged user may not be able to enter our current dir).
+fn server_command(program: &Path, cluster_dir: &Path, run_as: Option<OsUser>) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(cluster_dir);
+    if let Some(user) = run_as {
+        command.uid(user.uid).gid(user.gid);
+    }
+    command
+}
+
 /// A running throwaway PostgreSQL server in its own temp dir, reachable only over a Unix socket in that dir.
 /// Dropping it stops the server and deletes the dir; use [`EphemeralCluster::stop`] to see errors.
 #[derive(Debug)]
 pub struct EphemeralCluster {
     binaries: PgBinaries,
     run_as: Option<OsUser>,
+    /// The postmaster, our child; waited for after it is told to stop, so it leaves no zombie.
+    server: Option<Child>,
     /// Set once shutdown has run, so Drop does not repeat it after an explicit `stop`.
     stopped: bool,
     // Declared last: dropped after `Drop::drop` has stopped the server.
@@ -317,17 +360,9 @@ pub struct EphemeralCluster {
 impl EphemeralCluster {
     /// initdb's a fresh cluster in a new temp dir and starts it, waiting until it accepts connections.
     pub fn start(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
-        let run_as = server_user()?;
-        let dir = ClusterDir::create(run_as)?;
-        let cluster = EphemeralCluster {
-            binaries: binaries.clone(),
-            run_as,
-            stopped: false,
-            dir,
-        };
+        let cluster = EphemeralCluster::create(binaries)?;
         cluster.initdb()?;
-        cluster.pg_ctl_start()?;
-        Ok(cluster)
+        cluster.start_server()
     }
 
     /// The temp dir holding the server's Unix socket (and its data dir and log).
@@ -367,6 +402,20 @@ impl EphemeralCluster {
         self.shutdown()
     }
 
+    /// Creates the cluster dir. Dropping the result removes it, so a start that fails after this leaves
+    /// nothing behind.
+    fn create(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
+        let run_as = server_user()?;
+        let dir = ClusterDir::create(run_as)?;
+        Ok(EphemeralCluster {
+            binaries: binaries.clone(),
+            run_as,
+            server: None,
+            stopped: false,
+            dir,
+        })
+    }
+
     /// Creates the data dir: trust auth (only our 0700 dir's owner can reach the socket), no fsync (the
     /// data is disposable), C locale and UTF8 so results do not depend on the host's locale.
     fn initdb(&self) -> Result<(), ClusterError> {
@@ -383,32 +432,73 @@ impl EphemeralCluster {
         run(command, "initdb", None, INSTALL_HINT)
     }
 
-    /// Starts the server and waits (`-w`) until it accepts connections.
-    fn pg_ctl_start(&self) -> Result<(), ClusterError> {
-        let mut command = self.command(&self.binaries.pg_ctl);
+    /// Starts the postmaster as our child and waits until it accepts connections. It is started directly
+    /// rather than through `pg_ctl start -w` because pg_ctl checks readiness only every 100 ms; its own
+    /// process group keeps a Ctrl-C at the terminal from reaching it before our teardown does.
+    fn start_server(mut self) -> Result<EphemeralCluster, ClusterError> {
+        let log_file = self.log_file();
+        let log = fs::File::create(&log_file).map_err(io_error(format!(
+            "create the server log {}",
+            log_file.display()
+        )))?;
+        let log_for_stderr = log.try_clone().map_err(io_error(format!(
+            "open the server log {}",
+            log_file.display()
+        )))?;
+        let mut command = self.command(&self.binaries.postgres);
         command
-            .args(["start", "-w", "-D"])
+            .arg("-D")
             .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.log_file())
-            .arg("-p")
-            .arg(&self.binaries.postgres)
-            .arg("-o")
-            .arg(self.server_options());
-        let hint =
-            "read the server log above; a stale server on the same socket or too little shared \
-                    memory are the usual causes";
-        run(command, "pg_ctl start", Some(&self.log_file()), hint)
+            .args(
+                self.server_settings()
+                    .iter()
+                    .flat_map(|setting| ["-c", setting]),
+            )
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_for_stderr)
+            .process_group(0);
+        let server = command.spawn().map_err(io_error(format!(
+            "run {}",
+            self.binaries.postgres.display()
+        )))?;
+        // Held by the cluster before waiting, so that a failed wait still stops the server on drop.
+        let data_dir = self.data_dir();
+        let server = self.server.insert(server);
+        wait_until_ready(server, &data_dir, &log_file)?;
+        Ok(self)
     }
 
-    /// The `-o` options for the server. pg_ctl runs the server through `/bin/sh`, so the socket path is
-    /// shell-quoted.
-    fn server_options(&self) -> String {
-        let socket_dir = shell_quote(&self.socket_dir().to_string_lossy());
-        format!(
-            "-c listen_addresses='' -c unix_socket_directories={socket_dir} -c port={PORT} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off"
-        )
+    /// The server's settings: no TCP listener, the socket in our private dir, no durability (the data is
+    /// disposable) and no autovacuum (nothing to clean up in a short-lived cluster, and no background work
+    /// that makes traces and timings vary).
+    fn server_settings(&self) -> Vec<String> {
+        vec![
+            "listen_addresses=".to_string(),
+            format!("unix_socket_directories={}", self.socket_dir().display()),
+            format!("port={PORT}"),
+            "fsync=off".to_string(),
+            "synchronous_commit=off".to_string(),
+            "full_page_writes=off".to_string(),
+            "autovacuum=off".to_string(),
+        ]
+    }
+
+    /// Tells the server to stop and waits for it to exit; a no-op when it is not running.
+    fn stop_server(&mut self) -> Result<(), ClusterError> {
+        let Some(mut server) = self.server.take() else {
+            return Ok(());
+        };
+        let already_exited = server.try_wait().is_ok_and(|status| status.is_some());
+        if already_exited {
+            return Ok(());
+        }
+        // pg_ctl's own wait (`-w`) polls every 100 ms; waiting for our child returns the moment it exits.
+        stop_server(&self.binaries.pg_ctl, &self.dir.path, self.run_as)?;
+        server
+            .wait()
+            .map_err(io_error("wait for the server to exit"))?;
+        Ok(())
     }
 
     /// Stops the server immediately (nothing in it is worth a clean shutdown), then removes the dir.
@@ -417,30 +507,13 @@ impl EphemeralCluster {
             return Ok(());
         }
         self.stopped = true;
-        let stopped = self.pg_ctl_stop();
+        let stopped = self.stop_server();
         let removed = self.dir.remove();
         stopped.and(removed)
     }
 
-    fn pg_ctl_stop(&self) -> Result<(), ClusterError> {
-        let mut command = self.command(&self.binaries.pg_ctl);
-        command
-            .args(["stop", "-w", "-m", "immediate", "-D"])
-            .arg(self.data_dir());
-        let hint =
-            "a `postgres` process may be left running; stop it with `kill` and remove the temp dir";
-        run(command, "pg_ctl stop", Some(&self.log_file()), hint)
-    }
-
-    /// A command for a PostgreSQL program, run as the server's OS user when we are root and from inside the
-    /// cluster dir (the unprivileged user may not be able to enter our current dir).
     fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        command.current_dir(&self.dir.path);
-        if let Some(user) = self.run_as {
-            command.uid(user.uid).gid(user.gid);
-        }
-        command
+        server_command(program, &self.dir.path, self.run_as)
     }
 }
 
@@ -449,6 +522,49 @@ impl Drop for EphemeralCluster {
         // Never panic in Drop; `stop` is there for callers who want to see errors.
         let _ = self.shutdown();
     }
+}
+
+/// Polls until the postmaster reports `ready` in `postmaster.pid` (what `pg_ctl start -w` waits for),
+/// failing with the server log when it exits or takes longer than [`START_TIMEOUT`].
+fn wait_until_ready(
+    server: &mut Child,
+    data_dir: &Path,
+    log_file: &Path,
+) -> Result<(), ClusterError> {
+    let pid_file = data_dir.join("postmaster.pid");
+    let started = Instant::now();
+    let failure = |what: String| ClusterError::CommandFailed {
+        command: format!("postgres ({what})"),
+        output: String::new(),
+        log_tail: log_tail(log_file),
+        hint:
+            "read the server log above; too little shared memory or a data directory from another \
+               PostgreSQL version are the usual causes",
+    };
+    loop {
+        let exited = server
+            .try_wait()
+            .map_err(io_error("check whether the server is still running"))?;
+        if let Some(status) = exited {
+            return Err(failure(status.to_string()));
+        }
+        if postmaster_status_is_ready(&pid_file) {
+            return Ok(());
+        }
+        if started.elapsed() > START_TIMEOUT {
+            let waited = START_TIMEOUT.as_secs();
+            return Err(failure(format!(
+                "not accepting connections after {waited} s"
+            )));
+        }
+        std::thread::sleep(START_POLL_INTERVAL);
+    }
+}
+
+/// Whether the status line of `postmaster.pid` (line 8, since PostgreSQL 10) says the server is ready.
+fn postmaster_status_is_ready(pid_file: &Path) -> bool {
+    fs::read_to_string(pid_file)
+        .is_ok_and(|text| text.lines().nth(7).map(str::trim) == Some("ready"))
 }
 
 /// Runs `command` to completion; on failure the error carries its output, the tail of `log` if given, and
@@ -488,11 +604,6 @@ fn log_tail(log: &Path) -> Option<String> {
     (!tail.trim().is_empty()).then_some(tail)
 }
 
-/// Quotes `text` as one word for `/bin/sh`.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,10 +612,5 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(parse_version("16") > parse_version("9.6"));
         assert_eq!(parse_version("main"), None);
-    }
-
-    #[test]
-    fn shell_quote_escapes_single_quotes() {
-        assert_eq!(shell_quote("/tmp/a'b"), r"'/tmp/a'\''b'");
     }
 }
