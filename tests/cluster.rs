@@ -1,16 +1,23 @@
 //! The ephemeral cluster against a real PostgreSQL server: start it, use it over the Unix socket, drop it,
 //! and check nothing is left behind. Without PostgreSQL installed the server tests are skipped, except in CI
 //! (`CI=true`), where a missing server must fail loudly instead of passing vacuously.
+//!
+//! Signal and crash tests run this test binary again as a child process holding a cluster (see
+//! [`child_process_holding_a_cluster`]), then signal or kill it.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 
 use common::{binaries_or_skip, runtime};
 use migagent::shadow::cluster::{find_binaries, ClusterError, EphemeralCluster, OsUser};
+use migagent::shadow::signals::install_signal_teardown;
 
 /// Creates and fills a table over a real connection, and returns `SELECT count(*)` of it.
 fn create_insert_count(cluster: &EphemeralCluster) -> i64 {
@@ -164,4 +171,190 @@ fn passwd_lookup_finds_the_named_user_only() {
         None
     );
     assert_eq!(OsUser::from_passwd("", "postgres"), None);
+}
+
+/// Set in the environment of the child process: what the child does (see
+/// [`child_process_holding_a_cluster`]).
+const CHILD_MODE: &str = "MIGAGENT_TEST_CHILD";
+
+/// The line the child prints its cluster dir on.
+const CLUSTER_DIR_LINE: &str = "cluster dir: ";
+
+/// Entry point of the child process that the signal and crash tests start; in a normal test run (no
+/// [`CHILD_MODE`] in the environment) it returns at once. `teardown`: install the signal teardown, then
+/// hold a cluster; `hold`: hold a cluster without it; `start-once`: start and stop one cluster and exit.
+/// Holding means starting a cluster, printing its dir and waiting to be signalled or killed.
+#[test]
+fn child_process_holding_a_cluster() {
+    let Ok(mode) = std::env::var(CHILD_MODE) else {
+        return;
+    };
+    let binaries = find_binaries(None).unwrap();
+    match mode.as_str() {
+        "start-once" => {
+            let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+            cluster.stop().unwrap_or_else(|err| panic!("{err}"));
+            return;
+        }
+        "teardown" => {
+            install_signal_teardown().unwrap();
+            install_signal_teardown().unwrap(); // idempotent: must not start a second handler
+        }
+        "hold" => {}
+        other => panic!("unknown {CHILD_MODE} {other}"),
+    }
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "{CLUSTER_DIR_LINE}{}",
+        cluster.socket_dir().display()
+    )
+    .unwrap();
+    stdout.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+    panic!("the parent test should have ended this process within 120 s");
+}
+
+/// This test binary, set up to run only [`child_process_holding_a_cluster`] in `mode`, with `TMPDIR` set
+/// to `temp_dir` when given.
+fn child_command(mode: &str, temp_dir: Option<&Path>) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_process_holding_a_cluster",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_MODE, mode);
+    if let Some(dir) = temp_dir {
+        command.env("TMPDIR", dir);
+    }
+    command
+}
+
+/// Starts a child holding a cluster (see [`child_command`]) and returns it with its cluster dir once the
+/// cluster is up.
+fn spawn_child_holding_a_cluster(mode: &str, temp_dir: Option<&Path>) -> (Child, PathBuf) {
+    let mut child = child_command(mode, temp_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let dir = stdout
+        .lines()
+        .map(Result::unwrap)
+        // The harness prints `test <name> ... ` before the child's own output, on the same line.
+        .find_map(|line| Some(PathBuf::from(line.split_once(CLUSTER_DIR_LINE)?.1)))
+        .expect("the child should print its cluster dir");
+    (child, dir)
+}
+
+fn send_signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} failed");
+}
+
+/// Waits at most 30 s for the child to exit.
+fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the child did not exit within 30 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Signals a child holding a cluster with the teardown installed and checks that it exits with
+/// `expected_code` leaving neither the dir nor the server behind.
+fn signal_tears_down(signal: &str, expected_code: i32) {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let (mut child, dir) = spawn_child_holding_a_cluster("teardown", None);
+    let data_dir = dir.join("data");
+    assert!(process_mentions(&data_dir), "the child's server should run");
+    send_signal(&child, signal);
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.code(), Some(expected_code), "{status}");
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    assert!(
+        !process_mentions(&data_dir),
+        "no postgres process for {} should remain",
+        data_dir.display()
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_removes_the_dir_and_exits_143() {
+    signal_tears_down("TERM", 143);
+}
+
+#[test]
+fn sigint_stops_the_server_removes_the_dir_and_exits_130() {
+    signal_tears_down("INT", 130);
+}
+
+#[test]
+fn a_panicking_thread_holding_a_cluster_leaves_nothing_behind() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+        sender.send(cluster.socket_dir().to_path_buf()).unwrap();
+        panic!("a failure while the cluster is in use");
+    });
+    let dir = receiver.recv().unwrap();
+    assert!(thread.join().is_err(), "the thread should have panicked");
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    assert!(!process_mentions(&dir.join("data")));
+}
+
+#[test]
+fn the_next_start_clears_away_a_killed_run() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    // A temp dir of its own, so that no cluster another test starts meanwhile sweeps the killed run first.
+    let temp_dir = std::env::temp_dir().join(format!("migagent-test-tmp-{}", std::process::id()));
+    fs::create_dir_all(&temp_dir).unwrap();
+    // The server's OS user must be able to reach the cluster dirs inside.
+    fs::set_permissions(&temp_dir, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (mut child, dir) = spawn_child_holding_a_cluster("hold", Some(&temp_dir));
+    let data_dir = dir.join("data");
+    send_signal(&child, "KILL");
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(dir.exists(), "SIGKILL gives no chance to clean up");
+    assert!(
+        process_mentions(&data_dir),
+        "the killed run's server keeps running"
+    );
+
+    let next_run = child_command("start-once", Some(&temp_dir))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(next_run.success(), "{next_run}");
+    let leftovers: Vec<_> = fs::read_dir(&temp_dir).unwrap().collect();
+    fs::remove_dir_all(&temp_dir).unwrap();
+    assert!(!dir.exists(), "{} should be swept away", dir.display());
+    assert!(
+        !process_mentions(&data_dir),
+        "the killed run's server should be stopped"
+    );
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -2,7 +2,9 @@
 //!
 //! The server lives entirely inside one private temp dir: the data directory, the log and the Unix socket.
 //! It listens on no TCP address, runs with trust auth and with durability switched off (the data is thrown
-//! away anyway), and is stopped and deleted when the [`EphemeralCluster`] is dropped.
+//! away anyway), and is stopped and deleted when the [`EphemeralCluster`] is dropped, when the process gets
+//! SIGINT, SIGTERM or SIGHUP (see [`super::signals`]), or, after a SIGKILL, by the next start, which sweeps
+//! away the dirs of dead processes.
 //!
 //! Everything here is synchronous `std::process`; only [`EphemeralCluster::connection_config`] hands out a
 //! `tokio_postgres` type, because that is what the callers connect with.
@@ -17,6 +19,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::signals::{self, LiveCluster};
+
 /// The port number only names the socket file (`.s.PGSQL.5432`); with no TCP listener and a socket dir of
 /// our own, the default port can never clash with another server.
 const PORT: u16 = 5432;
@@ -28,7 +32,7 @@ const SERVER_OS_USER: &str = "postgres";
 /// The database superuser created by initdb; fixed so connection configs do not depend on who ran migagent.
 const SUPERUSER: &str = "postgres";
 
-/// Cluster dirs are named `<prefix><pid>-<n>` in the system temp dir.
+/// Cluster dirs are named `<prefix><pid>-<n>` in the system temp dir; the pid tells the sweep whose they are.
 const CLUSTER_DIR_PREFIX: &str = "migagent-pg-";
 
 /// How long a starting server may take to accept connections (pg_ctl's default wait).
@@ -316,16 +320,76 @@ impl Drop for ClusterDir {
     }
 }
 
-/// Tells the server of the cluster in `cluster_dir` to stop at once (`pg_ctl stop -m immediate`, without
-/// waiting: nothing in a throwaway cluster is worth a clean shutdown).
-fn stop_server(
+/// Removes the cluster dirs that processes killed without a chance to clean up (SIGKILL, a crash) left in
+/// the temp dir, stopping the server still running in one first. Only dirs whose creating process is gone
+/// are touched; a dir whose server cannot be stopped is left for a later sweep rather than pulled from
+/// under a running server. Best effort: a failure here must not keep a new cluster from starting.
+fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(cluster_dir_pid) else {
+            continue;
+        };
+        if process_exists(pid) {
+            continue;
+        }
+        let dir = entry.path();
+        let data_dir = dir.join("data");
+        let server_runs = postmaster_pid(&data_dir)
+            .is_some_and(|server_pid| process_mentions(server_pid, &data_dir));
+        if server_runs && stop_server(pg_ctl, &dir, run_as, true).is_err() {
+            continue;
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
+
+/// The pid in a cluster dir name `migagent-pg-<pid>-<n>`; `None` for any other name.
+fn cluster_dir_pid(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(CLUSTER_DIR_PREFIX)?.split_once('-')?;
+    n.parse::<usize>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether a process with this pid exists (zombies included, so a dying process still counts as alive).
+pub(crate) fn process_exists(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The postmaster's pid from the first line of `postmaster.pid` in `data_dir`, if the file is there.
+fn postmaster_pid(data_dir: &Path) -> Option<u32> {
+    let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+/// Whether process `pid`'s command line mentions `data_dir` (the postmaster runs as `postgres -D <dir>`),
+/// so that a pid reused by an unrelated process is never taken for a server.
+fn process_mentions(pid: u32, data_dir: &Path) -> bool {
+    let cmdline = fs::read(Path::new("/proc").join(pid.to_string()).join("cmdline"));
+    cmdline.is_ok_and(|cmdline| {
+        String::from_utf8_lossy(&cmdline).contains(&*data_dir.to_string_lossy())
+    })
+}
+
+/// Runs `pg_ctl stop -m immediate` on the cluster in `cluster_dir` (nothing in a throwaway cluster is worth
+/// a clean shutdown); with `wait`, until the server has exited.
+pub(crate) fn stop_server(
     pg_ctl: &Path,
     cluster_dir: &Path,
     run_as: Option<OsUser>,
+    wait: bool,
 ) -> Result<(), ClusterError> {
     let mut command = server_command(pg_ctl, cluster_dir, run_as);
     command
-        .args(["stop", "-W", "-m", "immediate", "-D"])
+        .args([
+            "stop",
+            if wait { "-w" } else { "-W" },
+            "-m",
+            "immediate",
+            "-D",
+        ])
         .arg(cluster_dir.join("data"));
     let hint =
         "a `postgres` process may be left running; stop it with `kill` and remove the temp dir";
@@ -402,11 +466,17 @@ impl EphemeralCluster {
         self.shutdown()
     }
 
-    /// Creates the cluster dir. Dropping the result removes it, so a start that fails after this leaves
-    /// nothing behind.
+    /// Clears away dead runs' leftovers, then creates the cluster dir and registers it for teardown on a
+    /// signal. Dropping the result removes the dir, so a start that fails after this leaves nothing behind.
     fn create(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
         let run_as = server_user()?;
+        sweep_dead_runs(&binaries.pg_ctl, run_as);
         let dir = ClusterDir::create(run_as)?;
+        signals::register(LiveCluster {
+            dir: dir.path.clone(),
+            pg_ctl: binaries.pg_ctl.clone(),
+            run_as,
+        });
         Ok(EphemeralCluster {
             binaries: binaries.clone(),
             run_as,
@@ -494,7 +564,7 @@ impl EphemeralCluster {
             return Ok(());
         }
         // pg_ctl's own wait (`-w`) polls every 100 ms; waiting for our child returns the moment it exits.
-        stop_server(&self.binaries.pg_ctl, &self.dir.path, self.run_as)?;
+        stop_server(&self.binaries.pg_ctl, &self.dir.path, self.run_as, false)?;
         server
             .wait()
             .map_err(io_error("wait for the server to exit"))?;
@@ -509,6 +579,7 @@ impl EphemeralCluster {
         self.stopped = true;
         let stopped = self.stop_server();
         let removed = self.dir.remove();
+        signals::deregister(&self.dir.path);
         stopped.and(removed)
     }
 
@@ -612,5 +683,15 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(parse_version("16") > parse_version("9.6"));
         assert_eq!(parse_version("main"), None);
+    }
+
+    #[test]
+    fn only_cluster_dir_names_yield_a_pid() {
+        assert_eq!(cluster_dir_pid("migagent-pg-4242-0"), Some(4242));
+        assert_eq!(cluster_dir_pid("migagent-pg-4242-17"), Some(4242));
+        assert_eq!(cluster_dir_pid("migagent-pg-4242"), None);
+        assert_eq!(cluster_dir_pid("migagent-pg-x-1"), None);
+        assert_eq!(cluster_dir_pid("migagent-pg-12-1-extra"), None);
+        assert_eq!(cluster_dir_pid("migagent-test-fakebin-12"), None);
     }
 }

@@ -2,6 +2,8 @@
 //! baseline schema comes from the real catalog instead of a best-effort replay (see DESIGN.md, "Schema model
 //! and shadow database").
 //!
-//! `cluster` starts and tears down a throwaway server of migagent's own.
+//! `cluster` starts and tears down a throwaway server of migagent's own; `signals` tears the live ones
+//! down when the process is interrupted.
 
 pub mod cluster;
+pub mod signals;
