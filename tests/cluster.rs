@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{binaries_or_skip, runtime};
-use migagent::shadow::cluster::{find_binaries, ClusterError, EphemeralCluster, OsUser};
+use migagent::shadow::cache::{ImageCache, ImageKey};
+use migagent::shadow::cluster::{
+    find_binaries, server_version, ClusterError, EphemeralCluster, OsUser, PgBinaries,
+};
 use migagent::shadow::signals::install_signal_teardown;
 
 /// Creates and fills a table over a real connection, and returns `SELECT count(*)` of it.
@@ -357,4 +360,208 @@ fn the_next_start_clears_away_a_killed_run() {
         "the killed run's server should be stopped"
     );
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// An image cache in a fresh dir under `parent`, removed on drop.
+struct TestCache {
+    cache: ImageCache,
+}
+
+impl TestCache {
+    fn new(parent: &Path, name: &str) -> TestCache {
+        let root = parent.join(format!(
+            "migagent-test-images-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        let cache = ImageCache::open(root).unwrap_or_else(|err| panic!("{err}"));
+        TestCache { cache }
+    }
+}
+
+impl Drop for TestCache {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(self.cache.root());
+    }
+}
+
+/// The history key of the tests: opaque to the cache, as the real ones are.
+fn history_key(binaries: &PgBinaries, history: &str) -> ImageKey {
+    let (major, _) = server_version(binaries).unwrap_or_else(|err| panic!("{err}"));
+    ImageKey::new(&format!("pg{major}-{history}")).unwrap()
+}
+
+/// Applies a small "history" in a database of its own, stores the cluster as an image, and checks that a
+/// cluster started from it has the table and rows.
+fn image_round_trip(binaries: &PgBinaries, cache: &ImageCache) {
+    let cluster =
+        EphemeralCluster::start_cached(binaries, Some(cache)).unwrap_or_else(|err| panic!("{err}"));
+    common::execute(&cluster, "CREATE DATABASE app");
+    runtime().block_on(async {
+        common::connect(&cluster, "app")
+            .await
+            .batch_execute(
+                "CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (1), (2);",
+            )
+            .await
+            .unwrap();
+    });
+    let key = history_key(binaries, "roundtrip");
+    let dir = cluster.socket_dir().to_path_buf();
+    cluster
+        .stop_into_image(cache, &key)
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        !dir.exists(),
+        "the cluster dir goes once its data is stored"
+    );
+
+    let image = cache.lookup(&key).expect("the image should be stored");
+    assert!(!image.data_dir().join("postmaster.pid").exists());
+    let restored =
+        EphemeralCluster::start_from_image(binaries, &image).unwrap_or_else(|err| panic!("{err}"));
+    let count: i64 = runtime().block_on(async {
+        common::connect(&restored, "app")
+            .await
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(count, 2);
+    assert!(
+        image.data_dir().exists(),
+        "starting from an image copies it, the image stays"
+    );
+}
+
+#[test]
+fn a_stored_image_starts_a_cluster_with_its_data() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "roundtrip");
+    image_round_trip(&binaries, &cache.cache);
+}
+
+#[test]
+fn images_reach_a_cache_on_another_file_system() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let device = |path: &Path| fs::metadata(path).map(|meta| meta.dev()).ok();
+    let other_fs = Path::new("/dev/shm");
+    if device(other_fs).is_none() || device(other_fs) == device(&std::env::temp_dir()) {
+        eprintln!("note: skipping: /dev/shm is not a separate file system here");
+        return;
+    }
+    let cache = TestCache::new(other_fs, "crossdev");
+    image_round_trip(&binaries, &cache.cache);
+}
+
+#[test]
+fn a_cached_initdb_image_replaces_initdb() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "initdb");
+    let (major, _) = server_version(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let initdb_key = ImageKey::new(&format!("initdb-pg{major}")).unwrap();
+    assert!(cache.cache.lookup(&initdb_key).is_none());
+    let first = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    drop(first);
+    let image = cache
+        .cache
+        .lookup(&initdb_key)
+        .expect("the first start stores its fresh initdb");
+    // A setting only the image has shows that the next cluster was copied from it rather than initdb'd.
+    let config = image.data_dir().join("postgresql.auto.conf");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("migagent.origin = 'initdb image'\n");
+    fs::write(&config, text).unwrap();
+
+    let second = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let origin: String = runtime().block_on(async {
+        common::connect(&second, "postgres")
+            .await
+            .query_one("SHOW migagent.origin", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(origin, "initdb image");
+}
+
+#[test]
+fn server_version_matches_what_the_running_server_reports() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let version = server_version(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let version_num: i32 = runtime().block_on(async {
+        common::connect(&cluster, "postgres")
+            .await
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    // Since PostgreSQL 10, server_version_num is major * 10000 + minor.
+    let reported = ((version_num / 10000) as u32, (version_num % 10000) as u32);
+    assert_eq!(version, reported);
+    assert_eq!(server_version(&binaries).unwrap(), version, "cached answer");
+}
+
+/// Times the ways to get a running cluster, printed for the record (run with `--nocapture`
+/// `--test-threads=1` for numbers without other tests competing for the 2 cores).
+#[test]
+fn image_timings() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "timings");
+    let cache = &cache.cache;
+    let timed = |what: &str, start: Instant| eprintln!("{what}: {:?}", start.elapsed());
+
+    let started = Instant::now();
+    let cold = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    timed("cold start (initdb)", started);
+    let started = Instant::now();
+    drop(cold);
+    timed("stop -m immediate + remove", started);
+
+    let started = Instant::now();
+    drop(
+        EphemeralCluster::start_cached(&binaries, Some(cache))
+            .unwrap_or_else(|err| panic!("{err}")),
+    );
+    timed("cold start storing the initdb image, + drop", started);
+
+    let started = Instant::now();
+    let warm = EphemeralCluster::start_cached(&binaries, Some(cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    timed("start from the initdb image", started);
+    common::execute(
+        &warm,
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+         CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts);
+         CREATE INDEX ON orders (account_id);",
+    );
+    let key = history_key(&binaries, "timings");
+    let started = Instant::now();
+    warm.stop_into_image(cache, &key)
+        .unwrap_or_else(|err| panic!("{err}"));
+    timed("stop_into_image", started);
+
+    let image = cache.lookup(&key).unwrap();
+    let started = Instant::now();
+    let baseline =
+        EphemeralCluster::start_from_image(&binaries, &image).unwrap_or_else(|err| panic!("{err}"));
+    timed("start from a baseline image", started);
+    let started = Instant::now();
+    baseline.stop().unwrap_or_else(|err| panic!("{err}"));
+    timed("stop -m immediate + remove", started);
 }

@@ -6,6 +6,9 @@
 //! SIGINT, SIGTERM or SIGHUP (see [`super::signals`]), or, after a SIGKILL, by the next start, which sweeps
 //! away the dirs of dead processes.
 //!
+//! A cluster can start from a copy of a cached data dir instead of running initdb, and can be stopped into
+//! the cache (see [`super::cache`]).
+//!
 //! Everything here is synchronous `std::process`; only [`EphemeralCluster::connection_config`] hands out a
 //! `tokio_postgres` type, because that is what the callers connect with.
 
@@ -17,8 +20,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::cache::{Image, ImageCache, ImageKey, Transfer, MAX_KEY_LEN};
 use super::signals::{self, LiveCluster};
 
 /// The port number only names the socket file (`.s.PGSQL.5432`); with no TCP listener and a socket dir of
@@ -70,6 +75,14 @@ pub enum ClusterError {
         log_tail: Option<String>,
         hint: &'static str,
     },
+    /// An image cache key has characters outside `[a-z0-9_-]` or a bad length.
+    InvalidImageKey { key: String },
+    /// The image cache could not be read or written; the caller can go on without it.
+    ImageCache {
+        root: PathBuf,
+        action: String,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for ClusterError {
@@ -103,6 +116,24 @@ impl fmt::Display for ClusterError {
                 }
                 write!(f, "\nTo fix: {hint}")
             }
+            ClusterError::InvalidImageKey { key } => write!(
+                f,
+                "`{key}` is not a valid image cache key: keys are 1 to {MAX_KEY_LEN} characters from a-z, \
+                 0-9, `_` and `-`, so that they are safe as directory names. To fix: build the key from \
+                 those characters only, e.g. `pg15-` followed by a hex hash of the migration history"
+            ),
+            ClusterError::ImageCache {
+                root,
+                action,
+                source,
+            } => write!(
+                f,
+                "could not {action} in the image cache {}: {source}. To fix: make {} a directory you own \
+                 and can write, point XDG_CACHE_HOME at one, or run without the image cache (the shadow \
+                 database then applies the whole history on every run: slower, same result)",
+                root.display(),
+                root.display()
+            ),
         }
     }
 }
@@ -110,7 +141,9 @@ impl fmt::Display for ClusterError {
 impl std::error::Error for ClusterError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClusterError::Io { source, .. } => Some(source),
+            ClusterError::Io { source, .. } | ClusterError::ImageCache { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }
@@ -211,6 +244,52 @@ fn highest_versioned_bin_dir(root: &Path) -> Option<PathBuf> {
 /// `"9.6"` → `[9, 6]`; `None` for names that are not versions.
 fn parse_version(name: &str) -> Option<Vec<u32>> {
     name.split('.').map(|part| part.parse().ok()).collect()
+}
+
+/// The server's version as (major, minor) from `postgres --version`, e.g. (15, 13); for versions before 10,
+/// whose major version has two parts, the first two parts (9.6.24 → (9, 6)). Cached per binary, since the
+/// cache keys and the default target version need it on every run.
+pub fn server_version(binaries: &PgBinaries) -> Result<(u32, u32), ClusterError> {
+    static VERSIONS: Mutex<Vec<(PathBuf, (u32, u32))>> = Mutex::new(Vec::new());
+    let mut versions = VERSIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, version)) = versions.iter().find(|(path, _)| *path == binaries.postgres) {
+        return Ok(*version);
+    }
+    let program = binaries.postgres.display();
+    let output = Command::new(&binaries.postgres)
+        .arg("--version")
+        .output()
+        .map_err(io_error(format!("run {program} --version")))?;
+    let text = combined_output(&output);
+    let Some(version) = parse_server_version(&text).filter(|_| output.status.success()) else {
+        return Err(ClusterError::CommandFailed {
+            command: format!("{program} --version ({})", output.status),
+            output: format!("expected `postgres (PostgreSQL) <version>`, got: {text}"),
+            log_tail: None,
+            hint: "pass the bin directory of a working PostgreSQL installation with `--pg-bin DIR`",
+        });
+    };
+    versions.push((binaries.postgres.clone(), version));
+    Ok(version)
+}
+
+/// `"postgres (PostgreSQL) 15.13 (Debian 15.13-1)"` → (15, 13); `"... 16devel"` or `"16beta2"` → (16, 0).
+fn parse_server_version(text: &str) -> Option<(u32, u32)> {
+    let version = text
+        .split("(PostgreSQL)")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let leading_number = |part: &str| -> Option<u32> {
+        let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let mut parts = version.split('.');
+    let major = leading_number(parts.next()?)?;
+    let minor = parts.next().and_then(leading_number).unwrap_or(0);
+    Some((major, minor))
 }
 
 /// An OS account, as far as running a process as it goes.
@@ -339,7 +418,7 @@ fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
         let data_dir = dir.join("data");
         let server_runs = postmaster_pid(&data_dir)
             .is_some_and(|server_pid| process_mentions(server_pid, &data_dir));
-        if server_runs && stop_server(pg_ctl, &dir, run_as, true).is_err() {
+        if server_runs && stop_server(pg_ctl, &dir, run_as, StopMode::Immediate, true).is_err() {
             continue;
         }
         let _ = fs::remove_dir_all(&dir);
@@ -373,23 +452,30 @@ fn process_mentions(pid: u32, data_dir: &Path) -> bool {
     })
 }
 
-/// Runs `pg_ctl stop -m immediate` on the cluster in `cluster_dir` (nothing in a throwaway cluster is worth
-/// a clean shutdown); with `wait`, until the server has exited.
+/// How a server is shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopMode {
+    /// Clean shutdown with a checkpoint, so the data dir needs no crash recovery when it is started again.
+    Fast,
+    /// Kill everything at once: nothing in a throwaway cluster is worth a clean shutdown.
+    Immediate,
+}
+
+/// Runs `pg_ctl stop` on the cluster in `cluster_dir`; with `wait`, until the server has exited.
 pub(crate) fn stop_server(
     pg_ctl: &Path,
     cluster_dir: &Path,
     run_as: Option<OsUser>,
+    mode: StopMode,
     wait: bool,
 ) -> Result<(), ClusterError> {
     let mut command = server_command(pg_ctl, cluster_dir, run_as);
+    let mode = match mode {
+        StopMode::Fast => "fast",
+        StopMode::Immediate => "immediate",
+    };
     command
-        .args([
-            "stop",
-            if wait { "-w" } else { "-W" },
-            "-m",
-            "immediate",
-            "-D",
-        ])
+        .args(["stop", if wait { "-w" } else { "-W" }, "-m", mode, "-D"])
         .arg(cluster_dir.join("data"));
     let hint =
         "a `postgres` process may be left running; stop it with `kill` and remove the temp dir";
@@ -424,8 +510,41 @@ pub struct EphemeralCluster {
 impl EphemeralCluster {
     /// initdb's a fresh cluster in a new temp dir and starts it, waiting until it accepts connections.
     pub fn start(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
+        EphemeralCluster::start_cached(binaries, None)
+    }
+
+    /// Like [`EphemeralCluster::start`], but with a cache, copies the cache's freshly initdb'd data dir for
+    /// this server version instead of running initdb, and stores one there after running initdb.
+    pub fn start_cached(
+        binaries: &PgBinaries,
+        cache: Option<&ImageCache>,
+    ) -> Result<EphemeralCluster, ClusterError> {
         let cluster = EphemeralCluster::create(binaries)?;
-        cluster.initdb()?;
+        let Some(cache) = cache else {
+            cluster.initdb()?;
+            return cluster.start_server();
+        };
+        let key = ImageCache::initdb_key(server_version(binaries)?.0);
+        match cache.lookup(&key) {
+            Some(image) => image.copy_to(&cluster.data_dir(), cluster.run_as)?,
+            None => {
+                cluster.initdb()?;
+                // Best effort: the cluster is fine without it, the next run just runs initdb again.
+                let _ = cache.store(&key, &cluster.data_dir(), Transfer::Copy);
+            }
+        }
+        cluster.start_server()
+    }
+
+    /// Starts a cluster from a copy of a cached image (a data dir a cluster was stopped into), so whatever
+    /// was applied before the image was stored is there without applying it again. The server never runs
+    /// on the cache itself: concurrent runs share it, and a crash must not damage it.
+    pub fn start_from_image(
+        binaries: &PgBinaries,
+        image: &Image,
+    ) -> Result<EphemeralCluster, ClusterError> {
+        let cluster = EphemeralCluster::create(binaries)?;
+        image.copy_to(&cluster.data_dir(), cluster.run_as)?;
         cluster.start_server()
     }
 
@@ -466,6 +585,19 @@ impl EphemeralCluster {
         self.shutdown()
     }
 
+    /// Stops the server cleanly (so the image needs no crash recovery) and moves its data dir into `cache`
+    /// under `key`, then deletes the cluster dir. When another run stored `key` first, its image is kept.
+    pub fn stop_into_image(
+        mut self,
+        cache: &ImageCache,
+        key: &ImageKey,
+    ) -> Result<(), ClusterError> {
+        self.stop_server(StopMode::Fast)?;
+        let stored = cache.store(key, &self.data_dir(), Transfer::Move);
+        let cleaned_up = self.shutdown();
+        stored.and(cleaned_up)
+    }
+
     /// Clears away dead runs' leftovers, then creates the cluster dir and registers it for teardown on a
     /// signal. Dropping the result removes the dir, so a start that fails after this leaves nothing behind.
     fn create(binaries: &PgBinaries) -> Result<EphemeralCluster, ClusterError> {
@@ -487,7 +619,8 @@ impl EphemeralCluster {
     }
 
     /// Creates the data dir: trust auth (only our 0700 dir's owner can reach the socket), no fsync (the
-    /// data is disposable), C locale and UTF8 so results do not depend on the host's locale.
+    /// data is disposable), C locale and UTF8 so results do not depend on the host's locale, and 1 MB WAL
+    /// segments instead of 16 MB (a fresh data dir of 28 MB instead of 39 MB, less to copy from a cache).
     fn initdb(&self) -> Result<(), ClusterError> {
         let mut command = self.command(&self.binaries.initdb);
         command.arg("-D").arg(self.data_dir()).args([
@@ -498,6 +631,7 @@ impl EphemeralCluster {
             "-E",
             "UTF8",
             "--locale=C",
+            "--wal-segsize=1",
         ]);
         run(command, "initdb", None, INSTALL_HINT)
     }
@@ -555,7 +689,7 @@ impl EphemeralCluster {
     }
 
     /// Tells the server to stop and waits for it to exit; a no-op when it is not running.
-    fn stop_server(&mut self) -> Result<(), ClusterError> {
+    fn stop_server(&mut self, mode: StopMode) -> Result<(), ClusterError> {
         let Some(mut server) = self.server.take() else {
             return Ok(());
         };
@@ -564,7 +698,13 @@ impl EphemeralCluster {
             return Ok(());
         }
         // pg_ctl's own wait (`-w`) polls every 100 ms; waiting for our child returns the moment it exits.
-        stop_server(&self.binaries.pg_ctl, &self.dir.path, self.run_as, false)?;
+        stop_server(
+            &self.binaries.pg_ctl,
+            &self.dir.path,
+            self.run_as,
+            mode,
+            false,
+        )?;
         server
             .wait()
             .map_err(io_error("wait for the server to exit"))?;
@@ -577,7 +717,7 @@ impl EphemeralCluster {
             return Ok(());
         }
         self.stopped = true;
-        let stopped = self.stop_server();
+        let stopped = self.stop_server(StopMode::Immediate);
         let removed = self.dir.remove();
         signals::deregister(&self.dir.path);
         stopped.and(removed)
@@ -619,7 +759,7 @@ fn wait_until_ready(
         if let Some(status) = exited {
             return Err(failure(status.to_string()));
         }
-        if postmaster_status_is_ready(&pid_file) {
+        if postmaster_is_ready(&pid_file, server.id()) {
             return Ok(());
         }
         if started.elapsed() > START_TIMEOUT {
@@ -632,10 +772,14 @@ fn wait_until_ready(
     }
 }
 
-/// Whether the status line of `postmaster.pid` (line 8, since PostgreSQL 10) says the server is ready.
-fn postmaster_status_is_ready(pid_file: &Path) -> bool {
-    fs::read_to_string(pid_file)
-        .is_ok_and(|text| text.lines().nth(7).map(str::trim) == Some("ready"))
+/// Whether `postmaster.pid` names `server_pid` (line 1: not a stale file of an earlier server) and its
+/// status line (line 8, since PostgreSQL 10) says `ready`.
+fn postmaster_is_ready(pid_file: &Path, server_pid: u32) -> bool {
+    let Ok(text) = fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.first() == Some(&server_pid.to_string().as_str()) && lines.get(7) == Some(&"ready")
 }
 
 /// Runs `command` to completion; on failure the error carries its output, the tail of `log` if given, and
@@ -683,6 +827,29 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(parse_version("16") > parse_version("9.6"));
         assert_eq!(parse_version("main"), None);
+    }
+
+    #[test]
+    fn server_versions_parse_from_postgres_version_output() {
+        let debian = "postgres (PostgreSQL) 15.13 (Debian 15.13-0+deb12u1)\n";
+        assert_eq!(parse_server_version(debian), Some((15, 13)));
+        assert_eq!(
+            parse_server_version("postgres (PostgreSQL) 17devel"),
+            Some((17, 0))
+        );
+        assert_eq!(
+            parse_server_version("postgres (PostgreSQL) 16beta2"),
+            Some((16, 0))
+        );
+        assert_eq!(
+            parse_server_version("postgres (PostgreSQL) 9.6.24"),
+            Some((9, 6))
+        );
+        assert_eq!(
+            parse_server_version("bash: postgres: command not found"),
+            None
+        );
+        assert_eq!(parse_server_version("postgres (PostgreSQL) "), None);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! and shadow database").
 //!
 //! `cluster` starts and tears down a throwaway server of migagent's own; `signals` tears the live ones
-//! down when the process is interrupted.
+//! down when the process is interrupted; `cache` keeps data directories (fresh initdb, applied histories)
+//! to start later clusters from.
 
+pub mod cache;
 pub mod cluster;
 pub mod signals;

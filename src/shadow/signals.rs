@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::cluster::{stop_server, ClusterError, OsUser};
+use super::cluster::{stop_server, ClusterError, OsUser, StopMode};
 
 /// What the teardown needs to stop a cluster and delete its dir.
 #[derive(Debug)]
@@ -80,7 +80,13 @@ fn tear_down_and_exit(signal: i32) -> ! {
     let clusters = live_clusters();
     for cluster in clusters.iter() {
         // Best effort: a server that is already gone makes pg_ctl fail, and the dir goes either way.
-        let _ = stop_server(&cluster.pg_ctl, &cluster.dir, cluster.run_as, true);
+        let _ = stop_server(
+            &cluster.pg_ctl,
+            &cluster.dir,
+            cluster.run_as,
+            StopMode::Immediate,
+            true,
+        );
         let _ = std::fs::remove_dir_all(&cluster.dir);
     }
     std::process::exit(128 + signal)
