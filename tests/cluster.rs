@@ -1,15 +1,26 @@
 //! The ephemeral cluster against a real PostgreSQL server: start it, use it over the Unix socket, drop it,
 //! and check nothing is left behind. Without PostgreSQL installed the server tests are skipped, except in CI
 //! (`CI=true`), where a missing server must fail loudly instead of passing vacuously.
+//!
+//! Signal and crash tests run this test binary again as a child process holding a cluster (see
+//! [`child_process_holding_a_cluster`]), then signal or kill it.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 
 use common::{binaries_or_skip, runtime};
-use migagent::shadow::cluster::{find_binaries, ClusterError, EphemeralCluster, OsUser};
+use migagent::shadow::cache::{ImageCache, ImageKey};
+use migagent::shadow::cluster::{
+    find_binaries, server_version, ClusterError, EphemeralCluster, OsUser, PgBinaries,
+};
+use migagent::shadow::signals::install_signal_teardown;
 
 /// Creates and fills a table over a real connection, and returns `SELECT count(*)` of it.
 fn create_insert_count(cluster: &EphemeralCluster) -> i64 {
@@ -86,26 +97,23 @@ fn two_clusters_get_separate_dirs() {
     assert_ne!(first.socket_dir(), second.socket_dir());
 }
 
-/// A bin dir whose initdb succeeds and whose pg_ctl writes a FATAL line to the server log and fails, the
+/// A bin dir whose initdb succeeds and whose postgres writes a FATAL line to its log (stderr) and exits, the
 /// way a real server that cannot start does; real servers cannot be made to fail on demand.
 fn failing_bin_dir() -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("migagent-test-fakebin-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let scripts = [
         ("initdb", "#!/bin/sh\nmkdir -p \"$2\"\n"),
+        ("pg_ctl", "#!/bin/sh\nexit 1\n"),
         (
-            "pg_ctl",
+            "postgres",
             concat!(
                 "#!/bin/sh\n",
-                "[ \"$1\" = start ] || exit 1\n",
-                "echo 'FATAL:  could not create lock file' > \"$6\"\n",
-                "echo 'pg_ctl: could not start server'\n",
-                "echo \"data dir: $4\"\n",
+                "echo 'FATAL:  could not create lock file' >&2\n",
+                "echo \"data dir: $2\" >&2\n",
                 "exit 1\n",
             ),
         ),
-        ("postgres", "#!/bin/sh\nexit 1\n"),
     ];
     for (name, body) in scripts {
         let path = dir.join(name);
@@ -123,8 +131,7 @@ fn failed_start_shows_the_server_log_and_cleans_up() {
     let err = EphemeralCluster::start(&binaries).unwrap_err();
     fs::remove_dir_all(&bin_dir).unwrap();
     let message = err.to_string();
-    assert!(message.contains("pg_ctl start"), "{message}");
-    assert!(message.contains("could not start server"), "{message}");
+    assert!(message.contains("postgres (exit status: 1)"), "{message}");
     assert!(
         message.contains("FATAL:  could not create lock file"),
         "{message}"
@@ -167,4 +174,394 @@ fn passwd_lookup_finds_the_named_user_only() {
         None
     );
     assert_eq!(OsUser::from_passwd("", "postgres"), None);
+}
+
+/// Set in the environment of the child process: what the child does (see
+/// [`child_process_holding_a_cluster`]).
+const CHILD_MODE: &str = "MIGAGENT_TEST_CHILD";
+
+/// The line the child prints its cluster dir on.
+const CLUSTER_DIR_LINE: &str = "cluster dir: ";
+
+/// Entry point of the child process that the signal and crash tests start; in a normal test run (no
+/// [`CHILD_MODE`] in the environment) it returns at once. `teardown`: install the signal teardown, then
+/// hold a cluster; `hold`: hold a cluster without it; `start-once`: start and stop one cluster and exit.
+/// Holding means starting a cluster, printing its dir and waiting to be signalled or killed.
+#[test]
+fn child_process_holding_a_cluster() {
+    let Ok(mode) = std::env::var(CHILD_MODE) else {
+        return;
+    };
+    let binaries = find_binaries(None).unwrap();
+    match mode.as_str() {
+        "start-once" => {
+            let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+            cluster.stop().unwrap_or_else(|err| panic!("{err}"));
+            return;
+        }
+        "teardown" => {
+            install_signal_teardown().unwrap();
+            install_signal_teardown().unwrap(); // idempotent: must not start a second handler
+        }
+        "hold" => {}
+        other => panic!("unknown {CHILD_MODE} {other}"),
+    }
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "{CLUSTER_DIR_LINE}{}",
+        cluster.socket_dir().display()
+    )
+    .unwrap();
+    stdout.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+    panic!("the parent test should have ended this process within 120 s");
+}
+
+/// This test binary, set up to run only [`child_process_holding_a_cluster`] in `mode`, with `TMPDIR` set
+/// to `temp_dir` when given.
+fn child_command(mode: &str, temp_dir: Option<&Path>) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_process_holding_a_cluster",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_MODE, mode);
+    if let Some(dir) = temp_dir {
+        command.env("TMPDIR", dir);
+    }
+    command
+}
+
+/// Starts a child holding a cluster (see [`child_command`]) and returns it with its cluster dir once the
+/// cluster is up.
+fn spawn_child_holding_a_cluster(mode: &str, temp_dir: Option<&Path>) -> (Child, PathBuf) {
+    let mut child = child_command(mode, temp_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let dir = stdout
+        .lines()
+        .map(Result::unwrap)
+        // The harness prints `test <name> ... ` before the child's own output, on the same line.
+        .find_map(|line| Some(PathBuf::from(line.split_once(CLUSTER_DIR_LINE)?.1)))
+        .expect("the child should print its cluster dir");
+    (child, dir)
+}
+
+fn send_signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} failed");
+}
+
+/// Waits at most 30 s for the child to exit.
+fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the child did not exit within 30 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Signals a child holding a cluster with the teardown installed and checks that it exits with
+/// `expected_code` leaving neither the dir nor the server behind.
+fn signal_tears_down(signal: &str, expected_code: i32) {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let (mut child, dir) = spawn_child_holding_a_cluster("teardown", None);
+    let data_dir = dir.join("data");
+    assert!(process_mentions(&data_dir), "the child's server should run");
+    send_signal(&child, signal);
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.code(), Some(expected_code), "{status}");
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    assert!(
+        !process_mentions(&data_dir),
+        "no postgres process for {} should remain",
+        data_dir.display()
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_removes_the_dir_and_exits_143() {
+    signal_tears_down("TERM", 143);
+}
+
+#[test]
+fn sigint_stops_the_server_removes_the_dir_and_exits_130() {
+    signal_tears_down("INT", 130);
+}
+
+#[test]
+fn a_panicking_thread_holding_a_cluster_leaves_nothing_behind() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+        sender.send(cluster.socket_dir().to_path_buf()).unwrap();
+        panic!("a failure while the cluster is in use");
+    });
+    let dir = receiver.recv().unwrap();
+    assert!(thread.join().is_err(), "the thread should have panicked");
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    assert!(!process_mentions(&dir.join("data")));
+}
+
+#[test]
+fn the_next_start_clears_away_a_killed_run() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    // A temp dir of its own, so that no cluster another test starts meanwhile sweeps the killed run first.
+    let temp_dir = std::env::temp_dir().join(format!("migagent-test-tmp-{}", std::process::id()));
+    fs::create_dir_all(&temp_dir).unwrap();
+    // The server's OS user must be able to reach the cluster dirs inside.
+    fs::set_permissions(&temp_dir, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (mut child, dir) = spawn_child_holding_a_cluster("hold", Some(&temp_dir));
+    let data_dir = dir.join("data");
+    send_signal(&child, "KILL");
+    let status = wait_for_exit(&mut child);
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(dir.exists(), "SIGKILL gives no chance to clean up");
+    assert!(
+        process_mentions(&data_dir),
+        "the killed run's server keeps running"
+    );
+
+    let next_run = child_command("start-once", Some(&temp_dir))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(next_run.success(), "{next_run}");
+    let leftovers: Vec<_> = fs::read_dir(&temp_dir).unwrap().collect();
+    fs::remove_dir_all(&temp_dir).unwrap();
+    assert!(!dir.exists(), "{} should be swept away", dir.display());
+    assert!(
+        !process_mentions(&data_dir),
+        "the killed run's server should be stopped"
+    );
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// An image cache in a fresh dir under `parent`, removed on drop.
+struct TestCache {
+    cache: ImageCache,
+}
+
+impl TestCache {
+    fn new(parent: &Path, name: &str) -> TestCache {
+        let root = parent.join(format!(
+            "migagent-test-images-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        let cache = ImageCache::open(root).unwrap_or_else(|err| panic!("{err}"));
+        TestCache { cache }
+    }
+}
+
+impl Drop for TestCache {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(self.cache.root());
+    }
+}
+
+/// The history key of the tests: opaque to the cache, as the real ones are.
+fn history_key(binaries: &PgBinaries, history: &str) -> ImageKey {
+    let (major, _) = server_version(binaries).unwrap_or_else(|err| panic!("{err}"));
+    ImageKey::new(&format!("pg{major}-{history}")).unwrap()
+}
+
+/// Applies a small "history" in a database of its own, stores the cluster as an image, and checks that a
+/// cluster started from it has the table and rows.
+fn image_round_trip(binaries: &PgBinaries, cache: &ImageCache) {
+    let cluster =
+        EphemeralCluster::start_cached(binaries, Some(cache)).unwrap_or_else(|err| panic!("{err}"));
+    common::execute(&cluster, "CREATE DATABASE app");
+    runtime().block_on(async {
+        common::connect(&cluster, "app")
+            .await
+            .batch_execute(
+                "CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (1), (2);",
+            )
+            .await
+            .unwrap();
+    });
+    let key = history_key(binaries, "roundtrip");
+    let dir = cluster.socket_dir().to_path_buf();
+    cluster
+        .stop_into_image(cache, &key)
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        !dir.exists(),
+        "the cluster dir goes once its data is stored"
+    );
+
+    let image = cache.lookup(&key).expect("the image should be stored");
+    assert!(!image.data_dir().join("postmaster.pid").exists());
+    let restored =
+        EphemeralCluster::start_from_image(binaries, &image).unwrap_or_else(|err| panic!("{err}"));
+    let count: i64 = runtime().block_on(async {
+        common::connect(&restored, "app")
+            .await
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(count, 2);
+    assert!(
+        image.data_dir().exists(),
+        "starting from an image copies it, the image stays"
+    );
+}
+
+#[test]
+fn a_stored_image_starts_a_cluster_with_its_data() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "roundtrip");
+    image_round_trip(&binaries, &cache.cache);
+}
+
+#[test]
+fn images_reach_a_cache_on_another_file_system() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let device = |path: &Path| fs::metadata(path).map(|meta| meta.dev()).ok();
+    let other_fs = Path::new("/dev/shm");
+    if device(other_fs).is_none() || device(other_fs) == device(&std::env::temp_dir()) {
+        eprintln!("note: skipping: /dev/shm is not a separate file system here");
+        return;
+    }
+    let cache = TestCache::new(other_fs, "crossdev");
+    image_round_trip(&binaries, &cache.cache);
+}
+
+#[test]
+fn a_cached_initdb_image_replaces_initdb() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "initdb");
+    let (major, _) = server_version(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let initdb_key = ImageKey::new(&format!("initdb-pg{major}")).unwrap();
+    assert!(cache.cache.lookup(&initdb_key).is_none());
+    let first = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    drop(first);
+    let image = cache
+        .cache
+        .lookup(&initdb_key)
+        .expect("the first start stores its fresh initdb");
+    // A setting only the image has shows that the next cluster was copied from it rather than initdb'd.
+    let config = image.data_dir().join("postgresql.auto.conf");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("migagent.origin = 'initdb image'\n");
+    fs::write(&config, text).unwrap();
+
+    let second = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let origin: String = runtime().block_on(async {
+        common::connect(&second, "postgres")
+            .await
+            .query_one("SHOW migagent.origin", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(origin, "initdb image");
+}
+
+#[test]
+fn server_version_matches_what_the_running_server_reports() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let version = server_version(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let cluster = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let version_num: i32 = runtime().block_on(async {
+        common::connect(&cluster, "postgres")
+            .await
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    // Since PostgreSQL 10, server_version_num is major * 10000 + minor.
+    let reported = ((version_num / 10000) as u32, (version_num % 10000) as u32);
+    assert_eq!(version, reported);
+    assert_eq!(server_version(&binaries).unwrap(), version, "cached answer");
+}
+
+/// Times the ways to get a running cluster, printed for the record (run with `--nocapture`
+/// `--test-threads=1` for numbers without other tests competing for the 2 cores).
+#[test]
+fn image_timings() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "timings");
+    let cache = &cache.cache;
+    let timed = |what: &str, start: Instant| eprintln!("{what}: {:?}", start.elapsed());
+
+    let started = Instant::now();
+    let cold = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    timed("cold start (initdb)", started);
+    let started = Instant::now();
+    drop(cold);
+    timed("stop -m immediate + remove", started);
+
+    let started = Instant::now();
+    drop(
+        EphemeralCluster::start_cached(&binaries, Some(cache))
+            .unwrap_or_else(|err| panic!("{err}")),
+    );
+    timed("cold start storing the initdb image, + drop", started);
+
+    let started = Instant::now();
+    let warm = EphemeralCluster::start_cached(&binaries, Some(cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    timed("start from the initdb image", started);
+    common::execute(
+        &warm,
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+         CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts);
+         CREATE INDEX ON orders (account_id);",
+    );
+    let key = history_key(&binaries, "timings");
+    let started = Instant::now();
+    warm.stop_into_image(cache, &key)
+        .unwrap_or_else(|err| panic!("{err}"));
+    timed("stop_into_image", started);
+
+    let image = cache.lookup(&key).unwrap();
+    let started = Instant::now();
+    let baseline =
+        EphemeralCluster::start_from_image(&binaries, &image).unwrap_or_else(|err| panic!("{err}"));
+    timed("start from a baseline image", started);
+    let started = Instant::now();
+    baseline.stop().unwrap_or_else(|err| panic!("{err}"));
+    timed("stop -m immediate + remove", started);
 }

@@ -2,14 +2,15 @@
 //! baseline schema comes from the real catalog instead of a best-effort replay (see DESIGN.md, "Schema model
 //! and shadow database").
 //!
-//! - `cluster` starts and tears down a throwaway server of migagent's own;
-//! - `session` opens the shadow (that cluster, or a server given by URL) and owns the databases migagent
-//!   creates on it;
+//! - `cluster` starts and tears down a throwaway server of migagent's own; `signals` tears it down on
+//!   Ctrl-C; `cache` keeps images of clusters whose history is applied;
 //! - `apply` applies migrations in their tool's transaction shape; `trace` does so statement by statement,
 //!   recording locks, rewrites, scans and plans;
 //! - `snapshot` reads a database's schema and diffs two snapshots.
 
 pub mod apply;
+pub mod cache;
 pub mod cluster;
+pub mod signals;
 pub mod snapshot;
 pub mod trace;
