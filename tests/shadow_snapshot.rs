@@ -573,15 +573,20 @@ fn snapshots_do_not_depend_on_oids_or_the_search_path() {
         );
 
         // A session whose search path finds everything reads the same snapshot, and keeps its
-        // path.
-        run(&second, "SET search_path TO app, public").await;
+        // settings.
+        run(&second, "SET search_path TO app, public; SET jit = on").await;
         assert_eq!(take(&second).await, one);
-        let path: String = second
-            .query_one("SHOW search_path", &[])
+        let settings = second
+            .query_one(
+                "SELECT current_setting('search_path'), current_setting('jit')",
+                &[],
+            )
             .await
-            .unwrap()
-            .get(0);
-        assert_eq!(path, "app, public");
+            .unwrap();
+        assert_eq!(
+            (settings.get::<_, String>(0), settings.get::<_, String>(1)),
+            ("app, public".to_owned(), "on".to_owned())
+        );
     });
 }
 

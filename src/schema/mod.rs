@@ -5,6 +5,7 @@
 //! "Created in this migration" is answered here, once, from each object's [`Origin`].
 
 mod expr;
+mod introspect;
 pub(crate) mod naming;
 mod replay;
 
@@ -13,6 +14,8 @@ use std::collections::HashMap;
 use sqlparser::ast::{ArrayElemTypeDef, DataType};
 
 use crate::sql::ObjectName;
+
+pub use introspect::introspect;
 
 /// Where temporary tables live; PostgreSQL looks there before the search path.
 const TEMP_SCHEMA: &str = "pg_temp";

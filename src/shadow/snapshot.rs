@@ -183,17 +183,18 @@ pub struct Policy {
 /// together (the trace takes one after every statement).
 ///
 /// Runs inside the session's transaction, if one is open, so it sees the session's uncommitted
-/// DDL. `pg_get_viewdef` takes an `AccessShareLock` on each view, held until that transaction
-/// ends: read the session's locks before taking a snapshot.
+/// DDL. `pg_get_viewdef` takes an `AccessShareLock` on each view and on the relations its query
+/// reads, held until that transaction ends: read the session's locks before taking a snapshot.
 pub async fn snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
-    with_search_path(client, "", || read_snapshot(client)).await
+    with_catalog_settings(client, "", || read_snapshot(client)).await
 }
 
-/// Runs `read` with the session's `search_path` set to `path`, then puts the previous path back:
-/// what `pg_get_*` functions and `format_type` print depends on it. The change is made with a
-/// plain `SET`, so inside a transaction that later rolls back both the change and its undoing
-/// roll back with it.
-pub(crate) async fn with_search_path<T, F, Fut>(
+/// Runs `read` with the session's `search_path` set to `path` (what `pg_get_*` functions and
+/// `format_type` print depends on it) and JIT compilation off (the planner's row estimates for
+/// catalog subqueries are wild enough to make it compile for longer than the query runs), then
+/// puts both settings back. They are changed with a plain `SET`, so inside a transaction that
+/// later rolls back, the change and its undoing roll back together.
+pub(crate) async fn with_catalog_settings<T, F, Fut>(
     client: &Client,
     path: &str,
     read: F,
@@ -202,23 +203,39 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let previous: String = client
-        .query_one("SELECT pg_catalog.current_setting('search_path')", &[])
+    let names = ["search_path", "jit"];
+    // A server without JIT (before PostgreSQL 11) has no such setting: it is left alone.
+    let previous: Vec<Option<String>> = client
+        .query(
+            "SELECT pg_catalog.current_setting(name, true) \
+             FROM unnest($1::text[]) WITH ORDINALITY AS s(name, position) ORDER BY position",
+            &[&&names[..]],
+        )
         .await?
-        .try_get(0)?;
-    set_search_path(client, path).await?;
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    set_existing(client, &names, &[Some(path), Some("off")]).await?;
     let result = read().await;
-    let restored = set_search_path(client, &previous).await;
+    let previous: Vec<Option<&str>> = previous.iter().map(Option::as_deref).collect();
+    let restored = set_existing(client, &names, &previous).await;
     let value = result?;
     restored?;
     Ok(value)
 }
 
-async fn set_search_path(client: &Client, path: &str) -> Result<(), Error> {
+/// Sets each setting of `names` that the server has to its value in `values`.
+async fn set_existing(
+    client: &Client,
+    names: &[&str],
+    values: &[Option<&str>],
+) -> Result<(), Error> {
     client
         .execute(
-            "SELECT pg_catalog.set_config('search_path', $1, false)",
-            &[&path],
+            "SELECT pg_catalog.set_config(name, value, false) \
+             FROM unnest($1::text[], $2::text[]) AS s(name, value) \
+             WHERE value IS NOT NULL AND pg_catalog.current_setting(name, true) IS NOT NULL",
+            &[&names, &values],
         )
         .await
         .map(drop)
