@@ -11,6 +11,7 @@ use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, text::Style, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
+use crate::shadow::session::{ShadowMode, ShadowOptions};
 use crate::stats::{self, Stats};
 
 /// Exit code: nothing at or above the `--fail-on` threshold.
@@ -37,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Review migrations and exit non-zero on findings at or above --fail-on (the CI job).
-    Review(ReviewArgs),
+    Review(Box<ReviewArgs>),
     /// List the rules, or print one rule's documentation.
     Rules {
         /// A rule id, e.g. set-not-null.
@@ -81,9 +82,17 @@ struct ReviewArgs {
     /// Exit 1 when a finding has this severity or higher.
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
     fail_on: Option<String>,
-    /// Shadow database: auto, off, or a postgres:// URL.
+    /// Shadow database: auto (migagent's own throwaway PostgreSQL when its binaries are found), off,
+    /// or a postgres:// URL of a server where migagent may create (and drop) its own databases
+    /// [env: MIGAGENT_SHADOW_URL].
     #[arg(long, value_name = "auto|off|URL")]
     shadow: Option<String>,
+    /// Directory holding PostgreSQL's initdb, pg_ctl and postgres, for the ephemeral shadow.
+    #[arg(long, value_name = "DIR")]
+    pg_bin: Option<PathBuf>,
+    /// Apply the whole history on the shadow instead of starting from a cached copy.
+    #[arg(long)]
+    no_cache: bool,
     /// LLM advice: auto (on when an endpoint is configured), off, on.
     #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
     llm: Option<String>,
@@ -135,7 +144,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Review(args) => run_review(args),
+        Command::Review(args) => run_review(*args),
         Command::Rules { rule } => run_rules(rule.as_deref()),
         Command::Rollback { .. } => not_yet("migagent rollback"),
         Command::Chat { .. } => not_yet("migagent chat"),
@@ -271,23 +280,25 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         })?),
     };
 
-    let shadow = args
+    let shadow_config = config.shadow.clone().unwrap_or_default();
+    let shadow_mode = args
         .shadow
-        .or_else(|| config.shadow.as_ref().and_then(|s| s.mode.clone()))
+        .or_else(|| {
+            std::env::var("MIGAGENT_SHADOW_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .or(shadow_config.mode)
         .unwrap_or_else(|| "auto".into());
-    match shadow.as_str() {
-        "auto" | "off" => {}
-        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            return Err(UsageError(
-                "--shadow with a database URL is not available in this version of migagent yet; use --shadow off".into(),
-            ))
-        }
-        other => {
-            return Err(UsageError(format!(
-                "--shadow takes auto, off or a postgres:// URL, not `{other}`"
-            )))
-        }
-    }
+    let shadow = ShadowOptions {
+        mode: ShadowMode::parse(&shadow_mode).map_err(UsageError)?,
+        pg_bin: args.pg_bin.or_else(|| {
+            shadow_config
+                .pg_bin
+                .map(|p| relative_to(&config_dir, &cwd, p))
+        }),
+        cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
+    };
     let llm = args
         .llm
         .or_else(|| config.llm.as_ref().and_then(|l| l.mode.clone()))
@@ -369,6 +380,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 plain_per_file_transaction,
             },
             max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            pg_version_from_shadow: args.pg_version.is_none() && config.pg_version.is_none(),
             rule_settings: args.pg_version.or(config.pg_version).map_or_else(
                 RuleSettings::default,
                 |version| RuleSettings {
@@ -378,6 +390,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             ),
             severities,
             stats,
+            shadow,
             small_table_rows: config
                 .small_table_rows
                 .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),

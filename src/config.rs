@@ -43,6 +43,8 @@ pub struct ShadowConfig {
     pub mode: Option<String>,
     /// Directory holding `initdb`, `pg_ctl` and `postgres`.
     pub pg_bin: Option<PathBuf>,
+    /// `false` applies the whole history every run instead of starting from a cached copy.
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

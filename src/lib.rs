@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod migration;
+pub mod postgres;
 pub mod report;
 pub mod review;
 pub mod rules;

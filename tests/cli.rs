@@ -5,7 +5,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// Runs the binary. Reviews run without the shadow database unless the test asks for one: these tests
+/// are about everything else (tests/shadow_review.rs covers the shadow end to end).
 fn migagent(args: &[&str], cwd: &Path) -> Output {
+    let mut args = args.to_vec();
+    if args.first() == Some(&"review") && !args.contains(&"--shadow") {
+        args.insert(1, "--shadow");
+        args.insert(2, "off");
+    }
     Command::new(env!("CARGO_BIN_EXE_migagent"))
         .args(args)
         .current_dir(cwd)

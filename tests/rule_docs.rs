@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 
 use migagent::migration::Transaction;
 use migagent::report::text::{render_migration, Style};
-use migagent::review::{review_sql, MigrationReview, ReviewOptions};
-use migagent::rules::{Rule, ALL};
+use migagent::review::{review, review_sql, MigrationReview, ReviewOptions};
+use migagent::rules::{Category, Rule, ALL};
+use migagent::shadow::session::{ShadowMode, ShadowOptions};
+
+mod common;
 
 /// The headings every document has, in this order.
 const HEADINGS: &[&str] = &[
@@ -130,7 +133,13 @@ fn parse_examples(doc: &str) -> Result<Vec<Example>, String> {
 
 /// Reviews an example as a plain psql migration after the document's history. The SQL is preceded
 /// by blank lines so that the positions in findings are the document's lines.
+///
+/// The shadow category's findings come from applying the SQL to a real PostgreSQL: those examples are
+/// written out as a migration directory and reviewed with migagent's own ephemeral shadow database.
 fn review_example(rule: &Rule, history: &[&str], example: &Example) -> MigrationReview {
+    if rule.category == Category::Shadow {
+        return review_on_shadow(rule, history, example);
+    }
     let mut options = ReviewOptions::default();
     if let Some(version) = example.pg_version {
         options.rule_settings.pg_version = version;
@@ -143,6 +152,35 @@ fn review_example(rule: &Rule, history: &[&str], example: &Example) -> Migration
         Transaction::None,
         &options,
     )
+}
+
+fn review_on_shadow(rule: &Rule, history: &[&str], example: &Example) -> MigrationReview {
+    let dir = std::env::temp_dir().join(format!(
+        "migagent-rule-doc-{}-{}-{}",
+        rule.id,
+        example.line,
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    for (number, sql) in history.iter().enumerate() {
+        fs::write(dir.join(format!("{:03}_history.sql", number + 1)), sql).unwrap();
+    }
+    let reviewed = dir.join(format!("{:03}_example.sql", history.len() + 1));
+    fs::write(&reviewed, "\n".repeat(example.line) + &example.sql).unwrap();
+    let options = ReviewOptions {
+        shadow: ShadowOptions {
+            mode: ShadowMode::Auto,
+            pg_bin: None,
+            cache: false,
+        },
+        ..ReviewOptions::default()
+    };
+    let mut review = review(&[reviewed], &options);
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(review.problems.is_empty(), "{:?}", review.problems);
+    assert!(review.shadow.is_some(), "the shadow database did not start");
+    review.migrations.remove(0)
 }
 
 /// The findings of a review as the text report shows them, only those of `rule` when given.
@@ -313,8 +351,11 @@ fn documents_have_the_catalog_headings_and_metadata() {
 
 #[test]
 fn examples_behave_as_documented() {
+    // Without PostgreSQL (outside CI) the shadow category's examples cannot run.
+    let shadow_available = common::binaries_or_skip().is_some();
     let problems = ALL
         .iter()
+        .filter(|rule| shadow_available || rule.category != Category::Shadow)
         .map(|rule| (rule.id, check_examples(rule)))
         .collect();
     assert_no_problems("examples", problems);

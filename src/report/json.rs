@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::review::{Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
+use crate::shadow::trace::StatementTrace;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -12,6 +13,8 @@ struct Report<'a> {
     summary: Summary,
     /// Inputs that could not be reviewed (an addition to the contract's keys).
     problems: Vec<ProblemJson>,
+    /// The shadow database the migrations were applied to, or null (an addition to the contract's keys).
+    shadow: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -32,7 +35,7 @@ struct StatementJson<'a> {
     parsed: bool,
     /// Parsed, or recognised by the fallback classification (an addition to the contract's keys).
     classified: bool,
-    trace: Option<()>,
+    trace: Option<&'a StatementTrace>,
 }
 
 #[derive(Serialize)]
@@ -96,6 +99,7 @@ pub fn render(review: &Review) -> String {
                 message: p.message.clone(),
             })
             .collect(),
+        shadow: review.shadow.as_deref(),
     };
     let mut json = serde_json::to_string(&report).unwrap_or_default();
     json.push('\n');
@@ -115,7 +119,7 @@ fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
                 sql: &migration.text[s.range.clone()],
                 parsed: s.parsed,
                 classified: s.classified,
-                trace: None,
+                trace: s.trace.as_ref(),
             })
             .collect(),
         findings: migration.findings.iter().map(finding).collect(),

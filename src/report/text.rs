@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
+use crate::rules::locks::LockMode;
 use crate::rules::Severity;
+use crate::shadow::trace::StatementTrace;
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,9 @@ pub fn render(review: &Review, style: Style) -> String {
     }
     for migration in &review.migrations {
         render_migration(&mut out, migration, style);
+    }
+    if let Some(shadow) = &review.shadow {
+        let _ = writeln!(out, "{}: applied on {shadow}", style.bold("shadow"));
     }
     let counts = review.counts();
     let statements: usize = review.migrations.iter().map(|m| m.statements.len()).sum();
@@ -93,6 +98,117 @@ pub fn render_migration(out: &mut String, migration: &MigrationReview, style: St
     }
     for finding in &migration.findings {
         render_finding(out, migration, finding, style);
+    }
+    render_traces(out, migration, style);
+}
+
+/// What each statement did on the shadow database, under its first line of SQL.
+fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
+    let traced: Vec<_> = migration
+        .statements
+        .iter()
+        .filter_map(|s| Some((s, s.trace.as_ref()?)))
+        .collect();
+    if traced.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} on the shadow database",
+        style.bold("trace"),
+        migration.path.display()
+    );
+    let width = traced
+        .iter()
+        .map(|(s, _)| s.position.line.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let bar = style.gutter("|");
+    for (statement, trace) in traced {
+        let sql = migration.text[statement.range.clone()]
+            .lines()
+            .next()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {bar} {}",
+            style.gutter(&format!("{:>width$}", statement.position.line)),
+            shorten(sql, 100)
+        );
+        for line in trace_lines(trace) {
+            let _ = writeln!(out, "{:width$} {bar}   {line}", "");
+        }
+    }
+    out.push('\n');
+}
+
+/// The trace of one statement as short lines: locks, rewrites, scans, waits, plan, error.
+fn trace_lines(trace: &StatementTrace) -> Vec<String> {
+    if let Some(reason) = &trace.not_applied {
+        return vec![format!("not applied: {reason}")];
+    }
+    let mut lines = Vec::new();
+    if let Some(error) = &trace.error {
+        lines.push(format!(
+            "failed: ERROR {}: {}",
+            error.sqlstate, error.message
+        ));
+    }
+    if !trace.locks.is_empty() {
+        lines.push(format!("locks: {}", strongest_locks(trace).join(", ")));
+    }
+    if !trace.rewrites.is_empty() {
+        lines.push(format!("rewrote: {}", trace.rewrites.join(", ")));
+    }
+    if !trace.rebuilt_indexes.is_empty() {
+        lines.push(format!(
+            "rebuilt indexes: {}",
+            trace.rebuilt_indexes.join(", ")
+        ));
+    }
+    if !trace.scans.is_empty() {
+        let scans: Vec<&str> = trace.scans.iter().map(|s| s.relation.as_str()).collect();
+        lines.push(format!("scanned: {}", scans.join(", ")));
+    }
+    lines.extend(trace.changes.iter().map(ToString::to_string));
+    if !trace.waits.is_empty() {
+        lines.push(format!("waits for: {}", trace.waits.join(", ")));
+    }
+    if let Some(plan) = &trace.plan {
+        lines.push("plan:".to_owned());
+        lines.extend(plan.iter().map(|line| format!("  {line}")));
+    }
+    if lines.is_empty() {
+        lines.push("no locks on existing relations, no rewrite, no scan".to_owned());
+    }
+    lines
+}
+
+/// `AccessExclusiveLock on public.users`: the strongest lock per relation, in the trace's order.
+fn strongest_locks(trace: &StatementTrace) -> Vec<String> {
+    let mut strongest: Vec<(&str, &str, Option<LockMode>)> = Vec::new();
+    for lock in &trace.locks {
+        let mode = LockMode::from_pg_name(&lock.mode);
+        match strongest
+            .iter_mut()
+            .find(|(relation, ..)| *relation == lock.relation)
+        {
+            Some(entry) if mode > entry.2 => *entry = (&lock.relation, &lock.mode, mode),
+            Some(_) => {}
+            None => strongest.push((&lock.relation, &lock.mode, mode)),
+        }
+    }
+    strongest
+        .into_iter()
+        .map(|(relation, mode, _)| format!("{mode} on {relation}"))
+        .collect()
+}
+
+/// The first `max` characters of `text`, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -155,6 +271,19 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
         for rest in help_lines {
             let _ = writeln!(out, "{pad}         {rest}");
         }
+    }
+    if let Some(confirmed) = finding.confirmed_by_shadow {
+        let verdict = if confirmed {
+            "confirmed by the trace"
+        } else {
+            "not seen in the trace (the shadow's tables are empty; the finding stands)"
+        };
+        let _ = writeln!(
+            out,
+            "{pad} {} {}: {verdict}",
+            style.gutter("="),
+            style.bold("shadow")
+        );
     }
     out.push('\n');
 }

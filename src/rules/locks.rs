@@ -69,6 +69,23 @@ impl LockMode {
         }
     }
 
+    /// The mode `pg_locks.mode` names (`AccessExclusiveLock`); `None` for other lock kinds' modes.
+    pub fn from_pg_name(name: &str) -> Option<LockMode> {
+        use LockMode::*;
+        [
+            AccessShare,
+            RowShare,
+            RowExclusive,
+            ShareUpdateExclusive,
+            Share,
+            ShareRowExclusive,
+            Exclusive,
+            AccessExclusive,
+        ]
+        .into_iter()
+        .find(|mode| mode.pg_name() == name)
+    }
+
     /// What other sessions cannot do while it is held (or queued).
     pub fn blocks(self) -> &'static str {
         match self {

@@ -20,6 +20,7 @@ mod add_foreign_key_without_not_valid;
 mod add_primary_key;
 mod add_unique_constraint;
 mod alter_domain_add_constraint;
+mod apply_failed;
 mod attach_partition_scan;
 mod ban_char_type;
 mod column_type_change_rewrites;
@@ -43,6 +44,8 @@ mod missing_lock_timeout;
 mod missing_statement_timeout;
 mod narrowing_type_change;
 mod nested_transaction;
+mod observed_blocking_lock;
+mod observed_rewrite;
 mod prefer_bigint;
 mod prefer_identity;
 mod prefer_jsonb;
@@ -130,8 +133,24 @@ pub const ALL: &[&Rule] = &[
     &ban_char_type::RULE,
     &identifier_too_long::RULE,
     &foreign_key_without_index::RULE,
+    shadow::APPLY_FAILED,
+    shadow::OBSERVED_REWRITE,
+    shadow::OBSERVED_BLOCKING_LOCK,
     &unparsed_statement::RULE,
 ];
+
+/// The rules whose findings come from the shadow database's trace.
+pub mod shadow {
+    use super::Rule;
+
+    pub const APPLY_FAILED: &Rule = &super::apply_failed::RULE;
+    pub const OBSERVED_REWRITE: &Rule = &super::observed_rewrite::RULE;
+    pub const OBSERVED_BLOCKING_LOCK: &Rule = &super::observed_blocking_lock::RULE;
+}
+
+/// The static check of a rule whose findings come from the shadow database's trace (the `shadow`
+/// category): the SQL alone says nothing, the review's shadow stage reports them.
+fn trace_only(_: &StatementContext, _: &mut Vec<Diagnostic>) {}
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {

@@ -2,6 +2,9 @@
 //! SIGHUP when the terminal goes away): otherwise the servers would outlive migagent and their temp dirs
 //! would stay behind until the next run sweeps them.
 //!
+//! Databases migagent created on a server given by `--shadow URL` are dropped the same way: the server is
+//! the user's, and the design promises to leave nothing there.
+//!
 //! Each cluster registers itself here when its dir is created and deregisters once its dir is removed. A
 //! dedicated thread (through `signal-hook`, which keeps the real signal handler async-signal-safe) stops
 //! the registered servers, removes their dirs and exits with 128 + the signal number, as a shell does.
@@ -24,6 +27,12 @@ pub(crate) struct LiveCluster {
 
 static LIVE_CLUSTERS: Mutex<Vec<LiveCluster>> = Mutex::new(Vec::new());
 
+/// Databases created on a user's server: how to reach the server, and the database's name.
+static LIVE_DATABASES: Mutex<Vec<(tokio_postgres::Config, String)>> = Mutex::new(Vec::new());
+
+/// How long the teardown tries to drop a user's server's databases before exiting anyway.
+const DROP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Whether the teardown thread runs; guarded so that installing twice does not start a second one.
 static INSTALLED: Mutex<bool> = Mutex::new(false);
 
@@ -41,6 +50,45 @@ pub(crate) fn register(cluster: LiveCluster) {
 
 pub(crate) fn deregister(dir: &Path) {
     live_clusters().retain(|cluster| cluster.dir != dir);
+}
+
+fn live_databases() -> MutexGuard<'static, Vec<(tokio_postgres::Config, String)>> {
+    LIVE_DATABASES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Registers a database migagent created on a server given by URL; `admin` connects to that server.
+pub(crate) fn register_database(admin: &tokio_postgres::Config, name: &str) {
+    live_databases().push((admin.clone(), name.to_owned()));
+}
+
+pub(crate) fn deregister_database(name: &str) {
+    live_databases().retain(|(_, registered)| registered != name);
+}
+
+/// Drops the registered databases, best effort and time-bounded: the process is exiting.
+fn drop_databases(databases: &[(tokio_postgres::Config, String)]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let drop_all = async {
+        for (admin, name) in databases {
+            let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await else {
+                continue;
+            };
+            tokio::spawn(connection);
+            let sql = format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                name.replace('"', "\"\"")
+            );
+            let _ = client.batch_execute(&sql).await;
+        }
+    };
+    let _ = runtime.block_on(async { tokio::time::timeout(DROP_TIMEOUT, drop_all).await });
 }
 
 /// Makes SIGINT, SIGTERM and SIGHUP stop every live ephemeral cluster, remove its dir and exit with
@@ -89,5 +137,6 @@ fn tear_down_and_exit(signal: i32) -> ! {
         );
         let _ = std::fs::remove_dir_all(&cluster.dir);
     }
+    drop_databases(&live_databases());
     std::process::exit(128 + signal)
 }

@@ -24,6 +24,7 @@ use serde::{Serialize, Serializer};
 use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
+use super::snapshot::{diff, snapshot, SchemaChange, SchemaSnapshot};
 use crate::sql::{Kind, ObjectName};
 
 /// SQLSTATEs of statements that refuse to run inside a transaction block (`active_sql_transaction`,
@@ -80,7 +81,7 @@ pub struct ScanTrace {
 }
 
 /// What applying one statement on the shadow did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatementTrace {
     /// Index among the parsed file's statements.
     pub statement: usize,
@@ -116,6 +117,8 @@ pub struct StatementTrace {
     /// It succeeded, but its transaction was rolled back afterwards (a later statement failed, the
     /// file said ROLLBACK, or never committed).
     pub rolled_back: bool,
+    /// Objects it created, dropped or changed (a schema snapshot diff around it).
+    pub changes: Vec<SchemaChange>,
 }
 
 fn error_text<S: Serializer>(error: &Option<ApplyError>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -146,6 +149,7 @@ impl StatementTrace {
             error: None,
             duration: Duration::ZERO,
             rolled_back: false,
+            changes: Vec::new(),
         }
     }
 
@@ -175,6 +179,7 @@ pub async fn apply_traced(
         block: Vec::new(),
         traces: Vec::new(),
         applier_pid: None,
+        schema: None,
     };
     let mut failed: Option<(usize, usize)> = None;
     for section in &script.sections {
@@ -399,6 +404,8 @@ struct Tracer<'a, 's> {
     traces: Vec<StatementTrace>,
     /// The backend the monitor watches, once asked.
     applier_pid: Option<Option<i32>>,
+    /// The schema as last snapshotted; `None` once it may have changed unseen (a rollback).
+    schema: Option<SchemaSnapshot>,
 }
 
 /// Why a statement did not apply: the error, and whether the failing query was the statement as
@@ -430,10 +437,31 @@ impl Tracer<'_, '_> {
     /// Applies and traces one statement. A failure leaves no transaction open.
     async fn statement(&mut self, statement: &ScriptStatement<'_>) -> StatementTrace {
         let mut trace = StatementTrace::new(statement);
+        // Transaction control and settings are left alone: a query before SET TRANSACTION makes it
+        // fail, and they change no object.
+        let snapshots = !statement.is_transaction_control()
+            && !matches!(statement.kind(), Kind::Set | Kind::Reset);
+        if snapshots && self.schema.is_none() {
+            self.schema = snapshot(self.client).await.ok();
+            // A snapshot locks the views it reads (and their tables) until the transaction ends: what
+            // the transaction holds must be read again, or the next statement is charged with them.
+            self.held = None;
+        }
         let outcome = self.run(statement, &mut trace).await;
         match outcome {
             Ok(()) => {
                 trace.applied = true;
+                if snapshots {
+                    let after = snapshot(self.client).await.ok();
+                    if let (Some(before), Some(after)) = (&self.schema, &after) {
+                        trace.changes = diff(before, after);
+                    }
+                    self.schema = after;
+                    self.held = None;
+                }
+                if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
+                    self.schema = None;
+                }
                 match statement.kind() {
                     Kind::Commit => self.block.clear(),
                     Kind::Rollback => self.mark_block_rolled_back(),
@@ -445,6 +473,7 @@ impl Tracer<'_, '_> {
             Err(failure) => {
                 roll_back(self.client).await;
                 self.catalog = None;
+                self.schema = None;
                 self.held = None;
                 self.mark_block_rolled_back();
                 trace.error = Some(ApplyError::new(
@@ -711,6 +740,7 @@ impl Tracer<'_, '_> {
     }
 
     fn mark_block_rolled_back(&mut self) {
+        self.schema = None;
         for index in self.block.drain(..) {
             if let Some(trace) = self.traces.get_mut(index) {
                 trace.rolled_back = true;

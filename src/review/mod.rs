@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
+mod confirm;
+mod shadow;
+
+use std::collections::HashSet;
+
 use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
 use crate::rules::context::transaction_states;
 use crate::rules::locks::{statement_locks, PredictedLock};
@@ -15,8 +20,11 @@ use crate::rules::{
     self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,
 };
 use crate::schema::Catalog;
+use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
+use crate::shadow::trace::StatementTrace;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
 use crate::stats::{self, Stats};
+use shadow::{Expected, SetShadow};
 
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
@@ -33,6 +41,9 @@ pub struct ReviewOptions {
     pub stats: Option<Stats>,
     /// Tables with fewer rows are small: their size-graded findings drop to `info`.
     pub small_table_rows: u64,
+    pub shadow: ShadowOptions,
+    /// No `--pg-version` was given: the shadow server's version is the target.
+    pub pg_version_from_shadow: bool,
 }
 
 impl Default for ReviewOptions {
@@ -44,6 +55,8 @@ impl Default for ReviewOptions {
             severities: HashMap::new(),
             stats: None,
             small_table_rows: stats::DEFAULT_SMALL_TABLE_ROWS,
+            shadow: ShadowOptions::default(),
+            pg_version_from_shadow: false,
         }
     }
 }
@@ -63,6 +76,8 @@ impl ReviewOptions {
 pub struct Review {
     pub migrations: Vec<MigrationReview>,
     pub problems: Vec<InputProblem>,
+    /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
+    pub shadow: Option<String>,
 }
 
 /// A path or file migagent could not review; any problem makes the run exit with 2.
@@ -95,6 +110,10 @@ pub struct ReviewedStatement {
     pub parsed: bool,
     /// Parsed, or recognised from its keywords by the fallback classification.
     pub classified: bool,
+    /// Its leading keywords, for messages (`ALTER TABLE`).
+    pub label: String,
+    /// What applying it on the shadow database did; `None` without a shadow.
+    pub trace: Option<StatementTrace>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,18 +188,81 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             .collect(),
         ..Review::default()
     };
+    let mut shadow = open_shadow(&sets, options, &mut review);
+    let mut options = options.clone();
+    if let (Some(shadow), true) = (&shadow, options.pg_version_from_shadow) {
+        options.rule_settings.pg_version = shadow.version().major;
+        options.rule_settings.pg_minor = Some(shadow.version().minor);
+    }
     for set in &sets {
-        review_set(set, options, &mut review);
+        review_set(set, &options, &mut review, shadow.as_mut());
+    }
+    if let Some(shadow) = shadow {
+        if let Err(error) = shadow.finish() {
+            review.problems.push(InputProblem {
+                path: PathBuf::from("--shadow"),
+                position: None,
+                message: error.to_string(),
+            });
+        }
     }
     review
 }
 
+/// Opens the shadow database the options ask for; a shadow that was asked for and cannot be set up
+/// is a problem (exit 2), and the migrations are still reviewed statically.
+fn open_shadow(
+    sets: &[MigrationSet],
+    options: &ReviewOptions,
+    review: &mut Review,
+) -> Option<Shadow> {
+    if options.shadow.mode == ShadowMode::Off {
+        return None;
+    }
+    let set = sets.iter().find(|set| !set.targets.is_empty())?;
+    let hash = shadow::history_hash(set, options.discover.plain_per_file_transaction);
+    match Shadow::open(&options.shadow, hash.as_deref()) {
+        Ok(shadow) => {
+            review.shadow = shadow.as_ref().map(Shadow::describe);
+            shadow
+        }
+        Err(error) => {
+            review.problems.push(InputProblem {
+                path: set.dir.clone(),
+                position: None,
+                message: format!("{error}; the migrations were reviewed without it"),
+            });
+            None
+        }
+    }
+}
+
 /// Replays a directory's history up to its last target, reviewing each target on the way.
-fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) {
+fn review_set(
+    set: &MigrationSet,
+    options: &ReviewOptions,
+    review: &mut Review,
+    shadow: Option<&mut Shadow>,
+) {
     let Some(&last_target) = set.targets.iter().max() else {
         return;
     };
     let mut catalog = Catalog::default();
+    let mut set_shadow = shadow.and_then(|shadow| {
+        let hash = shadow::history_hash(set, options.discover.plain_per_file_transaction)?;
+        SetShadow::begin(shadow, &hash)
+            .map_err(|message| {
+                review.problems.push(InputProblem {
+                    path: set.dir.clone(),
+                    position: None,
+                    message: format!(
+                        "{message}; the migrations were reviewed without the shadow database"
+                    ),
+                })
+            })
+            .ok()
+    });
+    let mut reviewing = false;
     // Reading and parsing is independent per file: worker threads do it ahead while this thread
     // replays the migrations in order.
     let load_and_parse = |reference: &MigrationRef| {
@@ -224,12 +306,37 @@ fn review_set(set: &MigrationSet, options: &ReviewOptions, review: &mut Review) 
                     return None;
                 }
             };
+            if is_target && !reviewing {
+                reviewing = true;
+                if let Some(set_shadow) = &mut set_shadow {
+                    match set_shadow.start_reviewing() {
+                        Ok(Some(exact)) => catalog = exact,
+                        Ok(None) => {}
+                        Err(message) => review.problems.push(InputProblem {
+                            path: reference.path.clone(),
+                            position: None,
+                            message: format!("{message}; this migration was reviewed without the shadow database"),
+                        }),
+                    }
+                }
+            }
             catalog.begin_migration();
             if is_target {
-                let reviewed = review_migration(migration, &parsed, &mut catalog, options);
+                let reviewed = review_migration(
+                    migration,
+                    &parsed,
+                    &mut catalog,
+                    options,
+                    set_shadow.as_mut(),
+                );
                 review.problems.extend(split_problems(&reviewed, &parsed));
                 review.migrations.push(reviewed);
             } else {
+                if let Some(set_shadow) = &mut set_shadow {
+                    if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
+                        review.problems.push(problem);
+                    }
+                }
                 for statement in &parsed.statements {
                     catalog.apply(&migration.text, statement);
                 }
@@ -338,16 +445,19 @@ pub fn review_sql(
         }],
     };
     let parsed = sql::parse_text(sql);
-    review_migration(migration, &parsed, &mut catalog, options)
+    review_migration(migration, &parsed, &mut catalog, options, None)
 }
 
 /// Runs every enabled rule on every statement of one migration, with the schema as it is just
 /// before each statement.
+/// With `shadow`, the migration is then applied to the shadow database and its trace compared with the
+/// findings.
 fn review_migration(
     migration: Migration,
     parsed: &ParsedFile,
     catalog: &mut Catalog,
     options: &ReviewOptions,
+    shadow: Option<&mut SetShadow>,
 ) -> MigrationReview {
     let Migration {
         path,
@@ -371,6 +481,14 @@ fn review_migration(
     // Later occurrences of once-per-migration findings, by the index of the first one.
     let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut held_in = None;
+    // What the static pass predicts per statement, to compare with the shadow's trace.
+    let tracing = shadow.is_some();
+    let mut expected = vec![Expected::default(); if tracing { parsed.statements.len() } else { 0 }];
+    let existed: HashSet<String> = if tracing {
+        catalog.relations().map(|r| r.name.to_string()).collect()
+    } else {
+        HashSet::new()
+    };
     for (index, statement) in parsed.statements.iter().enumerate() {
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -397,10 +515,23 @@ fn review_migration(
                 after_migration: &after_migration,
                 alter_table: OnceCell::new(),
             };
+            if tracing {
+                expected[index].locks.extend(
+                    statement_locks(&text, unit, catalog)
+                        .into_iter()
+                        .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
+                );
+            }
             for &(rule, severity) in &enabled {
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {
+                    if tracing {
+                        // Suppressed findings still explain what the trace shows.
+                        expected[index]
+                            .explained
+                            .push((rule, diagnostic.table.as_ref().map(|t| t.to_string())));
+                    }
                     if !applies(rule, &diagnostic, catalog)
                         || suppressions.is_suppressed(rule.id, index)
                     {
@@ -433,13 +564,7 @@ fn review_migration(
             list_lines(&lines)
         ));
     }
-    if let Some(stats) = &options.stats {
-        for finding in &mut findings {
-            grade_by_size(finding, stats, options.small_table_rows);
-        }
-    }
-    findings.sort_by_key(|f| (f.offset, f.statement));
-    let statements = parsed
+    let mut statements: Vec<ReviewedStatement> = parsed
         .statements
         .iter()
         .enumerate()
@@ -449,9 +574,11 @@ fn review_migration(
             position: lines.position(&text, s.range.start),
             parsed: s.ast.is_some(),
             classified: s.ast.is_some() || s.class.kind != sql::Kind::Other,
+            label: s.label_or("statement").to_owned(),
+            trace: None,
         })
         .collect();
-    let notices = suppressions
+    let mut notices: Vec<Notice> = suppressions
         .problems
         .iter()
         .map(|(offset, message)| Notice {
@@ -459,6 +586,34 @@ fn review_migration(
             message: message.clone(),
         })
         .collect();
+    match shadow.map(|shadow| (shadow.trace(&text, parsed, &sections, &lines), shadow)) {
+        Some((Ok(Some(traces)), shadow)) => {
+            shadow::compare(
+                &mut findings,
+                &statements,
+                &traces,
+                &expected,
+                |relation| existed.contains(relation),
+                |rule| options.severity(rule),
+                &shadow.describe(),
+            );
+            for trace in traces {
+                let index = trace.statement;
+                statements[index].trace = Some(trace);
+            }
+        }
+        Some((Err(reason), _)) => notices.push(Notice {
+            position: Position { line: 1, column: 1 },
+            message: reason,
+        }),
+        _ => {}
+    }
+    if let Some(stats) = &options.stats {
+        for finding in &mut findings {
+            grade_by_size(finding, stats, options.small_table_rows);
+        }
+    }
+    findings.sort_by_key(|f| (f.offset, f.statement));
     MigrationReview {
         path,
         tool,

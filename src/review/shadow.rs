@@ -1,0 +1,591 @@
+//! The shadow stage of a review. Per directory: the history applied once into a baseline database (or
+//! found already applied in the cached image the cluster started from), a copy of it whose catalog
+//! becomes the exact schema model, each reviewed migration applied to that copy statement by statement
+//! with its trace, and the trace compared with the static findings.
+
+use sha2::{Digest, Sha256};
+
+use super::confirm::{self, blocks_traffic, explains_rewrite, observed_lock};
+use super::{Finding, InputProblem, ReviewedStatement};
+use crate::migration::{Migration, MigrationSet, Section};
+use crate::postgres::db_error;
+use crate::rules::locks::LockMode;
+use crate::rules::locks::Words;
+use crate::rules::{self, Severity};
+use crate::schema::{self, Catalog};
+use crate::shadow::apply::{self, Script};
+use crate::shadow::session::{Baseline, Database, Shadow};
+use crate::shadow::trace::{self, StatementTrace};
+use crate::sql::{LineIndex, ParsedFile, Position, Statement};
+
+/// A hash of everything that decides what applying a history produces: the tool (it decides the
+/// transaction shapes), and each migration's file name and contents, in order. Files that cannot be
+/// read hash as their error, so the review reports them instead of reusing a stale baseline.
+pub fn history_hash(set: &MigrationSet, per_file_transaction: bool) -> Option<String> {
+    let first_target = *set.targets.iter().min()?;
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "migagent-history-v1\0{}\0{per_file_transaction}\0",
+        set.tool.name()
+    ));
+    for migration in &set.migrations[..first_target] {
+        let name = migration.path.file_name().unwrap_or_default();
+        hasher.update(name.as_encoded_bytes());
+        hasher.update([0]);
+        match std::fs::read(&migration.path) {
+            Ok(bytes) => {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(&bytes);
+            }
+            Err(error) => hasher.update(error.to_string()),
+        }
+        if let Some(crate::migration::DownLocation::File(_)) = &migration.down {
+            hasher.update(b"\0down-file");
+        }
+    }
+    let digest = hasher.finalize();
+    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where one directory's shadow stands.
+enum State {
+    /// Applying the history into a new baseline database.
+    Building(Database),
+    /// The history is applied in this template database; nothing reviewed yet.
+    Ready(String),
+    /// The copy of the baseline the reviewed migrations (and history between them) are applied to.
+    Working(Database),
+    /// The shadow failed for this directory; the rest is reviewed statically.
+    Abandoned,
+}
+
+/// The shadow work of one directory of migrations.
+pub(super) struct SetShadow<'s> {
+    shadow: &'s mut Shadow,
+    state: State,
+}
+
+impl<'s> SetShadow<'s> {
+    /// Finds the baseline for the history's hash, or creates an empty one to apply the history to.
+    pub fn begin(shadow: &'s mut Shadow, history_hash: &str) -> Result<SetShadow<'s>, String> {
+        let state = match shadow.baseline(history_hash).map_err(|e| e.0)? {
+            Baseline::Ready(name) => State::Ready(name),
+            Baseline::Build(database) => State::Building(*database),
+        };
+        Ok(SetShadow { shadow, state })
+    }
+
+    pub fn describe(&self) -> String {
+        self.shadow.describe()
+    }
+
+    /// Applies a migration that is history (before or between reviewed ones) without tracing it.
+    /// A failure is an input problem naming the file, line and the server's message: findings after
+    /// it would rest on a schema production does not have, so the shadow stops for this directory.
+    pub fn apply_history(
+        &mut self,
+        migration: &Migration,
+        parsed: &ParsedFile,
+    ) -> Result<(), InputProblem> {
+        let database = match &self.state {
+            State::Building(database) | State::Working(database) => database,
+            State::Ready(_) | State::Abandoned => return Ok(()),
+        };
+        let lines = LineIndex::new(&migration.text);
+        if self.shadow.is_users_server() {
+            if let Some(statement) = first_server_wide(&migration.text, parsed, &lines) {
+                self.abandon();
+                return Err(InputProblem {
+                    path: migration.path.clone(),
+                    position: None,
+                    message: format!(
+                        "this history migration changes the whole server ({statement}), and migagent runs no such statement on a server given by --shadow URL; the migrations after it were reviewed without the shadow. Use --shadow auto (migagent's own throwaway server) instead"
+                    ),
+                });
+            }
+        }
+        let script = Script::new(&migration.text, parsed, &migration.sections, &lines);
+        let Err(error) = self
+            .shadow
+            .block_on(apply::apply(&database.client, &script))
+        else {
+            return Ok(());
+        };
+        let shadow = self.shadow.describe();
+        self.abandon();
+        let mut message = format!(
+            "this history migration fails on the shadow database ({shadow}): ERROR {}: {}",
+            error.sqlstate, error.message
+        );
+        if let Some(detail) = &error.detail {
+            message.push_str(&format!(" ({detail})"));
+        }
+        message.push_str(
+            ". The migrations after it were reviewed without the shadow; fix it, or review with --shadow off",
+        );
+        Err(InputProblem {
+            path: migration.path.clone(),
+            position: Some(error.position.unwrap_or(Position {
+                line: error.line,
+                column: 1,
+            })),
+            message,
+        })
+    }
+
+    /// Before the first reviewed migration: seals the baseline, copies it, and reads the exact schema
+    /// model from the copy's catalog. `Ok(None)` when the shadow is not usable for this directory.
+    pub fn start_reviewing(&mut self) -> Result<Option<Catalog>, String> {
+        let baseline = match std::mem::replace(&mut self.state, State::Abandoned) {
+            State::Building(database) => self.shadow.seal_baseline(database),
+            State::Ready(name) => name,
+            other => {
+                self.state = other;
+                return Ok(None);
+            }
+        };
+        let work = self
+            .shadow
+            .create_database(Some(&baseline))
+            .map_err(|e| e.0)?;
+        let catalog = self
+            .shadow
+            .block_on(schema::introspect(&work.client))
+            .map_err(|e| {
+                format!(
+                    "cannot read the shadow database's catalog: {}",
+                    db_error(&e)
+                )
+            })?;
+        self.state = State::Working(work);
+        Ok(Some(catalog))
+    }
+
+    /// Applies a reviewed migration with its trace: one entry per statement. `Ok(None)` without a
+    /// working shadow; `Err` with the reason when the migration is not applied.
+    pub fn trace(
+        &mut self,
+        text: &str,
+        parsed: &ParsedFile,
+        sections: &[Section],
+        lines: &LineIndex,
+    ) -> Result<Option<Vec<StatementTrace>>, String> {
+        let State::Working(work) = &self.state else {
+            return Ok(None);
+        };
+        if self.shadow.is_users_server() {
+            if let Some(statement) = first_server_wide(text, parsed, lines) {
+                return Err(format!(
+                    "not applied on the shadow database: it changes the whole server ({statement}), and migagent runs no such statement on a server given by --shadow URL; use --shadow auto for a trace"
+                ));
+            }
+        }
+        let script = Script::new(text, parsed, sections, lines);
+        Ok(Some(self.shadow.block_on(trace::apply_traced(
+            &work.client,
+            &work.monitor,
+            &script,
+        ))))
+    }
+
+    fn abandon(&mut self) {
+        if let State::Building(database) | State::Working(database) =
+            std::mem::replace(&mut self.state, State::Abandoned)
+        {
+            self.shadow.discard(database);
+        }
+    }
+}
+
+/// What the static pass knew about one statement, for comparing with its trace.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Expected {
+    /// The strongest lock the static lock model predicts per relation (`public.users`).
+    pub locks: Vec<(String, LockMode)>,
+    /// Findings (reported or suppressed) by rule and table: each explains what its rule claims.
+    pub explained: Vec<(&'static rules::Rule, Option<String>)>,
+}
+
+impl Expected {
+    fn predicted_lock(&self, relation: &str) -> Option<LockMode> {
+        self.locks
+            .iter()
+            .filter(|(name, _)| name == relation)
+            .map(|(_, mode)| *mode)
+            .max()
+    }
+}
+
+/// Adds what the trace says to the review of one migration: `confirmed_by_shadow` on the static
+/// findings, and `apply-failed`, `observed-rewrite` and `observed-blocking-lock` findings for what the
+/// trace saw that no rule predicted. `existed` tells whether a relation existed before the migration:
+/// what happens to a table the migration itself created blocks nobody.
+pub(super) fn compare(
+    findings: &mut Vec<Finding>,
+    statements: &[ReviewedStatement],
+    traces: &[StatementTrace],
+    expected: &[Expected],
+    existed: impl Fn(&str) -> bool,
+    severity_of: impl Fn(&'static rules::Rule) -> Option<Severity>,
+    shadow: &str,
+) {
+    for finding in findings.iter_mut() {
+        let Some(trace) = traces.iter().find(|t| t.statement == finding.statement) else {
+            continue;
+        };
+        let table = finding.table.as_deref();
+        let predicted = table.and_then(|t| expected[finding.statement].predicted_lock(t));
+        finding.confirmed_by_shadow = confirm::confirm(finding.rule, table, predicted, trace);
+    }
+    let mut observed = Vec::new();
+    for trace in traces {
+        let expected = &expected[trace.statement];
+        let statement = &statements[trace.statement];
+        let label = statement.label.as_str();
+        if let Some(error) = &trace.error {
+            let rule = &rules::shadow::APPLY_FAILED;
+            let mut message = format!(
+                "{label} fails on the shadow database ({shadow}): ERROR {}: {}",
+                error.sqlstate, error.message
+            );
+            if let Some(detail) = &error.detail {
+                message.push_str(&format!(" ({detail})"));
+            }
+            message.push_str(
+                ": it fails the same way in production, after the statements before it already ran",
+            );
+            let mut help = error
+                .hint
+                .clone()
+                .map(|h| format!("{h}; "))
+                .unwrap_or_default();
+            help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
+            observed.push((rule, trace.statement, message, help, None));
+        }
+        for table in trace.rewrites.iter().filter(|t| existed(t)) {
+            let explained = expected
+                .explained
+                .iter()
+                .any(|(rule, t)| explains_rewrite(rule) && t.as_deref() == Some(table));
+            if explained {
+                continue;
+            }
+            let lock = observed_lock(trace, table).unwrap_or(LockMode::AccessExclusive);
+            let message = format!(
+                "{label} rewrote {table} on the shadow database (new storage, every index rebuilt) under {lock}, and no rule predicted it from the SQL: on a big table {} for the whole copy",
+                lock_effect(lock)
+            );
+            let help = "find what rewrites it (a column type change, a volatile default, a function, trigger or DO block doing one of those) and use the alternative that does not rewrite; see `migagent rules observed-rewrite`".to_owned();
+            observed.push((
+                &rules::shadow::OBSERVED_REWRITE,
+                trace.statement,
+                message,
+                help,
+                Some(table.clone()),
+            ));
+        }
+        let mut strongest: Vec<(&str, LockMode)> = Vec::new();
+        for lock in &trace.locks {
+            let Some(mode) = LockMode::from_pg_name(&lock.mode) else {
+                continue;
+            };
+            match strongest.iter_mut().find(|(r, _)| *r == lock.relation) {
+                Some(entry) => entry.1 = entry.1.max(mode),
+                None => strongest.push((&lock.relation, mode)),
+            }
+        }
+        for (relation, mode) in strongest {
+            if !blocks_traffic(mode) || !existed(relation) {
+                continue;
+            }
+            let predicted = expected.predicted_lock(relation);
+            if predicted.is_some_and(|p| p >= mode) {
+                continue;
+            }
+            let predicted = predicted.map_or("no lock".to_owned(), |p| p.to_string());
+            let message = format!(
+                "{label} took {mode} on {relation} on the shadow database, stronger than the {predicted} migagent's lock model predicts from the SQL: it {} while held, and queues everything behind it while it waits",
+                mode.blocks()
+            );
+            let help = "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`".to_owned();
+            observed.push((
+                &rules::shadow::OBSERVED_BLOCKING_LOCK,
+                trace.statement,
+                message,
+                help,
+                Some(relation.to_owned()),
+            ));
+        }
+    }
+    for (rule, statement, message, help, table) in observed {
+        let Some(severity) = severity_of(rule) else {
+            continue;
+        };
+        let reviewed = &statements[statement];
+        findings.push(Finding {
+            rule,
+            severity,
+            statement,
+            offset: reviewed.range.start,
+            position: reviewed.position,
+            message,
+            help,
+            table,
+            confirmed_by_shadow: Some(true),
+        });
+    }
+}
+
+/// What a lock does to other sessions, as a clause: "reads and writes on it wait".
+fn lock_effect(mode: LockMode) -> &'static str {
+    if mode == LockMode::AccessExclusive {
+        "reads and writes wait"
+    } else {
+        "writes wait"
+    }
+}
+
+/// Statements that act on the whole server rather than on the database they run in: roles, databases,
+/// tablespaces, server settings, subscriptions. On a server given by `--shadow URL` migagent runs no
+/// migration that holds one, since it would change the user's server outside the databases migagent
+/// created. Returns the statement's leading keywords.
+fn server_wide<'t>(text: &'t str, statement: &'t Statement) -> Option<&'t str> {
+    let words = Words::of(text, statement);
+    let object_at = |i: usize| {
+        [
+            "role",
+            "user",
+            "group",
+            "database",
+            "tablespace",
+            "subscription",
+        ]
+        .iter()
+        .any(|object| words.is(i, object))
+    };
+    let server_wide = match () {
+        _ if ["create", "alter", "drop"]
+            .iter()
+            .any(|verb| words.is(0, verb)) =>
+        {
+            object_at(1) || words.is(1, "system")
+        }
+        _ if words.is(0, "reassign") => true,
+        // GRANT role TO role / REVOKE role FROM role change role membership, which is server-wide;
+        // privileges ON DATABASE or TABLESPACE too.
+        _ if words.is(0, "grant") || words.is(0, "revoke") => {
+            let on = (1..words.len()).find(|&i| words.is(i, "on"));
+            on.is_none_or(|on| object_at(on + 1))
+        }
+        _ => false,
+    };
+    server_wide.then(|| words.text_of(0..2))
+}
+
+/// The first server-wide statement of a migration, as "line N: CREATE ROLE".
+fn first_server_wide(text: &str, parsed: &ParsedFile, lines: &LineIndex) -> Option<String> {
+    parsed
+        .statements
+        .iter()
+        .chain(parsed.statements.iter().flat_map(|s| &s.nested))
+        .find_map(|statement| {
+            let keywords = server_wide(text, statement)?;
+            let line = lines.position(text, statement.range.start).line;
+            Some(format!("line {line}: {keywords}"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shadow::trace::{LockTrace, ScanTrace};
+    use crate::sql::parse_text;
+
+    fn words_of(sql: &str) -> Option<String> {
+        let parsed = parse_text(sql);
+        server_wide(sql, &parsed.statements[0]).map(str::to_owned)
+    }
+
+    #[test]
+    fn server_wide_statements_are_recognised() {
+        for sql in [
+            "CREATE ROLE app LOGIN;",
+            "ALTER USER app WITH PASSWORD 'x';",
+            "DROP DATABASE legacy;",
+            "CREATE TABLESPACE fast LOCATION '/ssd';",
+            "ALTER SYSTEM SET work_mem = '64MB';",
+            "GRANT app TO bob;",
+            "REVOKE app FROM bob;",
+            "GRANT CONNECT ON DATABASE app TO bob;",
+            "REASSIGN OWNED BY old TO new;",
+        ] {
+            assert!(words_of(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE roles (id int);",
+            "GRANT SELECT ON users TO bob;",
+            "ALTER TABLE users ADD COLUMN database text;",
+            "CREATE INDEX ON users (role);",
+        ] {
+            assert_eq!(words_of(sql), None, "{sql}");
+        }
+        assert_eq!(words_of("create role app;").as_deref(), Some("create role"));
+    }
+
+    fn lock(relation: &str, mode: &str) -> LockTrace {
+        LockTrace {
+            relation: relation.into(),
+            mode: mode.into(),
+        }
+    }
+
+    /// One reviewed statement and its trace: `ALTER TABLE t …` on line 1.
+    fn statements() -> Vec<ReviewedStatement> {
+        vec![ReviewedStatement {
+            index: 0,
+            range: 0..10,
+            position: Position { line: 1, column: 1 },
+            parsed: true,
+            classified: true,
+            label: "ALTER TABLE".into(),
+            trace: None,
+        }]
+    }
+
+    fn compared(trace: StatementTrace, expected: Expected) -> Vec<(&'static str, String)> {
+        let mut findings = Vec::new();
+        compare(
+            &mut findings,
+            &statements(),
+            &[trace],
+            &[expected],
+            |relation| relation != "public.fresh",
+            |rule| Some(rule.default_severity),
+            "PostgreSQL 15.8",
+        );
+        findings
+            .into_iter()
+            .map(|f| (f.rule.id, f.table.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn unexplained_rewrites_and_stronger_locks_are_reported() {
+        let trace = StatementTrace {
+            applied: true,
+            locks: vec![lock("public.t", "AccessExclusiveLock")],
+            rewrites: vec!["public.t".into()],
+            ..StatementTrace::default()
+        };
+        let expected = Expected {
+            locks: vec![("public.t".into(), LockMode::ShareUpdateExclusive)],
+            explained: Vec::new(),
+        };
+        assert_eq!(
+            compared(trace, expected),
+            [
+                ("observed-rewrite", "public.t".to_owned()),
+                ("observed-blocking-lock", "public.t".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn predicted_locks_explained_rewrites_and_new_tables_are_not() {
+        let rewrite_rule = rules::find("column-type-change-rewrites").unwrap();
+        let trace = StatementTrace {
+            applied: true,
+            locks: vec![
+                lock("public.t", "AccessExclusiveLock"),
+                lock("public.fresh", "AccessExclusiveLock"),
+                lock("public.other", "RowExclusiveLock"),
+            ],
+            rewrites: vec!["public.t".into(), "public.fresh".into()],
+            ..StatementTrace::default()
+        };
+        let expected = Expected {
+            locks: vec![("public.t".into(), LockMode::AccessExclusive)],
+            explained: vec![(rewrite_rule, Some("public.t".into()))],
+        };
+        assert_eq!(compared(trace, expected), []);
+    }
+
+    #[test]
+    fn failures_are_apply_failed_findings() {
+        let error = crate::shadow::apply::ApplyError {
+            statement: 0,
+            line: 1,
+            sqlstate: "42701".into(),
+            message: "column \"total\" of relation \"orders\" already exists".into(),
+            detail: None,
+            hint: None,
+            position: None,
+        };
+        let trace = StatementTrace {
+            applied: false,
+            error: Some(error),
+            ..StatementTrace::default()
+        };
+        let mut findings = Vec::new();
+        compare(
+            &mut findings,
+            &statements(),
+            &[trace],
+            &[Expected::default()],
+            |_| true,
+            |rule| Some(rule.default_severity),
+            "PostgreSQL 15.8",
+        );
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].rule.id, "apply-failed");
+        assert!(
+            findings[0].message.starts_with(
+                "ALTER TABLE fails on the shadow database (PostgreSQL 15.8): ERROR 42701: column"
+            ),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[test]
+    fn findings_are_confirmed_or_contradicted_by_what_the_trace_claims_to_see() {
+        let rule = |id| rules::find(id).unwrap();
+        let trace = StatementTrace {
+            applied: true,
+            locks: vec![lock("public.t", "ShareLock")],
+            scans: vec![ScanTrace {
+                relation: "public.t".into(),
+                seq_scans: 1,
+            }],
+            ..StatementTrace::default()
+        };
+        let t = Some("public.t");
+        let share = Some(LockMode::Share);
+        let exclusive = Some(LockMode::AccessExclusive);
+        assert_eq!(
+            confirm::confirm(rule("index-not-concurrent"), t, share, &trace),
+            Some(true)
+        );
+        assert_eq!(
+            confirm::confirm(rule("set-not-null"), t, exclusive, &trace),
+            Some(true)
+        );
+        assert_eq!(
+            confirm::confirm(rule("drop-index-not-concurrent"), t, exclusive, &trace),
+            Some(false)
+        );
+        assert_eq!(
+            confirm::confirm(rule("column-type-change-rewrites"), t, exclusive, &trace),
+            Some(false)
+        );
+        assert_eq!(
+            confirm::confirm(rule("prefer-jsonb"), t, None, &trace),
+            None
+        );
+        let not_run = StatementTrace::default();
+        assert_eq!(
+            confirm::confirm(rule("set-not-null"), t, exclusive, &not_run),
+            None
+        );
+    }
+}
