@@ -38,15 +38,6 @@ fn create_insert_count(cluster: &EphemeralCluster) -> i64 {
     })
 }
 
-/// Whether any process's command line mentions `data_dir` (the postmaster runs as `postgres -D <data_dir>`).
-fn process_mentions(data_dir: &Path) -> bool {
-    let needle = data_dir.to_string_lossy().into_owned();
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok())
-        .any(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
-}
-
 #[test]
 fn cluster_serves_sql_over_its_socket_and_leaves_nothing_behind() {
     let Some(binaries) = binaries_or_skip() else {
@@ -58,7 +49,10 @@ fn cluster_serves_sql_over_its_socket_and_leaves_nothing_behind() {
     let dir: PathBuf = cluster.socket_dir().to_path_buf();
     let data_dir = cluster.data_dir();
     assert!(dir.join(format!(".s.PGSQL.{}", cluster.port())).exists());
-    assert!(process_mentions(&data_dir), "the server should be running");
+    assert!(
+        common::process_mentions(&data_dir.to_string_lossy()),
+        "the server should be running"
+    );
 
     assert_eq!(create_insert_count(&cluster), 3);
 
@@ -70,7 +64,7 @@ fn cluster_serves_sql_over_its_socket_and_leaves_nothing_behind() {
     );
     assert!(!dir.exists(), "{} should be removed", dir.display());
     assert!(
-        !process_mentions(&data_dir),
+        !common::process_mentions(&data_dir.to_string_lossy()),
         "no postgres process for {} should remain",
         data_dir.display()
     );
@@ -286,13 +280,16 @@ fn signal_tears_down(signal: &str, expected_code: i32) {
     }
     let (mut child, dir) = spawn_child_holding_a_cluster("teardown", None);
     let data_dir = dir.join("data");
-    assert!(process_mentions(&data_dir), "the child's server should run");
+    assert!(
+        common::process_mentions(&data_dir.to_string_lossy()),
+        "the child's server should run"
+    );
     send_signal(&child, signal);
     let status = wait_for_exit(&mut child);
     assert_eq!(status.code(), Some(expected_code), "{status}");
     assert!(!dir.exists(), "{} should be removed", dir.display());
     assert!(
-        !process_mentions(&data_dir),
+        !common::process_mentions(&data_dir.to_string_lossy()),
         "no postgres process for {} should remain",
         data_dir.display()
     );
@@ -322,7 +319,9 @@ fn a_panicking_thread_holding_a_cluster_leaves_nothing_behind() {
     let dir = receiver.recv().unwrap();
     assert!(thread.join().is_err(), "the thread should have panicked");
     assert!(!dir.exists(), "{} should be removed", dir.display());
-    assert!(!process_mentions(&dir.join("data")));
+    assert!(!common::process_mentions(
+        &dir.join("data").to_string_lossy()
+    ));
 }
 
 #[test]
@@ -343,7 +342,7 @@ fn the_next_start_clears_away_a_killed_run() {
     assert_eq!(status.signal(), Some(9), "{status}");
     assert!(dir.exists(), "SIGKILL gives no chance to clean up");
     assert!(
-        process_mentions(&data_dir),
+        common::process_mentions(&data_dir.to_string_lossy()),
         "the killed run's server keeps running"
     );
 
@@ -356,7 +355,7 @@ fn the_next_start_clears_away_a_killed_run() {
     fs::remove_dir_all(&temp_dir).unwrap();
     assert!(!dir.exists(), "{} should be swept away", dir.display());
     assert!(
-        !process_mentions(&data_dir),
+        !common::process_mentions(&data_dir.to_string_lossy()),
         "the killed run's server should be stopped"
     );
     assert!(leftovers.is_empty(), "{leftovers:?}");

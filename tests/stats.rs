@@ -12,25 +12,6 @@ use common::{binaries_or_skip, execute, runtime};
 use migagent::shadow::cluster::EphemeralCluster;
 use migagent::stats::{connect_read_only, read_only_config, Stats};
 
-/// A URL for the cluster's Unix socket, as a user would write it.
-fn socket_url(cluster: &EphemeralCluster) -> String {
-    let dir: String = cluster
-        .socket_dir()
-        .to_string_lossy()
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect();
-    format!(
-        "postgresql://postgres@/postgres?host={dir}&port={}",
-        cluster.port()
-    )
-}
-
 fn migagent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_migagent"))
         .args(args)
@@ -89,7 +70,7 @@ fn stats_reads_real_sizes_read_only_and_grades_review() {
          CREATE TABLE never_analysed (id bigint);
          ANALYZE big; ANALYZE small;",
     );
-    let url = socket_url(&cluster);
+    let url = common::socket_url(&cluster, "postgres");
     let dir = scratch("real");
     let stats_file = dir.join("stats.json");
 

@@ -53,3 +53,30 @@ pub fn execute(cluster: &EphemeralCluster, sql: &str) {
             .unwrap_or_else(|err| panic!("{sql}: {err}"));
     });
 }
+
+/// A URL for the cluster's Unix socket, as a user would write it, logging in as `user`.
+pub fn socket_url(cluster: &EphemeralCluster, user: &str) -> String {
+    let dir: String = cluster
+        .socket_dir()
+        .to_string_lossy()
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!(
+        "postgresql://{user}@/postgres?host={dir}&port={}",
+        cluster.port()
+    )
+}
+
+/// Whether any process's command line mentions `needle` (the postmaster runs as `postgres -D <dir>/data`).
+pub fn process_mentions(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .any(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+}
