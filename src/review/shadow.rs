@@ -133,21 +133,29 @@ impl<'s> SetShadow<'s> {
         })
     }
 
-    /// Before the first reviewed migration: seals the baseline, copies it, and reads the exact schema
-    /// model from the copy's catalog. `Ok(None)` when the shadow is not usable for this directory.
+    /// Before the first reviewed migration: picks the database the reviewed migrations are applied to
+    /// (a copy of the baseline when the baseline is to be kept, else the baseline itself) and reads the
+    /// exact schema model from its catalog. `Ok(None)` when the shadow is not usable for this directory.
     pub fn start_reviewing(&mut self) -> Result<Option<Catalog>, String> {
-        let baseline = match std::mem::replace(&mut self.state, State::Abandoned) {
-            State::Building(database) => self.shadow.seal_baseline(database),
-            State::Ready(name) => name,
+        let keep = self.shadow.keeps_baselines();
+        let work = match std::mem::replace(&mut self.state, State::Abandoned) {
+            State::Building(database) if !keep => database,
+            State::Building(database) => {
+                let baseline = self.shadow.seal_baseline(database);
+                self.shadow
+                    .create_database(Some(&baseline))
+                    .map_err(|e| e.0)?
+            }
+            State::Ready(baseline) if !keep => self.shadow.connect_to(baseline).map_err(|e| e.0)?,
+            State::Ready(baseline) => self
+                .shadow
+                .create_database(Some(&baseline))
+                .map_err(|e| e.0)?,
             other => {
                 self.state = other;
                 return Ok(None);
             }
         };
-        let work = self
-            .shadow
-            .create_database(Some(&baseline))
-            .map_err(|e| e.0)?;
         let catalog = self
             .shadow
             .block_on(schema::introspect(&work.client))

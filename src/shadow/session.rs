@@ -321,20 +321,21 @@ impl Shadow {
         self.create(name, template.unwrap_or("template0"))
     }
 
-    fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
-        let sql = format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            quote_ident(&name),
-            quote_ident(template)
-        );
-        self.runtime
-            .block_on(self.admin.batch_execute(&sql))
-            .map_err(|e| {
-                ShadowError(format!(
-                    "cannot create the shadow database {name}: {}; the shadow's user needs the CREATEDB privilege",
-                    db_error(&e)
-                ))
-            })?;
+    /// Whether baselines must stay as they are after the history is applied: only when the cluster
+    /// is to be stored as the history's image. Otherwise the reviewed migrations may be applied to the
+    /// baseline itself, which saves copying it.
+    pub fn keeps_baselines(&self) -> bool {
+        matches!(
+            self.server,
+            Server::Ephemeral {
+                image: ImagePlan::Store { .. },
+                ..
+            }
+        )
+    }
+
+    /// Connects to a database of the session that already exists.
+    pub fn connect_to(&mut self, name: String) -> Result<Database, ShadowError> {
         let config = self.config_for(&name);
         let (client, client_task) = self
             .runtime
@@ -350,6 +351,30 @@ impl Shadow {
             monitor,
             connections: vec![client_task, monitor_task],
         })
+    }
+
+    fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
+        // PostgreSQL 15 copies a template through the WAL block by block by default; copying its
+        // files is much faster for the small databases a shadow holds.
+        let strategy = if self.version.major >= 15 {
+            " STRATEGY = FILE_COPY"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}{strategy}",
+            quote_ident(&name),
+            quote_ident(template)
+        );
+        self.runtime
+            .block_on(self.admin.batch_execute(&sql))
+            .map_err(|e| {
+                ShadowError(format!(
+                    "cannot create the shadow database {name}: {}; the shadow's user needs the CREATEDB privilege",
+                    db_error(&e)
+                ))
+            })?;
+        self.connect_to(name)
     }
 
     /// The history's baseline is complete: closes its connections so PostgreSQL can copy it as a

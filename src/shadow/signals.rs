@@ -137,6 +137,9 @@ fn tear_down_and_exit(signal: i32) -> ! {
         );
         let _ = std::fs::remove_dir_all(&cluster.dir);
     }
-    drop_databases(&live_databases());
+    // Held until the exit, like the clusters' registry: the main thread, whose statements the drops
+    // just cancelled, must not finish the run and exit with its own status first.
+    let databases = live_databases();
+    drop_databases(&databases);
     std::process::exit(128 + signal)
 }
