@@ -676,7 +676,8 @@ impl EphemeralCluster {
     /// The server's settings: no TCP listener, the socket in our private dir, no durability (the data is
     /// disposable) and no autovacuum (nothing to clean up in a short-lived cluster, and no background work
     /// that makes traces and timings vary). WAL beyond two 1 MB segments is removed at each checkpoint
-    /// instead of kept for reuse, so stored images stay small and quick to copy.
+    /// instead of kept for reuse, so stored images stay small and quick to copy; new segments are not
+    /// zero-filled first (applying a long history creates many, and zero-filling them tripled its time).
     fn server_settings(&self) -> Vec<String> {
         vec![
             "listen_addresses=".to_string(),
@@ -687,6 +688,7 @@ impl EphemeralCluster {
             "full_page_writes=off".to_string(),
             "autovacuum=off".to_string(),
             "min_wal_size=2MB".to_string(),
+            "wal_init_zero=off".to_string(),
         ]
     }
 
