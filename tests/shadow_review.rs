@@ -438,7 +438,7 @@ fn cluster_dir_prefix(pid: u32) -> String {
 
 fn cluster_dirs(pid: u32) -> Vec<PathBuf> {
     let prefix = cluster_dir_prefix(pid);
-    fs::read_dir(std::env::temp_dir())
+    fs::read_dir(migagent::shadow::cluster::clusters_dir())
         .unwrap()
         .filter_map(|entry| {
             let entry = entry.ok()?;
@@ -452,7 +452,7 @@ fn cluster_dirs(pid: u32) -> Vec<PathBuf> {
 fn assert_nothing_left(pid: u32) {
     let dirs = cluster_dirs(pid);
     assert!(dirs.is_empty(), "cluster dirs left behind: {dirs:?}");
-    let needle = std::env::temp_dir()
+    let needle = migagent::shadow::cluster::clusters_dir()
         .join(cluster_dir_prefix(pid))
         .to_string_lossy()
         .into_owned();

@@ -353,7 +353,7 @@ impl ClusterDir {
     /// Creates `migagent-pg-<pid>-<n>` under the system temp dir with mode 0700 (the socket there accepts
     /// anyone with trust auth, so only its owner may reach it), owned by `owner` when given.
     fn create(owner: Option<OsUser>) -> Result<ClusterDir, ClusterError> {
-        let base = std::env::temp_dir();
+        let base = clusters_dir();
         let pid = std::process::id();
         loop {
             let n = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
@@ -404,9 +404,13 @@ impl Drop for ClusterDir {
 /// are touched; a dir whose server cannot be stopped is left for a later sweep rather than pulled from
 /// under a running server. Best effort: a failure here must not keep a new cluster from starting.
 fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
+    // Both places a run may have used, whichever this run uses.
+    let mut bases = vec![std::env::temp_dir(), PathBuf::from(SHM_DIR)];
+    bases.dedup();
+    let entries = bases
+        .iter()
+        .filter_map(|base| fs::read_dir(base).ok())
+        .flatten();
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(cluster_dir_pid) else {
             continue;
@@ -423,6 +427,76 @@ fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
         }
         let _ = fs::remove_dir_all(&dir);
     }
+}
+
+/// A tmpfs on most Linux machines.
+const SHM_DIR: &str = "/dev/shm";
+
+/// The smallest free tmpfs the clusters go to: a shadow with a long history and its copy take a few
+/// hundred MB, and Docker's default 64 MB `/dev/shm` must not be filled.
+const MIN_SHM_BYTES: u64 = 1 << 30;
+
+/// Where cluster dirs are created: `$TMPDIR` when the user set it; else `/dev/shm` when it is a tmpfs
+/// of at least 1 GiB (creating the ~1,500 files of a cluster is up to 20 times faster in memory than on
+/// some disks, and it is most of a warm review's time); else the system temp dir.
+pub fn clusters_dir() -> PathBuf {
+    if std::env::var_os("TMPDIR").is_some() {
+        return std::env::temp_dir();
+    }
+    match shm_size() {
+        Some(size) if size >= MIN_SHM_BYTES => PathBuf::from(SHM_DIR),
+        _ => std::env::temp_dir(),
+    }
+}
+
+/// The size of the tmpfs mounted on `/dev/shm`, from its `size=` mount option or, without one,
+/// tmpfs's default of half the memory; `None` when it is not a tmpfs.
+fn shm_size() -> Option<u64> {
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    let options = mounts.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (_, target, kind, options) = (
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+        );
+        (target == SHM_DIR && kind == "tmpfs").then_some(options.to_owned())
+    })?;
+    match options
+        .split(',')
+        .find_map(|option| option.strip_prefix("size="))
+    {
+        Some(size) => parse_size(size),
+        None => {
+            let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+            let kib: u64 = meminfo
+                .lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kib * 1024 / 2)
+        }
+    }
+}
+
+/// `65536k`, `2g`, `1048576` (bytes) as mount options write sizes.
+fn parse_size(size: &str) -> Option<u64> {
+    let (digits, unit) = size.split_at(
+        size.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(size.len()),
+    );
+    let factor = match unit.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok().map(|n| n * factor)
 }
 
 /// The pid in a cluster dir name `migagent-pg-<pid>-<n>`; `None` for any other name.
@@ -826,6 +900,14 @@ fn log_tail(log: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_sizes_parse() {
+        assert_eq!(parse_size("65536k"), Some(64 << 20));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("50%"), None);
+    }
 
     #[test]
     fn versions_compare_numerically() {
