@@ -1,11 +1,15 @@
 //! Optional check on real migration histories (`../shared/corpus`, absent from users' clones): every
 //! history is reviewed as a directory, and every `.sql` file (down files and seeds included) on its own,
-//! without a panic, an input problem, or a locking finding on a table the same migration created.
+//! without a panic, an input problem, or a locking finding on a table the same migration created; and
+//! the histories that apply on PostgreSQL 15 replay on the shadow database.
 
 use std::path::{Path, PathBuf};
 
 use migagent::migration::{DiscoverOptions, Tool, Transaction};
 use migagent::review::{review, review_sql, ReviewOptions};
+use migagent::shadow::session::{ShadowMode, ShadowOptions};
+
+mod common;
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -97,5 +101,50 @@ fn every_file_reviews_alone_without_panicking() {
                 file.display()
             );
         }
+    }
+}
+
+/// The histories that apply cleanly on PostgreSQL 15 (the corpus README says why the others do not)
+/// replay on migagent's own shadow without a problem, and their last migration gets a trace.
+#[test]
+fn clean_histories_replay_on_the_shadow() {
+    let Some(corpus) = corpus() else { return };
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    for dir in [
+        "documenso__documenso",
+        "MarquezProject__marquez",
+        "ente-io__ente",
+        "Dokploy__dokploy",
+    ] {
+        let options = ReviewOptions {
+            discover: DiscoverOptions {
+                latest: Some(1),
+                ..DiscoverOptions::default()
+            },
+            shadow: ShadowOptions {
+                mode: ShadowMode::Auto,
+                pg_bin: None,
+                cache: false,
+            },
+            ..ReviewOptions::default()
+        };
+        let result = review(&[corpus.join(dir)], &options);
+        assert!(result.problems.is_empty(), "{dir}: {:#?}", result.problems);
+        assert!(result.shadow.is_some(), "{dir}: no shadow");
+        let last = &result.migrations[0];
+        assert!(
+            last.statements.iter().all(|s| s.trace.is_some()),
+            "{dir}: {} has untraced statements",
+            last.path.display()
+        );
+        let failed: Vec<_> = last
+            .findings
+            .iter()
+            .filter(|f| f.rule.id == "apply-failed")
+            .map(|f| &f.message)
+            .collect();
+        assert!(failed.is_empty(), "{dir}: {failed:?}");
     }
 }
