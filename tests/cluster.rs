@@ -62,12 +62,7 @@ fn cluster_serves_sql_over_its_socket_and_leaves_nothing_behind() {
         "start took {start_time:?}, drop (stop + cleanup) took {:?}",
         stopping.elapsed()
     );
-    assert!(!dir.exists(), "{} should be removed", dir.display());
-    assert!(
-        !common::process_mentions(&data_dir.to_string_lossy()),
-        "no postgres process for {} should remain",
-        data_dir.display()
-    );
+    common::assert_cluster_gone(&dir);
 }
 
 #[test]
@@ -287,12 +282,7 @@ fn signal_tears_down(signal: &str, expected_code: i32) {
     send_signal(&child, signal);
     let status = wait_for_exit(&mut child);
     assert_eq!(status.code(), Some(expected_code), "{status}");
-    assert!(!dir.exists(), "{} should be removed", dir.display());
-    assert!(
-        !common::process_mentions(&data_dir.to_string_lossy()),
-        "no postgres process for {} should remain",
-        data_dir.display()
-    );
+    common::assert_cluster_gone(&dir);
 }
 
 #[test]

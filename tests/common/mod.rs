@@ -80,3 +80,14 @@ pub fn process_mentions(needle: &str) -> bool {
         .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
         .any(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
 }
+
+/// The cluster that lived in `dir` is gone: the dir is removed and no process runs on its data dir.
+pub fn assert_cluster_gone(dir: &std::path::Path) {
+    assert!(!dir.exists(), "{} should be removed", dir.display());
+    let data_dir = dir.join("data");
+    assert!(
+        !process_mentions(&data_dir.to_string_lossy()),
+        "no postgres process for {} should remain",
+        data_dir.display()
+    );
+}
