@@ -834,3 +834,41 @@ fn a_missing_pg_bin_directory_is_named() {
     assert!(all.contains(missing), "{all}");
     assert!(all.contains("error[drop-column]"), "{all}");
 }
+
+#[test]
+fn a_backfill_shows_its_plan_and_the_sizes_from_stats() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("explain");
+    scratch
+        .write(
+            "001_x.sql",
+            "CREATE TABLE events (id bigint PRIMARY KEY, seen boolean);\n",
+        )
+        .write(
+            "002_x.sql",
+            "UPDATE events SET seen = false WHERE seen IS NULL;\n",
+        );
+    fs::write(
+        scratch.0.join("stats.json"),
+        r#"{"tables": {"public.events": {"rows": 48000000, "total_bytes": 22548578304}}}"#,
+    )
+    .unwrap();
+    let args = ["--stats", "stats.json", "migrations/002_x.sql"];
+    let (output, report) = scratch.json(&args);
+    let statement = &only_migration(&report)["statements"][0];
+    let plan = statement["trace"]["plan"].as_array().expect("a plan");
+    assert!(
+        plan.iter()
+            .any(|line| line.as_str().unwrap().contains("Seq Scan on events")),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(statement["table_sizes"]["public.events"]["rows"], 48000000);
+    let text = String::from_utf8_lossy(&scratch.run(&args).stdout).into_owned();
+    assert!(
+        text.contains("per --stats: public.events 48 M rows, 21 GB (the plan above ran on the shadow's empty tables)"),
+        "{text}"
+    );
+}

@@ -1,10 +1,13 @@
 //! The JSON report, version 1: the contract other tools read (see DESIGN.md, "JSON report").
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::review::{Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
 use crate::shadow::trace::StatementTrace;
+use crate::stats::TableSize;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -36,6 +39,10 @@ struct StatementJson<'a> {
     /// Parsed, or recognised by the fallback classification (an addition to the contract's keys).
     classified: bool,
     trace: Option<&'a StatementTrace>,
+    /// Sizes from `--stats` of the tables a DML statement with a plan works on (an addition to the
+    /// contract's keys).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    table_sizes: BTreeMap<&'a str, TableSize>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +127,11 @@ fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
                 parsed: s.parsed,
                 classified: s.classified,
                 trace: s.trace.as_ref(),
+                table_sizes: s
+                    .table_sizes
+                    .iter()
+                    .map(|(table, size)| (table.as_str(), *size))
+                    .collect(),
             })
             .collect(),
         findings: migration.findings.iter().map(finding).collect(),

@@ -7,6 +7,7 @@ use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::rules::locks::LockMode;
 use crate::rules::Severity;
 use crate::shadow::trace::StatementTrace;
+use crate::stats::describe_size;
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +136,19 @@ fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
             style.gutter(&format!("{:>width$}", statement.position.line)),
             shorten(sql, 100)
         );
-        for line in trace_lines(trace) {
+        let mut lines = trace_lines(trace);
+        if !statement.table_sizes.is_empty() {
+            let sizes: Vec<String> = statement
+                .table_sizes
+                .iter()
+                .map(|(table, size)| format!("{table} {}", describe_size(*size)))
+                .collect();
+            lines.push(format!(
+                "per --stats: {} (the plan above ran on the shadow's empty tables)",
+                sizes.join(", ")
+            ));
+        }
+        for line in lines {
             let _ = writeln!(out, "{:width$} {bar}   {line}", "");
         }
     }

@@ -23,7 +23,7 @@ use crate::schema::Catalog;
 use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
 use crate::shadow::trace::StatementTrace;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
-use crate::stats::{self, Stats};
+use crate::stats::{self, Stats, TableSize};
 use shadow::{Expected, SetShadow};
 
 /// Default limit on one migration file's size (`max-file-size`).
@@ -114,6 +114,9 @@ pub struct ReviewedStatement {
     pub label: String,
     /// What applying it on the shadow database did; `None` without a shadow.
     pub trace: Option<StatementTrace>,
+    /// With a plan in the trace and `--stats`: the sizes of the tables the statement works on, since
+    /// the plan itself ran on the shadow's empty tables.
+    pub table_sizes: Vec<(String, TableSize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -576,6 +579,7 @@ fn review_migration(
             classified: s.ast.is_some() || s.class.kind != sql::Kind::Other,
             label: s.label_or("statement").to_owned(),
             trace: None,
+            table_sizes: Vec::new(),
         })
         .collect();
     let mut notices: Vec<Notice> = suppressions
@@ -598,8 +602,16 @@ fn review_migration(
                 &shadow.describe(),
             );
             for trace in traces {
-                let index = trace.statement;
-                statements[index].trace = Some(trace);
+                let statement = &mut statements[trace.statement];
+                if let (Some(_), Some(stats)) = (&trace.plan, &options.stats) {
+                    statement.table_sizes = expected[trace.statement]
+                        .locks
+                        .iter()
+                        .filter_map(|(table, _)| Some((table.clone(), stats.table(table)?)))
+                        .collect();
+                    statement.table_sizes.dedup_by(|a, b| a.0 == b.0);
+                }
+                statement.trace = Some(trace);
             }
         }
         Some((Err(reason), _)) => notices.push(Notice {
@@ -697,7 +709,6 @@ fn finding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::TableSize;
 
     const HISTORY: &str = "CREATE TABLE events (id bigint, kind text);
 CREATE TABLE tags (id bigint, name text);

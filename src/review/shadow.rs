@@ -39,9 +39,6 @@ pub fn history_hash(set: &MigrationSet, per_file_transaction: bool) -> Option<St
             }
             Err(error) => hasher.update(error.to_string()),
         }
-        if let Some(crate::migration::DownLocation::File(_)) = &migration.down {
-            hasher.update(b"\0down-file");
-        }
     }
     let digest = hasher.finalize();
     Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
@@ -457,6 +454,7 @@ mod tests {
             classified: true,
             label: "ALTER TABLE".into(),
             trace: None,
+            table_sizes: Vec::new(),
         }]
     }
 
