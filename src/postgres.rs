@@ -47,7 +47,12 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "the URL".to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // The authority ends at the first `/` or `?` after the userinfo: a password may hold a `/`.
+    let query_start = rest.find('?').unwrap_or(rest.len());
+    let host_start = rest[..query_start].rfind('@').map_or(0, |at| at + 1);
+    let authority_end = rest[host_start..]
+        .find(['/', '?'])
+        .map_or(rest.len(), |end| host_start + end);
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {

@@ -256,6 +256,10 @@ mod tests {
             redact("postgresql://app@/prod?host=/tmp&password=s3cret"),
             "postgresql://app@/prod?host=/tmp&password=***"
         );
+        assert_eq!(
+            redact("postgres://ci:pa/ss@db/app"),
+            "postgres://ci:***@db/app"
+        );
         let error = read_only_config("postgres://app:s3cret@db:notaport/prod").unwrap_err();
         assert!(!error.contains("s3cret"), "{error}");
     }

@@ -872,3 +872,132 @@ fn a_backfill_shows_its_plan_and_the_sizes_from_stats() {
         "{text}"
     );
 }
+
+/// The rule ids of a migration's findings.
+fn rules_of(migration: &Value) -> Vec<String> {
+    migration["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn two_directories_with_the_same_history_each_get_a_clean_baseline() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("two-dirs");
+    for dir in ["svc_a", "svc_b"] {
+        fs::create_dir_all(scratch.0.join(dir)).unwrap();
+        fs::write(
+            scratch.0.join(dir).join("001_users.sql"),
+            "CREATE TABLE users (id int);\n",
+        )
+        .unwrap();
+    }
+    for cache in [&["--no-cache"][..], &[][..]] {
+        let mut args = cache.to_vec();
+        args.extend(["svc_a", "svc_b"]);
+        let (output, report) = scratch.json(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+        for migration in report["migrations"].as_array().unwrap() {
+            assert!(rules_of(migration).is_empty(), "{migration:#}");
+        }
+    }
+}
+
+#[test]
+fn server_wide_changes_keep_the_image_from_being_stored() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("role");
+    scratch
+        .write("001_x.sql", ACCOUNTS)
+        .write("002_x.sql", "CREATE ROLE migagent_test_reporting;\n");
+    for _ in 0..2 {
+        let (output, report) = scratch.json(&["migrations/002_x.sql"]);
+        assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+        assert!(
+            rules_of(only_migration(&report)).is_empty(),
+            "{}",
+            show(&output)
+        );
+    }
+    assert!(
+        !fs::read_dir(scratch.images())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("pg")),
+        "an image holding the role was stored"
+    );
+}
+
+#[test]
+fn after_a_reviewed_migration_fails_the_next_ones_are_not_applied() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("after-failure");
+    scratch
+        .write("001_x.sql", "CREATE TABLE t (id int);\n")
+        .write(
+            "002_x.sql",
+            "CREATE TABLE a (id int);\nSELECT 1/0;\nCREATE TABLE b (id int);\n",
+        )
+        .write("003_x.sql", "ALTER TABLE b ADD COLUMN c int;\n");
+    let (output, report) = scratch.json(&["--latest", "2", "migrations"]);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let migrations = report["migrations"].as_array().unwrap();
+    assert_eq!(rules_of(&migrations[0]), ["apply-failed"]);
+    assert!(
+        !rules_of(&migrations[1]).contains(&"apply-failed".to_owned()),
+        "{:#}",
+        migrations[1]
+    );
+    assert!(migrations[1]["statements"][0]["trace"].is_null());
+    let notice = migrations[1]["notices"][0]["message"].as_str().unwrap();
+    assert!(
+        notice.contains("migrations/002_x.sql:2 failed there first"),
+        "{notice}"
+    );
+}
+
+#[test]
+fn shadow_findings_obey_ignore_comments_and_predicted_failures_are_not_repeated() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("ignore");
+    scratch
+        .write("001_x.sql", "CREATE TABLE t (id int PRIMARY KEY);\n")
+        .write(
+            "002_x.sql",
+            "-- migagent:ignore observed-rewrite -- a maintenance window is booked\n\
+             DO $$ BEGIN EXECUTE 'ALTER TABLE t ALTER COLUMN id TYPE bigint'; END $$;\n",
+        );
+    let (output, report) = scratch.json(&["migrations/002_x.sql"]);
+    assert!(
+        !rules_of(only_migration(&report)).contains(&"observed-rewrite".to_owned()),
+        "{}",
+        show(&output)
+    );
+
+    scratch.write(
+        "002_x.sql",
+        "BEGIN;\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCOMMIT;\n",
+    );
+    let (output, report) = scratch.json(&["migrations/002_x.sql"]);
+    let migration = only_migration(&report);
+    assert!(
+        !rules_of(migration).contains(&"apply-failed".to_owned()),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(
+        finding(migration, "concurrently-in-transaction")["confirmed_by_shadow"],
+        true
+    );
+}

@@ -58,6 +58,12 @@ pub fn explains_rewrite(rule: &Rule) -> bool {
         )
 }
 
+/// Whether a rule's finding says the statement fails whatever the data: the trace's failure is then
+/// that finding's, not a separate `apply-failed`.
+pub fn claims_failure(rule: &Rule) -> bool {
+    claim_of(rule) == Claim::Failure
+}
+
 /// `Some(true)` when the trace shows what the finding claims, `Some(false)` when it shows otherwise,
 /// `None` when the trace cannot tell (or the statement never ran on the shadow).
 ///
@@ -68,7 +74,7 @@ pub fn confirm(
     predicted: Option<LockMode>,
     trace: &StatementTrace,
 ) -> Option<bool> {
-    if !trace.applied {
+    if trace.not_applied.is_some() {
         return None;
     }
     let failed = trace.error.is_some();
@@ -82,7 +88,13 @@ pub fn confirm(
         Claim::Scan => Some(table.is_some_and(|t| trace.scans.iter().any(|s| s.relation == t))),
         Claim::Lock => {
             let (table, predicted) = (table?, predicted?);
-            Some(observed_lock(trace, table).is_some_and(|mode| mode >= predicted))
+            match observed_lock(trace, table) {
+                Some(mode) if mode >= predicted => Some(true),
+                // Inside a transaction only the locks a statement adds are seen: one the transaction
+                // already held at least as strongly does not show again.
+                _ if trace.in_transaction => None,
+                _ => Some(false),
+            }
         }
     }
 }

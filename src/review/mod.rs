@@ -306,6 +306,14 @@ fn review_set(
                         position,
                         message,
                     });
+                    // The shadow cannot apply what it cannot read: every later migration would build
+                    // on a schema production does not have.
+                    if let Some(set_shadow) = &mut set_shadow {
+                        set_shadow.abandon(Some(format!(
+                            "not applied on the shadow database: {} before it could not be read",
+                            reference.path.display()
+                        )));
+                    }
                     return None;
                 }
             };
@@ -318,7 +326,7 @@ fn review_set(
                         Err(message) => review.problems.push(InputProblem {
                             path: reference.path.clone(),
                             position: None,
-                            message: format!("{message}; this migration was reviewed without the shadow database"),
+                            message: format!("{message}; the migrations of this directory were reviewed without the shadow database"),
                         }),
                     }
                 }
@@ -473,9 +481,13 @@ fn review_migration(
     let suppressions = Suppressions::parse(&text, &parsed.comments, &parsed.statements, |id| {
         rules::find(id).is_some()
     });
-    let enabled: Vec<(&'static Rule, Severity)> = rules::ALL
+    let tracing = shadow.is_some();
+    // With a shadow, rules turned off still run: what they would say explains the trace, so
+    // `observed-*` does not report it instead.
+    let checked: Vec<(&'static Rule, Option<Severity>)> = rules::ALL
         .iter()
-        .filter_map(|&rule| options.severity(rule).map(|severity| (rule, severity)))
+        .map(|&rule| (rule, options.severity(rule)))
+        .filter(|(_, severity)| tracing || severity.is_some())
         .collect();
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
@@ -485,7 +497,6 @@ fn review_migration(
     let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut held_in = None;
     // What the static pass predicts per statement, to compare with the shadow's trace.
-    let tracing = shadow.is_some();
     let mut expected = vec![Expected::default(); if tracing { parsed.statements.len() } else { 0 }];
     let existed: HashSet<String> = if tracing {
         catalog.relations().map(|r| r.name.to_string()).collect()
@@ -525,7 +536,7 @@ fn review_migration(
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
             }
-            for &(rule, severity) in &enabled {
+            for &(rule, severity) in &checked {
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {
@@ -535,6 +546,7 @@ fn review_migration(
                             .explained
                             .push((rule, diagnostic.table.as_ref().map(|t| t.to_string())));
                     }
+                    let Some(severity) = severity else { continue };
                     if !applies(rule, &diagnostic, catalog)
                         || suppressions.is_suppressed(rule.id, index)
                     {
@@ -590,7 +602,12 @@ fn review_migration(
             message: message.clone(),
         })
         .collect();
-    match shadow.map(|shadow| (shadow.trace(&text, parsed, &sections, &lines), shadow)) {
+    match shadow.map(|shadow| {
+        (
+            shadow.trace(&path, &text, parsed, &sections, &lines),
+            shadow,
+        )
+    }) {
         Some((Ok(Some(traces)), shadow)) => {
             shadow::compare(
                 &mut findings,
@@ -598,7 +615,11 @@ fn review_migration(
                 &traces,
                 &expected,
                 |relation| existed.contains(relation),
-                |rule| options.severity(rule),
+                |rule, statement| {
+                    options
+                        .severity(rule)
+                        .filter(|_| !suppressions.is_suppressed(rule.id, statement))
+                },
                 &shadow.describe(),
             );
             for trace in traces {
@@ -609,6 +630,7 @@ fn review_migration(
                         .iter()
                         .filter_map(|(table, _)| Some((table.clone(), stats.table(table)?)))
                         .collect();
+                    statement.table_sizes.sort_by(|a, b| a.0.cmp(&b.0));
                     statement.table_sizes.dedup_by(|a, b| a.0 == b.0);
                 }
                 statement.trace = Some(trace);

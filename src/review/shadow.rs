@@ -1,7 +1,10 @@
 //! The shadow stage of a review. Per directory: the history applied once into a baseline database (or
-//! found already applied in the cached image the cluster started from), a copy of it whose catalog
-//! becomes the exact schema model, each reviewed migration applied to that copy statement by statement
-//! with its trace, and the trace compared with the static findings.
+//! found already applied in the cached image the cluster started from), whose catalog becomes the exact
+//! schema model; each reviewed migration applied statement by statement with its trace (to a copy of
+//! the baseline when the cluster is to be stored as the history's image, else to the baseline itself),
+//! and the trace compared with the static findings.
+
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -10,13 +13,12 @@ use super::{Finding, InputProblem, ReviewedStatement};
 use crate::migration::{Migration, MigrationSet, Section};
 use crate::postgres::db_error;
 use crate::rules::locks::LockMode;
-use crate::rules::locks::Words;
 use crate::rules::{self, Severity};
 use crate::schema::{self, Catalog};
 use crate::shadow::apply::{self, Script};
 use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
-use crate::sql::{LineIndex, ParsedFile, Position, Statement};
+use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
 
 /// A hash of everything that decides what applying a history produces: the tool (it decides the
 /// transaction shapes), and each migration's file name and contents, in order. Files that cannot be
@@ -50,16 +52,17 @@ enum State {
     Building(Database),
     /// The history is applied in this template database; nothing reviewed yet.
     Ready(String),
-    /// The copy of the baseline the reviewed migrations (and history between them) are applied to.
+    /// The database the reviewed migrations (and history between them) are applied to.
     Working(Database),
-    /// The shadow failed for this directory; the rest is reviewed statically.
-    Abandoned,
+    /// The shadow stopped for this directory, for this reason; the rest is reviewed statically.
+    Abandoned(Option<String>),
 }
 
 /// The shadow work of one directory of migrations.
 pub(super) struct SetShadow<'s> {
     shadow: &'s mut Shadow,
     state: State,
+    history_hash: String,
 }
 
 impl<'s> SetShadow<'s> {
@@ -69,7 +72,11 @@ impl<'s> SetShadow<'s> {
             Baseline::Ready(name) => State::Ready(name),
             Baseline::Build(database) => State::Building(*database),
         };
-        Ok(SetShadow { shadow, state })
+        Ok(SetShadow {
+            shadow,
+            state,
+            history_hash: history_hash.to_owned(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -84,32 +91,33 @@ impl<'s> SetShadow<'s> {
         migration: &Migration,
         parsed: &ParsedFile,
     ) -> Result<(), InputProblem> {
+        let lines = LineIndex::new(&migration.text);
+        if let Err(reason) = self.check_server_wide(&migration.text, parsed, &lines) {
+            self.abandon(Some(reason.clone()));
+            return Err(InputProblem {
+                path: migration.path.clone(),
+                position: None,
+                message: format!(
+                    "this history migration is {reason}. The migrations after it were reviewed without the shadow"
+                ),
+            });
+        }
         let database = match &self.state {
             State::Building(database) | State::Working(database) => database,
-            State::Ready(_) | State::Abandoned => return Ok(()),
+            State::Ready(_) | State::Abandoned(_) => return Ok(()),
         };
-        let lines = LineIndex::new(&migration.text);
-        if self.shadow.is_users_server() {
-            if let Some(statement) = first_server_wide(&migration.text, parsed, &lines) {
-                self.abandon();
-                return Err(InputProblem {
-                    path: migration.path.clone(),
-                    position: None,
-                    message: format!(
-                        "this history migration changes the whole server ({statement}), and migagent runs no such statement on a server given by --shadow URL; the migrations after it were reviewed without the shadow. Use --shadow auto (migagent's own throwaway server) instead"
-                    ),
-                });
-            }
-        }
         let script = Script::new(&migration.text, parsed, &migration.sections, &lines);
         let Err(error) = self
             .shadow
-            .block_on(apply::apply(&database.client, &script))
+            .block_on(apply_in_new_session(&database.client, &script))
         else {
             return Ok(());
         };
         let shadow = self.shadow.describe();
-        self.abandon();
+        self.abandon(Some(format!(
+            "not applied on the shadow database: the history migration {} fails there",
+            migration.path.display()
+        )));
         let mut message = format!(
             "this history migration fails on the shadow database ({shadow}): ERROR {}: {}",
             error.sqlstate, error.message
@@ -135,15 +143,21 @@ impl<'s> SetShadow<'s> {
     /// exact schema model from its catalog. `Ok(None)` when the shadow is not usable for this directory.
     pub fn start_reviewing(&mut self) -> Result<Option<Catalog>, String> {
         let keep = self.shadow.keeps_baselines();
-        let work = match std::mem::replace(&mut self.state, State::Abandoned) {
-            State::Building(database) if !keep => database,
+        let work = match std::mem::replace(&mut self.state, State::Abandoned(None)) {
+            State::Building(database) if !keep => {
+                self.shadow.consume(&database.name);
+                database
+            }
             State::Building(database) => {
-                let baseline = self.shadow.seal_baseline(database);
+                let baseline = self.shadow.seal_baseline(database, &self.history_hash);
                 self.shadow
                     .create_database(Some(&baseline))
                     .map_err(|e| e.0)?
             }
-            State::Ready(baseline) if !keep => self.shadow.connect_to(baseline).map_err(|e| e.0)?,
+            State::Ready(baseline) if !keep => {
+                self.shadow.consume(&baseline);
+                self.shadow.connect_to(baseline).map_err(|e| e.0)?
+            }
             State::Ready(baseline) => self
                 .shadow
                 .create_database(Some(&baseline))
@@ -167,39 +181,89 @@ impl<'s> SetShadow<'s> {
     }
 
     /// Applies a reviewed migration with its trace: one entry per statement. `Ok(None)` without a
-    /// working shadow; `Err` with the reason when the migration is not applied.
+    /// working shadow; `Err` with the reason when the migration is not applied. After a migration
+    /// that fails there, the later ones are not applied either: they would build on a schema
+    /// production never has.
     pub fn trace(
         &mut self,
+        path: &Path,
         text: &str,
         parsed: &ParsedFile,
         sections: &[Section],
         lines: &LineIndex,
     ) -> Result<Option<Vec<StatementTrace>>, String> {
+        if let State::Abandoned(Some(reason)) = &self.state {
+            return Err(reason.clone());
+        }
+        if let Err(reason) = self.check_server_wide(text, parsed, lines) {
+            self.abandon(Some(format!(
+                "not applied on the shadow database: {} before it is {reason}",
+                path.display()
+            )));
+            return Err(format!(
+                "not applied on the shadow database: it is {reason}"
+            ));
+        }
         let State::Working(work) = &self.state else {
             return Ok(None);
         };
-        if self.shadow.is_users_server() {
-            if let Some(statement) = first_server_wide(text, parsed, lines) {
-                return Err(format!(
-                    "not applied on the shadow database: it changes the whole server ({statement}), and migagent runs no such statement on a server given by --shadow URL; use --shadow auto for a trace"
-                ));
-            }
-        }
         let script = Script::new(text, parsed, sections, lines);
-        Ok(Some(self.shadow.block_on(trace::apply_traced(
-            &work.client,
-            &work.monitor,
-            &script,
-        ))))
+        let traces = self.shadow.block_on(async {
+            let _ = work.client.batch_execute(NEW_SESSION).await;
+            trace::apply_traced(&work.client, &work.monitor, &script).await
+        });
+        if let Some(failed) = traces.iter().find(|t| t.error.is_some()) {
+            self.abandon(Some(format!(
+                "not applied on the shadow database: {}:{} failed there first",
+                path.display(),
+                failed.line
+            )));
+        }
+        Ok(Some(traces))
     }
 
-    fn abandon(&mut self) {
+    /// A migration that changes the whole server: not applied on a user's server at all, and on
+    /// migagent's own cluster it keeps the cluster from being stored as the history's image.
+    fn check_server_wide(
+        &mut self,
+        text: &str,
+        parsed: &ParsedFile,
+        lines: &LineIndex,
+    ) -> Result<(), String> {
+        let Some(statement) = first_server_wide(text, parsed, lines) else {
+            return Ok(());
+        };
+        if self.shadow.is_users_server() {
+            return Err(format!(
+                "a change to the whole server ({statement}), which migagent does not run on a server given by --shadow URL; use --shadow auto (migagent's own throwaway server)"
+            ));
+        }
+        self.shadow.taint();
+        Ok(())
+    }
+
+    /// Stops using the shadow for this directory; with a reason, later reviewed migrations say why
+    /// they were not applied.
+    pub fn abandon(&mut self, reason: Option<String>) {
         if let State::Building(database) | State::Working(database) =
-            std::mem::replace(&mut self.state, State::Abandoned)
+            std::mem::replace(&mut self.state, State::Abandoned(reason))
         {
             self.shadow.discard(database);
         }
     }
+}
+
+/// Run before each migration: migration tools give each one a fresh session, so a setting one file
+/// makes (a `search_path` emptied by a pg_dump header) must not reach the next.
+const NEW_SESSION: &str = "DISCARD ALL";
+
+/// Applies a history migration in a fresh session state.
+async fn apply_in_new_session(
+    client: &tokio_postgres::Client,
+    script: &Script<'_>,
+) -> Result<(), apply::ApplyError> {
+    let _ = client.batch_execute(NEW_SESSION).await;
+    apply::apply(client, script).await.map(|_| ())
 }
 
 /// What the static pass knew about one statement, for comparing with its trace.
@@ -231,7 +295,7 @@ pub(super) fn compare(
     traces: &[StatementTrace],
     expected: &[Expected],
     existed: impl Fn(&str) -> bool,
-    severity_of: impl Fn(&'static rules::Rule) -> Option<Severity>,
+    reported: impl Fn(&'static rules::Rule, usize) -> Option<Severity>,
     shadow: &str,
 ) {
     for finding in findings.iter_mut() {
@@ -247,7 +311,12 @@ pub(super) fn compare(
         let expected = &expected[trace.statement];
         let statement = &statements[trace.statement];
         let label = statement.label.as_str();
-        if let Some(error) = &trace.error {
+        // A rule that predicted the failure (CONCURRENTLY in a transaction) already reports it.
+        let failure_explained = expected
+            .explained
+            .iter()
+            .any(|(rule, _)| confirm::claims_failure(rule));
+        if let (Some(error), false) = (&trace.error, failure_explained) {
             let rule = &rules::shadow::APPLY_FAILED;
             let mut message = format!(
                 "{label} fails on the shadow database ({shadow}): ERROR {}: {}",
@@ -268,10 +337,12 @@ pub(super) fn compare(
             observed.push((rule, trace.statement, message, help, None));
         }
         for table in trace.rewrites.iter().filter(|t| existed(t)) {
-            let explained = expected
-                .explained
-                .iter()
-                .any(|(rule, t)| explains_rewrite(rule) && t.as_deref() == Some(table));
+            // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
+            // cascades) explains every rewrite of its statement.
+            let explained = expected.explained.iter().any(|(rule, t)| {
+                explains_rewrite(rule)
+                    && (t.is_none() || t.as_deref() == Some(table) || rule.id == "truncate-table")
+            });
             if explained {
                 continue;
             }
@@ -323,7 +394,7 @@ pub(super) fn compare(
         }
     }
     for (rule, statement, message, help, table) in observed {
-        let Some(severity) = severity_of(rule) else {
+        let Some(severity) = reported(rule, statement) else {
             continue;
         };
         let reviewed = &statements[statement];
@@ -353,51 +424,58 @@ fn lock_effect(mode: LockMode) -> &'static str {
 /// Statements that act on the whole server rather than on the database they run in: roles, databases,
 /// tablespaces, server settings, subscriptions. On a server given by `--shadow URL` migagent runs no
 /// migration that holds one, since it would change the user's server outside the databases migagent
-/// created. Returns the statement's leading keywords.
-fn server_wide<'t>(text: &'t str, statement: &'t Statement) -> Option<&'t str> {
-    let words = Words::of(text, statement);
-    let object_at = |i: usize| {
-        [
-            "role",
-            "user",
-            "group",
-            "database",
-            "tablespace",
-            "subscription",
-        ]
-        .iter()
-        .any(|object| words.is(i, object))
+/// created. Code bodies (DO blocks, functions) are searched word by word, and dynamic SQL in them
+/// (`EXECUTE`) counts too: what it runs cannot be known. Returns what was found, for messages.
+fn server_wide(text: &str, statement: &Statement) -> Option<String> {
+    let sql = statement.sql(text).to_ascii_lowercase();
+    let words: Vec<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let is_body = matches!(statement.class.kind, Kind::Do | Kind::CreateFunction);
+    let object = |i: usize| {
+        let word = words.get(i).copied().unwrap_or("");
+        let next = words.get(i + 1).copied().unwrap_or("");
+        matches!(
+            word,
+            "role" | "user" | "group" | "database" | "tablespace" | "subscription" | "system"
+        ) && next != "mapping"
     };
-    let server_wide = match () {
-        _ if ["create", "alter", "drop"]
-            .iter()
-            .any(|verb| words.is(0, verb)) =>
-        {
-            object_at(1) || words.is(1, "system")
-        }
-        _ if words.is(0, "reassign") => true,
-        // GRANT role TO role / REVOKE role FROM role change role membership, which is server-wide;
-        // privileges ON DATABASE or TABLESPACE too.
-        _ if words.is(0, "grant") || words.is(0, "revoke") => {
-            let on = (1..words.len()).find(|&i| words.is(i, "on"));
-            on.is_none_or(|on| object_at(on + 1))
-        }
-        _ => false,
+    let found = |i: usize, len: usize| Some(words[i..i + len].join(" ").to_ascii_uppercase());
+    // Statements are searched from their first word only; bodies anywhere.
+    let starts: Vec<usize> = if is_body {
+        (0..words.len()).collect()
+    } else {
+        vec![0]
     };
-    server_wide.then(|| words.text_of(0..2))
+    for i in starts {
+        match words.get(i).copied() {
+            Some("create" | "alter" | "drop") if object(i + 1) => return found(i, 2),
+            Some("reassign") => return found(i, 1),
+            Some("execute") if is_body => return Some("EXECUTE (dynamic SQL)".to_owned()),
+            // GRANT role TO role / REVOKE role FROM role change role membership, which is
+            // server-wide; privileges ON DATABASE or TABLESPACE, and ON PARAMETER, too.
+            Some("grant" | "revoke") => {
+                let on = (i + 1..words.len()).find(|&j| words[j] == "on");
+                let server =
+                    on.is_none_or(|on| object(on + 1) || words.get(on + 1) == Some(&"parameter"));
+                if server {
+                    return found(i, 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The first server-wide statement of a migration, as "line N: CREATE ROLE".
 fn first_server_wide(text: &str, parsed: &ParsedFile, lines: &LineIndex) -> Option<String> {
-    parsed
-        .statements
-        .iter()
-        .chain(parsed.statements.iter().flat_map(|s| &s.nested))
-        .find_map(|statement| {
-            let keywords = server_wide(text, statement)?;
-            let line = lines.position(text, statement.range.start).line;
-            Some(format!("line {line}: {keywords}"))
-        })
+    parsed.statements.iter().find_map(|statement| {
+        let keywords = server_wide(text, statement)?;
+        let line = lines.position(text, statement.range.start).line;
+        Some(format!("line {line}: {keywords}"))
+    })
 }
 
 #[cfg(test)]
@@ -408,7 +486,7 @@ mod tests {
 
     fn words_of(sql: &str) -> Option<String> {
         let parsed = parse_text(sql);
-        server_wide(sql, &parsed.statements[0]).map(str::to_owned)
+        server_wide(sql, &parsed.statements[0])
     }
 
     #[test]
@@ -423,6 +501,11 @@ mod tests {
             "REVOKE app FROM bob;",
             "GRANT CONNECT ON DATABASE app TO bob;",
             "REASSIGN OWNED BY old TO new;",
+            "GRANT SET ON PARAMETER work_mem TO app;",
+            "DO $$ BEGIN CREATE ROLE anon NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles) THEN CREATE ROLE anon; END IF; END $$;",
+            "DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD c int'; END $$;",
+            "CREATE FUNCTION f() RETURNS void AS $$ BEGIN DROP DATABASE x; END $$ LANGUAGE plpgsql;",
         ] {
             assert!(words_of(sql).is_some(), "{sql}");
         }
@@ -431,10 +514,12 @@ mod tests {
             "GRANT SELECT ON users TO bob;",
             "ALTER TABLE users ADD COLUMN database text;",
             "CREATE INDEX ON users (role);",
+            "CREATE USER MAPPING FOR CURRENT_USER SERVER films;",
+            "DO $$ BEGIN ALTER TABLE users ADD COLUMN role text; END $$;",
         ] {
             assert_eq!(words_of(sql), None, "{sql}");
         }
-        assert_eq!(words_of("create role app;").as_deref(), Some("create role"));
+        assert_eq!(words_of("create role app;").as_deref(), Some("CREATE ROLE"));
     }
 
     fn lock(relation: &str, mode: &str) -> LockTrace {
@@ -466,7 +551,7 @@ mod tests {
             &[trace],
             &[expected],
             |relation| relation != "public.fresh",
-            |rule| Some(rule.default_severity),
+            |rule, _| Some(rule.default_severity),
             "PostgreSQL 15.8",
         );
         findings
@@ -539,7 +624,7 @@ mod tests {
             &[trace],
             &[Expected::default()],
             |_| true,
-            |rule| Some(rule.default_severity),
+            |rule, _| Some(rule.default_severity),
             "PostgreSQL 15.8",
         );
         assert_eq!(findings.len(), 1);
@@ -588,7 +673,10 @@ mod tests {
             confirm::confirm(rule("prefer-jsonb"), t, None, &trace),
             None
         );
-        let not_run = StatementTrace::default();
+        let not_run = StatementTrace {
+            not_applied: Some("statement 0 failed first".into()),
+            ..StatementTrace::default()
+        };
         assert_eq!(
             confirm::confirm(rule("set-not-null"), t, exclusive, &not_run),
             None

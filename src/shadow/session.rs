@@ -2,7 +2,7 @@
 //! given by URL), the databases it creates there, and their removal.
 //!
 //! migagent only ever runs SQL in databases it created. On a server given by URL, the one connection to a
-//! database it did not create (the URL's own) runs nothing but `SHOW server_version_num`, `CREATE DATABASE`
+//! database it did not create (the URL's own) runs nothing but a read of `server_version_num`, `CREATE DATABASE`
 //! and `DROP DATABASE` for databases named `migagent_shadow_<random>_…`.
 
 use std::fmt;
@@ -45,9 +45,8 @@ impl ShadowMode {
                 })?;
                 Ok(ShadowMode::Url(url.to_owned()))
             }
-            other => Err(format!(
-                "--shadow takes auto, off or a postgres:// URL, not `{other}`"
-            )),
+            // Not echoed: it may be a connection string with a password.
+            _ => Err("--shadow takes auto, off or a postgres:// (or postgresql://) URL".to_owned()),
         }
     }
 }
@@ -191,8 +190,11 @@ pub struct Shadow {
     /// `migagent_shadow_<random>`: every database this session creates starts with it.
     prefix: String,
     created: Vec<String>,
-    /// The history whose baseline is being built.
-    building: Option<String>,
+    /// Baselines the reviewed migrations were applied to directly: no longer the history's state.
+    consumed: std::collections::HashSet<String>,
+    /// Something may have changed the cluster outside the baselines (a role, a setting): its image
+    /// would carry that into later runs, so it is not stored.
+    tainted: bool,
 }
 
 impl Shadow {
@@ -250,7 +252,8 @@ impl Shadow {
             version,
             prefix: format!("migagent_shadow_{}", random_suffix()),
             created: Vec::new(),
-            building: None,
+            consumed: std::collections::HashSet::new(),
+            tainted: false,
         }))
     }
 
@@ -258,7 +261,7 @@ impl Shadow {
         self.version
     }
 
-    /// What the report says about the shadow: "PostgreSQL 15.8, ephemeral cluster".
+    /// What the report says about the shadow: "PostgreSQL 15.8 (migagent's ephemeral cluster)".
     pub fn describe(&self) -> String {
         let server = match &self.server {
             Server::Ephemeral { .. } => "migagent's ephemeral cluster".to_owned(),
@@ -283,13 +286,14 @@ impl Shadow {
     /// On migagent's own cluster the name carries the hash and the database outlives the session in
     /// the cached image; on a user's server it is one of the session's databases, dropped at the end.
     pub fn baseline(&mut self, history_hash: &str) -> Result<Baseline, ShadowError> {
-        self.building = Some(history_hash.to_owned());
-        if let Server::Url(_) = self.server {
+        let name = format!("migagent_baseline_{history_hash}");
+        let reusable =
+            matches!(self.server, Server::Ephemeral { .. }) && !self.consumed.contains(&name);
+        if !reusable {
             return self
                 .create_database(None)
                 .map(|database| Baseline::Build(Box::new(database)));
         }
-        let name = format!("migagent_baseline_{history_hash}");
         let exists = self
             .runtime
             .block_on(
@@ -310,12 +314,23 @@ impl Shadow {
             .map(|database| Baseline::Build(Box::new(database)))
     }
 
+    /// The reviewed migrations go into this baseline itself: a later directory with the same history
+    /// gets a baseline of its own.
+    pub fn consume(&mut self, baseline: &str) {
+        self.consumed.insert(baseline.to_owned());
+    }
+
+    /// Something outside the baselines may have changed (see [`Shadow::tainted`]): no image is stored.
+    pub fn taint(&mut self) {
+        self.tainted = true;
+    }
+
     /// Creates a new empty database (from `template0`, so nothing a user put in `template1` leaks in),
     /// or a copy of `template`, and connects to it. It is dropped when the session finishes.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
         let name = format!("{}_{}", self.prefix, self.created.len());
         if let Server::Url(admin) = &self.server {
-            signals::register_database(admin, &name);
+            signals::register_database(admin, &name, &self.drop_sql(&name));
         }
         self.created.push(name.clone());
         self.create(name, template.unwrap_or("template0"))
@@ -379,18 +394,18 @@ impl Shadow {
 
     /// The history's baseline is complete: closes its connections so PostgreSQL can copy it as a
     /// template, and returns its name. On migagent's own cluster it makes the cluster worth caching.
-    pub fn seal_baseline(&mut self, database: Database) -> String {
+    pub fn seal_baseline(&mut self, database: Database, history_hash: &str) -> String {
         if let Server::Ephemeral {
             image:
                 ImagePlan::Store {
-                    history_hash,
+                    history_hash: image_hash,
                     built,
                     ..
                 },
             ..
         } = &mut self.server
         {
-            *built |= self.building.as_deref() == Some(history_hash.as_str());
+            *built |= image_hash == history_hash;
         }
         self.seal(database)
     }
@@ -448,7 +463,7 @@ impl Shadow {
                         built: true,
                         ..
                     },
-            } if dropped.is_ok() => cluster.stop_into_image(&cache, &key),
+            } if dropped.is_ok() && !self.tainted => cluster.stop_into_image(&cache, &key),
             Server::Ephemeral { cluster, .. } => cluster.stop(),
             Server::Url(_) => Ok(()),
         };
@@ -456,15 +471,21 @@ impl Shadow {
         stopped.map_err(|e| ShadowError(format!("could not stop the shadow database: {e}")))
     }
 
+    /// `DROP DATABASE` for one of the session's databases. From PostgreSQL 13 it ends connections still
+    /// open to it (the session's own may not have finished closing).
+    fn drop_sql(&self, name: &str) -> String {
+        let force = if self.version.major >= 13 {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
+        format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))
+    }
+
     fn drop_databases(&mut self) -> Result<(), ShadowError> {
         let mut failures = Vec::new();
         for name in std::mem::take(&mut self.created).into_iter().rev() {
-            // WITH (FORCE) ends connections still open to it (PostgreSQL 13+); the session's own
-            // clients may not have finished closing yet.
-            let sql = format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&name)
-            );
+            let sql = self.drop_sql(&name);
             match self.runtime.block_on(self.admin.batch_execute(&sql)) {
                 Ok(()) => signals::deregister_database(&name),
                 Err(e) => failures.push(format!("{name}: {}", db_error(&e))),
@@ -541,7 +562,9 @@ mod tests {
             Ok(ShadowMode::Url("postgres://ci@localhost/postgres".into()))
         );
         let error = ShadowMode::parse("on").unwrap_err();
-        assert!(error.contains("auto, off or a postgres:// URL"), "{error}");
+        assert!(error.contains("auto, off or a postgres://"), "{error}");
+        let error = ShadowMode::parse("host=db user=ci password=s3cret").unwrap_err();
+        assert!(!error.contains("s3cret"), "{error}");
         let error = ShadowMode::parse("postgres://ci:s3cret@host:notaport/db").unwrap_err();
         assert!(!error.contains("s3cret"), "{error}");
     }

@@ -27,8 +27,10 @@ pub(crate) struct LiveCluster {
 
 static LIVE_CLUSTERS: Mutex<Vec<LiveCluster>> = Mutex::new(Vec::new());
 
-/// Databases created on a user's server: how to reach the server, and the database's name.
-static LIVE_DATABASES: Mutex<Vec<(tokio_postgres::Config, String)>> = Mutex::new(Vec::new());
+/// Databases created on a user's server: how to reach the server, the database's name, and the
+/// statement that drops it (it depends on the server's version).
+static LIVE_DATABASES: Mutex<Vec<(tokio_postgres::Config, String, String)>> =
+    Mutex::new(Vec::new());
 
 /// How long the teardown tries to drop a user's server's databases before exiting anyway.
 const DROP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,23 +54,23 @@ pub(crate) fn deregister(dir: &Path) {
     live_clusters().retain(|cluster| cluster.dir != dir);
 }
 
-fn live_databases() -> MutexGuard<'static, Vec<(tokio_postgres::Config, String)>> {
+fn live_databases() -> MutexGuard<'static, Vec<(tokio_postgres::Config, String, String)>> {
     LIVE_DATABASES
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Registers a database migagent created on a server given by URL; `admin` connects to that server.
-pub(crate) fn register_database(admin: &tokio_postgres::Config, name: &str) {
-    live_databases().push((admin.clone(), name.to_owned()));
+pub(crate) fn register_database(admin: &tokio_postgres::Config, name: &str, drop_sql: &str) {
+    live_databases().push((admin.clone(), name.to_owned(), drop_sql.to_owned()));
 }
 
 pub(crate) fn deregister_database(name: &str) {
-    live_databases().retain(|(_, registered)| registered != name);
+    live_databases().retain(|(_, registered, _)| registered != name);
 }
 
 /// Drops the registered databases, best effort and time-bounded: the process is exiting.
-fn drop_databases(databases: &[(tokio_postgres::Config, String)]) {
+fn drop_databases(databases: &[(tokio_postgres::Config, String, String)]) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -76,16 +78,12 @@ fn drop_databases(databases: &[(tokio_postgres::Config, String)]) {
         return;
     };
     let drop_all = async {
-        for (admin, name) in databases {
+        for (admin, _, drop_sql) in databases {
             let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await else {
                 continue;
             };
             tokio::spawn(connection);
-            let sql = format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                name.replace('"', "\"\"")
-            );
-            let _ = client.batch_execute(&sql).await;
+            let _ = client.batch_execute(drop_sql).await;
         }
     };
     let _ = runtime.block_on(async { tokio::time::timeout(DROP_TIMEOUT, drop_all).await });

@@ -119,6 +119,8 @@ pub struct StatementTrace {
     pub rolled_back: bool,
     /// Objects it created, dropped or changed (a schema snapshot diff around it).
     pub changes: Vec<SchemaChange>,
+    /// It ran inside a transaction block: `locks` are those it added to the transaction's.
+    pub in_transaction: bool,
 }
 
 fn error_text<S: Serializer>(error: &Option<ApplyError>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -150,6 +152,7 @@ impl StatementTrace {
             duration: Duration::ZERO,
             rolled_back: false,
             changes: Vec::new(),
+            in_transaction: statement.in_transaction,
         }
     }
 
