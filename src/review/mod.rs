@@ -223,7 +223,7 @@ fn open_shadow(
         return None;
     }
     let set = sets.iter().find(|set| !set.targets.is_empty())?;
-    let hash = shadow::history_hash(set, options.discover.plain_per_file_transaction);
+    let hash = shadow::history_hash(set, options);
     match Shadow::open(&options.shadow, hash.as_deref()) {
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
@@ -252,7 +252,7 @@ fn review_set(
     };
     let mut catalog = Catalog::default();
     let mut set_shadow = shadow.and_then(|shadow| {
-        let hash = shadow::history_hash(set, options.discover.plain_per_file_transaction)?;
+        let hash = shadow::history_hash(set, options)?;
         SetShadow::begin(shadow, &hash)
             .map_err(|message| {
                 review.problems.push(InputProblem {

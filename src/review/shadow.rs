@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::confirm::{self, blocks_traffic, explains_rewrite, observed_lock};
-use super::{Finding, InputProblem, ReviewedStatement};
+use super::{Finding, InputProblem, ReviewOptions, ReviewedStatement};
 use crate::migration::{Migration, MigrationSet, Section};
 use crate::postgres::db_error;
 use crate::rules::locks::LockMode;
@@ -20,15 +20,18 @@ use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
 use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
 
-/// A hash of everything that decides what applying a history produces: the tool (it decides the
-/// transaction shapes), and each migration's file name and contents, in order. Files that cannot be
-/// read hash as their error, so the review reports them instead of reusing a stale baseline.
-pub fn history_hash(set: &MigrationSet, per_file_transaction: bool) -> Option<String> {
+/// A hash of what decides what applying a history produces: the tool and the options that decide
+/// transaction shapes and which files are read, and each migration's file name and contents, in
+/// order. (A tool's side files, such as Flyway's `.conf` or Diesel's `metadata.toml`, are not
+/// hashed: changing only one of them needs `--no-cache` once.) `None` when nothing is reviewed.
+pub fn history_hash(set: &MigrationSet, options: &ReviewOptions) -> Option<String> {
     let first_target = *set.targets.iter().min()?;
     let mut hasher = Sha256::new();
     hasher.update(format!(
-        "migagent-history-v1\0{}\0{per_file_transaction}\0",
-        set.tool.name()
+        "migagent-history-v1\0{}\0{}\0{}\0",
+        set.tool.name(),
+        options.discover.plain_per_file_transaction,
+        options.max_file_size
     ));
     for migration in &set.migrations[..first_target] {
         let name = migration.path.file_name().unwrap_or_default();
