@@ -225,8 +225,9 @@ impl<'s> SetShadow<'s> {
         Ok(Some(traces))
     }
 
-    /// A migration that changes the whole server: not applied on a user's server at all, and on
-    /// migagent's own cluster it keeps the cluster from being stored as the history's image.
+    /// A migration that changes the whole server: not applied on a user's server at all; on
+    /// migagent's own cluster, once the baseline is sealed, it keeps the cluster from being stored as
+    /// the history's image.
     fn check_server_wide(
         &mut self,
         text: &str,
@@ -241,7 +242,10 @@ impl<'s> SetShadow<'s> {
                 "a change to the whole server ({statement}), which migagent does not run on a server given by --shadow URL; use --shadow auto (migagent's own throwaway server)"
             ));
         }
-        self.shadow.taint();
+        // Before the baseline is sealed, whatever the history does belongs in its image.
+        if matches!(self.state, State::Working(_)) {
+            self.shadow.taint();
+        }
         Ok(())
     }
 
