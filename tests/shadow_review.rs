@@ -1001,3 +1001,31 @@ fn shadow_findings_obey_ignore_comments_and_predicted_failures_are_not_repeated(
         true
     );
 }
+
+#[test]
+fn a_postgresql_too_old_for_the_own_cluster_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("old-pg");
+    scratch.write("001_x.sql", ACCOUNTS);
+    let bin = scratch.0.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for (name, body) in [
+        (
+            "postgres",
+            "#!/bin/sh\necho 'postgres (PostgreSQL) 9.6.24'\n",
+        ),
+        ("initdb", "#!/bin/sh\nexit 1\n"),
+        ("pg_ctl", "#!/bin/sh\nexit 1\n"),
+    ] {
+        let path = bin.join(name);
+        fs::write(&path, body).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let output = scratch.run(&["--pg-bin", bin.to_str().unwrap(), "migrations/001_x.sql"]);
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    let all = show(&output);
+    assert!(
+        all.contains("is version 9; migagent's own shadow needs 10 or newer"),
+        "{all}"
+    );
+}

@@ -19,6 +19,9 @@ use crate::shadow::cluster::{
 };
 use crate::shadow::signals;
 
+/// The oldest PostgreSQL migagent starts a cluster of its own with.
+const MIN_EPHEMERAL_MAJOR: u32 = 10;
+
 /// Where the shadow database comes from (`--shadow`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShadowMode {
@@ -219,6 +222,17 @@ impl Shadow {
                     Err(_) if options.pg_bin.is_none() => return Ok(None),
                     Err(err) => return Err(ShadowError(format!("--pg-bin: {err}"))),
                 };
+                // The ephemeral cluster knows the server is ready from the status line PostgreSQL 10
+                // added to postmaster.pid.
+                match server_version(&binaries) {
+                    Ok((major, _)) if major < MIN_EPHEMERAL_MAJOR => {
+                        return Err(ShadowError(format!(
+                            "the PostgreSQL found in {} is version {major}; migagent's own shadow needs {MIN_EPHEMERAL_MAJOR} or newer. To fix: install a newer PostgreSQL and pass its bin directory with --pg-bin, give a server with --shadow URL, or use --shadow off",
+                            binaries.postgres.parent().unwrap_or(&binaries.postgres).display()
+                        )))
+                    }
+                    _ => {}
+                }
                 let (cluster, image) = start_cluster(&binaries, options.cache, history_hash)
                     .map_err(|err| {
                         ShadowError(format!(
