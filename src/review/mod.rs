@@ -24,7 +24,7 @@ use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
 use crate::shadow::trace::StatementTrace;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
 use crate::stats::{self, Stats, TableSize};
-use shadow::{Expected, SetShadow};
+use shadow::{Expected, Reviewed, SetShadow};
 
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
@@ -611,7 +611,11 @@ fn review_migration(
         Some((Ok(Some(traces)), shadow)) => {
             shadow::compare(
                 &mut findings,
-                &statements,
+                Reviewed {
+                    text: &text,
+                    lines: &lines,
+                    statements: &statements,
+                },
                 &traces,
                 &expected,
                 |relation| existed.contains(relation),

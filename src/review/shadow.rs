@@ -292,19 +292,32 @@ impl Expected {
     }
 }
 
+/// The migration a trace is compared with: its text and statements.
+#[derive(Clone, Copy)]
+pub(super) struct Reviewed<'a> {
+    pub text: &'a str,
+    pub lines: &'a LineIndex,
+    pub statements: &'a [ReviewedStatement],
+}
+
 /// Adds what the trace says to the review of one migration: `confirmed_by_shadow` on the static
 /// findings, and `apply-failed`, `observed-rewrite` and `observed-blocking-lock` findings for what the
 /// trace saw that no rule predicted. `existed` tells whether a relation existed before the migration:
 /// what happens to a table the migration itself created blocks nobody.
 pub(super) fn compare(
     findings: &mut Vec<Finding>,
-    statements: &[ReviewedStatement],
+    migration: Reviewed,
     traces: &[StatementTrace],
     expected: &[Expected],
     existed: impl Fn(&str) -> bool,
     reported: impl Fn(&'static rules::Rule, usize) -> Option<Severity>,
     shadow: &str,
 ) {
+    let Reviewed {
+        text,
+        lines,
+        statements,
+    } = migration;
     for finding in findings.iter_mut() {
         let Some(trace) = traces.iter().find(|t| t.statement == finding.statement) else {
             continue;
@@ -341,7 +354,9 @@ pub(super) fn compare(
                 .map(|h| format!("{h}; "))
                 .unwrap_or_default();
             help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
-            observed.push((rule, trace.statement, message, help, None));
+            // At the server's error cursor when it gave one.
+            let at = error.position;
+            observed.push((rule, trace.statement, message, help, None, at));
         }
         for table in trace.rewrites.iter().filter(|t| existed(t)) {
             // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
@@ -365,6 +380,7 @@ pub(super) fn compare(
                 message,
                 help,
                 Some(table.clone()),
+                None,
             ));
         }
         let mut strongest: Vec<(&str, LockMode)> = Vec::new();
@@ -397,20 +413,25 @@ pub(super) fn compare(
                 message,
                 help,
                 Some(relation.to_owned()),
+                None,
             ));
         }
     }
-    for (rule, statement, message, help, table) in observed {
+    for (rule, statement, message, help, table, at) in observed {
         let Some(severity) = reported(rule, statement) else {
             continue;
         };
         let reviewed = &statements[statement];
+        let (offset, position) = match at {
+            Some(position) => (lines.offset(text, position), position),
+            None => (reviewed.range.start, reviewed.position),
+        };
         findings.push(Finding {
             rule,
             severity,
             statement,
-            offset: reviewed.range.start,
-            position: reviewed.position,
+            offset,
+            position,
             message,
             help,
             table,
@@ -554,7 +575,11 @@ mod tests {
         let mut findings = Vec::new();
         compare(
             &mut findings,
-            &statements(),
+            Reviewed {
+                text: "ALTER TABLE t",
+                lines: &LineIndex::new("ALTER TABLE t"),
+                statements: &statements(),
+            },
             &[trace],
             &[expected],
             |relation| relation != "public.fresh",
@@ -617,7 +642,7 @@ mod tests {
             message: "column \"total\" of relation \"orders\" already exists".into(),
             detail: None,
             hint: None,
-            position: None,
+            position: Some(Position { line: 1, column: 7 }),
         };
         let trace = StatementTrace {
             applied: false,
@@ -627,7 +652,11 @@ mod tests {
         let mut findings = Vec::new();
         compare(
             &mut findings,
-            &statements(),
+            Reviewed {
+                text: "ALTER TABLE t",
+                lines: &LineIndex::new("ALTER TABLE t"),
+                statements: &statements(),
+            },
             &[trace],
             &[Expected::default()],
             |_| true,
@@ -636,6 +665,9 @@ mod tests {
         );
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].rule.id, "apply-failed");
+        // At the server's error cursor.
+        assert_eq!(findings[0].offset, 6);
+        assert_eq!(findings[0].position, Position { line: 1, column: 7 });
         assert!(
             findings[0].message.starts_with(
                 "ALTER TABLE fails on the shadow database (PostgreSQL 15.8): ERROR 42701: column"

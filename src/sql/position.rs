@@ -33,6 +33,17 @@ impl LineIndex {
         }
     }
 
+    /// The byte offset of a position: the inverse of [`LineIndex::position`] (a column past the end of
+    /// its line means the line's end).
+    pub fn offset(&self, text: &str, position: Position) -> usize {
+        let line = self.line_range(text, position.line.clamp(1, self.line_starts.len()));
+        let column = text[line.clone()]
+            .char_indices()
+            .nth(position.column.saturating_sub(1))
+            .map_or(line.len(), |(at, _)| at);
+        line.start + column
+    }
+
     /// The byte range of 1-based line `line`, without its line break.
     pub fn line_range(&self, text: &str, line: usize) -> std::ops::Range<usize> {
         let start = self.line_starts[line - 1];
@@ -71,5 +82,15 @@ mod tests {
         assert_eq!(index.position(text, 8), Position { line: 3, column: 1 });
         assert_eq!(index.position(text, 99), Position { line: 3, column: 2 });
         assert_eq!(&text[index.line_range(text, 2)], "çd");
+    }
+
+    #[test]
+    fn offsets_invert_positions() {
+        let text = "ab\nçd\r\nx";
+        let index = LineIndex::new(text);
+        for offset in [0, 1, 3, 5, 8] {
+            assert_eq!(index.offset(text, index.position(text, offset)), offset);
+        }
+        assert_eq!(index.offset(text, Position { line: 2, column: 9 }), 6);
     }
 }
