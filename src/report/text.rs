@@ -4,7 +4,6 @@
 use std::fmt::Write;
 
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
-use crate::rules::locks::LockMode;
 use crate::rules::Severity;
 use crate::shadow::trace::StatementTrace;
 use crate::stats::describe_size;
@@ -168,7 +167,12 @@ fn trace_lines(trace: &StatementTrace) -> Vec<String> {
         ));
     }
     if !trace.locks.is_empty() {
-        lines.push(format!("locks: {}", strongest_locks(trace).join(", ")));
+        let locks: Vec<String> = trace
+            .strongest_locks()
+            .into_iter()
+            .map(|(relation, mode)| format!("{} on {relation}", mode.pg_name()))
+            .collect();
+        lines.push(format!("locks: {}", locks.join(", ")));
     }
     if !trace.rewrites.is_empty() {
         lines.push(format!("rewrote: {}", trace.rewrites.join(", ")));
@@ -195,26 +199,6 @@ fn trace_lines(trace: &StatementTrace) -> Vec<String> {
         lines.push("no locks on existing relations, no rewrite, no scan".to_owned());
     }
     lines
-}
-
-/// `AccessExclusiveLock on public.users`: the strongest lock per relation, in the trace's order.
-fn strongest_locks(trace: &StatementTrace) -> Vec<String> {
-    let mut strongest: Vec<(&str, &str, Option<LockMode>)> = Vec::new();
-    for lock in &trace.locks {
-        let mode = LockMode::from_pg_name(&lock.mode);
-        match strongest
-            .iter_mut()
-            .find(|(relation, ..)| *relation == lock.relation)
-        {
-            Some(entry) if mode > entry.2 => *entry = (&lock.relation, &lock.mode, mode),
-            Some(_) => {}
-            None => strongest.push((&lock.relation, &lock.mode, mode)),
-        }
-    }
-    strongest
-        .into_iter()
-        .map(|(relation, mode, _)| format!("{mode} on {relation}"))
-        .collect()
 }
 
 /// The first `max` characters of `text`, with `…` when cut.

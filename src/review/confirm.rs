@@ -102,11 +102,9 @@ pub fn confirm(
 /// The strongest lock the trace saw on `relation`.
 pub fn observed_lock(trace: &StatementTrace, relation: &str) -> Option<LockMode> {
     trace
-        .locks
-        .iter()
-        .filter(|lock| lock.relation == relation)
-        .filter_map(|lock| LockMode::from_pg_name(&lock.mode))
-        .max()
+        .strongest_locks()
+        .into_iter()
+        .find_map(|(locked, mode)| (locked == relation).then_some(mode))
 }
 
 /// Locks that block reads or writes: SHARE and stronger conflict with ROW EXCLUSIVE (writes).

@@ -94,6 +94,10 @@ impl<'s> SetShadow<'s> {
         migration: &Migration,
         parsed: &ParsedFile,
     ) -> Result<(), InputProblem> {
+        // The history is already in a ready baseline (or the shadow stopped): nothing to apply.
+        if matches!(self.state, State::Ready(_) | State::Abandoned(_)) {
+            return Ok(());
+        }
         let lines = LineIndex::new(&migration.text);
         if let Err(reason) = self.check_server_wide(&migration.text, parsed, &lines) {
             self.abandon(Some(reason.clone()));
@@ -105,9 +109,8 @@ impl<'s> SetShadow<'s> {
                 ),
             });
         }
-        let database = match &self.state {
-            State::Building(database) | State::Working(database) => database,
-            State::Ready(_) | State::Abandoned(_) => return Ok(()),
+        let (State::Building(database) | State::Working(database)) = &self.state else {
+            return Ok(());
         };
         let script = Script::new(&migration.text, parsed, &migration.sections, &lines);
         let Err(error) = self
@@ -383,17 +386,7 @@ pub(super) fn compare(
                 None,
             ));
         }
-        let mut strongest: Vec<(&str, LockMode)> = Vec::new();
-        for lock in &trace.locks {
-            let Some(mode) = LockMode::from_pg_name(&lock.mode) else {
-                continue;
-            };
-            match strongest.iter_mut().find(|(r, _)| *r == lock.relation) {
-                Some(entry) => entry.1 = entry.1.max(mode),
-                None => strongest.push((&lock.relation, mode)),
-            }
-        }
-        for (relation, mode) in strongest {
+        for (relation, mode) in trace.strongest_locks() {
             if !blocks_traffic(mode) || !existed(relation) {
                 continue;
             }

@@ -25,6 +25,7 @@ use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
 use super::snapshot::{diff, snapshot, SchemaChange, SchemaSnapshot};
+use crate::rules::locks::LockMode;
 use crate::sql::{Kind, ObjectName};
 
 /// SQLSTATEs of statements that refuse to run inside a transaction block (`active_sql_transaction`,
@@ -161,6 +162,25 @@ impl StatementTrace {
             not_applied: Some(reason),
             ..StatementTrace::new(statement)
         }
+    }
+
+    /// The strongest lock the statement took on each relation, in the order the relations first
+    /// appear in `locks`.
+    pub fn strongest_locks(&self) -> Vec<(&str, LockMode)> {
+        let mut strongest: Vec<(&str, LockMode)> = Vec::new();
+        for lock in &self.locks {
+            let Some(mode) = LockMode::from_pg_name(&lock.mode) else {
+                continue;
+            };
+            match strongest
+                .iter_mut()
+                .find(|(relation, _)| *relation == lock.relation)
+            {
+                Some(entry) => entry.1 = entry.1.max(mode),
+                None => strongest.push((&lock.relation, mode)),
+            }
+        }
+        strongest
     }
 }
 
