@@ -2,6 +2,7 @@
 //! every report format renders.
 
 use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +10,6 @@ use std::sync::{mpsc, Mutex};
 
 mod confirm;
 mod shadow;
-
-use std::collections::HashSet;
 
 use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
 use crate::rules::context::transaction_states;
@@ -191,14 +190,24 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             .collect(),
         ..Review::default()
     };
-    let mut shadow = open_shadow(&sets, options, &mut review);
+    // Each directory's history hash names its baseline; the first also picks the cached image the
+    // shadow starts from.
+    let hashes: Vec<Option<String>> = sets
+        .iter()
+        .map(|set| {
+            (options.shadow.mode != ShadowMode::Off)
+                .then(|| shadow::history_hash(set, options))
+                .flatten()
+        })
+        .collect();
+    let mut shadow = open_shadow(&sets, &hashes, options, &mut review);
     let mut options = options.clone();
     if let (Some(shadow), true) = (&shadow, options.pg_version_from_shadow) {
         options.rule_settings.pg_version = shadow.version().major;
         options.rule_settings.pg_minor = Some(shadow.version().minor);
     }
-    for set in &sets {
-        review_set(set, &options, &mut review, shadow.as_mut());
+    for (set, hash) in sets.iter().zip(&hashes) {
+        review_set(set, &options, &mut review, shadow.as_mut(), hash.as_deref());
     }
     if let Some(shadow) = shadow {
         if let Err(error) = shadow.finish() {
@@ -214,17 +223,18 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
 
 /// Opens the shadow database the options ask for; a shadow that was asked for and cannot be set up
 /// is a problem (exit 2), and the migrations are still reviewed statically.
+/// `hashes` are the directories' history hashes, `None` for a directory with nothing to review.
 fn open_shadow(
     sets: &[MigrationSet],
+    hashes: &[Option<String>],
     options: &ReviewOptions,
     review: &mut Review,
 ) -> Option<Shadow> {
-    if options.shadow.mode == ShadowMode::Off {
-        return None;
-    }
-    let set = sets.iter().find(|set| !set.targets.is_empty())?;
-    let hash = shadow::history_hash(set, options);
-    match Shadow::open(&options.shadow, hash.as_deref()) {
+    let (set, hash) = sets
+        .iter()
+        .zip(hashes)
+        .find_map(|(set, hash)| Some((set, hash.as_deref()?)))?;
+    match Shadow::open(&options.shadow, Some(hash)) {
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
             shadow
@@ -246,14 +256,14 @@ fn review_set(
     options: &ReviewOptions,
     review: &mut Review,
     shadow: Option<&mut Shadow>,
+    history_hash: Option<&str>,
 ) {
     let Some(&last_target) = set.targets.iter().max() else {
         return;
     };
     let mut catalog = Catalog::default();
-    let mut set_shadow = shadow.and_then(|shadow| {
-        let hash = shadow::history_hash(set, options)?;
-        SetShadow::begin(shadow, &hash)
+    let mut set_shadow = shadow.zip(history_hash).and_then(|(shadow, hash)| {
+        SetShadow::begin(shadow, hash)
             .map_err(|message| {
                 review.problems.push(InputProblem {
                     path: set.dir.clone(),
@@ -529,10 +539,17 @@ fn review_migration(
                 after_migration: &after_migration,
                 alter_table: OnceCell::new(),
             };
+            // What the lock model predicts: held for the rest of a transaction, and compared with
+            // the trace.
+            let predicted = if tracing || tx.transaction.is_some() {
+                statement_locks(&text, unit, catalog)
+            } else {
+                Vec::new()
+            };
             if tracing {
                 expected[index].locks.extend(
-                    statement_locks(&text, unit, catalog)
-                        .into_iter()
+                    predicted
+                        .iter()
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
             }
@@ -563,7 +580,7 @@ fn review_migration(
                 }
             }
             if tx.transaction.is_some() {
-                held_locks.extend(statement_locks(&text, unit, catalog));
+                held_locks.extend(predicted);
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);
