@@ -564,7 +564,9 @@ mod tests {
         }]
     }
 
-    fn compared(trace: StatementTrace, expected: Expected) -> Vec<(&'static str, String)> {
+    /// The findings `compare` adds for one traced statement (`ALTER TABLE t`); `public.fresh` is a
+    /// table the migration created.
+    fn compare_one(trace: StatementTrace, expected: Expected) -> Vec<Finding> {
         let mut findings = Vec::new();
         compare(
             &mut findings,
@@ -580,6 +582,10 @@ mod tests {
             "PostgreSQL 15.8",
         );
         findings
+    }
+
+    fn compared(trace: StatementTrace, expected: Expected) -> Vec<(&'static str, String)> {
+        compare_one(trace, expected)
             .into_iter()
             .map(|f| (f.rule.id, f.table.unwrap_or_default()))
             .collect()
@@ -642,20 +648,7 @@ mod tests {
             error: Some(error),
             ..StatementTrace::default()
         };
-        let mut findings = Vec::new();
-        compare(
-            &mut findings,
-            Reviewed {
-                text: "ALTER TABLE t",
-                lines: &LineIndex::new("ALTER TABLE t"),
-                statements: &statements(),
-            },
-            &[trace],
-            &[Expected::default()],
-            |_| true,
-            |rule, _| Some(rule.default_severity),
-            "PostgreSQL 15.8",
-        );
+        let findings = compare_one(trace, Expected::default());
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].rule.id, "apply-failed");
         // At the server's error cursor.
