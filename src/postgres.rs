@@ -1,5 +1,27 @@
 //! Connection helpers shared by everything that talks to a PostgreSQL server (`migagent stats`, the shadow
-//! database): error and target descriptions that name the server's message and never the password.
+//! database): connecting, and error and target descriptions that name the server's message and never
+//! the password.
+
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Connects with `config`; the connection task runs on the caller's runtime and ends when the client
+/// is dropped. `target` names what is connected to in the error ("the shadow database at "), before
+/// `user@host:port/dbname`.
+pub async fn connect(config: &Config, target: &str) -> Result<(Client, JoinHandle<()>), String> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        format!(
+            "cannot connect to {target}{}: {}; check that the server runs there and that the user may log in",
+            describe(config),
+            db_error(&e)
+        )
+    })?;
+    let task = tokio::spawn(async move {
+        // A connection that breaks shows up as an error on the client's next query.
+        let _ = connection.await;
+    });
+    Ok((client, task))
+}
 
 /// A driver error with the server's message or the underlying cause (the plain `Display` says only
 /// "db error" or "error connecting to server").

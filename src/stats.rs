@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::postgres::{db_error, describe, redact};
+use crate::postgres::{connect, db_error, redact};
 
 /// Default `small-table-rows`: tables with fewer rows are small enough that a rewrite or scan under
 /// a strong lock takes milliseconds.
@@ -122,17 +122,7 @@ async fn fetch_with(config: tokio_postgres::Config) -> Result<Stats, String> {
 pub async fn connect_read_only(
     config: &tokio_postgres::Config,
 ) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to {}: {}; check that the server runs there and that the user may log in",
-                describe(config),
-                db_error(&e)
-            )
-        })?;
-    tokio::spawn(connection);
+    let (client, _) = connect(config, "").await?;
     client
         .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         .await

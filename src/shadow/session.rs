@@ -10,9 +10,9 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
-use crate::postgres::{db_error, describe, redact};
+use crate::postgres::{self, db_error, describe, redact};
 use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
     find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
@@ -525,21 +525,9 @@ impl Drop for Shadow {
     }
 }
 
-/// Connects with `config`; the connection task runs on the caller's runtime and ends when the client
-/// is dropped.
+/// Connects to one of the shadow's databases (or the URL's own, for the admin connection).
 async fn connect(config: &Config) -> Result<(Client, JoinHandle<()>), String> {
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        format!(
-            "cannot connect to the shadow database at {}: {}; check that the server runs there and that the user may log in",
-            describe(config),
-            db_error(&e)
-        )
-    })?;
-    let task = tokio::spawn(async move {
-        // A connection that breaks shows up as an error on the client's next query.
-        let _ = connection.await;
-    });
-    Ok((client, task))
+    postgres::connect(config, "the shadow database at ").await
 }
 
 /// `"name"`, with embedded quotes doubled.
