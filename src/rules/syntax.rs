@@ -104,20 +104,7 @@ fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
 }
 
 /// An identifier as SQL must write it: bare when PostgreSQL would fold it to itself, else quoted.
-pub(crate) fn sql_ident(ident: &str) -> String {
-    let bare = ident
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && ident
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if bare {
-        ident.to_owned()
-    } else {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
-}
+pub(crate) use crate::schema::naming::quote_ident as sql_ident;
 
 /// A (qualified) name as SQL must write it.
 pub(crate) fn sql_name(name: &ObjectName) -> String {

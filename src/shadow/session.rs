@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
 use crate::postgres::{self, db_error, describe, redact};
+use crate::schema::naming::quote_ident;
 use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
     find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
@@ -528,11 +529,6 @@ impl Drop for Shadow {
 /// Connects to one of the shadow's databases (or the URL's own, for the admin connection).
 async fn connect(config: &Config) -> Result<(Client, JoinHandle<()>), String> {
     postgres::connect(config, "the shadow database at ").await
-}
-
-/// `"name"`, with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Twelve hex digits from the kernel's random source, so concurrent runs on one server never pick the
