@@ -79,10 +79,9 @@ fn drop_databases(databases: &[(tokio_postgres::Config, String, String)]) {
     };
     let drop_all = async {
         for (admin, _, drop_sql) in databases {
-            let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await else {
+            let Ok((client, _)) = crate::postgres::connect(admin, "").await else {
                 continue;
             };
-            tokio::spawn(connection);
             let _ = client.batch_execute(drop_sql).await;
         }
     };
