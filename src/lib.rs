@@ -1,12 +1,13 @@
 //! migagent reviews PostgreSQL schema migrations before they merge.
 //!
 //! The modules follow the pipeline: `migration` (discover) → `sql` (split/parse) → `schema` (model) →
-//! `rules` → `review` (findings) → `report`; `cli` and `config` turn flags and `migagent.toml` into
-//! options.
+//! `rules` → `review` (findings) → `report`; `pg` holds the PostgreSQL knowledge several of them share
+//! (the lock model, transaction states); `cli` and `config` turn flags and `migagent.toml` into options.
 
 pub mod cli;
 pub mod config;
 pub mod migration;
+pub mod pg;
 pub mod postgres;
 pub mod report;
 pub mod review;

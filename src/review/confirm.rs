@@ -3,7 +3,7 @@
 //! did not predict becomes an `observed-*` finding. The trace never removes a finding: the shadow's
 //! tables are empty, production's are not (DESIGN.md, "Shadow never cancels").
 
-use crate::rules::locks::LockMode;
+use crate::pg::locks::LockMode;
 use crate::rules::{Category, Rule};
 use crate::shadow::trace::StatementTrace;
 

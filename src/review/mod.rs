@@ -12,8 +12,8 @@ mod confirm;
 mod shadow;
 
 use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
-use crate::rules::context::transaction_states;
-use crate::rules::locks::{statement_locks, PredictedLock};
+use crate::pg::locks::{statement_locks, PredictedLock};
+use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
     self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,

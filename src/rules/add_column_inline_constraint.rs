@@ -8,9 +8,9 @@ use std::ops::Range;
 
 use sqlparser::ast::{AlterTableOperation, ColumnOption};
 
-use super::locks::Words;
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, TokenKind};
 

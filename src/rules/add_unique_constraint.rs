@@ -11,9 +11,9 @@ use sqlparser::ast::{
     TableConstraint,
 };
 
-use super::locks::Words;
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
 

@@ -3,9 +3,9 @@
 //! skips the check, but unlike its table counterpart, `ALTER DOMAIN … VALIDATE CONSTRAINT` takes the
 //! same SHARE locks while it scans, so it is reported too. `SET NOT NULL` scans the same way.
 
-use super::locks::{tables_using_domain, DomainChange, Words};
 use super::syntax::{sql_ident, sql_name};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::{tables_using_domain, DomainChange, Words};
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {

@@ -6,7 +6,7 @@
 
 use sqlparser::ast::AlterTableOperation;
 
-use super::locks::unparsed_alter_clauses;
+use super::context::unparsed_alter_clauses;
 use super::syntax::{sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;

@@ -4,9 +4,9 @@
 //! EXCLUSIVE); the damage comes later. A pause that the same migration lifts again (a bulk load) is
 //! not reported.
 
-use super::locks::Words;
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::Words;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
 pub const RULE: Rule = Rule {

@@ -8,9 +8,9 @@
 //! `INSERT … VALUES` of literal rows is quick and not reported. The locks come from the lock model
 //! (`held_locks`).
 
-use super::locks::LockMode;
 use super::unbatched_backfill::{Dml, Filter};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::LockMode;
 use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {

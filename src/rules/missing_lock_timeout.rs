@@ -3,8 +3,9 @@
 //! long-running query or transaction, every later query that conflicts with the lock it wants queues
 //! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
 
-use super::locks::{strongest_lock_on_existing, LockMode};
+use super::context::strongest_lock_on_existing;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::LockMode;
 
 pub const RULE: Rule = Rule {
     id: "missing-lock-timeout",

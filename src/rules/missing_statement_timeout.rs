@@ -5,8 +5,9 @@
 //! reported once per migration, but locks the transaction already holds count too, since the
 //! statement's run time extends how long they block others.
 
-use super::locks::{strongest_lock_on_existing, LockMode};
+use super::context::strongest_lock_on_existing;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::LockMode;
 
 pub const RULE: Rule = Rule {
     id: "missing-statement-timeout",

@@ -6,7 +6,6 @@
 
 mod columns;
 pub mod context;
-pub mod locks;
 pub mod suppress;
 mod syntax;
 mod types;

@@ -4,9 +4,9 @@
 //! replacement next to the old index and swaps it in under SHARE UPDATE EXCLUSIVE. On older targets
 //! there is no such remedy and the rule stays silent.
 
-use super::locks::{ReindexKind, ReindexTarget, Words};
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::{ReindexKind, ReindexTarget, Words};
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {

@@ -6,9 +6,9 @@
 
 use sqlparser::ast::{AlterTableOperation, ReplicaIdentity};
 
-use super::locks::Words;
 use super::syntax::AlterTable;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
 

@@ -7,8 +7,8 @@
 //! Also home of the transaction helpers `validate-in-same-transaction` uses: [`earlier_in_transaction`]
 //! and [`lock_holder`].
 
-use super::locks::{statement_locks, LockMode};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::{statement_locks, LockMode};
 use crate::sql::{Kind, ObjectName, Statement};
 
 pub const RULE: Rule = Rule {

@@ -4,8 +4,8 @@
 //! for the whole copy: on a large table, minutes to hours without reads or writes, and a full copy's
 //! worth of free disk space.
 
-use super::locks::Words;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::Words;
 use crate::schema::RelationKind;
 use crate::sql::{Kind, ObjectName};
 

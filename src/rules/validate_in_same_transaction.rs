@@ -6,10 +6,10 @@
 
 use sqlparser::ast::AlterTableOperation;
 
-use super::locks::{statement_locks, LockMode, PredictedLock, Words};
 use super::statements_after_exclusive_lock::{earlier_in_transaction, lock_holder};
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};

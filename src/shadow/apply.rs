@@ -17,7 +17,7 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
 use crate::migration::Section;
-use crate::rules::context::transaction_states;
+use crate::pg::transactions::transaction_states;
 use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
 
 /// SQLSTATE `connection_failure`: what an [`ApplyError`] carries when the shadow connection itself
@@ -96,7 +96,7 @@ impl ScriptStatement<'_> {
 impl<'a> Script<'a> {
     /// The script of a parsed migration: `parsed` must come from `crate::sql::parse(text, ranges)`
     /// with the ranges of `sections`, and `lines` from `LineIndex::new(text)`. The transaction shape
-    /// follows the static rules' model (`rules::context::transaction_states`).
+    /// follows the static rules' model (`pg::transactions::transaction_states`).
     pub fn new(
         text: &'a str,
         parsed: &'a ParsedFile,

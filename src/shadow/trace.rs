@@ -25,7 +25,7 @@ use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
 use super::snapshot::{diff, snapshot, SchemaChange, SchemaSnapshot};
-use crate::rules::locks::LockMode;
+use crate::pg::locks::LockMode;
 use crate::sql::{Kind, ObjectName};
 
 /// SQLSTATEs of statements that refuse to run inside a transaction block (`active_sql_transaction`,

@@ -1,6 +1,6 @@
 //! The static lock model: which table-level locks a statement takes, as PostgreSQL documents them and
-//! as measured on PostgreSQL 15 (`pg15-lock-probe.txt`). Rules about lock timeouts and, later, the
-//! shadow trace compare against it.
+//! as measured on PostgreSQL 15 (`pg15-lock-probe.txt`). Rules about locks judge statements by it, and the
+//! shadow trace is compared with it.
 //!
 //! The model lists the relations whose locks decide whether application queries wait: tables,
 //! partitioned tables and their partitions, materialized views. Indexes appear only when the statement
@@ -141,35 +141,6 @@ pub fn statement_locks(text: &str, statement: &Statement, catalog: &Catalog) -> 
         None => from_tokens(&Words::of(text, statement), statement, catalog, &mut locks),
     }
     locks.0
-}
-
-/// The strongest lock of at least `at_least` that the statement takes on a relation that existed
-/// before the migration (the first on ties). With `skip_held`, locks its transaction already holds
-/// at least as strongly are left out: the statement does not queue for them again.
-///
-/// What `missing-lock-timeout` (with `skip_held`) and `missing-statement-timeout` (without) report.
-pub(crate) fn strongest_lock_on_existing(
-    cx: &super::StatementContext,
-    at_least: LockMode,
-    skip_held: bool,
-) -> Option<PredictedLock> {
-    let held = |lock: &PredictedLock| {
-        let relation = cx.catalog.resolve(&lock.relation);
-        cx.held_locks
-            .iter()
-            .any(|h| h.mode >= lock.mode && cx.catalog.resolve(&h.relation) == relation)
-    };
-    statement_locks(cx.text, cx.statement, cx.catalog)
-        .into_iter()
-        .filter(|lock| lock.mode >= at_least && cx.is_existing(&lock.relation))
-        .filter(|lock| !(skip_held && held(lock)))
-        .reduce(|strongest, lock| {
-            if lock.mode > strongest.mode {
-                lock
-            } else {
-                strongest
-            }
-        })
 }
 
 #[derive(Default)]
@@ -815,26 +786,6 @@ pub(crate) struct DomainChange {
     pub validate: bool,
     /// The constraint's name, when the statement gives one.
     pub constraint: Option<String>,
-}
-
-/// For an `ALTER TABLE` sqlparser could not parse: the table it names, its tokens, and its top-level
-/// clauses that start with `keywords` (e.g. `ATTACH PARTITION`).
-pub(crate) fn unparsed_alter_clauses<'a>(
-    cx: &super::StatementContext<'a>,
-    keywords: &[&str],
-) -> Option<(ObjectName, Words<'a>, Vec<Range<usize>>)> {
-    let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
-        return None;
-    }
-    let table = statement.class.target.clone()?;
-    let words = Words::of(cx.text, statement);
-    let clauses = words
-        .alter_table_clauses()
-        .into_iter()
-        .filter(|clause| words.seq_at(clause.start, keywords))
-        .collect();
-    Some((table, words, clauses))
 }
 
 /// A statement's significant tokens read as words: for statements sqlparser cannot parse, and for
