@@ -4,6 +4,7 @@
 //! `rules` → `review` (findings) → `report`; `pg` holds the PostgreSQL knowledge several of them share
 //! (the lock model, transaction states); `cli` and `config` turn flags and `migagent.toml` into options.
 
+pub mod advice;
 pub mod cli;
 pub mod config;
 pub mod migration;

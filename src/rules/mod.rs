@@ -6,6 +6,7 @@
 
 mod columns;
 pub mod context;
+pub mod fix;
 pub mod suppress;
 mod syntax;
 mod types;

@@ -1,0 +1,72 @@
+//! Drafts: a rewrite of a migration or its down migration, where it came from, and what the
+//! validator concluded. The JSON report's `advice.drafts[]`, `advice.rewrite` and `advice.down`
+//! (version 1, see DESIGN.md) are these values.
+
+use serde::Serialize;
+
+pub use crate::rules::fix::Step;
+
+/// A safer migration doing what the reviewed one does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rewrite {
+    pub steps: Vec<Step>,
+    pub rationale: String,
+}
+
+/// A down migration: SQL that takes the schema back to what it was before the up migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Down {
+    pub sql: String,
+    /// The up migration destroys data the down cannot bring back (it can at best restore the schema).
+    pub data_loss: bool,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Llm,
+    Builtin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Body {
+    Rewrite(Rewrite),
+    Down(Down),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Accepted,
+    Rejected,
+    Skipped,
+}
+
+/// The validator's verdict on a draft; every failed check is a reason the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Validation {
+    pub status: Status,
+    pub reasons: Vec<String>,
+}
+
+impl Validation {
+    pub fn skipped(reason: impl Into<String>) -> Validation {
+        Validation {
+            status: Status::Skipped,
+            reasons: vec![reason.into()],
+        }
+    }
+}
+
+/// One draft considered for a migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Draft {
+    pub source: Source,
+    /// How many drafts it took: 1, plus one per correction the validator's reasons asked for.
+    pub attempts: u32,
+    #[serde(flatten)]
+    pub body: Body,
+    pub validation: Validation,
+}
