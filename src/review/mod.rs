@@ -237,6 +237,9 @@ fn open_shadow(
     match Shadow::open(&options.shadow, Some(hash)) {
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
+            for warning in shadow.iter().flat_map(Shadow::warnings) {
+                eprintln!("warning: {warning}");
+            }
             shadow
         }
         Err(error) => {
