@@ -141,9 +141,13 @@ const FUNCTIONS: &[(&str, Reach)] = &[
     ("pg_copy_logical_replication_slot", Reach::Server),
     ("pg_drop_replication_slot", Reach::Server),
     ("pg_replication_origin_", Reach::Server),
-    // They run the query text they are given.
+    // They run the query text they are given (tablefunc's crosstab and connectby too; tablefunc is a
+    // trusted extension).
     ("query_to_xml", Reach::Unknown),
     ("ts_stat", Reach::Unknown),
+    ("ts_rewrite", Reach::Unknown),
+    ("crosstab", Reach::Unknown),
+    ("connectby", Reach::Unknown),
 ];
 
 /// Names of roles, databases, tablespaces and subscriptions as the grammar's object words.
@@ -912,6 +916,11 @@ mod tests {
             (
                 "SELECT query_to_xml('select 1', true, true, '')",
                 "query_to_xml()",
+                Reach::Unknown,
+            ),
+            (
+                "SELECT * FROM crosstab('SELECT pg_terminate_backend(1)') AS t(a bool)",
+                "crosstab()",
                 Reach::Unknown,
             ),
             (
