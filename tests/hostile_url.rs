@@ -214,11 +214,12 @@ impl Scratch {
         self
     }
 
-    fn review(&self, url: &str, extra: &[&str]) -> Command {
+    /// `migagent review --shadow <url> <args>` in this directory, with its own cache.
+    fn review(&self, url: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
         command
-            .args(["review", "--shadow", url, "migrations/002_x.sql"])
-            .args(extra)
+            .args(["review", "--shadow", url])
+            .args(args)
             .current_dir(&self.0)
             .env("XDG_CACHE_HOME", self.0.join("cache"))
             .env("NO_COLOR", "1")
@@ -226,8 +227,10 @@ impl Scratch {
         command
     }
 
+    /// Reviews `migrations/002_x.sql` with `extra` flags.
     fn run(&self, url: &str, extra: &[&str]) -> Output {
-        self.review(url, extra).output().expect("the binary runs")
+        let args = [&["migrations/002_x.sql"], extra].concat();
+        self.review(url, &args).output().expect("the binary runs")
     }
 }
 
@@ -373,7 +376,12 @@ fn hostile_migrations_leave_the_users_server_unchanged() {
                 all.contains(
                     "not applied on the shadow database: it makes a change beyond its own database"
                 ) && all.contains(what),
-                "{name} as {user}: the report says what was not applied and where: {all}"
+                "{name} as {user}: the report says what was not applied and why: {all}"
+            );
+            let line = what["line ".len()..].split(',').next().unwrap();
+            assert!(
+                all.contains(&format!("--> migrations/002_x.sql:{line}:")),
+                "{name} as {user}: the notice points at the statement: {all}"
             );
             let changed = changes(&before, &server.state());
             assert!(changed.is_empty(), "{name} as {user} changed {changed:#?}");
@@ -384,6 +392,37 @@ fn hostile_migrations_leave_the_users_server_unchanged() {
             );
         }
     }
+}
+
+#[test]
+fn a_history_migration_that_acts_beyond_its_database_stops_the_shadow_for_its_directory() {
+    let Some(server) = UserServer::start() else {
+        return;
+    };
+    let before = server.state();
+    let scratch = Scratch::new("history");
+    scratch.migration("CREATE TABLE t (id int);\nALTER /* x */ SYSTEM SET work_mem = '1GB';\n");
+    fs::write(
+        scratch.0.join("migrations/003_y.sql"),
+        "ALTER TABLE t ADD COLUMN note text;\n",
+    )
+    .unwrap();
+    let output = scratch
+        .review(&server.url(CI_ROLE), &["migrations/003_y.sql"])
+        .output()
+        .unwrap();
+    let all = show(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("migrations/002_x.sql:2:1: this history migration makes a change beyond its own database (line 2, ALTER SYSTEM: server settings apply to every database on the server)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("not applied on the shadow database: the history migration migrations/002_x.sql makes a change beyond its own database"),
+        "the reviewed migration says why it has no trace: {all}"
+    );
+    assert!(changes(&before, &server.state()).is_empty());
+    assert_eq!(server.shadow_databases(), Vec::<String>::new());
 }
 
 #[test]
@@ -404,7 +443,10 @@ fn privileged_roles_are_refused_unless_accepted() {
         .unwrap();
     let mut refused = vec![
         ("postgres", "is a superuser"),
-        ("admin_member", "is a superuser"),
+        (
+            "admin_member",
+            "is a member of the superuser role postgres, so SET ROLE makes it a superuser",
+        ),
         ("reader", "is a member of pg_read_server_files"),
         ("indirect", "is a member of pg_execute_server_program"),
     ];
@@ -460,7 +502,7 @@ impl Running {
     fn start(server: &UserServer, scratch: &Scratch) -> Running {
         scratch.migration("SELECT pg_sleep(60);\n");
         let mut child = scratch
-            .review(&server.url(CI_ROLE), &[])
+            .review(&server.url(CI_ROLE), &["migrations/002_x.sql"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -660,10 +660,7 @@ fn review_migration(
                 statement.trace = Some(trace);
             }
         }
-        Some((Err(reason), _)) => notices.push(Notice {
-            position: Position { line: 1, column: 1 },
-            message: reason,
-        }),
+        Some((Err(notice), _)) => notices.push(notice),
         _ => {}
     }
     if let Some(stats) = &options.stats {

@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::confirm::{self, blocks_traffic, explains_rewrite, observed_lock};
-use super::{Finding, InputProblem, ReviewOptions, ReviewedStatement};
+use super::{Finding, InputProblem, Notice, ReviewOptions, ReviewedStatement};
 use crate::migration::{Migration, MigrationSet, Section};
 use crate::pg::locks::LockMode;
 use crate::pg::server_wide;
@@ -100,11 +100,14 @@ impl<'s> SetShadow<'s> {
             return Ok(());
         }
         let lines = LineIndex::new(&migration.text);
-        if let Err(reason) = self.check_server_wide(&migration.text, parsed, &lines) {
-            self.abandon(Some(reason.clone()));
+        if let Err((position, reason)) = self.check_server_wide(&migration.text, parsed, &lines) {
+            self.abandon(Some(format!(
+                "not applied on the shadow database: the history migration {} makes {reason}",
+                migration.path.display()
+            )));
             return Err(InputProblem {
                 path: migration.path.clone(),
-                position: None,
+                position: Some(position),
                 message: format!(
                     "this history migration makes {reason}. The migrations after it were reviewed without the shadow"
                 ),
@@ -198,18 +201,22 @@ impl<'s> SetShadow<'s> {
         parsed: &ParsedFile,
         sections: &[Section],
         lines: &LineIndex,
-    ) -> Result<Option<Vec<StatementTrace>>, String> {
+    ) -> Result<Option<Vec<StatementTrace>>, Notice> {
         if let State::Abandoned(Some(reason)) = &self.state {
-            return Err(reason.clone());
+            return Err(Notice {
+                position: Position { line: 1, column: 1 },
+                message: reason.clone(),
+            });
         }
-        if let Err(reason) = self.check_server_wide(text, parsed, lines) {
+        if let Err((position, reason)) = self.check_server_wide(text, parsed, lines) {
             self.abandon(Some(format!(
                 "not applied on the shadow database: {} before it makes {reason}",
                 path.display()
             )));
-            return Err(format!(
-                "not applied on the shadow database: it makes {reason}"
-            ));
+            return Err(Notice {
+                position,
+                message: format!("not applied on the shadow database: it makes {reason}"),
+            });
         }
         let State::Working(work) = &self.state else {
             return Ok(None);
@@ -229,22 +236,22 @@ impl<'s> SetShadow<'s> {
         Ok(Some(traces))
     }
 
-    /// A migration that acts beyond its database: not applied on a user's server at all; on
-    /// migagent's own cluster, once the baseline is sealed, it keeps the cluster from being stored as
-    /// the history's image.
+    /// A migration that acts beyond its database: not applied on a user's server at all (`Err` with
+    /// where and why); on migagent's own cluster, once the baseline is sealed, it keeps the cluster
+    /// from being stored as the history's image.
     fn check_server_wide(
         &mut self,
         text: &str,
         parsed: &ParsedFile,
         lines: &LineIndex,
-    ) -> Result<(), String> {
-        let Some(statement) = first_server_wide(text, parsed, lines) else {
+    ) -> Result<(), (Position, String)> {
+        let Some((position, statement)) = first_server_wide(text, parsed, lines) else {
             return Ok(());
         };
         if self.shadow.is_users_server() {
-            return Err(format!(
+            return Err((position, format!(
                 "a change beyond its own database ({statement}), which migagent does not run on a server given by --shadow URL: the server is yours, and only the databases migagent creates there are its own. Review it with --shadow auto (migagent's own throwaway server)"
-            ));
+            )));
         }
         // Before the baseline is sealed, whatever the history does belongs in its image.
         if matches!(self.state, State::Working(_)) {
@@ -443,17 +450,24 @@ fn lock_effect(mode: LockMode) -> &'static str {
     }
 }
 
-/// The first statement of a migration that acts beyond its database (see [`server_wide`]), as
-/// "line 3, CREATE ROLE: roles and role memberships are shared by every database on the server".
-fn first_server_wide(text: &str, parsed: &ParsedFile, lines: &LineIndex) -> Option<String> {
+/// The first statement of a migration that acts beyond its database (see [`server_wide`]): where,
+/// and what as "line 3, CREATE ROLE: roles and role memberships are shared by every database on the
+/// server".
+fn first_server_wide(
+    text: &str,
+    parsed: &ParsedFile,
+    lines: &LineIndex,
+) -> Option<(Position, String)> {
     parsed.statements.iter().find_map(|statement| {
         let found = server_wide::find(text, statement)?;
-        let line = lines.position(text, found.offset).line;
-        Some(format!(
-            "line {line}, {}: {}",
+        let position = lines.position(text, found.offset);
+        let what = format!(
+            "line {}, {}: {}",
+            position.line,
             found.what,
             found.reach.why()
-        ))
+        );
+        Some((position, what))
     })
 }
 

@@ -72,7 +72,9 @@ async fn privileges(
     let row = admin
         .query_one(
             "SELECT current_user::text, \
-               EXISTS (SELECT FROM pg_roles r WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER')), \
+               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+               ARRAY(SELECT rolname::text FROM pg_roles \
+                     WHERE rolsuper AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY 1), \
                EXISTS (SELECT FROM pg_roles r WHERE r.rolcreaterole AND pg_has_role(current_user, r.oid, 'MEMBER')), \
                ARRAY(SELECT rolname::text FROM pg_roles \
                      WHERE rolname = ANY($1) AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY 1)",
@@ -88,20 +90,25 @@ async fn privileges(
     let role: String = row.get(0);
     // A superuser is a member of every role: that says it all.
     if row.get::<_, bool>(1) {
-        return Ok((
-            role,
-            vec!["is a superuser (or may become one with SET ROLE)".to_owned()],
-        ));
+        return Ok((role, vec!["is a superuser".to_owned()]));
+    }
+    let superusers: Vec<String> = row.get(2);
+    if !superusers.is_empty() {
+        let reason = format!(
+            "is a member of the superuser role {}, so SET ROLE makes it a superuser",
+            superusers.join(", ")
+        );
+        return Ok((role, vec![reason]));
     }
     let mut reasons: Vec<String> = row
-        .get::<_, Vec<String>>(3)
+        .get::<_, Vec<String>>(4)
         .into_iter()
         .filter_map(|member| {
             let (_, allows) = SERVER_ROLES.iter().find(|(role, _)| *role == member)?;
             Some(format!("is a member of {member}, so it can {allows}"))
         })
         .collect();
-    if row.get::<_, bool>(2) && version.major < 16 {
+    if row.get::<_, bool>(3) && version.major < 16 {
         reasons.push(format!(
             "has CREATEROLE, with which PostgreSQL {} lets it grant itself pg_execute_server_program",
             version.major
