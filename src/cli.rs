@@ -93,6 +93,11 @@ struct ReviewArgs {
     /// Apply the whole history on the shadow instead of starting from a cached copy.
     #[arg(long)]
     no_cache: bool,
+    /// Accept a --shadow URL role that can reach beyond its databases (a superuser, a member of
+    /// pg_execute_server_program or pg_read/write_server_files): the migrations under review can then
+    /// run programs on that server. Only for a server that holds nothing else.
+    #[arg(long)]
+    shadow_superuser: bool,
     /// LLM advice: auto (on when an endpoint is configured), off, on.
     #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
     llm: Option<String>,
@@ -298,6 +303,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 .map(|p| relative_to(&config_dir, &cwd, p))
         }),
         cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
+        superuser: args.shadow_superuser || shadow_config.superuser.unwrap_or(false),
     };
     let llm = args
         .llm

@@ -45,6 +45,8 @@ pub struct ShadowConfig {
     pub pg_bin: Option<PathBuf>,
     /// `false` applies the whole history every run instead of starting from a cached copy.
     pub cache: Option<bool>,
+    /// `true` accepts a shadow role that can reach beyond its databases (`--shadow-superuser`).
+    pub superuser: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

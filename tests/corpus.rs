@@ -127,6 +127,7 @@ fn clean_histories_replay_on_the_shadow() {
                 mode: ShadowMode::Auto,
                 pg_bin: None,
                 cache: false,
+                ..ShadowOptions::default()
             },
             ..ReviewOptions::default()
         };

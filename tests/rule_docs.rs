@@ -173,6 +173,7 @@ fn review_on_shadow(rule: &Rule, history: &[&str], example: &Example) -> Migrati
             mode: ShadowMode::Auto,
             pg_bin: None,
             cache: false,
+            ..ShadowOptions::default()
         },
         ..ReviewOptions::default()
     };

@@ -669,13 +669,15 @@ fn a_server_given_by_url_gets_only_its_own_databases_and_they_are_dropped() {
         "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;\n",
     );
 
-    let url = common::socket_url(&cluster, "postgres");
+    // The role the README recommends: it may create databases, nothing more.
+    common::execute(&cluster, "CREATE ROLE ci LOGIN CREATEDB");
+    let url = common::socket_url(&cluster, "ci");
     let (output, report) = scratch.json(&["--shadow", &url, "migrations/002_x.sql"]);
     assert_eq!(output.status.code(), Some(1), "{}", show(&output));
     assert_eq!(report["problems"], serde_json::json!([]));
     let shadow = report["shadow"].as_str().unwrap();
     let server = format!(
-        "postgres@{}:{}/postgres",
+        "ci@{}:{}/postgres",
         cluster.socket_dir().display(),
         cluster.port()
     );
@@ -729,7 +731,8 @@ fn a_url_run_killed_while_a_statement_runs_drops_its_databases() {
     scratch
         .write("001_x.sql", ACCOUNTS)
         .write("002_x.sql", "SELECT pg_sleep(60);\n");
-    let url = common::socket_url(&cluster, "postgres");
+    common::execute(&cluster, "CREATE ROLE ci LOGIN CREATEDB");
+    let url = common::socket_url(&cluster, "ci");
     let server = cluster.connection_config("postgres");
     for (signal, status) in [("TERM", 143), ("INT", 130)] {
         let (running, pid) = start_sleeping_review(

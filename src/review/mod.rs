@@ -237,6 +237,9 @@ fn open_shadow(
     match Shadow::open(&options.shadow, Some(hash)) {
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
+            for warning in shadow.iter().flat_map(Shadow::warnings) {
+                eprintln!("warning: {warning}");
+            }
             shadow
         }
         Err(error) => {
@@ -657,10 +660,7 @@ fn review_migration(
                 statement.trace = Some(trace);
             }
         }
-        Some((Err(reason), _)) => notices.push(Notice {
-            position: Position { line: 1, column: 1 },
-            message: reason,
-        }),
+        Some((Err(notice), _)) => notices.push(notice),
         _ => {}
     }
     if let Some(stats) = &options.stats {

@@ -9,16 +9,17 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::confirm::{self, blocks_traffic, explains_rewrite, observed_lock};
-use super::{Finding, InputProblem, ReviewOptions, ReviewedStatement};
+use super::{Finding, InputProblem, Notice, ReviewOptions, ReviewedStatement};
 use crate::migration::{Migration, MigrationSet, Section};
 use crate::pg::locks::LockMode;
+use crate::pg::server_wide;
 use crate::postgres::db_error;
 use crate::rules::{self, Severity};
 use crate::schema::{self, Catalog};
 use crate::shadow::apply::{self, Script};
 use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
-use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
+use crate::sql::{LineIndex, ParsedFile, Position};
 
 /// A hash of what decides what applying a history produces: the tool and the options that decide
 /// transaction shapes and which files are read, and each migration's file name and contents, in
@@ -99,13 +100,16 @@ impl<'s> SetShadow<'s> {
             return Ok(());
         }
         let lines = LineIndex::new(&migration.text);
-        if let Err(reason) = self.check_server_wide(&migration.text, parsed, &lines) {
-            self.abandon(Some(reason.clone()));
+        if let Err((position, reason)) = self.check_server_wide(&migration.text, parsed, &lines) {
+            self.abandon(Some(format!(
+                "not applied on the shadow database: the history migration {} makes {reason}",
+                migration.path.display()
+            )));
             return Err(InputProblem {
                 path: migration.path.clone(),
-                position: None,
+                position: Some(position),
                 message: format!(
-                    "this history migration is {reason}. The migrations after it were reviewed without the shadow"
+                    "this history migration makes {reason}. The migrations after it were reviewed without the shadow"
                 ),
             });
         }
@@ -197,18 +201,22 @@ impl<'s> SetShadow<'s> {
         parsed: &ParsedFile,
         sections: &[Section],
         lines: &LineIndex,
-    ) -> Result<Option<Vec<StatementTrace>>, String> {
+    ) -> Result<Option<Vec<StatementTrace>>, Notice> {
         if let State::Abandoned(Some(reason)) = &self.state {
-            return Err(reason.clone());
+            return Err(Notice {
+                position: Position { line: 1, column: 1 },
+                message: reason.clone(),
+            });
         }
-        if let Err(reason) = self.check_server_wide(text, parsed, lines) {
+        if let Err((position, reason)) = self.check_server_wide(text, parsed, lines) {
             self.abandon(Some(format!(
-                "not applied on the shadow database: {} before it is {reason}",
+                "not applied on the shadow database: {} before it makes {reason}",
                 path.display()
             )));
-            return Err(format!(
-                "not applied on the shadow database: it is {reason}"
-            ));
+            return Err(Notice {
+                position,
+                message: format!("not applied on the shadow database: it makes {reason}"),
+            });
         }
         let State::Working(work) = &self.state else {
             return Ok(None);
@@ -228,22 +236,22 @@ impl<'s> SetShadow<'s> {
         Ok(Some(traces))
     }
 
-    /// A migration that changes the whole server: not applied on a user's server at all; on
-    /// migagent's own cluster, once the baseline is sealed, it keeps the cluster from being stored as
-    /// the history's image.
+    /// A migration that acts beyond its database: not applied on a user's server at all (`Err` with
+    /// where and why); on migagent's own cluster, once the baseline is sealed, it keeps the cluster
+    /// from being stored as the history's image.
     fn check_server_wide(
         &mut self,
         text: &str,
         parsed: &ParsedFile,
         lines: &LineIndex,
-    ) -> Result<(), String> {
-        let Some(statement) = first_server_wide(text, parsed, lines) else {
+    ) -> Result<(), (Position, String)> {
+        let Some((position, statement)) = first_server_wide(text, parsed, lines) else {
             return Ok(());
         };
         if self.shadow.is_users_server() {
-            return Err(format!(
-                "a change to the whole server ({statement}), which migagent does not run on a server given by --shadow URL; use --shadow auto (migagent's own throwaway server)"
-            ));
+            return Err((position, format!(
+                "a change beyond its own database ({statement}), which migagent does not run on a server given by --shadow URL: the server is yours, and only the databases migagent creates there are its own. Review it with --shadow auto (migagent's own throwaway server)"
+            )));
         }
         // Before the baseline is sealed, whatever the history does belongs in its image.
         if matches!(self.state, State::Working(_)) {
@@ -442,60 +450,24 @@ fn lock_effect(mode: LockMode) -> &'static str {
     }
 }
 
-/// Statements that act on the whole server rather than on the database they run in: roles, databases,
-/// tablespaces, server settings, subscriptions. On a server given by `--shadow URL` migagent runs no
-/// migration that holds one, since it would change the user's server outside the databases migagent
-/// created. Code bodies (DO blocks, functions) are searched word by word, and dynamic SQL in them
-/// (`EXECUTE`) counts too: what it runs cannot be known. Returns what was found, for messages.
-fn server_wide(text: &str, statement: &Statement) -> Option<String> {
-    let sql = statement.sql(text).to_ascii_lowercase();
-    let words: Vec<&str> = sql
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let is_body = matches!(statement.class.kind, Kind::Do | Kind::CreateFunction);
-    let object = |i: usize| {
-        let word = words.get(i).copied().unwrap_or("");
-        let next = words.get(i + 1).copied().unwrap_or("");
-        matches!(
-            word,
-            "role" | "user" | "group" | "database" | "tablespace" | "subscription" | "system"
-        ) && next != "mapping"
-    };
-    let found = |i: usize, len: usize| Some(words[i..i + len].join(" ").to_ascii_uppercase());
-    // Statements are searched from their first word only; bodies anywhere.
-    let starts: Vec<usize> = if is_body {
-        (0..words.len()).collect()
-    } else {
-        vec![0]
-    };
-    for i in starts {
-        match words.get(i).copied() {
-            Some("create" | "alter" | "drop") if object(i + 1) => return found(i, 2),
-            Some("reassign") => return found(i, 1),
-            Some("execute") if is_body => return Some("EXECUTE (dynamic SQL)".to_owned()),
-            // GRANT role TO role / REVOKE role FROM role change role membership, which is
-            // server-wide; privileges ON DATABASE or TABLESPACE, and ON PARAMETER, too.
-            Some("grant" | "revoke") => {
-                let on = (i + 1..words.len()).find(|&j| words[j] == "on");
-                let server =
-                    on.is_none_or(|on| object(on + 1) || words.get(on + 1) == Some(&"parameter"));
-                if server {
-                    return found(i, 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The first server-wide statement of a migration, as "line N: CREATE ROLE".
-fn first_server_wide(text: &str, parsed: &ParsedFile, lines: &LineIndex) -> Option<String> {
+/// The first statement of a migration that acts beyond its database (see [`server_wide`]): where,
+/// and what as "line 3, CREATE ROLE: roles and role memberships are shared by every database on the
+/// server".
+fn first_server_wide(
+    text: &str,
+    parsed: &ParsedFile,
+    lines: &LineIndex,
+) -> Option<(Position, String)> {
     parsed.statements.iter().find_map(|statement| {
-        let keywords = server_wide(text, statement)?;
-        let line = lines.position(text, statement.range.start).line;
-        Some(format!("line {line}: {keywords}"))
+        let found = server_wide::find(text, statement)?;
+        let position = lines.position(text, found.offset);
+        let what = format!(
+            "line {}, {}: {}",
+            position.line,
+            found.what,
+            found.reach.why()
+        );
+        Some((position, what))
     })
 }
 
@@ -503,45 +475,6 @@ fn first_server_wide(text: &str, parsed: &ParsedFile, lines: &LineIndex) -> Opti
 mod tests {
     use super::*;
     use crate::shadow::trace::{LockTrace, ScanTrace};
-    use crate::sql::parse_text;
-
-    fn words_of(sql: &str) -> Option<String> {
-        let parsed = parse_text(sql);
-        server_wide(sql, &parsed.statements[0])
-    }
-
-    #[test]
-    fn server_wide_statements_are_recognised() {
-        for sql in [
-            "CREATE ROLE app LOGIN;",
-            "ALTER USER app WITH PASSWORD 'x';",
-            "DROP DATABASE legacy;",
-            "CREATE TABLESPACE fast LOCATION '/ssd';",
-            "ALTER SYSTEM SET work_mem = '64MB';",
-            "GRANT app TO bob;",
-            "REVOKE app FROM bob;",
-            "GRANT CONNECT ON DATABASE app TO bob;",
-            "REASSIGN OWNED BY old TO new;",
-            "GRANT SET ON PARAMETER work_mem TO app;",
-            "DO $$ BEGIN CREATE ROLE anon NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles) THEN CREATE ROLE anon; END IF; END $$;",
-            "DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD c int'; END $$;",
-            "CREATE FUNCTION f() RETURNS void AS $$ BEGIN DROP DATABASE x; END $$ LANGUAGE plpgsql;",
-        ] {
-            assert!(words_of(sql).is_some(), "{sql}");
-        }
-        for sql in [
-            "CREATE TABLE roles (id int);",
-            "GRANT SELECT ON users TO bob;",
-            "ALTER TABLE users ADD COLUMN database text;",
-            "CREATE INDEX ON users (role);",
-            "CREATE USER MAPPING FOR CURRENT_USER SERVER films;",
-            "DO $$ BEGIN ALTER TABLE users ADD COLUMN role text; END $$;",
-        ] {
-            assert_eq!(words_of(sql), None, "{sql}");
-        }
-        assert_eq!(words_of("create role app;").as_deref(), Some("CREATE ROLE"));
-    }
 
     fn lock(relation: &str, mode: &str) -> LockTrace {
         LockTrace {

@@ -5,7 +5,7 @@
 //! - `cluster` starts and tears down a throwaway server of migagent's own; `signals` tears it down on
 //!   Ctrl-C; `cache` keeps images of clusters whose history is applied;
 //! - `session` opens the shadow (that cluster, or a server given by URL) and owns the databases migagent
-//!   creates on it;
+//!   creates on it; `url` checks a server given by URL and sweeps what dead runs left there;
 //! - `apply` applies migrations in their tool's transaction shape; `trace` does so statement by statement,
 //!   recording locks, rewrites, scans and plans;
 //! - `snapshot` reads a database's schema and diffs two snapshots.
@@ -17,3 +17,4 @@ pub mod session;
 pub mod signals;
 pub mod snapshot;
 pub mod trace;
+pub mod url;

@@ -2,8 +2,10 @@
 //! given by URL), the databases it creates there, and their removal.
 //!
 //! migagent only ever runs SQL in databases it created. On a server given by URL, the one connection to a
-//! database it did not create (the URL's own) runs nothing but a read of `server_version_num`, `CREATE DATABASE`
-//! and `DROP DATABASE` for databases named `migagent_shadow_<random>_…`.
+//! database it did not create (the URL's own) only reads (the server's version and settings, the role's
+//! privileges, `pg_database`, `pg_locks`), holds the run's advisory lock, and runs `CREATE DATABASE`,
+//! `COMMENT ON DATABASE` and `DROP DATABASE` for databases named `migagent_shadow_<run>_…` (see
+//! [`super::url`]).
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +21,7 @@ use crate::shadow::cluster::{
     find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
 };
 use crate::shadow::signals;
+use crate::shadow::url::{self, UrlRun, DATABASE_PREFIX};
 
 /// The oldest PostgreSQL migagent starts a cluster of its own with.
 const MIN_EPHEMERAL_MAJOR: u32 = 10;
@@ -63,6 +66,9 @@ pub struct ShadowOptions {
     pub pg_bin: Option<PathBuf>,
     /// Keep applied histories as images under the cache dir (`--no-cache` turns it off).
     pub cache: bool,
+    /// `--shadow-superuser`: use a URL role that can reach beyond its databases (a superuser, a
+    /// member of `pg_execute_server_program`, …), with a warning, instead of refusing it.
+    pub superuser: bool,
 }
 
 impl Default for ShadowOptions {
@@ -71,6 +77,7 @@ impl Default for ShadowOptions {
             mode: ShadowMode::Off,
             pg_bin: None,
             cache: true,
+            superuser: false,
         }
     }
 }
@@ -199,6 +206,10 @@ pub struct Shadow {
     /// Something may have changed the cluster outside the baselines (a role, a setting): its image
     /// would carry that into later runs, so it is not stored.
     tainted: bool,
+    /// On a server given by URL: this run's claim there.
+    url_run: Option<UrlRun>,
+    /// What the user should hear about the shadow (a privileged role accepted, leftovers swept).
+    warnings: Vec<String>,
 }
 
 impl Shadow {
@@ -260,15 +271,29 @@ impl Shadow {
                 ShadowError(format!("cannot read the server version: {}", db_error(&e)))
             })?;
         let version = ServerVersion::from_num(u32::try_from(version.get::<_, i32>(0)).unwrap_or(0));
+        let (url_run, warnings) = match &server {
+            Server::Url(config) => {
+                let server = describe(config);
+                let start = url::start(&admin, version, options.superuser, &server);
+                let (run, warnings) = runtime.block_on(start)?;
+                (Some(run), warnings)
+            }
+            Server::Ephemeral { .. } => (None, Vec::new()),
+        };
+        let run_id = url_run
+            .as_ref()
+            .map_or_else(random_suffix, |run| run.id.clone());
         Ok(Some(Shadow {
             runtime,
             server,
             admin,
             version,
-            prefix: format!("migagent_shadow_{}", random_suffix()),
+            prefix: format!("{DATABASE_PREFIX}{run_id}"),
             created: Vec::new(),
             consumed: std::collections::HashSet::new(),
             tainted: false,
+            url_run,
+            warnings,
         }))
     }
 
@@ -283,6 +308,11 @@ impl Shadow {
             Server::Url(config) => describe(config),
         };
         format!("PostgreSQL {} ({server})", self.version)
+    }
+
+    /// What the user should hear about the shadow before its findings: warnings, one sentence each.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The shadow is a server the user gave by URL, not migagent's own.
@@ -345,7 +375,7 @@ impl Shadow {
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
         let name = format!("{}_{}", self.prefix, self.created.len());
         if let Server::Url(admin) = &self.server {
-            signals::register_database(admin, &name, &self.drop_sql(&name));
+            signals::register_database(admin, &name, &drop_database_sql(self.version, &name));
         }
         self.created.push(name.clone());
         self.create(name, template.unwrap_or("template0"))
@@ -404,6 +434,10 @@ impl Shadow {
                     db_error(&e)
                 ))
             })?;
+        if let Some(run) = &self.url_run {
+            self.runtime
+                .block_on(url::record(&self.admin, &name, run))?;
+        }
         self.connect_to(name)
     }
 
@@ -486,21 +520,10 @@ impl Shadow {
         stopped.map_err(|e| ShadowError(format!("could not stop the shadow database: {e}")))
     }
 
-    /// `DROP DATABASE` for one of the session's databases. From PostgreSQL 13 it ends connections still
-    /// open to it (the session's own may not have finished closing).
-    fn drop_sql(&self, name: &str) -> String {
-        let force = if self.version.major >= 13 {
-            " WITH (FORCE)"
-        } else {
-            ""
-        };
-        format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))
-    }
-
     fn drop_databases(&mut self) -> Result<(), ShadowError> {
         let mut failures = Vec::new();
         for name in std::mem::take(&mut self.created).into_iter().rev() {
-            let sql = self.drop_sql(&name);
+            let sql = drop_database_sql(self.version, &name);
             match self.runtime.block_on(self.admin.batch_execute(&sql)) {
                 Ok(()) => signals::deregister_database(&name),
                 Err(e) => failures.push(format!("{name}: {}", db_error(&e))),
@@ -526,6 +549,17 @@ impl Drop for Shadow {
     }
 }
 
+/// `DROP DATABASE` for a database migagent created. From PostgreSQL 13 it ends connections still open
+/// to it (the session's own may not have finished closing).
+pub(super) fn drop_database_sql(version: ServerVersion, name: &str) -> String {
+    let force = if version.major >= 13 {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
+    format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))
+}
+
 /// Connects to one of the shadow's databases (or the URL's own, for the admin connection).
 async fn connect(config: &Config) -> Result<(Client, JoinHandle<()>), String> {
     postgres::connect(config, "the shadow database at ").await
@@ -533,7 +567,7 @@ async fn connect(config: &Config) -> Result<(Client, JoinHandle<()>), String> {
 
 /// Twelve hex digits from the kernel's random source, so concurrent runs on one server never pick the
 /// same database names (falls back to the pid and the clock when /dev/urandom is unreadable).
-fn random_suffix() -> String {
+pub(super) fn random_suffix() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 6];
     let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));

@@ -100,8 +100,9 @@ impl Lexer<'_> {
         let start = self.pos;
         let first = self.bytes[start];
         let (kind, unterminated) = match first {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {
-                self.pos = self.skip_while(start, |b| b.is_ascii_whitespace());
+            // PostgreSQL 16 reads a vertical tab (0x0b) as whitespace too.
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => {
+                self.pos = self.skip_while(start, |b| b.is_ascii_whitespace() || b == b'\x0b');
                 (TokenKind::Whitespace, false)
             }
             b'-' if self.peek(1) == Some(b'-') => {
