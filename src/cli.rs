@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileConfig, PgVersion};
 use crate::files::{self, Existing};
+use crate::init::{self, InitOptions};
 use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
@@ -68,8 +69,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Write migagent.toml and an example CI workflow.
-    Init,
+    /// Write migagent.toml for the migrations found here, and an example GitHub Actions workflow.
+    Init {
+        /// Replace migagent.toml and the workflow when they exist.
+        #[arg(long)]
+        force: bool,
+        /// Write only migagent.toml.
+        #[arg(long)]
+        no_workflow: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +165,7 @@ pub fn main() -> ExitCode {
         Command::Rollback { .. } => not_yet("migagent rollback"),
         Command::Chat { .. } => not_yet("migagent chat"),
         Command::Stats { url, output } => run_stats(&url, output.as_deref()),
-        Command::Init => not_yet("migagent init"),
+        Command::Init { force, no_workflow } => run_init(InitOptions { force, no_workflow }),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -170,7 +178,7 @@ pub fn main() -> ExitCode {
 
 fn not_yet(what: &str) -> Result<u8, UsageError> {
     Err(UsageError(format!(
-        "{what} is not available in this version of migagent yet; `migagent review`, `migagent rules` and `migagent stats` are"
+        "{what} is not available in this version of migagent yet; `migagent review`, `migagent rules`, `migagent stats` and `migagent init` are"
     )))
 }
 
@@ -217,6 +225,13 @@ fn run_rules(rule: Option<&str>) -> Result<u8, UsageError> {
         }
     }
     print_stdout(&out);
+    Ok(EXIT_OK)
+}
+
+fn run_init(options: InitOptions) -> Result<u8, UsageError> {
+    let said = init::init(Path::new("."), options)
+        .map_err(|e| UsageError(format!("migagent init: {e}")))?;
+    print_stdout(&said);
     Ok(EXIT_OK)
 }
 
