@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::{shown_line, shown_path, shown_text};
-use crate::review::{Finding, MigrationReview, Review};
+use crate::review::{Finding, Review};
 use crate::rules::Severity;
 use crate::sql::Position;
 
@@ -52,7 +52,7 @@ pub fn render(review: &Review) -> String {
                 &mut out,
                 level(finding.severity),
                 location,
-                statement_end(migration, finding),
+                super::statement_end(migration, finding),
                 &format!("{} ({})", finding.rule.id, finding.category()),
                 &annotation_text(finding),
             );
@@ -87,12 +87,6 @@ fn annotation_text(finding: &Finding) -> String {
         None => {}
     }
     text
-}
-
-/// Where the finding's statement ends, when that is past the finding.
-fn statement_end(migration: &MigrationReview, finding: &Finding) -> Option<Position> {
-    let end = migration.statements[finding.statement].range.end;
-    (end > finding.offset).then(|| migration.lines.position(&migration.text, end))
 }
 
 /// One workflow command line: `::level file=…,line=…,col=…,endLine=…,endColumn=…,title=…::message`.

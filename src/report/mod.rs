@@ -10,7 +10,8 @@ pub mod text;
 use std::borrow::Cow;
 use std::path::Path;
 
-use crate::review::{InputProblem, Review};
+use crate::review::{Finding, InputProblem, MigrationReview, Review};
+use crate::sql::Position;
 
 /// The report formats `--format` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,13 @@ pub fn problem_file(problem: &InputProblem) -> Option<&Path> {
         .to_str()
         .is_some_and(|path| path.starts_with("--"));
     (!about_option).then_some(&*problem.path)
+}
+
+/// Where a finding's statement ends (one past its last character), when that is past the finding: the
+/// extent SARIF and GitHub annotations give a finding.
+pub fn statement_end(migration: &MigrationReview, finding: &Finding) -> Option<Position> {
+    let end = migration.statements[finding.statement].range.end;
+    (end > finding.offset).then(|| migration.lines.position(&migration.text, end))
 }
 
 /// "1 migration, 6 statements: 6 errors, 1 warning, 1 info": the summary every report ends with.

@@ -146,6 +146,18 @@ struct Region {
     end_column: Option<usize>,
 }
 
+impl Region {
+    /// A place without an extent.
+    fn at(position: Position) -> Region {
+        Region {
+            start_line: position.line,
+            start_column: position.column,
+            end_line: None,
+            end_column: None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Invocation {
@@ -316,21 +328,11 @@ fn result_message(finding: &Finding) -> String {
 
 /// From the finding to the end of its statement.
 fn region(migration: &MigrationReview, finding: &Finding) -> Region {
-    let statement = &migration.statements[finding.statement];
-    let end = if statement.range.end > finding.offset {
-        Some(
-            migration
-                .lines
-                .position(&migration.text, statement.range.end),
-        )
-    } else {
-        None
-    };
+    let end = super::statement_end(migration, finding);
     Region {
-        start_line: finding.position.line,
-        start_column: finding.position.column,
-        end_line: end.map(|end: Position| end.line),
+        end_line: end.map(|end| end.line),
         end_column: end.map(|end| end.column),
+        ..Region::at(finding.position)
     }
 }
 
@@ -365,12 +367,7 @@ fn invocation(review: &Review, context: &Context) -> Invocation {
         let location = super::problem_file(problem).map(|file| Location {
             physical_location: PhysicalLocation {
                 artifact_location: artifact(file, context.working_dir),
-                region: problem.position.map(|position| Region {
-                    start_line: position.line,
-                    start_column: position.column,
-                    end_line: None,
-                    end_column: None,
-                }),
+                region: problem.position.map(Region::at),
             },
         });
         Notification {
@@ -394,12 +391,7 @@ fn invocation(review: &Review, context: &Context) -> Invocation {
             locations: vec![Location {
                 physical_location: PhysicalLocation {
                     artifact_location: artifact(&migration.path, context.working_dir),
-                    region: Some(Region {
-                        start_line: notice.position.line,
-                        start_column: notice.position.column,
-                        end_line: None,
-                        end_column: None,
-                    }),
+                    region: Some(Region::at(notice.position)),
                 },
             }],
         })
