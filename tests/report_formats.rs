@@ -269,6 +269,20 @@ fn github_commands_cannot_be_forged_and_match_their_snapshot() {
         "{text}"
     );
     assert_snapshot("report_formats.github.txt", &text);
+
+    // Named by an absolute path, a file is still annotated by its path from the working directory.
+    let absolute = project.0.join(DIR);
+    let output = project
+        .run(&["--shadow", "off", "--format", "github"])
+        .arg(&absolute)
+        .output()
+        .unwrap();
+    let absolute_text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        absolute_text.contains(",title=index-not-concurrent (locking)::")
+            && absolute_text.contains("::error file=db/100%25%3A%3Aodd|dir`/0002_evil"),
+        "{absolute_text}"
+    );
 }
 
 #[test]

@@ -8,17 +8,21 @@
 
 use std::fmt::Write;
 
-use super::{shown_line, shown_path, shown_text};
+use std::path::Path;
+
+use super::{shown_line, shown_path, shown_text, Context};
 use crate::review::{Finding, Review};
 use crate::rules::Severity;
 use crate::sql::Position;
 
 /// Renders the review as workflow commands, then the summary line.
-pub fn render(review: &Review) -> String {
+pub fn render(review: &Review, context: &Context) -> String {
+    // GitHub places an annotation by its path from the repository root: the working directory.
+    let annotated =
+        |path: &Path| shown_path(super::relative_path(path, context.working_dir).unwrap_or(path));
     let mut out = String::new();
     for problem in &review.problems {
-        let location =
-            super::problem_file(problem).map(|file| (shown_path(file), problem.position));
+        let location = super::problem_file(problem).map(|path| (annotated(path), problem.position));
         let message = format!(
             "{}: could not be reviewed: {}",
             shown_path(&problem.path),
@@ -34,7 +38,7 @@ pub fn render(review: &Review) -> String {
         );
     }
     for migration in &review.migrations {
-        let file = shown_path(&migration.path);
+        let file = annotated(&migration.path);
         for notice in &migration.notices {
             let location = Some((file.clone(), Some(notice.position)));
             command(

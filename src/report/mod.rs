@@ -72,8 +72,18 @@ pub fn render(review: &Review, format: Format, context: &Context) -> String {
         ),
         Format::Json => json::render(review),
         Format::Sarif => sarif::render(review, context),
-        Format::Github => github::render(review),
+        Format::Github => github::render(review, context),
         Format::Markdown => markdown::render(review, context),
+    }
+}
+
+/// A path as the working directory sees it: relative paths as they are, absolute ones under the working
+/// directory made relative to it; `None` for an absolute path elsewhere.
+pub fn relative_path<'a>(path: &'a Path, working_dir: &Path) -> Option<&'a Path> {
+    if path.is_absolute() {
+        path.strip_prefix(working_dir).ok()
+    } else {
+        Some(path)
     }
 }
 

@@ -406,12 +406,7 @@ fn invocation(review: &Review, context: &Context) -> Invocation {
 /// A file's location: relative to `%SRCROOT%` when it lies under the working directory, else an
 /// absolute `file:` URI.
 fn artifact(path: &Path, working_dir: &Path) -> ArtifactLocation {
-    let relative = if path.is_absolute() {
-        path.strip_prefix(working_dir).ok()
-    } else {
-        Some(path)
-    };
-    match relative {
+    match super::relative_path(path, working_dir) {
         Some(relative) => ArtifactLocation {
             uri: encode_path(relative),
             uri_base_id: Some(SRCROOT),
