@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileConfig, PgVersion};
+use crate::files::{self, Existing};
+use crate::init::{self, InitOptions};
 use crate::migration::{DiscoverOptions, Tool};
-use crate::report::{self, text::Style, Format};
+use crate::report::{self, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::session::{ShadowMode, ShadowOptions};
@@ -67,8 +69,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Write migagent.toml and an example CI workflow.
-    Init,
+    /// Write migagent.toml for the migrations found here, and an example GitHub Actions workflow.
+    Init {
+        /// Replace migagent.toml and the workflow when they exist.
+        #[arg(long)]
+        force: bool,
+        /// Write only migagent.toml.
+        #[arg(long)]
+        no_workflow: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -76,9 +85,16 @@ struct ReviewArgs {
     /// Migration files or directories. A file is reviewed with every migration sorting before it in
     /// its directory as history; a directory reviews all its migrations.
     paths: Vec<PathBuf>,
-    /// Report format.
+    /// Report format. `github` also appends the Markdown report to $GITHUB_STEP_SUMMARY when it is set.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json", "sarif", "github", "markdown"])]
     format: Option<String>,
+    /// Also write the report in FORMAT to FILE, e.g. `--report-file sarif=migagent.sarif` (repeatable).
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_report_file)]
+    report_file: Vec<(Format, PathBuf)>,
+    /// Link rules to their documents at URL/<rule>.md in the Markdown and SARIF reports
+    /// [env: MIGAGENT_RULES_URL].
+    #[arg(long, value_name = "URL")]
+    rules_url: Option<String>,
     /// Exit 1 when a finding has this severity or higher.
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
     fail_on: Option<String>,
@@ -154,7 +170,7 @@ pub fn main() -> ExitCode {
         Command::Rollback { .. } => not_yet("migagent rollback"),
         Command::Chat { .. } => not_yet("migagent chat"),
         Command::Stats { url, output } => run_stats(&url, output.as_deref()),
-        Command::Init => not_yet("migagent init"),
+        Command::Init { force, no_workflow } => run_init(InitOptions { force, no_workflow }),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -167,7 +183,7 @@ pub fn main() -> ExitCode {
 
 fn not_yet(what: &str) -> Result<u8, UsageError> {
     Err(UsageError(format!(
-        "{what} is not available in this version of migagent yet; `migagent review`, `migagent rules` and `migagent stats` are"
+        "{what} is not available in this version of migagent yet; `migagent review`, `migagent rules`, `migagent stats` and `migagent init` are"
     )))
 }
 
@@ -217,27 +233,88 @@ fn run_rules(rule: Option<&str>) -> Result<u8, UsageError> {
     Ok(EXIT_OK)
 }
 
+fn run_init(options: InitOptions) -> Result<u8, UsageError> {
+    let said = init::init(Path::new("."), options)
+        .map_err(|e| UsageError(format!("migagent init: {e}")))?;
+    print_stdout(&said);
+    Ok(EXIT_OK)
+}
+
 /// Everything `review` needs, resolved from flags, the config file and defaults.
 struct ReviewPlan {
     paths: Vec<PathBuf>,
     format: Format,
+    report_files: Vec<(Format, PathBuf)>,
+    rules_url: Option<String>,
     fail_on: Option<Severity>,
     color: bool,
+    working_dir: PathBuf,
     options: ReviewOptions,
 }
 
 fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
     let plan = plan_review(args)?;
     let review = review::review(&plan.paths, &plan.options);
-    let rendered = match plan.format {
-        Format::Text => report::text::render(&review, Style { color: plan.color }),
-        Format::Json => report::json::render(&review),
-        Format::Sarif | Format::Github | Format::Markdown => {
-            unreachable!("rejected in plan_review")
-        }
+    let exit = exit_code(&review, plan.fail_on);
+    let context = report::Context {
+        exit_code: exit,
+        color: plan.color,
+        rules_url: plan.rules_url.as_deref(),
+        working_dir: &plan.working_dir,
     };
-    print_stdout(&rendered);
-    Ok(exit_code(&review, plan.fail_on))
+    print_stdout(&report::render(&review, plan.format, &context));
+    if plan.format == Format::Github {
+        append_step_summary(&report::render(&review, Format::Markdown, &context));
+    }
+    for (format, path) in &plan.report_files {
+        let plain = report::Context {
+            color: false,
+            ..context
+        };
+        files::write_atomically(
+            path,
+            report::render(&review, *format, &plain).as_bytes(),
+            Existing::Replace,
+        )
+        .map_err(|e| {
+            UsageError(format!(
+                "--report-file: cannot write {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(exit)
+}
+
+/// `sarif=migagent.sarif` → the format and the file.
+fn parse_report_file(value: &str) -> Result<(Format, PathBuf), String> {
+    let (name, file) = value
+        .split_once('=')
+        .filter(|(_, file)| !file.is_empty())
+        .ok_or_else(|| format!("`{value}`: give FORMAT=FILE, e.g. sarif=migagent.sarif"))?;
+    let format = Format::from_name(name).ok_or_else(|| {
+        format!("`{name}` is not a format; use text, json, sarif, github or markdown")
+    })?;
+    Ok((format, PathBuf::from(file)))
+}
+
+/// With `--format github` inside GitHub Actions: the Markdown report goes to the job's summary page
+/// too. A summary that cannot be written is worth a warning, not a failed review.
+fn append_step_summary(markdown: &str) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(markdown.as_bytes()));
+    if let Err(error) = appended {
+        eprintln!(
+            "warning: cannot append the report to $GITHUB_STEP_SUMMARY ({}): {error}",
+            Path::new(&path).display()
+        );
+    }
 }
 
 /// 2 when an input could not be reviewed; else 1 when a finding reaches the threshold.
@@ -267,11 +344,6 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             "unknown format `{format_name}`; use text, json, sarif, github or markdown"
         ))
     })?;
-    if matches!(format, Format::Sarif | Format::Github | Format::Markdown) {
-        return Err(UsageError(format!(
-            "--format {format_name} is not available in this version of migagent yet; use text or json"
-        )));
-    }
     let fail_on_name = args
         .fail_on
         .or(config.fail_on)
@@ -374,11 +446,19 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
+    let rules_url = args.rules_url.or_else(|| {
+        std::env::var("MIGAGENT_RULES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
     Ok(ReviewPlan {
         paths,
         format,
+        report_files: args.report_file,
+        rules_url,
         fail_on,
         color,
+        working_dir: cwd,
         options: ReviewOptions {
             discover: DiscoverOptions {
                 tool,

@@ -7,6 +7,8 @@
 pub mod advice;
 pub mod cli;
 pub mod config;
+pub mod files;
+pub mod init;
 pub mod migration;
 pub mod pg;
 pub mod postgres;

@@ -151,7 +151,8 @@ fn format_rows(rows: i64) -> String {
     }
 }
 
-fn thousands(n: i64) -> String {
+/// `1,200`: digits grouped by thousands.
+pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::{count, summary_line};
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::rules::Severity;
 use crate::shadow::trace::StatementTrace;
@@ -53,30 +54,13 @@ pub fn render(review: &Review, style: Style) -> String {
     if let Some(shadow) = &review.shadow {
         let _ = writeln!(out, "{}: applied on {shadow}", style.bold("shadow"));
     }
-    let counts = review.counts();
-    let statements: usize = review.migrations.iter().map(|m| m.statements.len()).sum();
-    let _ = writeln!(
-        out,
-        "{}: {} migration{}, {} statement{}: {} error{}, {} warning{}, {} info{}",
-        style.bold("summary"),
-        review.migrations.len(),
-        plural(review.migrations.len()),
-        statements,
-        plural(statements),
-        counts.errors,
-        plural(counts.errors),
-        counts.warnings,
-        plural(counts.warnings),
-        counts.infos,
-        plural(counts.infos),
-    );
+    let _ = writeln!(out, "{}: {}", style.bold("summary"), summary_line(review));
     if !review.problems.is_empty() {
         let _ = writeln!(
             out,
-            "{}: {} input{} could not be reviewed (see above)",
+            "{}: {} could not be reviewed (see above)",
             style.severity(Severity::Error),
-            review.problems.len(),
-            plural(review.problems.len())
+            count(review.problems.len(), "input"),
         );
     }
     out
@@ -102,14 +86,10 @@ pub fn render_migration(out: &mut String, migration: &MigrationReview, style: St
     render_traces(out, migration, style);
 }
 
-/// What each statement did on the shadow database, under its first line of SQL.
+/// What each statement did on the shadow database, under a heading naming the migration.
 fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
-    let traced: Vec<_> = migration
-        .statements
-        .iter()
-        .filter_map(|s| Some((s, s.trace.as_ref()?)))
-        .collect();
-    if traced.is_empty() {
+    let table = trace_table(migration, style);
+    if table.is_empty() {
         return;
     }
     let _ = writeln!(
@@ -118,6 +98,22 @@ fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
         style.bold("trace"),
         migration.path.display()
     );
+    out.push_str(&table);
+    out.push('\n');
+}
+
+/// Each traced statement's line number and first line of SQL, with what it did on the shadow database
+/// under it; empty when no statement was traced.
+pub(super) fn trace_table(migration: &MigrationReview, style: Style) -> String {
+    let mut out = String::new();
+    let traced: Vec<_> = migration
+        .statements
+        .iter()
+        .filter_map(|s| Some((s, s.trace.as_ref()?)))
+        .collect();
+    if traced.is_empty() {
+        return out;
+    }
     let width = traced
         .iter()
         .map(|(s, _)| s.position.line.to_string().len())
@@ -151,7 +147,7 @@ fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
             let _ = writeln!(out, "{:width$} {bar}   {line}", "");
         }
     }
-    out.push('\n');
+    out
 }
 
 /// The trace of one statement as short lines: locks, rewrites, scans, waits, plan, error.
@@ -304,12 +300,4 @@ fn render_problem(out: &mut String, problem: &InputProblem, style: Style) {
         style.severity(Severity::Error),
         problem.message
     );
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }

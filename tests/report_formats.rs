@@ -1,0 +1,464 @@
+//! The reports CI systems read — SARIF, GitHub workflow commands, Markdown — from the `migagent` binary,
+//! on a project whose paths and identifiers (and so messages) hold what could break them: `%`, line
+//! breaks, `::`, backticks, `|`, `<script>` and `@mention`.
+//!
+//! Snapshots live in tests/snapshots/; `MIGAGENT_UPDATE_SNAPSHOTS=1 cargo test --test report_formats`
+//! rewrites them after an intended change (review the diff).
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A table name that tries everything: a URL-escape, a line break, a workflow command, a code span, a
+/// table cell, HTML and a mention.
+const TABLE: &str = "we|rd`%0A\n::error::x<script>alert(1)</script>@octocat";
+const DIR: &str = "db/100%::odd|dir`";
+/// The reviewed migration's file name: a line break and a workflow command of its own.
+const FILE: &str = "0002_evil\n::warning::x @octocat <b>|x`y%.sql";
+const MISSING: &str = "missing|dir%";
+
+/// A scratch project holding one history migration and one reviewed migration.
+struct Project(PathBuf);
+
+impl Project {
+    fn new(name: &str) -> Project {
+        let root =
+            std::env::temp_dir().join(format!("migagent-formats-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join(DIR)).unwrap();
+        let project = Project(root);
+        let table = quote(TABLE);
+        project.write(
+            "0001_init.sql",
+            &format!("CREATE TABLE {table} (id bigint PRIMARY KEY, \"line\nbreak\" text);\n"),
+        );
+        project.write_reviewed("");
+        project
+    }
+
+    fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.0.join(DIR).join(name), contents).unwrap();
+    }
+
+    /// The reviewed migration, after `preamble` (lines that move it down without changing it).
+    fn write_reviewed(&self, preamble: &str) {
+        let table = quote(TABLE);
+        self.write(
+            FILE,
+            &format!(
+                "{preamble}-- migagent:ignore no-such-rule -- a reason with %0A and ::\n\
+                 CREATE INDEX \"i`|%\" ON {table} (\"line\nbreak\");\n\
+                 ALTER TABLE {table} DROP COLUMN \"line\nbreak\";\n"
+            ),
+        );
+    }
+
+    /// `migagent review ARGS` in the project, outside GitHub Actions.
+    fn run(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
+        command
+            .arg("review")
+            .args(args)
+            .current_dir(&self.0)
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("MIGAGENT_RULES_URL");
+        command
+    }
+
+    /// A static review of the migrations directory and a path that does not exist.
+    fn review(&self, format: &str, extra: &[&str]) -> Output {
+        self.run(&["--shadow", "off", "--format", format])
+            .args(extra)
+            .args([DIR, MISSING])
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// The report's text; the review exits 2 (the missing path) whatever it found.
+    fn report(&self, format: &str) -> String {
+        let output = self.review(format, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("reports are UTF-8")
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A PostgreSQL quoted identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("MIGAGENT_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run with MIGAGENT_UPDATE_SNAPSHOTS=1 to write it",
+            path.display()
+        )
+    });
+    assert!(
+        actual == expected,
+        "the report differs from {} (rerun with MIGAGENT_UPDATE_SNAPSHOTS=1 if the change is \
+         intended, and review the diff):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The findings of the JSON report: (rule, line, column).
+fn json_findings(project: &Project) -> Vec<(String, u64, u64)> {
+    let report = parse_json(&project.report("json"));
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["findings"].as_array().unwrap().clone())
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sarif_is_valid_sarif_2_1_0_and_matches_its_snapshot() {
+    let project = Project::new("sarif");
+    let text = project.report("sarif");
+    // The typed model of a well-kept SARIF crate reads it, and writes back exactly what it read: a
+    // property the SARIF schema does not have would be dropped and the two would differ.
+    let typed: serde_sarif::sarif::Sarif =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not SARIF 2.1.0: {e}\n{text}"));
+    let log = parse_json(&text);
+    assert_eq!(serde_json::to_value(&typed).unwrap(), log);
+
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), migagent::rules::ALL.len());
+    for (descriptor, rule) in rules.iter().zip(migagent::rules::ALL) {
+        assert_eq!(descriptor["id"], rule.id);
+        assert_eq!(descriptor["help"]["markdown"], rule.doc);
+        assert!(!descriptor["fullDescription"]["text"]
+            .as_str()
+            .unwrap()
+            .is_empty());
+    }
+    let results = run["results"].as_array().unwrap();
+    let located: Vec<(String, u64, u64)> = results
+        .iter()
+        .map(|r| {
+            let region = &r["locations"][0]["physicalLocation"]["region"];
+            assert_eq!(
+                r["ruleId"],
+                rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"]
+            );
+            (
+                r["ruleId"].as_str().unwrap().to_owned(),
+                region["startLine"].as_u64().unwrap(),
+                region["startColumn"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        json_findings(&project),
+        "one result per finding, where JSON puts it"
+    );
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "db/100%25%3A%3Aodd%7Cdir%60/0002_evil%0A%3A%3Awarning%3A%3Ax%20@octocat%20%3Cb%3E%7Cx%60y%25.sql"
+    );
+    let invocation = &run["invocations"][0];
+    assert_eq!(invocation["exitCode"], 2);
+    assert_eq!(invocation["executionSuccessful"], false);
+
+    // The working directory differs per run; the rule documents have tests of their own.
+    let mut stable = log.clone();
+    stable["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] = "file:///PROJECT/".into();
+    stable["runs"][0]["tool"]["driver"]["rules"] = format!("{} rules", rules.len()).into();
+    stable["runs"][0]["tool"]["driver"]["version"] = "VERSION".into();
+    stable["runs"][0]["tool"]["driver"]["semanticVersion"] = "VERSION".into();
+    let mut pretty = serde_json::to_string_pretty(&stable).unwrap();
+    pretty.push('\n');
+    assert_snapshot("report_formats.sarif.json", &pretty);
+}
+
+#[test]
+fn sarif_fingerprints_survive_lines_moving() {
+    let project = Project::new("fingerprints");
+    let fingerprints = |project: &Project| -> Vec<(u64, String)> {
+        let log = parse_json(&project.report("sarif"));
+        log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                        .as_u64()
+                        .unwrap(),
+                    r["partialFingerprints"]["migagentFinding/v1"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let before = fingerprints(&project);
+    let unique: HashSet<&String> = before.iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        unique.len(),
+        before.len(),
+        "each finding has its own: {before:?}"
+    );
+    project.write_reviewed("-- a comment\n\n\n");
+    let after = fingerprints(&project);
+    assert_eq!(after.len(), before.len());
+    for ((line_before, before), (line_after, after)) in before.iter().zip(&after) {
+        assert_eq!(line_after - line_before, 3);
+        assert_eq!(before, after);
+    }
+}
+
+#[test]
+fn github_commands_cannot_be_forged_and_match_their_snapshot() {
+    let project = Project::new("github");
+    let text = project.report("github");
+    for line in text.lines() {
+        assert!(
+            line.starts_with("::error ")
+                || line.starts_with("::warning ")
+                || line.starts_with("::notice ")
+                || line.starts_with("migagent: "),
+            "a line migagent did not choose: {line:?}"
+        );
+    }
+    let annotations = text.lines().filter(|l| l.starts_with("::")).count();
+    // Every finding, the missing path, and the ignore naming an unknown rule.
+    assert_eq!(annotations, json_findings(&project).len() + 2);
+    assert!(
+        text.contains("file=db/100%25%3A%3Aodd|dir`/0002_evil\\n%3A%3Awarning%3A%3Ax @octocat <b>|x`y%25.sql,"),
+        "{text}"
+    );
+    assert_snapshot("report_formats.github.txt", &text);
+
+    // Named by an absolute path, a file is still annotated by its path from the working directory.
+    let absolute = project.0.join(DIR);
+    let output = project
+        .run(&["--shadow", "off", "--format", "github"])
+        .arg(&absolute)
+        .output()
+        .unwrap();
+    let absolute_text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        absolute_text.contains(",title=index-not-concurrent (locking)::")
+            && absolute_text.contains("::error file=db/100%25%3A%3Aodd|dir`/0002_evil"),
+        "{absolute_text}"
+    );
+}
+
+#[test]
+fn github_format_appends_the_markdown_report_to_the_step_summary() {
+    let project = Project::new("summary");
+    let summary = project.0.join("step-summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let run = |format: &str| {
+        project
+            .run(&["--shadow", "off", "--format", format, DIR])
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()
+            .unwrap()
+    };
+    let github = run("github");
+    assert_eq!(github.status.code(), Some(1));
+    assert!(String::from_utf8(github.stdout).unwrap().starts_with("::"));
+    let markdown = String::from_utf8(run("markdown").stdout).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        format!("earlier step\n{markdown}"),
+        "appended once, by --format github only"
+    );
+}
+
+/// Reads the report as a Markdown renderer does (CommonMark with GitHub's tables, strikethrough and
+/// math) and checks that everything with an effect is migagent's own: its HTML, its links, six cells
+/// in each table row, and no mention outside code.
+fn assert_markdown_is_inert(text: &str, rules_url: Option<&str>) {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    const OWN_HTML: [&str; 6] = [
+        "<!-- migagent-report -->",
+        "<br>",
+        "<details><summary>Trace on the shadow database</summary>",
+        "</details>",
+        "<sub>",
+        "</sub>",
+    ];
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_MATH
+        | Options::ENABLE_GFM;
+    let (mut cells, mut in_code_block) = (0, false);
+    for event in Parser::new_ext(text, options) {
+        match event {
+            Event::Html(html) | Event::InlineHtml(html) => {
+                assert!(
+                    OWN_HTML.contains(&html.trim()),
+                    "HTML from the data: {html:?}"
+                )
+            }
+            Event::Start(Tag::Link { dest_url, .. }) => assert!(
+                rules_url.is_some_and(|url| dest_url.starts_with(url)),
+                "a link migagent did not make: {dest_url}"
+            ),
+            Event::Start(Tag::Image { .. } | Tag::Strikethrough)
+            | Event::InlineMath(_)
+            | Event::DisplayMath(_) => panic!("markup from the data: {event:?}"),
+            Event::Start(Tag::TableHead | Tag::TableRow) => cells = 0,
+            Event::Start(Tag::TableCell) => cells += 1,
+            Event::End(TagEnd::TableHead | TagEnd::TableRow) => {
+                assert_eq!(cells, 6, "a table row with {cells} cells")
+            }
+            Event::Start(Tag::CodeBlock(_)) => in_code_block = true,
+            Event::End(TagEnd::CodeBlock) => in_code_block = false,
+            Event::Text(text) if !in_code_block => {
+                assert!(!text.contains("@octocat"), "a mention: {text:?}")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn markdown_cannot_inject_and_matches_its_snapshot() {
+    let project = Project::new("markdown");
+    let text = project.report("markdown");
+    assert!(text.starts_with("<!-- migagent-report -->\n"), "{text}");
+    assert_markdown_is_inert(&text, None);
+    assert_snapshot("report_formats.md", &text);
+}
+
+#[test]
+fn markdown_links_rules_when_their_documents_are_published() {
+    let project = Project::new("links");
+    let output = project.review(
+        "markdown",
+        &["--rules-url", "https://example.com/docs/rules/"],
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains(
+            "[`index-not-concurrent`](https://example.com/docs/rules/index-not-concurrent.md)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("`migagent rules RULE`"), "{text}");
+}
+
+#[test]
+fn markdown_stays_under_githubs_comment_limit_and_says_what_it_cut() {
+    let project = Project::new("large");
+    let table = quote(TABLE);
+    let statements: String = (0..400)
+        .map(|i| format!("CREATE INDEX i{i} ON {table} (id);\n"))
+        .collect();
+    project.write(FILE, &statements);
+    let text = project.report("markdown");
+    let chars = text.chars().count();
+    assert!(chars <= 65_536, "{chars} characters");
+    assert!(chars > 60_000, "the room is used: {chars} characters");
+    assert!(
+        text.contains("> Cut to stay under GitHub's limit of 65,536 characters"),
+        "{text}"
+    );
+    assert_markdown_is_inert(&text, None);
+    let shown = text.matches("**error** `index-not-concurrent`").count();
+    assert!(shown > 10 && shown < 400, "{shown} shown");
+    assert!(
+        text.contains(&format!("{} findings and notices", 400 - shown)),
+        "the note counts the findings cut: {}",
+        &text[text.len() - 600..]
+    );
+}
+
+#[test]
+fn report_files_hold_the_same_reports_from_one_run() {
+    let project = Project::new("files");
+    let output = project.review(
+        "text",
+        &[
+            "--report-file",
+            "sarif=out/migagent.sarif",
+            "--report-file",
+            "markdown=out/comment.md",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let read = |name: &str| std::fs::read_to_string(project.0.join("out").join(name)).unwrap();
+    assert_eq!(read("migagent.sarif"), project.report("sarif"));
+    assert_eq!(read("comment.md"), project.report("markdown"));
+
+    let bad = project.review("text", &["--report-file", "yaml=x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`yaml` is not a format"));
+}
+
+#[test]
+fn markdown_folds_the_shadow_trace() {
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    let project = Project::new("trace");
+    let cache = project.0.join("cache");
+    let output = project
+        .run(&["--format", "markdown", DIR])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("shadow: applied on PostgreSQL"), "{text}");
+    assert_markdown_is_inert(&text, None);
+    // Both migrations of the directory are reviewed: each has its trace, folded.
+    let traces: Vec<&str> = text
+        .split("<details><summary>Trace on the shadow database</summary>\n\n")
+        .skip(1)
+        .collect();
+    assert_eq!(traces.len(), 2, "{text}");
+    for trace in &traces {
+        assert!(trace.starts_with("```text\n"), "{trace}");
+        assert!(trace.contains("\n```\n\n</details>\n"), "{trace}");
+    }
+    assert!(
+        traces[1].contains("ShareLock on public.we|rd`%0A\n"),
+        "{}",
+        traces[1]
+    );
+}
