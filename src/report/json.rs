@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::escape;
 use crate::review::{Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
 use crate::shadow::trace::StatementTrace;
@@ -16,6 +17,7 @@ struct Report<'a> {
     summary: Summary,
     /// Inputs that could not be reviewed (an addition to the contract's keys).
     problems: Vec<ProblemJson>,
+
     /// The shadow database the migrations were applied to, or null (an addition to the contract's keys).
     shadow: Option<&'a str>,
 }
@@ -100,7 +102,7 @@ pub fn render(review: &Review) -> String {
             .problems
             .iter()
             .map(|p| ProblemJson {
-                path: p.path.display().to_string(),
+                path: escape::path(&p.path),
                 line: p.position.map(|p| p.line),
                 column: p.position.map(|p| p.column),
                 message: p.message.clone(),
@@ -115,7 +117,7 @@ pub fn render(review: &Review) -> String {
 
 fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
     MigrationJson {
-        path: migration.path.display().to_string(),
+        path: escape::path(&migration.path),
         tool: migration.tool.name(),
         statements: migration
             .statements

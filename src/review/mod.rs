@@ -1,6 +1,7 @@
 //! The review pipeline: discover → load → split/parse → model → rules → one [`Review`] value that
 //! every report format renders.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
@@ -11,6 +12,7 @@ use std::sync::{mpsc, Mutex};
 mod confirm;
 mod shadow;
 
+use crate::escape;
 use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
 use crate::pg::locks::{statement_locks, PredictedLock};
 use crate::pg::transactions::transaction_states;
@@ -71,6 +73,8 @@ impl ReviewOptions {
 }
 
 /// The result of a review: one entry per reviewed migration, and the inputs that could not be reviewed.
+/// Every message in it is printable as it is: file names and identifiers in them are escaped (see
+/// [`escape`](crate::escape)); paths and SQL are data, which renderers escape.
 #[derive(Debug, Default)]
 pub struct Review {
     pub migrations: Vec<MigrationReview>,
@@ -218,7 +222,18 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
+    for problem in &mut review.problems {
+        make_printable(&mut problem.message);
+    }
     review
+}
+
+/// Escapes what a message quotes from the repository under review (file names, identifiers, server
+/// errors about them).
+fn make_printable(message: &mut String) {
+    if let Cow::Owned(escaped) = escape::text(message) {
+        *message = escaped;
+    }
 }
 
 /// Opens the shadow database the options ask for; a shadow that was asked for and cannot be set up
@@ -321,7 +336,7 @@ fn review_set(
                     if let Some(set_shadow) = &mut set_shadow {
                         set_shadow.abandon(Some(format!(
                             "not applied on the shadow database: {} before it could not be read",
-                            reference.path.display()
+                            escape::path(&reference.path)
                         )));
                     }
                     return None;
@@ -669,6 +684,15 @@ fn review_migration(
         }
     }
     findings.sort_by_key(|f| (f.offset, f.statement));
+    for finding in &mut findings {
+        make_printable(&mut finding.message);
+        if let Cow::Owned(escaped) = escape::lines(&finding.help) {
+            finding.help = escaped;
+        }
+    }
+    for notice in &mut notices {
+        make_printable(&mut notice.message);
+    }
     MigrationReview {
         path,
         tool,
