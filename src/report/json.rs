@@ -17,7 +17,9 @@ struct Report<'a> {
     summary: Summary,
     /// Inputs that could not be reviewed (an addition to the contract's keys).
     problems: Vec<ProblemJson>,
-
+    /// Directory entries passed over that would not have been migrations (an addition to the
+    /// contract's keys).
+    notices: Vec<InputNoticeJson<'a>>,
     /// The shadow database the migrations were applied to, or null (an addition to the contract's keys).
     shadow: Option<&'a str>,
 }
@@ -77,6 +79,12 @@ struct ProblemJson {
 }
 
 #[derive(Serialize)]
+struct InputNoticeJson<'a> {
+    path: String,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
 struct Summary {
     migrations: usize,
     statements: usize,
@@ -106,6 +114,14 @@ pub fn render(review: &Review) -> String {
                 line: p.position.map(|p| p.line),
                 column: p.position.map(|p| p.column),
                 message: p.message.clone(),
+            })
+            .collect(),
+        notices: review
+            .notices
+            .iter()
+            .map(|n| InputNoticeJson {
+                path: escape::path(&n.path),
+                message: &n.message,
             })
             .collect(),
         shadow: review.shadow.as_deref(),

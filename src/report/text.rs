@@ -48,7 +48,15 @@ pub fn render(review: &Review, style: Style) -> String {
     for problem in &review.problems {
         render_problem(&mut out, problem, style);
     }
-
+    for notice in &review.notices {
+        let _ = writeln!(
+            out,
+            "{}: {}: {}\n",
+            style.bold("note"),
+            escape::path(&notice.path),
+            escape::text(&notice.message)
+        );
+    }
     for migration in &review.migrations {
         render_migration(&mut out, migration, style);
     }

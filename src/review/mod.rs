@@ -13,7 +13,9 @@ mod confirm;
 mod shadow;
 
 use crate::escape;
-use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
+use crate::migration::{
+    self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
+};
 use crate::pg::locks::{statement_locks, PredictedLock};
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
@@ -79,6 +81,8 @@ impl ReviewOptions {
 pub struct Review {
     pub migrations: Vec<MigrationReview>,
     pub problems: Vec<InputProblem>,
+    /// Entries of the migrations directories that were passed over and would not have been migrations.
+    pub notices: Vec<InputNotice>,
     /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
     pub shadow: Option<String>,
 }
@@ -88,6 +92,14 @@ pub struct Review {
 pub struct InputProblem {
     pub path: PathBuf,
     pub position: Option<Position>,
+    pub message: String,
+}
+
+/// A directory entry that was not read and would not have been a migration; it does not change the
+/// exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputNotice {
+    pub path: PathBuf,
     pub message: String,
 }
 
@@ -182,18 +194,34 @@ pub struct SeverityCounts {
 
 /// Reviews the migrations the paths name.
 pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
-    let (sets, errors) = migration::discover(paths, &options.discover);
-    let mut review = Review {
-        problems: errors
-            .into_iter()
-            .map(|e| InputProblem {
-                path: e.path,
+    let Discovery {
+        sets,
+        errors,
+        skipped,
+    } = migration::discover(paths, &options.discover);
+    let mut review = Review::default();
+    for error in errors {
+        review.problems.push(InputProblem {
+            path: error.path,
+            position: None,
+            message: error.message,
+        });
+    }
+    for skipped in skipped {
+        let message = skipped.to_string();
+        if skipped.would_be_migration {
+            review.problems.push(InputProblem {
+                path: skipped.path,
                 position: None,
-                message: e.message,
-            })
-            .collect(),
-        ..Review::default()
-    };
+                message,
+            });
+        } else {
+            review.notices.push(InputNotice {
+                path: skipped.path,
+                message,
+            });
+        }
+    }
     // Each directory's history hash names its baseline; the first also picks the cached image the
     // shadow starts from.
     let hashes: Vec<Option<String>> = sets
