@@ -1,12 +1,15 @@
 //! The command line: clap commands, and turning flags + `migagent.toml` into options. Nothing else.
 
+use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileConfig, PgVersion};
+use crate::escape;
 use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, text::Style, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
@@ -463,9 +466,17 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
 }
 
 /// The `.sql` files under `paths` that git reports as added, changed or untracked since `base`.
+/// git lists them NUL-separated (`-z`), so no name comes back quoted (`"0002_\303\274.sql"`) or cut at
+/// a newline; the paths are literal pathspecs, never patterns.
 fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
-    let git = |args: &[&str]| -> Result<String, UsageError> {
+    if base.starts_with('-') {
+        return Err(UsageError(format!(
+            "--base {base}: a git ref cannot start with `-`; give a branch, tag or commit (`--base origin/main`)"
+        )));
+    }
+    let git = |args: &[&str]| -> Result<Vec<u8>, UsageError> {
         let output = std::process::Command::new("git")
+            .arg("--literal-pathspecs")
             .args(args)
             .args(paths)
             .output()
@@ -473,25 +484,28 @@ fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageErr
         if !output.status.success() {
             return Err(UsageError(format!(
                 "--base {base}: git failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                escape::text(String::from_utf8_lossy(&output.stderr).trim())
             )));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(output.stdout)
     };
     let changed = git(&[
         "diff",
+        "-z",
         "--name-only",
         "--relative",
+        "--no-ext-diff",
+        "--no-textconv",
         "--diff-filter=ACMR",
         base,
         "--",
     ])?;
-    let untracked = git(&["ls-files", "--others", "--exclude-standard", "--"])?;
+    let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard", "--"])?;
     let mut files: Vec<PathBuf> = changed
-        .lines()
-        .chain(untracked.lines())
-        .filter(|line| line.ends_with(".sql"))
-        .map(PathBuf::from)
+        .split(|&byte| byte == 0)
+        .chain(untracked.split(|&byte| byte == 0))
+        .filter(|name| name.ends_with(b".sql"))
+        .map(|name| PathBuf::from(OsStr::from_bytes(name)))
         .collect();
     files.sort();
     files.dedup();

@@ -1,0 +1,370 @@
+//! Inputs a hostile pull request can bring, fed to the `migagent` binary as CI runs it: links out of the
+//! reviewed directory, entries that cannot be read as files, names that forge report lines, comments that
+//! swallow statements, expressions deep enough to overflow a stack, and a `migagent.toml` that names
+//! programs to run. Nothing may leak, hang, crash, or go unreviewed while the run passes.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Longest any of these reviews may take: a run that blocks (on a FIFO, say) fails instead of hanging.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A scratch directory unique to one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("migagent-hostile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> &Self {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the binary in `cwd` without a shadow database (unless the test asks for one) and with a
+/// private cache, killing it at [`DEADLINE`].
+fn migagent_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut args = args.to_vec();
+    if args.first() == Some(&"review") && !args.contains(&"--shadow") {
+        args.splice(1..1, ["--shadow", "off"]);
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
+    command
+        .args(&args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", cwd.join(".cache"))
+        .env_remove("MIGAGENT_TRUST_CONFIG_PG_BIN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("the binary runs");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > DEADLINE {
+            child.kill().unwrap();
+            panic!("migagent {args:?} still ran after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn migagent(args: &[&str], cwd: &Path) -> Output {
+    migagent_with(args, cwd, &[])
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Both reports of one review: (text output, JSON report, exit code of each).
+fn both_reports(args: &[&str], cwd: &Path) -> (String, Value, [Option<i32>; 2]) {
+    let text = migagent(args, cwd);
+    let json_args: Vec<&str> = args.iter().copied().chain(["--format", "json"]).collect();
+    let json = migagent(&json_args, cwd);
+    let report = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}{}", stdout(&json), stderr(&json)));
+    (
+        stdout(&text) + &stderr(&text),
+        report,
+        [text.status.code(), json.status.code()],
+    )
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// The `problems` (or `notices`) of a JSON report as (path, message).
+fn listed(report: &Value, key: &str) -> Vec<(String, String)> {
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+        .iter()
+        .map(|entry| {
+            (
+                entry["path"].as_str().unwrap().to_owned(),
+                entry["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn reviewed_paths(report: &Value) -> Vec<String> {
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_link_out_of_the_directory_is_not_followed_and_its_content_never_printed() {
+    let scratch = Scratch::new("link-out");
+    scratch
+        .write(
+            "secret/file",
+            "CREATE TABLE leaked_7c1e (token text DEFAULT 'TOP-SECRET-7c1e');\n",
+        )
+        .write("db/0001_a.sql", "CREATE TABLE a (id int);\n")
+        .write("db/0003_c.sql", "DROP TABLE a;\n");
+    symlink(scratch.path("secret/file"), scratch.path("db/0002_b.sql")).unwrap();
+    // A link into the directory itself is an ordinary migration.
+    symlink("0001_a.sql", scratch.path("db/0004_same.sql")).unwrap();
+
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(2), Some(2)], "{text}");
+    for output in [&text, &report.to_string()] {
+        assert!(!output.contains("TOP-SECRET"), "{output}");
+        assert!(!output.contains("leaked_7c1e"), "{output}");
+    }
+    assert!(
+        text.contains(&format!(
+            "error: db/0002_b.sql: a symbolic link to {}, outside the directory under review: not followed",
+            scratch.path("secret/file").display()
+        )),
+        "{text}"
+    );
+    let problems = listed(&report, "problems");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "db/0002_b.sql");
+    // The other migrations are still reviewed.
+    assert_eq!(
+        reviewed_paths(&report),
+        ["db/0001_a.sql", "db/0003_c.sql", "db/0004_same.sql"]
+    );
+    assert!(text.contains("error[drop-table]"), "{text}");
+
+    // Named on its own, the link is refused with the same reason.
+    let (text, _, codes) = both_reports(&["review", "db/0002_b.sql"], &scratch.0);
+    assert_eq!(codes, [Some(2), Some(2)], "{text}");
+    assert!(
+        text.contains("outside the directory under review"),
+        "{text}"
+    );
+    assert!(!text.contains("TOP-SECRET"), "{text}");
+}
+
+#[test]
+fn a_fifo_does_not_block_the_run_and_is_reported() {
+    let scratch = Scratch::new("fifo");
+    scratch.write("db/0001_a.sql", "CREATE TABLE a (id int);\n");
+    mkfifo(&scratch.path("db/0003_c.sql"));
+    mkfifo(&scratch.path("db/notes"));
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(2), Some(2)], "{text}");
+    assert_eq!(
+        listed(&report, "problems"),
+        [(
+            "db/0003_c.sql".to_owned(),
+            "a named pipe (FIFO), not a file: not opened (reading it could block the review forever); \
+             it is named like a plain migration, so a migration went unreviewed: make it a regular file \
+             of the directory, or remove it"
+                .to_owned()
+        )]
+    );
+    // An entry that would not have been a migration is a notice, which does not fail the run.
+    let notices = listed(&report, "notices");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].0, "db/notes");
+    assert!(notices[0]
+        .1
+        .ends_with("skipped (it would not be a plain migration)"));
+    assert!(
+        text.contains("note: db/notes: a named pipe (FIFO)"),
+        "{text}"
+    );
+
+    std::fs::remove_file(scratch.path("db/0003_c.sql")).unwrap();
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn loops_dangling_links_and_directories_named_like_migrations_are_reported() {
+    let scratch = Scratch::new("broken");
+    scratch.write("db/0001_a.sql", "CREATE TABLE a (id int);\n");
+    symlink("0002_loop.sql", scratch.path("db/0002_loop.sql")).unwrap();
+    symlink("0003_b.sql", scratch.path("db/0003_a.sql")).unwrap();
+    symlink("0003_a.sql", scratch.path("db/0003_b.sql")).unwrap();
+    symlink("gone.sql", scratch.path("db/0004_dangling.sql")).unwrap();
+    // Running as root, permission bits do not stop a read: an entry that cannot be read as a file is
+    // a directory where a migration file is expected.
+    std::fs::create_dir_all(scratch.path("db/0005_dir.sql")).unwrap();
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(2), Some(2)], "{text}");
+    let problems = listed(&report, "problems");
+    let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "db/0002_loop.sql",
+            "db/0003_a.sql",
+            "db/0003_b.sql",
+            "db/0004_dangling.sql",
+            "db/0005_dir.sql"
+        ]
+    );
+    assert!(problems[0]
+        .1
+        .starts_with("a symbolic link that cannot be resolved"));
+    assert!(problems[3]
+        .1
+        .starts_with("a symbolic link to gone.sql, which does not exist"));
+    assert!(problems[4].1.starts_with("a directory, not a file"));
+    assert_eq!(reviewed_paths(&report), ["db/0001_a.sql"]);
+}
+
+#[test]
+fn a_file_name_that_is_not_utf8_is_reviewed_and_printed_escaped() {
+    let scratch = Scratch::new("latin1");
+    scratch
+        .write("db/0001_a.sql", "CREATE TABLE a (id int);\n")
+        .write(OsStr::from_bytes(b"db/0002_caf\xe9.sql"), "DROP TABLE a;\n");
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(1), Some(1)], "{text}");
+    assert!(text.contains("--> db/0002_caf\\xe9.sql:1:12"), "{text}");
+    assert_eq!(
+        reviewed_paths(&report),
+        ["db/0001_a.sql", "db/0002_caf\\xe9.sql"]
+    );
+    assert_eq!(
+        report["migrations"][1]["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn names_with_newlines_and_escapes_cannot_forge_report_lines() {
+    let scratch = Scratch::new("forged");
+    let forged = "0002_x.sql:1:1\nerror: all clear\x1b[2J\u{202e}lqs.sql";
+    scratch
+        .write("db/0001_a.sql", "CREATE TABLE a (id int);\n")
+        .write(
+            format!("db/{forged}"),
+            "DROP TABLE \"a\x1b]0;owned\x07\";\n",
+        );
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(1), Some(1)], "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(!text.contains('\u{202e}'), "{text:?}");
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("error: all clear")),
+        "{text}"
+    );
+    assert!(
+        text.contains("--> db/0002_x.sql:1:1\\nerror: all clear\\x1b[2J\\u{202e}lqs.sql:1:"),
+        "{text}"
+    );
+    // The identifier is escaped in the SQL line and in messages, in both formats.
+    assert!(
+        text.contains("DROP TABLE \"a\\x1b]0;owned\\x07\""),
+        "{text}"
+    );
+    let migration = &report["migrations"][1];
+    assert_eq!(
+        migration["path"],
+        "db/0002_x.sql:1:1\\nerror: all clear\\x1b[2J\\u{202e}lqs.sql"
+    );
+    for finding in migration["findings"].as_array().unwrap() {
+        for key in ["message", "help"] {
+            let message = finding[key].as_str().unwrap();
+            assert!(
+                !message.chars().any(|c| c.is_control() && c != '\n'),
+                "{message:?}"
+            );
+        }
+    }
+}
+
+/// A git repository in `dir` whose first commit holds `0001_a.sql`.
+fn git_repo(scratch: &Scratch) {
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(&scratch.0)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &scratch.0)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+    };
+    git(&["init", "-q"]);
+    scratch.write("db/0001_a.sql", "CREATE TABLE a (id int);\n");
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+}
+
+#[test]
+fn base_reviews_files_whose_names_git_would_quote() {
+    let scratch = Scratch::new("base");
+    git_repo(&scratch);
+    scratch
+        .write("db/0002_ünï.sql", "DROP TABLE a;\n")
+        .write("db/0003 with space.sql", "DROP TABLE a;\n")
+        .write("db/0004_tab\there.sql", "DROP TABLE a;\n")
+        .write(OsStr::from_bytes(b"db/0005_caf\xe9.sql"), "DROP TABLE a;\n")
+        .write("db/notes.txt", "not a migration\n");
+    let (text, report, codes) = both_reports(&["review", "--base", "HEAD", "db"], &scratch.0);
+    assert_eq!(codes, [Some(1), Some(1)], "{text}");
+    assert_eq!(
+        reviewed_paths(&report),
+        [
+            "db/0002_ünï.sql",
+            "db/0003 with space.sql",
+            "db/0004_tab\\there.sql",
+            "db/0005_caf\\xe9.sql"
+        ]
+    );
+    let output = migagent(&["review", "--base=--output=x", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("a git ref cannot start with `-`"));
+    assert!(!scratch.path("x").exists());
+}
