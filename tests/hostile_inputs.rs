@@ -368,3 +368,28 @@ fn base_reviews_files_whose_names_git_would_quote() {
     assert!(stderr(&output).contains("a git ref cannot start with `-`"));
     assert!(!scratch.path("x").exists());
 }
+
+#[test]
+fn an_unterminated_block_comment_is_an_input_error_with_its_position() {
+    let scratch = Scratch::new("comment");
+    scratch
+        .write("db/0001_a.sql", "CREATE TABLE a (id int);\n")
+        .write(
+            "db/0002_b.sql",
+            "SELECT 1;\n  /* harmless /* nested */ but never closed\nDROP TABLE a;\n",
+        )
+        .write("db/0003_c.sql", "SELECT 1;\n/* a /* b */ c */\nSELECT 2;\n");
+    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    assert_eq!(codes, [Some(2), Some(2)], "{text}");
+    assert!(
+        text.contains("error: db/0002_b.sql:2:3: unterminated block comment starting here"),
+        "{text}"
+    );
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["path"], "db/0002_b.sql");
+    assert_eq!(
+        (problems[0]["line"].as_u64(), problems[0]["column"].as_u64()),
+        (Some(2), Some(3))
+    );
+}

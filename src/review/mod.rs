@@ -468,9 +468,8 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
 /// An unterminated quote or comment means the file's end was swallowed: the run must not pass.
 fn split_problems(reviewed: &MigrationReview, parsed: &ParsedFile) -> Vec<InputProblem> {
     parsed
-        .statements
+        .unterminated
         .iter()
-        .filter_map(|s| s.unterminated)
         .map(|u| InputProblem {
             path: reviewed.path.clone(),
             position: Some(reviewed.lines.position(&reviewed.text, u.offset)),

@@ -51,6 +51,9 @@ pub struct ParsedFile {
     pub statements: Vec<Statement>,
     /// Byte ranges of every comment, for suppression directives.
     pub comments: Vec<Range<usize>>,
+    /// Every quote or comment that never closes: what follows it was swallowed, and PostgreSQL
+    /// rejects the text.
+    pub unterminated: Vec<Unterminated>,
 }
 
 /// Splits the whole of `text` into statements and parses each one.
@@ -69,6 +72,7 @@ pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     ParsedFile {
         statements,
         comments: split.comments,
+        unterminated: split.unterminated,
     }
 }
 
@@ -307,6 +311,27 @@ mod tests {
         ] {
             assert!(parse_text(sql).statements[0].nested.is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn an_unterminated_block_comment_is_reported_wherever_it_opens() {
+        // Between statements it belongs to none, and what follows it is no statement either.
+        let sql = "SELECT 1;\n/* nested /* closed */ but not the outer one\nDROP TABLE users;";
+        let parsed = parse_text(sql);
+        assert_eq!(parsed.statements.len(), 1);
+        assert_eq!(
+            parsed.unterminated,
+            [Unterminated {
+                offset: 10,
+                what: "block comment"
+            }]
+        );
+        let inside = parse_text("SELECT 1 /* open");
+        assert_eq!(inside.unterminated.len(), 1);
+        assert!(inside.statements[0].unterminated.is_some());
+        assert!(parse_text("SELECT 1; /* a /* b */ c */")
+            .unterminated
+            .is_empty());
     }
 
     #[test]
