@@ -393,3 +393,80 @@ fn an_unterminated_block_comment_is_an_input_error_with_its_position() {
         (Some(2), Some(3))
     );
 }
+
+/// A directory holding `initdb`, `pg_ctl` and `postgres` scripts that only record that they ran.
+fn fake_pg_bin(scratch: &Scratch, dir: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let marker = scratch.path(format!("{dir}-ran"));
+    for program in ["initdb", "pg_ctl", "postgres"] {
+        let script = format!(
+            "#!/bin/sh\necho {program} >> '{}'\necho 'postgres (PostgreSQL) 15.0'\n",
+            marker.display()
+        );
+        scratch.write(format!("{dir}/{program}"), script);
+        let path = scratch.path(format!("{dir}/{program}"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    marker
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+#[test]
+fn a_repository_cannot_choose_the_programs_migagent_runs() {
+    let scratch = Scratch::new("pg-bin");
+    git_repo(&scratch);
+    let in_repo = fake_pg_bin(&scratch, "tools");
+    scratch.write("migagent.toml", "[shadow]\npg-bin = \"tools\"\n");
+
+    // The configured directory is not used on the file's word.
+    let output = migagent(&["review", "--shadow", "auto", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("migagent.toml sets `[shadow] pg-bin = \"tools\"`")
+            && stderr(&output).contains("MIGAGENT_TRUST_CONFIG_PG_BIN=1"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!in_repo.exists(), "a program of the repository ran");
+    // Without the shadow's own cluster no program runs, so the line does not matter.
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    if !running_as_root() {
+        eprintln!(
+            "note: not root, so the refusal to run the repository's programs as root is not tested"
+        );
+        return;
+    }
+    let opted_in = [("MIGAGENT_TRUST_CONFIG_PG_BIN", "1")];
+    for (args, env) in [
+        (&["review", "--shadow", "auto", "db"][..], &opted_in[..]),
+        (
+            &["review", "--shadow", "auto", "--pg-bin", "tools", "db"][..],
+            &[][..],
+        ),
+    ] {
+        let output = migagent_with(args, &scratch.0, env);
+        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+        assert!(
+            stderr(&output).contains("is inside the repository under review"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(!in_repo.exists(), "a program of the repository ran as root");
+    }
+
+    // Opted in, a directory outside the repository is used.
+    let outside = Scratch::new("pg-bin-outside");
+    let ran = fake_pg_bin(&outside, "bin");
+    scratch.write(
+        "migagent.toml",
+        format!("[shadow]\npg-bin = \"{}\"\n", outside.path("bin").display()),
+    );
+    migagent_with(&["review", "--shadow", "auto", "db"], &scratch.0, &opted_in);
+    assert!(ran.exists(), "the opted-in pg-bin was not used");
+}
