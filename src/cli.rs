@@ -16,6 +16,7 @@ use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{ShadowMode, ShadowOptions};
+use crate::sql;
 use crate::stats::{self, Stats};
 
 /// Exit code: nothing at or above the `--fail-on` threshold.
@@ -227,7 +228,7 @@ struct ReviewPlan {
 
 fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
     let plan = plan_review(args)?;
-    let review = review::review(&plan.paths, &plan.options);
+    let review = sql::nesting::on_tree_stack(|| review::review(&plan.paths, &plan.options));
     let rendered = match plan.format {
         Format::Text => report::text::render(&review, Style { color: plan.color }),
         Format::Json => report::json::render(&review),

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use proptest::prelude::*;
 use serde_json::Value;
+
+mod common;
 
 /// Longest any of these reviews may take: a run that blocks (on a FIFO, say) fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -46,8 +49,17 @@ impl Drop for Scratch {
 }
 
 /// Runs the binary in `cwd` without a shadow database (unless the test asks for one) and with a
-/// private cache, killing it at [`DEADLINE`].
+/// private cache, killing it at [`DEADLINE`]. Its output goes to files (a full pipe would block it).
 fn migagent_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let capture = |stream: &str| {
+        std::env::temp_dir().join(format!(
+            "migagent-hostile-{}-{run}.{stream}",
+            std::process::id()
+        ))
+    };
+    let (out_path, err_path) = (capture("out"), capture("err"));
     let mut args = args.to_vec();
     if args.first() == Some(&"review") && !args.contains(&"--shadow") {
         args.splice(1..1, ["--shadow", "off"]);
@@ -60,21 +72,33 @@ fn migagent_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
         .env("XDG_CACHE_HOME", cwd.join(".cache"))
         .env_remove("MIGAGENT_TRUST_CONFIG_PG_BIN")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
     for (key, value) in env {
         command.env(key, value);
     }
     let mut child = command.spawn().expect("the binary runs");
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if started.elapsed() > DEADLINE {
             child.kill().unwrap();
             panic!("migagent {args:?} still ran after {DEADLINE:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let _ = std::fs::remove_file(path);
+        bytes
+    };
+    Output {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn migagent(args: &[&str], cwd: &Path) -> Output {
@@ -469,4 +493,215 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
     );
     migagent_with(&["review", "--shadow", "auto", "db"], &scratch.0, &opted_in);
     assert!(ran.exists(), "the opted-in pg-bin was not used");
+}
+
+/// Statements nesting far deeper than any real migration, in every shape that builds deep syntax trees.
+fn deep_statements() -> Vec<(&'static str, String)> {
+    let chain = |term: &str, operator: &str, n: usize| vec![term; n].join(operator);
+    let wrapped = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let do_blocks: String = (0..5_000)
+        .map(|i| format!("DO $d{i}$ BEGIN "))
+        .chain(["PERFORM 1; ".to_owned()])
+        .chain((0..5_000).rev().map(|i| format!("END $d{i}$; ")))
+        .collect();
+    vec![
+        ("plus", format!("SELECT {}", chain("1", "+", 150_000))),
+        (
+            "parentheses",
+            format!("SELECT {}", wrapped("(", "1", ")", 100_000)),
+        ),
+        (
+            "case",
+            format!(
+                "SELECT {}",
+                wrapped("CASE WHEN true THEN ", "1", " END", 40_000)
+            ),
+        ),
+        (
+            "and",
+            format!(
+                "UPDATE t SET a = 1 WHERE {}",
+                chain("a = 1", " AND ", 50_000)
+            ),
+        ),
+        (
+            "or",
+            format!(
+                "ALTER TABLE t ADD CONSTRAINT c CHECK ({})",
+                chain("a > 1", " OR ", 50_000)
+            ),
+        ),
+        (
+            "array",
+            format!("SELECT {}", wrapped("ARRAY[", "1", "]", 50_000)),
+        ),
+        (
+            "json",
+            format!("SELECT '{}'::jsonb", wrapped("{\"a\":", "1", "}", 100_000)),
+        ),
+        ("cast", format!("SELECT 1{}", "::int".repeat(100_000))),
+        ("not", format!("SELECT {}true", "NOT ".repeat(100_000))),
+        (
+            "subscript",
+            format!("SELECT a{} FROM t", "[1]".repeat(100_000)),
+        ),
+        (
+            "subquery",
+            format!("SELECT {}", wrapped("(SELECT ", "1", ")", 30_000)),
+        ),
+        (
+            "function",
+            format!("SELECT {}", wrapped("f(", "1", ")", 50_000)),
+        ),
+        (
+            "default",
+            format!(
+                "CREATE TABLE t2 (a int DEFAULT {})",
+                chain("1", " + ", 100_000)
+            ),
+        ),
+        ("do blocks", do_blocks),
+    ]
+}
+
+#[test]
+fn deep_expressions_never_overflow_the_stack() {
+    let scratch = Scratch::new("deep");
+    scratch.write("db/0000_t.sql", "CREATE TABLE t (a int);\n");
+    let statements = deep_statements();
+    for (i, (_, sql)) in statements.iter().enumerate() {
+        scratch.write(
+            format!("db/{:04}_deep.sql", i + 1),
+            format!("{sql};\nDROP TABLE t;\n"),
+        );
+    }
+    let output = migagent(&["review", "--format", "json", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "{}",
+        report["problems"]
+    );
+    let migrations = report["migrations"].as_array().unwrap();
+    for ((shape, _), migration) in statements.iter().zip(&migrations[1..]) {
+        let deep = &migration["statements"][0];
+        let findings = migration["findings"].as_array().unwrap();
+        let unparsed = findings.iter().any(|f| f["rule"] == "unparsed-statement");
+        assert!(
+            deep["parsed"] == true || unparsed,
+            "{shape}: neither parsed nor reported: {findings:?}"
+        );
+        // The statement after it was read and reviewed.
+        assert_eq!(
+            migration["statements"].as_array().unwrap().len(),
+            2,
+            "{shape}"
+        );
+        assert!(
+            findings.iter().any(|f| f["rule"] == "drop-table"),
+            "{shape}"
+        );
+    }
+}
+
+#[test]
+fn deep_expressions_on_the_shadow_leave_no_cluster_behind() {
+    let Some(binaries) = common::binaries_or_skip() else {
+        return;
+    };
+    let scratch = Scratch::new("deep-shadow");
+    let tmp = scratch.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    scratch.write(
+        "db/0001_deep.sql",
+        format!("SELECT {};\n", vec!["1"; 150_000].join("+")),
+    );
+    let bin_dir = binaries
+        .postgres
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let output = migagent_with(
+        &["review", "--shadow", "auto", "--pg-bin", &bin_dir, "db"],
+        &scratch.0,
+        &[("TMPDIR", tmp.to_str().unwrap())],
+    );
+    let text = stdout(&output);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{text}{}",
+        stderr(&output)
+    );
+    assert!(text.contains("info[unparsed-statement]"), "{text}");
+    assert!(text.contains("shadow: applied on PostgreSQL"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A random expression nesting up to 20,000 levels, built from the wrappers that deepen syntax trees:
+/// runs of operators sqlparser reads in a loop (as deep as they are long), each inside one of a few
+/// wrappers it reads by recursion (which its recursion limit caps). The first wrapper is the innermost.
+fn nested_expression() -> impl Strategy<Value = String> {
+    let recursive = prop_oneof![
+        Just("({})"),
+        Just("NOT {}"),
+        Just("-{}"),
+        Just("1 * {}"),
+        Just("f({}, 2)"),
+        Just("CASE WHEN {} THEN 1 ELSE 2 END"),
+        Just("ARRAY[{}, 1]"),
+        Just("(SELECT {})"),
+    ];
+    let looped = prop_oneof![
+        Just("{} + 1"),
+        Just("{} AND true"),
+        Just("{} OR a IS NULL"),
+        Just("{}::int"),
+        Just("{} || 'x'"),
+    ];
+    let run = (recursive, prop::collection::vec(looped, 0..2_000));
+    prop::collection::vec(run, 0..10).prop_map(|runs| {
+        let wrappers: Vec<&str> = runs
+            .iter()
+            .flat_map(|(outer, inner)| inner.iter().chain([outer]).copied())
+            .collect();
+        let halves: Vec<(&str, &str)> = wrappers
+            .iter()
+            .map(|wrapper| wrapper.split_once("{}").unwrap())
+            .collect();
+        let opening = halves.iter().rev().map(|(open, _)| *open);
+        let closing = halves.iter().map(|(_, close)| *close);
+        opening.chain(["x"]).chain(closing).collect::<String>()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the nesting, parsing refuses what it cannot bound, and every tree it keeps can be
+    /// cloned, printed and dropped on a thread with an ordinary 8 MiB stack: no walk overflows.
+    #[test]
+    fn parsed_trees_stay_within_the_nesting_bound(expr in nested_expression()) {
+        let sql = format!("SELECT {expr}; UPDATE t SET a = {expr} WHERE {expr}");
+        let handle = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let parsed = migagent::sql::parse_text(&sql);
+                for statement in &parsed.statements {
+                    assert!(statement.ast.is_some() || statement.parse_error.is_some());
+                    if let Some(ast) = &statement.ast {
+                        let copy = ast.clone();
+                        assert!(!copy.to_string().is_empty());
+                        assert!(!format!("{copy:?}").is_empty());
+                    }
+                }
+            })
+            .unwrap();
+        prop_assert!(handle.join().is_ok());
+    }
 }

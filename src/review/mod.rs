@@ -438,7 +438,9 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
-            scope.spawn(move || loop {
+            // Workers parse and drop syntax trees: their stack is sized for them.
+            let worker = std::thread::Builder::new().stack_size(sql::nesting::THREAD_STACK_BYTES);
+            let spawned = worker.spawn_scoped(scope, move || loop {
                 if let Ok(to_drop) = to_drop.try_lock() {
                     while to_drop.try_recv().is_ok() {}
                 }
@@ -448,6 +450,7 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
                     break;
                 }
             });
+            spawned.unwrap_or_else(|err| panic!("cannot start a parsing thread: {err}"));
         }
         drop(sender);
         // Workers claim items in order, so only a few results ever wait here for their turn.
