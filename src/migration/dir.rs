@@ -118,12 +118,17 @@ enum Entry {
 
 /// Looks at `path` the way discovery may: `lstat`, then its canonical path, which must lie inside
 /// `root` (itself canonical) whatever links lead there, then the type of what that path names.
-fn inspect(path: &Path, root: &Path) -> Entry {
-    let is_link = match fs::symlink_metadata(path) {
-        Ok(meta) => meta.file_type().is_symlink(),
+/// `in_root_dir`: the path's directory is known to lie inside `root`, so only a link can lead out.
+fn inspect(path: &Path, root: &Path, in_root_dir: bool) -> Entry {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Entry::Missing,
         Err(err) => return unreadable(&err),
     };
+    let is_link = meta.file_type().is_symlink();
+    if in_root_dir && !is_link {
+        return kind(meta.file_type());
+    }
     let target = match fs::canonicalize(path) {
         Ok(target) => target,
         Err(err) if is_link && err.kind() == io::ErrorKind::NotFound => {
@@ -171,7 +176,7 @@ fn unreadable(err: &io::Error) -> Entry {
 /// inside `root`; `None` when it is missing, unreadable, or anything else.
 pub(super) fn read_within(path: &Path, root: &Path) -> Option<String> {
     let root = fs::canonicalize(on_disk(root)).ok()?;
-    match inspect(path, &root) {
+    match inspect(path, &root, false) {
         Entry::File => fs::read_to_string(path).ok(),
         _ => None,
     }
@@ -238,7 +243,7 @@ impl Dir {
             if key.as_str() != os_name {
                 dir.os_names.insert(key.clone(), os_name);
             }
-            match inspect(&root.join(dir.os_name(&key)), &root) {
+            match inspect(&root.join(dir.os_name(&key)), &root, true) {
                 Entry::File => dir.files.push(key),
                 Entry::Dir => {
                     dir.probe_folder(&root, &key);
@@ -260,7 +265,7 @@ impl Dir {
     fn probe_folder(&mut self, root: &Path, subdir: &str) {
         for file in FOLDER_FILES {
             let rel = format!("{subdir}/{file}");
-            match inspect(&root.join(self.os_name(subdir)).join(file), root) {
+            match inspect(&root.join(self.os_name(subdir)).join(file), root, true) {
                 Entry::File => {
                     self.folder_files.insert(rel);
                 }
