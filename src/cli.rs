@@ -159,7 +159,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(UsageError(message)) => {
-            eprintln!("error: {message}");
+            // Messages can quote the repository (a line of migagent.toml in a parse error).
+            eprintln!("error: {}", escape::lines(&message));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -705,3 +705,16 @@ proptest! {
         prop_assert!(handle.join().is_ok());
     }
 }
+
+#[test]
+fn a_hostile_config_line_is_quoted_escaped() {
+    let scratch = Scratch::new("config-escape");
+    scratch
+        .write("db/0001_a.sql", "SELECT 1;\n")
+        .write("migagent.toml", "fail-on = \"\x1b]0;owned\x07\x1b[2J\"\n");
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("\\x1b]0;owned\\x07"), "{message}");
+    assert!(!message.contains('\x1b'), "{message:?}");
+}
