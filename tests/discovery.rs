@@ -802,3 +802,30 @@ fn names_that_are_not_utf8_are_reviewed_under_their_own_bytes() {
     .expect("loads");
     assert_eq!(loaded.text, "SELECT 2;");
 }
+
+#[test]
+fn names_that_would_print_alike_are_both_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let scratch = Scratch::new("ambiguous-names");
+    fs::write(scratch.0.join("0001_a.sql"), "SELECT 1;").unwrap();
+    fs::write(
+        scratch
+            .0
+            .join(std::ffi::OsStr::from_bytes(b"0002_\xe9.sql")),
+        "SELECT 2;",
+    )
+    .unwrap();
+    fs::write(scratch.0.join("0002_\\xe9.sql"), "SELECT 3;").unwrap();
+    let discovery = discover(
+        std::slice::from_ref(&scratch.0),
+        &DiscoverOptions::default(),
+    );
+    assert_eq!(names(&discovery.sets[0]), ["0001_a.sql"]);
+    assert_eq!(discovery.skipped.len(), 2, "{:?}", discovery.skipped);
+    for skipped in &discovery.skipped {
+        assert!(skipped.would_be_migration, "{skipped:?}");
+        assert!(skipped
+            .to_string()
+            .contains("prints like another file's name"));
+    }
+}

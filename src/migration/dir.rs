@@ -318,8 +318,18 @@ impl Dir {
             dir.stand_ins.insert(stand_in.rel);
         }
         dir.files.sort();
+        dir.files.dedup();
         dir.subdirs.sort();
+        dir.subdirs.dedup();
         dir
+    }
+
+    /// The path a listing gives the entry `rel` (`<name>` or `<folder>/<file>`).
+    pub(super) fn listed_path(&self, rel: &str) -> PathBuf {
+        match rel.split_once('/') {
+            Some((folder, file)) => self.folder_path(folder, file),
+            None => self.path(rel),
+        }
     }
 
     pub(super) fn shown(&self) -> &Path {

@@ -159,9 +159,8 @@ fn unread_entries(dir: &Dir, tool: Tool) -> Vec<Skipped> {
         .map(|unread| {
             // An entry not read stood in for a folder too; a subdirectory only for a file.
             let as_folder = unread.reason != UnreadReason::Directory;
-            let runs = |path: &PathBuf| {
-                *path == unread.path || (as_folder && path.starts_with(&unread.path))
-            };
+            let listed = stand_ins.listed_path(&unread.rel);
+            let runs = |path: &PathBuf| *path == listed || (as_folder && path.starts_with(&listed));
             Skipped {
                 would_be_migration: would_run.iter().any(runs),
                 path: unread.path,
