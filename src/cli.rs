@@ -439,7 +439,7 @@ fn load_config(
 
 /// Set (to `1`) by a CI job, never by the repository, to let `[shadow] pg-bin` of migagent.toml name
 /// the PostgreSQL programs migagent runs.
-pub const TRUST_CONFIG_PG_BIN: &str = "MIGAGENT_TRUST_CONFIG_PG_BIN";
+const TRUST_CONFIG_PG_BIN: &str = "MIGAGENT_TRUST_CONFIG_PG_BIN";
 
 /// `[shadow] pg-bin` from migagent.toml is used only when the environment opts in to it. A pull
 /// request can edit migagent.toml: honoured without the opt-in, the line would let it choose the
