@@ -1,19 +1,24 @@
 //! The command line: clap commands, and turning flags + `migagent.toml` into options. Nothing else.
 
+use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileConfig, PgVersion};
+use crate::escape;
 use crate::files::{self, Existing};
 use crate::init::{self, InitOptions};
 use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, Format};
 use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
+use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{ShadowMode, ShadowOptions};
+use crate::sql;
 use crate::stats::{self, Stats};
 
 /// Exit code: nothing at or above the `--fail-on` threshold.
@@ -175,7 +180,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(UsageError(message)) => {
-            eprintln!("error: {message}");
+            // Messages can quote the repository (a line of migagent.toml in a parse error).
+            eprintln!("error: {}", escape::lines(&message));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -254,7 +260,7 @@ struct ReviewPlan {
 
 fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
     let plan = plan_review(args)?;
-    let review = review::review(&plan.paths, &plan.options);
+    let review = sql::nesting::on_tree_stack(|| review::review(&plan.paths, &plan.options));
     let exit = exit_code(&review, plan.fail_on);
     let context = report::Context {
         exit_code: exit,
@@ -332,7 +338,8 @@ fn exit_code(review: &Review, fail_on: Option<Severity>) -> u8 {
 fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     let cwd = std::env::current_dir()
         .map_err(|e| UsageError(format!("cannot read the working directory: {e}")))?;
-    let (config, config_dir) = load_config(args.config.as_deref(), &cwd)?;
+    let (config, config_file_dir) = load_config(args.config.as_deref(), &cwd)?;
+    let config_dir = config_file_dir.clone().unwrap_or_else(|| cwd.clone());
     let severities = rule_severities(&config)?;
 
     let format_name = args
@@ -367,16 +374,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         })
         .or(shadow_config.mode)
         .unwrap_or_else(|| "auto".into());
-    let shadow = ShadowOptions {
-        mode: ShadowMode::parse(&shadow_mode).map_err(UsageError)?,
-        pg_bin: args.pg_bin.or_else(|| {
-            shadow_config
-                .pg_bin
-                .map(|p| relative_to(&config_dir, &cwd, p))
-        }),
-        cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
-        superuser: args.shadow_superuser || shadow_config.superuser.unwrap_or(false),
-    };
+    let shadow_mode = ShadowMode::parse(&shadow_mode).map_err(UsageError)?;
     let llm = args
         .llm
         .or_else(|| config.llm.as_ref().and_then(|l| l.mode.clone()))
@@ -437,6 +435,29 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     if let Some(base) = &args.base {
         paths = changed_since(base, &paths)?;
     }
+    // Only migagent's own cluster runs programs from a bin directory.
+    let runs_own_cluster = !matches!(shadow_mode, ShadowMode::Off | ShadowMode::Url(_));
+    let pg_bin = match (args.pg_bin, shadow_config.pg_bin) {
+        (_, _) if !runs_own_cluster => None,
+        (Some(flag), _) => Some(flag),
+        (None, Some(configured)) => {
+            require_config_pg_bin_opt_in(&configured)?;
+            Some(relative_to(&config_dir, &cwd, configured))
+        }
+        (None, None) => None,
+    };
+    if let Some(pg_bin) = &pg_bin {
+        refuse_programs_of_the_repository_as_root(
+            pg_bin,
+            &repository_trees(&cwd, config_file_dir.as_deref(), &paths),
+        )?;
+    }
+    let shadow = ShadowOptions {
+        mode: shadow_mode,
+        pg_bin,
+        cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
+        superuser: args.shadow_superuser || shadow_config.superuser.unwrap_or(false),
+    };
 
     let color = match args.color {
         ColorChoice::Always => true,
@@ -484,18 +505,102 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     })
 }
 
-/// The configuration file given, or the nearest one, or none; with the directory it lives in.
-fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<(FileConfig, PathBuf), UsageError> {
+/// The configuration file given, or the nearest one, or none; with the directory it lives in (`None`
+/// without a file).
+fn load_config(
+    explicit: Option<&Path>,
+    cwd: &Path,
+) -> Result<(FileConfig, Option<PathBuf>), UsageError> {
     let path = match explicit {
         Some(path) => Some(path.to_owned()),
         None => config::find(cwd),
     };
     let Some(path) = path else {
-        return Ok((FileConfig::default(), cwd.to_owned()));
+        return Ok((FileConfig::default(), None));
     };
     let config = config::load(&path).map_err(|e| UsageError(e.to_string()))?;
     let dir = path.parent().map_or_else(|| cwd.to_owned(), Path::to_owned);
-    Ok((config, dir))
+    Ok((config, Some(dir)))
+}
+
+/// Set (to `1`) by a CI job, never by the repository, to let `[shadow] pg-bin` of migagent.toml name
+/// the PostgreSQL programs migagent runs.
+const TRUST_CONFIG_PG_BIN: &str = "MIGAGENT_TRUST_CONFIG_PG_BIN";
+
+/// `[shadow] pg-bin` from migagent.toml is used only when the environment opts in to it. A pull
+/// request can edit migagent.toml: honoured without the opt-in, the line would let it choose the
+/// programs migagent runs.
+fn require_config_pg_bin_opt_in(configured: &Path) -> Result<(), UsageError> {
+    if std::env::var(TRUST_CONFIG_PG_BIN).as_deref() == Ok("1") {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "migagent.toml sets `[shadow] pg-bin = \"{}\"`, which migagent does not use on the file's word: \
+         a pull request can edit migagent.toml to make migagent run programs of its choosing. Pass \
+         `--pg-bin DIR` in the CI job instead, or set {TRUST_CONFIG_PG_BIN}=1 in the job's environment \
+         (not in the repository) to use the configured directory; or remove the line, and migagent \
+         finds PostgreSQL on PATH",
+        escape::path(configured)
+    )))
+}
+
+/// The directories a pull request controls: the git work trees holding the working directory, the
+/// configuration file and each reviewed path; a configuration directory or reviewed path outside any
+/// work tree counts by itself.
+fn repository_trees(cwd: &Path, config_dir: Option<&Path>, paths: &[PathBuf]) -> Vec<PathBuf> {
+    let work_tree = |dir: &Path| -> Option<PathBuf> {
+        dir.ancestors()
+            .find(|a| a.join(".git").exists())
+            .map(Path::to_owned)
+    };
+    let mut trees: Vec<PathBuf> = work_tree(cwd).into_iter().collect();
+    for named in config_dir
+        .into_iter()
+        .chain(paths.iter().map(PathBuf::as_path))
+    {
+        let Ok(path) = std::fs::canonicalize(cwd.join(named)) else {
+            continue;
+        };
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().map_or(path.clone(), Path::to_owned)
+        };
+        trees.push(work_tree(&dir).unwrap_or(dir));
+    }
+    trees
+}
+
+/// The programs migagent's own shadow runs from `--pg-bin`.
+const PG_PROGRAMS: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+/// As root, migagent runs `postgres --version` itself and starts the server through `pg_ctl`: a program
+/// inside the repository under review (which a pull request can replace) would run with root's rights.
+fn refuse_programs_of_the_repository_as_root(
+    pg_bin: &Path,
+    trees: &[PathBuf],
+) -> Result<(), UsageError> {
+    if !OsUser::current().is_ok_and(|user| user.uid == 0) {
+        return Ok(());
+    }
+    let programs = std::iter::once(pg_bin.to_owned())
+        .chain(PG_PROGRAMS.iter().map(|program| pg_bin.join(program)));
+    for program in programs {
+        let Ok(resolved) = std::fs::canonicalize(&program) else {
+            continue;
+        };
+        if let Some(tree) = trees.iter().find(|tree| resolved.starts_with(tree)) {
+            return Err(UsageError(format!(
+                "--pg-bin {}: {} is inside the repository under review ({}), and migagent, running as \
+                 root, would run it as root: a pull request can replace it. Point --pg-bin at a \
+                 PostgreSQL installed outside the checkout, or run migagent as an unprivileged user",
+                escape::path(pg_bin),
+                escape::path(&program),
+                escape::path(tree)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `[rules]` of the config: `rule-id = "off" | "info" | "warning" | "error"`, or the same for a whole
@@ -549,9 +654,17 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
 }
 
 /// The `.sql` files under `paths` that git reports as added, changed or untracked since `base`.
+/// git lists them NUL-separated (`-z`), so no name comes back quoted (`"0002_\303\274.sql"`) or cut at
+/// a newline; the paths are literal pathspecs, never patterns.
 fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
-    let git = |args: &[&str]| -> Result<String, UsageError> {
+    if base.starts_with('-') {
+        return Err(UsageError(format!(
+            "--base {base}: a git ref cannot start with `-`; give a branch, tag or commit (`--base origin/main`)"
+        )));
+    }
+    let git = |args: &[&str]| -> Result<Vec<u8>, UsageError> {
         let output = std::process::Command::new("git")
+            .arg("--literal-pathspecs")
             .args(args)
             .args(paths)
             .output()
@@ -559,25 +672,28 @@ fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageErr
         if !output.status.success() {
             return Err(UsageError(format!(
                 "--base {base}: git failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                escape::text(String::from_utf8_lossy(&output.stderr).trim())
             )));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(output.stdout)
     };
     let changed = git(&[
         "diff",
+        "-z",
         "--name-only",
         "--relative",
+        "--no-ext-diff",
+        "--no-textconv",
         "--diff-filter=ACMR",
         base,
         "--",
     ])?;
-    let untracked = git(&["ls-files", "--others", "--exclude-standard", "--"])?;
+    let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard", "--"])?;
     let mut files: Vec<PathBuf> = changed
-        .lines()
-        .chain(untracked.lines())
-        .filter(|line| line.ends_with(".sql"))
-        .map(PathBuf::from)
+        .split(|&byte| byte == 0)
+        .chain(untracked.split(|&byte| byte == 0))
+        .filter(|name| name.ends_with(b".sql"))
+        .map(|name| PathBuf::from(OsStr::from_bytes(name)))
         .collect();
     files.sort();
     files.dedup();

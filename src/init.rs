@@ -147,8 +147,8 @@ fn subdirectories(dir: &Path) -> Vec<String> {
 }
 
 fn detect(root: &Path, dir: &Path) -> Option<Found> {
-    let (sets, _) = migration::discover(&[root.join(dir)], &DiscoverOptions::default());
-    let set = sets.into_iter().next()?;
+    let discovery = migration::discover(&[root.join(dir)], &DiscoverOptions::default());
+    let set = discovery.sets.into_iter().next()?;
     Some(Found {
         dir: dir.to_path_buf(),
         tool: set.tool,

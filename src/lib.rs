@@ -2,11 +2,13 @@
 //!
 //! The modules follow the pipeline: `migration` (discover) → `sql` (split/parse) → `schema` (model) →
 //! `rules` → `review` (findings) → `report`; `pg` holds the PostgreSQL knowledge several of them share
-//! (the lock model, transaction states); `cli` and `config` turn flags and `migagent.toml` into options.
+//! (the lock model, transaction states); `cli` and `config` turn flags and `migagent.toml` into options;
+//! `escape` makes text from the repository under review safe to print, for every stage and report.
 
 pub mod advice;
 pub mod cli;
 pub mod config;
+pub mod escape;
 pub mod files;
 pub mod init;
 pub mod migration;

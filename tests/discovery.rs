@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use migagent::migration::{
-    discover, load, DiscoverOptions, DownLocation, LoadError, Migration, MigrationRef,
+    discover, load, DiscoverOptions, Discovery, DownLocation, LoadError, Migration, MigrationRef,
     MigrationSet, Tool, Transaction,
 };
 
@@ -22,8 +22,16 @@ fn fixture(rel: &str) -> PathBuf {
 /// Discovers paths that must all succeed and make exactly one set.
 fn discover_set(paths: &[&str], options: &DiscoverOptions) -> MigrationSet {
     let paths: Vec<PathBuf> = paths.iter().map(|path| fixture(path)).collect();
-    let (mut sets, errors) = discover(&paths, options);
+    let Discovery {
+        mut sets,
+        errors,
+        skipped,
+    } = discover(&paths, options);
     assert!(errors.is_empty(), "unexpected errors: {errors:?}");
+    assert!(
+        skipped.is_empty(),
+        "unexpected skipped entries: {skipped:?}"
+    );
     assert_eq!(sets.len(), 1, "expected one set: {sets:?}");
     sets.remove(0)
 }
@@ -165,7 +173,7 @@ fn paths_into_the_same_directory_merge_into_one_set() {
 
     // Another spelling of the directory joins the set named first.
     let other_spelling = PathBuf::from("./fixtures/discovery/plain/2_add_created_at.sql");
-    let (sets, errors) = discover(
+    let Discovery { sets, errors, .. } = discover(
         &[fixture("plain/1_create_users.sql"), other_spelling],
         &DiscoverOptions::default(),
     );
@@ -216,7 +224,7 @@ fn drizzle_follows_the_journal() {
     assert_eq!(transactions(&set), [[Wrapped], [Wrapped]]);
 
     let paths = [fixture("drizzle/0002_unapplied_draft.sql")];
-    let (sets, errors) = discover(&paths, &DiscoverOptions::default());
+    let Discovery { sets, errors, .. } = discover(&paths, &DiscoverOptions::default());
     assert!(sets.is_empty());
     assert_eq!(errors.len(), 1);
     assert!(
@@ -453,7 +461,7 @@ fn errors_name_their_path_and_other_paths_go_on() {
         fixture("plain/2_add_created_at.down.sql"),
         fixture("prisma"),
     ];
-    let (sets, errors) = discover(&paths, &DiscoverOptions::default());
+    let Discovery { sets, errors, .. } = discover(&paths, &DiscoverOptions::default());
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0].tool, Tool::Prisma);
     assert_eq!(errors.len(), 4, "{errors:?}");
@@ -597,4 +605,227 @@ fn load_keeps_a_bom_out_of_sections_and_accepts_empty_files() {
     let loaded = load_plain(&empty, MAX_BYTES).expect("loads");
     assert_eq!(loaded.text, "");
     assert!(section_texts(&loaded).iter().all(|text| text.is_empty()));
+}
+
+/// The skipped entries of one discovery, as (name relative to the scratch dir, would be a migration).
+fn skipped_names(discovery: &Discovery, root: &Path) -> Vec<(String, bool)> {
+    let mut names: Vec<(String, bool)> = discovery
+        .skipped
+        .iter()
+        .map(|skipped| {
+            let rel = skipped.path.strip_prefix(root).unwrap_or(&skipped.path);
+            (
+                rel.to_string_lossy().into_owned(),
+                skipped.would_be_migration,
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn links_out_of_the_directory_fifos_and_broken_links_are_skipped_and_named() {
+    let scratch = Scratch::new("unread");
+    let outside = scratch.0.join("outside");
+    fs::create_dir_all(outside.join("folder")).unwrap();
+    fs::write(outside.join("secret"), "SELECT 'secret';").unwrap();
+    let dir = scratch.0.join("migrations");
+    fs::create_dir_all(dir.join("0007_dir.sql")).unwrap();
+    fs::write(dir.join("0001_a.sql"), "SELECT 1;").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), dir.join("0002_b.sql")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.join("0003_c.sql"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    std::os::unix::fs::symlink("0004_loop.sql", dir.join("0004_loop.sql")).unwrap();
+    std::os::unix::fs::symlink("missing.sql", dir.join("0005_dangling.sql")).unwrap();
+    std::os::unix::fs::symlink("0001_a.sql", dir.join("0006_inside.sql")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), dir.join("notes.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), dir.join("0001_a.down.sql")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("subdir")).unwrap();
+
+    let discovery = discover(std::slice::from_ref(&dir), &DiscoverOptions::default());
+    assert!(discovery.errors.is_empty(), "{:?}", discovery.errors);
+    let set = &discovery.sets[0];
+    // A link inside the directory is reviewed; a down file that is skipped is no one's down.
+    assert_eq!(names(set), ["0001_a.sql", "0006_inside.sql"]);
+    assert_eq!(downs(set), [None, None]);
+    assert_eq!(
+        skipped_names(&discovery, &dir),
+        [
+            ("0001_a.down.sql".to_owned(), false),
+            ("0002_b.sql".to_owned(), true),
+            ("0003_c.sql".to_owned(), true),
+            ("0004_loop.sql".to_owned(), true),
+            ("0005_dangling.sql".to_owned(), true),
+            ("0007_dir.sql".to_owned(), true),
+            ("notes.txt".to_owned(), false),
+            ("subdir".to_owned(), false),
+        ]
+    );
+    let message = |name: &str| {
+        let skipped = discovery
+            .skipped
+            .iter()
+            .find(|skipped| skipped.path.ends_with(name))
+            .unwrap();
+        skipped.to_string()
+    };
+    assert!(
+        message("0002_b.sql").starts_with(&format!(
+            "a symbolic link to {}, outside the directory under review: not followed",
+            outside.join("secret").display()
+        )),
+        "{}",
+        message("0002_b.sql")
+    );
+    assert!(message("0002_b.sql").contains("a migration went unreviewed"));
+    assert!(message("0003_c.sql").contains("named pipe (FIFO)"));
+    assert!(message("0004_loop.sql").contains("cannot be resolved"));
+    assert!(message("0005_dangling.sql").contains("to missing.sql, which does not exist"));
+    assert!(message("0007_dir.sql").contains("a directory, not a file"));
+    assert!(message("notes.txt").contains("skipped (it would not be a plain migration)"));
+
+    // Named directly, the link is refused with the same reason.
+    let discovery = discover(&[dir.join("0002_b.sql")], &DiscoverOptions::default());
+    assert_eq!(discovery.errors.len(), 1);
+    assert!(discovery.errors[0]
+        .message
+        .contains("outside the directory under review"));
+}
+
+#[test]
+fn a_directory_of_only_unreadable_entries_still_names_them() {
+    let scratch = Scratch::new("only-links");
+    std::os::unix::fs::symlink("/etc/hostname", scratch.0.join("0001_a.sql")).unwrap();
+    let discovery = discover(
+        std::slice::from_ref(&scratch.0),
+        &DiscoverOptions::default(),
+    );
+    assert!(discovery.sets.is_empty());
+    assert!(discovery.errors[0]
+        .message
+        .starts_with("no migrations found"));
+    assert_eq!(
+        skipped_names(&discovery, &scratch.0),
+        [("0001_a.sql".to_owned(), true)]
+    );
+}
+
+#[test]
+fn per_migration_folders_are_not_followed_out_of_the_directory() {
+    let scratch = Scratch::new("prisma-links");
+    let outside = scratch.0.join("outside");
+    fs::create_dir_all(outside.join("20240301_evil")).unwrap();
+    fs::write(outside.join("20240301_evil/migration.sql"), "SELECT 1;").unwrap();
+    let dir = scratch.0.join("migrations");
+    fs::create_dir_all(dir.join("20240101_init")).unwrap();
+    fs::create_dir_all(dir.join("20240201_linked")).unwrap();
+    fs::write(dir.join("migration_lock.toml"), "provider = \"postgresql\"").unwrap();
+    fs::write(dir.join("20240101_init/migration.sql"), "SELECT 1;").unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("20240301_evil/migration.sql"),
+        dir.join("20240201_linked/migration.sql"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.join("20240301_evil"), dir.join("20240301_evil")).unwrap();
+
+    let discovery = discover(std::slice::from_ref(&dir), &DiscoverOptions::default());
+    let set = &discovery.sets[0];
+    assert_eq!(set.tool, Tool::Prisma);
+    assert_eq!(names(set), ["20240101_init/migration.sql"]);
+    assert_eq!(
+        skipped_names(&discovery, &dir),
+        [
+            ("20240201_linked/migration.sql".to_owned(), true),
+            ("20240301_evil".to_owned(), true),
+        ]
+    );
+}
+
+#[test]
+fn side_files_are_not_read_through_links_out_of_the_directory() {
+    let scratch = Scratch::new("flyway-conf");
+    let outside = scratch.0.join("outside.conf");
+    fs::write(&outside, "executeInTransaction=false\n").unwrap();
+    let dir = scratch.0.join("db");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("V1__a.sql"), "SELECT 1;").unwrap();
+    fs::write(dir.join("V2__b.sql"), "SELECT 1;").unwrap();
+    fs::write(dir.join("V2__b.sql.conf"), "executeInTransaction=false\n").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("V1__a.sql.conf")).unwrap();
+    let discovery = discover(std::slice::from_ref(&dir), &DiscoverOptions::default());
+    let set = &discovery.sets[0];
+    assert_eq!(set.tool, Tool::Flyway);
+    assert_eq!(transactions(set), [[Wrapped], [NoTx]]);
+    assert_eq!(
+        skipped_names(&discovery, &dir),
+        [("V1__a.sql.conf".to_owned(), false)]
+    );
+}
+
+#[test]
+fn names_that_are_not_utf8_are_reviewed_under_their_own_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let scratch = Scratch::new("latin1-names");
+    let name = std::ffi::OsStr::from_bytes(b"0002_caf\xe9.sql");
+    fs::write(scratch.0.join("0001_a.sql"), "SELECT 1;").unwrap();
+    fs::write(scratch.0.join(name), "SELECT 2;").unwrap();
+    fs::write(
+        scratch
+            .0
+            .join(std::ffi::OsStr::from_bytes(b"0002_caf\xe9.down.sql")),
+        "",
+    )
+    .unwrap();
+    let discovery = discover(
+        std::slice::from_ref(&scratch.0),
+        &DiscoverOptions::default(),
+    );
+    assert!(discovery.skipped.is_empty(), "{:?}", discovery.skipped);
+    let set = &discovery.sets[0];
+    assert_eq!(set.migrations.len(), 2);
+    assert_eq!(set.migrations[1].path, scratch.0.join(name));
+    assert_eq!(set.migrations[1].version, "0002");
+    assert!(matches!(
+        &set.migrations[1].down,
+        Some(DownLocation::File(down)) if down.as_os_str().as_bytes().ends_with(b"caf\xe9.down.sql")
+    ));
+    let loaded = load(
+        &set.migrations[1],
+        set.tool,
+        &DiscoverOptions::default(),
+        MAX_BYTES,
+    )
+    .expect("loads");
+    assert_eq!(loaded.text, "SELECT 2;");
+}
+
+#[test]
+fn names_that_would_print_alike_are_both_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let scratch = Scratch::new("ambiguous-names");
+    fs::write(scratch.0.join("0001_a.sql"), "SELECT 1;").unwrap();
+    fs::write(
+        scratch
+            .0
+            .join(std::ffi::OsStr::from_bytes(b"0002_\xe9.sql")),
+        "SELECT 2;",
+    )
+    .unwrap();
+    fs::write(scratch.0.join("0002_\\xe9.sql"), "SELECT 3;").unwrap();
+    let discovery = discover(
+        std::slice::from_ref(&scratch.0),
+        &DiscoverOptions::default(),
+    );
+    assert_eq!(names(&discovery.sets[0]), ["0001_a.sql"]);
+    assert_eq!(discovery.skipped.len(), 2, "{:?}", discovery.skipped);
+    for skipped in &discovery.skipped {
+        assert!(skipped.would_be_migration, "{skipped:?}");
+        assert!(skipped
+            .to_string()
+            .contains("prints like another file's name"));
+    }
 }

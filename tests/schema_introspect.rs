@@ -453,7 +453,7 @@ fn fixture_histories() -> Vec<(PathBuf, History)> {
     let mut pending = vec![root];
     while let Some(dir) = pending.pop() {
         let options = DiscoverOptions::default();
-        let (sets, _) = migration::discover(std::slice::from_ref(&dir), &options);
+        let sets = migration::discover(std::slice::from_ref(&dir), &options).sets;
         if sets.is_empty() {
             let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .unwrap()

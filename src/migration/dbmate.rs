@@ -11,8 +11,7 @@ use super::{DownLocation, MigrationRef, Section, Transaction};
 pub(super) fn detect(dir: &Dir) -> bool {
     dir.sql_files().any(|file| {
         dir.head(file)
-            .lines()
-            .any(|line| marker(line, "up").is_some())
+            .is_some_and(|head| head.lines().any(|line| marker(line, "up").is_some()))
     })
 }
 

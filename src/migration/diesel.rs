@@ -1,9 +1,8 @@
 //! Diesel: `<version>_<name>/up.sql` folders with `down.sql` beside, and an optional `metadata.toml`.
 
-use std::fs;
 use std::path::Path;
 
-use super::dir::Dir;
+use super::dir::{read_within, Dir};
 use super::order::until_underscore;
 use super::{DownLocation, MigrationRef, Transaction};
 
@@ -22,22 +21,23 @@ pub(super) fn list(dir: &Dir) -> Vec<MigrationRef> {
     dir.subdirs_with(UP)
         .into_iter()
         .map(|folder| MigrationRef {
-            path: dir.path(Path::new(folder).join(UP)),
+            path: dir.folder_path(folder, UP),
             version: until_underscore(folder).to_owned(),
             down: downs
                 .contains(&folder)
-                .then(|| DownLocation::File(dir.path(Path::new(folder).join(DOWN)))),
+                .then(|| DownLocation::File(dir.folder_path(folder, DOWN))),
         })
         .collect()
 }
 
 /// Diesel wraps each migration in a transaction unless the folder's `metadata.toml` says
-/// `run_in_transaction = false`. An unreadable or invalid metadata file is ignored here: Diesel itself
-/// rejects it, and the safe assumption for review is its default.
+/// `run_in_transaction = false`. An unreadable or invalid metadata file, or one that is not a file of
+/// the migrations directory, is ignored here: Diesel itself rejects it, and the safe assumption for
+/// review is its default.
 pub(super) fn transaction(up: &Path) -> Transaction {
     let metadata = up.with_file_name("metadata.toml");
-    let run_in_transaction = fs::read_to_string(metadata)
-        .ok()
+    let migrations_dir = up.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+    let run_in_transaction = read_within(&metadata, migrations_dir)
         .and_then(|text| text.parse::<toml::Table>().ok())
         .and_then(|table| table.get("run_in_transaction")?.as_bool());
     if run_in_transaction == Some(false) {

@@ -1,6 +1,7 @@
 //! From the paths a user gives to migration sets: one set per migrations directory, however many
 //! times and however it is named, with the union of what each path asks to review.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -9,12 +10,13 @@ use std::path::{Path, PathBuf};
 use super::detect::{detect, looks_like, nothing_found};
 use super::dir::{on_disk, Dir};
 use super::{atlas, dbmate, diesel, drizzle, flyway, liquibase, numbered, plain, prisma, supabase};
-use super::{DiscoverError, DiscoverOptions, DownLocation, MigrationRef, MigrationSet, Tool};
+use super::{
+    DiscoverError, DiscoverOptions, Discovery, DownLocation, MigrationRef, MigrationSet, Skipped,
+    Tool, UnreadReason,
+};
+use crate::escape;
 
-pub(super) fn discover(
-    paths: &[PathBuf],
-    options: &DiscoverOptions,
-) -> (Vec<MigrationSet>, Vec<DiscoverError>) {
+pub(super) fn discover(paths: &[PathBuf], options: &DiscoverOptions) -> Discovery {
     let mut found = Found::default();
     let mut errors = Vec::new();
     for path in paths {
@@ -25,7 +27,16 @@ pub(super) fn discover(
             });
         }
     }
-    (found.into_sets(), errors)
+    let mut seen = HashSet::new();
+    let skipped = std::mem::take(&mut found.skipped)
+        .into_iter()
+        .filter(|skipped| seen.insert(skipped.path.clone()))
+        .collect();
+    Discovery {
+        sets: found.into_sets(),
+        errors,
+        skipped,
+    }
 }
 
 /// A migrations directory discovered so far.
@@ -41,6 +52,8 @@ struct Scanned {
 #[derive(Default)]
 struct Found {
     scanned: Vec<Scanned>,
+    /// The entries of every directory read, whether or not it turned out to hold migrations.
+    skipped: Vec<Skipped>,
 }
 
 impl Found {
@@ -48,7 +61,8 @@ impl Found {
     fn add(&mut self, path: &Path, options: &DiscoverOptions) -> Result<(), String> {
         let metadata = fs::metadata(path).map_err(|err| describe(&err))?;
         if metadata.is_dir() {
-            let set = &mut self.scan(path, options)?.set;
+            let index = self.scan(path, options)?;
+            let set = &mut self.scanned[index].set;
             let count = set.migrations.len();
             let first = options
                 .latest
@@ -57,25 +71,26 @@ impl Found {
             return Ok(());
         }
         let (dir, relative) = migrations_dir_of(path, options);
-        let scanned = self.scan(&dir, options)?;
+        let index = self.scan(&dir, options)?;
+        let (scanned, skipped) = (&mut self.scanned[index], &self.skipped);
         let file = scanned.shown.join(relative);
         let set = &mut scanned.set;
         let index = set
             .migrations
             .iter()
             .position(|migration| migration.path == file)
-            .ok_or_else(|| not_a_migration(set, &file))?;
+            .ok_or_else(|| not_a_migration(set, &file, skipped))?;
         set.targets.push(index);
         Ok(())
     }
 
-    /// The set of `dir`, scanning it the first time it is named.
-    fn scan(&mut self, dir: &Path, options: &DiscoverOptions) -> Result<&mut Scanned, String> {
+    /// The index of the set of `dir`, scanning it the first time it is named.
+    fn scan(&mut self, dir: &Path, options: &DiscoverOptions) -> Result<usize, String> {
         let key = fs::canonicalize(on_disk(dir)).unwrap_or_else(|_| dir.to_path_buf());
         let index = match self.scanned.iter().position(|scanned| scanned.key == key) {
             Some(index) => index,
             None => {
-                let set = scan(dir, options)?;
+                let set = scan(dir, options, &mut self.skipped)?;
                 self.scanned.push(Scanned {
                     key,
                     shown: dir.to_path_buf(),
@@ -84,7 +99,7 @@ impl Found {
                 self.scanned.len() - 1
             }
         };
-        Ok(&mut self.scanned[index])
+        Ok(index)
     }
 
     /// The sets with something to review: a directory scanned only for paths that turned out not to be
@@ -102,13 +117,17 @@ impl Found {
     }
 }
 
-/// Lists a directory's migrations, detecting its layout unless the options name the tool.
-fn scan(shown: &Path, options: &DiscoverOptions) -> Result<MigrationSet, String> {
+/// Lists a directory's migrations, detecting its layout unless the options name the tool, and adds the
+/// entries it did not read to `skipped`, even when it holds no migrations.
+fn scan(
+    shown: &Path,
+    options: &DiscoverOptions,
+    skipped: &mut Vec<Skipped>,
+) -> Result<MigrationSet, String> {
     let dir = Dir::read(shown).map_err(|err| describe(&err))?;
-    let tool = match options.tool {
-        Some(tool) => tool,
-        None => detect(&dir).ok_or_else(nothing_found)?,
-    };
+    let tool = options.tool.or_else(|| detect(&dir));
+    skipped.extend(unread_entries(&dir, tool.unwrap_or(Tool::Plain)));
+    let tool = tool.ok_or_else(nothing_found)?;
     let migrations = list(&dir, tool)?;
     if migrations.is_empty() {
         return Err(format!(
@@ -122,6 +141,35 @@ fn scan(shown: &Path, options: &DiscoverOptions) -> Result<MigrationSet, String>
         migrations,
         targets: Vec::new(),
     })
+}
+
+/// The entries of `dir` that were not read, each marked with whether `tool` would run it as a migration:
+/// the tool lists the directory with those entries standing in for files, and whatever it runs of
+/// them is a migration that went unreviewed. A subdirectory is reported only in that case.
+fn unread_entries(dir: &Dir, tool: Tool) -> Vec<Skipped> {
+    let stand_ins = dir.with_stand_ins();
+    let would_run: Vec<PathBuf> = list(&stand_ins, tool)
+        .or_else(|_| list(&stand_ins, Tool::Plain))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|migration| migration.path)
+        .collect();
+    dir.stand_ins()
+        .into_iter()
+        .map(|unread| {
+            // An entry not read stood in for a folder too; a subdirectory only for a file.
+            let as_folder = unread.reason != UnreadReason::Directory;
+            let listed = stand_ins.listed_path(&unread.rel);
+            let runs = |path: &PathBuf| *path == listed || (as_folder && path.starts_with(&listed));
+            Skipped {
+                would_be_migration: would_run.iter().any(runs),
+                path: unread.path,
+                reason: unread.reason,
+                tool,
+            }
+        })
+        .filter(|skipped| skipped.would_be_migration || skipped.reason != UnreadReason::Directory)
+        .collect()
 }
 
 /// Every migration of `dir` in the order `tool` applies them.
@@ -168,7 +216,10 @@ fn in_migration_folder(name: &OsStr, grandparent: &Path, options: &DiscoverOptio
 }
 
 /// Why a file of a discovered directory cannot be reviewed.
-fn not_a_migration(set: &MigrationSet, file: &Path) -> String {
+fn not_a_migration(set: &MigrationSet, file: &Path, skipped: &[Skipped]) -> String {
+    if let Some(skipped) = skipped.iter().find(|skipped| skipped.path == file) {
+        return skipped.reason.to_string();
+    }
     let down = DownLocation::File(file.to_path_buf());
     match set
         .migrations
@@ -177,12 +228,12 @@ fn not_a_migration(set: &MigrationSet, file: &Path) -> String {
     {
         Some(up) => format!(
             "this is the down migration of {}; review that migration instead",
-            up.path.display()
+            escape::path(&up.path)
         ),
         None => format!(
             "not a {tool} migration of {dir} ({tool} migrations are {looks_like})",
             tool = set.tool,
-            dir = set.dir.display(),
+            dir = escape::path(&set.dir),
             looks_like = looks_like(set.tool),
         ),
     }

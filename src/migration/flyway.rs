@@ -3,10 +3,9 @@
 
 use std::cmp::Ordering;
 use std::ffi::OsString;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::dir::Dir;
+use super::dir::{read_within, Dir};
 use super::heads::statement_heads;
 use super::order::cmp_flyway_version;
 use super::{DownLocation, MigrationRef, Transaction};
@@ -112,7 +111,8 @@ pub(super) fn transaction(path: &Path, body: &str) -> Transaction {
 fn config_disables_transaction(path: &Path) -> bool {
     let mut config = OsString::from(path.as_os_str());
     config.push(".conf");
-    fs::read_to_string(PathBuf::from(config)).is_ok_and(|text| {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    read_within(Path::new(&config), dir).is_some_and(|text| {
         text.lines().any(|line| {
             line.split_once('=').is_some_and(|(key, value)| {
                 key.trim() == "executeInTransaction" && value.trim().eq_ignore_ascii_case("false")

@@ -25,14 +25,16 @@ fn is_changelog(text: &str) -> bool {
 }
 
 pub(super) fn detect(dir: &Dir) -> bool {
-    dir.sql_files().any(|file| is_changelog(&dir.head(file)))
+    dir.sql_files()
+        .any(|file| dir.head(file).is_some_and(|head| is_changelog(&head)))
 }
 
-/// The changelog files in natural order; other `.sql` files are not Liquibase's.
+/// The changelog files in natural order; other `.sql` files are not Liquibase's. A file whose content
+/// is unknown may be one.
 pub(super) fn list(dir: &Dir) -> Vec<MigrationRef> {
     let mut files: Vec<&str> = dir
         .sql_files()
-        .filter(|file| is_changelog(&dir.head(file)))
+        .filter(|file| dir.head(file).is_none_or(|head| is_changelog(&head)))
         .collect();
     files.sort_by(|a, b| natural_cmp(a, b));
     files

@@ -1,6 +1,6 @@
 //! Reading one migration as text and cutting it into the sections its tool executes.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::ops::Range;
 use std::path::Path;
@@ -30,6 +30,10 @@ pub(super) fn load(
 /// and the read itself stops past the limit in case the file grows meanwhile.
 fn read_text(path: &Path, max_bytes: u64) -> Result<String, LoadError> {
     let io_error = |err: io::Error| LoadError::Io(err.to_string());
+    // Opening a FIFO would block until a writer comes: only regular files are opened.
+    if !fs::metadata(path).map_err(io_error)?.is_file() {
+        return Err(LoadError::Io("not a regular file".to_owned()));
+    }
     let file = File::open(path).map_err(io_error)?;
     let size = file.metadata().map_err(io_error)?.len();
     let too_large = |bytes| LoadError::TooLarge {

@@ -27,6 +27,9 @@ use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
+use crate::escape;
+pub use dir::UnreadReason;
+
 /// The migration tools whose layouts migagent understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tool {
@@ -188,8 +191,50 @@ pub struct DiscoverError {
 
 impl fmt::Display for DiscoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+        write!(f, "{}: {}", escape::path(&self.path), self.message)
     }
+}
+
+/// An entry of a migrations directory that was not read: a link out of the directory, a dangling or
+/// looping link, a FIFO, socket or device, a directory where a file is expected, an entry that cannot
+/// be looked at. Discovery reports every one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: UnreadReason,
+    /// The layout the directory was read as.
+    pub tool: Tool,
+    /// The tool would run it as a migration (or, for a down file or an unrelated name, would not).
+    /// A migration that was not reviewed must not let the run pass.
+    pub would_be_migration: bool,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.would_be_migration {
+            write!(
+                f,
+                "{}; it is named like a {} migration, so a migration went unreviewed: make it a \
+                 regular file of the directory, or remove it",
+                self.reason, self.tool
+            )
+        } else {
+            write!(
+                f,
+                "{}; skipped (it would not be a {} migration)",
+                self.reason, self.tool
+            )
+        }
+    }
+}
+
+/// What discovery found: the sets to review, the paths that could not be used, and every directory
+/// entry it did not read.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub sets: Vec<MigrationSet>,
+    pub errors: Vec<DiscoverError>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// Options that shape discovery.
@@ -205,10 +250,8 @@ pub struct DiscoverOptions {
 
 /// Turns the user's paths (files or directories) into migration sets. A path that does not exist, or a
 /// directory without migrations, is an error for that path; the other paths are still discovered.
-pub fn discover(
-    paths: &[PathBuf],
-    options: &DiscoverOptions,
-) -> (Vec<MigrationSet>, Vec<DiscoverError>) {
+/// Entries of the directories that are not read (see [`Skipped`]) are listed with why.
+pub fn discover(paths: &[PathBuf], options: &DiscoverOptions) -> Discovery {
     discovery::discover(paths, options)
 }
 

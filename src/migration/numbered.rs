@@ -58,7 +58,10 @@ pub(super) fn detect(dir: &Dir) -> Option<Tool> {
     for name in names(dir).filter(|name| name.kind != Kind::Down) {
         up |= name.kind == Kind::Up;
         simple |= name.kind == Kind::Simple;
-        no_transaction = no_transaction || dir.head(name.file).starts_with(NO_TRANSACTION);
+        no_transaction = no_transaction
+            || dir
+                .head(name.file)
+                .is_some_and(|head| head.starts_with(NO_TRANSACTION));
     }
     if no_transaction || (up && simple) {
         Some(Tool::Sqlx)

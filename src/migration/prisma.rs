@@ -1,7 +1,5 @@
 //! Prisma Migrate: `<timestamp>_<name>/migration.sql` folders beside a `migration_lock.toml`.
 
-use std::path::Path;
-
 use super::dir::Dir;
 use super::order::until_underscore;
 use super::MigrationRef;
@@ -19,7 +17,7 @@ pub(super) fn list(dir: &Dir) -> Vec<MigrationRef> {
     dir.subdirs_with(FILE)
         .into_iter()
         .map(|folder| MigrationRef {
-            path: dir.path(Path::new(folder).join(FILE)),
+            path: dir.folder_path(folder, FILE),
             version: until_underscore(folder).to_owned(),
             down: None,
         })

@@ -37,6 +37,17 @@ pub fn render(review: &Review, context: &Context) -> String {
             &message,
         );
     }
+    for notice in &review.notices {
+        let message = format!("{}: {}", shown_path(&notice.path), notice.message);
+        command(
+            &mut out,
+            "notice",
+            None,
+            None,
+            "migagent: not read",
+            &message,
+        );
+    }
     for migration in &review.migrations {
         let file = annotated(&migration.path);
         for notice in &migration.notices {

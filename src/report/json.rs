@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::escape;
 use crate::review::{Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
 use crate::shadow::trace::StatementTrace;
@@ -16,6 +17,9 @@ struct Report<'a> {
     summary: Summary,
     /// Inputs that could not be reviewed (an addition to the contract's keys).
     problems: Vec<ProblemJson>,
+    /// Directory entries passed over that would not have been migrations (an addition to the
+    /// contract's keys).
+    notices: Vec<InputNoticeJson<'a>>,
     /// The shadow database the migrations were applied to, or null (an addition to the contract's keys).
     shadow: Option<&'a str>,
 }
@@ -75,6 +79,12 @@ struct ProblemJson {
 }
 
 #[derive(Serialize)]
+struct InputNoticeJson<'a> {
+    path: String,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
 struct Summary {
     migrations: usize,
     statements: usize,
@@ -100,10 +110,18 @@ pub fn render(review: &Review) -> String {
             .problems
             .iter()
             .map(|p| ProblemJson {
-                path: p.path.display().to_string(),
+                path: escape::path(&p.path),
                 line: p.position.map(|p| p.line),
                 column: p.position.map(|p| p.column),
                 message: p.message.clone(),
+            })
+            .collect(),
+        notices: review
+            .notices
+            .iter()
+            .map(|n| InputNoticeJson {
+                path: escape::path(&n.path),
+                message: &n.message,
             })
             .collect(),
         shadow: review.shadow.as_deref(),
@@ -115,7 +133,7 @@ pub fn render(review: &Review) -> String {
 
 fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
     MigrationJson {
-        path: migration.path.display().to_string(),
+        path: escape::path(&migration.path),
         tool: migration.tool.name(),
         statements: migration
             .statements

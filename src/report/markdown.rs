@@ -165,7 +165,7 @@ fn assemble(
         rows.iter().for_each(|row| out.push_str(row));
     }
     if !problems.is_empty() {
-        out.push_str("\n### Could not review\n\n");
+        out.push_str("\n### Inputs not reviewed\n\n");
         problems.iter().for_each(|line| out.push_str(line));
     }
     for section in sections {
@@ -257,21 +257,25 @@ fn table_rows(review: &Review) -> Vec<String> {
 }
 
 fn problem_lines(review: &Review) -> Vec<String> {
-    review
-        .problems
-        .iter()
-        .map(|problem| {
-            let position = problem
-                .position
-                .map(|p| format!(", line {}, column {}", p.line, p.column))
-                .unwrap_or_default();
-            format!(
-                "- **{}**{position}: {}\n",
-                inline(&shown_path(&problem.path)),
-                inline(&problem.message)
-            )
-        })
-        .collect()
+    let problems = review.problems.iter().map(|problem| {
+        let position = problem
+            .position
+            .map(|p| format!(", line {}, column {}", p.line, p.column))
+            .unwrap_or_default();
+        format!(
+            "- **{}**{position}: {}\n",
+            inline(&shown_path(&problem.path)),
+            inline(&problem.message)
+        )
+    });
+    let passed_over = review.notices.iter().map(|notice| {
+        format!(
+            "- note: **{}**: {}\n",
+            inline(&shown_path(&notice.path)),
+            inline(&notice.message)
+        )
+    });
+    problems.chain(passed_over).collect()
 }
 
 /// One line per notice and finding, in the order of the file.

@@ -10,6 +10,7 @@ pub mod text;
 use std::borrow::Cow;
 use std::path::Path;
 
+use crate::escape;
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::sql::Position;
 
@@ -127,45 +128,21 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// A path as the machine-read reports print it, every control character escaped (`\n`, `\u{1b}`): a
+/// A path as the machine-read reports print it, every control character escaped (`\n`, `\x1b`): a
 /// file name is data, and must not start a new annotation line or move a terminal's cursor.
 pub fn shown_path(path: &Path) -> String {
-    shown_line(&path.display().to_string()).into_owned()
+    escape::path(path)
 }
 
 /// Text that must stay on one line: every control character escaped.
 pub fn shown_line(text: &str) -> Cow<'_, str> {
-    escape_controls(text, |_| false)
+    escape::text(text)
 }
 
-/// A message as the machine-read reports print it: line breaks and tabs are kept (each format
-/// encodes them its own way), every other control character is escaped.
+/// A message as the machine-read reports print it: line breaks are kept (each format encodes them its
+/// own way), every other control character is escaped.
 pub fn shown_text(text: &str) -> Cow<'_, str> {
-    escape_controls(text, |c| c == '\n' || c == '\t')
-}
-
-/// Escapes control characters and the invisible characters that reorder or hide text (bidirectional
-/// overrides, zero-width spaces), except those `keep` accepts.
-fn escape_controls(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let escaped = |c: char| (c.is_control() || is_invisible_format(c)) && !keep(c);
-    if !text.chars().any(escaped) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if escaped(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Unicode format characters that change how surrounding text looks: zero-width characters,
-/// bidirectional embeddings, overrides and isolates, the byte order mark.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    escape::lines(text)
 }
 
 #[cfg(test)]

@@ -382,6 +382,13 @@ fn invocation(review: &Review, context: &Context) -> Invocation {
             locations: location.into_iter().collect(),
         }
     });
+    let passed_over = review.notices.iter().map(|notice| Notification {
+        level: "note",
+        message: Text {
+            text: format!("{}: {}", super::shown_path(&notice.path), notice.message),
+        },
+        locations: Vec::new(),
+    });
     let notices = review.migrations.iter().flat_map(|migration| {
         migration.notices.iter().map(|notice| Notification {
             level: "warning",
@@ -399,7 +406,7 @@ fn invocation(review: &Review, context: &Context) -> Invocation {
     Invocation {
         execution_successful: review.problems.is_empty(),
         exit_code: context.exit_code,
-        tool_execution_notifications: problems.chain(notices).collect(),
+        tool_execution_notifications: problems.chain(passed_over).chain(notices).collect(),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{count, summary_line};
+use crate::escape;
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::rules::Severity;
 use crate::shadow::trace::StatementTrace;
@@ -48,6 +49,15 @@ pub fn render(review: &Review, style: Style) -> String {
     for problem in &review.problems {
         render_problem(&mut out, problem, style);
     }
+    for notice in &review.notices {
+        let _ = writeln!(
+            out,
+            "{}: {}: {}\n",
+            style.bold("note"),
+            escape::path(&notice.path),
+            escape::text(&notice.message)
+        );
+    }
     for migration in &review.migrations {
         render_migration(&mut out, migration, style);
     }
@@ -73,9 +83,9 @@ pub fn render_migration(out: &mut String, migration: &MigrationReview, style: St
             out,
             "{}: {}\n  {} {}:{}:{}\n",
             style.severity(Severity::Warning),
-            style.bold(&notice.message),
+            style.bold(&escape::text(&notice.message)),
             style.gutter("-->"),
-            migration.path.display(),
+            escape::path(&migration.path),
             notice.position.line,
             notice.position.column
         );
@@ -96,7 +106,7 @@ fn render_traces(out: &mut String, migration: &MigrationReview, style: Style) {
         out,
         "{}: {} on the shadow database",
         style.bold("trace"),
-        migration.path.display()
+        escape::path(&migration.path)
     );
     out.push_str(&table);
     out.push('\n');
@@ -129,7 +139,7 @@ pub(super) fn trace_table(migration: &MigrationReview, style: Style) -> String {
             out,
             "{} {bar} {}",
             style.gutter(&format!("{:>width$}", statement.position.line)),
-            shorten(sql, 100)
+            escape::text(&shorten(sql, 100))
         );
         let mut lines = trace_lines(trace);
         if !statement.table_sizes.is_empty() {
@@ -144,6 +154,7 @@ pub(super) fn trace_table(migration: &MigrationReview, style: Style) -> String {
             ));
         }
         for line in lines {
+            let line = escape::text(&line);
             let _ = writeln!(out, "{:width$} {bar}   {line}", "");
         }
     }
@@ -214,13 +225,13 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
         "{}[{}]: {}",
         style.severity(finding.severity),
         finding.rule.id,
-        style.bold(&finding.message)
+        style.bold(&escape::text(&finding.message))
     );
     let _ = writeln!(
         out,
         "{pad}{} {}:{}:{}",
         style.gutter("-->"),
-        migration.path.display(),
+        escape::path(&migration.path),
         line,
         finding.position.column
     );
@@ -228,19 +239,21 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
     let source_line = &migration.text[line_range.clone()];
     let statement_end = migration.statements[finding.statement].range.end;
     let underline_end = statement_end.min(line_range.end).max(finding.offset + 1);
-    let underline_chars = migration.text
-        [finding.offset.min(line_range.end)..underline_end.min(line_range.end)]
-        .chars()
-        .count()
-        .max(1);
-    let indent = " ".repeat(finding.position.column - 1);
+    let start = finding.offset.clamp(line_range.start, line_range.end);
+    let underlined = &migration.text[start..underline_end.min(line_range.end)];
+    let underline_chars = source_text(underlined).chars().count().max(1);
+    let indent = " ".repeat(
+        source_text(&migration.text[line_range.start..start])
+            .chars()
+            .count(),
+    );
     let bar = style.gutter("|");
     let _ = writeln!(out, "{pad} {bar}");
     let _ = writeln!(
         out,
         "{} {bar} {}",
         style.gutter(&line.to_string()),
-        source_line.replace('\t', " ")
+        source_text(source_line)
     );
     let _ = writeln!(
         out,
@@ -252,7 +265,8 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
     );
     if !finding.help.is_empty() {
         let _ = writeln!(out, "{pad} {bar}");
-        let mut help_lines = finding.help.lines();
+        let help = escape::lines(&finding.help);
+        let mut help_lines = help.lines();
         if let Some(first) = help_lines.next() {
             let _ = writeln!(
                 out,
@@ -281,6 +295,12 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
     out.push('\n');
 }
 
+/// A piece of a SQL line as printed under a finding: tabs as one space (so the underline lines up),
+/// control characters escaped.
+fn source_text(sql: &str) -> String {
+    escape::text(&sql.replace('\t', " ")).into_owned()
+}
+
 fn severity_code(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "1;31",
@@ -290,14 +310,15 @@ fn severity_code(severity: Severity) -> &'static str {
 }
 
 fn render_problem(out: &mut String, problem: &InputProblem, style: Style) {
+    let path = escape::path(&problem.path);
     let location = match problem.position {
-        Some(p) => format!("{}:{}:{}", problem.path.display(), p.line, p.column),
-        None => problem.path.display().to_string(),
+        Some(p) => format!("{path}:{}:{}", p.line, p.column),
+        None => path,
     };
     let _ = writeln!(
         out,
         "{}: {location}: {}\n",
         style.severity(Severity::Error),
-        problem.message
+        escape::text(&problem.message)
     );
 }

@@ -1,6 +1,7 @@
 //! The review pipeline: discover → load → split/parse → model → rules → one [`Review`] value that
 //! every report format renders.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,10 @@ use std::sync::{mpsc, Mutex};
 mod confirm;
 mod shadow;
 
-use crate::migration::{self, DiscoverOptions, Migration, MigrationRef, MigrationSet, Tool};
+use crate::escape;
+use crate::migration::{
+    self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
+};
 use crate::pg::locks::{statement_locks, PredictedLock};
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
@@ -71,10 +75,14 @@ impl ReviewOptions {
 }
 
 /// The result of a review: one entry per reviewed migration, and the inputs that could not be reviewed.
+/// Every message in it is printable as it is: file names and identifiers in them are escaped (see
+/// [`escape`](crate::escape)); paths and SQL are data, which renderers escape.
 #[derive(Debug, Default)]
 pub struct Review {
     pub migrations: Vec<MigrationReview>,
     pub problems: Vec<InputProblem>,
+    /// Entries of the migrations directories that were passed over and would not have been migrations.
+    pub notices: Vec<InputNotice>,
     /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
     pub shadow: Option<String>,
 }
@@ -84,6 +92,14 @@ pub struct Review {
 pub struct InputProblem {
     pub path: PathBuf,
     pub position: Option<Position>,
+    pub message: String,
+}
+
+/// A directory entry that was not read and would not have been a migration; it does not change the
+/// exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputNotice {
+    pub path: PathBuf,
     pub message: String,
 }
 
@@ -178,18 +194,34 @@ pub struct SeverityCounts {
 
 /// Reviews the migrations the paths name.
 pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
-    let (sets, errors) = migration::discover(paths, &options.discover);
-    let mut review = Review {
-        problems: errors
-            .into_iter()
-            .map(|e| InputProblem {
-                path: e.path,
+    let Discovery {
+        sets,
+        errors,
+        skipped,
+    } = migration::discover(paths, &options.discover);
+    let mut review = Review::default();
+    for error in errors {
+        review.problems.push(InputProblem {
+            path: error.path,
+            position: None,
+            message: error.message,
+        });
+    }
+    for skipped in skipped {
+        let message = skipped.to_string();
+        if skipped.would_be_migration {
+            review.problems.push(InputProblem {
+                path: skipped.path,
                 position: None,
-                message: e.message,
-            })
-            .collect(),
-        ..Review::default()
-    };
+                message,
+            });
+        } else {
+            review.notices.push(InputNotice {
+                path: skipped.path,
+                message,
+            });
+        }
+    }
     // Each directory's history hash names its baseline; the first also picks the cached image the
     // shadow starts from.
     let hashes: Vec<Option<String>> = sets
@@ -218,7 +250,18 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
+    for problem in &mut review.problems {
+        make_printable(&mut problem.message);
+    }
     review
+}
+
+/// Escapes what a message quotes from the repository under review (file names, identifiers, server
+/// errors about them).
+fn make_printable(message: &mut String) {
+    if let Cow::Owned(escaped) = escape::text(message) {
+        *message = escaped;
+    }
 }
 
 /// Opens the shadow database the options ask for; a shadow that was asked for and cannot be set up
@@ -324,7 +367,7 @@ fn review_set(
                     if let Some(set_shadow) = &mut set_shadow {
                         set_shadow.abandon(Some(format!(
                             "not applied on the shadow database: {} before it could not be read",
-                            reference.path.display()
+                            escape::path(&reference.path)
                         )));
                     }
                     return None;
@@ -398,7 +441,9 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
-            scope.spawn(move || loop {
+            // Workers parse and drop syntax trees: their stack is sized for them.
+            let worker = std::thread::Builder::new().stack_size(sql::nesting::THREAD_STACK_BYTES);
+            let spawned = worker.spawn_scoped(scope, move || loop {
                 if let Ok(to_drop) = to_drop.try_lock() {
                     while to_drop.try_recv().is_ok() {}
                 }
@@ -408,6 +453,7 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
                     break;
                 }
             });
+            spawned.unwrap_or_else(|err| panic!("cannot start a parsing thread: {err}"));
         }
         drop(sender);
         // Workers claim items in order, so only a few results ever wait here for their turn.
@@ -428,9 +474,8 @@ fn in_order_pipeline<T: Sync, R: Send, L: Send>(
 /// An unterminated quote or comment means the file's end was swallowed: the run must not pass.
 fn split_problems(reviewed: &MigrationReview, parsed: &ParsedFile) -> Vec<InputProblem> {
     parsed
-        .statements
+        .unterminated
         .iter()
-        .filter_map(|s| s.unterminated)
         .map(|u| InputProblem {
             path: reviewed.path.clone(),
             position: Some(reviewed.lines.position(&reviewed.text, u.offset)),
@@ -669,6 +714,15 @@ fn review_migration(
         }
     }
     findings.sort_by_key(|f| (f.offset, f.statement));
+    for finding in &mut findings {
+        make_printable(&mut finding.message);
+        if let Cow::Owned(escaped) = escape::lines(&finding.help) {
+            finding.help = escaped;
+        }
+    }
+    for notice in &mut notices {
+        make_printable(&mut notice.message);
+    }
     MigrationReview {
         path,
         tool,

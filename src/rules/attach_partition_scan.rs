@@ -13,13 +13,12 @@ use sqlparser::ast::{
     AlterTableOperation, BinaryOperator, Expr, ForValues, InTarget, PartitionBoundValue,
     UnaryOperator, Value,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::context::unparsed_alter_clauses;
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
+use crate::sql;
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
 
@@ -305,10 +304,7 @@ fn parse_check(expression: &str) -> Option<Expr> {
         Some(head) if head.eq_ignore_ascii_case("check") => &trimmed[5..],
         _ => trimmed,
     };
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(body)
-        .and_then(|mut parser| parser.parse_expr())
-        .ok()
+    sql::parser(body).ok()?.parse_expr().ok()
 }
 
 fn flatten_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {

@@ -4,12 +4,11 @@
 //! recipe. A column added earlier in the same migration to an existing table still scans.
 
 use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, Expr};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
+use crate::sql;
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
 
@@ -123,9 +122,8 @@ fn proves_not_null(expression: &str, column: &str) -> bool {
         Some(head) if head.eq_ignore_ascii_case("check") => &trimmed[5..],
         _ => trimmed,
     };
-    let parsed = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(body)
-        .and_then(|mut parser| parser.parse_expr());
+    let parsed =
+        sql::parser(body).and_then(|mut parser| parser.parse_expr().map_err(|e| e.to_string()));
     match parsed {
         Ok(expr) => conjunct_is_not_null(&expr, column),
         // Not SQL sqlparser reads: compare the bare text.

@@ -6,10 +6,9 @@
 //! the project's lexer, or with sqlparser where the structure matters.
 
 use sqlparser::ast::{BinaryOperator, Expr};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::naming::{quote_ident, truncate_identifier};
+use crate::sql;
 use crate::sql::lex::{tokenize, Token, TokenKind};
 
 /// The identifiers of `text` that can name a column, as (token, folded name): words and quoted
@@ -153,9 +152,9 @@ pub fn rename_column(text: &str, old: &str, new: &str) -> String {
 /// `column IS NOT NULL`, or a conjunction with that term (what PostgreSQL 12+ accepts as proof to
 /// skip the scan of `SET NOT NULL`).
 pub fn implies_not_null(text: &str, column: &str) -> bool {
-    let Ok(expr) = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(text)
-        .and_then(|mut parser| parser.parse_expr())
+    let Some(expr) = sql::parser(text)
+        .ok()
+        .and_then(|mut parser| parser.parse_expr().ok())
     else {
         return false;
     };

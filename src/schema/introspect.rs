@@ -9,8 +9,6 @@
 //! `email IS NOT NULL` for a check, `lower(email)` for an index key.
 
 use sqlparser::ast::DataType;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 use tokio_postgres::{Client, Error, Row};
 
@@ -19,6 +17,7 @@ use super::{
     RelationKind, Sequence, TypeKind, UserType,
 };
 use crate::shadow::snapshot::{user_schema, with_catalog_settings};
+use crate::sql;
 use crate::sql::ObjectName;
 
 /// Reads the schema of the database `client` is connected to into a [`Catalog`], every object from
@@ -197,7 +196,7 @@ fn read_constraint(row: &Row) -> Result<Option<Constraint>, Error> {
 /// `"Role"[]`, `app.status`) read with the PostgreSQL dialect; `None` when sqlparser cannot read
 /// all of it.
 fn parse_data_type(text: &str) -> Option<DataType> {
-    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?;
+    let mut parser = sql::parser(text).ok()?;
     let data_type = parser.parse_data_type().ok()?;
     (parser.peek_token().token == Token::EOF).then_some(data_type)
 }

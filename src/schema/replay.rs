@@ -182,10 +182,7 @@ fn index_key(column: &ast::IndexColumn) -> String {
 
 /// Parses one statement on its own (used to re-read repaired or partial statements).
 fn parse_statement(sql: &str) -> Option<ast::Statement> {
-    let mut statements = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .ok()?;
+    let mut statements = crate::sql::parser(sql).ok()?.parse_statements().ok()?;
     (statements.len() == 1).then(|| statements.remove(0))
 }
 

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod lex;
 pub mod name;
+pub mod nesting;
 pub mod position;
 pub mod split;
 
@@ -51,6 +52,9 @@ pub struct ParsedFile {
     pub statements: Vec<Statement>,
     /// Byte ranges of every comment, for suppression directives.
     pub comments: Vec<Range<usize>>,
+    /// Every quote or comment that never closes: what follows it was swallowed, and PostgreSQL
+    /// rejects the text.
+    pub unterminated: Vec<Unterminated>,
 }
 
 /// Splits the whole of `text` into statements and parses each one.
@@ -64,22 +68,26 @@ pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     let statements = split
         .statements
         .into_iter()
-        .map(|raw| statement(text, raw))
+        .map(|raw| statement(text, raw, true))
         .collect();
     ParsedFile {
         statements,
         comments: split.comments,
+        unterminated: split.unterminated,
     }
 }
 
-fn statement(text: &str, raw: split::RawStatement) -> Statement {
+/// Classifies and parses one statement; with `read_do_block`, also the statements of a `DO` block's
+/// body (never those of a block inside that body, which makes the body not plain SQL anyway: reading
+/// blocks nested in blocks would recurse as deep as they nest).
+fn statement(text: &str, raw: split::RawStatement, read_do_block: bool) -> Statement {
     let sql = &text[raw.range.clone()];
     let class = classify::classify(text, &raw.tokens);
-    let (ast, parse_error) = match parse_one(sql, &class, raw.unterminated.is_some()) {
+    let (ast, parse_error) = match parse_one(sql, &raw, &class, text) {
         Ok(ast) => (Some(ast), None),
         Err(error) => (None, Some(error)),
     };
-    let nested = if class.kind == Kind::Do {
+    let nested = if read_do_block && class.kind == Kind::Do {
         do_block_statements(text, &raw)
     } else {
         Vec::new()
@@ -138,7 +146,7 @@ fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> 
         .into_iter()
         .map(|mut nested| {
             nested.section = raw.section;
-            statement(text, nested)
+            statement(text, nested, false)
         })
         .collect();
     let plain_sql = |s: &Statement| {
@@ -156,10 +164,11 @@ fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> 
 
 fn parse_one(
     sql: &str,
+    raw: &split::RawStatement,
     class: &Classification,
-    unterminated: bool,
+    text: &str,
 ) -> Result<ast::Statement, String> {
-    if unterminated {
+    if raw.unterminated.is_some() {
         return Err("the statement contains an unterminated quote or comment".into());
     }
     if class.kind == Kind::PsqlMeta {
@@ -172,14 +181,46 @@ fn parse_one(
             MAX_PARSED_STATEMENT_BYTES
         ));
     }
-    let mut statements = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
+    check_nesting(text, &raw.tokens)?;
+    let mut statements = sqlparser_over(sql)?
+        .parse_statements()
         .map_err(|error| error.to_string())?;
     match statements.len() {
         1 => Ok(statements.remove(0)),
         n => Err(format!("sqlparser read {n} statements where psql sees one")),
     }
+}
+
+/// sqlparser's PostgreSQL parser over `text`. Every parse of SQL text goes through here (or through
+/// [`parse`]): text whose expressions nest deeper than [`nesting::MAX_NESTING`] is refused before
+/// sqlparser builds a syntax tree that no thread's stack could walk.
+pub fn parser(text: &str) -> Result<Parser<'static>, String> {
+    let tokens: Vec<Token> = lex::tokenize(text, 0..text.len())
+        .into_iter()
+        .filter(|token| !token.kind.is_trivia())
+        .collect();
+    check_nesting(text, &tokens)?;
+    sqlparser_over(text)
+}
+
+/// Refuses tokens (ranges into `text`) that nest deeper than [`nesting::MAX_NESTING`].
+fn check_nesting(text: &str, tokens: &[Token]) -> Result<(), String> {
+    let depth = nesting::depth_bound(text, tokens);
+    if depth > nesting::MAX_NESTING {
+        return Err(format!(
+            "its expressions nest up to {depth} levels deep (a chain of operators counts one level per \
+             operator); statements nesting over {} levels are classified without parsing",
+            nesting::MAX_NESTING
+        ));
+    }
+    Ok(())
+}
+
+/// sqlparser's parser, for text whose nesting was checked.
+fn sqlparser_over(text: &str) -> Result<Parser<'static>, String> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .map_err(|error| error.to_string())
 }
 
 impl Statement {
@@ -307,6 +348,50 @@ mod tests {
         ] {
             assert!(parse_text(sql).statements[0].nested.is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn text_nested_too_deep_is_refused_before_sqlparser_reads_it() {
+        let deep = format!("SELECT {}", vec!["1"; 150_000].join("+"));
+        let parsed = parse_text(&format!("{deep}; SELECT 1 + 1"));
+        assert!(parsed.statements[0].ast.is_none());
+        let error = parsed.statements[0].parse_error.as_deref().unwrap();
+        assert!(
+            error.starts_with("its expressions nest up to 300000 levels deep"),
+            "{error}"
+        );
+        assert!(parsed.statements[1].ast.is_some());
+        assert!(parser(&deep).is_err());
+        assert!(parser("a IS NOT NULL AND b > 0")
+            .and_then(|mut p| p.parse_expr().map_err(|e| e.to_string()))
+            .is_ok());
+    }
+
+    #[test]
+    fn do_blocks_inside_do_blocks_are_not_read() {
+        let sql = "DO $a$ BEGIN DO $b$ BEGIN CREATE TABLE t (id int); END $b$; END $a$";
+        assert!(parse_text(sql).statements[0].nested.is_empty());
+    }
+
+    #[test]
+    fn an_unterminated_block_comment_is_reported_wherever_it_opens() {
+        // Between statements it belongs to none, and what follows it is no statement either.
+        let sql = "SELECT 1;\n/* nested /* closed */ but not the outer one\nDROP TABLE users;";
+        let parsed = parse_text(sql);
+        assert_eq!(parsed.statements.len(), 1);
+        assert_eq!(
+            parsed.unterminated,
+            [Unterminated {
+                offset: 10,
+                what: "block comment"
+            }]
+        );
+        let inside = parse_text("SELECT 1 /* open");
+        assert_eq!(inside.unterminated.len(), 1);
+        assert!(inside.statements[0].unterminated.is_some());
+        assert!(parse_text("SELECT 1; /* a /* b */ c */")
+            .unterminated
+            .is_empty());
     }
 
     #[test]

@@ -23,12 +23,31 @@ pub struct Unterminated {
     pub what: &'static str,
 }
 
+impl Unterminated {
+    /// Where an unterminated token starts and what it is.
+    fn at(token: &Token) -> Unterminated {
+        let what = match token.kind {
+            TokenKind::String => "string literal",
+            TokenKind::DollarString => "dollar-quoted string",
+            TokenKind::QuotedIdent => "quoted identifier",
+            _ => "block comment",
+        };
+        Unterminated {
+            offset: token.range.start,
+            what,
+        }
+    }
+}
+
 /// The statements and the comments of a file's sections.
 #[derive(Debug, Clone, Default)]
 pub struct Split {
     pub statements: Vec<RawStatement>,
     /// Byte ranges of every comment, for suppression directives.
     pub comments: Vec<Range<usize>>,
+    /// Every quote or comment that never closes (at most one per section: it runs to the section's
+    /// end), including a comment that opens where a statement would start and so belongs to none.
+    pub unterminated: Vec<Unterminated>,
 }
 
 /// Splits each section of `text` into statements. A `;` ends a statement unless it is inside
@@ -38,6 +57,9 @@ pub fn split(text: &str, sections: &[Range<usize>]) -> Split {
     for (section, range) in sections.iter().enumerate() {
         let mut current = StatementBuilder::new(section);
         for token in tokenize(text, range.clone()) {
+            if token.unterminated {
+                out.unterminated.push(Unterminated::at(&token));
+            }
             match token.kind {
                 TokenKind::LineComment | TokenKind::BlockComment => {
                     if token.unterminated {
@@ -94,16 +116,7 @@ impl StatementBuilder {
     }
 
     fn note_unterminated(&mut self, token: &Token) {
-        let what = match token.kind {
-            TokenKind::String => "string literal",
-            TokenKind::DollarString => "dollar-quoted string",
-            TokenKind::QuotedIdent => "quoted identifier",
-            _ => "block comment",
-        };
-        self.unterminated.get_or_insert(Unterminated {
-            offset: token.range.start,
-            what,
-        });
+        self.unterminated.get_or_insert(Unterminated::at(token));
     }
 
     fn push(&mut self, text: &str, token: Token) {

@@ -1,0 +1,137 @@
+//! Text from the repository under review, made safe to print.
+//!
+//! File names, identifiers and SQL come from pull requests. Printed raw, a newline in a file name forges
+//! a report line (or a CI workflow command), an ESC starts a terminal control sequence, and a
+//! right-to-left override makes text read differently from what it is. Every report format and every
+//! message escapes such text through here: control characters (C0, DEL, C1), the invisible characters
+//! that reorder text (bidi controls) and the line and paragraph separators. Backslashes are left as they
+//! are, so escaping twice changes nothing and SQL such as `E'\n'` reads as written.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fmt::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// `text` with every character that is not safe to print written as an escape: `\n`, `\r`, `\t`,
+/// `\x1b` for the other ASCII controls, `\u{202e}` for the rest.
+pub fn text(text: &str) -> Cow<'_, str> {
+    escape_chars(text, |_| true)
+}
+
+/// As [`text`], but line breaks (`\n`) are kept: for multi-line text such as a finding's help.
+pub fn lines(text: &str) -> Cow<'_, str> {
+    escape_chars(text, |c| c != '\n')
+}
+
+/// A path for people to read: escaped as [`text`], and each byte that is not UTF-8 written as `\xNN`,
+/// so that two different names never print the same.
+pub fn path(path: &Path) -> String {
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(&text(chunk.valid()));
+        push_bytes(&mut out, chunk.invalid());
+    }
+    out
+}
+
+/// A file name as text that keeps every name apart: UTF-8 is kept as it is (controls too: this is a
+/// name to match and sort, not to print) and each byte that is not UTF-8 becomes `\xNN`.
+pub fn os_name(name: &OsStr) -> Cow<'_, str> {
+    if let Some(utf8) = name.to_str() {
+        return Cow::Borrowed(utf8);
+    }
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        push_bytes(&mut out, chunk.invalid());
+    }
+    Cow::Owned(out)
+}
+
+/// Whether a character must not reach a terminal, a log or a rendered page as it is.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            // Arabic letter mark, zero-width characters, left-to-right and right-to-left marks,
+            // embeddings and overrides, isolates, the line and paragraph separators some renderers
+            // break lines at, and the byte order mark.
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )
+}
+
+fn escape_chars(text: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let needs = |c: char| is_unsafe(c) && escaped(c);
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs(c) {
+            out.push(c);
+            continue;
+        }
+        let _ = match c {
+            '\n' => write!(out, "\\n"),
+            '\r' => write!(out, "\\r"),
+            '\t' => write!(out, "\\t"),
+            c if c.is_ascii() => write!(out, "\\x{:02x}", u32::from(c)),
+            c => write!(out, "\\u{{{:x}}}", u32::from(c)),
+        };
+    }
+    Cow::Owned(out)
+}
+
+fn push_bytes(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        let _ = write!(out, "\\x{byte:02x}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn controls_and_bidi_overrides_are_escaped() {
+        assert_eq!(
+            text("a\nb\r\tc\x1b[31md\u{7f}"),
+            "a\\nb\\r\\tc\\x1b[31md\\x7f"
+        );
+        assert_eq!(text("\u{9b}x\u{202e}gpj.sql"), "\\u{9b}x\\u{202e}gpj.sql");
+        assert_eq!(text("\u{2028}"), "\\u{2028}");
+    }
+
+    #[test]
+    fn printable_text_is_borrowed_unchanged() {
+        for plain in ["0002_ünï.sql", "E'\\n' — «x»", "a b", ""] {
+            assert!(
+                matches!(text(plain), Cow::Borrowed(t) if t == plain),
+                "{plain}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaping_twice_changes_nothing() {
+        let once = text("x\x1by\nz\u{202e}");
+        assert_eq!(text(&once), once);
+    }
+
+    #[test]
+    fn lines_keep_newlines_only() {
+        assert_eq!(lines("a\nb\x1b\r"), "a\nb\\x1b\\r");
+    }
+
+    #[test]
+    fn paths_show_bytes_that_are_not_utf8() {
+        let name = OsString::from_vec(b"db/0002_caf\xe9\n.sql".to_vec());
+        assert_eq!(path(Path::new(&name)), "db/0002_caf\\xe9\\n.sql");
+        assert_eq!(os_name(&name), "db/0002_caf\\xe9\n.sql");
+        assert_eq!(os_name(OsStr::new("ünï")), "ünï");
+    }
+}
