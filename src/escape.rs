@@ -19,9 +19,10 @@ pub fn text(text: &str) -> Cow<'_, str> {
     escape_chars(text, |_| true)
 }
 
-/// As [`text`], but line breaks (`\n`) are kept: for multi-line text such as a finding's help.
+/// As [`text`], but line breaks (`\n`) and tabs are kept: for multi-line text such as a finding's
+/// help (neither can forge anything on a line of its own).
 pub fn lines(text: &str) -> Cow<'_, str> {
-    escape_chars(text, |c| c != '\n')
+    escape_chars(text, |c| c != '\n' && c != '\t')
 }
 
 /// A path for people to read: escaped as [`text`], and each byte that is not UTF-8 written as `\xNN`,

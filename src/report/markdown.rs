@@ -423,7 +423,7 @@ mod tests {
             inline("@octocat #12 a@ #"),
             "@&#8203;octocat #&#8203;12 a@ #"
         );
-        assert_eq!(inline("esc\u{1b}"), "esc\\\\u{1b}");
+        assert_eq!(inline("esc\u{1b}"), "esc\\\\x1b");
     }
 
     #[test]

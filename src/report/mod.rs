@@ -161,7 +161,7 @@ mod tests {
     fn paths_escape_every_control_character() {
         assert_eq!(
             shown_path(Path::new("db/a\nb\r\tc\u{1b}[31m.sql")),
-            "db/a\\nb\\r\\tc\\u{1b}[31m.sql"
+            "db/a\\nb\\r\\tc\\x1b[31m.sql"
         );
         assert_eq!(shown_path(Path::new("db/é 100%.sql")), "db/é 100%.sql");
         assert_eq!(
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn messages_keep_line_breaks_and_tabs() {
-        assert_eq!(shown_text("a\n\tb\u{7}"), "a\n\tb\\u{7}");
+        assert_eq!(shown_text("a\n\tb\u{7}"), "a\n\tb\\x07");
         assert!(matches!(shown_text("plain"), Cow::Borrowed("plain")));
     }
 }
