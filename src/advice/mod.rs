@@ -3,4 +3,5 @@
 //! stage has run it on the shadow. Advice adds words and drafts: it never adds, removes or re-grades
 //! a finding, and never changes the exit code.
 
+pub mod builtin;
 pub mod draft;
