@@ -10,7 +10,6 @@
 //! Each test collects every failing document before failing, so one run shows all of them.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use migagent::migration::Transaction;
 use migagent::report::text::{render_migration, Style};
@@ -20,6 +19,8 @@ use migagent::shadow::session::{ShadowMode, ShadowOptions};
 
 mod common;
 
+use common::docs::{docs_dir, parse_examples, read_doc, Example, Role};
+
 /// The headings every document has, in this order.
 const HEADINGS: &[&str] = &[
     "## Why",
@@ -27,109 +28,6 @@ const HEADINGS: &[&str] = &[
     "## Safe alternative",
     "## Examples",
 ];
-
-fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
-}
-
-fn doc_path(rule: &Rule) -> PathBuf {
-    docs_dir().join(format!("{}.md", rule.id))
-}
-
-/// Reads a rule's document, or says why it cannot.
-fn read_doc(rule: &Rule) -> Result<String, String> {
-    let path = doc_path(rule);
-    fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    History,
-    Bad,
-    Good,
-}
-
-#[derive(Debug)]
-struct Example {
-    role: Role,
-    /// `pg=N` on the fence.
-    pg_version: Option<u32>,
-    sql: String,
-    /// 1-based line of the opening fence, for messages.
-    line: usize,
-}
-
-/// The example blocks of a document.
-fn parse_examples(doc: &str) -> Result<Vec<Example>, String> {
-    let mut examples = Vec::new();
-    let mut lines = doc.lines().enumerate();
-    while let Some((index, line)) = lines.next() {
-        let Some(info) = line.trim_start().strip_prefix("```") else {
-            continue;
-        };
-        let mut words = info.split_whitespace();
-        let is_sql = words.next() == Some("sql");
-        let mut role = None;
-        let mut pg_version = None;
-        for word in words.filter(|_| is_sql) {
-            match word {
-                "history" | "bad" | "good" if role.is_some() => {
-                    return Err(format!("line {}: the fence names two roles", index + 1));
-                }
-                "history" => role = Some(Role::History),
-                "bad" => role = Some(Role::Bad),
-                "good" => role = Some(Role::Good),
-                _ => match word.strip_prefix("pg=").map(str::parse::<u32>) {
-                    Some(Ok(version)) => pg_version = Some(version),
-                    _ => {
-                        return Err(format!(
-                            "line {}: unknown word `{word}` in the fence (expected history, bad, good, pg=N)",
-                            index + 1
-                        ))
-                    }
-                },
-            }
-        }
-        // The block's body, up to the closing fence.
-        let mut body = Vec::new();
-        let mut closed = false;
-        for (_, line) in lines.by_ref() {
-            if line.trim_start().starts_with("```") {
-                closed = true;
-                break;
-            }
-            body.push(line);
-        }
-        if !closed {
-            return Err(format!(
-                "line {}: the fenced block is never closed",
-                index + 1
-            ));
-        }
-        let Some(role) = role else {
-            if pg_version.is_some() {
-                return Err(format!(
-                    "line {}: pg=N on a block that is not bad or good",
-                    index + 1
-                ));
-            }
-            continue;
-        };
-        if role == Role::History && pg_version.is_some() {
-            return Err(format!(
-                "line {}: pg=N applies to bad and good blocks, not to history",
-                index + 1
-            ));
-        }
-        examples.push(Example {
-            role,
-            pg_version,
-            sql: body.join("\n") + "\n",
-            line: index + 1,
-        });
-    }
-    Ok(examples)
-}
 
 /// Reviews an example as a plain psql migration after the document's history. The SQL is preceded
 /// by blank lines so that the positions in findings are the document's lines.

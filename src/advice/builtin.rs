@@ -90,6 +90,8 @@ enum Piece {
         sql: String,
         transaction: Option<u32>,
         transactional: bool,
+        /// Why it is there, for a preamble; `None` for a statement as written.
+        note: Option<String>,
     },
     /// A step of a fix: a unit of its own.
     Fixed(Step),
@@ -139,6 +141,7 @@ fn rewrite<L: Fn(usize) -> usize>(
                 sql: step.sql.clone(),
                 transaction,
                 transactional: step.transactional,
+                note: Some(step.note.clone()),
             }));
         }
         match replacing.first() {
@@ -156,6 +159,7 @@ fn rewrite<L: Fn(usize) -> usize>(
                 sql: terminated(statement.sql(shape.text)),
                 transaction,
                 transactional: runs_in_transaction(statement),
+                note: None,
             }),
         }
     }
@@ -202,6 +206,7 @@ fn merge(pieces: Vec<Piece>) -> Vec<Step> {
                 sql,
                 transaction: Some(block),
                 transactional: true,
+                ..
             } if open == Some(block) => {
                 let step = steps.last_mut().expect("an open block has a step");
                 step.sql.push('\n');
@@ -211,17 +216,21 @@ fn merge(pieces: Vec<Piece>) -> Vec<Step> {
                 sql,
                 transaction,
                 transactional,
+                note,
             } => {
-                let note = match transaction {
-                    Some(_) if transactional => "as written, in one transaction as before",
-                    _ if transactional => "as written; it ran on its own",
-                    _ => "as written; it runs outside any transaction block",
-                };
+                let note = note.unwrap_or_else(|| {
+                    match transaction {
+                        Some(_) if transactional => "as written, in one transaction as before",
+                        _ if transactional => "as written; it ran on its own",
+                        _ => "as written; it runs outside any transaction block",
+                    }
+                    .to_owned()
+                });
                 open = transaction.filter(|_| transactional);
                 steps.push(Step {
                     sql,
                     transactional,
-                    note: note.to_owned(),
+                    note,
                 });
             }
             Piece::Fixed(step) => {

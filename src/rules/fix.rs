@@ -124,3 +124,29 @@ pub fn validate_step(table_sql: &str, constraint: &str) -> Step {
          reads and writes continue",
     )
 }
+
+/// SET NOT NULL without the scan under ACCESS EXCLUSIVE (PostgreSQL 12+): `CHECK (column IS NOT
+/// NULL) NOT VALID`, VALIDATE in a transaction of its own, then `set_not_null` (which uses the
+/// validated CHECK instead of scanning) and DROP of the CHECK, now redundant.
+pub fn not_null_via_check(
+    table_sql: &str,
+    column_sql: &str,
+    constraint: &str,
+    set_not_null: &str,
+) -> Vec<Step> {
+    let constraint_sql = sql_ident(constraint);
+    vec![
+        Step::transactional(
+            format!(
+                "ALTER TABLE {table_sql} ADD CONSTRAINT {constraint_sql} CHECK ({column_sql} IS NOT \
+                 NULL) NOT VALID;"
+            ),
+            "adds the CHECK as NOT VALID: checks only new rows, instant",
+        ),
+        validate_step(table_sql, constraint),
+        Step::transactional(
+            format!("{set_not_null} ALTER TABLE {table_sql} DROP CONSTRAINT {constraint_sql};"),
+            "SET NOT NULL uses the validated CHECK instead of scanning; the CHECK is then redundant",
+        ),
+    ]
+}

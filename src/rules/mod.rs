@@ -4,6 +4,7 @@
 //! (`rules/<id>.md`), and a `check` function that looks at one statement in its context and reports
 //! [`Diagnostic`]s. Adding a rule means adding that file, its document, and one line in [`ALL`].
 
+mod batch;
 mod columns;
 pub mod context;
 pub mod fix;

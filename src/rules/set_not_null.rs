@@ -5,7 +5,7 @@
 
 use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, Expr};
 
-use super::fix::{validate_step, Fix, Step};
+use super::fix::{not_null_via_check, Fix};
 use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
@@ -103,9 +103,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// SET NOT NULL proven by a validated CHECK first (PostgreSQL 12+): add `CHECK (col IS NOT NULL)
-/// NOT VALID`, validate it in its own transaction, then SET NOT NULL (as written) skips the scan
-/// and the CHECK is dropped.
+/// SET NOT NULL proven by a validated CHECK first (PostgreSQL 12+), with the SET NOT NULL as
+/// written.
 fn check_first(
     cx: &StatementContext,
     alter: &AlterTable,
@@ -114,22 +113,12 @@ fn check_first(
     constraint: &str,
 ) -> Option<Fix> {
     let set_not_null = alter.single_operation_sql(cx, i, str::to_owned)?;
-    let table_sql = &alter.table_sql;
-    let constraint_sql = sql_ident(constraint);
-    Some(Fix::replace(vec![
-        Step::transactional(
-            format!(
-                "ALTER TABLE {table_sql} ADD CONSTRAINT {constraint_sql} CHECK ({column_sql} IS NOT \
-                 NULL) NOT VALID;"
-            ),
-            "adds the CHECK as NOT VALID: checks only new rows, instant",
-        ),
-        validate_step(table_sql, constraint),
-        Step::transactional(
-            format!("{set_not_null} ALTER TABLE {table_sql} DROP CONSTRAINT {constraint_sql};"),
-            "SET NOT NULL uses the validated CHECK instead of scanning; the CHECK is then redundant",
-        ),
-    ]))
+    Some(Fix::replace(not_null_via_check(
+        &alter.table_sql,
+        column_sql,
+        constraint,
+        &set_not_null,
+    )))
 }
 
 /// Whether the catalog shows a validated CHECK constraint on `table` that proves `column IS NOT NULL`

@@ -3,6 +3,8 @@
 //! runtime, and a connection to one of the test's own ephemeral clusters.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod docs;
+
 use migagent::shadow::cluster::{find_binaries, EphemeralCluster, PgBinaries};
 
 /// The installed binaries, or `None` (with a note) when there are none and we are not in CI.

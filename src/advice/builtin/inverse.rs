@@ -59,8 +59,11 @@ pub(super) fn down<L: Fn(usize) -> usize>(
 /// The inverse of one statement on the schema `catalog` (just before it).
 fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Inverse, String> {
     match statement.class.kind {
-        // No schema change to undo.
-        Kind::Set
+        // No schema change to undo (a refresh or a rebuild changes no definition).
+        Kind::RefreshMaterializedView
+        | Kind::Reindex
+        | Kind::Cluster
+        | Kind::Set
         | Kind::Reset
         | Kind::Begin
         | Kind::Commit
