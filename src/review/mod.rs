@@ -13,6 +13,7 @@ mod confirm;
 mod shadow;
 
 use crate::advice::draft::Step;
+use crate::advice::Advice;
 use crate::escape;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
@@ -115,6 +116,8 @@ pub struct MigrationReview {
     pub findings: Vec<Finding>,
     /// Warnings about the review itself (e.g. an ignore directive naming an unknown rule).
     pub notices: Vec<Notice>,
+    /// What the advise stage proposes; `None` when it had nothing to say or did not run.
+    pub advice: Option<Advice>,
 }
 
 #[derive(Debug, Clone)]
@@ -777,6 +780,7 @@ fn review_migration(
         statements,
         findings,
         notices,
+        advice: None,
     }
 }
 
