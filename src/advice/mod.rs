@@ -165,6 +165,7 @@ mod tests {
             validation: Validation {
                 status,
                 reasons: vec!["r".into(); reasons],
+                notes: Vec::new(),
             },
         }
     }
