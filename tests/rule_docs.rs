@@ -102,6 +102,7 @@ fn rendered(review: &MigrationReview, only: Option<&str>) -> String {
         statements: review.statements.clone(),
         findings,
         notices: Vec::new(),
+        advice: None,
     };
     let mut out = String::new();
     render_migration(&mut out, &view, Style { color: false });

@@ -12,6 +12,8 @@ use std::sync::{mpsc, Mutex};
 mod confirm;
 mod shadow;
 
+use crate::advice::draft::Step;
+use crate::advice::Advice;
 use crate::escape;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
@@ -116,6 +118,8 @@ pub struct MigrationReview {
     pub findings: Vec<Finding>,
     /// Warnings about the review itself (e.g. an ignore directive naming an unknown rule).
     pub notices: Vec<Notice>,
+    /// What the advise stage proposes; `None` when it had nothing to say or did not run.
+    pub advice: Option<Advice>,
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +526,51 @@ pub fn review_sql(
     review_migration(migration, &parsed, &mut catalog, options, None)
 }
 
+/// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
+/// step in a transaction of its own, the others outside any): its `error` findings as
+/// "step 2: index-not-concurrent: …". The validate stage rejects a draft that has any.
+pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -> Vec<String> {
+    let mut text = String::new();
+    let mut sections = Vec::new();
+    for step in steps {
+        let start = text.len();
+        text.push_str(&step.sql);
+        let transaction = if step.transactional {
+            migration::Transaction::Wrapped
+        } else {
+            migration::Transaction::None
+        };
+        sections.push(migration::Section {
+            range: start..text.len(),
+            transaction,
+        });
+        text.push('\n');
+    }
+    let ranges: Vec<_> = sections.iter().map(|s| s.range.clone()).collect();
+    let parsed = sql::parse(&text, &ranges);
+    let step_of = |offset: usize| {
+        sections
+            .iter()
+            .take_while(|s| s.range.start <= offset)
+            .count()
+    };
+    let mut catalog = catalog.clone();
+    catalog.begin_migration();
+    let migration = Migration {
+        path: PathBuf::from("rewrite"),
+        tool: Tool::Plain,
+        text,
+        sections: sections.clone(),
+    };
+    let reviewed = review_migration(migration, &parsed, &mut catalog, options, None);
+    reviewed
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("step {}: {}: {}", step_of(f.offset), f.rule.id, f.message))
+        .collect()
+}
+
 /// Runs every enabled rule on every statement of one migration, with the schema as it is just
 /// before each statement.
 /// With `shadow`, the migration is then applied to the shadow database and its trace compared with the
@@ -737,6 +786,7 @@ fn review_migration(
         statements,
         findings,
         notices,
+        advice: None,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn render_rule(rule: &str, review: &MigrationReview) -> String {
             .cloned()
             .collect(),
         notices: Vec::new(),
+        advice: None,
     };
     only.findings.sort_by_key(|f| f.offset);
     let mut out = String::new();
