@@ -18,6 +18,7 @@
 mod blocking;
 mod compare;
 mod data_loss;
+mod references;
 
 use std::collections::HashSet;
 
@@ -88,6 +89,20 @@ impl<'s, 'a> Validator<'s, 'a> {
             original,
             rules,
             references: None,
+        }
+    }
+
+    /// The names `text` mentions that exist neither before nor after the migration (the reference
+    /// check of explanations): "orders.total_cents".
+    pub fn unknown_references(&mut self, text: &str) -> Vec<String> {
+        let references = self
+            .references
+            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
+        match references {
+            Ok(references) => {
+                references::unknown_names(text, &references.baseline, &references.after_up)
+            }
+            Err(_) => Vec::new(),
         }
     }
 
