@@ -6,7 +6,7 @@
 mod common;
 
 use common::binaries_or_skip;
-use migagent::advice::draft::{Down, Rewrite, Status, Step, Validation};
+use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
 use migagent::migration::{Section, Transaction};
 use migagent::review::{self, ReviewOptions};
 use migagent::shadow::session::{Shadow, ShadowMode, ShadowOptions};
@@ -412,6 +412,38 @@ fn downs_go_through_the_rollback_drill() {
     );
     assert_accepted("a dropped column restored", &validation);
     assert!(draft.data_loss, "data_loss is forced");
+    let mut drafts: Vec<Draft> = [
+        Body::Rewrite(rewrite(&[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            false,
+        )])),
+        Body::Down(Down {
+            sql: "DROP INDEX orders_status_idx;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+        Body::Down(Down {
+            sql: "SELECT 1;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+    ]
+    .into_iter()
+    .map(|body| Draft {
+        source: Source::Builtin,
+        attempts: 1,
+        body,
+        validation: Validation::skipped("not validated yet"),
+    })
+    .collect();
+    fixture.validator(ADD_INDEX, |validator| {
+        validator.validate_drafts(&mut drafts)
+    });
+    let statuses: Vec<Status> = drafts.iter().map(|d| d.validation.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Accepted, Status::Accepted, Status::Rejected]
+    );
     let unknown = fixture.validator(ADD_INDEX, |validator| {
         validator.unknown_references(
             "Building orders_status_idx on orders.status blocks writes to orders.total and orders.total_cents; `invoices.amount` is safe.",

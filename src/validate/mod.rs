@@ -24,7 +24,7 @@ use std::collections::HashSet;
 
 use tokio_postgres::Client;
 
-use crate::advice::draft::{Down, Rewrite, Step, Validation};
+use crate::advice::draft::{Body, Down, Draft, Rewrite, Step, Validation};
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
 use crate::schema::{self, Catalog};
@@ -89,6 +89,16 @@ impl<'s, 'a> Validator<'s, 'a> {
             original,
             rules,
             references: None,
+        }
+    }
+
+    /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
+    pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
+        for draft in drafts {
+            draft.validation = match &mut draft.body {
+                Body::Rewrite(rewrite) => self.rewrite(rewrite),
+                Body::Down(down) => self.down(down),
+            };
         }
     }
 
