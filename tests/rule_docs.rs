@@ -199,6 +199,7 @@ fn rendered(review: &MigrationReview, only: Option<&str>) -> String {
         path: review.path.clone(),
         tool: review.tool,
         text: review.text.clone(),
+        sections: review.sections.clone(),
         lines: review.lines.clone(),
         statements: review.statements.clone(),
         findings,

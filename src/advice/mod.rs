@@ -3,6 +3,7 @@
 //! stage has run it on the shadow. Advice adds words and drafts: it never adds, removes or re-grades
 //! a finding, and never changes the exit code.
 
+pub mod builtin;
 pub mod draft;
 
 use serde::{Deserialize, Serialize};

@@ -110,6 +110,8 @@ pub struct MigrationReview {
     pub path: PathBuf,
     pub tool: Tool,
     pub text: String,
+    /// The parts of the file the tool runs, and how (in a transaction or not).
+    pub sections: Vec<migration::Section>,
     pub lines: LineIndex,
     pub statements: Vec<ReviewedStatement>,
     /// Sorted by position.
@@ -151,6 +153,9 @@ pub struct Finding {
     pub table: Option<String>,
     /// `None`: no shadow database ran.
     pub confirmed_by_shadow: Option<bool>,
+    /// The rule's built-in fixer's answer (see [`rules::fix`]); the advice stage composes a
+    /// migration's fixes into its rewrite draft.
+    pub fix: Option<rules::fix::Fix>,
 }
 
 impl Finding {
@@ -776,6 +781,7 @@ fn review_migration(
         path,
         tool,
         text,
+        sections,
         lines,
         statements,
         findings,
@@ -850,6 +856,7 @@ fn finding(
         help: diagnostic.help,
         table: diagnostic.table.map(|t| t.to_string()),
         confirmed_by_shadow: None,
+        fix: diagnostic.fix,
     }
 }
 

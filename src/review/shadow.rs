@@ -437,6 +437,7 @@ pub(super) fn compare(
             help,
             table,
             confirmed_by_shadow: Some(true),
+            fix: None,
         });
     }
 }
