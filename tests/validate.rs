@@ -6,7 +6,7 @@
 mod common;
 
 use common::binaries_or_skip;
-use migagent::advice::draft::{Down, Rewrite, Status, Step, Validation};
+use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
 use migagent::migration::{Section, Transaction};
 use migagent::review::{self, ReviewOptions};
 use migagent::shadow::session::{Shadow, ShadowMode, ShadowOptions};
@@ -31,6 +31,10 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Option<Fixture> {
+        Fixture::with_history(HISTORY)
+    }
+
+    fn with_history(history: &str) -> Option<Fixture> {
         binaries_or_skip()?;
         let options = ShadowOptions {
             mode: ShadowMode::Auto,
@@ -42,7 +46,7 @@ impl Fixture {
             .expect("PostgreSQL is installed");
         let database = shadow.create_database(None).unwrap();
         shadow
-            .block_on(database.client.batch_execute(HISTORY))
+            .block_on(database.client.batch_execute(history))
             .unwrap();
         let baseline = shadow.seal_baseline(database, "history");
         Some(Fixture { shadow, baseline })
@@ -408,6 +412,44 @@ fn downs_go_through_the_rollback_drill() {
     );
     assert_accepted("a dropped column restored", &validation);
     assert!(draft.data_loss, "data_loss is forced");
+    let mut drafts: Vec<Draft> = [
+        Body::Rewrite(rewrite(&[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            false,
+        )])),
+        Body::Down(Down {
+            sql: "DROP INDEX orders_status_idx;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+        Body::Down(Down {
+            sql: "SELECT 1;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+    ]
+    .into_iter()
+    .map(|body| Draft {
+        source: Source::Builtin,
+        attempts: 1,
+        body,
+        validation: Validation::skipped("not validated yet"),
+    })
+    .collect();
+    fixture.validator(ADD_INDEX, |validator| {
+        validator.validate_drafts(&mut drafts)
+    });
+    let statuses: Vec<Status> = drafts.iter().map(|d| d.validation.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Accepted, Status::Accepted, Status::Rejected]
+    );
+    let unknown = fixture.validator(ADD_INDEX, |validator| {
+        validator.unknown_references(
+            "Building orders_status_idx on orders.status blocks writes to orders.total and orders.total_cents; `invoices.amount` is safe.",
+        )
+    });
+    assert_eq!(unknown, ["orders.total_cents", "invoices.amount"]);
     assert!(
         validation
             .notes
@@ -418,4 +460,86 @@ fn downs_go_through_the_rollback_drill() {
         validation.notes
     );
     fixture.assert_no_leftover_databases();
+}
+
+/// A timed case: its name, the original migration, the draft's steps.
+type TimedCase<'a> = (&'a str, &'a str, Vec<(&'a str, bool)>);
+
+/// `cargo test --release --test validate -- --ignored --nocapture`: the time to validate one
+/// draft, cold (the migration's first draft, which also applies the original on a copy of the
+/// baseline to learn the schemas) and warm (its later drafts), on the fixture's history and on one
+/// with 150 more tables (each with an index and a foreign key).
+#[test]
+#[ignore]
+fn validation_time_per_draft() {
+    let mut bigger = HISTORY.to_owned();
+    for n in 0..150 {
+        bigger.push_str(&format!(
+            "CREATE TABLE t{n} (id bigint PRIMARY KEY, user_id bigint REFERENCES users, name text, created_at timestamptz DEFAULT now());\nCREATE INDEX t{n}_name_idx ON t{n} (name);\n"
+        ));
+    }
+    for (history, label) in [(HISTORY, "2 tables"), (bigger.as_str(), "152 tables")] {
+        let Some(mut fixture) = Fixture::with_history(history) else {
+            return;
+        };
+        let cases: [TimedCase; 2] = [
+            (
+                "foreign key NOT VALID + VALIDATE",
+                ADD_FOREIGN_KEY,
+                vec![
+                    ("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;", true),
+                    ("ALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;", true),
+                ],
+            ),
+            (
+                "CREATE INDEX CONCURRENTLY",
+                ADD_INDEX,
+                vec![("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);", false)],
+            ),
+        ];
+        for (case, original, steps) in cases {
+            let draft = rewrite(&steps);
+            let (cold, mut warm) = fixture.validator(original, |validator| {
+                let started = std::time::Instant::now();
+                assert_accepted(case, &validator.rewrite(&draft));
+                let cold = started.elapsed();
+                let warm: Vec<_> = (0..5)
+                    .map(|_| {
+                        let started = std::time::Instant::now();
+                        assert_accepted(case, &validator.rewrite(&draft));
+                        started.elapsed()
+                    })
+                    .collect();
+                (cold, warm)
+            });
+            warm.sort();
+            println!(
+                "{label}, {case}: cold {:.0} ms, warm median {:.0} ms (best {:.0} ms)",
+                cold.as_secs_f64() * 1000.0,
+                warm[2].as_secs_f64() * 1000.0,
+                warm[0].as_secs_f64() * 1000.0
+            );
+        }
+        let (cold, mut warm) = fixture.validator(ADD_INDEX, |validator| {
+            let mut down = || {
+                let mut draft = Down {
+                    sql: "DROP INDEX orders_status_idx;".into(),
+                    data_loss: false,
+                    notes: String::new(),
+                };
+                let started = std::time::Instant::now();
+                assert_accepted("down", &validator.down(&mut draft));
+                started.elapsed()
+            };
+            let cold = down();
+            (cold, (0..5).map(|_| down()).collect::<Vec<_>>())
+        });
+        warm.sort();
+        println!(
+            "{label}, down (DROP INDEX): cold {:.0} ms, warm median {:.0} ms (best {:.0} ms)",
+            cold.as_secs_f64() * 1000.0,
+            warm[2].as_secs_f64() * 1000.0,
+            warm[0].as_secs_f64() * 1000.0
+        );
+    }
 }

@@ -18,12 +18,13 @@
 mod blocking;
 mod compare;
 mod data_loss;
+mod references;
 
 use std::collections::HashSet;
 
 use tokio_postgres::Client;
 
-use crate::advice::draft::{Down, Rewrite, Step, Validation};
+use crate::advice::draft::{Body, Down, Draft, Rewrite, Step, Validation};
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
 use crate::schema::{self, Catalog};
@@ -88,6 +89,30 @@ impl<'s, 'a> Validator<'s, 'a> {
             original,
             rules,
             references: None,
+        }
+    }
+
+    /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
+    pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
+        for draft in drafts {
+            draft.validation = match &mut draft.body {
+                Body::Rewrite(rewrite) => self.rewrite(rewrite),
+                Body::Down(down) => self.down(down),
+            };
+        }
+    }
+
+    /// The names `text` mentions that exist neither before nor after the migration (the reference
+    /// check of explanations): "orders.total_cents".
+    pub fn unknown_references(&mut self, text: &str) -> Vec<String> {
+        let references = self
+            .references
+            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
+        match references {
+            Ok(references) => {
+                references::unknown_names(text, &references.baseline, &references.after_up)
+            }
+            Err(_) => Vec::new(),
         }
     }
 
