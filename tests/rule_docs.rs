@@ -253,10 +253,12 @@ fn rendered(review: &MigrationReview, only: Option<&str>) -> String {
         path: review.path.clone(),
         tool: review.tool,
         text: review.text.clone(),
+        sections: review.sections.clone(),
         lines: review.lines.clone(),
         statements: review.statements.clone(),
         findings,
         notices: Vec::new(),
+        advice: None,
     };
     let mut out = String::new();
     render_migration(&mut out, &view, Style { color: false });

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::{llm_totals, LlmTotals};
+use crate::advice::Advice;
 use crate::escape;
 use crate::review::{Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
@@ -30,7 +32,7 @@ struct MigrationJson<'a> {
     tool: &'static str,
     statements: Vec<StatementJson<'a>>,
     findings: Vec<FindingJson<'a>>,
-    advice: Option<()>,
+    advice: Option<&'a Advice>,
     notices: Vec<NoticeJson<'a>>,
 }
 
@@ -91,6 +93,8 @@ struct Summary {
     errors: usize,
     warnings: usize,
     infos: usize,
+    /// What the LLM requests cost; null when none was made (an addition to the contract's keys).
+    llm: Option<LlmTotals>,
 }
 
 /// Renders the review as one compact JSON object on one line (pipe it through `jq` to read it).
@@ -105,6 +109,7 @@ pub fn render(review: &Review) -> String {
             errors: counts.errors,
             warnings: counts.warnings,
             infos: counts.infos,
+            llm: llm_totals(review),
         },
         problems: review
             .problems
@@ -153,7 +158,7 @@ fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
             })
             .collect(),
         findings: migration.findings.iter().map(finding).collect(),
-        advice: None,
+        advice: migration.advice.as_ref(),
         notices: migration
             .notices
             .iter()

@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use super::text::{self, Style};
-use super::{count, shown_path, shown_text, summary_line, Context};
+use super::{count, llm_totals, shown_path, shown_text, summary_line, Context};
+use crate::advice::draft::Source;
 use crate::review::{Finding, MigrationReview, Notice, Review};
 use crate::rules::Severity;
 use crate::stats::thousands;
@@ -48,6 +49,21 @@ pub fn render(review: &Review, context: &Context) -> String {
             section.items = budget.take_each(items, &mut cut.findings);
         } else {
             cut.findings += items.len();
+        }
+    }
+    for section in &mut sections {
+        let Some(advice) = advice_block(section.migration) else {
+            continue;
+        };
+        let heading = if section.items.is_empty() {
+            section.heading.chars().count()
+        } else {
+            0
+        };
+        if budget.take_chars(heading + advice.chars().count()) {
+            section.folded.push(advice);
+        } else {
+            cut.advice += 1;
         }
     }
     for section in &mut sections {
@@ -116,6 +132,7 @@ struct Cut {
     rows: usize,
     problems: usize,
     findings: usize,
+    advice: usize,
     traces: usize,
 }
 
@@ -124,6 +141,9 @@ impl Cut {
         let mut parts = Vec::new();
         if self.findings > 0 {
             parts.push(format!("{} and notices", count(self.findings, "finding")));
+        }
+        if self.advice > 0 {
+            parts.push(format!("the advice on {}", count(self.advice, "migration")));
         }
         if self.traces > 0 {
             parts.push(format!("the traces of {}", count(self.traces, "migration")));
@@ -212,6 +232,9 @@ fn head(review: &Review) -> String {
         .join(" · ")
     };
     let mut head = format!("{MARKER}\n## migagent: {title}\n\n{}", summary_line(review));
+    if let Some(totals) = llm_totals(review) {
+        let _ = write!(head, " · LLM: {}", inline(&totals.to_string()));
+    }
     if let Some(shadow) = &review.shadow {
         let _ = write!(head, " · shadow: applied on {}", inline(shadow));
     }
@@ -343,6 +366,42 @@ fn icon(severity: Severity) -> &'static str {
 fn trace_block(migration: &MigrationReview) -> Option<String> {
     let table = text::trace_table(migration, Style { color: false });
     (!table.is_empty()).then(|| folded("Trace on the shadow database", &code_block(&table)))
+}
+
+/// The advice on a migration, folded: the summary, each explanation with its finding, the chosen
+/// drafts as SQL.
+fn advice_block(migration: &MigrationReview) -> Option<String> {
+    let advice = migration.advice.as_ref()?;
+    let mut body = format!("{}\n", prose(&advice.summary));
+    if !advice.explanations.is_empty() {
+        body.push('\n');
+    }
+    for explanation in &advice.explanations {
+        let Some(finding) = migration.findings.get(explanation.finding) else {
+            continue;
+        };
+        let _ = writeln!(
+            body,
+            "- `{}` · line {}: {}<br>*Impact:* {}",
+            finding.rule.id,
+            finding.position.line,
+            inline(&explanation.explanation),
+            inline(&explanation.impact)
+        );
+    }
+    let drafts = text::drafts_text(advice, "");
+    if !drafts.is_empty() {
+        body.push('\n');
+        body.push_str(&code_block(&drafts));
+    }
+    let source = match advice.source {
+        Source::Llm => "the LLM",
+        Source::Builtin => "built-in fixers",
+    };
+    Some(folded(
+        &format!("Advice (from {source}, risk {})", advice.risk.name()),
+        &body,
+    ))
 }
 
 /// A `<details>` block; `summary` is migagent's own text, `body` Markdown.

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::escape;
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::sql::Position;
+use crate::stats::thousands;
 
 /// The report formats `--format` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,64 @@ pub fn summary_line(review: &Review) -> String {
     )
 }
 
+/// What the LLM requests of a review cost, over the migrations that asked for advice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LlmTotals {
+    /// Migrations whose advice asked the LLM.
+    pub requests: usize,
+    /// Of those, answered from the cache.
+    pub cached: usize,
+    /// Of those, whose reply was not used.
+    pub failed: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl std::fmt::Display for LlmTotals {
+    /// "2 requests (1 from the cache, 1 reply not used): 1,234 prompt + 210 completion tokens"
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut details = Vec::new();
+        if self.cached > 0 {
+            details.push(format!("{} from the cache", self.cached));
+        }
+        if self.failed > 0 {
+            details.push(match self.failed {
+                1 => "1 reply not used".to_owned(),
+                n => format!("{n} replies not used"),
+            });
+        }
+        let details = if details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", details.join(", "))
+        };
+        write!(
+            f,
+            "{}{details}: {} prompt + {} completion tokens",
+            count(self.requests, "request"),
+            thousands(self.prompt_tokens as i64),
+            thousands(self.completion_tokens as i64)
+        )
+    }
+}
+
+/// The LLM totals of a review; `None` when no migration asked the LLM.
+pub fn llm_totals(review: &Review) -> Option<LlmTotals> {
+    let mut totals = LlmTotals::default();
+    for llm in review
+        .migrations
+        .iter()
+        .filter_map(|m| m.advice.as_ref()?.llm.as_ref())
+    {
+        totals.requests += 1;
+        totals.cached += usize::from(llm.cached);
+        totals.failed += usize::from(llm.error.is_some());
+        totals.prompt_tokens += llm.prompt_tokens;
+        totals.completion_tokens += llm.completion_tokens;
+    }
+    (totals.requests > 0).then_some(totals)
+}
+
 /// `1 error`, `2 errors`.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -148,6 +207,127 @@ pub fn shown_text(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::advice::draft::{Body, Down, Draft, Rewrite, Source, Step, Validation};
+    use crate::advice::{Advice, Explanation, LlmUsage, Risk};
+
+    /// A reviewed migration with one finding and advice whose model text tries to escape its place.
+    fn advised_review() -> Review {
+        let mut migration = crate::review::review_sql(
+            "0001.sql",
+            &["CREATE TABLE t (id bigint);"],
+            "CREATE INDEX i ON t (id);\n",
+            crate::migration::Transaction::None,
+            &Default::default(),
+        );
+        assert!(!migration.findings.is_empty());
+        let rewrite = Draft {
+            source: Source::Llm,
+            attempts: 1,
+            body: Body::Rewrite(Rewrite {
+                steps: vec![Step {
+                    sql: "CREATE INDEX CONCURRENTLY i ON t (id);".into(),
+                    transactional: false,
+                    note: "builds without blocking writes".into(),
+                }],
+                rationale: "no write lock".into(),
+            }),
+            validation: Validation::skipped("drafts are not validated yet"),
+        };
+        let down = Draft {
+            source: Source::Builtin,
+            attempts: 1,
+            body: Body::Down(Down {
+                sql: "DROP INDEX i;".into(),
+                data_loss: false,
+                notes: "inverse".into(),
+            }),
+            validation: Validation::skipped("drafts are not validated yet"),
+        };
+        let mut advice = Advice {
+            source: Source::Llm,
+            summary: "Blocks writes </details> @octocat".into(),
+            risk: Risk::High,
+            explanations: vec![Explanation {
+                finding: 0,
+                explanation: "CREATE INDEX takes a SHARE lock".into(),
+                impact: "writes wait\x1b[31m".into(),
+            }],
+            rewrite: None,
+            down: None,
+            drafts: vec![rewrite, down],
+            llm: Some(LlmUsage {
+                model: "m".into(),
+                prompt_tokens: 1200,
+                completion_tokens: 34,
+                cached: false,
+                error: None,
+            }),
+            notes: vec!["explanation of finding 7 dropped: no such finding".into()],
+        };
+        advice.choose_drafts();
+        migration.advice = Some(advice);
+        Review {
+            migrations: vec![migration],
+            ..Review::default()
+        }
+    }
+
+    fn context() -> Context<'static> {
+        Context {
+            exit_code: 0,
+            color: false,
+            rules_url: None,
+            working_dir: Path::new("/"),
+        }
+    }
+
+    #[test]
+    fn text_shows_advice_under_findings_and_totals_in_the_summary() {
+        let text = render(&advised_review(), Format::Text, &context());
+        let explanation = text
+            .find("= advice: CREATE INDEX takes a SHARE lock")
+            .unwrap();
+        assert!(text.find("index-not-concurrent").unwrap() < explanation);
+        assert!(text.contains("= impact: writes wait\\x1b[31m"), "{text}");
+        assert!(text.contains("advice: 0001.sql (from the LLM, risk high)"));
+        assert!(text.contains("rewrite (the LLM, not validated): no write lock"));
+        assert!(text.contains("-- step 1, outside any transaction: builds without blocking writes"));
+        assert!(text.contains("  CREATE INDEX CONCURRENTLY i ON t (id);"));
+        assert!(text.contains("down (built-in fixers, not validated): inverse"));
+        assert!(text.contains("because: drafts are not validated yet"));
+        assert!(text.contains("note: explanation of finding 7 dropped"));
+        assert!(text.contains("llm: 1 request: 1,200 prompt + 34 completion tokens"));
+        assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn json_carries_the_advice_contract() {
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&advised_review(), Format::Json, &context())).unwrap();
+        let advice = &json["migrations"][0]["advice"];
+        assert_eq!(advice["source"], "llm");
+        assert_eq!(advice["risk"], "high");
+        assert_eq!(advice["explanations"][0]["finding"], 0);
+        assert_eq!(advice["rewrite"]["kind"], "rewrite");
+        assert_eq!(advice["rewrite"]["steps"][0]["transactional"], false);
+        assert_eq!(advice["rewrite"]["validation"]["status"], "skipped");
+        assert_eq!(advice["down"]["source"], "builtin");
+        assert_eq!(advice["down"]["data_loss"], false);
+        assert_eq!(advice["drafts"].as_array().unwrap().len(), 2);
+        assert_eq!(advice["llm"]["prompt_tokens"], 1200);
+        assert_eq!(advice["llm"]["error"], serde_json::Value::Null);
+        assert_eq!(json["summary"]["llm"]["completion_tokens"], 34);
+    }
+
+    #[test]
+    fn markdown_folds_the_advice_and_keeps_model_text_inert() {
+        let markdown = render(&advised_review(), Format::Markdown, &context());
+        assert!(markdown.contains("<details><summary>Advice (from the LLM, risk high)</summary>"));
+        assert!(markdown.contains("Blocks writes &lt;/details&gt; @&#8203;octocat"));
+        assert!(markdown.contains("CREATE INDEX CONCURRENTLY i ON t (id);"));
+        assert!(markdown.contains("LLM: 1 request: 1,200 prompt + 34 completion tokens"));
+    }
 
     #[test]
     fn format_names_round_trip() {

@@ -3,12 +3,14 @@
 
 use std::fmt::Write;
 
-use super::{count, summary_line};
+use super::{count, llm_totals, summary_line};
+use crate::advice::draft::{Body, Draft, Source, Status};
+use crate::advice::Advice;
 use crate::escape;
 use crate::review::{Finding, InputProblem, MigrationReview, Review};
 use crate::rules::Severity;
 use crate::shadow::trace::StatementTrace;
-use crate::stats::describe_size;
+use crate::stats::{describe_size, thousands};
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +67,9 @@ pub fn render(review: &Review, style: Style) -> String {
         let _ = writeln!(out, "{}: applied on {shadow}", style.bold("shadow"));
     }
     let _ = writeln!(out, "{}: {}", style.bold("summary"), summary_line(review));
+    if let Some(totals) = llm_totals(review) {
+        let _ = writeln!(out, "{}: {totals}", style.bold("llm"));
+    }
     if !review.problems.is_empty() {
         let _ = writeln!(
             out,
@@ -90,9 +95,12 @@ pub fn render_migration(out: &mut String, migration: &MigrationReview, style: St
             notice.position.column
         );
     }
-    for finding in &migration.findings {
+    for (index, finding) in migration.findings.iter().enumerate() {
         render_finding(out, migration, finding, style);
+        render_explanations(out, migration, index, style);
+        out.push('\n');
     }
+    render_advice(out, migration, style);
     render_traces(out, migration, style);
 }
 
@@ -292,7 +300,149 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
             style.bold("shadow")
         );
     }
+}
+
+/// The advice's explanations of one finding, under it.
+fn render_explanations(out: &mut String, migration: &MigrationReview, index: usize, style: Style) {
+    let Some(advice) = &migration.advice else {
+        return;
+    };
+    let pad = " ".repeat(migration.findings[index].position.line.to_string().len());
+    for explanation in advice.explanations.iter().filter(|e| e.finding == index) {
+        for (label, text) in [
+            ("advice", &explanation.explanation),
+            ("impact", &explanation.impact),
+        ] {
+            let text = escape::lines(text);
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            if let Some(first) = lines.next() {
+                let _ = writeln!(
+                    out,
+                    "{pad} {} {}: {first}",
+                    style.gutter("="),
+                    style.bold(label)
+                );
+            }
+            for rest in lines {
+                let _ = writeln!(out, "{pad}           {rest}");
+            }
+        }
+    }
+}
+
+/// The advice block of a migration: summary, risk, the chosen drafts as SQL with their validation,
+/// notes, and what the LLM request cost.
+fn render_advice(out: &mut String, migration: &MigrationReview, style: Style) {
+    let Some(advice) = &migration.advice else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "{}: {} (from {}, risk {})",
+        style.bold("advice"),
+        escape::path(&migration.path),
+        source_name(advice.source),
+        advice.risk.name()
+    );
+    for line in escape::lines(&advice.summary).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out.push_str(&drafts_text(advice, "  "));
     out.push('\n');
+}
+
+/// The advice's chosen drafts, notes and LLM usage as plain lines, each starting with `indent`;
+/// every text from a draft or a model escaped.
+pub(super) fn drafts_text(advice: &Advice, indent: &str) -> String {
+    let mut out = String::new();
+    for draft in advice.rewrite.iter().chain(&advice.down) {
+        draft_text(&mut out, draft, indent);
+    }
+    for note in &advice.notes {
+        let _ = writeln!(out, "{indent}note: {}", escape::text(note));
+    }
+    if let Some(llm) = &advice.llm {
+        let cached = if llm.cached { ", from the cache" } else { "" };
+        let _ = writeln!(
+            out,
+            "{indent}llm: {}, {} prompt + {} completion tokens{cached}",
+            escape::text(&llm.model),
+            thousands(llm.prompt_tokens as i64),
+            thousands(llm.completion_tokens as i64),
+        );
+        if let Some(error) = &llm.error {
+            let _ = writeln!(out, "{indent}llm reply not used: {}", escape::text(error));
+        }
+    }
+    out
+}
+
+fn draft_text(out: &mut String, draft: &Draft, indent: &str) {
+    let validation = match draft.validation.status {
+        Status::Accepted => "validated on the shadow".to_owned(),
+        Status::Rejected => "rejected by the validator".to_owned(),
+        Status::Skipped => "not validated".to_owned(),
+    };
+    let attempts = match draft.attempts {
+        0 | 1 => String::new(),
+        n => format!(", {n} attempts"),
+    };
+    let source = source_name(draft.source);
+    match &draft.body {
+        Body::Rewrite(rewrite) => {
+            let _ = writeln!(
+                out,
+                "{indent}rewrite ({source}, {validation}{attempts}): {}",
+                escape::text(&rewrite.rationale)
+            );
+            for (number, step) in rewrite.steps.iter().enumerate() {
+                let how = if step.transactional {
+                    "may run in a transaction"
+                } else {
+                    "outside any transaction"
+                };
+                let note = if step.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", escape::text(&step.note))
+                };
+                let _ = writeln!(out, "{indent}  -- step {}, {how}{note}", number + 1);
+                sql_lines(out, &step.sql, indent);
+            }
+        }
+        Body::Down(down) => {
+            let loss = if down.data_loss {
+                ", cannot bring back the data the up migration destroys"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "{indent}down ({source}, {validation}{attempts}{loss}): {}",
+                escape::text(&down.notes)
+            );
+            sql_lines(out, &down.sql, indent);
+        }
+    }
+    for reason in &draft.validation.reasons {
+        let _ = writeln!(out, "{indent}  because: {}", escape::text(reason));
+    }
+    for note in &draft.validation.notes {
+        let _ = writeln!(out, "{indent}  note: {}", escape::text(note));
+    }
+}
+
+fn sql_lines(out: &mut String, sql: &str, indent: &str) {
+    for line in escape::lines(sql.trim_end()).lines() {
+        let _ = writeln!(out, "{indent}  {line}");
+    }
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Llm => "the LLM",
+        Source::Builtin => "built-in fixers",
+    }
 }
 
 /// A piece of a SQL line as printed under a finding: tabs as one space (so the underline lines up),

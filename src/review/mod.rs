@@ -13,6 +13,8 @@ mod confirm;
 mod edits;
 mod shadow;
 
+use crate::advice::draft::Step;
+use crate::advice::Advice;
 use crate::escape;
 use crate::migration::git::HistoryEdits;
 use crate::migration::{
@@ -136,12 +138,16 @@ pub struct MigrationReview {
     pub path: PathBuf,
     pub tool: Tool,
     pub text: String,
+    /// The parts of the file the tool runs, and how (in a transaction or not).
+    pub sections: Vec<migration::Section>,
     pub lines: LineIndex,
     pub statements: Vec<ReviewedStatement>,
     /// Sorted by position.
     pub findings: Vec<Finding>,
     /// Warnings about the review itself (e.g. an ignore directive naming an unknown rule).
     pub notices: Vec<Notice>,
+    /// What the advise stage proposes; `None` when it had nothing to say or did not run.
+    pub advice: Option<Advice>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +181,9 @@ pub struct Finding {
     pub table: Option<String>,
     /// `None`: no shadow database ran.
     pub confirmed_by_shadow: Option<bool>,
+    /// The rule's built-in fixer's answer (see [`rules::fix`]); the advice stage composes a
+    /// migration's fixes into its rewrite draft.
+    pub fix: Option<rules::fix::Fix>,
 }
 
 impl Finding {
@@ -587,6 +596,51 @@ pub fn review_sql(
     review_migration(migration, &parsed, &mut catalog, options, None)
 }
 
+/// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
+/// step in a transaction of its own, the others outside any): its `error` findings as
+/// "step 2: index-not-concurrent: …". The validate stage rejects a draft that has any.
+pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -> Vec<String> {
+    let mut text = String::new();
+    let mut sections = Vec::new();
+    for step in steps {
+        let start = text.len();
+        text.push_str(&step.sql);
+        let transaction = if step.transactional {
+            migration::Transaction::Wrapped
+        } else {
+            migration::Transaction::None
+        };
+        sections.push(migration::Section {
+            range: start..text.len(),
+            transaction,
+        });
+        text.push('\n');
+    }
+    let ranges: Vec<_> = sections.iter().map(|s| s.range.clone()).collect();
+    let parsed = sql::parse(&text, &ranges);
+    let step_of = |offset: usize| {
+        sections
+            .iter()
+            .take_while(|s| s.range.start <= offset)
+            .count()
+    };
+    let mut catalog = catalog.clone();
+    catalog.begin_migration();
+    let migration = Migration {
+        path: PathBuf::from("rewrite"),
+        tool: Tool::Plain,
+        text,
+        sections: sections.clone(),
+    };
+    let reviewed = review_migration(migration, &parsed, &mut catalog, options, None);
+    reviewed
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("step {}: {}: {}", step_of(f.offset), f.rule.id, f.message))
+        .collect()
+}
+
 /// Runs every enabled rule on every statement of one migration, with the schema as it is just
 /// before each statement.
 /// With `shadow`, the migration is then applied to the shadow database and its trace compared with the
@@ -811,10 +865,12 @@ fn review_migration(
         path,
         tool,
         text,
+        sections,
         lines,
         statements,
         findings,
         notices,
+        advice: None,
     }
 }
 
@@ -931,6 +987,7 @@ fn finding(
         help: diagnostic.help,
         table: diagnostic.table.map(|t| t.to_string()),
         confirmed_by_shadow: None,
+        fix: diagnostic.fix,
     }
 }
 

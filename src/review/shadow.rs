@@ -462,6 +462,7 @@ pub(super) fn compare(
             help,
             table,
             confirmed_by_shadow: Some(true),
+            fix: None,
         });
     }
 }

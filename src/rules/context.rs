@@ -143,6 +143,18 @@ impl<'a> StatementContext<'a> {
         })
     }
 
+    /// Whether a fixer's steps can take this statement's place: it is a statement of the migration,
+    /// not one inside a DO block (whose steps cannot leave the block's transaction), and, for an
+    /// `ALTER TABLE`, it has no other operation the fix would drop.
+    pub fn fixable(&self) -> bool {
+        self.is_top_level() && AlterTable::of(self).is_none_or(|alter| alter.operations.len() == 1)
+    }
+
+    /// Whether this is a statement of the migration, not one inside a DO block.
+    pub fn is_top_level(&self) -> bool {
+        std::ptr::eq(self.statement, &self.statements[self.index])
+    }
+
     /// The 1-based line of a file offset, for messages that point at another statement.
     pub fn line_of(&self, offset: usize) -> usize {
         self.text
@@ -176,6 +188,7 @@ impl<'a> StatementContext<'a> {
             help,
             table: table.map(|t| self.catalog.resolve(t)),
             once_per_migration: false,
+            fix: None,
         }
     }
 }

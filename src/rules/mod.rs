@@ -290,4 +290,15 @@ pub struct Diagnostic {
     /// Report only the first such finding of a migration and list where the others are: for
     /// problems one fix at the top of the file solves (a missing `lock_timeout`).
     pub once_per_migration: bool,
+    /// The rule's built-in fixer's answer, when it has one for this statement: what the rewrite
+    /// draft puts in the statement's place, and what the help text quotes.
+    pub fix: Option<fix::Fix>,
+}
+
+impl Diagnostic {
+    /// The diagnostic with its fixer's answer attached.
+    pub fn with_fix(mut self, fix: Option<fix::Fix>) -> Diagnostic {
+        self.fix = fix;
+        self
+    }
 }
