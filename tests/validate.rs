@@ -543,3 +543,52 @@ fn validation_time_per_draft() {
         );
     }
 }
+
+/// Every built-in fixer's drafts (the rewrite and the down) are accepted on the fixture the fixer
+/// answers: a draft the validator rejects is a bug in one of the two.
+#[test]
+fn every_builtin_fixers_draft_is_accepted_on_its_own_fixture() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let fixtures = [
+        ("index-not-concurrent", ADD_INDEX),
+        ("add-foreign-key-without-not-valid", ADD_FOREIGN_KEY),
+        ("set-not-null", SET_NOT_NULL),
+        (
+            "add-check-without-not-valid",
+            "ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total > 0);",
+        ),
+        (
+            "missing-lock-timeout",
+            "ALTER TABLE users ADD COLUMN nickname text;",
+        ),
+    ];
+    let mut history = migagent::schema::Catalog::default();
+    history.begin_migration();
+    for statement in &sql::parse_text(HISTORY).statements {
+        history.apply(HISTORY, statement);
+    }
+    for (rule, original) in fixtures {
+        let review = review::review_sql(
+            "fixture.sql",
+            &[HISTORY],
+            original,
+            Transaction::Wrapped,
+            &ReviewOptions::default(),
+        );
+        assert!(
+            review.findings.iter().any(|f| f.rule.id == rule),
+            "{rule}: the fixture has no such finding"
+        );
+        let mut drafts = migagent::advice::builtin::drafts(&review, &history).drafts;
+        assert!(
+            drafts.iter().any(|d| matches!(d.body, Body::Rewrite(_))),
+            "{rule}: no rewrite drafted"
+        );
+        fixture.validator(original, |validator| validator.validate_drafts(&mut drafts));
+        for draft in &drafts {
+            assert_accepted(&format!("{rule}: {:?}", draft.body), &draft.validation);
+        }
+    }
+}
