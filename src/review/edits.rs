@@ -102,9 +102,12 @@ fn deleted_migration(edited: &EditedMigration) -> MigrationReview {
             table_sizes: Vec::new(),
         }],
         text,
+        // Nothing of a deleted migration runs.
+        sections: Vec::new(),
         lines,
         findings: Vec::new(),
         notices: Vec::new(),
+        advice: None,
     }
 }
 
@@ -144,6 +147,7 @@ fn add_finding(
         help: HELP.to_owned(),
         table: None,
         confirmed_by_shadow: None,
+        fix: None,
     });
     migration.findings.sort_by_key(|f| (f.offset, f.statement));
 }
