@@ -12,7 +12,8 @@ use std::sync::{mpsc, Mutex};
 mod confirm;
 mod shadow;
 
-use crate::advice::Advice;
+use crate::advice::prompt::AdviceContext;
+use crate::advice::{self, Advice, AdviseOptions};
 use crate::escape;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
@@ -48,6 +49,7 @@ pub struct ReviewOptions {
     pub shadow: ShadowOptions,
     /// No `--pg-version` was given: the shadow server's version is the target.
     pub pg_version_from_shadow: bool,
+    pub advise: AdviseOptions,
 }
 
 impl Default for ReviewOptions {
@@ -61,6 +63,7 @@ impl Default for ReviewOptions {
             small_table_rows: stats::DEFAULT_SMALL_TABLE_ROWS,
             shadow: ShadowOptions::default(),
             pg_version_from_shadow: false,
+            advise: AdviseOptions::default(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Review {
     pub notices: Vec<InputNotice>,
     /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
     pub shadow: Option<String>,
+    /// Per reviewed migration, what the advise stage needs of the schema before it.
+    advice_contexts: Vec<Option<AdviceContext>>,
 }
 
 /// A path or file migagent could not review; any problem makes the run exit with 2.
@@ -253,10 +258,53 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
+    advise_step(&mut review, &options);
     for problem in &mut review.problems {
         make_printable(&mut problem.message);
     }
     review
+}
+
+/// The advise stage. Advice never changes the findings; a setup problem is reported and the review
+/// goes on without advice.
+fn advise_step(review: &mut Review, options: &ReviewOptions) {
+    let contexts = std::mem::take(&mut review.advice_contexts);
+    let settings = &options.rule_settings;
+    let pg_version = match settings.pg_minor {
+        Some(minor) => format!("{}.{minor}", settings.pg_version),
+        None => settings.pg_version.to_string(),
+    };
+    // The conversations stay open for the validate stage's corrections.
+    if let Err(message) = advice::advise(
+        &mut review.migrations,
+        &contexts,
+        &options.advise,
+        &pg_version,
+    ) {
+        review.problems.push(InputProblem {
+            path: PathBuf::from("--llm"),
+            position: None,
+            message: format!("{message}; the migrations were reviewed without LLM advice"),
+        });
+    }
+}
+
+/// What the advise stage needs of the schema just before the migration; only when an LLM is asked.
+fn advice_context(
+    migration: &Migration,
+    parsed: &ParsedFile,
+    catalog: &Catalog,
+    options: &ReviewOptions,
+) -> Option<AdviceContext> {
+    options.advise.llm.as_ref()?;
+    let states = transaction_states(&migration.text, &parsed.statements, &migration.sections);
+    Some(advice::prompt::context(
+        catalog,
+        &migration.text,
+        &parsed.statements,
+        &states,
+        options.stats.as_ref(),
+    ))
 }
 
 /// Escapes what a message quotes from the repository under review (file names, identifiers, server
@@ -392,6 +440,7 @@ fn review_set(
             }
             catalog.begin_migration();
             if is_target {
+                let context = advice_context(&migration, &parsed, &catalog, options);
                 let reviewed = review_migration(
                     migration,
                     &parsed,
@@ -401,6 +450,7 @@ fn review_set(
                 );
                 review.problems.extend(split_problems(&reviewed, &parsed));
                 review.migrations.push(reviewed);
+                review.advice_contexts.push(context);
             } else {
                 if let Some(set_shadow) = &mut set_shadow {
                     if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
