@@ -21,3 +21,4 @@ pub mod schema;
 pub mod shadow;
 pub mod sql;
 pub mod stats;
+pub mod validate;

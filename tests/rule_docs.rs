@@ -10,7 +10,6 @@
 //! Each test collects every failing document before failing, so one run shows all of them.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use migagent::migration::Transaction;
 use migagent::report::text::{render_migration, Style};
@@ -20,6 +19,8 @@ use migagent::shadow::session::{ShadowMode, ShadowOptions};
 
 mod common;
 
+use common::docs::{docs_dir, parse_examples, read_doc, Example, Role};
+
 /// The headings every document has, in this order.
 const HEADINGS: &[&str] = &[
     "## Why",
@@ -27,109 +28,6 @@ const HEADINGS: &[&str] = &[
     "## Safe alternative",
     "## Examples",
 ];
-
-fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
-}
-
-fn doc_path(rule: &Rule) -> PathBuf {
-    docs_dir().join(format!("{}.md", rule.id))
-}
-
-/// Reads a rule's document, or says why it cannot.
-fn read_doc(rule: &Rule) -> Result<String, String> {
-    let path = doc_path(rule);
-    fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    History,
-    Bad,
-    Good,
-}
-
-#[derive(Debug)]
-struct Example {
-    role: Role,
-    /// `pg=N` on the fence.
-    pg_version: Option<u32>,
-    sql: String,
-    /// 1-based line of the opening fence, for messages.
-    line: usize,
-}
-
-/// The example blocks of a document.
-fn parse_examples(doc: &str) -> Result<Vec<Example>, String> {
-    let mut examples = Vec::new();
-    let mut lines = doc.lines().enumerate();
-    while let Some((index, line)) = lines.next() {
-        let Some(info) = line.trim_start().strip_prefix("```") else {
-            continue;
-        };
-        let mut words = info.split_whitespace();
-        let is_sql = words.next() == Some("sql");
-        let mut role = None;
-        let mut pg_version = None;
-        for word in words.filter(|_| is_sql) {
-            match word {
-                "history" | "bad" | "good" if role.is_some() => {
-                    return Err(format!("line {}: the fence names two roles", index + 1));
-                }
-                "history" => role = Some(Role::History),
-                "bad" => role = Some(Role::Bad),
-                "good" => role = Some(Role::Good),
-                _ => match word.strip_prefix("pg=").map(str::parse::<u32>) {
-                    Some(Ok(version)) => pg_version = Some(version),
-                    _ => {
-                        return Err(format!(
-                            "line {}: unknown word `{word}` in the fence (expected history, bad, good, pg=N)",
-                            index + 1
-                        ))
-                    }
-                },
-            }
-        }
-        // The block's body, up to the closing fence.
-        let mut body = Vec::new();
-        let mut closed = false;
-        for (_, line) in lines.by_ref() {
-            if line.trim_start().starts_with("```") {
-                closed = true;
-                break;
-            }
-            body.push(line);
-        }
-        if !closed {
-            return Err(format!(
-                "line {}: the fenced block is never closed",
-                index + 1
-            ));
-        }
-        let Some(role) = role else {
-            if pg_version.is_some() {
-                return Err(format!(
-                    "line {}: pg=N on a block that is not bad or good",
-                    index + 1
-                ));
-            }
-            continue;
-        };
-        if role == Role::History && pg_version.is_some() {
-            return Err(format!(
-                "line {}: pg=N applies to bad and good blocks, not to history",
-                index + 1
-            ));
-        }
-        examples.push(Example {
-            role,
-            pg_version,
-            sql: body.join("\n") + "\n",
-            line: index + 1,
-        });
-    }
-    Ok(examples)
-}
 
 /// Reviews an example as a plain psql migration after the document's history. The SQL is preceded
 /// by blank lines so that the positions in findings are the document's lines.
@@ -139,6 +37,9 @@ fn parse_examples(doc: &str) -> Result<Vec<Example>, String> {
 fn review_example(rule: &Rule, history: &[&str], example: &Example) -> MigrationReview {
     if rule.category == Category::Shadow {
         return review_on_shadow(rule, history, example);
+    }
+    if rule.category == Category::History {
+        return review_against_base(rule, history, example);
     }
     let mut options = ReviewOptions::default();
     if let Some(version) = example.pg_version {
@@ -184,6 +85,57 @@ fn review_on_shadow(rule: &Rule, history: &[&str], example: &Example) -> Migrati
     review.migrations.remove(0)
 }
 
+/// The history category compares the migrations with git's merge base: the history is committed, one
+/// file per block; a bad example is the last history file edited, a good one a new file after it.
+fn review_against_base(rule: &Rule, history: &[&str], example: &Example) -> MigrationReview {
+    let dir = std::env::temp_dir().join(format!(
+        "migagent-rule-doc-{}-{}-{}",
+        rule.id,
+        example.line,
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("db")).unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+    };
+    let file = |number: usize| format!("db/{number:03}_migration.sql");
+    git(&["init", "-q"]);
+    for (number, sql) in history.iter().enumerate() {
+        fs::write(dir.join(file(number + 1)), sql).unwrap();
+    }
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "history"]);
+    let changed = match example.role {
+        Role::Bad => file(history.len()),
+        _ => file(history.len() + 1),
+    };
+    fs::write(dir.join(&changed), &example.sql).unwrap();
+    let changes = migagent::migration::git::changes_since(&dir, "HEAD", &[PathBuf::from("db")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut edited = changes.edited;
+    for migration in &mut edited.migrations {
+        migration.path = dir.join(&migration.path);
+    }
+    let options = ReviewOptions {
+        edited_history: Some(edited),
+        ..ReviewOptions::default()
+    };
+    let paths: Vec<PathBuf> = changes.changed.iter().map(|p| dir.join(p)).collect();
+    let mut review = review(&paths, &options);
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(review.problems.is_empty(), "{:?}", review.problems);
+    review.migrations.remove(0)
+}
+
 /// The findings of a review as the text report shows them, only those of `rule` when given.
 fn rendered(review: &MigrationReview, only: Option<&str>) -> String {
     let findings: Vec<_> = review
@@ -199,6 +151,7 @@ fn rendered(review: &MigrationReview, only: Option<&str>) -> String {
         path: review.path.clone(),
         tool: review.tool,
         text: review.text.clone(),
+        sections: review.sections.clone(),
         lines: review.lines.clone(),
         statements: review.statements.clone(),
         findings,

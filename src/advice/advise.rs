@@ -6,6 +6,7 @@
 //! dropped with a note), drafts go to `drafts` unvalidated, and model text is stripped of terminal
 //! escapes and control characters.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,12 +56,12 @@ const NOT_VALIDATED: &str = "not validated on the shadow database yet";
 /// validate stage continues them with [`Conversation::correct`] when it rejects a draft.
 pub type Conversations = Vec<(usize, Conversation)>;
 
-/// Adds advice to the migrations: `contexts[i]` is what the schema model knew before `migrations[i]`.
+/// Adds advice to the migrations: `contexts` holds, by path, what the schema model knew before each.
 /// A problem with the setup (a prompt template that does not parse) is returned as a message, and
 /// the migrations keep their findings without advice.
 pub fn advise(
     migrations: &mut [MigrationReview],
-    contexts: &[Option<AdviceContext>],
+    contexts: &HashMap<PathBuf, AdviceContext>,
     options: &AdviseOptions,
     pg_version: &str,
 ) -> Result<Conversations, String> {
@@ -84,7 +85,10 @@ pub fn advise(
     let nonce = prompt::nonce();
     let mut requests = Vec::new();
     for &index in &selected {
-        let context = contexts.get(index).cloned().flatten().unwrap_or_default();
+        let context = contexts
+            .get(&migrations[index].path)
+            .cloned()
+            .unwrap_or_default();
         let prompt_options = |nonce: &str| PromptOptions {
             pg_version: pg_version.to_owned(),
             nonce: nonce.to_owned(),

@@ -49,6 +49,10 @@ pub enum Status {
 pub struct Validation {
     pub status: Status,
     pub reasons: Vec<String>,
+    /// What the user should know about an accepted draft too (its columns end up in another
+    /// order, the up destroys data the down cannot bring back).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Validation {
@@ -56,6 +60,21 @@ impl Validation {
         Validation {
             status: Status::Skipped,
             reasons: vec![reason.into()],
+            notes: Vec::new(),
+        }
+    }
+
+    /// Accepted when no check failed, else rejected with every failed check as a reason.
+    pub fn from_checks(reasons: Vec<String>, notes: Vec<String>) -> Validation {
+        let status = if reasons.is_empty() {
+            Status::Accepted
+        } else {
+            Status::Rejected
+        };
+        Validation {
+            status,
+            reasons,
+            notes,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! a finding, and never changes the exit code.
 
 pub mod advise;
+pub mod builtin;
 pub mod cache;
 pub mod draft;
 pub mod llm;
@@ -174,6 +175,7 @@ mod tests {
             validation: Validation {
                 status,
                 reasons: vec!["r".into(); reasons],
+                notes: Vec::new(),
             },
         }
     }

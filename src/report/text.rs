@@ -427,6 +427,9 @@ fn draft_text(out: &mut String, draft: &Draft, indent: &str) {
     for reason in &draft.validation.reasons {
         let _ = writeln!(out, "{indent}  because: {}", escape::text(reason));
     }
+    for note in &draft.validation.notes {
+        let _ = writeln!(out, "{indent}  note: {}", escape::text(note));
+    }
 }
 
 fn sql_lines(out: &mut String, sql: &str, indent: &str) {

@@ -3,9 +3,9 @@
 
 use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
-use super::syntax::{sql_ident, AlterTable};
+use super::fix::{not_valid_operation, not_valid_then_validate};
+use super::syntax::AlterTable;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
-use crate::sql::name::fold_ident;
 
 pub const RULE: Rule = Rule {
     id: "add-check-without-not-valid",
@@ -21,39 +21,51 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (name, table_sql) = (&alter.qualified, &alter.table_sql);
+    let name = &alter.qualified;
+    let resolved = cx.catalog.resolve(&alter.table);
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddConstraint {
-            constraint: TableConstraint::Check(check),
+            constraint: constraint @ TableConstraint::Check(check),
             not_valid: false,
         } = operation
         else {
             continue;
         };
-        // PostgreSQL 18's NOT ENFORCED constraints are never validated.
         if check.enforced == Some(false) {
             continue;
         }
-        let constraint = check.name.as_ref().map(fold_ident);
-        let (what, named) = match &constraint {
-            Some(c) => (format!("ADD CONSTRAINT {c} CHECK"), sql_ident(c)),
-            None => ("ADD CHECK".to_owned(), "<name>".to_owned()),
+        let Some(constraint_name) = cx.catalog.new_constraint_name(&resolved, constraint) else {
+            continue;
         };
-        out.push(cx.diagnostic(
-            alter.offset(cx, i),
-            Some(&alter.table),
-            format!(
-                "{what} on existing table {name} takes ACCESS EXCLUSIVE and scans every row to \
+        let what = match &check.name {
+            Some(_) => format!("ADD CONSTRAINT {constraint_name} CHECK"),
+            None => "ADD CHECK".to_owned(),
+        };
+        let Some(fix) = alter
+            .single_operation_sql(cx, i, |operation| {
+                not_valid_operation(operation, check.name.is_none(), &constraint_name)
+            })
+            .map(|add| not_valid_then_validate(add, &alter.table_sql, &constraint_name))
+        else {
+            continue;
+        };
+        out.push(
+            cx.diagnostic(
+                alter.offset(cx, i),
+                Some(&alter.table),
+                format!(
+                    "{what} on existing table {name} takes ACCESS EXCLUSIVE and scans every row to \
                  validate the constraint: reads and writes on {name} are blocked until the scan finishes"
-            ),
-            format!(
-                "add it as NOT VALID first (`ALTER TABLE {table_sql} ADD CONSTRAINT {named} CHECK ({}) \
-                 NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE {table_sql} \
-                 VALIDATE CONSTRAINT {named};` in a separate transaction: it scans under SHARE UPDATE \
-                 EXCLUSIVE, so reads and writes continue",
-                check.expr
-            ),
-        ));
+                ),
+                format!(
+                    "add it as NOT VALID first (`{}` checks only new rows and is instant), then run `{}` \
+                 in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE, so reads and writes \
+                 continue",
+                    fix.steps[0].sql, fix.steps[1].sql
+                ),
+            )
+            .with_fix(cx.fixable().then_some(fix)),
+        );
     }
 }
 
@@ -79,7 +91,7 @@ error[add-check-without-not-valid]: ADD CONSTRAINT users_age_check CHECK on exis
 1 | ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0);
   |                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: add it as NOT VALID first (`ALTER TABLE public.users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE public.users VALIDATE CONSTRAINT users_age_check;` in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE, so reads and writes continue
+  = help: add it as NOT VALID first (`ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE public.users VALIDATE CONSTRAINT users_age_check;` in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE, so reads and writes continue
 
 "
         );
@@ -110,7 +122,7 @@ error[add-check-without-not-valid]: ADD CONSTRAINT users_age_check CHECK on exis
         let report = check_rule(RULE, &[], "ALTER TABLE \"Order\" ADD CHECK (total >= 0);");
         assert!(report.contains("existing table public.Order"), "{report}");
         assert!(
-            report.contains("ALTER TABLE public.\"Order\" ADD CONSTRAINT <name>"),
+            report.contains("`ALTER TABLE \"Order\" ADD CONSTRAINT \"Order_total_check\" CHECK (total >= 0) NOT VALID;`"),
             "{report}"
         );
     }

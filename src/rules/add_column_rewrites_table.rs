@@ -8,6 +8,8 @@ use sqlparser::ast::{
     GeneratedExpressionMode, Value,
 };
 
+use super::batch::{batched_update, BatchKey};
+use super::fix::{not_null_via_check, Fix, Step};
 use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::TypeKind;
@@ -81,15 +83,35 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let column_sql = sql_ident(&column);
         let data_type = column_def.data_type.to_string().to_lowercase();
         let version = cx.settings.pg_version;
+        let mut fix = None;
         let (what, help) = match cause {
-            Cause::VolatileDefault(function) => (
-                format!("with volatile DEFAULT {function}()"),
-                format!(
-                    "add it without a default (`ALTER TABLE {table_sql} ADD COLUMN {column_sql} \
-                     {data_type};`), then `ALTER TABLE {table_sql} ALTER COLUMN {column_sql} SET DEFAULT \
-                     …;` (applies to new rows only), and backfill existing rows in batches"
-                ),
-            ),
+            Cause::VolatileDefault(function) => {
+                fix = backfill_fix(cx, alter, column_def);
+                let help = match &fix {
+                    Some(fix) => format!(
+                        "add it without a default and set the default for new rows (`{}`), backfill \
+                         existing rows in batches that each commit (`{}`){}",
+                        fix.steps[0].sql.replace('\n', " "),
+                        fix.steps[1].sql.replace('\n', " "),
+                        match fix.steps.get(2..) {
+                            Some(rest) if !rest.is_empty() => format!(
+                                ", then make it NOT NULL without a long lock (`{}`)",
+                                rest.iter()
+                                    .map(|step| step.sql.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                            _ => String::new(),
+                        }
+                    ),
+                    None => format!(
+                        "add it without a default (`ALTER TABLE {table_sql} ADD COLUMN {column_sql} \
+                         {data_type};`), then `ALTER TABLE {table_sql} ALTER COLUMN {column_sql} SET \
+                         DEFAULT …;` (applies to new rows only), and backfill existing rows in batches"
+                    ),
+                };
+                (format!("with volatile DEFAULT {function}()"), help)
+            }
             Cause::DefaultBeforeFastDefaults(default) => (
                 format!(
                     "with DEFAULT {default} on PostgreSQL {version} (any non-null default rewrites \
@@ -141,8 +163,62 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  reads and writes on {name} are blocked until every row is rewritten"
             ),
             help,
+        ).with_fix(fix.filter(|_| cx.fixable())));
+    }
+}
+
+/// A column with a volatile default, without the rewrite: add it bare and set the default for new
+/// rows, backfill existing rows in batches over the table's primary key, then NOT NULL through a
+/// validated CHECK when the column was declared NOT NULL. `None` when the model knows no key to
+/// batch by, or the column carries constraints the steps would have to rebuild.
+fn backfill_fix(cx: &StatementContext, alter: &AlterTable, column: &ColumnDef) -> Option<Fix> {
+    let mut default = None;
+    let mut not_null = false;
+    for option in &column.options {
+        match &option.option {
+            ColumnOption::Default(expr) => default = Some(expr),
+            ColumnOption::NotNull => not_null = true,
+            ColumnOption::Null => {}
+            _ => return None,
+        }
+    }
+    let default = default?;
+    let key = BatchKey::primary_key_of(cx.catalog, &alter.table)?;
+    let table_sql = &alter.table_sql;
+    let head = alter.head_sql(cx)?;
+    let name = fold_ident(&column.name);
+    let column_sql = sql_ident(&name);
+    let mut steps = vec![
+        Step::transactional(
+            format!(
+                "{head} ADD COLUMN {column_sql} {};\nALTER TABLE {table_sql} ALTER COLUMN {column_sql} \
+                 SET DEFAULT {default};",
+                column.data_type
+            ),
+            "adds the column without a default (no rewrite) and sets the default for new rows",
+        ),
+        Step::outside_transaction(
+            batched_update(
+                table_sql,
+                &key,
+                &format!("{column_sql} = {default}"),
+                Some(&format!("{column_sql} IS NULL")),
+            ),
+            "fills existing rows a batch at a time, committing after each batch",
+        ),
+    ];
+    if not_null {
+        let constraint = format!("{}_{name}_not_null", alter.table.name);
+        let set_not_null =
+            format!("ALTER TABLE {table_sql} ALTER COLUMN {column_sql} SET NOT NULL;");
+        steps.extend(not_null_via_check(
+            table_sql,
+            &column_sql,
+            &constraint,
+            &set_not_null,
         ));
     }
+    Some(Fix::replace(steps))
 }
 
 fn rewrite_cause(cx: &StatementContext, column: &ColumnDef) -> Option<Cause> {
@@ -279,7 +355,7 @@ mod tests {
     use super::volatile_function;
     use crate::migration::Transaction;
     use crate::review::{review_sql, ReviewOptions};
-    use crate::rules::testing::{check_rule, render_rule};
+    use crate::rules::testing::{check_rule, fix_sql, render_rule};
     use crate::rules::RuleSettings;
 
     const RULE: &str = "add-column-rewrites-table";
@@ -300,6 +376,45 @@ mod tests {
     }
 
     #[test]
+    fn the_backfill_walks_a_uuid_key_in_key_order() {
+        let sql = fix_sql(
+            RULE,
+            &["CREATE TABLE jobs (uuid uuid PRIMARY KEY, name text);"],
+            "ALTER TABLE jobs ADD COLUMN current_run_uuid uuid DEFAULT gen_random_uuid();",
+        )
+        .expect("a fix");
+        assert_eq!(sql.len(), 2, "nullable: no NOT NULL steps: {sql:?}");
+        assert_eq!(
+            sql[1],
+            "DO $batch$\n\
+             DECLARE\n  batch_after public.jobs.uuid%TYPE;\n  batch_end public.jobs.uuid%TYPE;\n\
+             BEGIN\n  LOOP\n    \
+             SELECT uuid INTO batch_end FROM (SELECT uuid FROM public.jobs WHERE batch_after IS NULL \
+             OR uuid > batch_after ORDER BY uuid LIMIT 10000) AS batch ORDER BY uuid DESC LIMIT 1;\n    \
+             EXIT WHEN batch_end IS NULL;\n    \
+             UPDATE public.jobs SET current_run_uuid = gen_random_uuid() WHERE (batch_after IS NULL \
+             OR uuid > batch_after) AND uuid <= batch_end AND (current_run_uuid IS NULL);\n    \
+             COMMIT;\n    batch_after := batch_end;\n  END LOOP;\nEND $batch$;"
+        );
+    }
+
+    #[test]
+    fn no_backfill_fix_without_a_key_or_beside_other_constraints() {
+        for (history, sql) in [
+            (
+                "CREATE TABLE logs (at timestamptz, line text);",
+                "ALTER TABLE logs ADD COLUMN id uuid DEFAULT gen_random_uuid();",
+            ),
+            (
+                USERS,
+                "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid() UNIQUE;",
+            ),
+        ] {
+            assert_eq!(fix_sql(RULE, &[history], sql), None, "{sql}");
+        }
+    }
+
+    #[test]
     fn fires_on_a_volatile_default() {
         assert_eq!(
             check_rule(
@@ -314,7 +429,7 @@ error[add-column-rewrites-table]: ADD COLUMN token with volatile DEFAULT gen_ran
 1 | ALTER TABLE users ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();
   |                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: add it without a default (`ALTER TABLE public.users ADD COLUMN token uuid;`), then `ALTER TABLE public.users ALTER COLUMN token SET DEFAULT …;` (applies to new rows only), and backfill existing rows in batches
+  = help: add it without a default and set the default for new rows (`ALTER TABLE users ADD COLUMN token UUID; ALTER TABLE public.users ALTER COLUMN token SET DEFAULT gen_random_uuid();`), backfill existing rows in batches that each commit (`DO $batch$ DECLARE   batch_start bigint;   last_key bigint; BEGIN   SELECT min(id), max(id) INTO batch_start, last_key FROM public.users;   WHILE batch_start <= last_key LOOP     UPDATE public.users SET token = gen_random_uuid() WHERE id >= batch_start AND id < batch_start + 10000 AND (token IS NULL);     COMMIT;     batch_start := batch_start + 10000;   END LOOP; END $batch$;`), then make it NOT NULL without a long lock (`ALTER TABLE public.users ADD CONSTRAINT users_token_not_null CHECK (token IS NOT NULL) NOT VALID; ALTER TABLE public.users VALIDATE CONSTRAINT users_token_not_null; ALTER TABLE public.users ALTER COLUMN token SET NOT NULL; ALTER TABLE public.users DROP CONSTRAINT users_token_not_null;`)
 
 "
         );

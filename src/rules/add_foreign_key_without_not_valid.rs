@@ -8,6 +8,7 @@ use sqlparser::ast::{
     TableConstraint, Value,
 };
 
+use super::fix::{not_valid_operation, not_valid_then_validate, validate_step, Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
@@ -28,40 +29,45 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
+    let (table, name) = (&alter.table, &alter.qualified);
+    let resolved = cx.catalog.resolve(table);
     for (i, operation) in alter.operations.iter().enumerate() {
         match operation {
             AlterTableOperation::AddConstraint {
-                constraint: TableConstraint::ForeignKey(fk),
+                constraint: constraint @ TableConstraint::ForeignKey(fk),
                 not_valid: false,
             } if !not_enforced(fk) => {
                 let Some(parent) = ObjectName::from_ast(&fk.foreign_table) else {
                     continue;
                 };
                 let parent_name = cx.qualified(&parent);
-                let constraint = fk
-                    .name
-                    .as_ref()
-                    .map(fold_ident)
-                    .unwrap_or_else(|| default_name(&table.name, &fk.columns));
-                out.push(cx.diagnostic(
-                    alter.offset(cx, i),
-                    Some(table),
-                    format!(
-                        "ADD CONSTRAINT {constraint} FOREIGN KEY on existing table {name} takes SHARE ROW \
+                let Some(constraint) = cx.catalog.new_constraint_name(&resolved, constraint) else {
+                    continue;
+                };
+                let fix = alter
+                    .single_operation_sql(cx, i, |operation| {
+                        not_valid_operation(operation, fk.name.is_none(), &constraint)
+                    })
+                    .map(|add| not_valid_then_validate(add, &alter.table_sql, &constraint));
+                let Some(fix) = fix else { continue };
+                out.push(
+                    cx.diagnostic(
+                        alter.offset(cx, i),
+                        Some(table),
+                        format!(
+                            "ADD CONSTRAINT {constraint} FOREIGN KEY on existing table {name} takes SHARE ROW \
                          EXCLUSIVE on {name} and {parent_name} and scans {name} to check every row: \
                          writes to both tables are blocked until the scan finishes"
-                    ),
-                    format!(
-                        "add it as NOT VALID first (`ALTER TABLE {table_sql} ADD CONSTRAINT {} {fk_sql} \
-                         NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE \
-                         {table_sql} VALIDATE CONSTRAINT {};` in a separate transaction: it scans under \
-                         SHARE UPDATE EXCLUSIVE on {name} and ROW SHARE on {parent_name}, so writes continue",
-                        sql_ident(&constraint),
-                        sql_ident(&constraint),
-                        fk_sql = foreign_key_sql(cx, &fk.columns, fk),
-                    ),
-                ));
+                        ),
+                        format!(
+                            "add it as NOT VALID first (`{}` checks only new rows and is instant), then \
+                         run `{}` in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE on \
+                         {name} and ROW SHARE on {parent_name}, so writes continue",
+                            fix.steps[0].sql, fix.steps[1].sql,
+                        ),
+                    )
+                    .with_fix(cx.fixable().then_some(fix)),
+                );
             }
             AlterTableOperation::AddColumn { column_def, .. } => {
                 // Without a default the new column is all NULL: PostgreSQL marks the key valid
@@ -78,31 +84,91 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                     };
                     let parent_name = cx.qualified(&parent);
                     let column = fold_ident(&column_def.name);
-                    let columns = [column_def.name.clone()];
-                    let constraint = default_name(&table.name, &columns);
-                    out.push(cx.diagnostic(
-                        alter.offset(cx, i),
-                        Some(table),
-                        format!(
-                            "ADD COLUMN {column} … DEFAULT … REFERENCES {parent_name} on existing table \
+                    let Some(fix) = inline_fix(cx, alter, column_def, fk, option.name.as_ref())
+                    else {
+                        continue;
+                    };
+                    out.push(
+                        cx.diagnostic(
+                            alter.offset(cx, i),
+                            Some(table),
+                            format!(
+                                "ADD COLUMN {column} … DEFAULT … REFERENCES {parent_name} on existing table \
                              {name} checks every row against {parent_name} while it holds ACCESS \
                              EXCLUSIVE on {name} and SHARE ROW EXCLUSIVE on {parent_name}, and an inline \
                              REFERENCES cannot be NOT VALID"
-                        ),
-                        format!(
-                            "add the column without REFERENCES, then `ALTER TABLE {table_sql} ADD \
-                             CONSTRAINT {} {} NOT VALID;` and `ALTER TABLE {table_sql} VALIDATE \
-                             CONSTRAINT {};` in a separate transaction (SHARE UPDATE EXCLUSIVE: writes continue)",
-                            sql_ident(&constraint),
-                            foreign_key_sql(cx, &columns, fk),
-                            sql_ident(&constraint),
-                        ),
-                    ));
+                            ),
+                            format!(
+                                "add the column without REFERENCES (`{}`), then `{}` and `{}` in a \
+                                 separate transaction (SHARE UPDATE EXCLUSIVE: writes continue)",
+                                fix.steps[0].sql, fix.steps[1].sql, fix.steps[2].sql,
+                            ),
+                        )
+                        .with_fix(cx.fixable().then_some(fix)),
+                    );
                 }
             }
             _ => {}
         }
     }
+}
+
+/// `ADD COLUMN … DEFAULT … REFERENCES …`: the column without REFERENCES, then the key as NOT VALID
+/// with all its clauses, then VALIDATE.
+fn inline_fix(
+    cx: &StatementContext,
+    alter: &AlterTable,
+    column_def: &ColumnDef,
+    fk: &ForeignKeyConstraint,
+    given_name: Option<&Ident>,
+) -> Option<Fix> {
+    let head = alter.head_sql(cx)?;
+    let mut column = column_def.clone();
+    column
+        .options
+        .retain(|option| !matches!(option.option, ColumnOption::ForeignKey(_)));
+    let mut key = fk.clone();
+    key.name = key.name.clone().or_else(|| given_name.cloned());
+    key.columns = vec![column_def.name.clone()];
+    let resolved = cx.catalog.resolve(&alter.table);
+    let constraint = cx
+        .catalog
+        .new_constraint_name(&resolved, &TableConstraint::ForeignKey(key.clone()))?;
+    Some(Fix::replace(vec![
+        Step::transactional(
+            format!("{head} ADD COLUMN {column};"),
+            "adds the column without the foreign key: no row is checked",
+        ),
+        Step::transactional(
+            format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}{} NOT VALID;",
+                alter.table_sql,
+                sql_ident(&constraint),
+                foreign_key_sql(cx, &key.columns, &key),
+                referential_clauses(&key),
+            ),
+            "adds the foreign key as NOT VALID: checks only new rows, instant",
+        ),
+        validate_step(&alter.table_sql, &constraint),
+    ]))
+}
+
+/// ` MATCH … ON DELETE … ON UPDATE … DEFERRABLE …`, as the key declares them.
+fn referential_clauses(fk: &ForeignKeyConstraint) -> String {
+    let mut clauses = String::new();
+    if let Some(kind) = &fk.match_kind {
+        clauses.push_str(&format!(" {kind}"));
+    }
+    if let Some(action) = &fk.on_delete {
+        clauses.push_str(&format!(" ON DELETE {action}"));
+    }
+    if let Some(action) = &fk.on_update {
+        clauses.push_str(&format!(" ON UPDATE {action}"));
+    }
+    if let Some(characteristics) = &fk.characteristics {
+        clauses.push_str(&format!(" {characteristics}"));
+    }
+    clauses
 }
 
 /// PostgreSQL 18's `NOT ENFORCED` foreign keys are never validated.
@@ -126,17 +192,6 @@ fn is_null(expr: &Expr) -> bool {
         Expr::Value(value) => matches!(value.value, Value::Null),
         _ => false,
     }
-}
-
-/// The name PostgreSQL gives an unnamed foreign key: `<table>_<columns>_fkey`.
-fn default_name(table: &str, columns: &[Ident]) -> String {
-    let mut name = table.to_owned();
-    for column in columns {
-        name.push('_');
-        name.push_str(&fold_ident(column));
-    }
-    name.push_str("_fkey");
-    name
 }
 
 /// `FOREIGN KEY (cols) REFERENCES parent (cols)` as SQL, with the parent qualified.
@@ -164,7 +219,7 @@ fn foreign_key_sql(cx: &StatementContext, columns: &[Ident], fk: &ForeignKeyCons
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::check_rule;
+    use crate::rules::testing::{check_rule, fix_sql, review};
 
     const RULE: &str = "add-foreign-key-without-not-valid";
     const SCHEMA: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n\
@@ -185,7 +240,7 @@ error[add-foreign-key-without-not-valid]: ADD CONSTRAINT orders_user_id_fkey FOR
 1 | ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);
   |                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: add it as NOT VALID first (`ALTER TABLE public.orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users (id) NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE public.orders VALIDATE CONSTRAINT orders_user_id_fkey;` in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE on public.orders and ROW SHARE on public.users, so writes continue
+  = help: add it as NOT VALID first (`ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;` checks only new rows and is instant), then run `ALTER TABLE public.orders VALIDATE CONSTRAINT orders_user_id_fkey;` in a separate transaction: it scans under SHARE UPDATE EXCLUSIVE on public.orders and ROW SHARE on public.users, so writes continue
 
 "
         );
@@ -222,9 +277,74 @@ error[add-foreign-key-without-not-valid]: ADD CONSTRAINT orders_user_id_fkey FOR
             "{report}"
         );
         assert!(
-            report.contains("REFERENCES public.users NOT VALID;"),
+            report.contains(
+                "`ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) \
+                 REFERENCES users NOT VALID;`"
+            ),
             "{report}"
         );
+    }
+
+    #[test]
+    fn the_fix_keeps_every_clause_of_the_key() {
+        let sql = fix_sql(
+            RULE,
+            &[SCHEMA],
+            "ALTER TABLE \"orders\" ADD CONSTRAINT \"orders_user_fkey\" FOREIGN KEY (\"user_id\") \
+             REFERENCES \"users\"(\"id\") MATCH FULL ON DELETE SET NULL ON UPDATE CASCADE \
+             DEFERRABLE INITIALLY DEFERRED;",
+        );
+        assert_eq!(
+            sql.expect("a fix"),
+            [
+                "ALTER TABLE \"orders\" ADD CONSTRAINT \"orders_user_fkey\" FOREIGN KEY (\"user_id\") \
+                 REFERENCES \"users\"(\"id\") MATCH FULL ON DELETE SET NULL ON UPDATE CASCADE \
+                 DEFERRABLE INITIALLY DEFERRED NOT VALID;",
+                "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_user_fkey;",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_inline_fix_keeps_the_actions_and_drops_only_references() {
+        let sql = fix_sql(
+            RULE,
+            &[SCHEMA],
+            "ALTER TABLE orders ADD COLUMN owner_id bigint DEFAULT 1 NOT NULL \
+             REFERENCES users (id) ON DELETE CASCADE;",
+        );
+        assert_eq!(
+            sql.expect("a fix"),
+            [
+                "ALTER TABLE orders ADD COLUMN owner_id BIGINT DEFAULT 1 NOT NULL;",
+                "ALTER TABLE public.orders ADD CONSTRAINT orders_owner_id_fkey FOREIGN KEY (owner_id) \
+                 REFERENCES public.users (id) ON DELETE CASCADE NOT VALID;",
+                "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_owner_id_fkey;",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_fix_inside_a_do_block_or_beside_other_operations() {
+        let block =
+            "DO $$ BEGIN\n ALTER TABLE orders ADD FOREIGN KEY (user_id) REFERENCES users;\n\
+                     EXCEPTION WHEN duplicate_object THEN null;\nEND $$;";
+        let multi =
+            "ALTER TABLE orders ADD FOREIGN KEY (user_id) REFERENCES users, ADD COLUMN n int;";
+        for sql in [block, multi] {
+            let review = review(&[SCHEMA], sql);
+            let finding = review
+                .findings
+                .iter()
+                .find(|f| f.rule.id == RULE)
+                .expect(sql);
+            assert_eq!(finding.fix, None, "{sql}");
+            assert!(
+                finding.help.contains("REFERENCES users NOT VALID;`"),
+                "{}",
+                finding.help
+            );
+        }
     }
 
     #[test]

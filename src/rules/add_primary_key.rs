@@ -4,7 +4,9 @@
 //! `ADD PRIMARY KEY USING INDEX` on an index built concurrently skips the build, but still scans for
 //! NULLs when a key column is nullable.
 
-use super::add_unique_constraint::{index_constraints, IndexConstraint, IndexConstraintKind};
+use super::add_unique_constraint::{
+    index_constraints, index_then_constraint, IndexConstraint, IndexConstraintKind,
+};
 use super::syntax::{sql_ident, sql_name};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
@@ -70,12 +72,23 @@ fn builds_index(
                 .to_owned()
         }
     };
-    let mut help = format!(
-        "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY {pkey} ON \
-         {table_sql} {};` (outside a transaction block), then `ALTER TABLE {table_sql} ADD CONSTRAINT \
-         {pkey} PRIMARY KEY USING INDEX {pkey};`",
-        constraint.columns_sql.as_deref().unwrap_or("(…)")
-    );
+    let constraint_name = constraint.name_or_default(table);
+    let steps = index_then_constraint(&table_sql, constraint, &constraint_name, "PRIMARY KEY");
+    let mut help = match &steps {
+        Some(fix) => format!(
+            "build the index first without blocking writes: `{}` (outside a transaction block), then \
+             `{}`",
+            fix.steps[0].sql, fix.steps[1].sql
+        ),
+        None => format!(
+            "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY {pkey} \
+             ON {table_sql} (…);` (outside a transaction block), then `ALTER TABLE {table_sql} ADD \
+             CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey};`"
+        ),
+    };
+    // With a nullable key column, attaching the index still scans for NULLs: the help says what
+    // to do first, and no fix is drafted.
+    let fix = steps.filter(|_| matches!(nullability, Nullability::Proven) && cx.fixable());
     if let Nullability::Nullable(columns) = &nullability {
         help.push_str(&not_null_first(cx, table, columns));
     }
@@ -89,7 +102,7 @@ fn builds_index(
              while the table is scanned and sorted{also}"
         ),
         help,
-    ))
+    ).with_fix(fix))
 }
 
 /// `ADD PRIMARY KEY USING INDEX idx`: fine, unless a key column is nullable.

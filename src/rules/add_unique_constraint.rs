@@ -11,6 +11,7 @@ use sqlparser::ast::{
     TableConstraint,
 };
 
+use super::fix::{Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
@@ -42,26 +43,67 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             Some(given) => format!("ADD CONSTRAINT {given} UNIQUE"),
             None => "ADD UNIQUE".to_owned(),
         };
-        let named = sql_ident(&constraint_name);
-        out.push(cx.diagnostic(
-            constraint.offset,
-            Some(&table),
-            format!(
-                "{what} on existing table {name} builds its unique index inside the ALTER TABLE, which \
-                 holds ACCESS EXCLUSIVE for the whole build: reads and writes on {name} are blocked while \
-                 the table is scanned and sorted"
-            ),
-            format!(
-                "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY {named} \
-                 ON {table_sql} {}{};` (outside a transaction block), then `ALTER TABLE {table_sql} ADD \
-                 CONSTRAINT {named} UNIQUE USING INDEX {named}{};`, which only attaches the index{}",
-                constraint.columns_sql.as_deref().unwrap_or("(…)"),
-                constraint.index_suffix,
-                constraint.characteristics,
+        let fix = index_then_constraint(&table_sql, &constraint, &constraint_name, "UNIQUE");
+        let help = match &fix {
+            Some(fix) => format!(
+                "build the index first without blocking writes: `{}` (outside a transaction block), \
+                 then `{}`, which only attaches the index{}",
+                fix.steps[0].sql,
+                fix.steps[1].sql,
                 cx.settings.concurrent_build_caveat().unwrap_or_default(),
             ),
-        ));
+            None => format!(
+                "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY \
+                 <name> ON {table_sql} (…);` (outside a transaction block), then `ALTER TABLE \
+                 {table_sql} ADD CONSTRAINT <name> UNIQUE USING INDEX <name>;`, which only attaches \
+                 the index{}",
+                cx.settings.concurrent_build_caveat().unwrap_or_default(),
+            ),
+        };
+        out.push(
+            cx.diagnostic(
+                constraint.offset,
+                Some(&table),
+                format!(
+                    "{what} on existing table {name} builds its unique index inside the ALTER TABLE, \
+                     which holds ACCESS EXCLUSIVE for the whole build: reads and writes on {name} are \
+                     blocked while the table is scanned and sorted"
+                ),
+                help,
+            )
+            .with_fix(fix.filter(|_| cx.fixable())),
+        );
     }
+}
+
+/// An index-backed constraint without the long lock: its unique index built CONCURRENTLY under the
+/// constraint's name, then `ADD CONSTRAINT name {UNIQUE | PRIMARY KEY} USING INDEX name`, which
+/// only attaches it. `None` when the key list is not known.
+pub(super) fn index_then_constraint(
+    table_sql: &str,
+    constraint: &IndexConstraint,
+    constraint_name: &str,
+    keyword: &str,
+) -> Option<Fix> {
+    let named = sql_ident(constraint_name);
+    let columns = constraint.columns_sql.as_deref()?;
+    Some(Fix::replace(vec![
+        Step::outside_transaction(
+            format!(
+                "CREATE UNIQUE INDEX CONCURRENTLY {named} ON {table_sql} {columns}{};",
+                constraint.index_suffix
+            ),
+            "builds the unique index without blocking writes; CONCURRENTLY cannot run in a \
+             transaction block",
+        ),
+        Step::transactional(
+            format!(
+                "ALTER TABLE {table_sql} ADD CONSTRAINT {named} {keyword} USING INDEX {named}{};",
+                constraint.characteristics
+            ),
+            "attaches the built index as the constraint: instant",
+        ),
+    ]))
 }
 
 /// Which index-backed constraint an `ADD` clause adds.
@@ -368,6 +410,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             tx: Default::default(),
             held_locks: &[],
             settings: &settings,
+            traced: false,
             after_migration: &Default::default(),
             alter_table: Default::default(),
         };

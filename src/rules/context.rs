@@ -81,6 +81,8 @@ pub struct StatementContext<'a> {
     /// model predicts them): the statement does not queue for these again.
     pub held_locks: &'a [PredictedLock],
     pub settings: &'a RuleSettings,
+    /// The shadow database applies the migration and traces each statement.
+    pub traced: bool,
     /// The schema the whole migration leaves behind, computed on first use (see
     /// [`StatementContext::catalog_after_migration`]).
     pub after_migration: &'a OnceCell<Catalog>,
@@ -141,6 +143,18 @@ impl<'a> StatementContext<'a> {
         })
     }
 
+    /// Whether a fixer's steps can take this statement's place: it is a statement of the migration,
+    /// not one inside a DO block (whose steps cannot leave the block's transaction), and, for an
+    /// `ALTER TABLE`, it has no other operation the fix would drop.
+    pub fn fixable(&self) -> bool {
+        self.is_top_level() && AlterTable::of(self).is_none_or(|alter| alter.operations.len() == 1)
+    }
+
+    /// Whether this is a statement of the migration, not one inside a DO block.
+    pub fn is_top_level(&self) -> bool {
+        std::ptr::eq(self.statement, &self.statements[self.index])
+    }
+
     /// The 1-based line of a file offset, for messages that point at another statement.
     pub fn line_of(&self, offset: usize) -> usize {
         self.text
@@ -174,6 +188,7 @@ impl<'a> StatementContext<'a> {
             help,
             table: table.map(|t| self.catalog.resolve(t)),
             once_per_migration: false,
+            fix: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
+use super::fix::{Fix, Step};
 use super::syntax::{ident_offset, sql_name};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::RelationKind;
@@ -24,12 +25,44 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    for (offset, index) in dropped_indexes(cx) {
+    let dropped = dropped_indexes(cx);
+    let if_exists = if cx
+        .statement
+        .find_keywords(cx.text, &["if", "exists"])
+        .is_some()
+    {
+        "IF EXISTS "
+    } else {
+        ""
+    };
+    let concurrent_drop = |index: &ObjectName| {
+        format!(
+            "DROP INDEX CONCURRENTLY {if_exists}{};",
+            sql_name(&cx.catalog.resolve(index))
+        )
+    };
+    // The statement's fix: one concurrent drop per index (CONCURRENTLY drops one index, and has no
+    // CASCADE), carried by its first finding.
+    let mut fix = (cx.fixable() && cx.statement.find_keywords(cx.text, &["cascade"]).is_none())
+        .then(|| {
+            Fix::replace(
+                dropped
+                    .iter()
+                    .map(|(_, index)| {
+                        Step::outside_transaction(
+                            concurrent_drop(index),
+                            "drops the index under SHARE UPDATE EXCLUSIVE, without blocking reads \
+                             and writes; CONCURRENTLY cannot run in a transaction block",
+                        )
+                    })
+                    .collect(),
+            )
+        });
+    for (offset, index) in dropped {
         let table = cx.catalog.index(&index).map(|i| i.table.clone());
         if table.as_ref().is_some_and(|t| is_partitioned(cx, t)) {
             continue;
         }
-        let index_sql = sql_name(&cx.catalog.resolve(&index));
         let message = match &table {
             Some(table) => {
                 let name = cx.qualified(table);
@@ -47,16 +80,19 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 cx.qualified(&index)
             ),
         };
-        out.push(cx.diagnostic(
-            offset,
-            table.as_ref(),
-            message,
-            format!(
-                "use `DROP INDEX CONCURRENTLY IF EXISTS {index_sql};` (one index per statement, outside a \
-                 transaction block): it takes SHARE UPDATE EXCLUSIVE and waits for running queries \
-                 without blocking reads and writes"
-            ),
-        ));
+        out.push(
+            cx.diagnostic(
+                offset,
+                table.as_ref(),
+                message,
+                format!(
+                    "use `{}` (one index per statement, outside a transaction block): it takes SHARE \
+                     UPDATE EXCLUSIVE and waits for running queries without blocking reads and writes",
+                    concurrent_drop(&index)
+                ),
+            )
+            .with_fix(fix.take()),
+        );
     }
 }
 
@@ -120,7 +156,7 @@ warning[drop-index-not-concurrent]: DROP INDEX public.users_email_idx takes ACCE
 1 | DROP INDEX users_email_idx;
   | ^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: use `DROP INDEX CONCURRENTLY IF EXISTS public.users_email_idx;` (one index per statement, outside a transaction block): it takes SHARE UPDATE EXCLUSIVE and waits for running queries without blocking reads and writes
+  = help: use `DROP INDEX CONCURRENTLY public.users_email_idx;` (one index per statement, outside a transaction block): it takes SHARE UPDATE EXCLUSIVE and waits for running queries without blocking reads and writes
 
 "
         );
@@ -146,7 +182,7 @@ warning[drop-index-not-concurrent]: DROP INDEX public.users_email_idx takes ACCE
             "{report}"
         );
         assert!(
-            report.contains("DROP INDEX CONCURRENTLY IF EXISTS public.\"Post_slug_key\";"),
+            report.contains("`DROP INDEX CONCURRENTLY public.\"Post_slug_key\";`"),
             "{report}"
         );
     }

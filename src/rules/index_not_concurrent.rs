@@ -3,6 +3,8 @@
 
 use sqlparser::ast::Statement as Ast;
 
+use super::fix::{Fix, Step};
+use super::syntax::statement_with_word_after;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName};
 
@@ -32,6 +34,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     };
     let name = cx.qualified(&table);
+    let Some(concurrent) = statement_with_word_after(cx, &["index"], "CONCURRENTLY") else {
+        return;
+    };
     out.push(
         cx.diagnostic(
             statement.range.start,
@@ -41,11 +46,17 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              INSERT, UPDATE and DELETE on {name} wait until the index is built"
             ),
             format!(
-                "create it with CREATE INDEX CONCURRENTLY, outside a transaction block \
+                "create it with `{concurrent}`, outside a transaction block \
                  (it builds without blocking writes; if it fails, drop the INVALID index and retry){}",
                 cx.settings.concurrent_build_caveat().unwrap_or_default()
             ),
-        ),
+        )
+        .with_fix(cx.fixable().then(|| {
+            Fix::replace(vec![Step::outside_transaction(
+                concurrent,
+                "builds the index without blocking writes; CONCURRENTLY cannot run in a transaction block",
+            )])
+        })),
     );
 }
 
@@ -71,7 +82,7 @@ error[index-not-concurrent]: CREATE INDEX on existing table public.users takes a
 1 | CREATE INDEX users_email_idx ON users (email);
   | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: create it with CREATE INDEX CONCURRENTLY, outside a transaction block (it builds without blocking writes; if it fails, drop the INVALID index and retry)
+  = help: create it with `CREATE INDEX CONCURRENTLY users_email_idx ON users (email);`, outside a transaction block (it builds without blocking writes; if it fails, drop the INVALID index and retry)
 
 "
         );

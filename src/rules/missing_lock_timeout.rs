@@ -4,6 +4,7 @@
 //! behind it: a one-millisecond `ALTER TABLE` turns into an outage as long as the oldest transaction.
 
 use super::context::strongest_lock_on_existing;
+use super::fix::{Fix, Step};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::pg::locks::LockMode;
 
@@ -16,6 +17,10 @@ pub const RULE: Rule = Rule {
     doc: include_str!("../../rules/missing-lock-timeout.md"),
     check,
 };
+
+/// How long a statement may wait for a lock before it fails and the migration can be retried.
+const TIMEOUT: &str = "5s";
+const PREAMBLE: &str = "SET lock_timeout = '5s';";
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     if cx.tx.lock_timeout {
@@ -30,11 +35,14 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let mode = lock.mode.sql_name();
     let statement = cx.statement.label_or("this statement");
     let help = if cx.tx.in_transaction {
-        "add `SET LOCAL lock_timeout = '5s';` at the start of the transaction (or `SET lock_timeout = \
-         '5s';` at the top of the migration), and retry the migration when it times out"
+        format!(
+            "add `SET LOCAL lock_timeout = '{TIMEOUT}';` at the start of the transaction (or \
+             `{PREAMBLE}` at the top of the migration), and retry the migration when it times out"
+        )
     } else {
-        "add `SET lock_timeout = '5s';` at the top of the migration, and retry the migration when it \
-         times out"
+        format!(
+            "add `{PREAMBLE}` at the top of the migration, and retry the migration when it times out"
+        )
     };
     // One `SET lock_timeout` at the top fixes every statement: report the first, list the others.
     let mut diagnostic = cx.diagnostic(
@@ -46,9 +54,16 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              with it queues behind it meanwhile ({mode} {})",
             lock.mode.blocks()
         ),
-        help.to_owned(),
+        help,
     );
     diagnostic.once_per_migration = true;
+    diagnostic.fix = cx.is_top_level().then(|| {
+        Fix::before(vec![Step::transactional(
+            PREAMBLE,
+            "bounds the wait for each lock: a statement that cannot get its lock in time fails \
+             instead of queueing every conflicting query behind it",
+        )])
+    });
     out.push(diagnostic);
 }
 

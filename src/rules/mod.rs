@@ -4,6 +4,7 @@
 //! (`rules/<id>.md`), and a `check` function that looks at one statement in its context and reports
 //! [`Diagnostic`]s. Adding a rule means adding that file, its document, and one line in [`ALL`].
 
+mod batch;
 mod columns;
 pub mod context;
 pub mod fix;
@@ -37,6 +38,7 @@ mod drop_sequence;
 mod drop_table;
 mod enum_value_in_transaction;
 mod foreign_key_without_index;
+mod history_modified;
 mod identifier_too_long;
 mod index_not_concurrent;
 mod index_on_partitioned_table;
@@ -136,6 +138,7 @@ pub const ALL: &[&Rule] = &[
     shadow::APPLY_FAILED,
     shadow::OBSERVED_REWRITE,
     shadow::OBSERVED_BLOCKING_LOCK,
+    HISTORY_MODIFIED,
     &unparsed_statement::RULE,
 ];
 
@@ -147,6 +150,9 @@ pub mod shadow {
     pub const OBSERVED_REWRITE: &Rule = &super::observed_rewrite::RULE;
     pub const OBSERVED_BLOCKING_LOCK: &Rule = &super::observed_blocking_lock::RULE;
 }
+
+/// The rule whose findings come from comparing the migrations with git's merge base (`--base`).
+pub const HISTORY_MODIFIED: &Rule = &history_modified::RULE;
 
 /// The static check of a rule whose findings come from the shadow database's trace (the `shadow`
 /// category): the SQL alone says nothing, the review's shadow stage reports them.
@@ -204,6 +210,8 @@ pub enum Category {
     Hygiene,
     /// Seen on the shadow database.
     Shadow,
+    /// An already-applied migration changed (`--base`).
+    History,
     /// About migagent's own understanding of the SQL.
     Parser,
 }
@@ -218,6 +226,7 @@ impl Category {
             Category::Transactions => "transactions",
             Category::Hygiene => "hygiene",
             Category::Shadow => "shadow",
+            Category::History => "history",
             Category::Parser => "parser",
         }
     }
@@ -282,4 +291,15 @@ pub struct Diagnostic {
     /// Report only the first such finding of a migration and list where the others are: for
     /// problems one fix at the top of the file solves (a missing `lock_timeout`).
     pub once_per_migration: bool,
+    /// The rule's built-in fixer's answer, when it has one for this statement: what the rewrite
+    /// draft puts in the statement's place, and what the help text quotes.
+    pub fix: Option<fix::Fix>,
+}
+
+impl Diagnostic {
+    /// The diagnostic with its fixer's answer attached.
+    pub fn with_fix(mut self, fix: Option<fix::Fix>) -> Diagnostic {
+        self.fix = fix;
+        self
+    }
 }

@@ -5,6 +5,7 @@
 
 use sqlparser::ast::Statement as Ast;
 
+use super::fix::{Fix, Step};
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::RelationKind;
@@ -60,6 +61,14 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              INDEX CONCURRENTLY ON {view_sql} (id);`)"
         ),
     };
+    let concurrent = format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {view_sql};");
+    // Only with the unique index CONCURRENTLY needs: otherwise the refresh would fail.
+    let fix = (unique_index == Some(true) && cx.fixable()).then(|| {
+        Fix::replace(vec![Step::transactional(
+            concurrent.clone(),
+            "refreshes under EXCLUSIVE: reads of the view continue",
+        )])
+    });
     out.push(cx.diagnostic(
         statement.range.start,
         Some(&view),
@@ -68,10 +77,10 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              EXCLUSIVE: every query that reads {name} waits until the refresh is done"
         ),
         format!(
-            "use `REFRESH MATERIALIZED VIEW CONCURRENTLY {view_sql};`: it takes only EXCLUSIVE, so reads \
-             continue while it computes and applies the difference{prerequisite}"
+            "use `{concurrent}`: it takes only EXCLUSIVE, so reads continue while it computes and \
+             applies the difference{prerequisite}"
         ),
-    ));
+    ).with_fix(fix));
 }
 
 /// Whether the view has a unique, non-partial index on plain columns: what CONCURRENTLY requires.

@@ -4,6 +4,7 @@
 //! replacement next to the old index and swaps it in under SHARE UPDATE EXCLUSIVE. On older targets
 //! there is no such remedy and the rule stays silent.
 
+use super::fix::{Fix, Step};
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::pg::locks::{ReindexKind, ReindexTarget, Words};
@@ -35,6 +36,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     }
     let (table, what) = describe(cx, &target);
+    let concurrent = format!("{};", concurrent_form(&target));
     out.push(cx.diagnostic(
         cx.statement.range.start,
         table.as_ref(),
@@ -43,12 +45,18 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              reads, because the planner locks every index of a table to plan a query on it"
         ),
         format!(
-            "use `{};` outside a transaction block: it builds a new copy of each index while reads and \
-             writes continue, then swaps it in; if it fails it leaves an INVALID `…_ccnew` index to drop{}",
-            concurrent_form(&target),
+            "use `{concurrent}` outside a transaction block: it builds a new copy of each index while \
+             reads and writes continue, then swaps it in; if it fails it leaves an INVALID `…_ccnew` \
+             index to drop{}",
             cx.settings.concurrent_build_caveat().unwrap_or_default()
         ),
-    ));
+    ).with_fix(cx.fixable().then(|| {
+        Fix::replace(vec![Step::outside_transaction(
+            concurrent,
+            "rebuilds each index next to the old one and swaps it in while reads and writes \
+             continue; CONCURRENTLY cannot run in a transaction block",
+        )])
+    })));
 }
 
 /// The table the finding is about (when there is one the model can name), and what the statement

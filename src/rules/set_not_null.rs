@@ -5,6 +5,7 @@
 
 use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, Expr};
 
+use super::fix::{not_null_via_check, Fix};
 use super::syntax::{sql_ident, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
@@ -52,17 +53,20 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         if proven && version >= CHECK_SHORTCUT_SINCE {
             continue;
         }
-        let constraint = sql_ident(&format!("{}_{column}_not_null", table.name));
+        let constraint = format!("{}_{column}_not_null", table.name);
         let column_sql = sql_ident(&column);
-        let (why, help) = if version >= CHECK_SHORTCUT_SINCE {
+        let fix = (version >= CHECK_SHORTCUT_SINCE)
+            .then(|| check_first(cx, alter, i, &column_sql, &constraint))
+            .flatten();
+        let constraint = sql_ident(&constraint);
+        let (why, help) = if let Some(fix) = &fix {
             (
                 String::new(),
                 format!(
-                    "first `ALTER TABLE {table_sql} ADD CONSTRAINT {constraint} CHECK ({column_sql} IS NOT \
-                     NULL) NOT VALID;` (instant), then `ALTER TABLE {table_sql} VALIDATE CONSTRAINT \
-                     {constraint};` in a separate transaction (scans under SHARE UPDATE EXCLUSIVE: reads \
-                     and writes continue), then SET NOT NULL skips the scan, then `ALTER TABLE {table_sql} \
-                     DROP CONSTRAINT {constraint};`"
+                    "first `{}` (instant), then `{}` in a separate transaction (scans under SHARE \
+                     UPDATE EXCLUSIVE: reads and writes continue), then `{}`: SET NOT NULL skips the \
+                     scan, and the CHECK is no longer needed",
+                    fix.steps[0].sql, fix.steps[1].sql, fix.steps[2].sql
                 ),
             )
         } else {
@@ -95,8 +99,26 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  every row for NULLs: reads and writes on {name} are blocked until the scan finishes{why}"
             ),
             help,
-        ));
+        ).with_fix(fix.filter(|_| cx.fixable())));
     }
+}
+
+/// SET NOT NULL proven by a validated CHECK first (PostgreSQL 12+), with the SET NOT NULL as
+/// written.
+fn check_first(
+    cx: &StatementContext,
+    alter: &AlterTable,
+    i: usize,
+    column_sql: &str,
+    constraint: &str,
+) -> Option<Fix> {
+    let set_not_null = alter.single_operation_sql(cx, i, str::to_owned)?;
+    Some(Fix::replace(not_null_via_check(
+        &alter.table_sql,
+        column_sql,
+        constraint,
+        &set_not_null,
+    )))
 }
 
 /// Whether the catalog shows a validated CHECK constraint on `table` that proves `column IS NOT NULL`
@@ -196,7 +218,7 @@ error[set-not-null]: SET NOT NULL on column email of existing table public.users
 1 | ALTER TABLE users ALTER COLUMN email SET NOT NULL;
   |                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: first `ALTER TABLE public.users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;` (instant), then `ALTER TABLE public.users VALIDATE CONSTRAINT users_email_not_null;` in a separate transaction (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue), then SET NOT NULL skips the scan, then `ALTER TABLE public.users DROP CONSTRAINT users_email_not_null;`
+  = help: first `ALTER TABLE public.users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;` (instant), then `ALTER TABLE public.users VALIDATE CONSTRAINT users_email_not_null;` in a separate transaction (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue), then `ALTER TABLE users ALTER COLUMN email SET NOT NULL; ALTER TABLE public.users DROP CONSTRAINT users_email_not_null;`: SET NOT NULL skips the scan, and the CHECK is no longer needed
 
 "
         );

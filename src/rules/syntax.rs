@@ -41,6 +41,44 @@ impl<'a> AlterTable<'a> {
         })
     }
 
+    /// The text of operation `i` as written (`ADD CONSTRAINT … REFERENCES … ON DELETE CASCADE`), when
+    /// the tokens say where each operation is; fixers rewrite it and keep every clause they do not
+    /// touch.
+    pub fn operation_sql<'t>(&self, cx: &StatementContext<'t>, i: usize) -> Option<&'t str> {
+        if self.offsets.len() != self.operations.len() {
+            return None;
+        }
+        let start = *self.offsets.get(i)?;
+        let end = self
+            .offsets
+            .get(i + 1)
+            .copied()
+            .unwrap_or(cx.statement.range.end);
+        let text = cx.text.get(start..end)?.trim_end();
+        Some(text.strip_suffix(',').unwrap_or(text).trim_end())
+    }
+
+    /// The statement's text up to its first operation (`ALTER TABLE ONLY public.users`), as written.
+    pub fn head_sql<'t>(&self, cx: &StatementContext<'t>) -> Option<&'t str> {
+        let start = *self.offsets.first()?;
+        cx.text
+            .get(cx.statement.range.start..start)
+            .map(str::trim_end)
+    }
+
+    /// `ALTER TABLE <table> <operation>;` for one operation, as written, with `rewrite` applied to
+    /// the operation's text.
+    pub fn single_operation_sql(
+        &self,
+        cx: &StatementContext,
+        i: usize,
+        rewrite: impl FnOnce(&str) -> String,
+    ) -> Option<String> {
+        let head = self.head_sql(cx)?;
+        let operation = self.operation_sql(cx, i)?;
+        Some(format!("{head} {};", rewrite(operation)))
+    }
+
     /// Where operation `i` starts, or the statement's start when the tokens do not say.
     pub fn offset(&self, cx: &StatementContext, i: usize) -> usize {
         self.offsets
@@ -107,12 +145,7 @@ fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
 pub(crate) use crate::schema::naming::quote_ident as sql_ident;
 
 /// A (qualified) name as SQL must write it.
-pub(crate) fn sql_name(name: &ObjectName) -> String {
-    match &name.schema {
-        Some(schema) => format!("{}.{}", sql_ident(schema), sql_ident(&name.name)),
-        None => sql_ident(&name.name),
-    }
-}
+pub(crate) use crate::schema::naming::quote_name as sql_name;
 
 /// File offset of a sqlparser location in the current statement (1-based line and character column,
 /// relative to the statement's text, which is what sqlparser was given).
@@ -261,4 +294,28 @@ pub(crate) fn dropped(cx: &StatementContext, object_type: ObjectType, kind: Kind
         }
         _ => Vec::new(),
     }
+}
+
+/// The statement as written, with `word` inserted after its first `keywords` sequence
+/// (`CREATE INDEX` → `CREATE INDEX CONCURRENTLY`) and a closing `;`; `None` when the statement does
+/// not contain the sequence.
+pub(crate) fn statement_with_word_after(
+    cx: &StatementContext,
+    keywords: &[&str],
+    word: &str,
+) -> Option<String> {
+    let statement = cx.statement;
+    let start = statement.find_keywords(cx.text, keywords)?;
+    let first = statement
+        .tokens
+        .iter()
+        .position(|token| token.range.start == start)?;
+    let last = statement.tokens.get(first + keywords.len() - 1)?;
+    let sql = cx.sql();
+    let at = last.range.end - statement.range.start;
+    Some(super::fix::terminated(&format!(
+        "{} {word}{}",
+        &sql[..at],
+        &sql[at..]
+    )))
 }

@@ -42,6 +42,7 @@ pub fn render_rule(rule: &str, review: &MigrationReview) -> String {
         path: review.path.clone(),
         tool: review.tool,
         text: review.text.clone(),
+        sections: review.sections.clone(),
         lines: review.lines.clone(),
         statements: review.statements.clone(),
         findings: review
@@ -57,4 +58,12 @@ pub fn render_rule(rule: &str, review: &MigrationReview) -> String {
     let mut out = String::new();
     render_migration(&mut out, &only, Style { color: false });
     out
+}
+
+/// The SQL of each step of the fix the rule's first finding carries, if it carries one.
+pub fn fix_sql(rule: &str, history: &[&str], sql: &str) -> Option<Vec<String>> {
+    let review = review(history, sql);
+    let finding = review.findings.iter().find(|f| f.rule.id == rule)?;
+    let fix = finding.fix.as_ref()?;
+    Some(fix.steps.iter().map(|step| step.sql.clone()).collect())
 }

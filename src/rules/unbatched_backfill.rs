@@ -15,6 +15,7 @@ use sqlparser::ast::{
     Statement as Ast, TableFactor, TableObject, TableWithJoins,
 };
 
+use super::batch::BatchKey;
 use super::syntax::sql_name;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::{Catalog, ConstraintKind};
@@ -30,9 +31,6 @@ pub const RULE: Rule = Rule {
     doc: include_str!("../../rules/unbatched-backfill.md"),
     check,
 };
-
-/// Rows per batch suggested in the help.
-const BATCH: u32 = 10_000;
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(dml) = Dml::of(cx) else {
@@ -54,21 +52,20 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     };
     let name = cx.qualified(table);
     let table_sql = sql_name(&cx.catalog.resolve(table));
-    let key = primary_key(cx.catalog, table).unwrap_or_else(|| "<key>".to_owned());
+    let batch = BatchKey::primary_key_of(cx.catalog, table)
+        .unwrap_or(BatchKey {
+            column_sql: "<key>".to_owned(),
+            integer: true,
+        })
+        .first_batch(&table_sql);
     let (what, example) = match dml.verb {
         Verb::Update => (
             "rewrites every matching row",
-            format!(
-                "UPDATE {table_sql} SET … WHERE {key} >= 1 AND {key} < {}",
-                BATCH + 1
-            ),
+            format!("UPDATE {table_sql} SET … WHERE {batch}"),
         ),
         _ => (
             "deletes every matching row",
-            format!(
-                "DELETE FROM {table_sql} WHERE {key} >= 1 AND {key} < {}",
-                BATCH + 1
-            ),
+            format!("DELETE FROM {table_sql} WHERE {batch}"),
         ),
     };
     out.push(cx.diagnostic(
@@ -82,7 +79,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             dml.verb.sql()
         ),
         format!(
-            "batch it by key range, one transaction per batch (`{example}`, then the next range), \
+            "batch it by key, one transaction per batch (`{example}`, then the next batch), \
              driven by a script outside the migration or by a procedure that COMMITs after each \
              batch; keep only the schema change in the migration"
         ),
@@ -222,18 +219,6 @@ fn table_of(table: &TableWithJoins) -> Option<ObjectName> {
 }
 
 /// The single-column primary key of a table, if the model knows one.
-fn primary_key(catalog: &Catalog, table: &ObjectName) -> Option<String> {
-    catalog
-        .constraints_of(table)
-        .iter()
-        .find_map(|c| match &c.kind {
-            ConstraintKind::PrimaryKey { columns } if columns.len() == 1 => {
-                columns.first().cloned()
-            }
-            _ => None,
-        })
-}
-
 /// Whether the column alone is unique in the table: a one-column primary key, unique constraint or
 /// unique index (not partial).
 fn is_unique(catalog: &Catalog, table: &ObjectName, column: &str) -> bool {
@@ -390,6 +375,23 @@ mod tests {
         "CREATE TABLE users (id bigint PRIMARY KEY, email text UNIQUE, status text, name text);";
 
     #[test]
+    fn batches_a_uuid_key_in_key_order_not_by_arithmetic() {
+        let report = check_rule(
+            RULE,
+            &["CREATE TABLE jobs (uuid uuid PRIMARY KEY, current_run_uuid uuid);"],
+            "UPDATE jobs SET current_run_uuid = gen_random_uuid();",
+        );
+        assert!(
+            report.contains(
+                "`UPDATE public.jobs SET … WHERE uuid IN (SELECT uuid FROM public.jobs ORDER BY \
+                 uuid LIMIT 10000)`"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains(">= 1"), "{report}");
+    }
+
+    #[test]
     fn fires_on_an_update_without_where() {
         assert_eq!(
             check_rule(RULE, &[USERS], "UPDATE users SET status = 'active';"),
@@ -400,7 +402,7 @@ warning[unbatched-backfill]: UPDATE on existing table public.users without a WHE
 1 | UPDATE users SET status = 'active';
   | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: batch it by key range, one transaction per batch (`UPDATE public.users SET … WHERE id >= 1 AND id < 10001`, then the next range), driven by a script outside the migration or by a procedure that COMMITs after each batch; keep only the schema change in the migration
+  = help: batch it by key, one transaction per batch (`UPDATE public.users SET … WHERE id >= 1 AND id < 10001`, then the next batch), driven by a script outside the migration or by a procedure that COMMITs after each batch; keep only the schema change in the migration
 
 "
         );

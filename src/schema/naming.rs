@@ -9,6 +9,7 @@
 use sqlparser::ast::{Expr, Ident};
 
 use crate::sql::name::fold_ident;
+use crate::sql::ObjectName;
 
 /// Identifiers longer than this many bytes are silently truncated by PostgreSQL
 /// (`NAMEDATALEN - 1`).
@@ -149,6 +150,14 @@ pub fn quote_ident(name: &str) -> String {
         name.to_owned()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// A (qualified) name as SQL text, each part quoted as [`quote_ident`] does.
+pub fn quote_name(name: &ObjectName) -> String {
+    match &name.schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name.name)),
+        None => quote_ident(&name.name),
     }
 }
 

@@ -37,8 +37,16 @@ const SERVER_OS_USER: &str = "postgres";
 /// The database superuser created by initdb; fixed so connection configs do not depend on who ran migagent.
 const SUPERUSER: &str = "postgres";
 
-/// Cluster dirs are named `<prefix><pid>-<n>` in the system temp dir; the pid tells the sweep whose they are.
+/// Cluster dirs are named `<prefix><pid>-<n>` in the system temp dir (the pid only makes names unique).
 const CLUSTER_DIR_PREFIX: &str = "migagent-pg-";
+
+/// The file in a cluster dir that its live run holds an exclusive `flock` on: the lock goes with the
+/// process however it ends, and unlike a pid it means the same in every PID namespace sharing the dir.
+const LOCK_FILE: &str = "lock";
+
+/// How old a cluster dir without a lock file must be before a sweep removes it: younger, it may be one
+/// whose run has created it and not yet its lock file.
+const UNLOCKED_DIR_GRACE: Duration = Duration::from_secs(600);
 
 /// How long a starting server may take to accept connections (pg_ctl's default wait).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -347,6 +355,8 @@ fn server_user() -> Result<Option<OsUser>, ClusterError> {
 #[derive(Debug)]
 struct ClusterDir {
     path: PathBuf,
+    /// The open lock file, locked for as long as the dir is in use (see [`LOCK_FILE`]).
+    _lock: fs::File,
 }
 
 impl ClusterDir {
@@ -363,7 +373,11 @@ impl ClusterDir {
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(err) => return Err(io_error(format!("create {}", path.display()))(err)),
                 Ok(()) => {
-                    let dir = ClusterDir { path };
+                    let lock = lock_dir(&path).map_err(|err| {
+                        let _ = fs::remove_dir_all(&path);
+                        io_error(format!("lock {}", path.join(LOCK_FILE).display()))(err)
+                    })?;
+                    let dir = ClusterDir { path, _lock: lock };
                     dir.hand_over(owner)?;
                     return Ok(dir);
                 }
@@ -399,26 +413,44 @@ impl Drop for ClusterDir {
     }
 }
 
+/// Creates the lock file of a new cluster dir and takes its lock. It is opened close-on-exec (Rust's
+/// default), so the server, which outlives a killed run, never holds it.
+fn lock_dir(dir: &Path) -> io::Result<fs::File> {
+    let file = fs::File::create_new(dir.join(LOCK_FILE))?;
+    file.lock()?;
+    Ok(file)
+}
+
 /// Removes the cluster dirs that processes killed without a chance to clean up (SIGKILL, a crash) left in
-/// the temp dir, stopping the server still running in one first. Only dirs whose creating process is gone
-/// are touched; a dir whose server cannot be stopped is left for a later sweep rather than pulled from
-/// under a running server. Best effort: a failure here must not keep a new cluster from starting.
+/// the temp dir, stopping the server still running in one first. Only dirs whose lock nobody holds are
+/// touched; a dir whose server cannot be stopped is left for a later sweep rather than pulled from under a
+/// running server. Best effort: a failure here must not keep a new cluster from starting.
 fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
     // Both places a run may have used, whichever this run uses.
     let mut bases = vec![std::env::temp_dir(), PathBuf::from(SHM_DIR)];
     bases.dedup();
+    sweep_dead_runs_in(&bases, pg_ctl, run_as);
+}
+
+fn sweep_dead_runs_in(bases: &[PathBuf], pg_ctl: &Path, run_as: Option<OsUser>) {
     let entries = bases
         .iter()
         .filter_map(|base| fs::read_dir(base).ok())
         .flatten();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(cluster_dir_pid) else {
-            continue;
-        };
-        if process_exists(pid) {
+        if entry
+            .file_name()
+            .to_str()
+            .and_then(cluster_dir_pid)
+            .is_none()
+        {
             continue;
         }
         let dir = entry.path();
+        // Held while the dir is removed, so that two sweeps never work on one dir.
+        let Some(_abandoned) = abandoned_dir_lock(&dir) else {
+            continue;
+        };
         let data_dir = dir.join("data");
         let server_runs = postmaster_pid(&data_dir)
             .is_some_and(|server_pid| process_mentions(server_pid, &data_dir));
@@ -426,6 +458,23 @@ fn sweep_dead_runs(pg_ctl: &Path, run_as: Option<OsUser>) {
             continue;
         }
         let _ = fs::remove_dir_all(&dir);
+    }
+}
+
+/// `Some` when no live run holds the cluster dir: its lock file, now locked by us, or `None` inside it
+/// when the dir has no lock file and is older than [`UNLOCKED_DIR_GRACE`].
+fn abandoned_dir_lock(dir: &Path) -> Option<Option<fs::File>> {
+    match fs::File::open(dir.join(LOCK_FILE)) {
+        Ok(file) => file.try_lock().ok().map(|()| Some(file)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            let age = fs::metadata(dir)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok());
+            age.is_some_and(|age| age > UNLOCKED_DIR_GRACE)
+                .then_some(None)
+        }
+        Err(_) => None,
     }
 }
 
@@ -557,14 +606,26 @@ pub(crate) fn stop_server(
 }
 
 /// A command for a PostgreSQL program, run as the server's OS user when we are root and from inside the
-/// cluster dir (the unprivileged user may not be able to enter our current dir).
+/// cluster dir (the unprivileged user may not be able to enter our current dir), with an environment of
+/// PATH, locale and time zone only: the server runs the SQL under review, and nothing it can read (a
+/// `COPY … FROM PROGRAM 'env'` where allowed, `/proc/self/environ`) may hold migagent's secrets.
 fn server_command(program: &Path, cluster_dir: &Path, run_as: Option<OsUser>) -> Command {
     let mut command = Command::new(program);
-    command.current_dir(cluster_dir);
+    command
+        .current_dir(cluster_dir)
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| is_server_environment(name)));
     if let Some(user) = run_as {
         command.uid(user.uid).gid(user.gid);
     }
     command
+}
+
+/// Whether an environment variable is passed on to the server: PATH, the locale (`LANG`, `LC_*`) and
+/// the time zone (`TZ`).
+fn is_server_environment(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    matches!(name.as_ref(), "PATH" | "LANG" | "TZ") || name.starts_with("LC_")
 }
 
 /// A running throwaway PostgreSQL server in its own temp dir, reachable only over a Unix socket in that dir.
@@ -936,6 +997,57 @@ mod tests {
             None
         );
         assert_eq!(parse_server_version("postgres (PostgreSQL) "), None);
+    }
+
+    #[test]
+    fn the_server_gets_path_locale_and_time_zone_only() {
+        for passed in ["PATH", "LANG", "LC_ALL", "LC_MESSAGES", "TZ"] {
+            assert!(is_server_environment(passed.as_ref()), "{passed}");
+        }
+        for kept_back in [
+            "SECRET_TOKEN",
+            "PGPASSWORD",
+            "HOME",
+            "OPENAI_API_KEY",
+            "LD_PRELOAD",
+        ] {
+            assert!(!is_server_environment(kept_back.as_ref()), "{kept_back}");
+        }
+    }
+
+    /// A dir whose name carries a live pid but whose lock nobody holds (its run died in another PID
+    /// namespace) is swept; one whose name carries a dead pid but whose lock is held is left alone.
+    #[test]
+    fn sweeps_follow_the_lock_not_the_pid() {
+        let base = std::env::temp_dir().join(format!("migagent-test-sweep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let abandoned = base.join(format!("{CLUSTER_DIR_PREFIX}1-0"));
+        fs::create_dir(&abandoned).unwrap();
+        drop(lock_dir(&abandoned).unwrap());
+        let live = base.join(format!("{CLUSTER_DIR_PREFIX}99999999-0"));
+        fs::create_dir(&live).unwrap();
+        let held = lock_dir(&live).unwrap();
+        let unlocked_young = base.join(format!("{CLUSTER_DIR_PREFIX}99999999-1"));
+        fs::create_dir(&unlocked_young).unwrap();
+        sweep_dead_runs_in(
+            std::slice::from_ref(&base),
+            Path::new("/nonexistent/pg_ctl"),
+            None,
+        );
+        let (abandoned_gone, live_kept, young_kept) =
+            (!abandoned.exists(), live.exists(), unlocked_young.exists());
+        drop(held);
+        fs::remove_dir_all(&base).unwrap();
+        assert!(
+            abandoned_gone,
+            "an unlocked dir is swept even though pid 1 lives"
+        );
+        assert!(
+            live_kept,
+            "a locked dir is kept even though its pid is dead"
+        );
+        assert!(young_kept, "a new dir without its lock file yet is kept");
     }
 
     #[test]

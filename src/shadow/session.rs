@@ -201,6 +201,8 @@ pub struct Shadow {
     /// `migagent_shadow_<random>`: every database this session creates starts with it.
     prefix: String,
     created: Vec<String>,
+    /// Numbers the session's databases: names are never reused, even after a drop.
+    next_database: usize,
     /// Baselines the reviewed migrations were applied to directly: no longer the history's state.
     consumed: std::collections::HashSet<String>,
     /// Something may have changed the cluster outside the baselines (a role, a setting): its image
@@ -290,6 +292,7 @@ impl Shadow {
             version,
             prefix: format!("{DATABASE_PREFIX}{run_id}"),
             created: Vec::new(),
+            next_database: 0,
             consumed: std::collections::HashSet::new(),
             tainted: false,
             url_run,
@@ -373,7 +376,8 @@ impl Shadow {
     /// Creates a new empty database (from `template0`, so nothing a user put in `template1` leaks in),
     /// or a copy of `template`, and connects to it. It is dropped when the session finishes.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
-        let name = format!("{}_{}", self.prefix, self.created.len());
+        let name = format!("{}_{}", self.prefix, self.next_database);
+        self.next_database += 1;
         if let Server::Url(admin) = &self.server {
             signals::register_database(admin, &name, &drop_database_sql(self.version, &name));
         }
@@ -476,7 +480,8 @@ impl Shadow {
         name
     }
 
-    /// Drops a database whose contents are no use (a baseline whose history failed half-way).
+    /// Drops a database whose contents are no use (a baseline whose history failed half-way, a copy
+    /// a draft was validated on).
     pub fn discard(&mut self, database: Database) {
         let name = self.seal(database);
         let sql = format!(
@@ -485,7 +490,14 @@ impl Shadow {
         );
         // Best effort: a leftover on the ephemeral cluster goes with it; on a user's server it is one
         // of the session's databases and `finish` tries again.
-        let _ = self.runtime.block_on(self.admin.batch_execute(&sql));
+        if self
+            .runtime
+            .block_on(self.admin.batch_execute(&sql))
+            .is_ok()
+        {
+            self.created.retain(|created| *created != name);
+            signals::deregister_database(&name);
+        }
     }
 
     /// Connection settings for one of the session's databases.

@@ -686,7 +686,7 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    fn noun(self) -> &'static str {
+    pub fn noun(self) -> &'static str {
         match self {
             ObjectKind::Schema => "schema",
             ObjectKind::Extension => "extension",

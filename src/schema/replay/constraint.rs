@@ -3,7 +3,8 @@
 //! or exclusion constraint builds, the NOT NULL a primary key implies, and `USING INDEX`.
 
 use sqlparser::ast::{
-    ColumnOption, ColumnOptionDef, ConstraintUsingIndex, Ident, IndexColumn, TableConstraint,
+    CheckConstraint, ColumnOption, ColumnOptionDef, ConstraintUsingIndex, ForeignKeyConstraint,
+    Ident, IndexColumn, TableConstraint,
 };
 
 use super::{idents, index_key, object_name};
@@ -48,6 +49,67 @@ pub(super) fn column_constraint(
 }
 
 impl Catalog {
+    /// The name `constraint` gets when it is added to `table` (schema-qualified): the one it is
+    /// given, or the one PostgreSQL generates for it now. `None` for kinds a fixer never names.
+    pub fn new_constraint_name(
+        &self,
+        table: &ObjectName,
+        constraint: &TableConstraint,
+    ) -> Option<String> {
+        match constraint {
+            TableConstraint::ForeignKey(fk) => Some(self.foreign_key_name(table, fk)),
+            TableConstraint::Check(check) => Some(self.check_name(table, check)),
+            TableConstraint::PrimaryKey(pk) => {
+                let columns: Vec<String> = pk.columns.iter().map(index_key).collect();
+                Some(self.indexed_constraint_name(table, pk.name.as_ref(), &columns, "pkey"))
+            }
+            TableConstraint::Unique(unique) => {
+                let columns: Vec<String> = unique.columns.iter().map(index_key).collect();
+                Some(self.indexed_constraint_name(table, unique.name.as_ref(), &columns, "key"))
+            }
+            _ => None,
+        }
+    }
+
+    fn foreign_key_name(&self, table: &ObjectName, fk: &ForeignKeyConstraint) -> String {
+        match &fk.name {
+            Some(name) => naming::ident(name),
+            None => self.choose_constraint_name(table, &idents(&fk.columns), "fkey"),
+        }
+    }
+
+    fn check_name(&self, table: &ObjectName, check: &CheckConstraint) -> String {
+        match &check.name {
+            Some(name) => naming::ident(name),
+            None => {
+                let columns = self.check_columns(table, &check.expr.to_string());
+                // Named after its column only when it uses exactly one.
+                let columns = if columns.len() == 1 {
+                    columns
+                } else {
+                    Vec::new()
+                };
+                self.choose_constraint_name(table, &columns, "check")
+            }
+        }
+    }
+
+    fn indexed_constraint_name(
+        &self,
+        table: &ObjectName,
+        name: Option<&Ident>,
+        columns: &[String],
+        label: &str,
+    ) -> String {
+        match name {
+            Some(name) => naming::ident(name),
+            None => {
+                let keys: Vec<String> = columns.iter().map(|c| naming_key(c)).collect();
+                self.choose_index_name(table, &keys, label, true)
+            }
+        }
+    }
+
     /// Adds the constraints of one statement (a `CREATE TABLE`, an `ADD COLUMN`) to `table`, less
     /// the index constraints PostgreSQL finds redundant.
     pub(super) fn add_table_constraints(
@@ -118,10 +180,7 @@ impl Catalog {
                     [] => self.primary_key_columns(&references),
                     given => idents(given),
                 };
-                let name = match &fk.name {
-                    Some(name) => naming::ident(name),
-                    None => self.choose_constraint_name(table, &columns, "fkey"),
-                };
+                let name = self.foreign_key_name(table, fk);
                 let kind = ConstraintKind::ForeignKey {
                     columns,
                     references,
@@ -131,19 +190,7 @@ impl Catalog {
             }
             TableConstraint::Check(check) => {
                 let expression = check.expr.to_string();
-                let name = match &check.name {
-                    Some(name) => naming::ident(name),
-                    None => {
-                        let columns = self.check_columns(table, &expression);
-                        // Named after its column only when it uses exactly one.
-                        let columns = if columns.len() == 1 {
-                            columns
-                        } else {
-                            Vec::new()
-                        };
-                        self.choose_constraint_name(table, &columns, "check")
-                    }
-                };
+                let name = self.check_name(table, check);
                 let kind = ConstraintKind::Check { expression };
                 self.push_new_constraint(table, name, kind, validated);
             }
@@ -200,13 +247,7 @@ impl Catalog {
         columns: Vec<String>,
         label: &str,
     ) {
-        let name = match name {
-            Some(name) => naming::ident(name),
-            None => {
-                let keys: Vec<String> = columns.iter().map(|c| naming_key(c)).collect();
-                self.choose_index_name(table, &keys, label, true)
-            }
-        };
+        let name = self.indexed_constraint_name(table, name, &columns, label);
         let unique = !matches!(kind, ConstraintKind::Exclude);
         self.insert_index(Index {
             name: ObjectName {

@@ -1,0 +1,325 @@
+//! The down migration: each statement's inverse, computed with the schema model as it is just before
+//! the statement (the names, types, defaults and nullability to restore), in reverse order.
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterIndexOperation, AlterTableOperation, ObjectType,
+    RenameTableNameKind, Statement as Ast,
+};
+
+use super::Shape;
+use crate::advice::draft::Down;
+use crate::schema::naming::{ident, quote_ident, quote_name};
+use crate::schema::{Catalog, RelationKind};
+use crate::sql::{Kind, ObjectName, Statement};
+
+/// What undoes one statement.
+#[derive(Default)]
+struct Inverse {
+    /// Statements in the order they must run.
+    sql: Vec<String>,
+    /// The statement destroys data the inverse cannot bring back.
+    data_loss: bool,
+    notes: Vec<String>,
+}
+
+/// The down migration of the whole migration, or why there is none.
+pub(super) fn down<L: Fn(usize) -> usize>(
+    shape: &Shape<L>,
+    before: &Catalog,
+) -> Result<Down, String> {
+    let mut catalog = before.clone();
+    catalog.begin_migration();
+    let mut inverses = Vec::new();
+    for (index, statement) in shape.statements.iter().enumerate() {
+        let inverse = invert(shape.text, statement, &catalog).map_err(|why| {
+            format!(
+                "no built-in down migration: {} cannot be undone from the schema model: {why}",
+                shape.describe(index)
+            )
+        })?;
+        inverses.push(inverse);
+        catalog.apply(shape.text, statement);
+    }
+    let data_loss = inverses.iter().any(|i| i.data_loss);
+    let notes: Vec<String> = inverses.iter().flat_map(|i| i.notes.clone()).collect();
+    let sql: Vec<String> = inverses.into_iter().rev().flat_map(|i| i.sql).collect();
+    Ok(Down {
+        sql: sql.join("\n"),
+        data_loss,
+        notes: if notes.is_empty() {
+            "Each statement's inverse, in reverse order; names, types, defaults and nullability \
+             come from the schema before the migration."
+                .to_owned()
+        } else {
+            notes.join(" ")
+        },
+    })
+}
+
+/// The inverse of one statement on the schema `catalog` (just before it).
+fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Inverse, String> {
+    match statement.class.kind {
+        // No schema change to undo (a refresh or a rebuild changes no definition).
+        Kind::RefreshMaterializedView
+        | Kind::Reindex
+        | Kind::Cluster
+        | Kind::Set
+        | Kind::Reset
+        | Kind::Begin
+        | Kind::Commit
+        | Kind::Rollback
+        | Kind::Savepoint
+        | Kind::Select
+        | Kind::Vacuum
+        | Kind::PsqlMeta => return Ok(Inverse::default()),
+        Kind::Insert | Kind::Update | Kind::Delete | Kind::Copy | Kind::Truncate => {
+            return Err("it changes rows, and the rows it changed are not known".to_owned())
+        }
+        _ => {}
+    }
+    let Some(ast) = &statement.ast else {
+        return Err("migagent could not parse it".to_owned());
+    };
+    match ast {
+        Ast::CreateTable(_)
+        | Ast::CreateIndex(_)
+        | Ast::CreateView(_)
+        | Ast::CreateSequence { .. }
+        | Ast::CreateType { .. } => Ok(drop_created(text, statement, catalog)),
+        Ast::CreateSchema { schema_name, .. } => Ok(Inverse {
+            sql: vec![format!("DROP SCHEMA {schema_name};")],
+            ..Inverse::default()
+        }),
+        Ast::CreateExtension(extension) => Ok(Inverse {
+            sql: vec![format!("DROP EXTENSION {};", extension.name)],
+            ..Inverse::default()
+        }),
+        Ast::AlterTable(alter) => {
+            let table = ObjectName::from_ast(&alter.name).ok_or("its table has no name")?;
+            let table = catalog.resolve(&table);
+            let mut inverse = Inverse::default();
+            for operation in alter.operations.iter().rev() {
+                invert_operation(catalog, &table, operation, &mut inverse)?;
+            }
+            Ok(inverse)
+        }
+        Ast::AlterIndex {
+            name,
+            operation: AlterIndexOperation::RenameIndex { index_name },
+        } => {
+            let old = ObjectName::from_ast(name).ok_or("its index has no name")?;
+            let old = catalog.resolve(&old);
+            let new = ObjectName::from_ast(index_name).ok_or("its new name is empty")?;
+            Ok(Inverse {
+                sql: vec![format!(
+                    "ALTER INDEX {} RENAME TO {};",
+                    quote_name(&ObjectName::new(old.schema.as_deref(), &new.name)),
+                    quote_ident(&old.name)
+                )],
+                ..Inverse::default()
+            })
+        }
+        Ast::Drop {
+            object_type: ObjectType::Index,
+            names,
+            ..
+        } => recreate_indexes(catalog, names),
+        Ast::Drop { .. } => Err("what it drops, and the data in it, cannot be rebuilt".to_owned()),
+        _ => Err(format!(
+            "migagent has no inverse for {}",
+            statement.label_or("this statement")
+        )),
+    }
+}
+
+/// DROP for every object the statement created: the relations, indexes, sequences and types the
+/// model has after it and did not have before (generated names included).
+fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Inverse {
+    let mut after = catalog.clone();
+    after.apply(text, statement);
+    let mut sql = Vec::new();
+    let new_relations: Vec<&ObjectName> = after
+        .relations()
+        .filter(|r| catalog.relation(&r.name).is_none())
+        .map(|r| {
+            let what = match r.kind {
+                RelationKind::Table | RelationKind::PartitionedTable => "TABLE",
+                RelationKind::View => "VIEW",
+                RelationKind::MaterializedView => "MATERIALIZED VIEW",
+                RelationKind::ForeignTable => "FOREIGN TABLE",
+            };
+            sql.push(format!("DROP {what} {};", quote_name(&r.name)));
+            &r.name
+        })
+        .collect();
+    for index in after.indexes() {
+        if catalog.index(&index.name).is_none() && !new_relations.contains(&&index.table) {
+            sql.push(format!("DROP INDEX {};", quote_name(&index.name)));
+        }
+    }
+    for sequence in after.sequences() {
+        let owned = sequence.owned_by.is_some();
+        if catalog.sequence(&sequence.name).is_none() && !owned {
+            sql.push(format!("DROP SEQUENCE {};", quote_name(&sequence.name)));
+        }
+    }
+    for user_type in after.user_types() {
+        if catalog.user_type(&user_type.name).is_none() {
+            sql.push(format!("DROP TYPE {};", quote_name(&user_type.name)));
+        }
+    }
+    sql.sort();
+    Inverse {
+        sql,
+        ..Inverse::default()
+    }
+}
+
+/// The inverse of one `ALTER TABLE` operation, added to `inverse`.
+fn invert_operation(
+    catalog: &Catalog,
+    table: &ObjectName,
+    operation: &AlterTableOperation,
+    inverse: &mut Inverse,
+) -> Result<(), String> {
+    let table_sql = quote_name(table);
+    let mut alter = |clause: String| {
+        inverse
+            .sql
+            .push(format!("ALTER TABLE {table_sql} {clause};"))
+    };
+    match operation {
+        AlterTableOperation::AddColumn { column_def, .. } => {
+            alter(format!(
+                "DROP COLUMN {}",
+                quote_ident(&ident(&column_def.name))
+            ));
+        }
+        AlterTableOperation::AddConstraint { constraint, .. } => {
+            let name = catalog
+                .new_constraint_name(table, constraint)
+                .ok_or("migagent cannot tell the constraint's name")?;
+            alter(format!("DROP CONSTRAINT {}", quote_ident(&name)));
+        }
+        AlterTableOperation::ValidateConstraint { .. } => {}
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => alter(format!(
+            "RENAME COLUMN {} TO {}",
+            quote_ident(&ident(new_column_name)),
+            quote_ident(&ident(old_column_name))
+        )),
+        AlterTableOperation::RenameTable { table_name } => {
+            let new = match table_name {
+                RenameTableNameKind::To(name) | RenameTableNameKind::As(name) => name,
+            };
+            let new = ObjectName::from_ast(new).ok_or("its new name is empty")?;
+            let renamed = ObjectName::new(table.schema.as_deref(), &new.name);
+            inverse.sql.push(format!(
+                "ALTER TABLE {} RENAME TO {};",
+                quote_name(&renamed),
+                quote_ident(&table.name)
+            ));
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let column = ident(column_name);
+            let before = catalog
+                .column(table, &column)
+                .ok_or_else(|| format!("the schema model does not know column {column}"))?;
+            let column_sql = quote_ident(&column);
+            let clause = match op {
+                AlterColumnOperation::SetNotNull if !before.not_null => "DROP NOT NULL".to_owned(),
+                AlterColumnOperation::DropNotNull if before.not_null => "SET NOT NULL".to_owned(),
+                AlterColumnOperation::SetNotNull | AlterColumnOperation::DropNotNull => {
+                    return Ok(())
+                }
+                AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault => {
+                    match &before.default {
+                        Some(default) => format!("SET DEFAULT {default}"),
+                        None => "DROP DEFAULT".to_owned(),
+                    }
+                }
+                AlterColumnOperation::SetDataType { .. } => {
+                    let data_type = before.data_type.as_ref().ok_or_else(|| {
+                        format!("the schema model does not know the type of column {column}")
+                    })?;
+                    format!("TYPE {data_type} USING {column_sql}::{data_type}")
+                }
+                _ => return Err(format!("migagent has no inverse for `{op}`")),
+            };
+            alter(format!("ALTER COLUMN {column_sql} {clause}"));
+        }
+        AlterTableOperation::DropColumn { column_names, .. } => {
+            for name in column_names {
+                let column = ident(name);
+                let before = catalog
+                    .column(table, &column)
+                    .ok_or_else(|| format!("the schema model does not know column {column}"))?;
+                let data_type = before.data_type.as_ref().ok_or_else(|| {
+                    format!("the schema model does not know the type of column {column}")
+                })?;
+                let mut clause = format!("ADD COLUMN {} {data_type}", quote_ident(&column));
+                if let Some(default) = &before.default {
+                    clause.push_str(&format!(" DEFAULT {default}"));
+                }
+                if before.not_null && before.default.is_some() {
+                    clause.push_str(" NOT NULL");
+                } else if before.not_null {
+                    inverse.notes.push(format!(
+                        "Column {column} comes back nullable: its values are gone, so NOT NULL \
+                         cannot hold until they are restored."
+                    ));
+                }
+                inverse.data_loss = true;
+                inverse
+                    .sql
+                    .push(format!("ALTER TABLE {table_sql} {clause};"));
+            }
+        }
+        _ => return Err(format!("migagent has no inverse for `{operation}`")),
+    }
+    Ok(())
+}
+
+/// `CREATE INDEX` again for each dropped index the model knows.
+fn recreate_indexes(
+    catalog: &Catalog,
+    names: &[sqlparser::ast::ObjectName],
+) -> Result<Inverse, String> {
+    let mut inverse = Inverse::default();
+    for name in names {
+        let name = ObjectName::from_ast(name).ok_or("an index has no name")?;
+        let index = catalog
+            .index(&name)
+            .ok_or_else(|| format!("the schema model does not know index {name}"))?;
+        if catalog
+            .constraints_of(&index.table)
+            .iter()
+            .any(|c| c.name == index.name.name)
+        {
+            return Err(format!("index {name} belongs to a constraint"));
+        }
+        let mut sql = format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if index.unique { "UNIQUE " } else { "" },
+            quote_ident(&index.name.name),
+            quote_name(&index.table),
+            index
+                .columns
+                .iter()
+                .map(|key| match catalog.column(&index.table, key) {
+                    Some(_) => quote_ident(key),
+                    None => format!("({key})"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Some(predicate) = &index.predicate {
+            sql.push_str(&format!(" WHERE {predicate}"));
+        }
+        sql.push(';');
+        inverse.sql.push(sql);
+    }
+    Ok(inverse)
+}

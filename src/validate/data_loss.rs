@@ -1,0 +1,124 @@
+//! What an up migration destroys that no down migration can bring back: the rows of a dropped table,
+//! the values of a dropped column or of one converted to a narrower type, the rows a TRUNCATE or
+//! DELETE removes. A down can at best restore the schema.
+
+use super::compare::shown;
+use crate::shadow::snapshot::SchemaSnapshot;
+use crate::sql::{Kind, ParsedFile};
+
+/// The data the up destroys, one phrase each ("the rows of table orders"), from the schema before
+/// and after it and from its statements.
+pub(super) fn destroyed(
+    before: &SchemaSnapshot,
+    after: &SchemaSnapshot,
+    up: &ParsedFile,
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    for (name, table) in &before.tables {
+        let Some(after_table) = after.tables.get(name) else {
+            lost.push(format!("the rows of table {}", shown(name)));
+            continue;
+        };
+        for column in &table.columns {
+            match after_table.columns.iter().find(|c| c.name == column.name) {
+                None => lost.push(format!(
+                    "the values of column {}.{}",
+                    shown(name),
+                    column.name
+                )),
+                Some(now) if !keeps_values(&column.data_type, &now.data_type) => {
+                    lost.push(format!(
+                        "the values of column {}.{} as {} (converted to {})",
+                        shown(name),
+                        column.name,
+                        column.data_type,
+                        now.data_type
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for statement in &up.statements {
+        let what = match statement.class.kind {
+            Kind::Truncate => "the rows TRUNCATE removes from",
+            Kind::Delete => "the rows DELETE removes from",
+            _ => continue,
+        };
+        let table = statement.class.target.as_ref().map_or_else(
+            || "its table".to_owned(),
+            |t| shown(&t.to_string()).to_owned(),
+        );
+        let phrase = format!("{what} {table}");
+        if !lost.contains(&phrase) {
+            lost.push(phrase);
+        }
+    }
+    lost
+}
+
+/// Whether converting a column from `from` to `to` (as `format_type` prints them) keeps every value,
+/// so converting back restores it: widening an integer, lengthening a string, anything to text.
+fn keeps_values(from: &str, to: &str) -> bool {
+    if from == to || to == "text" || to == "character varying" {
+        return true;
+    }
+    let integer_rank = |t: &str| match t {
+        "smallint" => Some(1),
+        "integer" => Some(2),
+        "bigint" => Some(3),
+        _ => None,
+    };
+    if let Some(from_rank) = integer_rank(from) {
+        return integer_rank(to).is_some_and(|to_rank| to_rank >= from_rank) || to == "numeric";
+    }
+    if from == "timestamp without time zone" && to == "timestamp with time zone" {
+        return true;
+    }
+    let length = |t: &str, base: &str| -> Option<u32> {
+        t.strip_prefix(base)?
+            .strip_prefix('(')?
+            .strip_suffix(')')?
+            .parse()
+            .ok()
+    };
+    for base in ["character varying", "character"] {
+        if let (Some(from_len), Some(to_len)) =
+            (length(from, base), length(to, "character varying"))
+        {
+            return to_len >= from_len;
+        }
+    }
+    let precision = |t: &str| -> Option<(u32, u32)> {
+        let inner = t.strip_prefix("numeric(")?.strip_suffix(')')?;
+        let (p, s) = inner.split_once(',')?;
+        Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+    };
+    match (precision(from), precision(to)) {
+        (Some(_), None) => to == "numeric",
+        (Some((p1, s1)), Some((p2, s2))) => s2 == s1 && p2 >= p1,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widening_keeps_values_narrowing_does_not() {
+        assert!(keeps_values("integer", "bigint"));
+        assert!(keeps_values("integer", "numeric"));
+        assert!(keeps_values(
+            "character varying(20)",
+            "character varying(40)"
+        ));
+        assert!(keeps_values("character varying(20)", "text"));
+        assert!(keeps_values("numeric(10,2)", "numeric(12,2)"));
+        assert!(keeps_values("bigint", "text"));
+        assert!(!keeps_values("bigint", "integer"));
+        assert!(!keeps_values("text", "character varying(320)"));
+        assert!(!keeps_values("numeric(10,2)", "numeric(10,0)"));
+        assert!(!keeps_values("timestamp with time zone", "date"));
+    }
+}

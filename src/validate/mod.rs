@@ -1,0 +1,407 @@
+//! The validate stage: nothing drafted reaches the user as safe unless a real PostgreSQL accepted it
+//! (see DESIGN.md, "Validation").
+//!
+//! A [`Validator`] works for one reviewed migration: its baseline (a template database holding the
+//! history, before the migration) and the migration as its tool applies it. It applies the original
+//! once on a copy of the baseline to learn the schemas every draft is compared with, then runs each
+//! draft on a fresh copy of its own, which it drops afterwards:
+//!
+//! - a rewrite's steps in order (each `transactional` step in a transaction of its own, the others
+//!   outside any), traced; accepted when every step succeeds, the end schema equals the original's,
+//!   the trace shows no rewrite of an existing table and no scan of one under a lock that blocks
+//!   writes, and the rules raise no error on the steps;
+//! - a down after the up; accepted when the schema is the baseline's again and the up applies once
+//!   more. When the up destroys data the draft is marked `data_loss` whatever it said.
+//!
+//! Every failed check is a reason the user (or the model, in the agent loop) can act on.
+
+mod blocking;
+mod compare;
+mod data_loss;
+mod references;
+
+use std::collections::HashSet;
+
+use tokio_postgres::Client;
+
+use crate::advice::draft::{Body, Down, Draft, Rewrite, Step, Validation};
+use crate::migration::{Section, Transaction};
+use crate::postgres::db_error;
+use crate::schema::{self, Catalog};
+use crate::shadow::apply::{self, ApplyError, Script};
+use crate::shadow::session::{Database, Shadow};
+use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
+use crate::shadow::trace::{apply_traced, StatementTrace};
+use crate::sql::{self, LineIndex, ParsedFile};
+use blocking::{blocking_reasons, StepStatement};
+use compare::{compare, Reference};
+
+/// The rules stage run on a rewrite's steps as one migration on the baseline's schema: the messages
+/// of its `error` findings. The review passes it in, so this stage does not depend on the review.
+pub type RuleCheck<'a> = &'a dyn Fn(&Catalog, &[Step]) -> Vec<String>;
+
+/// A reviewed migration as its tool applies it.
+#[derive(Clone, Copy)]
+pub struct Original<'a> {
+    pub text: &'a str,
+    pub parsed: &'a ParsedFile,
+    pub sections: &'a [Section],
+}
+
+/// A draft's verdict when there is no shadow database to run it on.
+pub fn without_shadow() -> Validation {
+    Validation::skipped(
+        "not validated: no shadow database ran, and only a real PostgreSQL can show that a draft applies and reaches the same schema; install PostgreSQL (or pass --shadow URL) and review again",
+    )
+}
+
+/// What the original migration does on a copy of the baseline, read once for all its drafts.
+struct References {
+    /// The baseline's schema model, for the rules.
+    catalog: Catalog,
+    /// Relations of the baseline, named as traces name them (`public.orders`).
+    existed: HashSet<String>,
+    baseline: SchemaSnapshot,
+    after_up: SchemaSnapshot,
+}
+
+/// Validates the drafts of one reviewed migration.
+pub struct Validator<'s, 'a> {
+    shadow: &'s mut Shadow,
+    /// The template database: the history applied, the reviewed migration not.
+    baseline: &'a str,
+    original: Original<'a>,
+    rules: RuleCheck<'a>,
+    /// Read on first use; `Err` says why no draft of this migration can be validated.
+    references: Option<Result<References, String>>,
+}
+
+impl<'s, 'a> Validator<'s, 'a> {
+    pub fn new(
+        shadow: &'s mut Shadow,
+        baseline: &'a str,
+        original: Original<'a>,
+        rules: RuleCheck<'a>,
+    ) -> Validator<'s, 'a> {
+        Validator {
+            shadow,
+            baseline,
+            original,
+            rules,
+            references: None,
+        }
+    }
+
+    /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
+    pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
+        for draft in drafts {
+            draft.validation = match &mut draft.body {
+                Body::Rewrite(rewrite) => self.rewrite(rewrite),
+                Body::Down(down) => self.down(down),
+            };
+        }
+    }
+
+    /// The names `text` mentions that exist neither before nor after the migration (the reference
+    /// check of explanations): "orders.total_cents".
+    pub fn unknown_references(&mut self, text: &str) -> Vec<String> {
+        let references = self
+            .references
+            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
+        match references {
+            Ok(references) => {
+                references::unknown_names(text, &references.baseline, &references.after_up)
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Runs a rewrite on a fresh copy of the baseline and compares it with the original.
+    pub fn rewrite(&mut self, draft: &Rewrite) -> Validation {
+        if draft.steps.is_empty() {
+            return Validation::from_checks(vec!["the rewrite has no steps".into()], Vec::new());
+        }
+        let references = self
+            .references
+            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
+        let references = match references {
+            Ok(references) => &*references,
+            Err(reason) => return Validation::skipped(reason.clone()),
+        };
+        let database = match self.shadow.create_database(Some(self.baseline)) {
+            Ok(database) => database,
+            Err(error) => return Validation::skipped(cannot_copy(&error.0)),
+        };
+        let outcome = self
+            .shadow
+            .block_on(run_rewrite(&database, &draft.steps, references));
+        self.shadow.discard(database);
+        let (mut reasons, notes) = match outcome {
+            Ok(outcome) => outcome,
+            Err(reason) => return Validation::skipped(reason),
+        };
+        reasons.extend(
+            (self.rules)(&references.catalog, &draft.steps)
+                .into_iter()
+                .map(|error| format!("the rules find an error in the steps: {error}")),
+        );
+        Validation::from_checks(reasons, notes)
+    }
+
+    /// The rollback drill: up, then the down, on a fresh copy of the baseline; the schema must be
+    /// the baseline's again, and the up must apply once more. Sets `data_loss` when the up destroys
+    /// data, whatever the draft said.
+    pub fn down(&mut self, draft: &mut Down) -> Validation {
+        let references = self
+            .references
+            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
+        let references = match references {
+            Ok(references) => &*references,
+            Err(reason) => return Validation::skipped(reason.clone()),
+        };
+        let mut notes = Vec::new();
+        let lost = data_loss::destroyed(
+            &references.baseline,
+            &references.after_up,
+            self.original.parsed,
+        );
+        if !lost.is_empty() {
+            let overruled = if draft.data_loss {
+                ""
+            } else {
+                " (data_loss is set although the draft said otherwise)"
+            };
+            notes.push(format!(
+                "the up destroys {}: no down can bring that back, this one at best restores the schema{overruled}",
+                lost.join(", ")
+            ));
+            draft.data_loss = true;
+        }
+        let database = match self.shadow.create_database(Some(self.baseline)) {
+            Ok(database) => database,
+            Err(error) => return Validation::skipped(cannot_copy(&error.0)),
+        };
+        let down = Original {
+            text: &draft.sql,
+            parsed: &sql::parse_text(&draft.sql),
+            sections: &[Section {
+                range: 0..draft.sql.len(),
+                transaction: self
+                    .original
+                    .sections
+                    .first()
+                    .map_or(Transaction::Wrapped, |s| s.transaction),
+            }],
+        };
+        let outcome = self.shadow.block_on(run_down(
+            &database.client,
+            &self.original,
+            &down,
+            &references.baseline,
+        ));
+        self.shadow.discard(database);
+        match outcome {
+            Ok((reasons, order_notes)) => {
+                notes.extend(order_notes);
+                Validation::from_checks(reasons, notes)
+            }
+            Err(reason) => Validation::skipped(reason),
+        }
+    }
+}
+
+/// Applies the original on a copy of the baseline: the baseline's model and schema, and the schema
+/// the original produces.
+fn read_references(
+    shadow: &mut Shadow,
+    baseline: &str,
+    original: &Original,
+) -> Result<References, String> {
+    let database = shadow
+        .create_database(Some(baseline))
+        .map_err(|error| cannot_copy(&error.0))?;
+    let read = shadow.block_on(async {
+        let client = &database.client;
+        let unreadable = |e: tokio_postgres::Error| {
+            format!(
+                "not validated: cannot read the shadow database's catalog: {}",
+                db_error(&e)
+            )
+        };
+        let catalog = schema::introspect(client).await.map_err(unreadable)?;
+        let before = snapshot(client).await.map_err(unreadable)?;
+        apply_script(client, original).await.map_err(|error| {
+            format!(
+                "not validated: the reviewed migration itself fails on the shadow database at {}, so there is no schema a draft must reach",
+                one_line(&error)
+            )
+        })?;
+        let after_up = snapshot(client).await.map_err(unreadable)?;
+        Ok(References {
+            existed: catalog.relations().map(|r| r.name.to_string()).collect(),
+            catalog,
+            baseline: before,
+            after_up,
+        })
+    });
+    shadow.discard(database);
+    read
+}
+
+fn cannot_copy(error: &str) -> String {
+    format!("not validated: {error}")
+}
+
+/// One step applied with its trace; the statements' labels and lines name them in reasons.
+struct StepRun {
+    traces: Vec<StatementTrace>,
+    parsed: ParsedFile,
+    lines: Vec<usize>,
+}
+
+impl StepRun {
+    fn at(&self, step: usize, trace: &StatementTrace) -> StepStatement<'_> {
+        StepStatement {
+            step,
+            line: self.lines.get(trace.statement).copied().unwrap_or(1),
+            label: self
+                .parsed
+                .statements
+                .get(trace.statement)
+                .map_or("statement", |s| s.label_or("statement")),
+        }
+    }
+
+    /// "step 2 (CREATE INDEX, line 1 of the step) fails: ERROR 25001: …" when a statement failed.
+    fn failure(&self, step: usize) -> Option<String> {
+        let trace = self.traces.iter().find(|t| t.error.is_some())?;
+        let error = trace.error.as_ref()?;
+        Some(format!(
+            "{} fails: {}",
+            self.at(step, trace),
+            server_error(error)
+        ))
+    }
+}
+
+/// Applies a rewrite's steps in order on `database`, traced, and compares the result with the
+/// original's: the reasons and notes. `Err` when the shadow itself fails.
+async fn run_rewrite(
+    database: &Database,
+    steps: &[Step],
+    references: &References,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut reasons = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let number = index + 1;
+        let run = apply_step(database, step).await;
+        if run.parsed.statements.is_empty() {
+            reasons.push(format!("step {number} holds no SQL statement"));
+            continue;
+        }
+        reasons.extend(blocking_reasons(&run.traces, &references.existed, |t| {
+            run.at(number, t).to_string()
+        }));
+        if let Some(failure) = run.failure(number) {
+            // The steps after it would run on a schema the draft never meant.
+            reasons.push(failure);
+            return Ok((reasons, Vec::new()));
+        }
+    }
+    let result = snapshot(&database.client).await.map_err(|e| {
+        format!(
+            "not validated: cannot read the shadow database's schema: {}",
+            db_error(&e)
+        )
+    })?;
+    let (differences, notes) = compare(&references.after_up, &result, Reference::Original);
+    reasons.extend(differences);
+    Ok((reasons, notes))
+}
+
+/// Applies one step as a migration of its own: in one transaction when it is `transactional`,
+/// else each statement on its own, as `CREATE INDEX CONCURRENTLY` needs.
+async fn apply_step(database: &Database, step: &Step) -> StepRun {
+    let text = step.sql.as_str();
+    let sections = [Section {
+        range: 0..text.len(),
+        transaction: if step.transactional {
+            Transaction::Wrapped
+        } else {
+            Transaction::None
+        },
+    }];
+    let parsed = sql::parse_text(text);
+    let line_index = LineIndex::new(text);
+    let script = Script::new(text, &parsed, &sections, &line_index);
+    let lines = script.statements().map(|s| s.line).collect();
+    let _ = database.client.batch_execute(NEW_SESSION).await;
+    let traces = apply_traced(&database.client, &database.monitor, &script).await;
+    StepRun {
+        traces,
+        parsed,
+        lines,
+    }
+}
+
+/// The rollback drill on `client`: up, down, compare with `baseline`, up again. `Err` when the up
+/// fails the first time (the shadow, not the draft, is at fault: it applied on the reference copy).
+async fn run_down(
+    client: &Client,
+    up: &Original<'_>,
+    down: &Original<'_>,
+    baseline: &SchemaSnapshot,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    apply_script(client, up).await.map_err(|error| {
+        format!(
+            "not validated: the up migration failed on the shadow database at {}",
+            one_line(&error)
+        )
+    })?;
+    if let Err(error) = apply_script(client, down).await {
+        return Ok((
+            vec![format!("the down fails at {}", one_line(&error))],
+            Vec::new(),
+        ));
+    }
+    let restored = snapshot(client).await.map_err(|e| {
+        format!(
+            "not validated: cannot read the shadow database's schema: {}",
+            db_error(&e)
+        )
+    })?;
+    let (mut reasons, notes) = compare(baseline, &restored, Reference::BeforeUp);
+    if let Err(error) = apply_script(client, up).await {
+        reasons.push(format!(
+            "the up does not apply again after the down: it fails at {}",
+            one_line(&error)
+        ));
+    }
+    Ok((reasons, notes))
+}
+
+/// Run before each migration: migration tools give each one a fresh session, so a setting one
+/// makes must not reach the next.
+const NEW_SESSION: &str = "DISCARD ALL";
+
+/// Applies a migration in its tool's transaction shape, in a fresh session state.
+async fn apply_script(client: &Client, migration: &Original<'_>) -> Result<(), ApplyError> {
+    let lines = LineIndex::new(migration.text);
+    let script = Script::new(migration.text, migration.parsed, migration.sections, &lines);
+    let _ = client.batch_execute(NEW_SESSION).await;
+    apply::apply(client, &script).await.map(|_| ())
+}
+
+/// "line 3: ERROR 42P01: relation \"x\" does not exist (detail)" on one line.
+fn one_line(error: &ApplyError) -> String {
+    format!("line {}: {}", error.line, server_error(error))
+}
+
+/// "ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block (detail)".
+fn server_error(error: &ApplyError) -> String {
+    let mut text = format!("ERROR {}: {}", error.sqlstate, error.message);
+    if let Some(detail) = &error.detail {
+        text.push_str(&format!(" ({detail})"));
+    }
+    text
+}

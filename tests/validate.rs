@@ -1,0 +1,545 @@
+//! The validate stage on a real PostgreSQL (migagent's own ephemeral cluster): hand-written drafts of
+//! safe rewrites are accepted, wrong ones rejected with the reason that names what is wrong, and down
+//! migrations go through the rollback drill. Without PostgreSQL installed the tests are skipped,
+//! except in CI (`CI=true`).
+
+mod common;
+
+use common::binaries_or_skip;
+use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
+use migagent::migration::{Section, Transaction};
+use migagent::review::{self, ReviewOptions};
+use migagent::shadow::session::{Shadow, ShadowMode, ShadowOptions};
+use migagent::sql;
+use migagent::validate::{Original, Validator};
+
+/// The history every case builds on: users and their orders, with a few rows, an index for the
+/// foreign key the cases add.
+const HISTORY: &str = "
+CREATE TABLE users (id bigint PRIMARY KEY, email text);
+CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint, total numeric, status text);
+CREATE INDEX orders_user_id_idx ON orders (user_id);
+INSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com');
+INSERT INTO orders VALUES (1, 1, 10, 'paid'), (2, 2, 20, 'open');
+";
+
+/// migagent's own shadow with the history applied in a baseline template.
+struct Fixture {
+    shadow: Shadow,
+    baseline: String,
+}
+
+impl Fixture {
+    fn new() -> Option<Fixture> {
+        Fixture::with_history(HISTORY)
+    }
+
+    fn with_history(history: &str) -> Option<Fixture> {
+        binaries_or_skip()?;
+        let options = ShadowOptions {
+            mode: ShadowMode::Auto,
+            cache: false,
+            ..ShadowOptions::default()
+        };
+        let mut shadow = Shadow::open(&options, None)
+            .expect("the shadow starts")
+            .expect("PostgreSQL is installed");
+        let database = shadow.create_database(None).unwrap();
+        shadow
+            .block_on(database.client.batch_execute(history))
+            .unwrap();
+        let baseline = shadow.seal_baseline(database, "history");
+        Some(Fixture { shadow, baseline })
+    }
+
+    /// Runs `check` with a validator for `original`, a migration its tool runs in one transaction.
+    fn validator<T>(&mut self, original: &str, check: impl FnOnce(&mut Validator) -> T) -> T {
+        let parsed = sql::parse_text(original);
+        let sections = [Section {
+            range: 0..original.len(),
+            transaction: Transaction::Wrapped,
+        }];
+        let options = ReviewOptions::default();
+        let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
+        let mut validator = Validator::new(
+            &mut self.shadow,
+            &self.baseline,
+            Original {
+                text: original,
+                parsed: &parsed,
+                sections: &sections,
+            },
+            &rules,
+        );
+        check(&mut validator)
+    }
+
+    fn rewrite(&mut self, original: &str, steps: &[(&str, bool)]) -> Validation {
+        let draft = rewrite(steps);
+        self.validator(original, |validator| validator.rewrite(&draft))
+    }
+
+    fn down(&mut self, up: &str, down: &str, data_loss: bool) -> (Validation, Down) {
+        let mut draft = Down {
+            sql: down.to_owned(),
+            data_loss,
+            notes: String::new(),
+        };
+        let validation = self.validator(up, |validator| validator.down(&mut draft));
+        (validation, draft)
+    }
+
+    /// Every database a validation created is gone: only the baseline is left of this session's.
+    fn assert_no_leftover_databases(&mut self) {
+        let database = self.shadow.create_database(None).unwrap();
+        let names: Vec<String> = self
+            .shadow
+            .block_on(database.client.query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'migagent%' ORDER BY 1",
+                &[],
+            ))
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(names, [self.baseline.clone(), database.name.clone()]);
+        self.shadow.discard(database);
+    }
+}
+
+fn rewrite(steps: &[(&str, bool)]) -> Rewrite {
+    Rewrite {
+        steps: steps
+            .iter()
+            .map(|(sql, transactional)| Step {
+                sql: (*sql).to_owned(),
+                transactional: *transactional,
+                note: String::new(),
+            })
+            .collect(),
+        rationale: String::new(),
+    }
+}
+
+fn assert_accepted(case: &str, validation: &Validation) {
+    assert_eq!(
+        validation.status,
+        Status::Accepted,
+        "{case}: {:?}",
+        validation.reasons
+    );
+    assert!(validation.reasons.is_empty(), "{case}: {validation:?}");
+}
+
+/// Rejected, with a reason containing each of `expected`.
+fn assert_rejected(case: &str, validation: &Validation, expected: &[&str]) {
+    assert_eq!(
+        validation.status,
+        Status::Rejected,
+        "{case}: {validation:?}"
+    );
+    for needle in expected {
+        assert!(
+            validation.reasons.iter().any(|r| r.contains(needle)),
+            "{case}: no reason says {needle:?}: {:#?}",
+            validation.reasons
+        );
+    }
+}
+
+const ADD_INDEX: &str = "CREATE INDEX orders_status_idx ON orders (status);";
+const ADD_FOREIGN_KEY: &str =
+    "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);";
+const SET_NOT_NULL: &str = "ALTER TABLE users ALTER COLUMN email SET NOT NULL;";
+const ADD_UNIQUE: &str = "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);";
+const ADD_VOLATILE_DEFAULT: &str =
+    "ALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();";
+
+/// Backfills orders.token a thousand rows at a time, committing between batches.
+const BATCHED_BACKFILL: &str = "DO $$
+DECLARE updated int;
+BEGIN
+  LOOP
+    UPDATE orders SET token = gen_random_uuid()
+     WHERE id IN (SELECT id FROM orders WHERE token IS NULL LIMIT 1000);
+    GET DIAGNOSTICS updated = ROW_COUNT;
+    EXIT WHEN updated = 0;
+    COMMIT;
+  END LOOP;
+END $$;";
+
+#[test]
+fn safe_rewrites_are_accepted() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let validation = fixture.rewrite(
+        ADD_INDEX,
+        &[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            false,
+        )],
+    );
+    assert_accepted(
+        "CREATE INDEX CONCURRENTLY outside a transaction",
+        &validation,
+    );
+
+    let validation = fixture.rewrite(
+        ADD_FOREIGN_KEY,
+        &[
+            ("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;", true),
+            ("ALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;", true),
+        ],
+    );
+    assert_accepted(
+        "foreign key NOT VALID, then VALIDATE in its own step",
+        &validation,
+    );
+
+    let validation = fixture.rewrite(
+        SET_NOT_NULL,
+        &[
+            ("ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;", true),
+            ("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;", true),
+            ("ALTER TABLE users ALTER COLUMN email SET NOT NULL;\nALTER TABLE users DROP CONSTRAINT users_email_not_null;", true),
+        ],
+    );
+    assert_accepted(
+        "CHECK NOT VALID, VALIDATE, SET NOT NULL, DROP CHECK",
+        &validation,
+    );
+
+    let validation = fixture.rewrite(
+        ADD_UNIQUE,
+        &[
+            ("CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);", false),
+            ("ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;", true),
+        ],
+    );
+    assert_accepted(
+        "unique index CONCURRENTLY, then USING INDEX keeping the name",
+        &validation,
+    );
+
+    let validation = fixture.rewrite(
+        ADD_VOLATILE_DEFAULT,
+        &[
+            ("ALTER TABLE orders ADD COLUMN token uuid;\nALTER TABLE orders ALTER COLUMN token SET DEFAULT gen_random_uuid();", true),
+            (BATCHED_BACKFILL, false),
+            ("ALTER TABLE orders ADD CONSTRAINT orders_token_not_null CHECK (token IS NOT NULL) NOT VALID;", true),
+            ("ALTER TABLE orders VALIDATE CONSTRAINT orders_token_not_null;", true),
+            ("ALTER TABLE orders ALTER COLUMN token SET NOT NULL;\nALTER TABLE orders DROP CONSTRAINT orders_token_not_null;", true),
+        ],
+    );
+    assert_accepted(
+        "volatile default: add, default, batched backfill, CHECK-validated NOT NULL",
+        &validation,
+    );
+    fixture.assert_no_leftover_databases();
+}
+
+#[test]
+fn wrong_rewrites_are_rejected_with_the_reason() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let two_indexes = "CREATE INDEX orders_status_idx ON orders (status);\nCREATE INDEX orders_total_idx ON orders (total);";
+    let validation = fixture.rewrite(
+        two_indexes,
+        &[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            false,
+        )],
+    );
+    assert_rejected(
+        "forgets an object",
+        &validation,
+        &["index orders_total_idx missing"],
+    );
+
+    let validation = fixture.rewrite(
+        "ALTER TABLE users ADD COLUMN nickname text;",
+        &[("ALTER TABLE users ADD COLUMN nickname varchar(320);", true)],
+    );
+    assert_rejected(
+        "changes a type",
+        &validation,
+        &["column users.nickname is character varying(320), the original's is text"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_INDEX,
+        &[(
+            "CREATE INDEX CONCURRENTLY orders_status_index ON orders (status);",
+            false,
+        )],
+    );
+    assert_rejected(
+        "renames an index",
+        &validation,
+        &[
+            "index orders_status_idx missing",
+            "index orders_status_index left behind",
+        ],
+    );
+
+    let validation = fixture.rewrite(
+        SET_NOT_NULL,
+        &[
+            ("ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;", true),
+            ("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;", true),
+            ("ALTER TABLE users ALTER COLUMN email SET NOT NULL;", true),
+        ],
+    );
+    assert_rejected(
+        "leaves a helper constraint behind",
+        &validation,
+        &["constraint users.users_email_not_null left behind"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_FOREIGN_KEY,
+        &[("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;", true)],
+    );
+    assert_rejected(
+        "leaves a constraint NOT VALID",
+        &validation,
+        &["constraint orders.orders_user_id_fkey is NOT VALID, the original's is validated"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_INDEX,
+        &[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            true,
+        )],
+    );
+    assert_rejected(
+        "CONCURRENTLY inside a transaction",
+        &validation,
+        &["step 1 (CREATE INDEX, line 1 of the step) fails: ERROR 25001"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_FOREIGN_KEY,
+        &[(
+            "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;",
+            true,
+        )],
+    );
+    assert_rejected(
+        "VALIDATE in the transaction that added the constraint",
+        &validation,
+        &[
+            "step 1 (ALTER TABLE, line 2 of the step) scans the existing table orders",
+            "holds SHARE ROW EXCLUSIVE",
+        ],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_VOLATILE_DEFAULT,
+        &[("SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();", true)],
+    );
+    assert_rejected(
+        "still rewrites under ACCESS EXCLUSIVE",
+        &validation,
+        &["rewrites the existing table orders under ACCESS EXCLUSIVE"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_INDEX,
+        &[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON order (status);",
+            false,
+        )],
+    );
+    assert_rejected(
+        "fails to apply",
+        &validation,
+        &["step 1", "fails: ERROR 42601"],
+    );
+
+    let validation = fixture.rewrite(
+        ADD_INDEX,
+        &[("CREATE INDEX orders_status_idx ON orders (status);", true)],
+    );
+    assert_rejected(
+        "the rules' errors on the steps",
+        &validation,
+        &["the rules find an error in the steps: step 1: index-not-concurrent"],
+    );
+    fixture.assert_no_leftover_databases();
+}
+
+#[test]
+fn downs_go_through_the_rollback_drill() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let (validation, draft) = fixture.down(ADD_INDEX, "DROP INDEX orders_status_idx;", false);
+    assert_accepted("an index dropped again", &validation);
+    assert!(!draft.data_loss);
+
+    let up =
+        "ALTER TABLE orders ADD COLUMN note text;\nCREATE INDEX orders_note_idx ON orders (note);";
+    let (validation, _) = fixture.down(up, "DROP INDEX orders_note_idx;", false);
+    assert_rejected(
+        "leaves an object behind",
+        &validation,
+        &["column orders.note left behind after the down (it did not exist before the up)"],
+    );
+
+    let (validation, _) = fixture.down(ADD_INDEX, "DROP INDEX orders_state_idx;", false);
+    assert_rejected(
+        "fails",
+        &validation,
+        &["the down fails at line 1: ERROR 42704"],
+    );
+
+    let up = "INSERT INTO users (id, email) VALUES (3, 'c@example.com');";
+    let (validation, _) = fixture.down(up, "SELECT 1;", false);
+    assert_rejected(
+        "cannot be re-upped",
+        &validation,
+        &["the up does not apply again after the down: it fails at line 1: ERROR 23505"],
+    );
+
+    let (validation, draft) = fixture.down(
+        "ALTER TABLE users DROP COLUMN email;",
+        "ALTER TABLE users ADD COLUMN email text;",
+        false,
+    );
+    assert_accepted("a dropped column restored", &validation);
+    assert!(draft.data_loss, "data_loss is forced");
+    let mut drafts: Vec<Draft> = [
+        Body::Rewrite(rewrite(&[(
+            "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);",
+            false,
+        )])),
+        Body::Down(Down {
+            sql: "DROP INDEX orders_status_idx;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+        Body::Down(Down {
+            sql: "SELECT 1;".into(),
+            data_loss: false,
+            notes: String::new(),
+        }),
+    ]
+    .into_iter()
+    .map(|body| Draft {
+        source: Source::Builtin,
+        attempts: 1,
+        body,
+        validation: Validation::skipped("not validated yet"),
+    })
+    .collect();
+    fixture.validator(ADD_INDEX, |validator| {
+        validator.validate_drafts(&mut drafts)
+    });
+    let statuses: Vec<Status> = drafts.iter().map(|d| d.validation.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Accepted, Status::Accepted, Status::Rejected]
+    );
+    let unknown = fixture.validator(ADD_INDEX, |validator| {
+        validator.unknown_references(
+            "Building orders_status_idx on orders.status blocks writes to orders.total and orders.total_cents; `invoices.amount` is safe.",
+        )
+    });
+    assert_eq!(unknown, ["orders.total_cents", "invoices.amount"]);
+    assert!(
+        validation
+            .notes
+            .iter()
+            .any(|n| n.contains("the values of column users.email")
+                && n.contains("data_loss is set although the draft said otherwise")),
+        "{:?}",
+        validation.notes
+    );
+    fixture.assert_no_leftover_databases();
+}
+
+/// A timed case: its name, the original migration, the draft's steps.
+type TimedCase<'a> = (&'a str, &'a str, Vec<(&'a str, bool)>);
+
+/// `cargo test --release --test validate -- --ignored --nocapture`: the time to validate one
+/// draft, cold (the migration's first draft, which also applies the original on a copy of the
+/// baseline to learn the schemas) and warm (its later drafts), on the fixture's history and on one
+/// with 150 more tables (each with an index and a foreign key).
+#[test]
+#[ignore]
+fn validation_time_per_draft() {
+    let mut bigger = HISTORY.to_owned();
+    for n in 0..150 {
+        bigger.push_str(&format!(
+            "CREATE TABLE t{n} (id bigint PRIMARY KEY, user_id bigint REFERENCES users, name text, created_at timestamptz DEFAULT now());\nCREATE INDEX t{n}_name_idx ON t{n} (name);\n"
+        ));
+    }
+    for (history, label) in [(HISTORY, "2 tables"), (bigger.as_str(), "152 tables")] {
+        let Some(mut fixture) = Fixture::with_history(history) else {
+            return;
+        };
+        let cases: [TimedCase; 2] = [
+            (
+                "foreign key NOT VALID + VALIDATE",
+                ADD_FOREIGN_KEY,
+                vec![
+                    ("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;", true),
+                    ("ALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;", true),
+                ],
+            ),
+            (
+                "CREATE INDEX CONCURRENTLY",
+                ADD_INDEX,
+                vec![("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);", false)],
+            ),
+        ];
+        for (case, original, steps) in cases {
+            let draft = rewrite(&steps);
+            let (cold, mut warm) = fixture.validator(original, |validator| {
+                let started = std::time::Instant::now();
+                assert_accepted(case, &validator.rewrite(&draft));
+                let cold = started.elapsed();
+                let warm: Vec<_> = (0..5)
+                    .map(|_| {
+                        let started = std::time::Instant::now();
+                        assert_accepted(case, &validator.rewrite(&draft));
+                        started.elapsed()
+                    })
+                    .collect();
+                (cold, warm)
+            });
+            warm.sort();
+            println!(
+                "{label}, {case}: cold {:.0} ms, warm median {:.0} ms (best {:.0} ms)",
+                cold.as_secs_f64() * 1000.0,
+                warm[2].as_secs_f64() * 1000.0,
+                warm[0].as_secs_f64() * 1000.0
+            );
+        }
+        let (cold, mut warm) = fixture.validator(ADD_INDEX, |validator| {
+            let mut down = || {
+                let mut draft = Down {
+                    sql: "DROP INDEX orders_status_idx;".into(),
+                    data_loss: false,
+                    notes: String::new(),
+                };
+                let started = std::time::Instant::now();
+                assert_accepted("down", &validator.down(&mut draft));
+                started.elapsed()
+            };
+            let cold = down();
+            (cold, (0..5).map(|_| down()).collect::<Vec<_>>())
+        });
+        warm.sort();
+        println!(
+            "{label}, down (DROP INDEX): cold {:.0} ms, warm median {:.0} ms (best {:.0} ms)",
+            cold.as_secs_f64() * 1000.0,
+            warm[2].as_secs_f64() * 1000.0,
+            warm[0].as_secs_f64() * 1000.0
+        );
+    }
+}
