@@ -3,9 +3,12 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::advice::llm::{LlmSettings, ResponseMode};
+use crate::advice::{self, AdviseOptions};
 use crate::config::{self, FileConfig, PgVersion};
 use crate::escape;
 use crate::files::{self, Existing};
@@ -118,9 +121,25 @@ struct ReviewArgs {
     /// run programs on that server. Only for a server that holds nothing else.
     #[arg(long)]
     shadow_superuser: bool,
-    /// LLM advice: auto (on when an endpoint is configured), off, on.
+    /// LLM advice: auto (on when an endpoint is configured), off (nothing is sent anywhere), on.
     #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
     llm: Option<String>,
+    /// The OpenAI-compatible API base, e.g. https://api.openai.com/v1
+    /// [env: MIGAGENT_LLM_BASE_URL, OPENAI_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// The model (Azure: the deployment) [env: MIGAGENT_LLM_MODEL].
+    #[arg(long, value_name = "NAME")]
+    llm_model: Option<String>,
+    /// Seconds one LLM request may take (default 120).
+    #[arg(long, value_name = "SECONDS")]
+    llm_timeout: Option<u64>,
+    /// LLM advice for migrations with a finding of this severity or higher (default warning).
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
+    advise_on: Option<String>,
+    /// Directory of prompt templates (system.hbs, user.hbs, repair.hbs) replacing the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    prompts: Option<PathBuf>,
     /// Table sizes (from `migagent stats`) for severity grading.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
@@ -351,6 +370,12 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     let (config, config_file_dir) = load_config(args.config.as_deref(), &cwd)?;
     let config_dir = config_file_dir.clone().unwrap_or_else(|| cwd.clone());
     let severities = rule_severities(&config)?;
+    let advise = plan_advice(
+        &args,
+        config.llm.clone().unwrap_or_default(),
+        &config_dir,
+        &cwd,
+    )?;
 
     let format_name = args
         .format
@@ -390,22 +415,6 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         "require" => ShadowMode::Auto,
         other => ShadowMode::parse(other).map_err(UsageError)?,
     };
-    let llm = args
-        .llm
-        .or_else(|| config.llm.as_ref().and_then(|l| l.mode.clone()))
-        .unwrap_or_else(|| "auto".into());
-    match llm.as_str() {
-        "auto" | "off" => {}
-        "on" => return Err(UsageError(
-            "--llm on: LLM advice is not available in this version of migagent yet; use --llm off"
-                .into(),
-        )),
-        other => {
-            return Err(UsageError(format!(
-                "--llm takes auto, off or on, not `{other}`"
-            )))
-        }
-    }
     let stats = match &args.stats {
         Some(path) => Some(Stats::load(path).map_err(UsageError)?),
         None => None,
@@ -526,12 +535,145 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             small_table_rows: config
                 .small_table_rows
                 .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),
+            advise,
             edited_history,
             shadow_required,
             trace_version: None,
         },
         nothing_changed,
     })
+}
+
+/// The first non-empty value of the environment variables.
+fn env_value(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// Header names that carry credentials: those belong in the environment, never in migagent.toml.
+fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization" || ["key", "token", "secret"].iter().any(|w| name.contains(w))
+}
+
+/// The advise stage's options from flags, the environment (strongest after flags) and `[llm]`.
+fn plan_advice(
+    args: &ReviewArgs,
+    llm: config::LlmConfig,
+    config_dir: &Path,
+    cwd: &Path,
+) -> Result<AdviseOptions, UsageError> {
+    let severity = |name: String| {
+        Severity::from_name(&name).ok_or_else(|| {
+            UsageError(format!(
+                "advise-on = \"{name}\": use error, warning or info"
+            ))
+        })
+    };
+    let mut options = AdviseOptions {
+        advise_on: match args.advise_on.clone().or(llm.advise_on.clone()) {
+            Some(name) => severity(name)?,
+            None => Severity::Warning,
+        },
+        prompts: args
+            .prompts
+            .clone()
+            .or_else(|| llm.prompts.clone().map(|p| relative_to(config_dir, cwd, p))),
+        budget_tokens: llm.budget.unwrap_or(advice::prompt::DEFAULT_BUDGET_TOKENS),
+        ..AdviseOptions::default()
+    };
+    if llm.cache == Some(false) || args.no_cache {
+        options.cache = None;
+    }
+    // A template that does not parse is a setup error now, not a note on every migration.
+    advice::prompt::Prompts::load(options.prompts.as_deref()).map_err(UsageError)?;
+    let mode = args
+        .llm
+        .clone()
+        .or(llm.mode.clone())
+        .unwrap_or_else(|| "auto".into());
+    if !matches!(mode.as_str(), "auto" | "off" | "on") {
+        return Err(UsageError(format!(
+            "--llm takes auto, off or on, not `{mode}`"
+        )));
+    }
+    if mode == "off" {
+        return Ok(options);
+    }
+    let base_url = args
+        .llm_base_url
+        .clone()
+        .or_else(|| env_value(&["MIGAGENT_LLM_BASE_URL", "OPENAI_BASE_URL"]))
+        .or(llm.base_url.clone());
+    let Some(base_url) = base_url else {
+        if mode == "on" {
+            return Err(UsageError(
+                "--llm on: no LLM endpoint is configured; set --llm-base-url, MIGAGENT_LLM_BASE_URL \
+                 (or OPENAI_BASE_URL) or base-url in [llm] of migagent.toml, e.g. \
+                 https://api.openai.com/v1, or use --llm off"
+                    .into(),
+            ));
+        }
+        return Ok(options);
+    };
+    let model = args
+        .llm_model
+        .clone()
+        .or_else(|| env_value(&["MIGAGENT_LLM_MODEL"]))
+        .or(llm.model.clone())
+        .ok_or_else(|| {
+            UsageError(
+                "an LLM endpoint is configured but no model: set --llm-model, MIGAGENT_LLM_MODEL \
+                 or model in [llm] of migagent.toml (Azure: the deployment), or use --llm off"
+                    .into(),
+            )
+        })?;
+    let key = match &llm.api_key_env {
+        Some(variable) => env_value(&[variable.as_str()]),
+        None => env_value(&["MIGAGENT_LLM_API_KEY", "OPENAI_API_KEY"]),
+    };
+    let mut settings = LlmSettings::new(base_url, model, key);
+    settings.azure_api_version = llm.azure_api_version.clone();
+    if let Some(name) = llm.headers.keys().find(|name| is_credential_header(name)) {
+        return Err(UsageError(format!(
+            "headers in [llm] of migagent.toml: `{name}` looks like a credential, and migagent.toml \
+             must never hold one; put it in MIGAGENT_LLM_HEADERS (`Name: value` lines) instead"
+        )));
+    }
+    settings.headers = llm.headers.clone().into_iter().collect();
+    if let Some(extra) = env_value(&["MIGAGENT_LLM_HEADERS"]) {
+        for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line.split_once(':').ok_or_else(|| {
+                UsageError("MIGAGENT_LLM_HEADERS: each line must be `Name: value`".into())
+            })?;
+            settings
+                .headers
+                .push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    if let Some(name) = &llm.response_format {
+        settings.mode = ResponseMode::from_name(name).ok_or_else(|| {
+            UsageError(format!(
+                "response-format = \"{name}\" in [llm]: use json_schema, json_object or plain"
+            ))
+        })?;
+    }
+    if let Some(seconds) = args.llm_timeout.or(llm.timeout) {
+        settings.request_timeout = Duration::from_secs(seconds.max(1));
+    }
+    if let Some(seconds) = llm.connect_timeout {
+        settings.connect_timeout = Duration::from_secs(seconds.max(1));
+    }
+    settings.retries = llm.retries.unwrap_or(settings.retries);
+    settings.concurrency = llm.concurrency.unwrap_or(settings.concurrency).max(1);
+    settings.max_completion_tokens = llm
+        .max_completion_tokens
+        .unwrap_or(settings.max_completion_tokens);
+    // Headers that cannot be sent are a setup error now.
+    advice::llm::Llm::new(settings.clone()).map_err(UsageError)?;
+    options.llm = Some(settings);
+    Ok(options)
 }
 
 /// The configuration file given, or the nearest one, or none; with the directory it lives in (`None`

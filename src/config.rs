@@ -60,6 +60,30 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// The name of the environment variable holding the API key (the key itself never goes in the file).
     pub api_key_env: Option<String>,
+    /// Azure OpenAI: the `api-version`; `model` is then the deployment.
+    pub azure_api_version: Option<String>,
+    /// Extra headers sent with every request; none may carry a credential (see `api-key-env`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `json_schema` (default), `json_object` (the schema in the prompt) or `plain`.
+    pub response_format: Option<String>,
+    /// Migrations get advice from a finding of this severity on: `error`, `warning` (default), `info`.
+    pub advise_on: Option<String>,
+    /// A directory of `*.hbs` templates replacing the embedded prompts.
+    pub prompts: Option<PathBuf>,
+    /// Prompt budget in tokens (default 12000).
+    pub budget: Option<usize>,
+    /// Seconds for one request, from sending it to the end of the reply (default 120).
+    pub timeout: Option<u64>,
+    /// Seconds to connect (default 10).
+    pub connect_timeout: Option<u64>,
+    /// Retries on 429, 5xx and connection errors (default 3).
+    pub retries: Option<u32>,
+    /// Requests in flight at once (default 4).
+    pub concurrency: Option<usize>,
+    pub max_completion_tokens: Option<u32>,
+    /// `false`: ask the model every run instead of reusing cached replies.
+    pub cache: Option<bool>,
 }
 
 /// A target PostgreSQL version: the major release, and the minor when it was given (`14.2`). Some

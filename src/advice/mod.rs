@@ -3,8 +3,15 @@
 //! stage has run it on the shadow. Advice adds words and drafts: it never adds, removes or re-grades
 //! a finding, and never changes the exit code.
 
+pub mod advise;
 pub mod builtin;
+pub mod cache;
 pub mod draft;
+pub mod llm;
+pub mod prompt;
+pub mod reply;
+
+pub use advise::{advise, AdviseOptions};
 
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +125,9 @@ impl Advice {
             .filter(|d| matches!(d.body, Body::Rewrite(_)))
             .count();
         let summary = match (rewrites, drafts.len() - rewrites) {
+            (0, 0) => "migagent has no draft for this migration: each finding's help says what to \
+                       do instead."
+                .to_owned(),
             (0, _) => "migagent drafted a down migration for this migration.".to_owned(),
             (_, 0) => "migagent drafted a safer rewrite of this migration.".to_owned(),
             _ => "migagent drafted a safer rewrite and a down migration for this migration."

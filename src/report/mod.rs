@@ -267,10 +267,9 @@ mod tests {
         };
         advice.choose_drafts();
         migration.advice = Some(advice);
-        Review {
-            migrations: vec![migration],
-            ..Review::default()
-        }
+        let mut review = Review::default();
+        review.migrations.push(migration);
+        review
     }
 
     fn context() -> Context<'static> {

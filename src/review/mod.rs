@@ -14,7 +14,8 @@ mod edits;
 mod shadow;
 
 use crate::advice::draft::Step;
-use crate::advice::Advice;
+use crate::advice::prompt::AdviceContext;
+use crate::advice::{self, Advice, AdviseOptions};
 use crate::escape;
 use crate::migration::git::HistoryEdits;
 use crate::migration::{
@@ -51,6 +52,7 @@ pub struct ReviewOptions {
     pub shadow: ShadowOptions,
     /// No `--pg-version` was given: the shadow server's version is the target.
     pub pg_version_from_shadow: bool,
+    pub advise: AdviseOptions,
     /// With `--base`: the migrations of the merge base edited or deleted since.
     pub edited_history: Option<HistoryEdits>,
     /// `--shadow require`: a history the shadow cannot apply is an error, not a static review.
@@ -87,6 +89,7 @@ impl Default for ReviewOptions {
             small_table_rows: stats::DEFAULT_SMALL_TABLE_ROWS,
             shadow: ShadowOptions::default(),
             pg_version_from_shadow: false,
+            advise: AdviseOptions::default(),
             edited_history: None,
             shadow_required: false,
             trace_version: None,
@@ -115,6 +118,8 @@ pub struct Review {
     pub notices: Vec<InputNotice>,
     /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
     pub shadow: Option<String>,
+    /// Per reviewed migration, what the advise stage needs of the schema before it.
+    pub advice_contexts: HashMap<PathBuf, AdviceContext>,
 }
 
 /// A path or file migagent could not review; any problem makes the run exit with 2.
@@ -305,10 +310,53 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
+    advise_step(&mut review, &options);
     for problem in &mut review.problems {
         make_printable(&mut problem.message);
     }
     review
+}
+
+/// The advise stage. Advice never changes the findings; a setup problem is reported and the review
+/// goes on without advice.
+fn advise_step(review: &mut Review, options: &ReviewOptions) {
+    let contexts = std::mem::take(&mut review.advice_contexts);
+    let settings = &options.rule_settings;
+    let pg_version = match settings.pg_minor {
+        Some(minor) => format!("{}.{minor}", settings.pg_version),
+        None => settings.pg_version.to_string(),
+    };
+    // The conversations stay open for the validate stage's corrections.
+    if let Err(message) = advice::advise(
+        &mut review.migrations,
+        &contexts,
+        &options.advise,
+        &pg_version,
+    ) {
+        review.problems.push(InputProblem {
+            path: PathBuf::from("--llm"),
+            position: None,
+            message: format!("{message}; the migrations were reviewed without LLM advice"),
+        });
+    }
+}
+
+/// What the advise stage needs of the schema just before the migration; only when an LLM is asked.
+fn advice_context(
+    migration: &Migration,
+    parsed: &ParsedFile,
+    catalog: &Catalog,
+    options: &ReviewOptions,
+) -> Option<AdviceContext> {
+    options.advise.llm.as_ref()?;
+    let states = transaction_states(&migration.text, &parsed.statements, &migration.sections);
+    Some(advice::prompt::context(
+        catalog,
+        &migration.text,
+        &parsed.statements,
+        &states,
+        options.stats.as_ref(),
+    ))
 }
 
 /// Escapes what a message quotes from the repository under review (file names, identifiers, server
@@ -444,6 +492,7 @@ fn review_set(
             }
             catalog.begin_migration();
             if is_target {
+                let context = advice_context(&migration, &parsed, &catalog, options);
                 let reviewed = review_migration(
                     migration,
                     &parsed,
@@ -452,6 +501,11 @@ fn review_set(
                     set_shadow.as_mut(),
                 );
                 review.problems.extend(split_problems(&reviewed, &parsed));
+                if let Some(context) = context {
+                    review
+                        .advice_contexts
+                        .insert(reviewed.path.clone(), context);
+                }
                 review.migrations.push(reviewed);
             } else {
                 if let Some(set_shadow) = &mut set_shadow {

@@ -1,0 +1,322 @@
+//! The advise step: for each reviewed migration with a finding at or above `--advise-on`, one
+//! conversation with the LLM (from the cache when the same prompt was answered before), its reply
+//! merged into the migration's advice. Requests run concurrently up to the configured limit.
+//!
+//! Merging never touches the findings: explanations attach to them by index (an unknown index is
+//! dropped with a note), drafts go to `drafts` unvalidated, and model text is stripped of terminal
+//! escapes and control characters.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::cache::{Entry, ReplyCache};
+use super::draft::{Body, Draft, Source, Validation};
+use super::llm::{Conversation, Llm, LlmError, LlmSettings, Usage};
+use super::prompt::{self, AdviceContext, PromptOptions, Prompts};
+use super::reply::{self, ModelReply};
+use super::{Advice, Explanation, LlmUsage};
+use crate::escape;
+use crate::review::MigrationReview;
+use crate::rules::Severity;
+
+/// What decides the advice.
+#[derive(Debug, Clone)]
+pub struct AdviseOptions {
+    /// The LLM endpoint; `None`: no LLM (`--llm off`, or `auto` without an endpoint).
+    pub llm: Option<LlmSettings>,
+    /// Migrations get LLM advice from a finding of this severity on.
+    pub advise_on: Severity,
+    /// A directory whose `*.hbs` files replace the embedded prompts.
+    pub prompts: Option<PathBuf>,
+    pub budget_tokens: usize,
+    /// Where replies are cached; `None`: no cache.
+    pub cache: Option<PathBuf>,
+}
+
+impl Default for AdviseOptions {
+    fn default() -> Self {
+        AdviseOptions {
+            llm: None,
+            advise_on: Severity::Warning,
+            prompts: None,
+            budget_tokens: prompt::DEFAULT_BUDGET_TOKENS,
+            cache: ReplyCache::default_location(),
+        }
+    }
+}
+
+/// Why validation has not run on a draft yet.
+const NOT_VALIDATED: &str = "not validated on the shadow database yet";
+
+/// The conversations of the migrations the LLM advised, by index into the review's migrations: the
+/// validate stage continues them with [`Conversation::correct`] when it rejects a draft.
+pub type Conversations = Vec<(usize, Conversation)>;
+
+/// Adds advice to the migrations: `contexts` holds, by path, what the schema model knew before each.
+/// A problem with the setup (a prompt template that does not parse) is returned as a message, and
+/// the migrations keep their findings without advice.
+pub fn advise(
+    migrations: &mut [MigrationReview],
+    contexts: &HashMap<PathBuf, AdviceContext>,
+    options: &AdviseOptions,
+    pg_version: &str,
+) -> Result<Conversations, String> {
+    let Some(settings) = &options.llm else {
+        return Ok(Vec::new());
+    };
+    let selected: Vec<usize> = (0..migrations.len())
+        .filter(|&i| {
+            migrations[i]
+                .findings
+                .iter()
+                .any(|f| f.severity >= options.advise_on)
+        })
+        .collect();
+    if selected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let llm = Llm::new(settings.clone())?;
+    let prompts = Arc::new(Prompts::load(options.prompts.as_deref())?);
+    let cache = options.cache.clone().map(ReplyCache::at);
+    let nonce = prompt::nonce();
+    let mut requests = Vec::new();
+    for &index in &selected {
+        let context = contexts
+            .get(&migrations[index].path)
+            .cloned()
+            .unwrap_or_default();
+        let prompt_options = |nonce: &str| PromptOptions {
+            pg_version: pg_version.to_owned(),
+            nonce: nonce.to_owned(),
+            budget_tokens: options.budget_tokens,
+            schema: settings
+                .mode
+                .schema_in_prompt()
+                .then(|| llm.schema().clone()),
+        };
+        // The cache key comes from the prompt with a fixed nonce: the real one changes every run.
+        let keyed = prompt::render(&prompts, &migrations[index], &context, &prompt_options("0"))?;
+        let rendered = prompt::render(
+            &prompts,
+            &migrations[index],
+            &context,
+            &prompt_options(&nonce),
+        )?;
+        let key = ReplyCache::key(&settings.cache_identity(), &keyed.system, &keyed.user);
+        let repair_prompts = Arc::clone(&prompts);
+        let conversation = llm
+            .conversation(rendered.system, rendered.user)
+            .with_repair(move |errors| {
+                repair_prompts
+                    .repair(errors)
+                    .unwrap_or_else(|e| e.to_string())
+            });
+        requests.push((index, key, conversation));
+    }
+    let outcomes = run(requests, cache.as_ref(), settings)?;
+    let mut conversations = Vec::new();
+    for (index, outcome, conversation) in outcomes {
+        merge(&mut migrations[index], outcome, &settings.model);
+        conversations.push((index, conversation));
+    }
+    Ok(conversations)
+}
+
+/// What one migration's request came to.
+struct Outcome {
+    reply: Result<ModelReply, LlmError>,
+    usage: Usage,
+    cached: bool,
+    cache_error: Option<String>,
+}
+
+/// Asks every conversation (or answers it from the cache), at most `concurrency` at a time.
+fn run(
+    requests: Vec<(usize, String, Conversation)>,
+    cache: Option<&ReplyCache>,
+    settings: &LlmSettings,
+) -> Result<Vec<(usize, Outcome, Conversation)>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime for the LLM requests: {e}"))?;
+    let limit = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut outcomes = Vec::new();
+    runtime.block_on(async {
+        let mut tasks = JoinSet::new();
+        for (index, key, mut conversation) in requests {
+            if let Some(entry) = cache.and_then(|c| c.get(&key)) {
+                if let Ok(reply) = reply::parse(&entry.reply, conversation.llm().schema()) {
+                    conversation.resume(entry.reply.clone(), entry.usage());
+                    let outcome = Outcome {
+                        reply: Ok(reply),
+                        usage: entry.usage(),
+                        cached: true,
+                        cache_error: None,
+                    };
+                    outcomes.push((index, outcome, conversation));
+                    continue;
+                }
+            }
+            let limit = Arc::clone(&limit);
+            let cache = cache.cloned();
+            let model = settings.model.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let asked = conversation.ask().await;
+                let mut cache_error = None;
+                let reply = asked.map(|(reply, text)| {
+                    let entry = Entry {
+                        model,
+                        reply: text,
+                        prompt_tokens: conversation.usage.prompt_tokens,
+                        completion_tokens: conversation.usage.completion_tokens,
+                    };
+                    if let Some(cache) = &cache {
+                        cache_error = cache.put(&key, &entry).err();
+                    }
+                    reply
+                });
+                let outcome = Outcome {
+                    reply,
+                    usage: conversation.usage,
+                    cached: false,
+                    cache_error,
+                };
+                (index, outcome, conversation)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(done) = done {
+                outcomes.push(done);
+            }
+        }
+    });
+    outcomes.sort_by_key(|(index, _, _)| *index);
+    Ok(outcomes)
+}
+
+/// Puts one outcome into the migration's advice.
+fn merge(migration: &mut MigrationReview, outcome: Outcome, model: &str) {
+    let severities: Vec<Severity> = migration.findings.iter().map(|f| f.severity).collect();
+    let mut advice = migration
+        .advice
+        .take()
+        .unwrap_or_else(|| Advice::builtin(Vec::new(), &severities));
+    advice.llm = Some(LlmUsage {
+        model: clean(model),
+        prompt_tokens: outcome.usage.prompt_tokens,
+        completion_tokens: outcome.usage.completion_tokens,
+        cached: outcome.cached,
+        error: outcome.reply.as_ref().err().map(ToString::to_string),
+    });
+    if let Some(error) = outcome.cache_error {
+        advice.notes.push(error);
+    }
+    match outcome.reply {
+        Ok(reply) => apply_reply(&mut advice, reply, migration.findings.len()),
+        Err(error) => advice.notes.push(format!(
+            "no LLM advice: {error}; the findings and the exit code are the same as with --llm off"
+        )),
+    }
+    advice.choose_drafts();
+    migration.advice = Some(advice);
+}
+
+fn apply_reply(advice: &mut Advice, reply: ModelReply, findings: usize) {
+    advice.source = Source::Llm;
+    advice.summary = clean(&reply.summary);
+    advice.risk = reply.risk.into();
+    advice.explanations.clear();
+    for explanation in reply.explanations {
+        let index = explanation.finding as usize;
+        if index >= findings {
+            advice.notes.push(format!(
+                "the model explained finding {index}, which does not exist (the findings are numbered \
+                 0 to {}): dropped",
+                findings.saturating_sub(1)
+            ));
+            continue;
+        }
+        advice.explanations.push(Explanation {
+            finding: index,
+            explanation: clean(&explanation.explanation),
+            impact: clean(&explanation.impact),
+        });
+    }
+    let drafted = |body: Body| Draft {
+        source: Source::Llm,
+        attempts: 1,
+        body,
+        validation: Validation::skipped(NOT_VALIDATED),
+    };
+    if let Some(rewrite) = reply.rewrite {
+        let mut rewrite: super::draft::Rewrite = rewrite.into();
+        rewrite.rationale = clean(&rewrite.rationale);
+        for step in &mut rewrite.steps {
+            step.sql = clean(&step.sql);
+            step.note = clean(&step.note);
+        }
+        advice.drafts.insert(0, drafted(Body::Rewrite(rewrite)));
+    }
+    if let Some(down) = reply.down {
+        let mut down: super::draft::Down = down.into();
+        down.sql = clean(&down.sql);
+        down.notes = clean(&down.notes);
+        advice.drafts.push(drafted(Body::Down(down)));
+    }
+}
+
+/// Model text without terminal escape sequences and control characters (line breaks and tabs stay).
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI (`ESC [ … final`) and OSC (`ESC ] … BEL/ST`) sequences go whole; a lone ESC goes.
+            match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    chars.next();
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if c == '\n' || c == '\t' || !escape::is_unsafe(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_strips_escapes_and_controls_but_keeps_lines() {
+        assert_eq!(
+            clean("a\u{1b}[31mred\u{1b}[0m\nb\tc\u{7}\u{202e}d"),
+            "ared\nb\tcd"
+        );
+        assert_eq!(clean("t\u{1b}]0;title\u{7}x\u{1b}]8;;u\u{1b}\\y"), "txy");
+        assert_eq!(clean("plain"), "plain");
+    }
+}
