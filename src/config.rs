@@ -47,6 +47,12 @@ pub struct ShadowConfig {
     pub cache: Option<bool>,
     /// `true` accepts a shadow role that can reach beyond its databases (`--shadow-superuser`).
     pub superuser: Option<bool>,
+    /// Extensions migagent's own shadow installs as superuser (`--shadow-extension`).
+    pub extensions: Option<Vec<String>>,
+    /// `--statement-timeout`, e.g. `"5min"`.
+    pub statement_timeout: Option<String>,
+    /// `--shadow-max-size`, e.g. `"2GB"`.
+    pub max_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -674,6 +674,7 @@ fn review_migration(
         )
     }) {
         Some((Ok(Some(traces)), shadow)) => {
+            notices.extend(shadow.take_notices());
             shadow::compare(
                 &mut findings,
                 Reviewed {
