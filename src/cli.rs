@@ -18,7 +18,9 @@ use crate::report::{self, Format};
 use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
-use crate::shadow::session::{ShadowMode, ShadowOptions};
+use crate::shadow::session::{
+    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+};
 use crate::sql;
 use crate::stats::{self, Stats};
 
@@ -121,6 +123,18 @@ struct ReviewArgs {
     /// run programs on that server. Only for a server that holds nothing else.
     #[arg(long)]
     shadow_superuser: bool,
+    /// Let migagent's own shadow install this extension as superuser when a migration creates it
+    /// (repeatable): trusted extensions need nothing, others are an admin's decision, as on a managed
+    /// database.
+    #[arg(long, value_name = "NAME")]
+    shadow_extension: Vec<String>,
+    /// Stop a statement on migagent's own shadow after this long, e.g. `90s`, `5min` (default 5min).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    statement_timeout: Option<Duration>,
+    /// Cap on migagent's own shadow's size, e.g. `2GB` (the default), `500MB`; a statement's temporary
+    /// files may take a quarter of it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    shadow_max_size: Option<u64>,
     /// LLM advice: auto (on when an endpoint is configured), off (nothing is sent anywhere), on.
     #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
     llm: Option<String>,
@@ -491,6 +505,25 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         pg_bin,
         cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
         superuser: args.shadow_superuser || shadow_config.superuser.unwrap_or(false),
+        extensions: args
+            .shadow_extension
+            .iter()
+            .chain(shadow_config.extensions.iter().flatten())
+            .map(|name| name.to_ascii_lowercase())
+            .collect(),
+        statement_timeout: match (args.statement_timeout, &shadow_config.statement_timeout) {
+            (Some(flag), _) => flag,
+            (None, Some(configured)) => parse_duration(configured).map_err(|e| {
+                UsageError(format!("migagent.toml, [shadow] statement-timeout: {e}"))
+            })?,
+            (None, None) => DEFAULT_STATEMENT_TIMEOUT,
+        },
+        max_size: match (args.shadow_max_size, &shadow_config.max_size) {
+            (Some(flag), _) => flag,
+            (None, Some(configured)) => parse_size(configured)
+                .map_err(|e| UsageError(format!("migagent.toml, [shadow] max-size: {e}")))?,
+            (None, None) => DEFAULT_MAX_SIZE,
+        },
     };
 
     let color = match args.color {
@@ -692,6 +725,75 @@ fn load_config(
     let config = config::load(&path).map_err(|e| UsageError(e.to_string()))?;
     let dir = path.parent().map_or_else(|| cwd.to_owned(), Path::to_owned);
     Ok((config, Some(dir)))
+}
+
+/// A duration as `500ms`, `90s`, `5min`, `1h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| {
+        format!(
+            "`{}` is not a duration; write e.g. 90s, 5min or 1h",
+            escape::text(text)
+        )
+    })?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(number),
+        "" | "s" => Duration::from_secs(number),
+        "min" | "m" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => {
+            return Err(format!(
+                "`{}` has an unknown unit; write e.g. 500ms, 90s, 5min or 1h",
+                escape::text(text)
+            ))
+        }
+    };
+    if duration.is_zero() {
+        return Err(
+            "a statement timeout of 0 would never stop a statement; give a positive duration"
+                .into(),
+        );
+    }
+    Ok(duration)
+}
+
+/// A size as `2GB`, `500MB`, `64kB` (powers of 1024, as PostgreSQL reads them), or bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| {
+        format!(
+            "`{}` is not a size; write e.g. 2GB or 500MB",
+            escape::text(text)
+        )
+    })?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "mb" | "m" => 1 << 20,
+        "gb" | "g" => 1 << 30,
+        "tb" | "t" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "`{}` has an unknown unit; write e.g. 500MB or 2GB",
+                escape::text(text)
+            ))
+        }
+    };
+    match number.checked_mul(factor) {
+        Some(size) if size >= 1 << 20 => Ok(size),
+        _ => Err(format!(
+            "`{}` is out of range; give at least 1MB, e.g. 2GB",
+            escape::text(text)
+        )),
+    }
 }
 
 /// Set (to `1`) by a CI job, never by the repository, to let `[shadow] pg-bin` of migagent.toml name

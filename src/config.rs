@@ -49,6 +49,12 @@ pub struct ShadowConfig {
     pub superuser: Option<bool>,
     /// `true`: a history the shadow cannot apply fails the run (`--shadow require`).
     pub required: Option<bool>,
+    /// Extensions migagent's own shadow installs as superuser (`--shadow-extension`).
+    pub extensions: Option<Vec<String>>,
+    /// `--statement-timeout`, e.g. `"5min"`.
+    pub statement_timeout: Option<String>,
+    /// `--shadow-max-size`, e.g. `"2GB"`.
+    pub max_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

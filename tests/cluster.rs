@@ -448,6 +448,18 @@ fn images_reach_a_cache_on_another_file_system() {
     image_round_trip(&binaries, &cache.cache);
 }
 
+/// The system identifier initdb gave the cluster's data dir: a copy keeps it, a new initdb makes another.
+fn system_identifier(cluster: &EphemeralCluster) -> i64 {
+    runtime().block_on(async {
+        common::connect(cluster, "postgres")
+            .await
+            .query_one("SELECT system_identifier FROM pg_control_system()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    })
+}
+
 #[test]
 fn a_cached_initdb_image_replaces_initdb() {
     let Some(binaries) = binaries_or_skip() else {
@@ -459,28 +471,35 @@ fn a_cached_initdb_image_replaces_initdb() {
     assert!(cache.cache.lookup(&initdb_key).is_none());
     let first = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
         .unwrap_or_else(|err| panic!("{err}"));
+    let initdb_identifier = system_identifier(&first);
     drop(first);
     let image = cache
         .cache
         .lookup(&initdb_key)
         .expect("the first start stores its fresh initdb");
-    // A setting only the image has shows that the next cluster was copied from it rather than initdb'd.
-    let config = image.data_dir().join("postgresql.auto.conf");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("migagent.origin = 'initdb image'\n");
-    fs::write(&config, text).unwrap();
 
     let second = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
         .unwrap_or_else(|err| panic!("{err}"));
-    let origin: String = runtime().block_on(async {
-        common::connect(&second, "postgres")
-            .await
-            .query_one("SHOW migagent.origin", &[])
-            .await
-            .unwrap()
-            .get(0)
-    });
-    assert_eq!(origin, "initdb image");
+    assert_eq!(
+        system_identifier(&second),
+        initdb_identifier,
+        "the second cluster is a copy of the image"
+    );
+    drop(second);
+
+    // A changed file makes the image damaged: it is replaced by a new initdb, never used.
+    let config = image.data_dir().join("postgresql.auto.conf");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("shared_preload_libraries = 'no_such_lib'\n");
+    fs::write(&config, text).unwrap();
+    let third = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_ne!(system_identifier(&third), initdb_identifier);
+    drop(third);
+    let rebuilt = cache.cache.lookup(&initdb_key).expect("a new initdb image");
+    let rebuilt_config =
+        fs::read_to_string(rebuilt.data_dir().join("postgresql.auto.conf")).unwrap();
+    assert!(!rebuilt_config.contains("no_such_lib"), "{rebuilt_config}");
 }
 
 #[test]

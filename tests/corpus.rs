@@ -96,7 +96,9 @@ fn every_file_reviews_alone_without_panicking() {
 }
 
 /// The histories that apply cleanly on PostgreSQL 15 (the corpus README says why the others do not)
-/// replay on migagent's own shadow without a problem, and their last migration gets a trace.
+/// replay on migagent's own shadow without a problem, and their last migration gets a trace: applied
+/// as the least-privileged role (`migagent_apply`, no superuser), with no extension allowed beyond the
+/// trusted ones (documenso's `pgcrypto` and `pg_trgm` are trusted).
 #[test]
 fn clean_histories_replay_on_the_shadow() {
     let Some(corpus) = common::corpus_or_skip("clean_histories_replay_on_the_shadow") else {
@@ -120,6 +122,8 @@ fn clean_histories_replay_on_the_shadow() {
                 mode: ShadowMode::Auto,
                 pg_bin: None,
                 cache: false,
+                superuser: false,
+                extensions: Vec::new(),
                 ..ShadowOptions::default()
             },
             ..ReviewOptions::default()

@@ -860,6 +860,7 @@ fn review_migration(
         )
     }) {
         Some((Ok(Some(traces)), shadow)) => {
+            notices.extend(shadow.take_notices());
             shadow::compare(
                 &mut findings,
                 Reviewed {

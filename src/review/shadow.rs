@@ -67,6 +67,8 @@ pub(super) struct SetShadow<'s> {
     shadow: &'s mut Shadow,
     state: State,
     history_hash: String,
+    /// What the reviewed migrations should say about how the shadow applied them.
+    notices: Vec<Notice>,
 }
 
 impl<'s> SetShadow<'s> {
@@ -80,6 +82,7 @@ impl<'s> SetShadow<'s> {
             shadow,
             state,
             history_hash: history_hash.to_owned(),
+            notices: Vec::new(),
         })
     }
 
@@ -116,7 +119,8 @@ impl<'s> SetShadow<'s> {
         let (State::Building(database) | State::Working(database)) = &self.state else {
             return Ok(());
         };
-        let script = Script::new(&migration.text, parsed, &migration.sections, &lines);
+        let mut script = Script::new(&migration.text, parsed, &migration.sections, &lines);
+        self.shadow.delegate(&mut script, database);
         let Err(error) = self
             .shadow
             .block_on(apply_in_new_session(&database.client, &script))
@@ -159,7 +163,10 @@ impl<'s> SetShadow<'s> {
                 database
             }
             State::Building(database) => {
-                let baseline = self.shadow.seal_baseline(database, &self.history_hash);
+                let baseline = self
+                    .shadow
+                    .seal_baseline(database, &self.history_hash)
+                    .map_err(|e| e.0)?;
                 self.shadow
                     .create_database(Some(&baseline))
                     .map_err(|e| e.0)?
@@ -221,7 +228,14 @@ impl<'s> SetShadow<'s> {
         let State::Working(work) = &self.state else {
             return Ok(None);
         };
-        let script = Script::new(text, parsed, sections, lines);
+        let mut script = Script::new(text, parsed, sections, lines);
+        self.notices
+            .extend(self.shadow.delegate(&mut script, work).into_iter().map(
+                |(offset, message)| Notice {
+                    position: lines.position(text, offset),
+                    message,
+                },
+            ));
         let traces = self.shadow.block_on(async {
             let _ = work.client.batch_execute(NEW_SESSION).await;
             trace::apply_traced(&work.client, &work.monitor, &script).await
@@ -234,6 +248,11 @@ impl<'s> SetShadow<'s> {
             )));
         }
         Ok(Some(traces))
+    }
+
+    /// The notices of the last traced migration (statements the shadow applied sanitized).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
     }
 
     /// A migration that acts beyond its database: not applied on a user's server at all (`Err` with
@@ -252,10 +271,6 @@ impl<'s> SetShadow<'s> {
             return Err((position, format!(
                 "a change beyond its own database ({statement}), which migagent does not run on a server given by --shadow URL: the server is yours, and only the databases migagent creates there are its own. Review it with --shadow auto (migagent's own throwaway server)"
             )));
-        }
-        // Before the baseline is sealed, whatever the history does belongs in its image.
-        if matches!(self.state, State::Working(_)) {
-            self.shadow.taint();
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
+use super::privilege;
 use crate::migration::Section;
 use crate::pg::transactions::transaction_states;
 use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
@@ -31,6 +32,8 @@ pub struct Script<'a> {
     text: &'a str,
     lines: &'a LineIndex,
     pub sections: Vec<ScriptSection<'a>>,
+    /// The superuser connection that runs the statements delegated to it (see [`Script::delegate`]).
+    privileged: Option<&'a Client>,
 }
 
 /// A part of the migration the tool executes as a unit.
@@ -72,6 +75,8 @@ pub struct ScriptStatement<'a> {
     pub begin_before: bool,
     /// It runs inside a transaction block: the tool's, or one the file opened with BEGIN.
     pub in_transaction: bool,
+    /// What runs on the privileged connection instead of the statement as written (empty: nothing).
+    pub delegated: Option<String>,
 }
 
 impl ScriptStatement<'_> {
@@ -128,6 +133,7 @@ impl<'a> Script<'a> {
                 statement,
                 begin_before: false,
                 in_transaction: false,
+                delegated: None,
             });
         }
         for section in &mut script_sections {
@@ -137,6 +143,44 @@ impl<'a> Script<'a> {
             text,
             lines,
             sections: script_sections,
+            privileged: None,
+        }
+    }
+
+    /// Hands the statements a least-privileged role may not run (see [`privilege::delegation`]) to
+    /// `privileged`, a superuser connection to the same database. Returns, for each statement that
+    /// lost part of itself on the way, its offset in the file and what it lost.
+    pub fn delegate(
+        &mut self,
+        privileged: &'a Client,
+        extensions: &[String],
+    ) -> Vec<(usize, Vec<String>)> {
+        self.privileged = Some(privileged);
+        let mut sanitized = Vec::new();
+        for statement in self.sections.iter_mut().flat_map(|s| &mut s.statements) {
+            let Some(delegation) =
+                privilege::delegation(self.text, statement.statement, extensions)
+            else {
+                continue;
+            };
+            if !delegation.dropped.is_empty() {
+                sanitized.push((statement.offset, delegation.dropped));
+            }
+            statement.delegated = Some(delegation.sql);
+        }
+        sanitized
+    }
+
+    /// Runs `statement` on `client` as written, or its delegated form on the privileged connection.
+    pub(crate) async fn run(
+        &self,
+        client: &Client,
+        statement: &ScriptStatement<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
+        match (&statement.delegated, self.privileged) {
+            (Some(sql), Some(_)) if sql.is_empty() => Ok(()),
+            (Some(sql), Some(privileged)) => privileged.batch_execute(sql).await,
+            _ => client.batch_execute(statement.sql).await,
         }
     }
 
@@ -266,6 +310,9 @@ impl ApplyError {
                 }
                 _ => None,
             };
+            if let Some(why) = privilege::explain(db.code().code(), db.message(), db.hint()) {
+                apply_error.message.push_str(&why);
+            }
         }
         apply_error
     }
@@ -307,9 +354,11 @@ pub async fn apply(client: &Client, script: &Script<'_>) -> Result<ApplySummary,
                     .await
                     .map_err(|error| ApplyError::new(script, statement, &error, false))?;
             }
-            execute(client, statement.sql)
-                .await
-                .map_err(|error| ApplyError::new(script, statement, &error, true))?;
+            let outcome = script.run(client, statement).await;
+            if outcome.is_err() {
+                roll_back(client).await;
+            }
+            outcome.map_err(|error| ApplyError::new(script, statement, &error, true))?;
             summary.applied += 1;
         }
         let Some(last) = section.last_sql_statement() else {

@@ -78,7 +78,8 @@ impl Image {
     }
 
     /// Copies the image's data dir to `data_dir` (which must not exist), with mode 0700 as PostgreSQL
-    /// requires and every entry given to `owner` when set.
+    /// requires and every entry given to `owner` when set, and checks the copy against the manifest
+    /// written when the image was stored: a damaged image is [`ClusterError::DamagedImage`].
     pub(crate) fn copy_to(
         &self,
         data_dir: &Path,
@@ -94,7 +95,21 @@ impl Image {
                     data_dir.display()
                 ),
                 source,
-            })
+            })?;
+        let damaged = |what: String| ClusterError::DamagedImage {
+            dir: self.dir.clone(),
+            what,
+        };
+        let expected = fs::read_to_string(self.dir.join(MANIFEST))
+            .map_err(|err| damaged(format!("its manifest cannot be read: {err}")))?;
+        let found = manifest(data_dir)
+            .map_err(|err| damaged(format!("its files cannot be read: {err}")))?;
+        match first_difference(&expected, &found) {
+            None => Ok(()),
+            Some(file) => Err(damaged(format!(
+                "{file} differs from what the manifest recorded when it was stored"
+            ))),
+        }
     }
 }
 
@@ -235,7 +250,16 @@ impl ImageCache {
                 _ => {}
             }
         }
-        Ok(())
+        let manifest = manifest(&staged).map_err(self.error("list an image's files"))?;
+        fs::write(staging.join(MANIFEST), manifest).map_err(self.error("write an image's manifest"))
+    }
+
+    /// Deletes the image `key` (a damaged one): renamed first, so no lookup finds it half-deleted.
+    pub(crate) fn discard(&self, key: &ImageKey) {
+        let doomed = self.staging_path(key.as_str(), "del");
+        if fs::rename(self.images_dir().join(key.as_str()), &doomed).is_ok() {
+            let _ = fs::remove_dir_all(&doomed);
+        }
     }
 
     /// Keeps the [`KEPT_IMAGES`] most recently used images and deletes the rest, along with staging dirs of
@@ -288,6 +312,68 @@ impl ImageCache {
             source,
         }
     }
+}
+
+/// The file beside an image's data dir listing its files: `<sha256> <size> <path>` per line, sorted.
+const MANIFEST: &str = "manifest";
+
+/// The manifest of the data dir at `dir` (see [`MANIFEST`]); symlinks and directories are not listed.
+fn manifest(dir: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut files = Vec::new();
+    list_files(dir, Path::new(""), &mut files)?;
+    files.sort();
+    let mut manifest = String::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    for relative in files {
+        let mut file = fs::File::open(dir.join(&relative))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            size += read as u64;
+            hasher.update(&buffer[..read]);
+        }
+        let hash: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        manifest.push_str(&format!("{hash} {size} {}\n", relative.display()));
+    }
+    Ok(manifest)
+}
+
+/// The regular files under `dir`, as paths relative to the data dir.
+fn list_files(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(root.join(relative))? {
+        let entry = entry?;
+        let path = relative.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            list_files(root, &path, files)?;
+        } else if kind.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The path of the first file two manifests disagree on (missing, extra, other size or hash).
+fn first_difference(expected: &str, found: &str) -> Option<String> {
+    let path_of = |line: &str| line.splitn(3, ' ').nth(2).unwrap_or(line).to_owned();
+    let mut found_lines = found.lines();
+    for line in expected.lines() {
+        match found_lines.next() {
+            Some(other) if other == line => continue,
+            _ => return Some(path_of(line)),
+        }
+    }
+    found_lines.next().map(path_of)
 }
 
 /// The cache location for the given `XDG_CACHE_HOME` and `HOME` values.

@@ -85,6 +85,9 @@ pub enum ClusterError {
     },
     /// An image cache key has characters outside `[a-z0-9_-]` or a bad length.
     InvalidImageKey { key: String },
+    /// A cached image's files are not those it was stored with (truncated, changed, missing); the
+    /// caller discards it and builds it again.
+    DamagedImage { dir: PathBuf, what: String },
     /// The image cache could not be read or written; the caller can go on without it.
     ImageCache {
         root: PathBuf,
@@ -129,6 +132,11 @@ impl fmt::Display for ClusterError {
                 "`{key}` is not a valid image cache key: keys are 1 to {MAX_KEY_LEN} characters from a-z, \
                  0-9, `_` and `-`, so that they are safe as directory names. To fix: build the key from \
                  those characters only, e.g. `pg15-` followed by a hex hash of the migration history"
+            ),
+            ClusterError::DamagedImage { dir, what } => write!(
+                f,
+                "the cached image {} is damaged: {what}",
+                dir.display()
             ),
             ClusterError::ImageCache {
                 root,
@@ -660,13 +668,23 @@ impl EphemeralCluster {
             return cluster.start_server();
         };
         let key = ImageCache::initdb_key(server_version(binaries)?.0);
-        match cache.lookup(&key) {
-            Some(image) => image.copy_to(&cluster.data_dir(), cluster.run_as)?,
-            None => {
+        let copied = cache
+            .lookup(&key)
+            .map(|image| image.copy_to(&cluster.data_dir(), cluster.run_as));
+        match copied {
+            Some(Ok(())) => {}
+            Some(Err(ClusterError::DamagedImage { .. })) | None => {
+                if copied.is_some() {
+                    // A damaged initdb image costs nothing to replace: no notice needed.
+                    cache.discard(&key);
+                    fs::remove_dir_all(cluster.data_dir())
+                        .map_err(io_error(format!("remove {}", cluster.data_dir().display())))?;
+                }
                 cluster.initdb()?;
                 // Best effort: the cluster is fine without it, the next run just runs initdb again.
                 let _ = cache.store(&key, &cluster.data_dir(), Transfer::Copy);
             }
+            Some(Err(err)) => return Err(err),
         }
         cluster.start_server()
     }
@@ -775,6 +793,21 @@ impl EphemeralCluster {
     /// rather than through `pg_ctl start -w` because pg_ctl checks readiness only every 100 ms; its own
     /// process group keeps a Ctrl-C at the terminal from reaching it before our teardown does.
     fn start_server(mut self) -> Result<EphemeralCluster, ClusterError> {
+        self.spawn_server()?;
+        Ok(self)
+    }
+
+    /// Stops the server cleanly (so the image needs no crash recovery), stores a copy of its data dir
+    /// in `cache` under `key` (another run's image of the same key is kept), and starts it again.
+    pub fn store_image(&mut self, cache: &ImageCache, key: &ImageKey) -> Result<(), ClusterError> {
+        self.stop_server(StopMode::Fast)?;
+        // Best effort: without the image the next run applies the history again.
+        let _ = cache.store(key, &self.data_dir(), Transfer::Copy);
+        self.spawn_server()
+    }
+
+    /// Starts the postmaster on the data dir (see [`EphemeralCluster::start_server`]).
+    fn spawn_server(&mut self) -> Result<(), ClusterError> {
         let log_file = self.log_file();
         let log = fs::File::create(&log_file).map_err(io_error(format!(
             "create the server log {}",
@@ -804,8 +837,7 @@ impl EphemeralCluster {
         // Held by the cluster before waiting, so that a failed wait still stops the server on drop.
         let data_dir = self.data_dir();
         let server = self.server.insert(server);
-        wait_until_ready(server, &data_dir, &log_file)?;
-        Ok(self)
+        wait_until_ready(server, &data_dir, &log_file)
     }
 
     /// The server's settings: no TCP listener, the socket in our private dir, no durability (the data is

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod cache;
 pub mod cluster;
+pub mod privilege;
 pub mod session;
 pub mod signals;
 pub mod snapshot;

@@ -10,16 +10,19 @@
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
 use crate::postgres::{self, db_error, describe, redact};
 use crate::schema::naming::quote_ident;
+use crate::shadow::apply::Script;
 use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
     find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
 };
+use crate::shadow::privilege::APPLY_ROLE;
 use crate::shadow::signals;
 use crate::shadow::url::{self, UrlRun, DATABASE_PREFIX};
 
@@ -67,9 +70,24 @@ pub struct ShadowOptions {
     /// Keep applied histories as images under the cache dir (`--no-cache` turns it off).
     pub cache: bool,
     /// `--shadow-superuser`: use a URL role that can reach beyond its databases (a superuser, a
-    /// member of `pg_execute_server_program`, …), with a warning, instead of refusing it.
+    /// member of `pg_execute_server_program`, …), with a warning, instead of refusing it; on
+    /// migagent's own cluster, apply migrations as its superuser instead of [`APPLY_ROLE`].
     pub superuser: bool,
+    /// `--shadow-extension`: extensions migagent's superuser installs on its own cluster when a
+    /// migration creates them (lower-case names).
+    pub extensions: Vec<String>,
+    /// `--statement-timeout`: how long one statement may run on migagent's own cluster.
+    pub statement_timeout: Duration,
+    /// `--shadow-max-size`: the cap on migagent's own cluster's size, in bytes; a statement's
+    /// temporary files may take a quarter of it.
+    pub max_size: u64,
 }
+
+/// The default `--statement-timeout`.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The default `--shadow-max-size`.
+pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 
 impl Default for ShadowOptions {
     fn default() -> Self {
@@ -78,6 +96,9 @@ impl Default for ShadowOptions {
             pg_bin: None,
             cache: true,
             superuser: false,
+            extensions: Vec::new(),
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            max_size: DEFAULT_MAX_SIZE,
         }
     }
 }
@@ -135,38 +156,48 @@ enum Server {
 enum ImagePlan {
     /// No cache (`--no-cache`, or none usable), or the cluster started from the image it would store.
     None,
-    /// Store the cluster as the image of this history, if its baseline gets built.
+    /// Store the cluster as the image of this history when its baseline is sealed, before any
+    /// reviewed statement runs.
     Store {
         cache: ImageCache,
         key: ImageKey,
         history_hash: String,
-        built: bool,
     },
 }
 
 /// Starts migagent's own cluster: from the cached image of the history when there is one, else from a
-/// fresh (or cached) initdb, planning to store the image at the end.
+/// fresh (or cached) initdb, planning to store the image when the history is applied. A cached image
+/// that is damaged or that the server cannot start from is discarded, with a warning saying so.
 fn start_cluster(
     binaries: &PgBinaries,
-    use_cache: bool,
+    options: &ShadowOptions,
     history_hash: Option<&str>,
-) -> Result<(EphemeralCluster, ImagePlan), ClusterError> {
+) -> Result<(EphemeralCluster, ImagePlan, Option<String>), ClusterError> {
+    let use_cache = options.cache;
     // A cache dir that cannot be used only costs speed.
     let cache = use_cache
         .then(ImageCache::default_location)
         .flatten()
         .and_then(|root| ImageCache::open(root).ok());
     let Some(cache) = cache else {
-        return Ok((EphemeralCluster::start(binaries)?, ImagePlan::None));
+        return Ok((EphemeralCluster::start(binaries)?, ImagePlan::None, None));
     };
     let (major, minor) = server_version(binaries)?;
-    let key =
-        history_hash.and_then(|hash| ImageKey::new(&format!("pg{major}-{minor}-{hash}")).ok());
-    if let Some(image) = key.as_ref().and_then(|key| cache.lookup(key)) {
-        return Ok((
-            EphemeralCluster::start_from_image(binaries, &image)?,
-            ImagePlan::None,
-        ));
+    let privileges = image_privileges(options);
+    let key = history_hash
+        .and_then(|hash| ImageKey::new(&format!("pg{major}-{minor}-{privileges}-{hash}")).ok());
+    let mut warning = None;
+    if let Some((key, image)) = key.as_ref().and_then(|key| Some((key, cache.lookup(key)?))) {
+        match EphemeralCluster::start_from_image(binaries, &image) {
+            Ok(cluster) => return Ok((cluster, ImagePlan::None, None)),
+            // A damaged image, or one the server cannot start from: never again.
+            Err(err) => {
+                cache.discard(key);
+                warning = Some(format!(
+                    "{err}. The image was discarded: the history is applied again and stored anew"
+                ));
+            }
+        }
     }
     let cluster = EphemeralCluster::start_cached(binaries, Some(&cache))?;
     let plan = match (key, history_hash) {
@@ -174,19 +205,38 @@ fn start_cluster(
             cache,
             key,
             history_hash: hash.to_owned(),
-            built: false,
         },
         _ => ImagePlan::None,
     };
-    Ok((cluster, plan))
+    Ok((cluster, plan, warning))
+}
+
+/// What decides who owns what in an image, for its key: `su` when migrations run as superuser, else
+/// `lp` and, with allowed extensions, a hash of their names (they decide what the history installs).
+fn image_privileges(options: &ShadowOptions) -> String {
+    use sha2::{Digest, Sha256};
+    if options.superuser {
+        return "su".to_owned();
+    }
+    if options.extensions.is_empty() {
+        return "lp".to_owned();
+    }
+    let digest = Sha256::digest(options.extensions.join(",").as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("lp{hex}")
 }
 
 /// A database migagent created, with a connection to it and a second one that watches the first
 /// (statements that cannot run in a transaction block are observed from outside).
+///
+/// On migagent's own cluster both connect as [`APPLY_ROLE`], the least-privileged role that owns the
+/// database (unless `--shadow-superuser`); `privileged` is then a superuser connection for what that
+/// role may not run itself (see [`crate::shadow::privilege`]).
 pub struct Database {
     pub name: String,
     pub client: Client,
     pub monitor: Client,
+    pub privileged: Option<Client>,
     /// The connections' tasks, awaited when the database is sealed so it has no sessions left.
     connections: Vec<JoinHandle<()>>,
 }
@@ -205,11 +255,13 @@ pub struct Shadow {
     next_database: usize,
     /// Baselines the reviewed migrations were applied to directly: no longer the history's state.
     consumed: std::collections::HashSet<String>,
-    /// Something may have changed the cluster outside the baselines (a role, a setting): its image
-    /// would carry that into later runs, so it is not stored.
-    tainted: bool,
     /// On a server given by URL: this run's claim there.
     url_run: Option<UrlRun>,
+    /// The role migrations run as on migagent's own cluster; `None`: the connection's own role.
+    apply_role: Option<&'static str>,
+    extensions: Vec<String>,
+    /// Stops statements that outrun the limits (see [`watchdog`]); aborted on drop.
+    watchdog: Option<tokio::task::JoinHandle<()>>,
     /// What the user should hear about the shadow (a privileged role accepted, leftovers swept).
     warnings: Vec<String>,
 }
@@ -228,6 +280,7 @@ impl Shadow {
             .enable_all()
             .build()
             .map_err(|e| ShadowError(format!("cannot start the async runtime: {e}")))?;
+        let mut image_warning = None;
         let (server, admin_config) = match &options.mode {
             ShadowMode::Off => return Ok(None),
             ShadowMode::Auto => {
@@ -247,13 +300,14 @@ impl Shadow {
                     }
                     _ => {}
                 }
-                let (cluster, image) = start_cluster(&binaries, options.cache, history_hash)
+                let (cluster, image, warning) = start_cluster(&binaries, options, history_hash)
                     .map_err(|err| {
                         ShadowError(format!(
                             "could not start the shadow database (an ephemeral PostgreSQL): {err}\n\
                              Or run without it: --shadow off"
                         ))
                     })?;
+                image_warning = warning;
                 let admin_config = cluster.connection_config("postgres");
                 (Server::Ephemeral { cluster, image }, admin_config)
             }
@@ -280,11 +334,36 @@ impl Shadow {
                 let (run, warnings) = runtime.block_on(start)?;
                 (Some(run), warnings)
             }
-            Server::Ephemeral { .. } => (None, Vec::new()),
+            Server::Ephemeral { .. } => (None, image_warning.into_iter().collect()),
         };
         let run_id = url_run
             .as_ref()
             .map_or_else(random_suffix, |run| run.id.clone());
+        let (apply_role, watchdog) = match &server {
+            Server::Ephemeral { cluster, .. } => {
+                let role = if options.superuser {
+                    SUPERUSER_ROLE
+                } else {
+                    APPLY_ROLE
+                };
+                runtime
+                    .block_on(admin.batch_execute(&prepare_role_sql(role, options)))
+                    .map_err(|e| {
+                        ShadowError(format!(
+                            "cannot prepare the role {role} on the shadow database: {}",
+                            db_error(&e)
+                        ))
+                    })?;
+                let limits = Limits {
+                    statement_timeout: options.statement_timeout,
+                    max_size: options.max_size,
+                };
+                let watchdog =
+                    runtime.spawn(watchdog(cluster.connection_config("postgres"), limits));
+                ((!options.superuser).then_some(APPLY_ROLE), Some(watchdog))
+            }
+            Server::Url(_) => (None, None),
+        };
         Ok(Some(Shadow {
             runtime,
             server,
@@ -294,10 +373,36 @@ impl Shadow {
             created: Vec::new(),
             next_database: 0,
             consumed: std::collections::HashSet::new(),
-            tainted: false,
             url_run,
             warnings,
+            apply_role,
+            extensions: options.extensions.clone(),
+            watchdog,
         }))
+    }
+
+    /// Prepares `script`, to be applied to `database`, for the least-privileged role: the statements
+    /// that role may not run go to the database's superuser connection (see [`Script::delegate`]).
+    /// Returns notices, by offset in the file, for statements that were sanitized on the way.
+    pub fn delegate<'a>(
+        &self,
+        script: &mut Script<'a>,
+        database: &'a Database,
+    ) -> Vec<(usize, String)> {
+        let Some(privileged) = &database.privileged else {
+            return Vec::new();
+        };
+        script
+            .delegate(privileged, &self.extensions)
+            .into_iter()
+            .map(|(offset, dropped)| {
+                let message = format!(
+                    "applied on the shadow database by migagent's own connection without {}: the shadow runs migrations as {APPLY_ROLE}, a role that may not create roles, and gives no role superuser-like powers (as on a managed database)",
+                    dropped.join(", ")
+                );
+                (offset, message)
+            })
+            .collect()
     }
 
     pub fn version(&self) -> ServerVersion {
@@ -368,13 +473,12 @@ impl Shadow {
         self.consumed.insert(baseline.to_owned());
     }
 
-    /// Something outside the baselines may have changed (see [`Shadow::tainted`]): no image is stored.
-    pub fn taint(&mut self) {
-        self.tainted = true;
-    }
-
     /// Creates a new empty database (from `template0`, so nothing a user put in `template1` leaks in),
     /// or a copy of `template`, and connects to it. It is dropped when the session finishes.
+    ///
+    /// This is how to run untrusted SQL on the shadow: the database's `client` and `monitor` connect
+    /// as the applying role ([`APPLY_ROLE`] on migagent's own cluster, which owns the database and
+    /// nothing else), and [`Shadow::delegate`] prepares a script for it.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
         let name = format!("{}_{}", self.prefix, self.next_database);
         self.next_database += 1;
@@ -409,11 +513,28 @@ impl Shadow {
             .runtime
             .block_on(connect(&config))
             .map_err(ShadowError)?;
+        let mut connections = vec![client_task, monitor_task];
+        let privileged = match (&self.server, self.apply_role) {
+            (Server::Ephemeral { cluster, .. }, Some(_)) => {
+                let (privileged, task) = self
+                    .runtime
+                    .block_on(connect(&cluster.connection_config(&name)))
+                    .map_err(ShadowError)?;
+                // A delegated statement must never wait forever on a lock the migration holds.
+                let _ = self
+                    .runtime
+                    .block_on(privileged.batch_execute("SET lock_timeout = '10s'"));
+                connections.push(task);
+                Some(privileged)
+            }
+            _ => None,
+        };
         Ok(Database {
             name,
             client,
             monitor,
-            connections: vec![client_task, monitor_task],
+            privileged,
+            connections,
         })
     }
 
@@ -425,8 +546,12 @@ impl Shadow {
         } else {
             ""
         };
+        let owner = self
+            .apply_role
+            .map(|role| format!(" OWNER {}", quote_ident(role)))
+            .unwrap_or_default();
         let sql = format!(
-            "CREATE DATABASE {} TEMPLATE {}{strategy}",
+            "CREATE DATABASE {}{owner} TEMPLATE {}{strategy}",
             quote_ident(&name),
             quote_ident(template)
         );
@@ -447,20 +572,49 @@ impl Shadow {
 
     /// The history's baseline is complete: closes its connections so PostgreSQL can copy it as a
     /// template, and returns its name. On migagent's own cluster it makes the cluster worth caching.
-    pub fn seal_baseline(&mut self, database: Database, history_hash: &str) -> String {
-        if let Server::Ephemeral {
-            image:
-                ImagePlan::Store {
-                    history_hash: image_hash,
-                    built,
-                    ..
-                },
+    ///
+    /// When the cluster is to be stored as this history's image, it is stored now, before any
+    /// reviewed statement runs: nothing a reviewed migration does, in its database or to what the
+    /// whole cluster shares (roles, settings, files), can reach the image and later runs.
+    pub fn seal_baseline(
+        &mut self,
+        database: Database,
+        history_hash: &str,
+    ) -> Result<String, ShadowError> {
+        let name = self.seal(database);
+        let stores = matches!(&self.server, Server::Ephemeral {
+            image: ImagePlan::Store { history_hash: image_hash, .. },
             ..
-        } = &mut self.server
-        {
-            *built |= image_hash == history_hash;
+        } if image_hash == history_hash);
+        if stores {
+            // Only the history's own databases belong in its image.
+            self.drop_databases()?;
+            self.store_image()?;
         }
-        self.seal(database)
+        Ok(name)
+    }
+
+    /// Stores the cluster as the planned image: the server is stopped cleanly, its data dir copied
+    /// into the cache and the server started again; the connections are opened again. A cache that
+    /// cannot take the image only costs the next run some time.
+    fn store_image(&mut self) -> Result<(), ShadowError> {
+        let Server::Ephemeral { cluster, image } = &mut self.server else {
+            return Ok(());
+        };
+        let ImagePlan::Store { cache, key, .. } = std::mem::replace(image, ImagePlan::None) else {
+            return Ok(());
+        };
+        cluster.store_image(&cache, &key).map_err(|err| {
+            ShadowError(format!(
+                "could not restart the shadow database after storing its image: {err}"
+            ))
+        })?;
+        let (admin, _) = self
+            .runtime
+            .block_on(connect(&cluster.connection_config("postgres")))
+            .map_err(ShadowError)?;
+        self.admin = admin;
+        Ok(())
     }
 
     /// Closes a database's connections, so PostgreSQL can copy it as a template, and returns its name.
@@ -469,9 +623,10 @@ impl Shadow {
             name,
             client,
             monitor,
+            privileged,
             connections,
         } = database;
-        drop((client, monitor));
+        drop((client, monitor, privileged));
         self.runtime.block_on(async {
             for connection in connections {
                 let _ = connection.await;
@@ -507,6 +662,9 @@ impl Shadow {
             Server::Url(config) => config.clone(),
         };
         config.dbname(name);
+        if let Some(role) = self.apply_role {
+            config.user(role);
+        }
         config
     }
 
@@ -515,16 +673,6 @@ impl Shadow {
     pub fn finish(mut self) -> Result<(), ShadowError> {
         let dropped = self.drop_databases();
         let stopped = match std::mem::replace(&mut self.server, Server::Url(Config::new())) {
-            Server::Ephemeral {
-                cluster,
-                image:
-                    ImagePlan::Store {
-                        cache,
-                        key,
-                        built: true,
-                        ..
-                    },
-            } if dropped.is_ok() && !self.tainted => cluster.stop_into_image(&cache, &key),
             Server::Ephemeral { cluster, .. } => cluster.stop(),
             Server::Url(_) => Ok(()),
         };
@@ -554,6 +702,9 @@ impl Shadow {
 
 impl Drop for Shadow {
     fn drop(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
         // On an ephemeral cluster the databases go with it; on a user's server, clean up best effort.
         if matches!(self.server, Server::Url(_)) {
             let _ = self.drop_databases();
@@ -570,6 +721,80 @@ pub(super) fn drop_database_sql(version: ServerVersion, name: &str) -> String {
         ""
     };
     format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))
+}
+
+/// The initdb superuser of migagent's own cluster, which applies migrations with --shadow-superuser.
+const SUPERUSER_ROLE: &str = "postgres";
+
+/// Makes `role` what migrations run as on migagent's own cluster: created when missing (an image
+/// already has it), with no attribute beyond LOGIN unless it is the superuser, and with the limits as
+/// its settings: `temp_file_limit` (a quarter of the size cap) only a superuser may change; `statement_timeout` a migration may
+/// lift with SET, which is why [`watchdog`] enforces it as well.
+fn prepare_role_sql(role: &str, options: &ShadowOptions) -> String {
+    let ident = quote_ident(role);
+    let literal = role.replace('\'', "''");
+    let attributes = if role == SUPERUSER_ROLE {
+        String::new()
+    } else {
+        format!(
+            "ALTER ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
+        )
+    };
+    format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{literal}') \
+         THEN CREATE ROLE {ident} LOGIN; END IF; END $$; {attributes} \
+         ALTER ROLE {ident} SET statement_timeout = '{}ms'; \
+         ALTER ROLE {ident} SET temp_file_limit = '{}kB';",
+        options.statement_timeout.as_millis(),
+        (options.max_size / 4 / 1024).max(1)
+    )
+}
+
+/// The limits [`watchdog`] enforces.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    statement_timeout: Duration,
+    max_size: u64,
+}
+
+/// How often [`watchdog`] looks.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a cancelled statement has to end before its session is terminated (a PL/pgSQL block can
+/// catch `query_canceled`).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs beside the migrations on migagent's own cluster, on a superuser connection of its own: a
+/// statement running longer than the statement timeout is cancelled (and its session terminated when
+/// it ignores that), even one that lifted `statement_timeout` with SET; when the cluster grows beyond
+/// its size cap, the sessions working in it are terminated. The applying connection then gets the
+/// error, which says which limit (see `privilege::explain`).
+async fn watchdog(config: Config, limits: Limits) {
+    let timeout_ms = limits.statement_timeout.as_millis();
+    let grace_ms = timeout_ms + CANCEL_GRACE.as_millis();
+    let check = format!(
+        "SELECT CASE WHEN now() - query_start > interval '{grace_ms} ms' \
+                       OR (SELECT sum(pg_catalog.pg_database_size(oid)) FROM pg_catalog.pg_database) > {max} \
+                     THEN pg_catalog.pg_terminate_backend(pid) \
+                     WHEN now() - query_start > interval '{timeout_ms} ms' \
+                     THEN pg_catalog.pg_cancel_backend(pid) END \
+           FROM pg_catalog.pg_stat_activity \
+          WHERE datname LIKE 'migagent\\_%' AND state = 'active' AND pid <> pg_catalog.pg_backend_pid()",
+        max = limits.max_size
+    );
+    let mut client: Option<(Client, JoinHandle<()>)> = None;
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        if client.is_none() {
+            // The server restarts when an image is sealed: connect again.
+            client = connect(&config).await.ok();
+        }
+        if let Some((watching, _)) = &client {
+            if watching.batch_execute(&check).await.is_err() {
+                client = None;
+            }
+        }
+    }
 }
 
 /// Connects to one of the shadow's databases (or the URL's own, for the admin connection).

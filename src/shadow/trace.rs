@@ -604,7 +604,7 @@ impl Tracer<'_, '_> {
         let (outcome, samples) = match pid {
             Some(pid) => self.run_sampled(statement, pid, holding).await,
             None => (
-                self.client.batch_execute(statement.sql).await,
+                self.script.run(self.client, statement).await,
                 BTreeSet::new(),
             ),
         };
@@ -651,7 +651,7 @@ impl Tracer<'_, '_> {
         let started = Instant::now();
         let mut interval = SAMPLE_INTERVAL_MIN;
         let mut sampling = true;
-        let run = self.client.batch_execute(statement.sql);
+        let run = self.script.run(self.client, statement);
         tokio::pin!(run);
         let outcome = loop {
             tokio::select! {
@@ -778,7 +778,7 @@ impl Tracer<'_, '_> {
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
         let started = Instant::now();
-        let outcome = self.client.batch_execute(statement.sql).await;
+        let outcome = self.script.run(self.client, statement).await;
         trace.duration = started.elapsed();
         outcome.map_err(Failure::as_written)
     }

@@ -1,0 +1,459 @@
+//! Hostile migrations reviewed on migagent's own shadow cluster (`--shadow auto`), as a pull request
+//! from someone the project does not trust would send them. The migrations run as a role that owns its
+//! database and nothing else: programs (`COPY … PROGRAM`), server files (`COPY … TO` a file,
+//! `lo_export`, `pg_read_file`, the same through `DO … EXECUTE`), event triggers, `ALTER SYSTEM` and
+//! superuser roles all fail, reported as needing superuser; no marker file appears in a directory the
+//! server could write to, no secret from migagent's environment appears in any output, and the image
+//! cache stays clean (a later run starts from it and works). With `--shadow-superuser` the statements
+//! run, yet the server still sees none of migagent's environment and cannot poison the image. A damaged
+//! image is rebuilt with a warning; an endless loop and a huge sort are stopped by the limits. Without
+//! PostgreSQL installed the tests are skipped, except in CI.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+use common::binaries_or_skip;
+
+/// In migagent's environment during every run; it must never come back.
+const SECRET: &str = "s3cr3t-token-4f9a2c";
+
+/// The history every case builds on.
+const HISTORY: &str = "CREATE TABLE accounts (id int PRIMARY KEY, name text);\n";
+
+/// A repository with a history, an image cache, and a directory anyone (the server's OS user
+/// included) may write to, where the payloads try to leave their marker.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "migagent-hostile-shadow-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("migrations")).unwrap();
+        fs::create_dir_all(dir.join("open")).unwrap();
+        for open in [dir.clone(), dir.join("open")] {
+            fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        fs::write(dir.join("migrations/001_history.sql"), HISTORY).unwrap();
+        Scratch(dir)
+    }
+
+    /// Where a payload tries to write.
+    fn marker(&self) -> PathBuf {
+        self.0.join("open/marker")
+    }
+
+    /// Writes the reviewed migration, with `MARKER` replaced by the marker's path.
+    fn reviewed(&self, sql: &str) -> &Self {
+        let sql = sql.replace("MARKER", &self.marker().to_string_lossy());
+        fs::write(self.0.join("migrations/002_reviewed.sql"), sql).unwrap();
+        self
+    }
+
+    fn images(&self) -> Vec<String> {
+        fs::read_dir(self.0.join("cache/migagent/images"))
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `migagent review migrations/002_reviewed.sql <args>` with a secret in the environment.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_migagent"))
+            .args(["review", "--shadow", "auto", "migrations/002_reviewed.sql"])
+            .args(args)
+            .current_dir(&self.0)
+            .env("XDG_CACHE_HOME", self.0.join("cache"))
+            .env("SECRET_TOKEN", SECRET)
+            .env("NO_COLOR", "1")
+            .env_remove("MIGAGENT_SHADOW_URL")
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// Runs with `--format json`; returns the output and the reviewed migration's report.
+    fn json(&self, args: &[&str]) -> (Output, Value) {
+        let mut args = args.to_vec();
+        args.extend(["--format", "json"]);
+        let output = self.run(&args);
+        assert_no_secret(&output);
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", show(&output)));
+        let migration = report["migrations"][0].clone();
+        (output, migration)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_no_secret(output: &Output) {
+    let all = show(output);
+    assert!(!all.contains(SECRET), "the secret leaked: {all}");
+}
+
+/// The messages of the migration's apply-failed findings.
+fn apply_failures(migration: &Value) -> Vec<String> {
+    migration["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "apply-failed")
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn notices(migration: &Value) -> Vec<String> {
+    migration["notices"]
+        .as_array()
+        .map(|notices| {
+            notices
+                .iter()
+                .map(|n| n["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reviews `sql` and checks what every case must hold: it failed as needing superuser, no marker,
+/// no secret, and the next run starts from a clean image and reviews a harmless migration cleanly.
+fn assert_refused_as_on_a_managed_database(name: &str, sql: &str) {
+    let scratch = Scratch::new(name);
+    scratch.reviewed(sql);
+    let (output, migration) = scratch.json(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let failures = apply_failures(&migration);
+    assert_eq!(failures.len(), 1, "{}", show(&output));
+    assert!(
+        failures[0].contains("needs superuser") && failures[0].contains("managed database"),
+        "{}",
+        failures[0]
+    );
+    assert!(!scratch.marker().exists(), "{name}: the payload ran");
+    assert_clean_image_afterwards(&scratch);
+}
+
+/// A harmless migration on the same history: reviewed from the image without a failure.
+fn assert_clean_image_afterwards(scratch: &Scratch) {
+    let images = scratch.images();
+    assert!(
+        images.iter().any(|name| name.starts_with("pg")),
+        "the history's image was stored: {images:?}"
+    );
+    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, migration) = scratch.json(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+}
+
+#[test]
+fn copy_from_program_runs_nothing() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database(
+        "copy-program",
+        "CREATE TABLE e (line text);\nCOPY e FROM PROGRAM 'touch MARKER; env';\n",
+    );
+}
+
+#[test]
+fn copy_to_a_file_writes_nothing() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database("copy-file", "COPY (SELECT 'pwned') TO 'MARKER';\n");
+}
+
+#[test]
+fn lo_export_writes_nothing() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database(
+        "lo-export",
+        "SELECT lo_export(lo_from_bytea(0, 'pwned'), 'MARKER');\n",
+    );
+}
+
+#[test]
+fn pg_read_file_reads_nothing() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("read-file");
+    let secret_file = scratch.0.join("open/secret.txt");
+    fs::write(&secret_file, "file-secret-77c1").unwrap();
+    fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o644)).unwrap();
+    scratch.reviewed(&format!(
+        "DO $$ BEGIN RAISE EXCEPTION '%', pg_read_file('{}'); END $$;\n",
+        secret_file.display()
+    ));
+    let (output, migration) = scratch.json(&[]);
+    assert!(
+        !show(&output).contains("file-secret-77c1"),
+        "{}",
+        show(&output)
+    );
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1 && failures[0].contains("needs superuser"),
+        "{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn do_blocks_running_the_same_through_execute_run_nothing() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database(
+        "do-execute",
+        "CREATE TABLE e (line text);\n\
+         DO $$ BEGIN EXECUTE 'COPY e FROM PROGRAM ' || quote_literal('touch MARKER'); END $$;\n",
+    );
+}
+
+#[test]
+fn event_triggers_are_refused() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database(
+        "event-trigger",
+        "CREATE FUNCTION stop_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no ddl'; END $$;\n\
+         CREATE EVENT TRIGGER stop_ddl ON ddl_command_start EXECUTE FUNCTION stop_ddl();\n",
+    );
+}
+
+#[test]
+fn alter_system_is_refused() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    assert_refused_as_on_a_managed_database(
+        "alter-system",
+        "ALTER /* x */ SYSTEM SET shared_preload_libraries = 'no_such_lib';\n",
+    );
+}
+
+#[test]
+fn a_superuser_role_is_created_without_its_powers() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("create-role");
+    scratch.reviewed(
+        "CREATE /* x */ ROLE evil SUPERUSER LOGIN IN ROLE pg_execute_server_program;\n\
+         DO $$ BEGIN IF (SELECT rolsuper OR pg_has_role('evil', 'pg_execute_server_program', 'MEMBER') \
+         FROM pg_roles WHERE rolname = 'evil') THEN RAISE EXCEPTION 'evil got its powers'; END IF; END $$;\n",
+    );
+    let (output, migration) = scratch.json(&[]);
+    assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+    let notices = notices(&migration);
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("SUPERUSER") && n.contains("pg_execute_server_program")),
+        "{notices:?}"
+    );
+    // The role is not in the image: the next run creates it again without a failure.
+    let (output, migration) = scratch.json(&[]);
+    assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+}
+
+/// With --shadow-superuser the payload runs, but the server's environment holds none of migagent's.
+#[test]
+fn the_server_never_sees_migagents_environment() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("env");
+    scratch.reviewed(
+        "CREATE TABLE e (line text);\n\
+         COPY e FROM PROGRAM 'env';\n\
+         DO $$ BEGIN RAISE EXCEPTION 'env: %', (SELECT string_agg(line, ' ') FROM e); END $$;\n",
+    );
+    let (output, migration) = scratch.json(&["--shadow-superuser"]);
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1 && failures[0].contains("PATH="),
+        "the payload should have printed the server's environment: {}",
+        show(&output)
+    );
+    for format in ["text", "sarif", "github", "markdown"] {
+        let output = scratch.run(&["--shadow-superuser", "--format", format]);
+        assert!(output.status.code() == Some(1), "{}", show(&output));
+        assert_no_secret(&output);
+    }
+}
+
+/// With --shadow-superuser, ALTER SYSTEM and an event trigger succeed in the reviewed migration, and
+/// still never reach the image: the next runs start from it and work.
+#[test]
+fn the_image_cannot_be_poisoned_even_by_a_superuser_migration() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("poison");
+    scratch.reviewed(
+        "ALTER /* x */ SYSTEM SET shared_preload_libraries = 'no_such_lib';\n\
+         CREATE FUNCTION stop_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no ddl'; END $$;\n\
+         CREATE EVENT TRIGGER stop_ddl ON ddl_command_start EXECUTE FUNCTION stop_ddl();\n",
+    );
+    for _ in 0..2 {
+        let (output, migration) = scratch.json(&["--shadow-superuser"]);
+        assert_ne!(output.status.code(), Some(2), "{}", show(&output));
+        assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+    }
+    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, migration) = scratch.json(&["--shadow-superuser"]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+}
+
+/// The largest file under `dir`.
+fn largest_file(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            let file = largest_file(&path);
+            (fs::metadata(&file).map_or(0, |m| m.len()), file)
+        } else {
+            (entry.metadata().unwrap().len(), path)
+        };
+        if best.as_ref().is_none_or(|(size, _)| candidate.0 > *size) {
+            best = Some(candidate);
+        }
+    }
+    best.map(|(_, path)| path).unwrap_or_else(|| dir.to_owned())
+}
+
+#[test]
+fn a_damaged_image_is_discarded_and_rebuilt() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("damaged");
+    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, first) = scratch.json(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let image = scratch
+        .images()
+        .into_iter()
+        .find(|name| name.starts_with("pg"))
+        .expect("an image of the history");
+    let data = scratch
+        .0
+        .join("cache/migagent/images")
+        .join(&image)
+        .join("data");
+    let victim = largest_file(&data);
+    let size = fs::metadata(&victim).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+
+    let (output, second) = scratch.json(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("damaged") && stderr.contains("discarded"),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(first["findings"], second["findings"]);
+    // Rebuilt: the third run uses the new image without a word.
+    let (output, _) = scratch.json(&[]);
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("damaged"),
+        "{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn an_endless_loop_is_stopped_even_when_it_lifts_the_timeout_and_ignores_cancels() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("endless");
+    scratch.reviewed(
+        "SET statement_timeout = 0;\n\
+         DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.05); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$;\n",
+    );
+    let started = Instant::now();
+    let (output, migration) = scratch.json(&["--statement-timeout", "2s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1 && failures[0].contains("--statement-timeout"),
+        "{}",
+        show(&output)
+    );
+
+    scratch.reviewed("DO $$ BEGIN LOOP END LOOP; END $$;\n");
+    let (output, migration) = scratch.json(&["--statement-timeout", "2s"]);
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1
+            && failures[0].contains("57014")
+            && failures[0].contains("--statement-timeout"),
+        "{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn a_statement_beyond_the_temporary_file_limit_is_stopped() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("temp-files");
+    scratch.reviewed(
+        "SET work_mem = '64kB';\n\
+         CREATE TABLE sorted AS SELECT g FROM generate_series(1, 3000000) g ORDER BY g DESC;\n",
+    );
+    let (output, migration) = scratch.json(&["--shadow-max-size", "100MB"]);
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1
+            && failures[0].contains("temp_file_limit")
+            && failures[0].contains("--shadow-max-size"),
+        "{}",
+        show(&output)
+    );
+}
