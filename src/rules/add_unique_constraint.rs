@@ -369,6 +369,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             held_locks: &[],
             settings: &settings,
             after_migration: &Default::default(),
+            file: &Default::default(),
             alter_table: Default::default(),
         };
         let (table, constraints) = index_constraints(&cx).unwrap();
