@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static review of every migration history in a corpus, timed, next to squawk on the same files.
 
-Usage: python3 bench/corpus.py [CORPUS_DIR] [--runs N] [--diff RULE]
+Usage: python3 bench/corpus.py [CORPUS_DIR] [--runs N] [--diff RULE] [--bin PATH] [--save DIR] [--compare DIR]
 
 CORPUS_DIR defaults to ../shared/corpus (real migration histories of public projects). For each history
 it runs the release binary's `migagent review --format json` on the whole migrations directory and
@@ -10,6 +10,11 @@ classification), findings per rule, and checks that no locking finding names a t
 in the same migration. When `squawk` is on PATH (`pip install squawk-cli`) it is run on exactly the
 files migagent reviewed, in the same process, for a throughput comparison. Exits non-zero when a run
 crashes, hangs (60 s per history) or reports an input problem.
+
+Peak resident memory is reported for both tools (the largest of any one process). `--bin PATH` reviews
+with that binary instead of building and using the release one. `--save DIR` writes each history's JSON
+report there; `--compare DIR` then fails when a report's findings differ from the saved ones (for
+checking that a change kept every finding of the corpus).
 
 With `--diff RULE` it runs each tool once and lists, file by file, where migagent's RULE and squawk's
 closest rule(s) disagree: the lines each side reports (1-based), for checking differences by hand.
@@ -23,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import time
+
+import measure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release", "migagent")
@@ -85,17 +92,43 @@ def table_key(name):
     return last.strip('"') if last.startswith('"') else last.lower()
 
 
-def run_migagent(path, tool):
-    command = [BINARY, "review", "--format", "json", "--fail-on", "never", "--shadow", "off", "--llm", "off", path]
+def run_migagent(binary, path, tool):
+    """The JSON report, wall time, CPU time and peak RSS of one review of a history."""
+    command = [binary, "review", "--format", "json", "--fail-on", "never", "--shadow", "off", "--llm", "off", path]
     if tool:
         command[2:2] = ["--tool", tool]
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, timeout=60)
-    elapsed = time.perf_counter() - started
-    if completed.returncode not in (0, 1):
+    completed = measure.run(command, 60)
+    if completed is None:
+        raise SystemExit(f"migagent still running after 60 s on {path}")
+    if completed.code not in (0, 1):
         sys.stderr.write(completed.stderr.decode(errors="replace"))
-        raise SystemExit(f"migagent exited {completed.returncode} on {path}")
-    return json.loads(completed.stdout), elapsed
+        raise SystemExit(f"migagent exited {completed.code} on {path}")
+    return json.loads(completed.stdout), completed.seconds, completed.cpu_seconds, completed.peak_bytes
+
+
+def findings_of(report):
+    """Every finding of a report, as printed fields, in report order."""
+    return [(m["path"], f) for m in report["migrations"] for f in m["findings"]]
+
+
+def compare_saved(directory, name, report):
+    """Differences between this report's findings and the ones saved under `directory`."""
+    saved_path = os.path.join(directory, saved_name(name))
+    with open(saved_path) as f:
+        saved = json.load(f)
+    ours, theirs = findings_of(report), findings_of(saved)
+    if ours == theirs:
+        return []
+    differences = [f"{name}: {len(ours)} findings, {len(theirs)} saved in {saved_path}"]
+    for mine, old in zip(ours, theirs):
+        if mine != old:
+            differences.append(f"  first difference: {mine} != saved {old}")
+            break
+    return differences
+
+
+def saved_name(name):
+    return name.replace("/", "__") + ".json"
 
 
 def new_table_violations(report):
@@ -117,17 +150,20 @@ def new_table_violations(report):
 
 
 def run_squawk(squawk, files):
-    """squawk's violations on these files, as (file, 1-based line, rule) triples."""
-    violations = []
+    """squawk's violations on these files, as (file, 1-based line, rule) triples, its CPU time and its
+    largest peak RSS."""
+    violations, cpu, peak = [], 0.0, 0
     # Split into chunks to stay under the argument-length limit.
     for at in range(0, len(files), 500):
-        completed = subprocess.run(
-            [squawk, "--reporter", "json", *files[at : at + 500]], capture_output=True, timeout=300
-        )
+        completed = measure.run([squawk, "--reporter", "json", *files[at : at + 500]], 300)
+        if completed is None:
+            raise SystemExit("squawk still running after 300 s")
+        peak = max(peak, completed.peak_bytes)
+        cpu += completed.cpu_seconds
         for violation in json.loads(completed.stdout or b"[]"):
             # squawk numbers lines from 0.
             violations.append((violation["file"], violation["line"] + 1, violation["rule_name"]))
-    return violations
+    return violations, cpu, peak
 
 
 def print_diff(rule, findings, squawk_violations):
@@ -163,10 +199,22 @@ def main():
         diff_rule = args[at + 1]
         del args[at : at + 2]
         runs = 1
+    options = {}
+    for option in ("--bin", "--save", "--compare"):
+        if option in args:
+            at = args.index(option)
+            options[option] = args[at + 1]
+            del args[at : at + 2]
     corpus = args[0] if args else os.path.join(ROOT, "..", "shared", "corpus")
     if not os.path.isdir(corpus):
         raise SystemExit(f"no corpus at {corpus}")
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    binary = options.get("--bin")
+    if binary is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        binary = BINARY
+    if "--save" in options:
+        os.makedirs(options["--save"], exist_ok=True)
+    differences, peak, best_cpu = [], 0, {}
 
     files, total_bytes, statements, parsed, classified = [], 0, 0, 0, 0
     rules, problems, violations = collections.Counter(), [], []
@@ -180,9 +228,16 @@ def main():
             continue
         timings = []
         for _ in range(runs):
-            report, elapsed = run_migagent(path, tool)
-            timings.append(elapsed)
-        best[directory] = min(timings)
+            report, elapsed, cpu_seconds, peak_bytes = run_migagent(binary, path, tool)
+            timings.append((elapsed, cpu_seconds))
+            peak = max(peak, peak_bytes)
+        best[directory] = min(t[0] for t in timings)
+        best_cpu[directory] = min(t[1] for t in timings)
+        if "--save" in options:
+            with open(os.path.join(options["--save"], saved_name(directory)), "w") as f:
+                json.dump(report, f)
+        if "--compare" in options:
+            differences += compare_saved(options["--compare"], directory, report)
         history_files = [m["path"] for m in report["migrations"]]
         history_statements = [s for m in report["migrations"] for s in m["statements"]]
         files += history_files
@@ -206,7 +261,7 @@ def main():
         if not squawk:
             raise SystemExit("--diff needs squawk on PATH (pip install squawk-cli)")
         print()
-        print_diff(diff_rule, findings, run_squawk(squawk, files))
+        print_diff(diff_rule, findings, run_squawk(squawk, files)[0])
         return
 
     seconds = sum(best.values())
@@ -214,6 +269,8 @@ def main():
     print(f"migagent: {len(files)} files, {total_bytes / 1e6:.2f} MB, {statements} statements in {seconds:.3f} s "
           f"(sum of per-history best of {runs}, process start and history replay included)")
     print(f"  throughput: {len(files) / seconds:,.0f} files/s, {total_bytes / 1e6 / seconds:.2f} MB/s")
+    print(f"  CPU time (user + system): {sum(best_cpu.values()):.3f} s (sum of per-history best of {runs})")
+    print(f"  peak memory: {peak / 2**20:.1f} MiB (largest of any one history's process)")
     print(f"  parse coverage: sqlparser {100 * parsed / statements:.2f}%, "
           f"with fallback classification {100 * classified / statements:.2f}%")
     print(f"  input problems: {len(problems)}")
@@ -228,17 +285,22 @@ def main():
 
     squawk = shutil.which("squawk")
     if squawk:
-        squawk_best = None
+        squawk_best, squawk_cpu, squawk_peak = None, None, 0
         for _ in range(runs):
             started = time.perf_counter()
-            counts = collections.Counter(name for _, _, name in run_squawk(squawk, files))
+            violations_found, cpu, squawk_peak = run_squawk(squawk, files)
+            counts = collections.Counter(name for _, _, name in violations_found)
             elapsed = time.perf_counter() - started
             squawk_best = elapsed if squawk_best is None else min(squawk_best, elapsed)
+            squawk_cpu = cpu if squawk_cpu is None else min(squawk_cpu, cpu)
         version = subprocess.run([squawk, "--version"], capture_output=True, text=True).stdout.strip()
         print()
         print(f"{version}: same {len(files)} files in {squawk_best:.3f} s (best of {runs}): "
               f"{len(files) / squawk_best:,.0f} files/s, {total_bytes / 1e6 / squawk_best:.2f} MB/s")
-        print(f"  migagent / squawk speed: {squawk_best / seconds:.2f}x")
+        print(f"  migagent / squawk speed: {squawk_best / seconds:.2f}x "
+              f"(migagent's wall time is {seconds / squawk_best:.2f}x squawk's); squawk's CPU time "
+              f"{squawk_cpu:.3f} s (migagent's is {sum(best_cpu.values()) / squawk_cpu:.2f}x); squawk's "
+              f"peak memory {squawk_peak / 2**20:.1f} MiB")
         print()
         print(f"  {'migagent rule':40} {'count':>6}   {'squawk closest':50} {'count':>6}  ratio")
         for rule, count in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -254,7 +316,13 @@ def main():
     else:
         print("\nsquawk not found on PATH (pip install squawk-cli): comparison skipped")
 
-    if problems or violations:
+    if "--compare" in options:
+        print()
+        print(f"findings compared with {options['--compare']}: "
+              f"{'identical' if not differences else 'DIFFERENT'}")
+        for line in differences:
+            print(f"  {line}")
+    if problems or violations or differences:
         raise SystemExit(1)
 
 

@@ -25,7 +25,7 @@ use crate::pg::locks::{statement_locks, PredictedLock};
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
-    self, Category, Diagnostic, Rule, RuleSettings, Severity, StatementContext, TxState,
+    self, Category, Diagnostic, FileIndex, Rule, RuleSettings, Severity, StatementContext, TxState,
 };
 use crate::schema::Catalog;
 use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
@@ -729,8 +729,11 @@ fn review_migration(
     let mut diagnostics = Vec::new();
     let mut held_locks: Vec<PredictedLock> = Vec::new();
     let after_migration = OnceCell::new();
+    let file = FileIndex::default();
     // Later occurrences of once-per-migration findings, by the index of the first one.
     let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    // The index of each rule's first finding, for those repeats.
+    let mut first_of_rule: HashMap<&'static str, usize> = HashMap::new();
     let mut held_in = None;
     // What the static pass predicts per statement, to compare with the shadow's trace.
     let mut expected = vec![Expected::default(); if tracing { parsed.statements.len() } else { 0 }];
@@ -767,6 +770,7 @@ fn review_migration(
                 settings: &options.rule_settings,
                 traced: tracing,
                 after_migration: &after_migration,
+                file: &file,
                 alter_table: OnceCell::new(),
             };
             // What the lock model predicts: held for the rest of a transaction, and compared with
@@ -803,10 +807,13 @@ fn review_migration(
                     let position = lines.position(&text, diagnostic.offset);
                     let first = diagnostic
                         .once_per_migration
-                        .then(|| findings.iter().position(|f: &Finding| f.rule.id == rule.id));
+                        .then(|| first_of_rule.get(rule.id).copied());
                     match first.flatten() {
                         Some(first) => repeats.entry(first).or_default().push(position.line),
-                        None => findings.push(finding(rule, severity, index, diagnostic, position)),
+                        None => {
+                            first_of_rule.entry(rule.id).or_insert(findings.len());
+                            findings.push(finding(rule, severity, index, diagnostic, position));
+                        }
                     }
                 }
             }

@@ -412,6 +412,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             settings: &settings,
             traced: false,
             after_migration: &Default::default(),
+            file: &Default::default(),
             alter_table: Default::default(),
         };
         let (table, constraints) = index_constraints(&cx).unwrap();

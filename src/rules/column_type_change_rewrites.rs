@@ -12,7 +12,7 @@ use super::syntax::AlterTable;
 use super::types::PgType;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
-use crate::sql::{Kind, TokenKind};
+use crate::sql::TokenKind;
 
 pub const RULE: Rule = Rule {
     id: "column-type-change-rewrites",
@@ -175,10 +175,7 @@ fn verdict(old: &PgType, new: &PgType, pg_version: u32) -> Verdict {
 /// (`SET [LOCAL] TimeZone = 'UTC'`, `SET TIME ZONE 'UTC'`).
 fn session_time_zone_is_utc(cx: &StatementContext) -> bool {
     let mut utc = false;
-    for statement in cx.statements[..cx.index]
-        .iter()
-        .filter(|s| s.class.kind == Kind::Set)
-    {
+    for statement in cx.earlier_set_commands().iter().map(|&i| &cx.statements[i]) {
         let words: Vec<String> = statement
             .tokens
             .iter()

@@ -2,12 +2,14 @@
 //! transaction it runs in.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
 pub use crate::pg::transactions::TxState;
+use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::Catalog;
-use crate::sql::{Kind, ObjectName, Statement};
+use crate::sql::{Kind, ObjectName, Statement, Token, TokenKind};
 
 use super::syntax::AlterTable;
 use super::Diagnostic;
@@ -86,6 +88,8 @@ pub struct StatementContext<'a> {
     /// The schema the whole migration leaves behind, computed on first use (see
     /// [`StatementContext::catalog_after_migration`]).
     pub after_migration: &'a OnceCell<Catalog>,
+    /// Indexes over the migration's statements, shared by every statement's context.
+    pub file: &'a FileIndex,
     /// The statement read as an `ALTER TABLE`, once (see [`AlterTable::of`]).
     pub(crate) alter_table: OnceCell<Option<AlterTable<'a>>>,
 }
@@ -116,6 +120,47 @@ impl<'a> StatementContext<'a> {
             .iter()
             .flat_map(|s| std::iter::once(s).chain(&s.nested));
         rest_of_block.chain(rest)
+    }
+
+    /// A superset of the [later statements](Self::later_statements) that name `identifier` (in
+    /// any case, quoted or not, or as a name longer than PostgreSQL keeps) or drop or alter an
+    /// index, in the same order: for rules that then look at each of them closely. Found in the
+    /// migration's index of names, not by reading every later statement again.
+    pub fn later_statements_naming(
+        &self,
+        identifier: &str,
+    ) -> impl Iterator<Item = &'a Statement> + 'a {
+        let current = self.statement.range.clone();
+        let rest_of_block = self.statements[self.index]
+            .nested
+            .iter()
+            .skip_while(move |nested| nested.range != current)
+            .skip(1);
+        let statements = self.statements;
+        let names = self
+            .file
+            .names
+            .get_or_init(|| Names::of(self.text, statements));
+        let mut later: Vec<usize> = names.after(&identifier.to_ascii_lowercase(), self.index);
+        later.sort_unstable();
+        later.dedup();
+        let rest = later
+            .into_iter()
+            .flat_map(move |i| std::iter::once(&statements[i]).chain(&statements[i].nested));
+        rest_of_block.chain(rest)
+    }
+
+    /// The indexes of the statements before this one that are `SET` commands, in order.
+    pub fn earlier_set_commands(&self) -> &'a [usize] {
+        let sets = self.file.sets.get_or_init(|| {
+            self.statements
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.class.kind == Kind::Set)
+                .map(|(i, _)| i)
+                .collect()
+        });
+        &sets[..sets.partition_point(|&i| i < self.index)]
     }
 
     /// The schema as the whole migration leaves it: this statement and every later one replayed on a
@@ -190,6 +235,72 @@ impl<'a> StatementContext<'a> {
             once_per_migration: false,
             fix: None,
         }
+    }
+}
+
+/// Indexes over one migration's statements, each built on first use: rules that look around a
+/// statement ask them instead of walking the whole file again for each statement, which made the
+/// review of a long file quadratic.
+#[derive(Debug, Default)]
+pub struct FileIndex {
+    names: OnceCell<Names>,
+    sets: OnceCell<Vec<usize>>,
+}
+
+/// Which top-level statements name each identifier (ASCII-lowercased; in the statement or a
+/// statement of its DO block), and which drop or alter an index.
+#[derive(Debug, Default)]
+struct Names {
+    by_identifier: HashMap<String, Vec<usize>>,
+    index_changes: Vec<usize>,
+}
+
+impl Names {
+    fn of(text: &str, statements: &[Statement]) -> Names {
+        let mut names = Names::default();
+        for (i, statement) in statements.iter().enumerate() {
+            let units = || std::iter::once(statement).chain(&statement.nested);
+            if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
+                names.index_changes.push(i);
+            }
+            for token in units().flat_map(|s| &s.tokens) {
+                if let Some(identifier) = identifier_key(text, token) {
+                    let at = names.by_identifier.entry(identifier).or_default();
+                    if at.last() != Some(&i) {
+                        at.push(i);
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// The statements after `index` that name `identifier` or change an index, unordered.
+    fn after(&self, identifier: &str, index: usize) -> Vec<usize> {
+        let after = |list: &[usize]| list[list.partition_point(|&i| i <= index)..].to_vec();
+        let mut later = after(&self.index_changes);
+        if let Some(list) = self.by_identifier.get(identifier) {
+            later.extend(after(list));
+        }
+        later
+    }
+}
+
+/// The identifier a token names, ASCII-lowercased: a word as written, a quoted identifier without
+/// its quotes, a name longer than PostgreSQL keeps as it keeps it.
+fn identifier_key(text: &str, token: &Token) -> Option<String> {
+    let raw = &text[token.range.clone()];
+    if raw.len() > MAX_IDENTIFIER_BYTES + 2 {
+        return ObjectName::from_tokens(text, std::slice::from_ref(token))
+            .map(|name| truncate_identifier(&name.name).to_ascii_lowercase());
+    }
+    match token.kind {
+        TokenKind::Word => Some(raw.to_ascii_lowercase()),
+        TokenKind::QuotedIdent => {
+            let inner = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'))?;
+            Some(inner.replace("\"\"", "\"").to_ascii_lowercase())
+        }
+        _ => None,
     }
 }
 

@@ -245,7 +245,7 @@ fn constraint_offset(cx: &StatementContext, fk: &ForeignKeyConstraint) -> usize 
 fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
     let needle = Needle::new(table);
     let later: Vec<&Statement> = cx
-        .later_statements()
+        .later_statements_naming(&needle.name)
         .filter(|statement| needle.in_statement(cx.text, statement))
         .collect();
     let target = cx.catalog.resolve(table);

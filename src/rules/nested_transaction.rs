@@ -33,6 +33,10 @@ pub(super) const OPT_OUT: &str =
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     let kind = statement.class.kind;
+    // Only transaction control is judged; looking for the opener walks back through the file.
+    if !matches!(kind, Kind::Begin | Kind::Commit | Kind::Rollback) {
+        return;
+    }
     let label = label_of(statement);
     let opener = transaction_opener(cx);
     let (message, help) = match (kind, opener) {

@@ -79,15 +79,15 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             generated: row.try_get(7)?,
             origin: Origin::BASELINE,
         };
-        if let Some(relation) = catalog.relations.get_mut(&object_name(row, 0)?) {
-            relation.columns.push(column);
+        if let Some(columns) = catalog.relations.columns_mut(&object_name(row, 0)?) {
+            columns.push(column);
         }
     }
     for row in &constraints {
         let Some(constraint) = read_constraint(row)? else {
             continue;
         };
-        if let Some(relation) = catalog.relations.get_mut(&object_name(row, 0)?) {
+        if let Some(mut relation) = catalog.relations.get_mut(&object_name(row, 0)?) {
             relation.constraints.push(constraint);
         }
     }

@@ -7,6 +7,7 @@
 mod expr;
 mod introspect;
 pub(crate) mod naming;
+mod relations;
 mod replay;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use sqlparser::ast::{ArrayElemTypeDef, DataType};
 use crate::sql::ObjectName;
 
 pub use introspect::introspect;
+use relations::Relations;
 
 /// Where temporary tables live; PostgreSQL looks there before the search path.
 const TEMP_SCHEMA: &str = "pg_temp";
@@ -176,7 +178,7 @@ pub struct Catalog {
     /// The session's `search_path` without `"$user"` and `pg_catalog`; never empty. The first entry
     /// is where unqualified names are created.
     search_path: Vec<String>,
-    relations: HashMap<ObjectName, Relation>,
+    relations: Relations,
     indexes: HashMap<ObjectName, Index>,
     types: HashMap<ObjectName, UserType>,
     sequences: HashMap<ObjectName, Sequence>,
@@ -188,7 +190,7 @@ impl Default for Catalog {
     fn default() -> Self {
         Catalog {
             search_path: default_search_path(),
-            relations: HashMap::new(),
+            relations: Relations::default(),
             indexes: HashMap::new(),
             types: HashMap::new(),
             sequences: HashMap::new(),

@@ -119,11 +119,11 @@ impl Catalog {
     /// history with an unknown type when the model does not know it (see
     /// [`relation_or_stub`](Self::relation_or_stub)).
     fn column_or_stub(&mut self, table: &ObjectName, column: &str) -> Option<&mut Column> {
-        let relation = self.relations.get_mut(table)?;
-        let position = match relation.columns.iter().position(|c| c.name == column) {
+        let columns = self.relations.columns_mut(table)?;
+        let position = match columns.iter().position(|c| c.name == column) {
             Some(position) => position,
             None => {
-                relation.columns.push(Column {
+                columns.push(Column {
                     name: column.to_owned(),
                     data_type: None,
                     not_null: false,
@@ -132,10 +132,10 @@ impl Catalog {
                     generated: false,
                     origin: super::Origin::BASELINE,
                 });
-                relation.columns.len() - 1
+                columns.len() - 1
             }
         };
-        relation.columns.get_mut(position)
+        columns.get_mut(position)
     }
 
     /// The table and its partitions, recursively: what an `ALTER TABLE` without `ONLY` changes.

@@ -141,7 +141,7 @@ impl Catalog {
             AlterTableOperation::DetachPartitionOf { partition, .. } => {
                 if let Some(partition) = object_name(partition).and_then(|p| self.relation_key(&p))
                 {
-                    if let Some(relation) = self.relations.get_mut(&partition) {
+                    if let Some(mut relation) = self.relations.get_mut(&partition) {
                         relation.partition_of = None;
                     }
                 }
@@ -178,25 +178,23 @@ impl Catalog {
 
     /// `ALTER TABLE … VALIDATE CONSTRAINT`.
     fn validate_constraint(&mut self, table: &ObjectName, name: &str) {
-        if let Some(constraint) = self
-            .relations
-            .get_mut(table)
-            .and_then(|r| r.constraints.iter_mut().find(|c| c.name == name))
-        {
-            constraint.validated = true;
+        if let Some(mut relation) = self.relations.get_mut(table) {
+            if let Some(constraint) = relation.constraints.iter_mut().find(|c| c.name == name) {
+                constraint.validated = true;
+            }
         }
     }
 
     /// `ALTER TABLE parent ATTACH PARTITION partition …`: the partition gets the parent's indexes.
     fn attach_partition(&mut self, parent: &ObjectName, partition: &ObjectName) {
-        if let Some(relation) = self.relations.get_mut(parent) {
+        if let Some(mut relation) = self.relations.get_mut(parent) {
             if relation.origin == Origin::BASELINE && relation.columns.is_empty() {
                 // Only known from this statement: it must be partitioned.
                 relation.kind = RelationKind::PartitionedTable;
             }
         }
         let partition = self.relation_or_stub(partition);
-        if let Some(relation) = self.relations.get_mut(&partition) {
+        if let Some(mut relation) = self.relations.get_mut(&partition) {
             relation.partition_of = Some(parent.clone());
         }
         self.clone_indexes(parent, &partition);

@@ -319,8 +319,8 @@ impl Catalog {
         for column in columns {
             if let Some(column) = self
                 .relations
-                .get_mut(table)
-                .and_then(|r| r.columns.iter_mut().find(|c| &c.name == column))
+                .columns_mut(table)
+                .and_then(|columns| columns.iter_mut().find(|c| &c.name == column))
             {
                 column.not_null = true;
             }

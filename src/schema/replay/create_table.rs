@@ -87,8 +87,8 @@ impl Catalog {
         for source in create.columns.iter().filter_map(like_source) {
             copied.extend(self.copied_columns(&source, false, false));
         }
-        if let Some(relation) = self.relations.get_mut(table) {
-            relation.columns.extend(copied);
+        if let Some(columns) = self.relations.columns_mut(table) {
+            columns.extend(copied);
         }
         let mut constraints = Vec::new();
         if create.query.is_none() {
@@ -182,10 +182,10 @@ impl Catalog {
         let definition = self.column_definition(def);
         let name = definition.column.name.clone();
         let identity = definition.column.identity;
-        let Some(relation) = self.relations.get_mut(table) else {
+        let Some(columns) = self.relations.columns_mut(table) else {
             return Vec::new();
         };
-        match relation.columns.iter_mut().find(|c| c.name == name) {
+        match columns.iter_mut().find(|c| c.name == name) {
             // `PARTITION OF parent (col WITH OPTIONS …)`: options for an inherited column.
             Some(existing) if def.data_type == DataType::Unspecified => {
                 existing.not_null |= definition.column.not_null;
@@ -194,7 +194,7 @@ impl Catalog {
                 }
             }
             Some(existing) => *existing = definition.column,
-            None => relation.columns.push(definition.column),
+            None => columns.push(definition.column),
         }
         if definition.serial || identity {
             let sequence = self.add_owned_sequence(table, &name);

@@ -116,8 +116,8 @@ impl Catalog {
                 .is_some_and(|r| r.columns.iter().any(|c| c.name == column));
             if !exists {
                 let column = self.unknown_column(column);
-                if let Some(relation) = self.relations.get_mut(table) {
-                    relation.columns.push(column);
+                if let Some(columns) = self.relations.columns_mut(table) {
+                    columns.push(column);
                 }
             }
         }

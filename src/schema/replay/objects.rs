@@ -79,11 +79,8 @@ impl Catalog {
         self.indexes.retain(|_, index| &index.table != key);
         self.sequences
             .retain(|_, sequence| sequence.owned_by.as_ref().is_none_or(|(t, _)| t != key));
-        for relation in self.relations.values_mut() {
-            relation
-                .constraints
-                .retain(|c| !c.kind.references(key, None));
-        }
+        self.relations
+            .retain_constraints(|c| !c.kind.references(key, None));
     }
 
     /// Adds an index, replacing one of the same name.
@@ -110,7 +107,7 @@ impl Catalog {
 
     /// Adds a constraint to a table the catalog holds, replacing one of the same name.
     pub(super) fn push_constraint(&mut self, table: &ObjectName, constraint: Constraint) {
-        if let Some(relation) = self.relations.get_mut(table) {
+        if let Some(mut relation) = self.relations.get_mut(table) {
             relation.constraints.retain(|c| c.name != constraint.name);
             relation.constraints.push(constraint);
         }
@@ -119,13 +116,14 @@ impl Catalog {
     /// Drops a table's constraint with its index; dropping a primary key or unique constraint
     /// also drops the foreign keys that depend on it (CASCADE, or the drop fails).
     pub(super) fn remove_constraint(&mut self, table: &ObjectName, name: &str) {
-        let Some(relation) = self.relations.get_mut(table) else {
+        let Some(mut relation) = self.relations.get_mut(table) else {
             return;
         };
         let Some(position) = relation.constraints.iter().position(|c| c.name == name) else {
             return;
         };
         let constraint = relation.constraints.remove(position);
+        drop(relation);
         if !constraint.kind.has_index() {
             return;
         }
@@ -136,18 +134,15 @@ impl Catalog {
         if let ConstraintKind::PrimaryKey { columns } | ConstraintKind::Unique { columns } =
             &constraint.kind
         {
-            for relation in self.relations.values_mut() {
-                relation
-                    .constraints
-                    .retain(|c| !c.kind.references(table, Some(columns)));
-            }
+            self.relations
+                .retain_constraints(|c| !c.kind.references(table, Some(columns)));
         }
     }
 
     /// Drops a column with the indexes, constraints and owned sequences that depend on it, and the
     /// foreign keys of other tables that reference it.
     pub(super) fn remove_column(&mut self, table: &ObjectName, column: &str) {
-        let Some(relation) = self.relations.get_mut(table) else {
+        let Some(mut relation) = self.relations.get_mut(table) else {
             return;
         };
         relation.columns.retain(|c| c.name != column);
@@ -157,6 +152,7 @@ impl Catalog {
             .filter(|c| c.kind.involves(column))
             .map(|c| c.name.clone())
             .collect();
+        drop(relation);
         for constraint in constraints {
             self.remove_constraint(table, &constraint);
         }
@@ -171,11 +167,8 @@ impl Catalog {
         }
         self.remove_owned_sequences(table, column);
         let columns = [column.to_owned()];
-        for relation in self.relations.values_mut() {
-            relation
-                .constraints
-                .retain(|c| !c.kind.references(table, Some(&columns)));
-        }
+        self.relations
+            .retain_constraints(|c| !c.kind.references(table, Some(&columns)));
     }
 
     /// Drops the sequences a column owns (its serial or identity sequence).
@@ -238,10 +231,7 @@ impl Catalog {
 
     /// True when a constraint of a table in the schema has that name.
     fn constraint_name_taken(&self, schema: &str, name: &str) -> bool {
-        self.relations
-            .values()
-            .filter(|r| r.name.schema.as_deref() == Some(schema))
-            .any(|r| r.constraints.iter().any(|c| c.name == name))
+        self.relations.constraint_name_taken(schema, name)
     }
 
     /// The name PostgreSQL gives an unnamed index of `table` on `keys` (`ChooseIndexName`):

@@ -45,25 +45,21 @@ impl Catalog {
         for (table, i, data_type) in retyped {
             if let Some(column) = self
                 .relations
-                .get_mut(&table)
-                .and_then(|r| r.columns.get_mut(i))
+                .columns_mut(&table)
+                .and_then(|columns| columns.get_mut(i))
             {
                 column.data_type = Some(data_type);
             }
         }
 
-        rekey(&mut self.relations, &moved, |relation| &mut relation.name);
+        self.relations.rekey(&moved);
         rekey(&mut self.indexes, &moved, |index| &mut index.name);
         rekey(&mut self.types, &moved, |user_type| &mut user_type.name);
         rekey(&mut self.sequences, &moved, |sequence| &mut sequence.name);
-        for relation in self.relations.values_mut() {
-            if let Some(parent) = &mut relation.partition_of {
-                rename(parent);
-            }
-            for constraint in &mut relation.constraints {
-                if let ConstraintKind::ForeignKey { references, .. } = &mut constraint.kind {
-                    rename(references);
-                }
+        self.relations.partition_parents_mut().for_each(rename);
+        for kind in self.relations.constraint_kinds_mut() {
+            if let ConstraintKind::ForeignKey { references, .. } = kind {
+                rename(references);
             }
         }
         for index in self.indexes.values_mut() {
@@ -196,15 +192,16 @@ impl Catalog {
 
     /// `ALTER TABLE … RENAME CONSTRAINT`: an index-backed constraint renames its index too.
     pub(super) fn rename_constraint(&mut self, table: &ObjectName, old: &str, new: &str) {
-        let Some(constraint) = self
-            .relations
-            .get_mut(table)
-            .and_then(|r| r.constraints.iter_mut().find(|c| c.name == old))
-        else {
+        let Some(mut relation) = self.relations.get_mut(table) else {
+            return;
+        };
+        let Some(constraint) = relation.constraints.iter_mut().find(|c| c.name == old) else {
             return;
         };
         constraint.name = new.to_owned();
-        if constraint.kind.has_index() {
+        let has_index = constraint.kind.has_index();
+        drop(relation);
+        if has_index {
             let index = ObjectName {
                 schema: table.schema.clone(),
                 name: old.to_owned(),
@@ -217,12 +214,14 @@ impl Catalog {
 
     /// Renames the index-backed constraint of `table` named like its index.
     fn rename_backed_constraint(&mut self, table: &ObjectName, old: &str, new: &str) {
-        if let Some(constraint) = self.relations.get_mut(table).and_then(|r| {
-            r.constraints
+        if let Some(mut relation) = self.relations.get_mut(table) {
+            if let Some(constraint) = relation
+                .constraints
                 .iter_mut()
                 .find(|c| c.name == old && c.kind.has_index())
-        }) {
-            constraint.name = new.to_owned();
+            {
+                constraint.name = new.to_owned();
+            }
         }
     }
 
@@ -236,7 +235,7 @@ impl Catalog {
                 *key = expr::rename_column(key, old, new);
             }
         };
-        let Some(relation) = self.relations.get_mut(table) else {
+        let Some(mut relation) = self.relations.get_mut(table) else {
             return;
         };
         for column in relation.columns.iter_mut().filter(|c| c.name == old) {
@@ -253,23 +252,22 @@ impl Catalog {
                 ConstraintKind::Exclude => {}
             }
         }
+        drop(relation);
         for index in self.indexes.values_mut().filter(|i| &i.table == table) {
             index.columns.iter_mut().for_each(rename_key);
             if let Some(predicate) = &mut index.predicate {
                 rename_key(predicate);
             }
         }
-        for relation in self.relations.values_mut() {
-            for constraint in &mut relation.constraints {
-                if let ConstraintKind::ForeignKey {
-                    references,
-                    referenced_columns,
-                    ..
-                } = &mut constraint.kind
-                {
-                    if references == table {
-                        referenced_columns.iter_mut().for_each(rename_key);
-                    }
+        for kind in self.relations.constraint_kinds_mut() {
+            if let ConstraintKind::ForeignKey {
+                references,
+                referenced_columns,
+                ..
+            } = kind
+            {
+                if references == table {
+                    referenced_columns.iter_mut().for_each(rename_key);
                 }
             }
         }

@@ -66,8 +66,8 @@ impl Catalog {
                     .into_iter()
                     .map(|name| self.unknown_column(name))
                     .collect();
-                if let Some(relation) = self.relations.get_mut(&key) {
-                    relation.columns = columns;
+                if let Some(known) = self.relations.columns_mut(&key) {
+                    *known = columns;
                 }
             }
             _ => {}
