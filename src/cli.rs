@@ -1,8 +1,6 @@
 //! The command line: clap commands, and turning flags + `migagent.toml` into options. Nothing else.
 
-use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,9 +10,9 @@ use crate::config::{self, FileConfig, PgVersion};
 use crate::escape;
 use crate::files::{self, Existing};
 use crate::init::{self, InitOptions};
-use crate::migration::{DiscoverOptions, Tool};
+use crate::migration::{git, DiscoverOptions, Tool};
 use crate::report::{self, Format};
-use crate::review::{self, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
+use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{ShadowMode, ShadowOptions};
@@ -104,9 +102,10 @@ struct ReviewArgs {
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
     fail_on: Option<String>,
     /// Shadow database: auto (migagent's own throwaway PostgreSQL when its binaries are found), off,
-    /// or a postgres:// URL of a server where migagent may create (and drop) its own databases
-    /// [env: MIGAGENT_SHADOW_URL].
-    #[arg(long, value_name = "auto|off|URL")]
+    /// require (auto, and a history it cannot apply fails the run instead of being reviewed
+    /// statically), or a postgres:// URL of a server where migagent may create (and drop) its own
+    /// databases [env: MIGAGENT_SHADOW_URL].
+    #[arg(long, value_name = "auto|off|require|URL")]
     shadow: Option<String>,
     /// Directory holding PostgreSQL's initdb, pg_ctl and postgres, for the ephemeral shadow.
     #[arg(long, value_name = "DIR")]
@@ -256,11 +255,22 @@ struct ReviewPlan {
     color: bool,
     working_dir: PathBuf,
     options: ReviewOptions,
+    /// `--base` found no changed migration: this says so instead of a review.
+    nothing_changed: Option<String>,
 }
 
 fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
     let plan = plan_review(args)?;
-    let review = sql::nesting::on_tree_stack(|| review::review(&plan.paths, &plan.options));
+    let review = match &plan.nothing_changed {
+        Some(message) => Review {
+            notices: vec![InputNotice {
+                path: PathBuf::from("--base"),
+                message: message.clone(),
+            }],
+            ..Review::default()
+        },
+        None => sql::nesting::on_tree_stack(|| review::review(&plan.paths, &plan.options)),
+    };
     let exit = exit_code(&review, plan.fail_on);
     let context = report::Context {
         exit_code: exit,
@@ -374,7 +384,12 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         })
         .or(shadow_config.mode)
         .unwrap_or_else(|| "auto".into());
-    let shadow_mode = ShadowMode::parse(&shadow_mode).map_err(UsageError)?;
+    // `require`: migagent's own shadow, and a history it cannot apply fails the run.
+    let shadow_required = shadow_mode == "require" || shadow_config.required.unwrap_or(false);
+    let shadow_mode = match shadow_mode.as_str() {
+        "require" => ShadowMode::Auto,
+        other => ShadowMode::parse(other).map_err(UsageError)?,
+    };
     let llm = args
         .llm
         .or_else(|| config.llm.as_ref().and_then(|l| l.mode.clone()))
@@ -432,8 +447,18 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             "no migrations to review: give files or directories (`migagent review db/migrations`), or set `paths` in migagent.toml".into(),
         ));
     }
+    let mut edited_history = None;
+    let mut nothing_changed = None;
     if let Some(base) = &args.base {
-        paths = changed_since(base, &paths)?;
+        let changes = git::changes_since(&cwd, base, &paths).map_err(UsageError)?;
+        if changes.changed.is_empty() && changes.edited.migrations.is_empty() {
+            nothing_changed = Some(format!(
+                "no migration changed since {base} (merge base {}): nothing to review",
+                changes.edited.merge_base
+            ));
+        }
+        paths = changes.changed;
+        edited_history = Some(changes.edited);
     }
     // Only migagent's own cluster runs programs from a bin directory.
     let runs_own_cluster = !matches!(shadow_mode, ShadowMode::Off | ShadowMode::Url(_));
@@ -444,7 +469,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             require_config_pg_bin_opt_in(&configured)?;
             Some(relative_to(&config_dir, &cwd, configured))
         }
-        (None, None) => None,
+        (None, None) => installed_pg_bin(args.pg_version.or(config.pg_version)),
     };
     if let Some(pg_bin) = &pg_bin {
         refuse_programs_of_the_repository_as_root(
@@ -501,7 +526,11 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             small_table_rows: config
                 .small_table_rows
                 .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),
+            edited_history,
+            shadow_required,
+            trace_version: None,
         },
+        nothing_changed,
     })
 }
 
@@ -569,6 +598,18 @@ fn repository_trees(cwd: &Path, config_dir: Option<&Path>, paths: &[PathBuf]) ->
         trees.push(work_tree(&dir).unwrap_or(dir));
     }
     trees
+}
+
+/// Where Debian and Ubuntu install each PostgreSQL version's programs, side by side.
+const INSTALLED_VERSIONS: &str = "/usr/lib/postgresql";
+
+/// With `--pg-version N` and no `--pg-bin`: the programs of PostgreSQL N when that version is
+/// installed beside others, so the shadow runs the version production runs.
+fn installed_pg_bin(version: Option<PgVersion>) -> Option<PathBuf> {
+    let dir = Path::new(INSTALLED_VERSIONS)
+        .join(version?.major.to_string())
+        .join("bin");
+    dir.join("postgres").is_file().then_some(dir)
 }
 
 /// The programs migagent's own shadow runs from `--pg-bin`.
@@ -653,61 +694,24 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
         .unwrap_or(joined)
 }
 
-/// The `.sql` files under `paths` that git reports as added, changed or untracked since `base`.
-/// git lists them NUL-separated (`-z`), so no name comes back quoted (`"0002_\303\274.sql"`) or cut at
-/// a newline; the paths are literal pathspecs, never patterns.
-fn changed_since(base: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
-    if base.starts_with('-') {
-        return Err(UsageError(format!(
-            "--base {base}: a git ref cannot start with `-`; give a branch, tag or commit (`--base origin/main`)"
-        )));
-    }
-    let git = |args: &[&str]| -> Result<Vec<u8>, UsageError> {
-        let output = std::process::Command::new("git")
-            .arg("--literal-pathspecs")
-            .args(args)
-            .args(paths)
-            .output()
-            .map_err(|e| UsageError(format!("--base needs git: {e}")))?;
-        if !output.status.success() {
-            return Err(UsageError(format!(
-                "--base {base}: git failed: {}",
-                escape::text(String::from_utf8_lossy(&output.stderr).trim())
-            )));
-        }
-        Ok(output.stdout)
-    };
-    let changed = git(&[
-        "diff",
-        "-z",
-        "--name-only",
-        "--relative",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--diff-filter=ACMR",
-        base,
-        "--",
-    ])?;
-    let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard", "--"])?;
-    let mut files: Vec<PathBuf> = changed
-        .split(|&byte| byte == 0)
-        .chain(untracked.split(|&byte| byte == 0))
-        .filter(|name| name.ends_with(b".sql"))
-        .map(|name| PathBuf::from(OsStr::from_bytes(name)))
-        .collect();
-    files.sort();
-    files.dedup();
-    if files.is_empty() {
-        return Err(UsageError(format!(
-            "--base {base}: no migration under the given paths was added or changed"
-        )));
-    }
-    Ok(files)
-}
-
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.
 fn print_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_version_picks_an_installed_version_only_when_it_is_there() {
+        let version = |major| Some(PgVersion { major, minor: None });
+        assert_eq!(installed_pg_bin(version(999)), None);
+        assert_eq!(installed_pg_bin(None), None);
+        let fifteen = Path::new(INSTALLED_VERSIONS).join("15/bin");
+        let expected = fifteen.join("postgres").is_file().then_some(fifteen);
+        assert_eq!(installed_pg_bin(version(15)), expected);
+    }
 }

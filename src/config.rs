@@ -47,6 +47,8 @@ pub struct ShadowConfig {
     pub cache: Option<bool>,
     /// `true` accepts a shadow role that can reach beyond its databases (`--shadow-superuser`).
     pub superuser: Option<bool>,
+    /// `true`: a history the shadow cannot apply fails the run (`--shadow require`).
+    pub required: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

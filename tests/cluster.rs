@@ -441,7 +441,7 @@ fn images_reach_a_cache_on_another_file_system() {
     let device = |path: &Path| fs::metadata(path).map(|meta| meta.dev()).ok();
     let other_fs = Path::new("/dev/shm");
     if device(other_fs).is_none() || device(other_fs) == device(&std::env::temp_dir()) {
-        eprintln!("note: skipping: /dev/shm is not a separate file system here");
+        common::skipped("a /dev/shm test: /dev/shm is not a separate file system here");
         return;
     }
     let cache = TestCache::new(other_fs, "crossdev");

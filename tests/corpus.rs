@@ -11,19 +11,6 @@ use migagent::shadow::session::{ShadowMode, ShadowOptions};
 
 mod common;
 
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "no corpus at {}: skipped (it only exists beside the project's own checkout)",
-            dir.display()
-        );
-        None
-    }
-}
-
 fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -42,7 +29,9 @@ fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_history_reviews_cleanly() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = common::corpus_or_skip("every_history_reviews_cleanly") else {
+        return;
+    };
     let histories = [
         ("documenso__documenso", None),
         ("MarquezProject__marquez", None),
@@ -80,7 +69,9 @@ fn every_history_reviews_cleanly() {
 
 #[test]
 fn every_file_reviews_alone_without_panicking() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = common::corpus_or_skip("every_file_reviews_alone_without_panicking") else {
+        return;
+    };
     let mut files = Vec::new();
     sql_files(&corpus, &mut files);
     assert!(files.len() > 2900, "{} files", files.len());
@@ -108,7 +99,9 @@ fn every_file_reviews_alone_without_panicking() {
 /// replay on migagent's own shadow without a problem, and their last migration gets a trace.
 #[test]
 fn clean_histories_replay_on_the_shadow() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = common::corpus_or_skip("clean_histories_replay_on_the_shadow") else {
+        return;
+    };
     if common::binaries_or_skip().is_none() {
         return;
     }
@@ -148,4 +141,54 @@ fn clean_histories_replay_on_the_shadow() {
             .collect();
         assert!(failed.is_empty(), "{dir}: {failed:?}");
     }
+}
+
+/// A history PostgreSQL 15 cannot apply (Supabase's first migration needs the `pg_net` extension)
+/// degrades to a static review saying so once, instead of failing the run; `shadow_required` keeps
+/// it an error.
+#[test]
+fn a_history_the_shadow_cannot_apply_is_reviewed_statically() {
+    let Some(corpus) =
+        common::corpus_or_skip("a_history_the_shadow_cannot_apply_is_reviewed_statically")
+    else {
+        return;
+    };
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    let options = |shadow_required| ReviewOptions {
+        discover: DiscoverOptions {
+            latest: Some(1),
+            ..DiscoverOptions::default()
+        },
+        shadow: ShadowOptions {
+            mode: ShadowMode::Auto,
+            pg_bin: None,
+            cache: false,
+            ..ShadowOptions::default()
+        },
+        shadow_required,
+        ..ReviewOptions::default()
+    };
+    let dir = corpus.join("tutur3u__platform");
+    let degraded = review(std::slice::from_ref(&dir), &options(false));
+    assert!(degraded.problems.is_empty(), "{:#?}", degraded.problems);
+    let said: Vec<_> = degraded
+        .notices
+        .iter()
+        .filter(|n| n.message.contains("this history migration fails"))
+        .collect();
+    assert_eq!(said.len(), 1, "{:#?}", degraded.notices);
+    assert!(said[0].message.contains("pg_net"), "{}", said[0].message);
+    assert!(
+        said[0].message.contains("--shadow URL"),
+        "{}",
+        said[0].message
+    );
+    assert_eq!(degraded.migrations.len(), 1);
+    assert!(degraded.shadow.is_none(), "nothing reviewed was traced");
+
+    let required = review(&[dir], &options(true));
+    assert_eq!(required.problems.len(), 1, "{:#?}", required.problems);
+    assert!(required.problems[0].message.contains("pg_net"));
 }

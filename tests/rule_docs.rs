@@ -38,6 +38,9 @@ fn review_example(rule: &Rule, history: &[&str], example: &Example) -> Migration
     if rule.category == Category::Shadow {
         return review_on_shadow(rule, history, example);
     }
+    if rule.category == Category::History {
+        return review_against_base(rule, history, example);
+    }
     let mut options = ReviewOptions::default();
     if let Some(version) = example.pg_version {
         options.rule_settings.pg_version = version;
@@ -79,6 +82,57 @@ fn review_on_shadow(rule: &Rule, history: &[&str], example: &Example) -> Migrati
     fs::remove_dir_all(&dir).unwrap();
     assert!(review.problems.is_empty(), "{:?}", review.problems);
     assert!(review.shadow.is_some(), "the shadow database did not start");
+    review.migrations.remove(0)
+}
+
+/// The history category compares the migrations with git's merge base: the history is committed, one
+/// file per block; a bad example is the last history file edited, a good one a new file after it.
+fn review_against_base(rule: &Rule, history: &[&str], example: &Example) -> MigrationReview {
+    let dir = std::env::temp_dir().join(format!(
+        "migagent-rule-doc-{}-{}-{}",
+        rule.id,
+        example.line,
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("db")).unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+    };
+    let file = |number: usize| format!("db/{number:03}_migration.sql");
+    git(&["init", "-q"]);
+    for (number, sql) in history.iter().enumerate() {
+        fs::write(dir.join(file(number + 1)), sql).unwrap();
+    }
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "history"]);
+    let changed = match example.role {
+        Role::Bad => file(history.len()),
+        _ => file(history.len() + 1),
+    };
+    fs::write(dir.join(&changed), &example.sql).unwrap();
+    let changes = migagent::migration::git::changes_since(&dir, "HEAD", &[PathBuf::from("db")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut edited = changes.edited;
+    for migration in &mut edited.migrations {
+        migration.path = dir.join(&migration.path);
+    }
+    let options = ReviewOptions {
+        edited_history: Some(edited),
+        ..ReviewOptions::default()
+    };
+    let paths: Vec<PathBuf> = changes.changed.iter().map(|p| dir.join(p)).collect();
+    let mut review = review(&paths, &options);
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(review.problems.is_empty(), "{:?}", review.problems);
     review.migrations.remove(0)
 }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use migagent::schema::{Catalog, ConstraintKind, RelationKind, TypeKind};
 use migagent::sql::{self, ObjectName};
 
+mod common;
+
 /// Replays one migration file as the next migration of the history.
 fn migrate(catalog: &mut Catalog, text: &str) {
     catalog.begin_migration();
@@ -421,15 +423,10 @@ fn sql_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn replays_the_shared_corpus_without_panicking() {
-    let corpus = Path::new("/work/shared/corpus");
-    if !corpus.is_dir() {
-        println!(
-            "note: {} not found; corpus smoke test skipped",
-            corpus.display()
-        );
+    let Some(corpus) = common::corpus_or_skip("replays_the_shared_corpus_without_panicking") else {
         return;
-    }
-    let mut projects: Vec<PathBuf> = std::fs::read_dir(corpus)
+    };
+    let mut projects: Vec<PathBuf> = std::fs::read_dir(&corpus)
         .expect("readable corpus")
         .flatten()
         .map(|e| e.path())

@@ -854,7 +854,7 @@ fn the_first_failure_stops_the_traced_apply() {
             .not_applied
             .as_deref()
             .unwrap()
-            .starts_with("statement 1 (line 2) failed first"));
+            .starts_with("the statement on line 2 failed first"));
         assert!(exists(&client, "a").await && !exists(&client, "b").await);
 
         // The contract's shape.

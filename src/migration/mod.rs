@@ -13,6 +13,7 @@ mod dir;
 mod discovery;
 mod drizzle;
 mod flyway;
+pub mod git;
 mod heads;
 mod liquibase;
 mod load;

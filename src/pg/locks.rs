@@ -3,7 +3,8 @@
 //! shadow trace is compared with it.
 //!
 //! The model lists the relations whose locks decide whether application queries wait: tables,
-//! partitioned tables and their partitions, materialized views. Indexes appear only when the statement
+//! partitioned tables and their partitions, materialized views, and a view `CREATE OR REPLACE VIEW`
+//! replaces. Indexes appear only when the statement
 //! names one and locks it more strongly than its table (`REINDEX INDEX`, `ALTER INDEX`): the planner
 //! takes ACCESS SHARE on every index of a table, so ACCESS EXCLUSIVE on one index stalls almost every
 //! query on the table. Locks on objects created earlier in the same migration are listed too; rules
@@ -17,9 +18,9 @@ use std::fmt;
 use std::ops::Range;
 
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, CommentObject, CreateTable, DataType, FromTable,
-    LockTableMode, ObjectType, Statement as Ast, TableConstraint, TableFactor, TableObject,
-    TableWithJoins,
+    AlterColumnOperation, AlterTableOperation, ColumnOption, CommentObject, CreateTable, DataType,
+    FromTable, LockTableMode, ObjectType, Statement as Ast, TableConstraint, TableFactor,
+    TableObject, TableWithJoins,
 };
 
 use crate::schema::{user_type_name, Catalog, ConstraintKind, RelationKind};
@@ -188,6 +189,18 @@ fn from_ast(statement: &Statement, ast: &Ast, catalog: &Catalog, locks: &mut Loc
             }
         }
         Ast::CreateTable(create) => create_table(create, locks),
+        // Replacing an existing view's definition takes ACCESS EXCLUSIVE on the view (measured on
+        // PostgreSQL 15): every query reading it waits.
+        Ast::CreateView(view) if view.or_replace && !view.materialized => {
+            if let Some(name) = ObjectName::from_ast(&view.name) {
+                if catalog
+                    .relation(&name)
+                    .is_some_and(|r| r.kind == RelationKind::View)
+                {
+                    locks.take(&name, AccessExclusive);
+                }
+            }
+        }
         Ast::Drop {
             object_type,
             names,
@@ -380,6 +393,17 @@ fn alter_table_operation(
                 }
             }
         }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: AlterColumnOperation::SetDataType { .. },
+        } => {
+            locks.take(table, AccessExclusive);
+            // The foreign keys on the column (either side) are dropped and re-created, which takes
+            // ACCESS EXCLUSIVE on the table at their other end (measured on PostgreSQL 15).
+            for other in foreign_key_partners(catalog, table, &fold_ident(column_name)) {
+                locks.take(&other, AccessExclusive);
+            }
+        }
         AlterTableOperation::ValidateConstraint { name } => {
             locks.take(table, ShareUpdateExclusive);
             // Validating a foreign key reads the referenced table under ROW SHARE.
@@ -484,6 +508,40 @@ fn referenced_tables(catalog: &Catalog, table: &ObjectName) -> Vec<ObjectName> {
             _ => None,
         })
         .collect()
+}
+
+/// The tables at the other end of the foreign keys that `column` of `table` takes part in: those it
+/// references, and those referencing it.
+fn foreign_key_partners(catalog: &Catalog, table: &ObjectName, column: &str) -> Vec<ObjectName> {
+    let target = catalog.resolve(table);
+    let column = column.to_owned();
+    let mut partners: Vec<ObjectName> = catalog
+        .constraints_of(table)
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ConstraintKind::ForeignKey {
+                columns,
+                references,
+                ..
+            } if columns.contains(&column) => Some(references.clone()),
+            _ => None,
+        })
+        .collect();
+    for relation in catalog.relations().filter(|r| r.name != target) {
+        for constraint in &relation.constraints {
+            if let ConstraintKind::ForeignKey {
+                references,
+                referenced_columns,
+                ..
+            } = &constraint.kind
+            {
+                if catalog.resolve(references) == target && referenced_columns.contains(&column) {
+                    partners.push(relation.name.clone());
+                }
+            }
+        }
+    }
+    partners
 }
 
 /// The tables with a foreign key that references `table`.

@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
 mod confirm;
+mod edits;
 mod shadow;
 
 use crate::advice::draft::Step;
 use crate::advice::Advice;
 use crate::escape;
+use crate::migration::git::HistoryEdits;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
 };
@@ -49,6 +51,29 @@ pub struct ReviewOptions {
     pub shadow: ShadowOptions,
     /// No `--pg-version` was given: the shadow server's version is the target.
     pub pg_version_from_shadow: bool,
+    /// With `--base`: the migrations of the merge base edited or deleted since.
+    pub edited_history: Option<HistoryEdits>,
+    /// `--shadow require`: a history the shadow cannot apply is an error, not a static review.
+    pub shadow_required: bool,
+    /// Set by the review: the shadow's server is another major version than the rules target.
+    pub trace_version: Option<TraceVersion>,
+}
+
+/// The shadow's server version (`15.18`) when it differs from the target (`--pg-version`): the trace
+/// shows what that version does, which can differ from the target's locks and rewrites.
+#[derive(Debug, Clone)]
+pub struct TraceVersion {
+    pub shadow: String,
+    pub target: u32,
+}
+
+impl TraceVersion {
+    fn note(&self) -> String {
+        format!(
+            "the trace comes from PostgreSQL {} (the shadow's server), not from PostgreSQL {} that the review targets (--pg-version): locks, rewrites and errors can differ between versions; `--pg-bin` of a PostgreSQL {} gives a trace of the target",
+            self.shadow, self.target, self.target
+        )
+    }
 }
 
 impl Default for ReviewOptions {
@@ -62,6 +87,9 @@ impl Default for ReviewOptions {
             small_table_rows: stats::DEFAULT_SMALL_TABLE_ROWS,
             shadow: ShadowOptions::default(),
             pg_version_from_shadow: false,
+            edited_history: None,
+            shadow_required: false,
+            trace_version: None,
         }
     }
 }
@@ -247,8 +275,26 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
         options.rule_settings.pg_version = shadow.version().major;
         options.rule_settings.pg_minor = Some(shadow.version().minor);
     }
+    options.trace_version = shadow
+        .as_ref()
+        .filter(|shadow| shadow.version().major != options.rule_settings.pg_version)
+        .map(|shadow| TraceVersion {
+            shadow: shadow.version().to_string(),
+            target: options.rule_settings.pg_version,
+        });
     for (set, hash) in sets.iter().zip(&hashes) {
         review_set(set, &options, &mut review, shadow.as_mut(), hash.as_deref());
+    }
+    // The report names the shadow only when it traced something it reviews.
+    let traced = review
+        .migrations
+        .iter()
+        .any(|m| m.statements.iter().any(|s| s.trace.is_some()));
+    if !traced {
+        review.shadow = None;
+    }
+    if let Some(edited) = &options.edited_history {
+        edits::report(&mut review, edited, &options);
     }
     if let Some(shadow) = shadow {
         if let Err(error) = shadow.finish() {
@@ -410,7 +456,7 @@ fn review_set(
             } else {
                 if let Some(set_shadow) = &mut set_shadow {
                     if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
-                        review.problems.push(problem);
+                        history_not_applied(review, problem, options);
                     }
                 }
                 for statement in &parsed.statements {
@@ -420,6 +466,30 @@ fn review_set(
             Some(parsed)
         },
     );
+}
+
+/// A history migration the shadow could not apply: with `--shadow require` an input problem (exit 2);
+/// else the review goes on statically from that file on, and says so once, with what would give a
+/// full shadow.
+fn history_not_applied(review: &mut Review, problem: InputProblem, options: &ReviewOptions) {
+    if options.shadow_required {
+        review.problems.push(problem);
+        return;
+    }
+    let at = problem
+        .position
+        .map(|p| format!("line {}: ", p.line))
+        .unwrap_or_default();
+    review.notices.push(InputNotice {
+        message: format!(
+            "{at}{}. For a full shadow: `--pg-bin DIR` of the PostgreSQL version production runs \
+             (`--pg-version N` picks an installed /usr/lib/postgresql/N), `--shadow URL` of a server \
+             that has what the history needs (its extensions and roles), or remove the dependency \
+             from the history; `--shadow require` (`[shadow] required = true`) makes this an error",
+            problem.message.trim_end_matches('.'),
+        ),
+        path: problem.path,
+    });
 }
 
 /// Calls `consume(index, produce(item))` for every item in order, on this thread, while worker
@@ -615,6 +685,9 @@ fn review_migration(
     } else {
         HashSet::new()
     };
+    // Relations that existed and that the migration dropped and created again, by the statement
+    // that created them: from there on they are the migration's own.
+    let mut recreated_at: HashMap<String, usize> = HashMap::new();
     for (index, statement) in parsed.statements.iter().enumerate() {
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -638,6 +711,7 @@ fn review_migration(
                 tx,
                 held_locks: &held_locks,
                 settings: &options.rule_settings,
+                traced: tracing,
                 after_migration: &after_migration,
                 alter_table: OnceCell::new(),
             };
@@ -649,6 +723,7 @@ fn review_migration(
                 Vec::new()
             };
             if tracing {
+                expected[index].lock_timeout = tx.lock_timeout;
                 expected[index].locks.extend(
                     predicted
                         .iter()
@@ -686,6 +761,9 @@ fn review_migration(
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);
+                if tracing {
+                    note_recreated(unit, catalog, &existed, index, &mut recreated_at);
+                }
             }
         }
     }
@@ -737,7 +815,10 @@ fn review_migration(
                 },
                 &traces,
                 &expected,
-                |relation| existed.contains(relation),
+                |relation, statement| {
+                    existed.contains(relation)
+                        && recreated_at.get(relation).is_none_or(|&at| statement < at)
+                },
                 |rule, statement| {
                     options
                         .severity(rule)
@@ -761,6 +842,9 @@ fn review_migration(
         }
         Some((Err(notice), _)) => notices.push(notice),
         _ => {}
+    }
+    if let Some(version) = &options.trace_version {
+        say_which_version_traced(version, &statements, &mut findings, &mut notices);
     }
     if let Some(stats) = &options.stats {
         for finding in &mut findings {
@@ -787,6 +871,53 @@ fn review_migration(
         findings,
         notices,
         advice: None,
+    }
+}
+
+/// With a shadow of another major version than the target: the migration's trace and the findings
+/// it confirms or adds say which version they come from.
+fn say_which_version_traced(
+    version: &TraceVersion,
+    statements: &[ReviewedStatement],
+    findings: &mut [Finding],
+    notices: &mut Vec<Notice>,
+) {
+    let Some(first) = statements.iter().find(|s| s.trace.is_some()) else {
+        return;
+    };
+    notices.push(Notice {
+        position: first.position,
+        message: version.note(),
+    });
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.confirmed_by_shadow.is_some())
+    {
+        finding
+            .message
+            .push_str(&format!(" (trace from PostgreSQL {})", version.shadow));
+    }
+}
+
+/// Records `unit` as the statement that created again a relation of `existed` (the names of those
+/// that existed before the migration), once the catalog calls it new.
+fn note_recreated(
+    unit: &sql::Statement,
+    catalog: &Catalog,
+    existed: &HashSet<String>,
+    index: usize,
+    recreated_at: &mut HashMap<String, usize>,
+) {
+    let Some(target) = &unit.class.target else {
+        return;
+    };
+    let creates = matches!(
+        unit.class.kind,
+        sql::Kind::CreateTable | sql::Kind::CreateView | sql::Kind::CreateMaterializedView
+    );
+    let name = catalog.resolve(target).to_string();
+    if creates && catalog.is_new_relation(target) && existed.contains(&name) {
+        recreated_at.entry(name).or_insert(index);
     }
 }
 

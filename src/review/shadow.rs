@@ -291,6 +291,8 @@ pub(super) struct Expected {
     pub locks: Vec<(String, LockMode)>,
     /// Findings (reported or suppressed) by rule and table: each explains what its rule claims.
     pub explained: Vec<(&'static rules::Rule, Option<String>)>,
+    /// `lock_timeout` is set when it runs: a lock it waits for is waited for at most that long.
+    pub lock_timeout: bool,
 }
 
 impl Expected {
@@ -313,14 +315,15 @@ pub(super) struct Reviewed<'a> {
 
 /// Adds what the trace says to the review of one migration: `confirmed_by_shadow` on the static
 /// findings, and `apply-failed`, `observed-rewrite` and `observed-blocking-lock` findings for what the
-/// trace saw that no rule predicted. `existed` tells whether a relation existed before the migration:
-/// what happens to a table the migration itself created blocks nobody.
+/// trace saw that no rule predicted. `existed(relation, statement)` tells whether the relation a
+/// statement touches existed before the migration (and was not dropped and re-created by it before
+/// that statement): what happens to a table the migration itself created blocks nobody.
 pub(super) fn compare(
     findings: &mut Vec<Finding>,
     migration: Reviewed,
     traces: &[StatementTrace],
     expected: &[Expected],
-    existed: impl Fn(&str) -> bool,
+    existed: impl Fn(&str, usize) -> bool,
     reported: impl Fn(&'static rules::Rule, usize) -> Option<Severity>,
     shadow: &str,
 ) {
@@ -369,7 +372,11 @@ pub(super) fn compare(
             let at = error.position;
             observed.push((rule, trace.statement, message, help, None, at));
         }
-        for table in trace.rewrites.iter().filter(|t| existed(t)) {
+        for table in trace
+            .rewrites
+            .iter()
+            .filter(|t| existed(t, trace.statement))
+        {
             // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
             // cascades) explains every rewrite of its statement.
             let explained = expected.explained.iter().any(|(rule, t)| {
@@ -395,33 +402,51 @@ pub(super) fn compare(
             ));
         }
         for (relation, mode) in trace.strongest_locks() {
-            if !blocks_traffic(mode) || !existed(relation) {
+            if !blocks_traffic(mode) || !existed(relation, trace.statement) {
                 continue;
             }
             let predicted = expected.predicted_lock(relation);
             if predicted.is_some_and(|p| p >= mode) {
                 continue;
             }
-            let predicted = predicted.map_or("no lock".to_owned(), |p| p.to_string());
+            let model = match predicted {
+                Some(p) => {
+                    format!("stronger than the {p} migagent's lock model predicts from the SQL")
+                }
+                None => "a lock migagent's lock model does not predict from the SQL".to_owned(),
+            };
+            let waiting = if expected.lock_timeout {
+                "; lock_timeout is set, so it waits for the lock at most that long and then fails (retry the migration) instead of queueing traffic indefinitely"
+            } else {
+                ", and queues everything behind it while it waits"
+            };
             let message = format!(
-                "{label} took {mode} on {relation} on the shadow database, stronger than the {predicted} migagent's lock model predicts from the SQL: it {} while held, and queues everything behind it while it waits",
+                "{label} took {mode} on {relation} on the shadow database, {model}: it {} while held{waiting}",
                 mode.blocks()
             );
-            let help = "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`".to_owned();
+            let help = if expected.lock_timeout {
+                "find what takes the lock (a trigger, a function, a foreign key or a DO block) and keep it short; see `migagent rules observed-blocking-lock`"
+            } else {
+                "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`"
+            };
             observed.push((
                 &rules::shadow::OBSERVED_BLOCKING_LOCK,
                 trace.statement,
                 message,
-                help,
+                help.to_owned(),
                 Some(relation.to_owned()),
                 None,
             ));
         }
     }
     for (rule, statement, message, help, table, at) in observed {
-        let Some(severity) = reported(rule, statement) else {
+        let Some(mut severity) = reported(rule, statement) else {
             continue;
         };
+        // A bounded wait is what `missing-lock-timeout` asks for: what remains is the hold itself.
+        if rule.id == rules::shadow::OBSERVED_BLOCKING_LOCK.id && expected[statement].lock_timeout {
+            severity = severity.min(Severity::Info);
+        }
         let reviewed = &statements[statement];
         let (offset, position) = match at {
             Some(position) => (lines.offset(text, position), position),
@@ -511,7 +536,7 @@ mod tests {
             },
             &[trace],
             &[expected],
-            |relation| relation != "public.fresh",
+            |relation, _| relation != "public.fresh",
             |rule, _| Some(rule.default_severity),
             "PostgreSQL 15.8",
         );
@@ -535,14 +560,39 @@ mod tests {
         };
         let expected = Expected {
             locks: vec![("public.t".into(), LockMode::ShareUpdateExclusive)],
-            explained: Vec::new(),
+            ..Expected::default()
         };
         assert_eq!(
-            compared(trace, expected),
+            compared(trace.clone(), expected.clone()),
             [
                 ("observed-rewrite", "public.t".to_owned()),
                 ("observed-blocking-lock", "public.t".to_owned())
             ]
+        );
+        let unpredicted = compare_one(trace.clone(), Expected::default());
+        assert!(
+            unpredicted[1].message.contains(
+                "took ACCESS EXCLUSIVE on public.t on the shadow database, a lock migagent's lock model does not predict from the SQL: it blocks reads and writes while held, and queues"
+            ),
+            "{}",
+            unpredicted[1].message
+        );
+        // With lock_timeout set the wait is bounded: what remains is the hold, graded info.
+        let bounded = compare_one(
+            trace,
+            Expected {
+                lock_timeout: true,
+                ..expected
+            },
+        );
+        assert_eq!(bounded[1].rule.id, "observed-blocking-lock");
+        assert_eq!(bounded[1].severity, Severity::Info);
+        assert!(
+            bounded[1]
+                .message
+                .contains("lock_timeout is set, so it waits for the lock at most that long"),
+            "{}",
+            bounded[1].message
         );
     }
 
@@ -562,6 +612,7 @@ mod tests {
         let expected = Expected {
             locks: vec![("public.t".into(), LockMode::AccessExclusive)],
             explained: vec![(rewrite_rule, Some("public.t".into()))],
+            ..Expected::default()
         };
         assert_eq!(compared(trace, expected), []);
     }
@@ -633,7 +684,7 @@ mod tests {
             None
         );
         let not_run = StatementTrace {
-            not_applied: Some("statement 0 failed first".into()),
+            not_applied: Some("the statement on line 1 failed first".into()),
             ..StatementTrace::default()
         };
         assert_eq!(

@@ -410,6 +410,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             tx: Default::default(),
             held_locks: &[],
             settings: &settings,
+            traced: false,
             after_migration: &Default::default(),
             alter_table: Default::default(),
         };

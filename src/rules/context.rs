@@ -81,6 +81,8 @@ pub struct StatementContext<'a> {
     /// model predicts them): the statement does not queue for these again.
     pub held_locks: &'a [PredictedLock],
     pub settings: &'a RuleSettings,
+    /// The shadow database applies the migration and traces each statement.
+    pub traced: bool,
     /// The schema the whole migration leaves behind, computed on first use (see
     /// [`StatementContext::catalog_after_migration`]).
     pub after_migration: &'a OnceCell<Catalog>,

@@ -38,6 +38,7 @@ mod drop_sequence;
 mod drop_table;
 mod enum_value_in_transaction;
 mod foreign_key_without_index;
+mod history_modified;
 mod identifier_too_long;
 mod index_not_concurrent;
 mod index_on_partitioned_table;
@@ -137,6 +138,7 @@ pub const ALL: &[&Rule] = &[
     shadow::APPLY_FAILED,
     shadow::OBSERVED_REWRITE,
     shadow::OBSERVED_BLOCKING_LOCK,
+    HISTORY_MODIFIED,
     &unparsed_statement::RULE,
 ];
 
@@ -148,6 +150,9 @@ pub mod shadow {
     pub const OBSERVED_REWRITE: &Rule = &super::observed_rewrite::RULE;
     pub const OBSERVED_BLOCKING_LOCK: &Rule = &super::observed_blocking_lock::RULE;
 }
+
+/// The rule whose findings come from comparing the migrations with git's merge base (`--base`).
+pub const HISTORY_MODIFIED: &Rule = &history_modified::RULE;
 
 /// The static check of a rule whose findings come from the shadow database's trace (the `shadow`
 /// category): the SQL alone says nothing, the review's shadow stage reports them.
@@ -205,6 +210,8 @@ pub enum Category {
     Hygiene,
     /// Seen on the shadow database.
     Shadow,
+    /// An already-applied migration changed (`--base`).
+    History,
     /// About migagent's own understanding of the SQL.
     Parser,
 }
@@ -219,6 +226,7 @@ impl Category {
             Category::Transactions => "transactions",
             Category::Hygiene => "hygiene",
             Category::Shadow => "shadow",
+            Category::History => "history",
             Category::Parser => "parser",
         }
     }

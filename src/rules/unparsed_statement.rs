@@ -65,17 +65,29 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             class.label
         ),
     };
+    // With the shadow running, its trace of this statement is in the report already.
+    let (shadow, help) = if cx.traced {
+        (
+            "the shadow database applied it: its trace shows the locks it really took",
+            "check this statement by hand against its trace",
+        )
+    } else {
+        (
+            "the shadow database, when enabled, still applies it and traces what it does",
+            "check this statement by hand, or review with a shadow database (`--shadow`) to see the \
+             locks it really takes",
+        )
+    };
     out.push(cx.diagnostic(
         offset,
         None,
         format!(
-            "{reason}; {classified}, so rules that need its full syntax could not check it \
-             (the shadow database, when enabled, still applies it and traces what it does)"
+            "{reason}; {classified}, so rules that need its full syntax could not check it ({shadow})"
         ),
-        "check this statement by hand, or review with a shadow database (`--shadow`) to see the \
-         locks it really takes; if it is fine, silence this note with \
-         `-- migagent:ignore unparsed-statement -- <reason>` on the line before it"
-            .into(),
+        format!(
+            "{help}; if it is fine, silence this note with `-- migagent:ignore unparsed-statement -- \
+             <reason>` on the line before it"
+        ),
     ));
 }
 

@@ -204,14 +204,14 @@ pub async fn apply_traced(
         applier_pid: None,
         schema: None,
     };
-    let mut failed: Option<(usize, usize)> = None;
+    let mut failed: Option<usize> = None;
     for section in &script.sections {
         for statement in &section.statements {
-            let trace = if let Some((index, line)) = failed {
+            let trace = if let Some(line) = failed {
                 StatementTrace::not_applied(
                     statement,
                     format!(
-                        "statement {index} (line {line}) failed first, and the migration stops at its first error"
+                        "the statement on line {line} failed first, and the migration stops at its first error"
                     ),
                 )
             } else if statement.is_psql_meta() {
@@ -222,7 +222,7 @@ pub async fn apply_traced(
             } else {
                 let trace = tracer.statement(statement).await;
                 if trace.error.is_some() {
-                    failed = Some((statement.index, statement.line));
+                    failed = Some(statement.line);
                 }
                 trace
             };
@@ -232,7 +232,7 @@ pub async fn apply_traced(
             if let Some(last) = section.last_sql_statement() {
                 if let Err(error) = tracer.end_section(section.end).await {
                     let error = ApplyError::new(script, last, &error, false);
-                    failed = Some((last.index, last.line));
+                    failed = Some(last.line);
                     if let Some(trace) = tracer
                         .traces
                         .iter_mut()

@@ -15,10 +15,31 @@ pub fn binaries_or_skip() -> Option<PgBinaries> {
             panic!("CI must run the tests against PostgreSQL, but PostgreSQL is missing: {err}")
         }
         Err(err) => {
-            eprintln!("note: skipping a test against PostgreSQL: {err}");
+            skipped(&format!("a test against PostgreSQL: {err}"));
             None
         }
     }
+}
+
+/// Says that a test was skipped and why, on the real stderr: libtest captures `eprintln!` of passing
+/// tests, which would make a skipped test look like a passing one.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: skipped {what}");
+}
+
+/// The shared corpus of real migration histories beside the project's checkout, or `None` (saying
+/// the test was skipped) without it.
+pub fn corpus_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skipped(&format!(
+        "{test}: no corpus at {} (it only exists beside the project's own checkout)",
+        dir.display()
+    ));
+    None
 }
 
 /// Starts an ephemeral cluster, or `None` when PostgreSQL is absent outside CI.
