@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{Finding, MigrationReview, Review, ReviewOptions, ReviewedStatement};
 use crate::escape;
 use crate::migration::git::{EditedMigration, HistoryEdits};
-use crate::migration::Tool;
+use crate::migration::{Section, Tool, Transaction};
 use crate::rules::{self, Rule};
 use crate::sql::{LineIndex, Position};
 
@@ -101,10 +101,15 @@ fn deleted_migration(edited: &EditedMigration) -> MigrationReview {
             trace: None,
             table_sizes: Vec::new(),
         }],
+        sections: vec![Section {
+            range: 0..text.len(),
+            transaction: Transaction::None,
+        }],
         text,
         lines,
         findings: Vec::new(),
         notices: Vec::new(),
+        advice: None,
     }
 }
 
@@ -144,6 +149,7 @@ fn add_finding(
         help: HELP.to_owned(),
         table: None,
         confirmed_by_shadow: None,
+        fix: None,
     });
     migration.findings.sort_by_key(|f| (f.offset, f.statement));
 }
