@@ -10,6 +10,7 @@
 //! Each test collects every failing document before failing, so one run shows all of them.
 
 use std::fs;
+use std::path::PathBuf;
 
 use migagent::migration::Transaction;
 use migagent::report::text::{render_migration, Style};
