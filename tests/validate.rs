@@ -48,7 +48,9 @@ impl Fixture {
         shadow
             .block_on(database.client.batch_execute(history))
             .unwrap();
-        let baseline = shadow.seal_baseline(database, "history");
+        let baseline = shadow
+            .seal_baseline(database, "history")
+            .expect("the baseline seals");
         Some(Fixture { shadow, baseline })
     }
 

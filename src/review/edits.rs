@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{Finding, MigrationReview, Review, ReviewOptions, ReviewedStatement};
 use crate::escape;
 use crate::migration::git::{EditedMigration, HistoryEdits};
-use crate::migration::{Section, Tool, Transaction};
+use crate::migration::Tool;
 use crate::rules::{self, Rule};
 use crate::sql::{LineIndex, Position};
 
@@ -100,10 +100,6 @@ fn deleted_migration(edited: &EditedMigration) -> MigrationReview {
             label: "deleted migration".into(),
             trace: None,
             table_sizes: Vec::new(),
-        }],
-        sections: vec![Section {
-            range: 0..text.len(),
-            transaction: Transaction::None,
         }],
         text,
         // Nothing of a deleted migration runs.
