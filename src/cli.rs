@@ -500,11 +500,14 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             &repository_trees(&cwd, config_file_dir.as_deref(), &paths),
         )?;
     }
+    // Without a shadow nothing runs as anyone, so the line does not matter there.
+    let config_superuser_opted_in =
+        !matches!(shadow_mode, ShadowMode::Off) && config_superuser(shadow_config.superuser)?;
     let shadow = ShadowOptions {
         mode: shadow_mode,
         pg_bin,
         cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
-        superuser: args.shadow_superuser || shadow_config.superuser.unwrap_or(false),
+        superuser: args.shadow_superuser || config_superuser_opted_in,
         extensions: args
             .shadow_extension
             .iter()
@@ -814,6 +817,29 @@ fn require_config_pg_bin_opt_in(configured: &Path) -> Result<(), UsageError> {
          (not in the repository) to use the configured directory; or remove the line, and migagent \
          finds PostgreSQL on PATH",
         escape::path(configured)
+    )))
+}
+
+/// Set (to `1`) by a CI job, never by the repository, to let `[shadow] superuser = true` of
+/// migagent.toml apply migrations as a superuser.
+const TRUST_CONFIG_SUPERUSER: &str = "MIGAGENT_TRUST_CONFIG_SUPERUSER";
+
+/// `[shadow] superuser = true` from migagent.toml, honoured only when the environment opts in to it:
+/// a pull request that could switch it on would lift the sandbox its own migrations run in (a
+/// superuser runs `COPY … FROM PROGRAM`, reads and writes the server's files).
+fn config_superuser(configured: Option<bool>) -> Result<bool, UsageError> {
+    if configured != Some(true) {
+        return Ok(false);
+    }
+    if std::env::var(TRUST_CONFIG_SUPERUSER).as_deref() == Ok("1") {
+        return Ok(true);
+    }
+    Err(UsageError(format!(
+        "migagent.toml sets `[shadow] superuser = true`, which migagent does not use on the file's word: \
+         a pull request can edit migagent.toml, and as a superuser the migrations under review can run \
+         programs and read files on the shadow's machine. Pass `--shadow-superuser` in the CI job \
+         instead, or set {TRUST_CONFIG_SUPERUSER}=1 in the job's environment (not in the repository); \
+         or remove the line, and migagent applies migrations as a role without superuser"
     )))
 }
 

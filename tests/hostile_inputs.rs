@@ -71,6 +71,7 @@ fn migagent_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
         .env("NO_COLOR", "1")
         .env("XDG_CACHE_HOME", cwd.join(".cache"))
         .env_remove("MIGAGENT_TRUST_CONFIG_PG_BIN")
+        .env_remove("MIGAGENT_TRUST_CONFIG_SUPERUSER")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
@@ -437,6 +438,36 @@ fn fake_pg_bin(scratch: &Scratch, dir: &str) -> PathBuf {
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+#[test]
+fn a_repository_cannot_lift_the_shadow_sandbox() {
+    let scratch = Scratch::new("superuser");
+    git_repo(&scratch);
+    scratch.write("migagent.toml", "[shadow]\nsuperuser = true\n");
+
+    let output = migagent(&["review", "--shadow", "auto", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("migagent.toml sets `[shadow] superuser = true`")
+            && stderr(&output).contains("MIGAGENT_TRUST_CONFIG_SUPERUSER=1"),
+        "{}",
+        stderr(&output)
+    );
+    // Without a shadow nothing runs as anyone, so the line does not matter.
+    let output = migagent(&["review", "db"], &scratch.0);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The job's own opt-in is honoured (the review then goes on, with or without PostgreSQL here).
+    let output = migagent_with(
+        &["review", "--shadow", "auto", "db"],
+        &scratch.0,
+        &[("MIGAGENT_TRUST_CONFIG_SUPERUSER", "1")],
+    );
+    assert!(
+        !stderr(&output).contains("migagent.toml sets `[shadow] superuser"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
