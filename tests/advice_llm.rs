@@ -506,7 +506,11 @@ async fn llm_off_sends_nothing() {
     let project = Project::new("off", INDEX);
     let server = server_answering(vec![ok(completion(Some(&good_reply(0)), None, "stop"))]).await;
     let output = project.review(&base(&server), "off", &[]);
-    assert_eq!(advice(&json_of(&output)), &Value::Null);
+    // The built-in fixers still draft; nothing was asked of a model.
+    let json = json_of(&output);
+    let advice = advice(&json);
+    assert_eq!(advice["source"], "builtin", "{advice}");
+    assert_eq!(advice["llm"], Value::Null);
     assert!(bodies(&server).await.is_empty());
 }
 

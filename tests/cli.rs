@@ -106,7 +106,19 @@ fn json_report_follows_the_contract() {
     let migration = &migrations[0];
     assert_eq!(migration["path"], EXAMPLE);
     assert_eq!(migration["tool"], "plain");
-    assert!(migration["advice"].is_null());
+    // Built-in advice: drafted with no LLM, each draft carrying its validation.
+    let advice = &migration["advice"];
+    assert_eq!(advice["source"], "builtin");
+    assert!(advice["llm"].is_null());
+    let drafts = advice["drafts"].as_array().unwrap();
+    assert!(!drafts.is_empty());
+    for draft in drafts {
+        assert!(["rewrite", "down"].contains(&draft["kind"].as_str().unwrap()));
+        assert_eq!(draft["source"], "builtin");
+        assert_eq!(draft["attempts"], 1);
+        assert!(draft["validation"]["status"].is_string());
+    }
+    assert_eq!(advice["rewrite"]["kind"], "rewrite");
     let statements = migration["statements"].as_array().unwrap();
     for (i, statement) in statements.iter().enumerate() {
         assert_eq!(statement["index"], i);

@@ -341,6 +341,26 @@ fn advise_step(review: &mut Review, options: &ReviewOptions) {
     }
 }
 
+/// The built-in fixers' drafts for a reviewed migration with a finding at or above `--advise-on`
+/// (no LLM needed); `None` when they draft nothing. The LLM's advice, when asked, adds to it.
+fn builtin_advice(
+    migration: &MigrationReview,
+    before: &Catalog,
+    options: &ReviewOptions,
+) -> Option<Advice> {
+    let severities: Vec<Severity> = migration.findings.iter().map(|f| f.severity).collect();
+    if !severities.iter().any(|&s| s >= options.advise.advise_on) {
+        return None;
+    }
+    let builtin = advice::builtin::drafts(migration, before);
+    if builtin.drafts.is_empty() {
+        return None;
+    }
+    let mut advice = Advice::builtin(builtin.drafts, &severities);
+    advice.notes = builtin.notes;
+    Some(advice)
+}
+
 /// What the advise stage needs of the schema just before the migration; only when an LLM is asked.
 fn advice_context(
     migration: &Migration,
@@ -493,13 +513,15 @@ fn review_set(
             catalog.begin_migration();
             if is_target {
                 let context = advice_context(&migration, &parsed, &catalog, options);
-                let reviewed = review_migration(
+                let before = catalog.clone();
+                let mut reviewed = review_migration(
                     migration,
                     &parsed,
                     &mut catalog,
                     options,
                     set_shadow.as_mut(),
                 );
+                reviewed.advice = builtin_advice(&reviewed, &before, options);
                 review.problems.extend(split_problems(&reviewed, &parsed));
                 if let Some(context) = context {
                     review
