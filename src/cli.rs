@@ -730,24 +730,28 @@ fn load_config(
     Ok((config, Some(dir)))
 }
 
-/// A duration as `500ms`, `90s`, `5min`, `1h`, or a number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+/// `text` (trimmed) as its leading digits and the unit after them; `expected` completes "… is not".
+fn number_and_unit<'t>(text: &'t str, expected: &str) -> Result<(u64, &'t str), String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| {
-        format!(
-            "`{}` is not a duration; write e.g. 90s, 5min or 1h",
-            escape::text(text)
-        )
-    })?;
-    let duration = match unit.trim() {
+    let number = digits
+        .parse()
+        .map_err(|_| format!("`{}` is not {expected}", escape::text(text)))?;
+    Ok((number, unit.trim()))
+}
+
+/// A duration as `500ms`, `90s`, `5min`, `1h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = number_and_unit(text, "a duration; write e.g. 90s, 5min or 1h")?;
+    let out_of_range = || format!("`{}` is out of range", escape::text(text));
+    let duration = match unit {
         "ms" => Duration::from_millis(number),
         "" | "s" => Duration::from_secs(number),
-        "min" | "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
+        "min" | "m" => Duration::from_secs(number.checked_mul(60).ok_or_else(out_of_range)?),
+        "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(out_of_range)?),
         _ => {
             return Err(format!(
                 "`{}` has an unknown unit; write e.g. 500ms, 90s, 5min or 1h",
@@ -767,17 +771,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A size as `2GB`, `500MB`, `64kB` (powers of 1024, as PostgreSQL reads them), or bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| {
-        format!(
-            "`{}` is not a size; write e.g. 2GB or 500MB",
-            escape::text(text)
-        )
-    })?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (number, unit) = number_and_unit(text, "a size; write e.g. 2GB or 500MB")?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" | "k" => 1 << 10,
         "mb" | "m" => 1 << 20,
@@ -974,6 +969,24 @@ fn print_stdout(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_their_units_and_refuse_the_rest() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 90 "), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("soon").is_err());
+        // Too large for the unit: an error, not an overflow.
+        assert!(parse_duration("18446744073709551615h").is_err());
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert_eq!(parse_size("500mb"), Ok(500 << 20));
+        assert!(parse_size("1kB").is_err());
+        assert!(parse_size("18446744073709551615TB").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 
     #[test]
     fn pg_version_picks_an_installed_version_only_when_it_is_there() {
