@@ -74,6 +74,25 @@ pub struct Table {
     pub force_row_level_security: bool,
 }
 
+#[cfg(test)]
+impl Table {
+    /// An ordinary logged table of `columns` with nothing else set, for tests.
+    pub(crate) fn plain(columns: Vec<Column>) -> Table {
+        Table {
+            kind: TableKind::Table,
+            unlogged: false,
+            columns,
+            partition_of: None,
+            partition_bound: None,
+            partition_key: None,
+            inherits: Vec::new(),
+            options: Vec::new(),
+            row_level_security: false,
+            force_row_level_security: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Column {
     /// Quoted where PostgreSQL would quote it.
@@ -1390,27 +1409,12 @@ mod tests {
         );
     }
 
-    fn table(columns: Vec<Column>) -> Table {
-        Table {
-            kind: TableKind::Table,
-            unlogged: false,
-            columns,
-            partition_of: None,
-            partition_bound: None,
-            partition_key: None,
-            inherits: Vec::new(),
-            options: Vec::new(),
-            row_level_security: false,
-            force_row_level_security: false,
-        }
-    }
-
     #[test]
     fn changes_read_as_sentences() {
         let mut before = SchemaSnapshot::default();
         before
             .tables
-            .insert("public.t".to_owned(), table(columns(&["a", "b"])));
+            .insert("public.t".to_owned(), Table::plain(columns(&["a", "b"])));
         before.constraints.insert(
             "public.t.t_a_check".to_owned(),
             Constraint {
@@ -1422,7 +1426,9 @@ mod tests {
         let mut wider = columns(&["b", "a"]);
         wider[1].data_type = "bigint".to_owned();
         wider[1].not_null = true;
-        after.tables.insert("public.t".to_owned(), table(wider));
+        after
+            .tables
+            .insert("public.t".to_owned(), Table::plain(wider));
         after.constraints.insert(
             "public.t.t_a_check".to_owned(),
             Constraint {

@@ -238,7 +238,7 @@ pub(super) fn shown(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::snapshot::{Index, TableKind};
+    use crate::shadow::snapshot::Index;
 
     fn column(name: &str, data_type: &str) -> Column {
         Column {
@@ -252,26 +252,11 @@ mod tests {
         }
     }
 
-    fn table(columns: Vec<Column>) -> Table {
-        Table {
-            kind: TableKind::Table,
-            unlogged: false,
-            columns,
-            partition_of: None,
-            partition_bound: None,
-            partition_key: None,
-            inherits: Vec::new(),
-            options: Vec::new(),
-            row_level_security: false,
-            force_row_level_security: false,
-        }
-    }
-
     fn users(columns: Vec<Column>) -> SchemaSnapshot {
         let mut snapshot = SchemaSnapshot::default();
         snapshot
             .tables
-            .insert("public.users".into(), table(columns));
+            .insert("public.users".into(), Table::plain(columns));
         snapshot
     }
 

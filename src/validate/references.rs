@@ -142,7 +142,7 @@ fn dotted_names(text: &str) -> Vec<(String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::snapshot::{Column, Table, TableKind};
+    use crate::shadow::snapshot::{Column, Table};
 
     fn schema() -> SchemaSnapshot {
         let column = |name: &str| Column {
@@ -158,18 +158,7 @@ mod tests {
         snapshot.schemas.insert("public".into());
         snapshot.tables.insert(
             "public.orders".into(),
-            Table {
-                kind: TableKind::Table,
-                unlogged: false,
-                columns: vec![column("id"), column("total")],
-                partition_of: None,
-                partition_bound: None,
-                partition_key: None,
-                inherits: Vec::new(),
-                options: Vec::new(),
-                row_level_security: false,
-                force_row_level_security: false,
-            },
+            Table::plain(vec![column("id"), column("total")]),
         );
         snapshot
     }
