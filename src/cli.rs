@@ -494,11 +494,13 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         }
         (None, None) => installed_pg_bin(args.pg_version.or(config.pg_version)),
     };
+    let untrusted_dirs = if runs_own_cluster {
+        repository_trees(&cwd, config_file_dir.as_deref(), &paths)
+    } else {
+        Vec::new()
+    };
     if let Some(pg_bin) = &pg_bin {
-        refuse_programs_of_the_repository_as_root(
-            pg_bin,
-            &repository_trees(&cwd, config_file_dir.as_deref(), &paths),
-        )?;
+        refuse_programs_of_the_repository_as_root(pg_bin, &untrusted_dirs)?;
     }
     // Without a shadow nothing runs as anyone, so the line does not matter there.
     let config_superuser_opted_in =
@@ -514,6 +516,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             .chain(shadow_config.extensions.iter().flatten())
             .map(|name| name.to_ascii_lowercase())
             .collect(),
+        untrusted_dirs,
         config_extensions: config_extensions_to_vet(
             &args.shadow_extension,
             shadow_config.extensions.as_deref(),

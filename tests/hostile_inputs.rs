@@ -526,6 +526,68 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
     assert!(ran.exists(), "the opted-in pg-bin was not used");
 }
 
+/// PATH may lead into the checkout (`./bin`, `node_modules/.bin`, a directory the job added): programs
+/// found there, or through a relative PATH entry, are never run, and the run says which it passed over.
+#[test]
+fn programs_on_path_inside_the_repository_or_relative_are_never_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("path");
+    git_repo(&scratch);
+    let in_repo = fake_pg_bin(&scratch, "tools");
+    let relative = fake_pg_bin(&scratch, "rel");
+    let pg_config_ran = scratch.path("pg_config-ran");
+    scratch.write(
+        "tools/pg_config",
+        format!(
+            "#!/bin/sh\necho ran >> '{}'\necho /tmp\n",
+            pg_config_ran.display()
+        ),
+    );
+    std::fs::set_permissions(
+        scratch.path("tools/pg_config"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:rel:{}",
+        scratch.path("tools").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = migagent_with(
+        &["review", "--shadow", "auto", "db"],
+        &scratch.0,
+        &[("PATH", &path)],
+    );
+    let err = stderr(&output);
+    assert!(!in_repo.exists(), "a program of the repository ran: {err}");
+    assert!(
+        !relative.exists(),
+        "a program of a relative PATH entry ran: {err}"
+    );
+    assert!(
+        !pg_config_ran.exists(),
+        "the repository's pg_config ran: {err}"
+    );
+    assert!(
+        err.contains("tools/initdb (it is inside the repository under review")
+            && err.contains("rel/initdb (found through a relative PATH entry"),
+        "{err}"
+    );
+    // With no PostgreSQL elsewhere on PATH, migagent asks pg_config: not the repository's.
+    let tools = scratch.path("tools").display().to_string();
+    let output = migagent_with(
+        &["review", "--shadow", "auto", "db"],
+        &scratch.0,
+        &[("PATH", &tools)],
+    );
+    let err = stderr(&output);
+    assert!(!in_repo.exists() && !pg_config_ran.exists(), "{err}");
+    assert!(
+        err.contains("tools/pg_config (it is inside the repository under review"),
+        "{err}"
+    );
+}
+
 /// Statements nesting far deeper than any real migration, in every shape that builds deep syntax trees.
 fn deep_statements() -> Vec<(&'static str, String)> {
     let chain = |term: &str, operator: &str, n: usize| vec![term; n].join(operator);

@@ -71,6 +71,11 @@ impl Scratch {
 
     /// `migagent review migrations/002_reviewed.sql <args>` with a secret in the environment.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[])
+    }
+
+    /// The same with more variables in the environment.
+    fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_migagent"))
             .args(["review", "--shadow", "auto", "migrations/002_reviewed.sql"])
             .args(args)
@@ -79,6 +84,8 @@ impl Scratch {
             .env("SECRET_TOKEN", SECRET)
             .env("NO_COLOR", "1")
             .env_remove("MIGAGENT_SHADOW_URL")
+            .env_remove("MIGAGENT_TRUST_CONFIG_EXTENSIONS")
+            .envs(env.iter().copied())
             .output()
             .expect("the binary runs")
     }
@@ -326,6 +333,50 @@ fn alter_role_keeps_only_harmless_changes_to_roles_the_migrations_made() {
         );
     }
     assert_clean_image_afterwards(&scratch);
+}
+
+/// A pull request can edit migagent.toml: an untrusted extension there (file_fdw reads the server's
+/// files for whoever may create its foreign tables) is refused unless the job opts in or passes the flag;
+/// trusted ones need nothing.
+#[test]
+fn a_repository_cannot_allow_an_untrusted_extension_on_its_own_word() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("extensions");
+    let config = scratch.0.join("migagent.toml");
+    fs::write(
+        &config,
+        "[shadow]\nextensions = [\"file_fdw\", \"citext\"]\n",
+    )
+    .unwrap();
+    scratch.reviewed("CREATE EXTENSION file_fdw;\nCREATE EXTENSION citext;\n");
+    let output = scratch.run(&["--no-cache"]);
+    let all = show(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("allows the extension(s) file_fdw under `[shadow] extensions`")
+            && all.contains("MIGAGENT_TRUST_CONFIG_EXTENSIONS=1"),
+        "{all}"
+    );
+    for (args, env) in [
+        (&["--shadow-extension", "file_fdw"][..], &[][..]),
+        (&[][..], &[("MIGAGENT_TRUST_CONFIG_EXTENSIONS", "1")][..]),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--no-cache", "--format", "json"]);
+        let output = scratch.run_with_env(&args, env);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?} {env:?}: {}",
+            show(&output)
+        );
+    }
+    fs::write(&config, "[shadow]\nextensions = [\"citext\"]\n").unwrap();
+    scratch.reviewed("CREATE EXTENSION citext;\n");
+    let output = scratch.run(&["--no-cache"]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
 }
 
 /// With --shadow-superuser the payload runs, but the server's environment holds none of migagent's.

@@ -370,6 +370,64 @@ fn markdown_cannot_inject_and_matches_its_snapshot() {
     assert_snapshot("report_formats.md", &text);
 }
 
+/// SQL that tries to break out of the advice block: a code fence, `</details>`, HTML, a workflow
+/// command on a line of its own, a terminal escape (title, clear screen) and a mention, in a string, an
+/// identifier and a comment.
+const HOSTILE_SQL: &str = "```` </details><img src=x onerror=alert(1)>\n::warning file=x::forged \x1b]0;pwned\x07\x1b[2J @octocat";
+
+/// The built-in drafts in the advice block carry the migration's own SQL: whatever it holds stays data
+/// in every format (Markdown inert, GitHub lines all migagent's, no terminal escape in the text
+/// report, JSON and SARIF that parse and keep it exact).
+#[test]
+fn hostile_sql_in_the_advice_drafts_stays_inert() {
+    let project = Project::new("advice");
+    let table = quote(TABLE);
+    let literal = HOSTILE_SQL.replace('\'', "''");
+    project.write(
+        FILE,
+        &format!(
+            "CREATE INDEX {} ON {table} (id) WHERE \"line\nbreak\" <> '{literal}';\n\
+             UPDATE {table} SET id = id /* {HOSTILE_SQL} */ WHERE id < 0;\n",
+            quote(HOSTILE_SQL)
+        ),
+    );
+    let markdown = project.report("markdown");
+    assert!(
+        markdown.contains("<details><summary>Advice (from built-in fixers"),
+        "the drafts are in the report: {markdown}"
+    );
+    assert!(markdown.contains("CONCURRENTLY"), "{markdown}");
+    assert_markdown_is_inert(&markdown, None);
+    let github = project.report("github");
+    for line in github.lines() {
+        assert!(
+            line.starts_with("::error ")
+                || line.starts_with("::warning ")
+                || line.starts_with("::notice ")
+                || line.starts_with("migagent: "),
+            "a line migagent did not choose: {line:?}"
+        );
+    }
+    for format in ["text", "markdown", "github"] {
+        let report = project.report(format);
+        assert!(!report.contains('\x1b'), "{format}: a raw ESC: {report:?}");
+        assert!(!report.contains('\x07'), "{format}: a raw BEL: {report:?}");
+    }
+    let json = parse_json(&project.report("json"));
+    let drafts: String = json["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|migration| migration["advice"].to_string())
+        .collect();
+    assert!(
+        drafts.contains("\\u001b]0;pwned"),
+        "JSON keeps the SQL exact, as escaped data: {drafts}"
+    );
+    let sarif = parse_json(&project.report("sarif"));
+    assert_eq!(sarif["version"], "2.1.0");
+}
+
 #[test]
 fn markdown_links_rules_when_their_documents_are_published() {
     let project = Project::new("links");

@@ -71,7 +71,11 @@ static NEXT_CLUSTER: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug)]
 pub enum ClusterError {
     /// No directory holding `initdb`, `pg_ctl` and `postgres` was found; `searched` lists where we looked.
-    BinariesNotFound { searched: Vec<String> },
+    BinariesNotFound {
+        searched: Vec<String>,
+        /// Programs found but not used, and why (see [`find_binaries_outside`]).
+        skipped: Vec<String>,
+    },
     /// migagent runs as root and there is no unprivileged OS user to run the server as.
     NoUnprivilegedUser { user: String },
     /// A file system or process-spawning step failed.
@@ -99,12 +103,17 @@ pub enum ClusterError {
 impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClusterError::BinariesNotFound { searched } => write!(
-                f,
-                "could not find PostgreSQL's initdb, pg_ctl and postgres together; searched: {}. To fix: {}",
-                searched.join("; "),
-                INSTALL_HINT
-            ),
+            ClusterError::BinariesNotFound { searched, skipped } => {
+                write!(
+                    f,
+                    "could not find PostgreSQL's initdb, pg_ctl and postgres together; searched: {}",
+                    searched.join("; "),
+                )?;
+                if !skipped.is_empty() {
+                    write!(f, "; not used: {}", skipped.join("; "))?;
+                }
+                write!(f, ". To fix: {INSTALL_HINT}")
+            }
             ClusterError::NoUnprivilegedUser { user } => write!(
                 f,
                 "PostgreSQL refuses to run as root, and there is no OS user `{user}` to run the ephemeral \
@@ -181,6 +190,10 @@ pub struct PgBinaries {
 }
 
 impl PgBinaries {
+    fn programs(&self) -> [&Path; 3] {
+        [&self.initdb, &self.pg_ctl, &self.postgres]
+    }
+
     /// The binaries in `dir`, if all three are there and executable.
     fn in_dir(dir: &Path) -> Option<PgBinaries> {
         let binaries = PgBinaries {
@@ -200,42 +213,113 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// Finds `initdb`, `pg_ctl` and `postgres` as [`find_binaries_outside`] does, with no directory to avoid
+/// but relative PATH entries.
+pub fn find_binaries(explicit: Option<&Path>) -> Result<PgBinaries, ClusterError> {
+    find_binaries_outside(explicit, &[]).map(|(binaries, _)| binaries)
+}
+
 /// Finds `initdb`, `pg_ctl` and `postgres`: in `explicit` only when given (a wrong `--pg-bin` is an error,
 /// not something to silently work around); otherwise on PATH, then in `pg_config --bindir`, then in the
 /// highest-versioned `/usr/lib/postgresql/*/bin` (Debian keeps the server programs off PATH).
-pub fn find_binaries(explicit: Option<&Path>) -> Result<PgBinaries, ClusterError> {
+///
+/// Searching, it never takes a program (nor runs `pg_config`) that lies inside one of `untrusted`
+/// (the repository under review: a pull request can add a `postgres` there, and a PATH entry such as
+/// `./bin` or `node_modules/.bin` may point into it) or in a relative PATH entry (which names another
+/// directory wherever migagent runs, the checkout included). Returns the binaries with what was passed
+/// over and why; when nothing else is found, the error lists those too.
+pub fn find_binaries_outside(
+    explicit: Option<&Path>,
+    untrusted: &[PathBuf],
+) -> Result<(PgBinaries, Vec<String>), ClusterError> {
     if let Some(dir) = explicit {
-        return PgBinaries::in_dir(dir).ok_or_else(|| ClusterError::BinariesNotFound {
-            searched: vec![format!("{} (given explicitly)", dir.display())],
-        });
+        return PgBinaries::in_dir(dir)
+            .map(|binaries| (binaries, Vec::new()))
+            .ok_or_else(|| ClusterError::BinariesNotFound {
+                searched: vec![format!("{} (given explicitly)", dir.display())],
+                skipped: Vec::new(),
+            });
     }
+    let mut skipped = Vec::new();
     let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect())
         .unwrap_or_default();
-    if let Some(found) = path_dirs.iter().find_map(|dir| PgBinaries::in_dir(dir)) {
-        return Ok(found);
+    let vetted = |dir: &Path, skipped: &mut Vec<String>| {
+        let binaries = PgBinaries::in_dir(dir)?;
+        match untrusted_program(&binaries.programs(), untrusted) {
+            None => Some(binaries),
+            Some(reason) => {
+                skipped.push(reason);
+                None
+            }
+        }
+    };
+    if let Some(found) = path_dirs.iter().find_map(|dir| vetted(dir, &mut skipped)) {
+        return Ok((found, skipped));
     }
     let mut searched = vec!["every directory on PATH".to_string()];
-    match pg_config_bindir() {
-        Some(dir) => match PgBinaries::in_dir(&dir) {
-            Some(found) => return Ok(found),
+    match pg_config_bindir(&path_dirs, untrusted, &mut skipped) {
+        Some(dir) => match vetted(&dir, &mut skipped) {
+            Some(found) => return Ok((found, skipped)),
             None => searched.push(format!("{} (from `pg_config --bindir`)", dir.display())),
         },
         None => searched.push("`pg_config --bindir` (pg_config not found or failed)".to_string()),
     }
     let debian_root = Path::new("/usr/lib/postgresql");
     if let Some(dir) = highest_versioned_bin_dir(debian_root) {
-        if let Some(found) = PgBinaries::in_dir(&dir) {
-            return Ok(found);
+        if let Some(found) = vetted(&dir, &mut skipped) {
+            return Ok((found, skipped));
         }
     }
     searched.push(format!("{}/*/bin", debian_root.display()));
-    Err(ClusterError::BinariesNotFound { searched })
+    Err(ClusterError::BinariesNotFound { searched, skipped })
 }
 
-/// The directory `pg_config --bindir` names, if pg_config runs and succeeds.
-fn pg_config_bindir() -> Option<PathBuf> {
-    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
+/// Why one of `programs` may not run: it was found through a relative path, or it resolves to a file
+/// inside one of `untrusted`; `None` when all may.
+fn untrusted_program(programs: &[&Path], untrusted: &[PathBuf]) -> Option<String> {
+    for program in programs {
+        if program.is_relative() {
+            return Some(format!(
+                "{} (found through a relative PATH entry, which names a different directory wherever migagent runs)",
+                crate::escape::path(program)
+            ));
+        }
+        let resolved = fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+        let inside = untrusted.iter().find(|tree| {
+            let tree = fs::canonicalize(tree).unwrap_or_else(|_| tree.to_path_buf());
+            resolved.starts_with(tree)
+        });
+        if let Some(tree) = inside {
+            return Some(format!(
+                "{} (it is inside the repository under review, {}, which a pull request can change)",
+                crate::escape::path(program),
+                crate::escape::path(tree)
+            ));
+        }
+    }
+    None
+}
+
+/// The directory `pg_config --bindir` names, if a pg_config that may run ([`untrusted_program`]) is
+/// on PATH and succeeds.
+fn pg_config_bindir(
+    path_dirs: &[PathBuf],
+    untrusted: &[PathBuf],
+    skipped: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let pg_config = path_dirs
+        .iter()
+        .map(|dir| dir.join("pg_config"))
+        .filter(|program| is_executable(program))
+        .find(|program| match untrusted_program(&[program], untrusted) {
+            None => true,
+            Some(reason) => {
+                skipped.push(reason);
+                false
+            }
+        })?;
+    let output = Command::new(pg_config).arg("--bindir").output().ok()?;
     if !output.status.success() {
         return None;
     }

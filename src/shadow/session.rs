@@ -20,7 +20,7 @@ use crate::schema::naming::quote_ident;
 use crate::shadow::apply::Script;
 use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
-    find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
+    find_binaries_outside, server_version, ClusterError, EphemeralCluster, PgBinaries,
 };
 use crate::shadow::privilege::{self, APPLY_ROLE};
 use crate::shadow::signals;
@@ -76,6 +76,9 @@ pub struct ShadowOptions {
     /// `--shadow-extension`: extensions migagent's superuser installs on its own cluster when a
     /// migration creates them (lower-case names).
     pub extensions: Vec<String>,
+    /// Directories whose programs migagent never runs when it searches for PostgreSQL (see
+    /// [`find_binaries_outside`]): the repository under review.
+    pub untrusted_dirs: Vec<PathBuf>,
     /// Those of `extensions` that only a repository's migagent.toml allows, without the job's opt-in
     /// ([`TRUST_CONFIG_EXTENSIONS`]): the shadow refuses to start when PostgreSQL does not mark one
     /// of them trusted.
@@ -103,6 +106,7 @@ impl Default for ShadowOptions {
             superuser: false,
             extensions: Vec::new(),
             config_extensions: Vec::new(),
+            untrusted_dirs: Vec::new(),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_size: DEFAULT_MAX_SIZE,
         }
@@ -289,13 +293,33 @@ impl Shadow {
             .enable_all()
             .build()
             .map_err(|e| ShadowError(format!("cannot start the async runtime: {e}")))?;
-        let mut image_warning = None;
+        let mut early_warnings = Vec::new();
         let (server, admin_config) = match &options.mode {
             ShadowMode::Off => return Ok(None),
             ShadowMode::Auto => {
-                let binaries = match find_binaries(options.pg_bin.as_deref()) {
-                    Ok(binaries) => binaries,
-                    Err(_) if options.pg_bin.is_none() => return Ok(None),
+                let found =
+                    find_binaries_outside(options.pg_bin.as_deref(), &options.untrusted_dirs);
+                let binaries = match found {
+                    Ok((binaries, skipped)) => {
+                        let dir = binaries.postgres.parent().unwrap_or(&binaries.postgres);
+                        early_warnings.extend(skipped.iter().map(|program| {
+                            format!(
+                                "did not run {program}; the shadow runs PostgreSQL from {}",
+                                crate::escape::path(dir)
+                            )
+                        }));
+                        binaries
+                    }
+                    // No PostgreSQL here: `auto` reviews without a shadow. One passed over is a
+                    // problem: the review would quietly lose its shadow.
+                    Err(ClusterError::BinariesNotFound { skipped, .. })
+                        if options.pg_bin.is_none() && skipped.is_empty() =>
+                    {
+                        return Ok(None)
+                    }
+                    Err(err) if options.pg_bin.is_none() => {
+                        return Err(ShadowError(err.to_string()))
+                    }
                     Err(err) => return Err(ShadowError(format!("--pg-bin: {err}"))),
                 };
                 // The ephemeral cluster knows the server is ready from the status line PostgreSQL 10
@@ -316,7 +340,7 @@ impl Shadow {
                              Or run without it: --shadow off"
                         ))
                     })?;
-                image_warning = warning;
+                early_warnings.extend(warning);
                 let admin_config = cluster.connection_config("postgres");
                 (Server::Ephemeral { cluster, image }, admin_config)
             }
@@ -343,7 +367,7 @@ impl Shadow {
                 let (run, warnings) = runtime.block_on(start)?;
                 (Some(run), warnings)
             }
-            Server::Ephemeral { .. } => (None, image_warning.into_iter().collect()),
+            Server::Ephemeral { .. } => (None, early_warnings),
         };
         let run_id = url_run
             .as_ref()
