@@ -19,7 +19,7 @@ use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_S
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{
-    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT, TRUST_CONFIG_EXTENSIONS,
 };
 use crate::sql;
 use crate::stats::{self, Stats};
@@ -519,6 +519,10 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             .chain(shadow_config.extensions.iter().flatten())
             .map(|name| name.to_ascii_lowercase())
             .collect(),
+        config_extensions: config_extensions_to_vet(
+            &args.shadow_extension,
+            shadow_config.extensions.as_deref(),
+        ),
         statement_timeout: match (args.statement_timeout, &shadow_config.statement_timeout) {
             (Some(flag), _) => flag,
             (None, Some(configured)) => parse_duration(configured).map_err(|e| {
@@ -845,6 +849,21 @@ fn config_superuser(configured: Option<bool>) -> Result<bool, UsageError> {
          instead, or set {TRUST_CONFIG_SUPERUSER}=1 in the job's environment (not in the repository); \
          or remove the line, and migagent applies migrations as a role without superuser"
     )))
+}
+
+/// The extensions only migagent.toml allows, which the shadow installs only when PostgreSQL trusts
+/// them, unless the job's environment opts in to the file's word ([`TRUST_CONFIG_EXTENSIONS`]). Those
+/// `--shadow-extension` names as well are the job's own choice.
+fn config_extensions_to_vet(flag: &[String], configured: Option<&[String]>) -> Vec<String> {
+    if std::env::var(TRUST_CONFIG_EXTENSIONS).as_deref() == Ok("1") {
+        return Vec::new();
+    }
+    configured
+        .unwrap_or_default()
+        .iter()
+        .map(|name| name.to_ascii_lowercase())
+        .filter(|name| !flag.iter().any(|chosen| chosen.eq_ignore_ascii_case(name)))
+        .collect()
 }
 
 /// The directories a pull request controls: the git work trees holding the working directory, the
