@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::llm::{answer, base, bodies, down_of, nonce_of, reply_with, rewrite_of, KEY, MODEL};
+use common::llm::{
+    advice, answer, base, bodies, down_of, json_of, nonce_of, reply_with, rewrite_of, Project, KEY,
+    MODEL,
+};
 use common::runtime;
 use common::validation::Fixture;
 use migagent::advice::advise::reply_drafts;
@@ -87,7 +90,8 @@ fn advise_and_validate(
     builtin: Option<Draft>,
     rounds: u32,
 ) -> Advice {
-    let reply = fixture.shadow.block_on(conversation.ask()).unwrap();
+    // On a runtime of its own, gone before the corrections, as in a review.
+    let reply = runtime().block_on(conversation.ask()).unwrap();
     let mut advice = advice_of(reply, conversation, builtin);
     fixture.validator(ADD_INDEX, |validator| {
         validate_advice(validator, &mut advice, Some(conversation), rounds)
@@ -276,4 +280,98 @@ fn a_failed_or_empty_correction_leaves_the_last_draft_rejected_with_a_note() {
             .any(|n| n.contains("answered with none")),
         "{rewrite:?}"
     );
+}
+
+/// The findings and exit code of `--llm off`, with migagent's own shadow.
+fn llm_off(project: &Project) -> (Value, Option<i32>) {
+    let off = project.review_json("http://127.0.0.1:9/v1", &["--llm", "off"], &[]);
+    let json = json_of(&off);
+    (json["migrations"][0]["findings"].clone(), off.status.code())
+}
+
+/// `migagent review --llm on --format json` against a model answering `replies`, with migagent's
+/// own shadow: the advice, after checking that findings and exit code are those of `--llm off`.
+fn review_end_to_end(
+    project: &Project,
+    replies: Vec<ResponseTemplate>,
+    extra: &[&str],
+) -> (Value, Vec<Value>) {
+    let server = model(replies);
+    let output = project.review_json(&base(&server), &["--llm", "on"], extra);
+    let json = json_of(&output);
+    let (findings, code) = llm_off(project);
+    assert!(!findings.as_array().unwrap().is_empty());
+    assert_eq!(json["migrations"][0]["findings"], findings);
+    assert_eq!(output.status.code(), code);
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(KEY));
+    (advice(&json).clone(), requests(&server))
+}
+
+/// The model's draft of this kind in the report's `advice.drafts`.
+fn reported_llm_draft<'a>(advice: &'a Value, kind: &str) -> &'a Value {
+    advice["drafts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "llm" && d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no LLM {kind} in {advice:#}"))
+}
+
+#[test]
+#[ignore = "needs `migagent review` to validate the advice's drafts; until then every draft is skipped"]
+fn review_llm_on_validates_the_models_drafts_and_corrects_the_rejected_ones_end_to_end() {
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    let project = Project::with_history("agent-loop", HISTORY, &format!("{ADD_INDEX}\n"));
+    // Every case gets its own replies: the cache would answer the second case with the first's.
+    project.config("[llm]\ncache = false\n");
+
+    // A good draft is accepted at once.
+    let (advice, sent) = review_end_to_end(&project, vec![answer(&corrected())], &[]);
+    assert_eq!(sent.len(), 1);
+    let rewrite = reported_llm_draft(&advice, "rewrite");
+    assert_eq!(rewrite["attempts"], 1);
+    assert_eq!(rewrite["validation"]["status"], "accepted", "{advice:#}");
+    assert_eq!(advice["rewrite"]["source"], "llm");
+    assert_eq!(
+        reported_llm_draft(&advice, "down")["validation"]["status"],
+        "accepted"
+    );
+
+    // A wrong draft, corrected wrongly again, is rejected with its reason when the rounds run out;
+    // the accepted built-in rewrite is the one shown.
+    let (advice, sent) = review_end_to_end(
+        &project,
+        vec![answer(&in_a_transaction())],
+        &["--repair-rounds", "1"],
+    );
+    assert_eq!(sent.len(), 2, "the question and one correction");
+    let rewrite = reported_llm_draft(&advice, "rewrite");
+    assert_eq!(rewrite["attempts"], 2);
+    assert_eq!(rewrite["validation"]["status"], "rejected");
+    assert!(
+        rewrite["validation"]["reasons"]
+            .to_string()
+            .contains("25001"),
+        "{rewrite:#}"
+    );
+    assert_eq!(advice["rewrite"]["source"], "builtin", "{advice:#}");
+    assert_eq!(advice["rewrite"]["validation"]["status"], "accepted");
+    assert_eq!(advice["llm"]["prompt_tokens"], 642, "both requests count");
+
+    // A rejected draft followed by a corrected one: accepted at the second attempt.
+    let (advice, sent) = review_end_to_end(
+        &project,
+        vec![answer(&in_a_transaction()), answer(&corrected())],
+        &[],
+    );
+    assert_eq!(sent.len(), 2);
+    let correction = sent[1]["messages"][3]["content"].as_str().unwrap();
+    assert!(correction.contains("ERROR 25001"), "{correction}");
+    let rewrite = reported_llm_draft(&advice, "rewrite");
+    assert_eq!(rewrite["attempts"], 2);
+    assert_eq!(rewrite["validation"]["status"], "accepted", "{advice:#}");
+    assert_eq!(advice["rewrite"]["source"], "llm");
+    assert_eq!(advice["rewrite"]["attempts"], 2);
 }
