@@ -19,7 +19,7 @@ use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_S
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{
-    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT, TRUST_CONFIG_EXTENSIONS,
 };
 use crate::sql;
 use crate::stats::{self, Stats};
@@ -151,7 +151,12 @@ struct ReviewArgs {
     /// LLM advice for migrations with a finding of this severity or higher (default warning).
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
     advise_on: Option<String>,
-    /// Directory of prompt templates (system.hbs, user.hbs, repair.hbs) replacing the embedded ones.
+    /// How many times a draft of the LLM's that the validator rejected goes back to it with the
+    /// reasons, for a corrected one (default 2; 0: never).
+    #[arg(long, value_name = "N")]
+    repair_rounds: Option<u32>,
+    /// Directory of prompt templates (system.hbs, user.hbs, repair.hbs, correct.hbs) replacing the
+    /// embedded ones.
     #[arg(long, value_name = "DIR")]
     prompts: Option<PathBuf>,
     /// Table sizes (from `migagent stats`) for severity grading.
@@ -514,6 +519,10 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             .chain(shadow_config.extensions.iter().flatten())
             .map(|name| name.to_ascii_lowercase())
             .collect(),
+        config_extensions: config_extensions_to_vet(
+            &args.shadow_extension,
+            shadow_config.extensions.as_deref(),
+        ),
         statement_timeout: match (args.statement_timeout, &shadow_config.statement_timeout) {
             (Some(flag), _) => flag,
             (None, Some(configured)) => parse_duration(configured).map_err(|e| {
@@ -617,6 +626,10 @@ fn plan_advice(
             .clone()
             .or_else(|| llm.prompts.clone().map(|p| relative_to(config_dir, cwd, p))),
         budget_tokens: llm.budget.unwrap_or(advice::prompt::DEFAULT_BUDGET_TOKENS),
+        repair_rounds: args
+            .repair_rounds
+            .or(llm.repair_rounds)
+            .unwrap_or(advice::advise::DEFAULT_REPAIR_ROUNDS),
         ..AdviseOptions::default()
     };
     if llm.cache == Some(false) || args.no_cache {
@@ -836,6 +849,21 @@ fn config_superuser(configured: Option<bool>) -> Result<bool, UsageError> {
          instead, or set {TRUST_CONFIG_SUPERUSER}=1 in the job's environment (not in the repository); \
          or remove the line, and migagent applies migrations as a role without superuser"
     )))
+}
+
+/// The extensions only migagent.toml allows, which the shadow installs only when PostgreSQL trusts
+/// them, unless the job's environment opts in to the file's word ([`TRUST_CONFIG_EXTENSIONS`]). Those
+/// `--shadow-extension` names as well are the job's own choice.
+fn config_extensions_to_vet(flag: &[String], configured: Option<&[String]>) -> Vec<String> {
+    if std::env::var(TRUST_CONFIG_EXTENSIONS).as_deref() == Ok("1") {
+        return Vec::new();
+    }
+    configured
+        .unwrap_or_default()
+        .iter()
+        .map(|name| name.to_ascii_lowercase())
+        .filter(|name| !flag.iter().any(|chosen| chosen.eq_ignore_ascii_case(name)))
+        .collect()
 }
 
 /// The directories a pull request controls: the git work trees holding the working directory, the

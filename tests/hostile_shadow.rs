@@ -287,6 +287,47 @@ fn a_superuser_role_is_created_without_its_powers() {
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
 }
 
+#[test]
+fn alter_role_keeps_only_harmless_changes_to_roles_the_migrations_made() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("alter-role");
+    scratch.reviewed(
+        "CREATE ROLE app LOGIN;\n\
+         ALTER /* x */ ROLE app WITH \"superuser\" BYPASSRLS PASSWORD 'p' CONNECTION LIMIT 5;\n\
+         ALTER ROLE app SET session_preload_libraries = 'MARKER';\n\
+         ALTER ROLE app SET statement_timeout = '8s';\n\
+         ALTER ROLE ALL SET search_path = evil;\n\
+         ALTER ROLE postgres SET session_preload_libraries = 'MARKER';\n\
+         ALTER GROUP pg_execute_server_program ADD USER app;\n\
+         DO $$ BEGIN IF (SELECT rolsuper OR rolbypassrls OR rolconnlimit <> 5 \
+                            OR pg_has_role('app', 'pg_execute_server_program', 'MEMBER') \
+                         FROM pg_roles WHERE rolname = 'app') \
+            OR EXISTS (SELECT FROM pg_db_role_setting, unnest(setconfig) c \
+                       WHERE c LIKE '%preload%' OR c LIKE 'search_path%') \
+            OR NOT (SELECT setconfig = '{statement_timeout=8s}' FROM pg_db_role_setting \
+                    WHERE setrole = 'app'::regrole) \
+         THEN RAISE EXCEPTION 'roles: %', (SELECT array_agg(s::text) FROM pg_db_role_setting s); END IF; END $$;\n",
+    );
+    let (output, migration) = scratch.json(&[]);
+    assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
+    let notices = notices(&migration);
+    for dropped in [
+        "\"superuser\", BYPASSRLS, PASSWORD",
+        "SET session_preload_libraries",
+        "ALTER ROLE ALL",
+        "the role postgres",
+        "the role pg_execute_server_program",
+    ] {
+        assert!(
+            notices.iter().any(|n| n.contains(dropped)),
+            "{dropped}: {notices:?}"
+        );
+    }
+    assert_clean_image_afterwards(&scratch);
+}
+
 /// With --shadow-superuser the payload runs, but the server's environment holds none of migagent's.
 #[test]
 fn the_server_never_sees_migagents_environment() {

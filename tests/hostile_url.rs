@@ -394,6 +394,65 @@ fn hostile_migrations_leave_the_users_server_unchanged() {
     }
 }
 
+/// The same limits as on migagent's own cluster: a statement that outruns `--statement-timeout`
+/// (even one that lifts it and catches the cancel) and a table that grows this run's databases beyond
+/// `--shadow-max-size` are stopped, reported as apply-failed naming the flag, and the server is left as
+/// it was.
+#[test]
+fn statements_beyond_the_limits_are_stopped_on_the_users_server() {
+    let Some(server) = UserServer::start() else {
+        return;
+    };
+    let before = server.state();
+    let scratch = Scratch::new("limits");
+    let cases: [(&str, &str, &str, &str); 3] = [
+        (
+            "SET statement_timeout = 0;\n\
+             DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.05); \
+             EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$;\n",
+            "--statement-timeout",
+            "2s",
+            "57P01",
+        ),
+        (
+            "DO $$ BEGIN LOOP END LOOP; END $$;\n",
+            "--statement-timeout",
+            "2s",
+            "57014",
+        ),
+        (
+            "SET statement_timeout = 0;\n\
+             CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 1000000) g;\n",
+            "--shadow-max-size",
+            "40MB",
+            "57P01",
+        ),
+    ];
+    for (sql, flag, limit, sqlstate) in cases {
+        scratch.migration(sql);
+        let started = Instant::now();
+        let output = scratch.run(&server.url(CI_ROLE), &[flag, limit, "--format", "json"]);
+        let all = show(&output);
+        assert!(started.elapsed() < Duration::from_secs(90), "{flag}: {all}");
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {all}"));
+        let failures: Vec<&str> = report["migrations"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "apply-failed")
+            .filter_map(|f| f["message"].as_str())
+            .collect();
+        assert!(
+            failures.len() == 1 && failures[0].contains(sqlstate) && failures[0].contains(flag),
+            "{flag} {sqlstate}: {all}"
+        );
+        let changed = changes(&before, &server.state());
+        assert!(changed.is_empty(), "{flag} changed {changed:#?}");
+        assert_eq!(server.shadow_databases(), Vec::<String>::new(), "{flag}");
+    }
+}
+
 #[test]
 fn a_history_migration_that_acts_beyond_its_database_stops_the_shadow_for_its_directory() {
     let Some(server) = UserServer::start() else {

@@ -153,20 +153,19 @@ impl<'a> Script<'a> {
     pub fn delegate(
         &mut self,
         privileged: &'a Client,
-        extensions: &[String],
-    ) -> Vec<(usize, Vec<String>)> {
+        allowed: privilege::Allowed,
+    ) -> Vec<(usize, privilege::Delegation)> {
         self.privileged = Some(privileged);
         let mut sanitized = Vec::new();
         for statement in self.sections.iter_mut().flat_map(|s| &mut s.statements) {
-            let Some(delegation) =
-                privilege::delegation(self.text, statement.statement, extensions)
+            let Some(delegation) = privilege::delegation(self.text, statement.statement, allowed)
             else {
                 continue;
             };
+            statement.delegated = Some(delegation.sql.clone());
             if !delegation.dropped.is_empty() {
-                sanitized.push((statement.offset, delegation.dropped));
+                sanitized.push((statement.offset, delegation));
             }
-            statement.delegated = Some(delegation.sql);
         }
         sanitized
     }

@@ -30,14 +30,40 @@ const DROPPED_ATTRIBUTES: [&str; 4] = ["superuser", "createrole", "replication",
 /// A statement that runs on a superuser connection instead of as [`APPLY_ROLE`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delegation {
-    /// What runs; empty when nothing is left to run once sanitized.
+    /// What runs; empty when nothing is left to run once sanitized (then `dropped` says why).
     pub sql: String,
     /// What was left out, for a notice.
     pub dropped: Vec<String>,
 }
 
+impl Delegation {
+    /// Nothing of the statement runs, for `reason`.
+    fn refused(reason: String) -> Delegation {
+        Delegation {
+            sql: String::new(),
+            dropped: vec![reason],
+        }
+    }
+}
+
+/// What migagent's superuser connection does for a migration beyond what [`APPLY_ROLE`] may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allowed<'a> {
+    /// Extensions it installs (lower-case names): the user's admin decision.
+    pub extensions: &'a [String],
+    /// Parameters a migration may not set on a role (see [`RESTRICTED_SETTINGS_SQL`]).
+    pub restricted_settings: &'a [String],
+}
+
+/// The parameters a migration may not give a role with `ALTER ROLE … SET`: those only a superuser
+/// may set (PostgreSQL checks the applying role's own rights, but migagent's connection is a
+/// superuser), and `local_preload_libraries`, which any role may set and which loads a library in
+/// every session of the role. Placeholders of extensions (`app.x`) are not listed: any role may set them.
+pub const RESTRICTED_SETTINGS_SQL: &str = "SELECT name FROM pg_catalog.pg_settings \
+     WHERE context <> 'user' OR name = 'local_preload_libraries' ORDER BY name";
+
 /// How `statement` of `text` runs on a least-privileged shadow: `None` as written by [`APPLY_ROLE`].
-pub fn delegation(text: &str, statement: &Statement, extensions: &[String]) -> Option<Delegation> {
+pub fn delegation(text: &str, statement: &Statement, allowed: Allowed) -> Option<Delegation> {
     let tokens = &statement.tokens;
     let word = |i: usize| word(text, tokens, i);
     match (word(0)?.as_str(), word(1).unwrap_or_default().as_str()) {
@@ -48,12 +74,14 @@ pub fn delegation(text: &str, statement: &Statement, extensions: &[String]) -> O
                 2
             };
             let name = name(text, tokens, at)?;
-            extensions.contains(&name).then(|| Delegation {
+            allowed.extensions.contains(&name).then(|| Delegation {
                 sql: statement.sql(text).to_owned(),
                 dropped: Vec::new(),
             })
         }
         ("create", "role" | "user" | "group") => Some(sanitize_create_role(text, tokens)),
+        ("alter", "role" | "user") => sanitize_alter_role(text, statement, allowed),
+        ("alter", "group") => Some(sanitize_alter_group(text, tokens)),
         ("grant", _) | ("revoke", _) if !has_word(text, tokens, "on") => {
             Some(sanitize_role_grant(text, tokens))
         }
@@ -62,35 +90,105 @@ pub fn delegation(text: &str, statement: &Statement, extensions: &[String]) -> O
     }
 }
 
+/// Words that name the session's role: on migagent's superuser connection, its superuser.
+const CURRENT_ROLE_WORDS: [&str; 3] = ["current_user", "current_role", "session_user"];
+
 /// A role a migration must never join, create, drop or change: predefined roles (`pg_*`), the
-/// cluster's superuser and the role migrations run as.
+/// cluster's superuser and the role migrations run as, also when named as the current role.
 fn is_protected_role(name: &str) -> bool {
-    name.starts_with("pg_") || name == SUPERUSER || name == APPLY_ROLE
+    name.starts_with("pg_")
+        || name == SUPERUSER
+        || name == APPLY_ROLE
+        || CURRENT_ROLE_WORDS.contains(&name)
 }
 
-/// `CREATE ROLE name [WITH] option …` without the attributes in [`DROPPED_ATTRIBUTES`], passwords, and
-/// memberships in protected roles.
+/// A role that may not be given a membership: a protected one other than [`APPLY_ROLE`] (a role the
+/// migrations created may be granted to the role they run as).
+fn is_protected_grantee(name: &str) -> bool {
+    is_protected_role(name) && name != APPLY_ROLE
+}
+
+/// Role attributes kept as written: they give no power beyond the role's own objects.
+const HARMLESS_ATTRIBUTES: [&str; 10] = [
+    "login",
+    "nologin",
+    "inherit",
+    "noinherit",
+    "createdb",
+    "nocreatedb",
+    "nosuperuser",
+    "nocreaterole",
+    "noreplication",
+    "nobypassrls",
+];
+
+/// `CREATE ROLE name [WITH] option …` keeping only harmless options (see [`sanitize_role_options`]).
 fn sanitize_create_role(text: &str, tokens: &[Token]) -> Delegation {
-    let mut kept: Vec<String> = tokens[..3.min(tokens.len())]
-        .iter()
-        .map(|t| text[t.range.clone()].to_owned())
-        .collect();
+    let name = name(text, tokens, 2).unwrap_or_default();
+    if is_protected_role(&name) {
+        return Delegation::refused(format!("the role {name} is migagent's own or predefined"));
+    }
+    let mut kept: Vec<String> = raw_tokens(text, &tokens[..3.min(tokens.len())]);
     let mut dropped = Vec::new();
-    let mut i = 3;
+    sanitize_role_options(text, tokens, 3, &mut kept, &mut dropped);
+    Delegation {
+        sql: kept.join(" "),
+        dropped,
+    }
+}
+
+/// The options of `CREATE ROLE` / `ALTER ROLE` from `start`, through an allow-list: the attributes in
+/// [`HARMLESS_ATTRIBUTES`], `CONNECTION LIMIT`, `VALID UNTIL`, `SYSID` and role lists are kept (memberships
+/// in protected roles dropped); SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS, passwords and anything
+/// else (a quoted `"superuser"` is SUPERUSER to PostgreSQL) go to `dropped`.
+fn sanitize_role_options(
+    text: &str,
+    tokens: &[Token],
+    start: usize,
+    kept: &mut Vec<String>,
+    dropped: &mut Vec<String>,
+) {
+    let kind = |i: usize| tokens.get(i).map(|t| t.kind);
+    let mut i = start;
     while i < tokens.len() {
         let current = word(text, tokens, i).unwrap_or_default();
+        let next = word(text, tokens, i + 1).unwrap_or_default();
         let raw = &text[tokens[i].range.clone()];
-        match current.as_str() {
-            attribute if DROPPED_ATTRIBUTES.contains(&attribute) => {
-                dropped.push(raw.to_ascii_uppercase());
-                i += 1;
+        // How many tokens from `i` are kept as written.
+        let harmless = match (current.as_str(), next.as_str()) {
+            ("with", _) if i == start => 1,
+            (attribute, _) if HARMLESS_ATTRIBUTES.contains(&attribute) => 1,
+            ("connection", "limit") => {
+                let sign = usize::from(
+                    tokens
+                        .get(i + 2)
+                        .is_some_and(|t| &text[t.range.clone()] == "-"),
+                );
+                if kind(i + 2 + sign) == Some(TokenKind::Number) {
+                    3 + sign
+                } else {
+                    0
+                }
             }
-            "encrypted" | "unencrypted" | "password" => {
-                let value = if current == "password" { i + 1 } else { i + 2 };
+            ("valid", "until") if kind(i + 2) == Some(TokenKind::String) => 3,
+            ("sysid", _) if kind(i + 1) == Some(TokenKind::Number) => 2,
+            _ => 0,
+        };
+        if harmless > 0 {
+            kept.extend(raw_tokens(text, &tokens[i..i + harmless]));
+            i += harmless;
+            continue;
+        }
+        match (current.as_str(), next.as_str()) {
+            ("encrypted" | "unencrypted", "password") => {
                 dropped.push("PASSWORD".to_owned());
-                i = value + 1;
+                i += 3;
             }
-            "in" | "role" | "admin" | "user" => {
+            ("password", _) => {
+                dropped.push("PASSWORD".to_owned());
+                i += 2;
+            }
+            ("in", "role" | "group") | ("role" | "admin" | "user", _) => {
                 let list_start = if current == "in" { i + 2 } else { i + 1 };
                 let (names, end) = name_list(text, tokens, list_start);
                 let (protected, allowed): (Vec<_>, Vec<_>) = names
@@ -98,33 +196,137 @@ fn sanitize_create_role(text: &str, tokens: &[Token]) -> Delegation {
                     .partition(|(name, _)| is_protected_role(name) && current == "in");
                 dropped.extend(protected.iter().map(|(_, raw)| format!("IN ROLE {raw}")));
                 if !allowed.is_empty() {
-                    kept.extend(
-                        tokens[i..list_start]
-                            .iter()
-                            .map(|t| text[t.range.clone()].to_owned()),
-                    );
+                    kept.extend(raw_tokens(text, &tokens[i..list_start]));
                     let list: Vec<&str> = allowed.iter().map(|(_, raw)| *raw).collect();
                     kept.push(list.join(", "));
                 }
-                i = end;
+                i = end.max(list_start);
             }
             _ => {
-                kept.push(raw.to_owned());
+                let attribute = DROPPED_ATTRIBUTES.contains(&current.as_str());
+                dropped.push(if attribute {
+                    raw.to_ascii_uppercase()
+                } else {
+                    raw.to_owned()
+                });
                 i += 1;
             }
         }
     }
-    let name = name(text, tokens, 2).unwrap_or_default();
-    if is_protected_role(&name) {
+}
+
+/// `ALTER ROLE` / `ALTER USER` of a role the migrations created: its options through
+/// [`sanitize_role_options`], `SET` of a parameter in `restricted_settings` dropped, `RESET` and
+/// `RENAME TO` as written. `ALTER ROLE CURRENT_USER …` is not delegated: the applying role may change
+/// itself only as far as PostgreSQL lets it. `ALTER ROLE ALL`, and any change to migagent's own or a
+/// predefined role, is dropped whole: it would change the roles migagent works as.
+fn sanitize_alter_role(text: &str, statement: &Statement, allowed: Allowed) -> Option<Delegation> {
+    let tokens = &statement.tokens;
+    let target_word = word(text, tokens, 2);
+    if target_word
+        .as_deref()
+        .is_some_and(|target| CURRENT_ROLE_WORDS.contains(&target))
+    {
+        return None;
+    }
+    if target_word.as_deref() == Some("all") {
+        return Some(Delegation::refused(
+            "ALTER ROLE ALL would change migagent's own roles too".to_owned(),
+        ));
+    }
+    let Some(target) = name(text, tokens, 2) else {
+        return Some(Delegation::refused(
+            "migagent cannot tell which role it changes".to_owned(),
+        ));
+    };
+    if is_protected_role(&target) {
+        return Some(Delegation::refused(format!(
+            "the role {target} is migagent's own or predefined"
+        )));
+    }
+    let mut at = 3;
+    if word(text, tokens, at).as_deref() == Some("in") {
+        // IN DATABASE name
+        at += 3;
+    }
+    let verb = word(text, tokens, at).unwrap_or_default();
+    let as_written = || Delegation {
+        sql: statement.sql(text).to_owned(),
+        dropped: Vec::new(),
+    };
+    match verb.as_str() {
+        "reset" | "rename" => Some(as_written()),
+        "set" => {
+            let parameter = parameter_name(text, tokens, at + 1);
+            let restricted = parameter
+                .as_ref()
+                .is_none_or(|parameter| allowed.restricted_settings.contains(parameter));
+            if restricted {
+                let shown =
+                    parameter.unwrap_or_else(|| "a parameter migagent cannot read".to_owned());
+                return Some(Delegation::refused(format!(
+                    "SET {shown}: only a superuser may set it, or it loads libraries"
+                )));
+            }
+            Some(as_written())
+        }
+        _ => {
+            let mut kept = raw_tokens(text, &tokens[..3]);
+            let mut dropped = Vec::new();
+            sanitize_role_options(text, tokens, 3, &mut kept, &mut dropped);
+            Some(Delegation {
+                sql: kept.join(" "),
+                dropped,
+            })
+        }
+    }
+}
+
+/// The (possibly dotted) parameter name from `start`, lower-cased as PostgreSQL resolves it.
+fn parameter_name(text: &str, tokens: &[Token], start: usize) -> Option<String> {
+    let mut parts = vec![name(text, tokens, start)?];
+    let mut i = start + 1;
+    while tokens.get(i).is_some_and(|t| &text[t.range.clone()] == ".") {
+        parts.push(name(text, tokens, i + 1)?);
+        i += 2;
+    }
+    Some(parts.join("."))
+}
+
+/// `ALTER GROUP role ADD|DROP USER name, …`: a membership change, sanitized like `GRANT role TO …`.
+fn sanitize_alter_group(text: &str, tokens: &[Token]) -> Delegation {
+    let group = name(text, tokens, 2).unwrap_or_default();
+    let shape = (word(text, tokens, 3), word(text, tokens, 4));
+    let membership = matches!(
+        (shape.0.as_deref(), shape.1.as_deref()),
+        (Some("add" | "drop"), Some("user"))
+    );
+    if is_protected_role(&group) || !membership {
+        return Delegation::refused(format!(
+            "the role {group} is migagent's own or predefined, or the statement is not a membership change"
+        ));
+    }
+    let (members, _) = name_list(text, tokens, 5);
+    let (protected, members): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .partition(|(name, _)| is_protected_grantee(name));
+    let dropped: Vec<String> = protected
+        .iter()
+        .map(|(_, raw)| format!("membership of {raw}"))
+        .collect();
+    if members.is_empty() {
         return Delegation {
             sql: String::new(),
-            dropped: vec![format!(
-                "the whole statement (the role {name} is migagent's own or predefined)"
-            )],
+            dropped,
         };
     }
+    let list: Vec<&str> = members.iter().map(|(_, raw)| *raw).collect();
     Delegation {
-        sql: kept.join(" "),
+        sql: format!(
+            "{} {}",
+            raw_tokens(text, &tokens[..5]).join(" "),
+            list.join(", ")
+        ),
         dropped,
     }
 }
@@ -138,14 +340,17 @@ fn sanitize_role_grant(text: &str, tokens: &[Token]) -> Delegation {
         start = 4;
     }
     let (roles, end) = name_list(text, tokens, start);
+    let to = end;
+    if !matches!(word(text, tokens, to).as_deref(), Some("to" | "from")) {
+        return Delegation::refused("migagent cannot tell which roles it grants".to_owned());
+    }
     let (protected, roles): (Vec<_>, Vec<_>) = roles
         .into_iter()
         .partition(|(name, _)| is_protected_role(name));
-    let to = end;
     let (grantees, rest) = name_list(text, tokens, to + 1);
     let (protected_grantees, grantees): (Vec<_>, Vec<_>) = grantees
         .into_iter()
-        .partition(|(name, _)| name == SUPERUSER || name.starts_with("pg_"));
+        .partition(|(name, _)| is_protected_grantee(name));
     let mut dropped: Vec<String> = protected
         .iter()
         .chain(&protected_grantees)
@@ -236,6 +441,14 @@ fn name_list<'t>(text: &'t str, tokens: &[Token], start: usize) -> (Vec<(String,
     (names, i)
 }
 
+/// The tokens' text, one string each.
+fn raw_tokens(text: &str, tokens: &[Token]) -> Vec<String> {
+    tokens
+        .iter()
+        .map(|t| text[t.range.clone()].to_owned())
+        .collect()
+}
+
 /// The lower-cased word at `i`.
 fn word(text: &str, tokens: &[Token], i: usize) -> Option<String> {
     let token = tokens.get(i)?;
@@ -312,7 +525,100 @@ mod tests {
     fn delegated(sql: &str, extensions: &[&str]) -> Option<Delegation> {
         let parsed = parse_text(sql);
         let extensions: Vec<String> = extensions.iter().map(|e| e.to_string()).collect();
-        delegation(sql, &parsed.statements[0], &extensions)
+        let restricted_settings: Vec<String> = [
+            "local_preload_libraries",
+            "session_preload_libraries",
+            "log_statement",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let allowed = Allowed {
+            extensions: &extensions,
+            restricted_settings: &restricted_settings,
+        };
+        delegation(sql, &parsed.statements[0], allowed)
+    }
+
+    #[test]
+    fn quoted_or_unknown_role_options_are_dropped() {
+        // PostgreSQL reads a quoted "superuser" as SUPERUSER.
+        let quoted = delegated(r#"CREATE ROLE evil "superuser" LOGIN "createrole""#, &[]).unwrap();
+        assert_eq!(quoted.sql, "CREATE ROLE evil LOGIN");
+        assert_eq!(quoted.dropped, [r#""superuser""#, r#""createrole""#]);
+        let kept = delegated(
+            "CREATE ROLE app WITH NOLOGIN CONNECTION LIMIT -1 VALID UNTIL 'infinity' NOINHERIT",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            kept.sql,
+            "CREATE ROLE app WITH NOLOGIN CONNECTION LIMIT - 1 VALID UNTIL 'infinity' NOINHERIT"
+        );
+        assert!(kept.dropped.is_empty(), "{:?}", kept.dropped);
+        // On migagent's connection CURRENT_USER is its superuser.
+        let current = delegated("CREATE ROLE evil LOGIN IN ROLE current_user", &[]).unwrap();
+        assert_eq!(current.sql, "CREATE ROLE evil LOGIN");
+        assert_eq!(current.dropped, ["IN ROLE current_user"]);
+        let unicode = delegated(r#"GRANT anon, U&"pg_read_server_files" TO x"#, &[]).unwrap();
+        assert_eq!(unicode.sql, "");
+        let to_current = delegated("GRANT anon TO session_user, app", &[]).unwrap();
+        assert_eq!(to_current.sql, "GRANT anon TO app");
+    }
+
+    #[test]
+    fn alter_role_is_sanitized_and_only_for_roles_the_migrations_made() {
+        let options = delegated(
+            "ALTER ROLE app WITH SUPERUSER LOGIN ENCRYPTED PASSWORD 'x' BYPASSRLS",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(options.sql, "ALTER ROLE app WITH LOGIN");
+        assert_eq!(options.dropped, ["SUPERUSER", "PASSWORD", "BYPASSRLS"]);
+        let setting = delegated(
+            "ALTER ROLE authenticator SET statement_timeout TO '8s'",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            setting.sql,
+            "ALTER ROLE authenticator SET statement_timeout TO '8s'"
+        );
+        let placeholder = delegated(
+            "alter role authenticator set pgrst.db_schemas = 'public'",
+            &[],
+        )
+        .unwrap();
+        assert!(placeholder.dropped.is_empty());
+        for restricted in [
+            "ALTER ROLE app SET session_preload_libraries = 'evil'",
+            "ALTER USER app IN DATABASE db SET local_preload_libraries TO 'evil'",
+            r#"ALTER ROLE app SET "session_preload_libraries" = 'evil'"#,
+            "ALTER ROLE ALL SET search_path = evil",
+            "ALTER ROLE postgres SET search_path = evil",
+            "ALTER ROLE migagent_apply NOLOGIN",
+            "ALTER ROLE pg_monitor RENAME TO x",
+            "ALTER GROUP pg_execute_server_program ADD USER app",
+        ] {
+            let refused = delegated(restricted, &[]).unwrap();
+            assert_eq!(refused.sql, "", "{restricted}");
+            assert_eq!(refused.dropped.len(), 1, "{restricted}");
+        }
+        assert_eq!(
+            delegated("ALTER ROLE app RESET ALL", &[]).unwrap().sql,
+            "ALTER ROLE app RESET ALL"
+        );
+        assert_eq!(
+            delegated("ALTER ROLE app RENAME TO app2", &[]).unwrap().sql,
+            "ALTER ROLE app RENAME TO app2"
+        );
+        // The applying role changes itself only as far as PostgreSQL lets it.
+        assert_eq!(
+            delegated("ALTER ROLE CURRENT_USER SET work_mem = '1MB'", &[]),
+            None
+        );
+        let group = delegated("ALTER GROUP app ADD USER postgres, web", &[]).unwrap();
+        assert_eq!(group.sql, "ALTER GROUP app ADD USER web");
+        assert_eq!(group.dropped, ["membership of postgres"]);
     }
 
     #[test]

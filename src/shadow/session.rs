@@ -22,7 +22,7 @@ use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
     find_binaries, server_version, ClusterError, EphemeralCluster, PgBinaries,
 };
-use crate::shadow::privilege::APPLY_ROLE;
+use crate::shadow::privilege::{self, APPLY_ROLE};
 use crate::shadow::signals;
 use crate::shadow::url::{self, UrlRun, DATABASE_PREFIX};
 
@@ -76,10 +76,15 @@ pub struct ShadowOptions {
     /// `--shadow-extension`: extensions migagent's superuser installs on its own cluster when a
     /// migration creates them (lower-case names).
     pub extensions: Vec<String>,
-    /// `--statement-timeout`: how long one statement may run on migagent's own cluster.
+    /// Those of `extensions` that only a repository's migagent.toml allows, without the job's opt-in
+    /// ([`TRUST_CONFIG_EXTENSIONS`]): the shadow refuses to start when PostgreSQL does not mark one
+    /// of them trusted.
+    pub config_extensions: Vec<String>,
+    /// `--statement-timeout`: how long one statement may run on the shadow.
     pub statement_timeout: Duration,
-    /// `--shadow-max-size`: the cap on migagent's own cluster's size, in bytes; a statement's
-    /// temporary files may take a quarter of it.
+    /// `--shadow-max-size`: the cap on the size of the databases migagent creates (by
+    /// `pg_database_size`: all of them on its own cluster, this run's on a user's server), in bytes;
+    /// on its own cluster a statement's temporary files may take a quarter of it.
     pub max_size: u64,
 }
 
@@ -97,6 +102,7 @@ impl Default for ShadowOptions {
             cache: true,
             superuser: false,
             extensions: Vec::new(),
+            config_extensions: Vec::new(),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_size: DEFAULT_MAX_SIZE,
         }
@@ -260,8 +266,11 @@ pub struct Shadow {
     /// The role migrations run as on migagent's own cluster; `None`: the connection's own role.
     apply_role: Option<&'static str>,
     extensions: Vec<String>,
+    /// Parameters a migration may not set on a role (see [`privilege::RESTRICTED_SETTINGS_SQL`]).
+    restricted_settings: Vec<String>,
     /// Stops statements that outrun the limits (see [`watchdog`]); aborted on drop.
     watchdog: Option<tokio::task::JoinHandle<()>>,
+    limits: Limits,
     /// What the user should hear about the shadow (a privileged role accepted, leftovers swept).
     warnings: Vec<String>,
 }
@@ -339,37 +348,36 @@ impl Shadow {
         let run_id = url_run
             .as_ref()
             .map_or_else(random_suffix, |run| run.id.clone());
-        let (apply_role, watchdog) = match &server {
+        let prefix = format!("{DATABASE_PREFIX}{run_id}");
+        let (apply_role, restricted_settings, watched) = match &server {
             Server::Ephemeral { cluster, .. } => {
-                let role = if options.superuser {
-                    SUPERUSER_ROLE
-                } else {
-                    APPLY_ROLE
+                let (role, restricted) =
+                    runtime.block_on(prepare_own_cluster(&admin, version, options))?;
+                let watched = Watched {
+                    config: cluster.connection_config("postgres"),
+                    databases: "migagent\\_%".to_owned(),
                 };
-                runtime
-                    .block_on(admin.batch_execute(&prepare_role_sql(role, options)))
-                    .map_err(|e| {
-                        ShadowError(format!(
-                            "cannot prepare the role {role} on the shadow database: {}",
-                            db_error(&e)
-                        ))
-                    })?;
-                let limits = Limits {
-                    statement_timeout: options.statement_timeout,
-                    max_size: options.max_size,
-                };
-                let watchdog =
-                    runtime.spawn(watchdog(cluster.connection_config("postgres"), limits));
-                ((!options.superuser).then_some(APPLY_ROLE), Some(watchdog))
+                (role, restricted, watched)
             }
-            Server::Url(_) => (None, None),
+            Server::Url(config) => {
+                let watched = Watched {
+                    config: config.clone(),
+                    databases: format!("{}\\_%", prefix.replace('_', "\\_")),
+                };
+                (None, Vec::new(), watched)
+            }
         };
+        let limits = Limits {
+            statement_timeout: options.statement_timeout,
+            max_size: options.max_size,
+        };
+        let watchdog = runtime.spawn(watchdog(watched, limits));
         Ok(Some(Shadow {
             runtime,
             server,
             admin,
             version,
-            prefix: format!("{DATABASE_PREFIX}{run_id}"),
+            prefix,
             created: Vec::new(),
             next_database: 0,
             consumed: std::collections::HashSet::new(),
@@ -377,7 +385,9 @@ impl Shadow {
             warnings,
             apply_role,
             extensions: options.extensions.clone(),
-            watchdog,
+            restricted_settings,
+            watchdog: Some(watchdog),
+            limits,
         }))
     }
 
@@ -393,12 +403,23 @@ impl Shadow {
             return Vec::new();
         };
         script
-            .delegate(privileged, &self.extensions)
+            .delegate(
+                privileged,
+                privilege::Allowed {
+                    extensions: &self.extensions,
+                    restricted_settings: &self.restricted_settings,
+                },
+            )
             .into_iter()
-            .map(|(offset, dropped)| {
+            .map(|(offset, delegation)| {
+                let what = if delegation.sql.is_empty() {
+                    "not applied on the shadow database"
+                } else {
+                    "applied on the shadow database by migagent's own connection without"
+                };
                 let message = format!(
-                    "applied on the shadow database by migagent's own connection without {}: the shadow runs migrations as {APPLY_ROLE}, a role that may not create roles, and gives no role superuser-like powers (as on a managed database)",
-                    dropped.join(", ")
+                    "{what} {}: the shadow runs migrations as {APPLY_ROLE}, a role that may not create or change roles, and gives no role superuser-like powers (as on a managed database)",
+                    delegation.dropped.join(", ")
                 );
                 (offset, message)
             })
@@ -566,6 +587,20 @@ impl Shadow {
         if let Some(run) = &self.url_run {
             self.runtime
                 .block_on(url::record(&self.admin, &name, run))?;
+            // The URL role may set this on the databases it owns; `watchdog` enforces it as well.
+            let timeout = format!(
+                "ALTER DATABASE {} SET statement_timeout = '{}ms'",
+                quote_ident(&name),
+                self.limits.statement_timeout.as_millis()
+            );
+            self.runtime
+                .block_on(self.admin.batch_execute(&timeout))
+                .map_err(|e| {
+                    ShadowError(format!(
+                        "cannot set the statement timeout of the shadow database {name}: {}",
+                        db_error(&e)
+                    ))
+                })?;
         }
         self.connect_to(name)
     }
@@ -750,6 +785,100 @@ fn prepare_role_sql(role: &str, options: &ShadowOptions) -> String {
     )
 }
 
+/// Prepares migagent's own cluster for the migrations: the role they run as (see
+/// [`prepare_role_sql`]); unless they run as superuser, the check of the extensions a repository's
+/// config allows, and the parameters a migration may not set on a role. Returns the applying role
+/// (`None`: the superuser) and those parameters.
+async fn prepare_own_cluster(
+    admin: &Client,
+    version: ServerVersion,
+    options: &ShadowOptions,
+) -> Result<(Option<&'static str>, Vec<String>), ShadowError> {
+    let role = if options.superuser {
+        SUPERUSER_ROLE
+    } else {
+        APPLY_ROLE
+    };
+    admin
+        .batch_execute(&prepare_role_sql(role, options))
+        .await
+        .map_err(|e| {
+            ShadowError(format!(
+                "cannot prepare the role {role} on the shadow database: {}",
+                db_error(&e)
+            ))
+        })?;
+    if options.superuser {
+        return Ok((None, Vec::new()));
+    }
+    check_config_extensions(admin, version, &options.config_extensions).await?;
+    let restricted = admin
+        .query(privilege::RESTRICTED_SETTINGS_SQL, &[])
+        .await
+        .map_err(|e| {
+            ShadowError(format!(
+                "cannot read the shadow's parameters: {}",
+                db_error(&e)
+            ))
+        })?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok((Some(APPLY_ROLE), restricted))
+}
+
+/// Refuses extensions a repository's config allows without the job's opt-in unless PostgreSQL marks
+/// every version of them trusted (`pg_available_extension_versions.trusted`, PostgreSQL 13+): an
+/// untrusted one (`plpython3u`, `adminpack`, `file_fdw`, `dblink`…) installed by migagent's superuser
+/// gives the role the migrations run as a way out of its database, and a pull request can edit the
+/// config.
+async fn check_config_extensions(
+    admin: &Client,
+    version: ServerVersion,
+    configured: &[String],
+) -> Result<(), ShadowError> {
+    if configured.is_empty() {
+        return Ok(());
+    }
+    let untrusted: Vec<String> = if version.major < 13 {
+        configured.to_vec()
+    } else {
+        admin
+            .query(
+                "SELECT name::text FROM pg_catalog.pg_available_extension_versions \
+                 WHERE name = ANY($1) GROUP BY name HAVING NOT bool_and(trusted) ORDER BY 1",
+                &[&configured],
+            )
+            .await
+            .map_err(|e| {
+                ShadowError(format!(
+                    "cannot read which extensions the shadow's PostgreSQL trusts: {}",
+                    db_error(&e)
+                ))
+            })?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    if untrusted.is_empty() {
+        return Ok(());
+    }
+    Err(ShadowError(format!(
+        "migagent.toml allows the extension(s) {} under `[shadow] extensions`, which PostgreSQL {} does not \
+         mark trusted: installed by migagent's superuser, such an extension lets the migrations under review \
+         run programs or reach files and other databases, and a pull request can edit migagent.toml. Pass \
+         `--shadow-extension NAME` in the CI job instead, or set {}=1 in the job's environment (not in the \
+         repository); or remove them from the line",
+        untrusted.join(", "),
+        version.major,
+        TRUST_CONFIG_EXTENSIONS
+    )))
+}
+
+/// Set (to `1`) by a CI job, never by the repository, to let `[shadow] extensions` of migagent.toml
+/// allow extensions PostgreSQL does not mark trusted.
+pub const TRUST_CONFIG_EXTENSIONS: &str = "MIGAGENT_TRUST_CONFIG_EXTENSIONS";
+
 /// The limits [`watchdog`] enforces.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
@@ -764,22 +893,32 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// catch `query_canceled`).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs beside the migrations on migagent's own cluster, on a superuser connection of its own: a
-/// statement running longer than the statement timeout is cancelled (and its session terminated when
-/// it ignores that), even one that lifted `statement_timeout` with SET; when the cluster grows beyond
-/// its size cap, the sessions working in it are terminated. The applying connection then gets the
-/// error, which says which limit (see `privilege::explain`).
-async fn watchdog(config: Config, limits: Limits) {
+/// What [`watchdog`] watches: a connection to the server, and the databases whose sessions and size
+/// count (a `LIKE` pattern): every database migagent made on its own cluster; on a user's server,
+/// this run's alone.
+struct Watched {
+    config: Config,
+    databases: String,
+}
+
+/// Runs beside the migrations, on a connection of its own: a statement running longer than the
+/// statement timeout is cancelled (and its session terminated when it ignores that), even one that
+/// lifted `statement_timeout` with SET; when the watched databases grow beyond the size cap, the
+/// sessions working in them are terminated. The applying connection then gets the error, which says
+/// which limit (see `privilege::explain`). On a user's server the URL role may do this to its own
+/// sessions, which are the only ones in this run's databases.
+async fn watchdog(watched: Watched, limits: Limits) {
     let timeout_ms = limits.statement_timeout.as_millis();
     let grace_ms = timeout_ms + CANCEL_GRACE.as_millis();
     let check = format!(
         "SELECT CASE WHEN now() - query_start > interval '{grace_ms} ms' \
-                       OR (SELECT sum(pg_catalog.pg_database_size(oid)) FROM pg_catalog.pg_database) > {max} \
+                       OR (SELECT sum(pg_catalog.pg_database_size(oid)) FROM pg_catalog.pg_database \
+                            WHERE datname LIKE $1::text) > {max} \
                      THEN pg_catalog.pg_terminate_backend(pid) \
                      WHEN now() - query_start > interval '{timeout_ms} ms' \
                      THEN pg_catalog.pg_cancel_backend(pid) END \
            FROM pg_catalog.pg_stat_activity \
-          WHERE datname LIKE 'migagent\\_%' AND state = 'active' AND pid <> pg_catalog.pg_backend_pid()",
+          WHERE datname LIKE $1::text AND state = 'active' AND pid <> pg_catalog.pg_backend_pid()",
         max = limits.max_size
     );
     let mut client: Option<(Client, JoinHandle<()>)> = None;
@@ -787,10 +926,10 @@ async fn watchdog(config: Config, limits: Limits) {
         tokio::time::sleep(WATCH_INTERVAL).await;
         if client.is_none() {
             // The server restarts when an image is sealed: connect again.
-            client = connect(&config).await.ok();
+            client = connect(&watched.config).await.ok();
         }
         if let Some((watching, _)) = &client {
-            if watching.batch_execute(&check).await.is_err() {
+            if watching.query(&check, &[&watched.databases]).await.is_err() {
                 client = None;
             }
         }

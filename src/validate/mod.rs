@@ -13,8 +13,9 @@
 //! - a down after the up; accepted when the schema is the baseline's again and the up applies once
 //!   more. When the up destroys data the draft is marked `data_loss` whatever it said.
 //!
-//! Every failed check is a reason the user (or the model, in the agent loop) can act on.
+//! Every failed check is a reason the user (or the model, in the agent loop of [`agent`]) can act on.
 
+pub mod agent;
 mod blocking;
 mod compare;
 mod data_loss;
@@ -95,11 +96,16 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
     pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
         for draft in drafts {
-            draft.validation = match &mut draft.body {
-                Body::Rewrite(rewrite) => self.rewrite(rewrite),
-                Body::Down(down) => self.down(down),
-            };
+            self.validate(draft);
         }
+    }
+
+    /// Validates one draft, setting its `validation` (and a down's `data_loss`).
+    pub fn validate(&mut self, draft: &mut Draft) {
+        draft.validation = match &mut draft.body {
+            Body::Rewrite(rewrite) => self.rewrite(rewrite),
+            Body::Down(down) => self.down(down),
+        };
     }
 
     /// The names `text` mentions that exist neither before nor after the migration (the reference
