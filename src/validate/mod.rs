@@ -32,7 +32,7 @@ use crate::schema::{self, Catalog};
 use crate::shadow::apply::{self, ApplyError, Script};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
-use crate::shadow::trace::{apply_traced, StatementTrace};
+use crate::shadow::trace::{apply_traced, Known, StatementTrace};
 use crate::sql::{self, LineIndex, ParsedFile};
 use blocking::{blocking_reasons, StepStatement};
 use compare::{compare, Reference};
@@ -342,7 +342,14 @@ async fn apply_step(database: &Database, step: &Step) -> StepRun {
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
     let _ = database.client.batch_execute(NEW_SESSION).await;
-    let traces = apply_traced(&database.client, &database.monitor, &script).await;
+    // Each step's database is new to the trace.
+    let traces = apply_traced(
+        &database.client,
+        &database.monitor,
+        &script,
+        &mut Known::default(),
+    )
+    .await;
     StepRun {
         traces,
         parsed,
