@@ -2,6 +2,7 @@
 """Replaying whole migration histories on a shadow PostgreSQL: migagent next to plain psql.
 
 Usage: python3 bench/shadow_replay.py [--corpus DIR] [--runs N] [--bin PATH] [--pg-bin DIR] [--json]
+                                      [--whole-dir] [--save DIR] [--compare DIR] [--generated N,N,...]
                                       [HISTORY ...]
 
 Build the binary first (`cargo build --release`); it is looked up as target/release/migagent under the
@@ -22,6 +23,14 @@ of its directories (default: the four that apply cleanly on PostgreSQL 15). For 
 - cold+store: the same review with the image cache on, in a fresh XDG_CACHE_HOME (applies and stores);
 - warm: N more runs on that cache, best and median;
 - static: `--shadow off`, best of N, so the shadow's share of the cold time shows.
+
+With `--whole-dir` every migration of each history is reviewed (`migagent review --shadow auto --no-cache
+DIR`: every statement is applied with its trace, none as untraced history) and timed next to the same
+psql replay; `--save DIR` writes each history's whole-directory JSON report there and `--compare DIR` fails
+when a report's findings or traces (durations left out) differ from the saved ones, for checking that a
+change kept what the trace sees. `--generated N,N,...` adds generated directories of N small migration
+files each (a table with a primary key and a foreign key to the previous one, an index, and every tenth
+file an ALTER TABLE of an earlier table), to show how the cost grows with the number of files.
 
 Exits 1 when the corpus or a history is missing, psql fails, or a migagent run crashes, reports an input
 problem or an `apply-failed` finding. A binary that rejects `--no-cache` gets "n/a" for cold, and a
@@ -300,6 +309,73 @@ def measure(name, corpus, binary, pg_bin, runs, notes):
     return result
 
 
+def generated_history(directory, files):
+    """`files` small migrations of a plain layout: each creates a table referencing the previous one and
+    an index, and every tenth alters an earlier table."""
+    os.makedirs(directory, exist_ok=True)
+    for i in range(files):
+        parent = f", parent_id bigint REFERENCES t{i - 1}(id)" if i else ""
+        statements = [f"CREATE TABLE t{i} (id bigint PRIMARY KEY, name text NOT NULL{parent})",
+                      f"CREATE INDEX t{i}_name_idx ON t{i} (name)"]
+        if i % 10 == 9:
+            statements.append(f"ALTER TABLE t{i - 5} ADD COLUMN note_{i} text")
+        with open(os.path.join(directory, f"{i + 1:06}_create_t{i}.sql"), "w") as migration:
+            migration.write("".join(f"{statement};\n" for statement in statements))
+
+
+def comparable(report, directory):
+    """What a change to the shadow's speed must not change: findings and traces, durations left out."""
+    def trace(statement):
+        t = dict(statement.get("trace") or {})
+        t.pop("duration_ms", None)
+        return t
+    return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"], "traces": [trace(s) for s in m["statements"]]}
+            for m in report["migrations"]]
+
+
+def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare):
+    """One psql session's replay of a whole directory next to migagent reviewing every migration of it."""
+    with tempfile.TemporaryDirectory(prefix="shadow-replay-cache-") as cache_home:
+        migrations, statements = history_files(binary, directory, cache_home)
+        result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
+                  "statements": statements}
+        with tempfile.TemporaryDirectory(prefix="shadow-replay-up-") as scratch:
+            result["psql"], result["server"] = psql_baseline(pg_bin, psql_inputs(migrations, scratch), runs)
+        whole, report = timed_runs(binary, ["--shadow", "auto", "--no-cache", directory], cache_home, runs,
+                                   name, notes)
+        result["whole"] = min(whole)
+        result["whole_over_psql"] = result["whole"] / result["psql"]
+        if not shadow_seen(report):
+            notes.append(f"{name}: whole directory: {NO_SIGN_OF_SHADOW}")
+        saved_name = name.replace("/", "_") + ".json"
+        if save:
+            os.makedirs(save, exist_ok=True)
+            with open(os.path.join(save, saved_name), "w") as out:
+                json.dump(comparable(report, directory), out, indent=1)
+        if compare:
+            with open(os.path.join(compare, saved_name)) as saved:
+                before = json.load(saved)
+            now = comparable(report, directory)
+            if before != now:
+                differing = [b["path"] for b, a in zip(before, now) if b != a] or ["(the list of migrations)"]
+                raise Failure(f"findings or traces differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
+            result["compared"] = True
+    return result
+
+
+def print_whole_dir_table(results, runs, notes):
+    print(f"{results[0]['server']}; best of {runs}; seconds, whole process; every migration reviewed")
+    print(f"{'history':26} {'files':>6} {'stmts':>6} {'psql':>8} {'review':>8} {'review/psql':>11} {'ms/file':>8}")
+    for r in results:
+        print(f"{r['history']:26} {r['files']:6} {r['statements']:6} {seconds(r['psql'])} {seconds(r['whole'])} "
+              f"{ratio(r['whole_over_psql']):>11} {1000 * r['whole'] / r['files']:8.2f}"
+              + ("  (same findings and traces)" if r.get("compared") else ""))
+    print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review --shadow auto "
+          "--no-cache DIR` (initdb, start and teardown included)")
+    for note in notes:
+        print(f"note: {note}")
+
+
 def seconds(value):
     return f"{value:8.3f}" if value is not None else f"{'n/a':>8}"
 
@@ -331,13 +407,18 @@ def main():
     parser.add_argument("--bin", default=BINARY)
     parser.add_argument("--pg-bin")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--whole-dir", action="store_true")
+    parser.add_argument("--save")
+    parser.add_argument("--compare")
+    parser.add_argument("--generated", type=lambda text: [int(n) for n in text.split(",") if n], default=[])
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs takes a count of at least 1")
     # SIGTERM unwinds like Ctrl-C, so every throwaway cluster is stopped and removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    if not os.path.isdir(args.corpus):
+    histories = [] if args.generated and args.histories == CLEAN_ON_PG15 else args.histories
+    if histories and not os.path.isdir(args.corpus):
         raise SystemExit(f"no corpus at {args.corpus}: pass the directory of migration histories with --corpus DIR")
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"no migagent binary at {args.bin}: run `cargo build --release` or pass --bin PATH")
@@ -346,14 +427,31 @@ def main():
         pg_bin = find_pg_bin(args.pg_bin)
     except Failure as failure:
         raise SystemExit(f"shadow_replay: {failure}")
-    for name in args.histories:
+    if (args.save or args.compare) and not args.whole_dir:
+        parser.error("--save and --compare compare whole-directory reviews: add --whole-dir")
+    for name in histories:
         try:
-            results.append(measure(name, args.corpus, args.bin, pg_bin, args.runs, notes))
+            if args.whole_dir:
+                results.append(measure_whole_dir(name, os.path.join(args.corpus, name), args.bin, pg_bin,
+                                                 args.runs, notes, args.save, args.compare))
+            else:
+                results.append(measure(name, args.corpus, args.bin, pg_bin, args.runs, notes))
         except Failure as failure:
             raise SystemExit(f"shadow_replay: {name}: {failure}")
+    for files in args.generated:
+        with tempfile.TemporaryDirectory(prefix="shadow-replay-generated-") as scratch:
+            directory = os.path.join(scratch, f"files-{files}")
+            generated_history(directory, files)
+            try:
+                results.append(measure_whole_dir(f"generated-{files}", directory, args.bin, pg_bin, args.runs,
+                                                 notes, args.save, args.compare))
+            except Failure as failure:
+                raise SystemExit(f"shadow_replay: generated {files} files: {failure}")
     if args.json:
         json.dump({"runs": args.runs, "histories": results, "notes": notes}, sys.stdout, indent=2)
         print()
+    elif args.whole_dir or args.generated:
+        print_whole_dir_table(results, args.runs, notes)
     else:
         print_table(results, args.runs, notes)
 

@@ -151,7 +151,12 @@ struct ReviewArgs {
     /// LLM advice for migrations with a finding of this severity or higher (default warning).
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
     advise_on: Option<String>,
-    /// Directory of prompt templates (system.hbs, user.hbs, repair.hbs) replacing the embedded ones.
+    /// How many times a draft of the LLM's that the validator rejected goes back to it with the
+    /// reasons, for a corrected one (default 2; 0: never).
+    #[arg(long, value_name = "N")]
+    repair_rounds: Option<u32>,
+    /// Directory of prompt templates (system.hbs, user.hbs, repair.hbs, correct.hbs) replacing the
+    /// embedded ones.
     #[arg(long, value_name = "DIR")]
     prompts: Option<PathBuf>,
     /// Table sizes (from `migagent stats`) for severity grading.
@@ -621,6 +626,10 @@ fn plan_advice(
             .clone()
             .or_else(|| llm.prompts.clone().map(|p| relative_to(config_dir, cwd, p))),
         budget_tokens: llm.budget.unwrap_or(advice::prompt::DEFAULT_BUDGET_TOKENS),
+        repair_rounds: args
+            .repair_rounds
+            .or(llm.repair_rounds)
+            .unwrap_or(advice::advise::DEFAULT_REPAIR_ROUNDS),
         ..AdviseOptions::default()
     };
     if llm.cache == Some(false) || args.no_cache {

@@ -90,6 +90,9 @@ pub struct LlmConfig {
     pub max_completion_tokens: Option<u32>,
     /// `false`: ask the model every run instead of reusing cached replies.
     pub cache: Option<bool>,
+    /// How many times a rejected draft of the model's goes back with the validator's reasons
+    /// (default 2; 0: never).
+    pub repair_rounds: Option<u32>,
 }
 
 /// A target PostgreSQL version: the major release, and the minor when it was given (`14.2`). Some

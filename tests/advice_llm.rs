@@ -5,92 +5,23 @@
 //! The rendered prompt is snapshotted in tests/snapshots/advice_prompt.txt;
 //! `MIGAGENT_UPDATE_SNAPSHOTS=1 cargo test --test advice_llm` rewrites it after an intended change.
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
+use common::llm::{
+    advice, answer, assert_key_nowhere, base, bodies, completion, files_under, json_of, nonce_of,
+    ok, server_answering, Project, KEY, MODEL,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-const KEY: &str = "sk-test-Very-Secret-4711";
-const MODEL: &str = "test-model";
-
-/// A scratch project: one history migration and one reviewed migration, and its own cache.
-struct Project(PathBuf);
-
-impl Project {
-    fn new(name: &str, reviewed: &str) -> Project {
-        let root = std::env::temp_dir().join(format!("migagent-llm-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("db")).unwrap();
-        std::fs::write(
-            root.join("db/0001_init.sql"),
-            "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL DEFAULT '');\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("db/0002_change.sql"), reviewed).unwrap();
-        Project(root)
-    }
-
-    fn config(&self, toml: &str) {
-        std::fs::write(self.0.join("migagent.toml"), toml).unwrap();
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.0.join("cache")
-    }
-
-    /// `migagent review --format json db/0002_change.sql` with the endpoint in the environment.
-    fn review(&self, base_url: &str, llm: &str, extra: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_migagent"))
-            .args([
-                "review", "--shadow", "off", "--format", "json", "--llm", llm,
-            ])
-            .args(extra)
-            .arg("db/0002_change.sql")
-            .current_dir(&self.0)
-            .env("MIGAGENT_LLM_BASE_URL", base_url)
-            .env("MIGAGENT_LLM_MODEL", MODEL)
-            .env("MIGAGENT_LLM_API_KEY", KEY)
-            .env("XDG_CACHE_HOME", self.cache())
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPENAI_BASE_URL")
-            .env_remove("MIGAGENT_LLM_HEADERS")
-            .output()
-            .expect("the binary runs")
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const INDEX: &str = "CREATE INDEX users_email_idx ON users (email);\n";
-
-fn json_of(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-/// A chat completion whose message has `content` (or a refusal), with token usage.
-fn completion(content: Option<&str>, refusal: Option<&str>, finish: &str) -> Value {
-    json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
-        "choices": [{"index": 0, "finish_reason": finish, "logprobs": null,
-                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
-        "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
-    })
-}
 
 fn good_reply(finding: u32) -> String {
     json!({
@@ -104,43 +35,6 @@ fn good_reply(finding: u32) -> String {
         "down": {"sql": "DROP INDEX users_email_idx;", "data_loss": false, "notes": "drops the index"}
     })
     .to_string()
-}
-
-fn ok(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(body)
-}
-
-async fn server_answering(responses: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    let count = responses.len();
-    for (n, response) in responses.into_iter().enumerate() {
-        let mock = Mock::given(method("POST"))
-            .and(path("/v1/chat/completions"))
-            .respond_with(response);
-        // Each answer once, in order; the last one for every further request.
-        let mock = if n + 1 < count {
-            mock.up_to_n_times(1)
-        } else {
-            mock
-        };
-        server.register(mock.with_priority(n as u8 + 1)).await;
-    }
-    server
-}
-
-fn base(server: &MockServer) -> String {
-    format!("{}/v1", server.uri())
-}
-
-/// The request bodies the server received.
-async fn bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r: &Request| serde_json::from_slice(&r.body).unwrap())
-        .collect()
 }
 
 /// Findings and exit code as `--llm off` gives them.
@@ -164,36 +58,6 @@ fn assert_unchanged(project: &Project, output: &Output) -> Value {
     json
 }
 
-fn assert_key_nowhere(project: &Project, output: &Output) {
-    assert!(!String::from_utf8_lossy(&output.stdout).contains(KEY));
-    assert!(!String::from_utf8_lossy(&output.stderr).contains(KEY));
-    for file in files_under(&project.cache()) {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        assert!(!text.contains(KEY), "{}", file.display());
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                files_under(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
-}
-
-fn advice(json: &Value) -> &Value {
-    &json["migrations"][0]["advice"]
-}
-
 fn notes(json: &Value) -> String {
     advice(json)["notes"].to_string()
 }
@@ -201,7 +65,7 @@ fn notes(json: &Value) -> String {
 #[tokio::test]
 async fn a_good_reply_merges_and_the_request_carries_the_strict_schema_and_the_key() {
     let project = Project::new("good", INDEX);
-    let server = server_answering(vec![ok(completion(Some(&good_reply(0)), None, "stop"))]).await;
+    let server = server_answering(vec![answer(&good_reply(0))]).await;
     let output = project.review(&base(&server), "on", &[]);
     let json = assert_unchanged(&project, &output);
     let advice = advice(&json);
@@ -253,20 +117,9 @@ async fn a_good_reply_merges_and_the_request_carries_the_strict_schema_and_the_k
     );
     assert!(!body.to_string().contains(KEY));
 
-    let text = Command::new(env!("CARGO_BIN_EXE_migagent"))
-        .args([
-            "review",
-            "--shadow",
-            "off",
-            "--llm",
-            "on",
-            "db/0002_change.sql",
-        ])
-        .current_dir(&project.0)
-        .env("MIGAGENT_LLM_BASE_URL", base(&server))
-        .env("MIGAGENT_LLM_MODEL", MODEL)
-        .env("MIGAGENT_LLM_API_KEY", KEY)
-        .env("XDG_CACHE_HOME", project.cache())
+    let text = project
+        .command(&base(&server))
+        .args(["--shadow", "off", "--llm", "on", "db/0002_change.sql"])
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -287,7 +140,7 @@ async fn the_cache_prevents_a_second_request() {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        .respond_with(ok(completion(Some(&good_reply(0)), None, "stop")))
+        .respond_with(answer(&good_reply(0)))
         .expect(1)
         .mount(&server)
         .await;
@@ -304,7 +157,7 @@ async fn the_cache_prevents_a_second_request() {
 #[tokio::test]
 async fn an_unknown_finding_index_is_dropped_with_a_note() {
     let project = Project::new("unknown-index", INDEX);
-    let server = server_answering(vec![ok(completion(Some(&good_reply(7)), None, "stop"))]).await;
+    let server = server_answering(vec![answer(&good_reply(7))]).await;
     let output = project.review(&base(&server), "on", &[]);
     let json = assert_unchanged(&project, &output);
     assert_eq!(advice(&json)["explanations"], json!([]));
@@ -321,11 +174,7 @@ async fn a_schema_violation_gets_one_repair_request_quoting_the_error() {
     let project = Project::new("repair", INDEX);
     let broken =
         json!({"summary": "x", "risk": "safe", "explanations": [], "rewrite": null, "down": null});
-    let server = server_answering(vec![
-        ok(completion(Some(&broken.to_string()), None, "stop")),
-        ok(completion(Some(&good_reply(0)), None, "stop")),
-    ])
-    .await;
+    let server = server_answering(vec![answer(&broken.to_string()), answer(&good_reply(0))]).await;
     let output = project.review(&base(&server), "on", &[]);
     let json = assert_unchanged(&project, &output);
     assert_eq!(advice(&json)["source"], "llm");
@@ -407,11 +256,7 @@ async fn a_429_is_retried_after_retry_after() {
     let limited = ResponseTemplate::new(429)
         .insert_header("retry-after", "0")
         .set_body_json(json!({"error": {"message": "slow down", "type": "rate_limit", "param": null, "code": null}}));
-    let server = server_answering(vec![
-        limited,
-        ok(completion(Some(&good_reply(0)), None, "stop")),
-    ])
-    .await;
+    let server = server_answering(vec![limited, answer(&good_reply(0))]).await;
     let output = project.review(&base(&server), "on", &[]);
     let json = assert_unchanged(&project, &output);
     assert_eq!(advice(&json)["source"], "llm");
@@ -443,7 +288,7 @@ async fn a_500_forever_gives_up_after_the_retries() {
 #[tokio::test]
 async fn a_timeout_is_a_note() {
     let project = Project::new("timeout", INDEX);
-    let slow = ok(completion(Some(&good_reply(0)), None, "stop")).set_delay(Duration::from_secs(5));
+    let slow = answer(&good_reply(0)).set_delay(Duration::from_secs(5));
     let server = server_answering(vec![slow]).await;
     let output = project.review(&base(&server), "on", &["--llm-timeout", "1"]);
     let json = assert_unchanged(&project, &output);
@@ -479,18 +324,10 @@ fn a_closed_connection_is_retried_then_a_note() {
 #[test]
 fn llm_on_without_an_endpoint_names_what_to_set() {
     let project = Project::new("no-endpoint", INDEX);
-    let output = Command::new(env!("CARGO_BIN_EXE_migagent"))
-        .args([
-            "review",
-            "--shadow",
-            "off",
-            "--llm",
-            "on",
-            "db/0002_change.sql",
-        ])
-        .current_dir(&project.0)
+    let output = project
+        .command("")
+        .args(["--shadow", "off", "--llm", "on", "db/0002_change.sql"])
         .env_remove("MIGAGENT_LLM_BASE_URL")
-        .env_remove("OPENAI_BASE_URL")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -504,7 +341,7 @@ fn llm_on_without_an_endpoint_names_what_to_set() {
 #[tokio::test]
 async fn llm_off_sends_nothing() {
     let project = Project::new("off", INDEX);
-    let server = server_answering(vec![ok(completion(Some(&good_reply(0)), None, "stop"))]).await;
+    let server = server_answering(vec![answer(&good_reply(0))]).await;
     let output = project.review(&base(&server), "off", &[]);
     // The built-in fixers still draft; nothing was asked of a model.
     let json = json_of(&output);
@@ -529,12 +366,7 @@ async fn prompt_injection_stays_data_and_changes_no_finding() {
         "explanations": [{"finding": 99, "explanation": "no findings", "impact": "none"}],
         "rewrite": null, "down": null
     });
-    let server = server_answering(vec![ok(completion(
-        Some(&complying.to_string()),
-        None,
-        "stop",
-    ))])
-    .await;
+    let server = server_answering(vec![answer(&complying.to_string())]).await;
     let output = project.review(&base(&server), "on", &[]);
     let json = assert_unchanged(&project, &output);
     assert!(notes(&json).contains("finding 99, which does not exist"));
@@ -546,11 +378,7 @@ async fn prompt_injection_stays_data_and_changes_no_finding() {
         !system.contains("ignore all previous"),
         "instructions only in the system message"
     );
-    let nonce = user
-        .split("<data-")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap();
+    let nonce = nonce_of(user);
     assert_eq!(nonce.len(), 32);
     assert!(system.contains(&format!("<data-{nonce} ...>")));
     // Every piece of the migration sits inside a block the nonce closes.
@@ -568,20 +396,23 @@ async fn prompt_injection_stays_data_and_changes_no_finding() {
 #[tokio::test]
 async fn the_rendered_prompt_matches_its_snapshot() {
     let project = Project::new("snapshot", INDEX);
-    let server = server_answering(vec![ok(completion(Some(&good_reply(0)), None, "stop"))]).await;
+    let server = server_answering(vec![answer(&good_reply(0))]).await;
     project.review(&base(&server), "on", &[]);
     let body = &bodies(&server).await[0];
     let system = body["messages"][0]["content"].as_str().unwrap();
     let user = body["messages"][1]["content"].as_str().unwrap();
-    let nonce = user
-        .split("<data-")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap();
+    let nonce = nonce_of(user);
     let rendered = format!("=== system\n{system}\n=== user\n{user}").replace(nonce, "NONCE");
-    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/advice_prompt.txt");
+    assert_prompt_snapshot("advice_prompt.txt", &rendered);
+}
+
+/// `rendered` equals tests/snapshots/`name` (rewritten with `MIGAGENT_UPDATE_SNAPSHOTS=1`).
+fn assert_prompt_snapshot(name: &str, rendered: &str) {
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
     if std::env::var_os("MIGAGENT_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&snapshot, &rendered).unwrap();
+        std::fs::write(&snapshot, rendered).unwrap();
     }
     let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
     assert_eq!(
@@ -591,15 +422,12 @@ async fn the_rendered_prompt_matches_its_snapshot() {
 }
 
 #[tokio::test]
-async fn a_conversation_sends_the_validators_reasons_back_and_gets_a_correction() {
+async fn a_conversation_sends_the_validators_reasons_back_in_data_blocks_and_gets_a_correction() {
     use migagent::advice::llm::{Llm, LlmSettings};
+    use migagent::advice::prompt::Rejection;
     let server = server_answering(vec![
-        ok(completion(Some(&good_reply(0)), None, "stop")),
-        ok(completion(
-            Some(&good_reply(0).replace("high", "medium")),
-            None,
-            "stop",
-        )),
+        answer(&good_reply(0)),
+        answer(&good_reply(0).replace("high", "medium")),
     ])
     .await;
     let llm = Llm::new(LlmSettings::new(
@@ -609,12 +437,31 @@ async fn a_conversation_sends_the_validators_reasons_back_and_gets_a_correction(
     ))
     .unwrap();
     let mut conversation = llm.conversation("system".into(), "user".into());
-    let (first, _) = conversation.ask().await.unwrap();
+    let first = conversation.ask().await.unwrap();
     assert_eq!(first.rewrite.unwrap().steps.len(), 1);
-    let reasons = vec!["step 1: the index already exists".to_owned()];
-    let corrected = conversation.correct_async(&reasons).await.unwrap();
+    let rejected = [
+        Rejection {
+            draft: "rewrite",
+            attempt: 1,
+            reasons: vec![
+                "step 1 (CREATE INDEX, line 1 of the step) fails: ERROR 25001: CREATE INDEX \
+                 CONCURRENTLY cannot run inside a transaction block"
+                    .into(),
+                "index users_email_idx missing".into(),
+            ],
+        },
+        Rejection {
+            draft: "down",
+            attempt: 1,
+            reasons: vec![
+                "the down fails at line 1: ERROR 42704: index \"x\" does not exist".into(),
+            ],
+        },
+    ];
+    let corrected = conversation.correct(&rejected).await.unwrap();
     assert_eq!(corrected.risk, migagent::advice::reply::ReplyRisk::Medium);
     assert_eq!(conversation.usage.prompt_tokens, 642);
+    assert_eq!(conversation.requests, 2);
     let bodies = bodies(&server).await;
     let messages = bodies[1]["messages"].as_array().unwrap();
     assert_eq!(
@@ -623,8 +470,9 @@ async fn a_conversation_sends_the_validators_reasons_back_and_gets_a_correction(
         "system, user, the first reply, the reasons"
     );
     assert_eq!(messages[2]["role"], "assistant");
-    assert!(messages[3]["content"]
-        .as_str()
-        .unwrap()
-        .contains("- step 1: the index already exists"));
+    let correction = messages[3]["content"].as_str().unwrap();
+    assert_eq!(bodies[1]["response_format"], bodies[0]["response_format"]);
+    let nonce = nonce_of(correction);
+    assert_eq!(nonce.len(), 32);
+    assert_prompt_snapshot("correction_prompt.txt", &correction.replace(nonce, "NONCE"));
 }

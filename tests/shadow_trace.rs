@@ -8,7 +8,8 @@ mod common;
 use migagent::migration::{Section, Transaction};
 use migagent::shadow::apply::{apply, Script};
 use migagent::shadow::cluster::EphemeralCluster;
-use migagent::shadow::trace::{apply_traced, StatementTrace};
+use migagent::shadow::snapshot::{diff, snapshot, SchemaChange};
+use migagent::shadow::trace::{apply_traced, Known, StatementTrace};
 use migagent::sql::{self, LineIndex, ParsedFile};
 use tokio_postgres::Client;
 
@@ -510,7 +511,13 @@ fn traced_locks_rewrites_and_scans_agree_with_the_pg15_lock_probe() {
                     .unwrap_or_else(|err| panic!("{}: prelude: {err}", case.name));
             }
             let migration = Migration::plain(case.sql);
-            let traces = apply_traced(&client, &monitor, &migration.script()).await;
+            let traces = apply_traced(
+                &client,
+                &monitor,
+                &migration.script(),
+                &mut Known::default(),
+            )
+            .await;
             assert_eq!(traces.len(), 1, "{}", case.name);
             let trace = &traces[0];
             assert!(trace.applied, "{}: {:?}", case.name, trace.error);
@@ -603,7 +610,7 @@ fn history_apply_runs_a_thousand_statements_and_names_the_failing_one() {
             .collect();
         let reviewed = Migration::plain(&reviewed);
         let started = std::time::Instant::now();
-        let traces = apply_traced(&client, &monitor, &reviewed.script()).await;
+        let traces = apply_traced(&client, &monitor, &reviewed.script(), &mut Known::default()).await;
         let elapsed = started.elapsed();
         assert!(traces.iter().all(|t| t.applied && t.locks.len() == 1));
         let in_statements: std::time::Duration = traces.iter().map(|t| t.duration).sum();
@@ -653,7 +660,8 @@ fn wrapped_sections_apply_atomically_and_roll_back_on_failure() {
             "the failed transaction is rolled back"
         );
 
-        let traces = apply_traced(&client, &monitor, &failing.script()).await;
+        let traces =
+            apply_traced(&client, &monitor, &failing.script(), &mut Known::default()).await;
         assert!(traces[0].applied && traces[0].rolled_back);
         assert!(traces[1].applied && traces[1].rolled_back);
         let error = traces[2].error.as_ref().unwrap();
@@ -663,7 +671,13 @@ fn wrapped_sections_apply_atomically_and_roll_back_on_failure() {
         assert!(outside_transaction(&client).await);
 
         let succeeding = Migration::wrapped("CREATE TABLE a (id int);\nCREATE TABLE b (id int);");
-        let traces = apply_traced(&client, &monitor, &succeeding.script()).await;
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &succeeding.script(),
+            &mut Known::default(),
+        )
+        .await;
         assert!(traces
             .iter()
             .all(|t| t.applied && !t.rolled_back && t.error.is_none()));
@@ -684,7 +698,13 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
             let migration = Migration::new(sql, transaction);
             let error = apply(&client, &migration.script()).await.unwrap_err();
             assert_eq!((error.statement, error.sqlstate.as_str()), (1, "25001"));
-            let traces = apply_traced(&client, &monitor, &migration.script()).await;
+            let traces = apply_traced(
+                &client,
+                &monitor,
+                &migration.script(),
+                &mut Known::default(),
+            )
+            .await;
             assert_eq!(
                 traces[1].error.as_ref().map(|e| e.message.as_str()),
                 Some("CREATE INDEX CONCURRENTLY cannot run inside a transaction block")
@@ -699,7 +719,7 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
             "CREATE INDEX CONCURRENTLY a_b ON a (b)",
             Transaction::ImplicitMultiStatement,
         );
-        let traces = apply_traced(&client, &monitor, &alone.script()).await;
+        let traces = apply_traced(&client, &monitor, &alone.script(), &mut Known::default()).await;
         assert!(traces[0].applied, "{:?}", traces[0].error);
         assert!(traces[0].sampled);
         assert_eq!(traces[0].waits, ["older transactions (virtualxid)"]);
@@ -707,7 +727,13 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
 
         // Statements the server refuses inside a transaction block are retried as written.
         let create_database = Migration::plain("CREATE DATABASE made_by_migration");
-        let traces = apply_traced(&client, &monitor, &create_database.script()).await;
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &create_database.script(),
+            &mut Known::default(),
+        )
+        .await;
         assert!(
             traces[0].applied && traces[0].sampled,
             "{:?}",
@@ -752,7 +778,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let summary = apply(&client, &uncommitted.script()).await.unwrap();
         assert_eq!(summary.rolled_back_uncommitted, [0]);
         assert!(!exists(&client, "never").await);
-        let traces = apply_traced(&client, &monitor, &uncommitted.script()).await;
+        let traces = apply_traced(&client, &monitor, &uncommitted.script(), &mut Known::default()).await;
         assert!(traces[1].applied && traces[1].rolled_back);
         assert!(!exists(&client, "never").await);
 
@@ -760,7 +786,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let rolled_back = Migration::plain(
             "BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE undone (id int);\nROLLBACK;",
         );
-        let traces = apply_traced(&client, &monitor, &rolled_back.script()).await;
+        let traces = apply_traced(&client, &monitor, &rolled_back.script(), &mut Known::default()).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert!(traces[2].rolled_back && !traces[3].rolled_back);
         assert_eq!(lock_pairs(&traces[2]), [("public.undone", "AccessExclusiveLock")]);
@@ -768,7 +794,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let serializable = Migration::wrapped(
             "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE kept (id int);",
         );
-        let traces = apply_traced(&client, &monitor, &serializable.script()).await;
+        let traces = apply_traced(&client, &monitor, &serializable.script(), &mut Known::default()).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert!(exists(&client, "kept").await);
 
@@ -779,7 +805,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
             (summary.applied, summary.skipped_psql_meta.as_slice()),
             (1, &[0][..])
         );
-        let traces = apply_traced(&client, &monitor, &meta.script()).await;
+        let traces = apply_traced(&client, &monitor, &meta.script(), &mut Known::default()).await;
         assert!(!traces[0].applied && traces[0].not_applied.as_deref().unwrap().contains("psql"));
     });
 }
@@ -800,7 +826,13 @@ fn locks_inside_a_transaction_are_charged_to_the_statement_that_took_them() {
             "BEGIN;\nALTER TABLE t ADD COLUMN x int;\nCREATE INDEX t_a_idx ON t (a);\n\
              ALTER TABLE t ADD COLUMN y int;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\nCOMMIT;",
         );
-        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &migration.script(),
+            &mut Known::default(),
+        )
+        .await;
         assert!(
             traces.iter().all(|t| t.applied && !t.rolled_back),
             "{traces:?}"
@@ -843,7 +875,7 @@ fn the_first_failure_stops_the_traced_apply() {
         let migration = Migration::plain(
             "CREATE TABLE a (id int);\nALTER TABLE missing ADD COLUMN x int;\nCREATE TABLE b (id int);",
         );
-        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        let traces = apply_traced(&client, &monitor, &migration.script(), &mut Known::default()).await;
         assert!(traces[0].applied && !traces[0].rolled_back);
         assert_eq!(
             traces[1].error.as_ref().map(ToString::to_string).as_deref(),
@@ -873,7 +905,7 @@ fn the_first_failure_stops_the_traced_apply() {
         );
         let error = apply(&client, &deferred.script()).await.unwrap_err();
         assert_eq!((error.statement, error.sqlstate.as_str()), (2, "23503"));
-        let traces = apply_traced(&client, &monitor, &deferred.script()).await;
+        let traces = apply_traced(&client, &monitor, &deferred.script(), &mut Known::default()).await;
         assert_eq!(traces[2].error.as_ref().map(|e| e.sqlstate.as_str()), Some("23503"));
         assert!(traces[..2].iter().all(|t| t.applied && t.rolled_back));
         assert!(!exists(&client, "p").await);
@@ -896,7 +928,13 @@ fn explain_shows_the_plan_of_a_backfill() {
             "ALTER TABLE t ADD COLUMN b int;\nUPDATE t SET a = 0 WHERE a IS NULL;\n\
              INSERT INTO t SELECT id + 1000, a FROM t;\nDELETE FROM t WHERE id > 1500;",
         );
-        let traces = apply_traced(&client, &monitor, &migration.script()).await;
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &migration.script(),
+            &mut Known::default(),
+        )
+        .await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert_eq!(traces[0].plan, None);
         let plan = traces[1].plan.as_ref().unwrap();
@@ -910,5 +948,95 @@ fn explain_shows_the_plan_of_a_backfill() {
         // The plan's own locks are the statement's: the UPDATE is charged with them.
         assert!(lock_pairs(&traces[1]).contains(&("public.t", "RowExclusiveLock")));
         assert_eq!(traces[1].scans[0].seq_scans, 1);
+    });
+}
+
+/// Migrations applied one after the other with one [`Known`], as a directory is reviewed: each
+/// statement's schema changes, read only where the statement can have changed the schema, are
+/// those of whole snapshots taken around the same statement on a second database. The statements
+/// reach beyond the relations they lock: renames printed in views, foreign keys and defaults of
+/// other tables, enum labels, a renamed function, schema and type, a dropped cascade, domains.
+#[test]
+fn schema_changes_read_where_a_statement_reaches_equal_whole_snapshot_diffs() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let migrations = [
+        Migration::plain(
+            "CREATE SCHEMA app;
+CREATE TYPE app.mood AS ENUM ('a', 'b');
+CREATE TABLE app.users (id bigserial PRIMARY KEY, mood app.mood DEFAULT 'a', email text);
+CREATE TABLE app.orders (id int PRIMARY KEY, user_id bigint REFERENCES app.users (id));
+CREATE VIEW app.v AS SELECT u.email, o.id FROM app.users u JOIN app.orders o ON o.user_id = u.id;
+CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TABLE app.t3 (x int DEFAULT app.f(), n bigint DEFAULT nextval('app.users_id_seq'));
+CREATE TYPE app.pair AS (a int, b text);
+CREATE TABLE app.holder (p app.pair, ps app.pair[]);
+CREATE FUNCTION app.count_users() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM app.users; END;
+ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON app.orders USING (user_id IN (SELECT id FROM app.users));
+",
+        ),
+        Migration::plain(
+            "INSERT INTO app.users (email) VALUES ('x');
+ALTER TABLE app.users RENAME COLUMN email TO mail;
+ALTER TABLE app.users RENAME TO people;
+ALTER SEQUENCE app.users_id_seq RENAME TO people_id_seq;
+ALTER TYPE app.mood ADD VALUE 'c';
+ALTER TYPE app.mood RENAME VALUE 'a' TO 'z';
+ALTER FUNCTION app.f() RENAME TO g;
+CREATE INDEX ON app.orders (user_id);
+ALTER TABLE app.t3 ALTER COLUMN x TYPE bigint;
+ALTER TYPE app.pair RENAME TO couple;
+COMMENT ON TABLE app.orders IS 'orders';
+",
+        ),
+        Migration::wrapped(
+            "ALTER TABLE app.orders ADD COLUMN q int;
+ALTER TABLE app.orders ADD COLUMN r int;
+CREATE VIEW app.ov AS SELECT * FROM app.orders;
+ALTER TABLE app.orders RENAME COLUMN q TO qq;
+UPDATE app.orders SET r = 1;
+",
+        ),
+        Migration::plain(
+            "ALTER SCHEMA app RENAME TO core;
+DROP TABLE core.people CASCADE;
+CREATE DOMAIN core.pos AS int CHECK (VALUE > 0);
+CREATE TABLE core.d (p core.pos);
+ALTER DOMAIN core.pos ADD CONSTRAINT small CHECK (VALUE < 1000);
+ALTER TYPE core.mood RENAME TO feeling;
+DROP FUNCTION core.g() CASCADE;
+CREATE EXTENSION IF NOT EXISTS plpgsql;
+",
+        ),
+    ];
+    common::runtime().block_on(async {
+        let admin = common::connect(&cluster, "postgres").await;
+        let (client, monitor) = database(&cluster, &admin, "traced", None).await;
+        let (reference, _) = database(&cluster, &admin, "reference", None).await;
+        let mut known = Known::default();
+        for migration in &migrations {
+            let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
+            let wrapped = migration.sections[0].transaction != Transaction::None;
+            if wrapped {
+                reference.batch_execute("BEGIN").await.unwrap();
+            }
+            for (statement, trace) in migration.parsed.statements.iter().zip(&traces) {
+                let sql = &migration.text[statement.range.clone()];
+                assert!(trace.applied, "{sql}: {:?}", trace.error);
+                let before = snapshot(&reference).await.unwrap();
+                reference
+                    .batch_execute(sql)
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+                let after = snapshot(&reference).await.unwrap();
+                let expected: Vec<SchemaChange> = diff(&before, &after);
+                assert_eq!(trace.changes, expected, "the changes of {sql}");
+            }
+            if wrapped {
+                reference.batch_execute("COMMIT").await.unwrap();
+            }
+        }
     });
 }

@@ -5,13 +5,11 @@
 
 mod common;
 
-use common::binaries_or_skip;
+use common::validation::Fixture;
 use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
-use migagent::migration::{Section, Transaction};
+use migagent::migration::Transaction;
 use migagent::review::{self, ReviewOptions};
-use migagent::shadow::session::{Shadow, ShadowMode, ShadowOptions};
 use migagent::sql;
-use migagent::validate::{Original, Validator};
 
 /// The history every case builds on: users and their orders, with a few rows, an index for the
 /// foreign key the cases add.
@@ -23,57 +21,9 @@ INSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com');
 INSERT INTO orders VALUES (1, 1, 10, 'paid'), (2, 2, 20, 'open');
 ";
 
-/// migagent's own shadow with the history applied in a baseline template.
-struct Fixture {
-    shadow: Shadow,
-    baseline: String,
-}
-
 impl Fixture {
     fn new() -> Option<Fixture> {
         Fixture::with_history(HISTORY)
-    }
-
-    fn with_history(history: &str) -> Option<Fixture> {
-        binaries_or_skip()?;
-        let options = ShadowOptions {
-            mode: ShadowMode::Auto,
-            cache: false,
-            ..ShadowOptions::default()
-        };
-        let mut shadow = Shadow::open(&options, None)
-            .expect("the shadow starts")
-            .expect("PostgreSQL is installed");
-        let database = shadow.create_database(None).unwrap();
-        shadow
-            .block_on(database.client.batch_execute(history))
-            .unwrap();
-        let baseline = shadow
-            .seal_baseline(database, "history")
-            .expect("the baseline seals");
-        Some(Fixture { shadow, baseline })
-    }
-
-    /// Runs `check` with a validator for `original`, a migration its tool runs in one transaction.
-    fn validator<T>(&mut self, original: &str, check: impl FnOnce(&mut Validator) -> T) -> T {
-        let parsed = sql::parse_text(original);
-        let sections = [Section {
-            range: 0..original.len(),
-            transaction: Transaction::Wrapped,
-        }];
-        let options = ReviewOptions::default();
-        let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
-        let mut validator = Validator::new(
-            &mut self.shadow,
-            &self.baseline,
-            Original {
-                text: original,
-                parsed: &parsed,
-                sections: &sections,
-            },
-            &rules,
-        );
-        check(&mut validator)
     }
 
     fn rewrite(&mut self, original: &str, steps: &[(&str, bool)]) -> Validation {

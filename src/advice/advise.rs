@@ -13,11 +13,11 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::cache::{Entry, ReplyCache};
-use super::draft::{Body, Draft, Source, Validation};
-use super::llm::{Conversation, Llm, LlmError, LlmSettings, Usage};
+use super::cache::ReplyCache;
+use super::draft::{Body, Down, Draft, Rewrite, Source, Validation};
+use super::llm::{Conversation, Llm, LlmError, LlmSettings};
 use super::prompt::{self, AdviceContext, PromptOptions, Prompts};
-use super::reply::{self, ModelReply};
+use super::reply::{ModelReply, ReplyDown, ReplyRewrite};
 use super::{Advice, Explanation, LlmUsage};
 use crate::escape;
 use crate::review::MigrationReview;
@@ -35,7 +35,13 @@ pub struct AdviseOptions {
     pub budget_tokens: usize,
     /// Where replies are cached; `None`: no cache.
     pub cache: Option<PathBuf>,
+    /// How many times a draft of the model's that the validator rejected goes back to the model
+    /// with the reasons (the agent loop); 0: never.
+    pub repair_rounds: u32,
 }
+
+/// `--repair-rounds` unless set.
+pub const DEFAULT_REPAIR_ROUNDS: u32 = 2;
 
 impl Default for AdviseOptions {
     fn default() -> Self {
@@ -45,6 +51,7 @@ impl Default for AdviseOptions {
             prompts: None,
             budget_tokens: prompt::DEFAULT_BUDGET_TOKENS,
             cache: ReplyCache::default_location(),
+            repair_rounds: DEFAULT_REPAIR_ROUNDS,
         }
     }
 }
@@ -107,39 +114,25 @@ pub fn advise(
             &prompt_options(&nonce),
         )?;
         let key = ReplyCache::key(&settings.cache_identity(), &keyed.system, &keyed.user);
-        let repair_prompts = Arc::clone(&prompts);
         let conversation = llm
             .conversation(rendered.system, rendered.user)
-            .with_repair(move |errors| {
-                repair_prompts
-                    .repair(errors)
-                    .unwrap_or_else(|e| e.to_string())
-            });
-        requests.push((index, key, conversation));
+            .with_prompts(Arc::clone(&prompts), nonce.clone())
+            .with_cache(cache.clone(), key);
+        requests.push((index, conversation));
     }
-    let outcomes = run(requests, cache.as_ref(), settings)?;
     let mut conversations = Vec::new();
-    for (index, outcome, conversation) in outcomes {
-        merge(&mut migrations[index], outcome, &settings.model);
+    for (index, reply, mut conversation) in run(requests, settings)? {
+        merge(&mut migrations[index], reply, &mut conversation);
         conversations.push((index, conversation));
     }
     Ok(conversations)
 }
 
-/// What one migration's request came to.
-struct Outcome {
-    reply: Result<ModelReply, LlmError>,
-    usage: Usage,
-    cached: bool,
-    cache_error: Option<String>,
-}
+/// A migration's conversation after its first question, with the reply.
+type Asked = (usize, Result<ModelReply, LlmError>, Conversation);
 
 /// Asks every conversation (or answers it from the cache), at most `concurrency` at a time.
-fn run(
-    requests: Vec<(usize, String, Conversation)>,
-    cache: Option<&ReplyCache>,
-    settings: &LlmSettings,
-) -> Result<Vec<(usize, Outcome, Conversation)>, String> {
+fn run(requests: Vec<(usize, Conversation)>, settings: &LlmSettings) -> Result<Vec<Asked>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -148,46 +141,12 @@ fn run(
     let mut outcomes = Vec::new();
     runtime.block_on(async {
         let mut tasks = JoinSet::new();
-        for (index, key, mut conversation) in requests {
-            if let Some(entry) = cache.and_then(|c| c.get(&key)) {
-                if let Ok(reply) = reply::parse(&entry.reply, conversation.llm().schema()) {
-                    conversation.resume(entry.reply.clone(), entry.usage());
-                    let outcome = Outcome {
-                        reply: Ok(reply),
-                        usage: entry.usage(),
-                        cached: true,
-                        cache_error: None,
-                    };
-                    outcomes.push((index, outcome, conversation));
-                    continue;
-                }
-            }
+        for (index, mut conversation) in requests {
             let limit = Arc::clone(&limit);
-            let cache = cache.cloned();
-            let model = settings.model.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let asked = conversation.ask().await;
-                let mut cache_error = None;
-                let reply = asked.map(|(reply, text)| {
-                    let entry = Entry {
-                        model,
-                        reply: text,
-                        prompt_tokens: conversation.usage.prompt_tokens,
-                        completion_tokens: conversation.usage.completion_tokens,
-                    };
-                    if let Some(cache) = &cache {
-                        cache_error = cache.put(&key, &entry).err();
-                    }
-                    reply
-                });
-                let outcome = Outcome {
-                    reply,
-                    usage: conversation.usage,
-                    cached: false,
-                    cache_error,
-                };
-                (index, outcome, conversation)
+                let reply = conversation.ask().await;
+                (index, reply, conversation)
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -200,24 +159,26 @@ fn run(
     Ok(outcomes)
 }
 
-/// Puts one outcome into the migration's advice.
-fn merge(migration: &mut MigrationReview, outcome: Outcome, model: &str) {
+/// Puts a conversation's first reply into the migration's advice.
+fn merge(
+    migration: &mut MigrationReview,
+    reply: Result<ModelReply, LlmError>,
+    conversation: &mut Conversation,
+) {
     let severities: Vec<Severity> = migration.findings.iter().map(|f| f.severity).collect();
     let mut advice = migration
         .advice
         .take()
         .unwrap_or_else(|| Advice::builtin(Vec::new(), &severities));
     advice.llm = Some(LlmUsage {
-        model: clean(model),
-        prompt_tokens: outcome.usage.prompt_tokens,
-        completion_tokens: outcome.usage.completion_tokens,
-        cached: outcome.cached,
-        error: outcome.reply.as_ref().err().map(ToString::to_string),
+        model: clean(&conversation.llm().settings().model),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cached: false,
+        error: reply.as_ref().err().map(ToString::to_string),
     });
-    if let Some(error) = outcome.cache_error {
-        advice.notes.push(error);
-    }
-    match outcome.reply {
+    advice.count_usage(conversation);
+    match reply {
         Ok(reply) => apply_reply(&mut advice, reply, migration.findings.len()),
         Err(error) => advice.notes.push(format!(
             "no LLM advice: {error}; the findings and the exit code are the same as with --llm off"
@@ -254,21 +215,36 @@ fn apply_reply(advice: &mut Advice, reply: ModelReply, findings: usize) {
         body,
         validation: Validation::skipped(NOT_VALIDATED),
     };
-    if let Some(rewrite) = reply.rewrite {
-        let mut rewrite: super::draft::Rewrite = rewrite.into();
+    let (rewrite, down) = reply_drafts(reply.rewrite, reply.down);
+    if let Some(rewrite) = rewrite {
+        advice.drafts.insert(0, drafted(Body::Rewrite(rewrite)));
+    }
+    if let Some(down) = down {
+        advice.drafts.push(drafted(Body::Down(down)));
+    }
+}
+
+/// A reply's drafts with their text cleaned.
+pub fn reply_drafts(
+    rewrite: Option<ReplyRewrite>,
+    down: Option<ReplyDown>,
+) -> (Option<Rewrite>, Option<Down>) {
+    let rewrite = rewrite.map(|rewrite| {
+        let mut rewrite: Rewrite = rewrite.into();
         rewrite.rationale = clean(&rewrite.rationale);
         for step in &mut rewrite.steps {
             step.sql = clean(&step.sql);
             step.note = clean(&step.note);
         }
-        advice.drafts.insert(0, drafted(Body::Rewrite(rewrite)));
-    }
-    if let Some(down) = reply.down {
-        let mut down: super::draft::Down = down.into();
+        rewrite
+    });
+    let down = down.map(|down| {
+        let mut down: Down = down.into();
         down.sql = clean(&down.sql);
         down.notes = clean(&down.notes);
-        advice.drafts.push(drafted(Body::Down(down)));
-    }
+        down
+    });
+    (rewrite, down)
 }
 
 /// Model text without terminal escape sequences and control characters (line breaks and tabs stay).

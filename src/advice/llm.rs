@@ -25,6 +25,8 @@ use async_openai::Client;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use super::cache::{Entry, ReplyCache};
+use super::prompt::{self, bounded, Prompts, Rejection};
 use super::reply::{self, ModelReply};
 
 /// How the reply's shape is asked for.
@@ -143,6 +145,8 @@ pub enum LlmError {
     Empty,
     /// The reply did not match the schema, also after the repair request.
     Invalid(String),
+    /// A prompt template (from `--prompts`) failed to render the request.
+    Template(String),
 }
 
 impl fmt::Display for LlmError {
@@ -157,6 +161,7 @@ impl fmt::Display for LlmError {
             ),
             LlmError::Empty => f.write_str("the endpoint's reply held no message"),
             LlmError::Invalid(e) => write!(f, "{e}, also after a repair request"),
+            LlmError::Template(e) => f.write_str(e),
         }
     }
 }
@@ -238,7 +243,8 @@ impl Llm {
         &self.inner.schema
     }
 
-    /// A conversation that starts with these system and user messages.
+    /// A conversation that starts with these system and user messages; its repair and correction
+    /// requests come from the embedded templates until [`Conversation::with_prompts`].
     pub fn conversation(&self, system: String, user: String) -> Conversation {
         Conversation {
             llm: self.clone(),
@@ -250,7 +256,12 @@ impl Llm {
                 user_message(user),
             ],
             usage: Usage::default(),
-            repair_template: None,
+            requests: 0,
+            prompts: Prompts::embedded(),
+            nonce: prompt::nonce(),
+            cache: None,
+            key: None,
+            cache_errors: Vec::new(),
         }
     }
 
@@ -277,25 +288,42 @@ fn assistant_message(text: String) -> ChatCompletionRequestMessage {
     })
 }
 
-/// Words the repair request from what was wrong with a reply.
-type RepairTemplate = Box<dyn Fn(&str) -> String + Send + Sync>;
-
 /// One exchange with the model: the first question, the repair request when a reply breaks the
 /// schema, and the corrections the validator asks for, each seeing everything said before.
+///
+/// With a cache, every reply is stored under a key that chains the keys before it: the first
+/// request's key comes from its prompt, a correction's from the previous key and the correction
+/// rendered with a fixed nonce, so a re-run of the same review asks nothing, corrections included.
 pub struct Conversation {
     llm: Llm,
     messages: Vec<ChatCompletionRequestMessage>,
-    /// Tokens used so far.
+    /// Tokens used so far (a cached reply counts what it cost when it was asked).
     pub usage: Usage,
-    /// Renders the repair request from the errors; the default wording without it.
-    repair_template: Option<RepairTemplate>,
+    /// HTTP requests made so far: 0 when every reply came from the cache.
+    pub requests: u32,
+    prompts: Arc<Prompts>,
+    /// Marks the data blocks of the conversation's messages.
+    nonce: String,
+    cache: Option<ReplyCache>,
+    /// The cache key of the last reply.
+    key: Option<String>,
+    /// Replies that could not be written to the cache (they cost a request next time, nothing more).
+    pub cache_errors: Vec<String>,
 }
 
 impl Conversation {
-    /// Sets how the repair request is worded (the `repair` prompt template); `errors` is what was
-    /// wrong with the reply.
-    pub fn with_repair(mut self, render: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
-        self.repair_template = Some(Box::new(render));
+    /// Words the repair and correction requests with these templates, the correction's data blocks
+    /// marked with `nonce` (the one the first user message uses).
+    pub fn with_prompts(mut self, prompts: Arc<Prompts>, nonce: String) -> Self {
+        self.prompts = prompts;
+        self.nonce = nonce;
+        self
+    }
+
+    /// Answers from `cache`, and stores replies in it; `key` is the first request's.
+    pub fn with_cache(mut self, cache: Option<ReplyCache>, key: String) -> Self {
+        self.cache = cache;
+        self.key = Some(key);
         self
     }
 
@@ -303,37 +331,66 @@ impl Conversation {
         &self.llm
     }
 
-    /// Records an earlier reply (from the cache) as the model's answer, so a correction can follow it.
-    pub fn resume(&mut self, reply_text: String, usage: Usage) {
-        self.messages.push(assistant_message(reply_text));
-        self.usage = usage;
+    /// Whether no request was made: every reply so far came from the cache.
+    pub fn cached(&self) -> bool {
+        self.requests == 0
     }
 
-    /// Asks the question; returns the reply and its raw JSON text.
-    pub async fn ask(&mut self) -> Result<(ModelReply, String), LlmError> {
-        self.exchange().await
+    /// Asks the question (or answers it from the cache).
+    pub async fn ask(&mut self) -> Result<ModelReply, LlmError> {
+        let key = self.key.clone();
+        self.cached_exchange(key).await
     }
 
-    /// After the validator rejected the model's draft: sends the reasons in the same conversation
-    /// and returns the corrected reply.
-    pub async fn correct_async(&mut self, reasons: &[String]) -> Result<ModelReply, LlmError> {
-        let list: Vec<String> = reasons.iter().map(|r| format!("- {r}")).collect();
-        self.messages.push(user_message(format!(
-            "migagent ran your drafts on a shadow copy of the database and rejected them:\n{}\n\
-             Answer again with the whole reply in the same JSON shape, with drafts that fix every \
-             reason.",
-            list.join("\n")
-        )));
-        self.exchange().await.map(|(reply, _)| reply)
+    /// After the validator rejected the model's drafts: sends the reasons in the same conversation
+    /// (the `correct` template) and returns the corrected reply, checked like every reply.
+    pub async fn correct(&mut self, rejected: &[Rejection]) -> Result<ModelReply, LlmError> {
+        let render = |nonce: &str| {
+            self.prompts
+                .correct(rejected, nonce)
+                .map_err(LlmError::Template)
+        };
+        let message = render(&self.nonce)?;
+        // The key comes from the request with a fixed nonce: the real one changes every run.
+        let key = match &self.key {
+            Some(previous) => Some(ReplyCache::key(
+                &self.llm.settings().cache_identity(),
+                previous,
+                &render("0")?,
+            )),
+            None => None,
+        };
+        self.messages.push(user_message(message));
+        self.cached_exchange(key).await
     }
 
-    /// [`correct_async`](Self::correct_async) for callers without a runtime of their own.
-    pub fn correct(&mut self, reasons: &[String]) -> Result<ModelReply, LlmError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| LlmError::Transport(format!("cannot start the async runtime: {e}")))?;
-        runtime.block_on(self.correct_async(reasons))
+    /// The reply stored under `key`, else a request whose reply is stored under it.
+    async fn cached_exchange(&mut self, key: Option<String>) -> Result<ModelReply, LlmError> {
+        let cache = self.cache.clone().zip(key.clone());
+        if let Some(entry) = cache.as_ref().and_then(|(cache, key)| cache.get(key)) {
+            if let Ok(reply) = reply::parse(&entry.reply, self.llm.schema()) {
+                self.messages.push(assistant_message(entry.reply.clone()));
+                self.usage.prompt_tokens += entry.prompt_tokens;
+                self.usage.completion_tokens += entry.completion_tokens;
+                self.key = key;
+                return Ok(reply);
+            }
+        }
+        let before = self.usage;
+        let (reply, text) = self.exchange().await?;
+        if let Some((cache, key)) = &cache {
+            let entry = Entry {
+                model: self.llm.settings().model.clone(),
+                reply: text,
+                prompt_tokens: self.usage.prompt_tokens - before.prompt_tokens,
+                completion_tokens: self.usage.completion_tokens - before.completion_tokens,
+            };
+            if let Err(error) = cache.put(key, &entry) {
+                self.cache_errors.push(error);
+            }
+        }
+        self.key = key;
+        Ok(reply)
     }
 
     /// One request, checked; a reply that breaks the schema gets one repair request quoting the
@@ -345,14 +402,10 @@ impl Conversation {
             Ok(reply) => return Ok((reply, text)),
             Err(error) => error,
         };
-        let quoted = bounded(&error, REPAIR_QUOTE_CHARS);
-        let repair = match &self.repair_template {
-            Some(render) => render(&quoted),
-            None => format!(
-                "Your reply cannot be used: {quoted}\nAnswer again with only the JSON object the \
-                 schema describes."
-            ),
-        };
+        let repair = self
+            .prompts
+            .repair(&bounded(&error, REPAIR_QUOTE_CHARS))
+            .map_err(LlmError::Template)?;
         self.messages.push(user_message(repair));
         let text = self.request().await?;
         self.messages.push(assistant_message(text.clone()));
@@ -364,6 +417,7 @@ impl Conversation {
 
     /// Sends the conversation; returns the reply's text, added to the conversation by the caller.
     async fn request(&mut self) -> Result<String, LlmError> {
+        self.requests += 1;
         let settings = self.llm.settings();
         let response_format = match settings.mode {
             ResponseMode::JsonSchema => Some(ResponseFormat::JsonSchema {
@@ -452,14 +506,6 @@ fn describe(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     bounded(&text, 500)
-}
-
-/// The first `max` characters of `text`, with `…` when cut.
-fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 /// The HTTP transport under async-openai: extra headers, and retries on 429, 5xx and connection

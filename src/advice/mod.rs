@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::Severity;
 use draft::{Body, Draft, Source, Status};
+use llm::Conversation;
 
 /// The JSON report's `advice` of one migration (see DESIGN.md, "JSON report").
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -152,6 +153,17 @@ impl Advice {
     pub fn choose_drafts(&mut self) {
         self.rewrite = choose(&self.drafts, true);
         self.down = choose(&self.drafts, false);
+    }
+
+    /// Sets `llm`'s tokens and `cached` from the conversation so far (corrections included), and
+    /// notes the replies the cache could not keep.
+    pub fn count_usage(&mut self, conversation: &mut Conversation) {
+        if let Some(llm) = &mut self.llm {
+            llm.prompt_tokens = conversation.usage.prompt_tokens;
+            llm.completion_tokens = conversation.usage.completion_tokens;
+            llm.cached = conversation.cached();
+        }
+        self.notes.append(&mut conversation.cache_errors);
     }
 }
 

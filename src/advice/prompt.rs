@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -20,10 +21,11 @@ use crate::sql::Statement;
 use crate::stats::{describe_size, Stats};
 
 /// The templates and their embedded defaults.
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     ("system", include_str!("../../prompts/system.hbs")),
     ("user", include_str!("../../prompts/user.hbs")),
     ("repair", include_str!("../../prompts/repair.hbs")),
+    ("correct", include_str!("../../prompts/correct.hbs")),
 ];
 
 /// Default prompt budget, in tokens.
@@ -33,6 +35,10 @@ pub const DEFAULT_BUDGET_TOKENS: usize = 12_000;
 const CHARS_PER_TOKEN: usize = 4;
 /// How much of a rule's "Why" the prompt quotes.
 const RULE_FACTS_CHARS: usize = 700;
+/// The most reasons of one rejected draft a correction request quotes, and the most characters of
+/// each: enough to act on, bounded whatever the validator (or the SQL it quotes) produced.
+const CORRECTION_REASONS: usize = 12;
+const CORRECTION_REASON_CHARS: usize = 600;
 
 /// What the advise stage needs from the schema model, taken just before the migration runs.
 #[derive(Debug, Clone, Default)]
@@ -206,9 +212,63 @@ impl Prompts {
             .map_err(|e| format!("the `{name}` prompt template failed to render: {e}"))
     }
 
+    /// The embedded templates, loaded once.
+    pub fn embedded() -> Arc<Prompts> {
+        static EMBEDDED: OnceLock<Arc<Prompts>> = OnceLock::new();
+        Arc::clone(EMBEDDED.get_or_init(|| {
+            // A unit test renders every embedded template, so this cannot fail at run time.
+            Arc::new(Prompts::load(None).expect("the embedded prompt templates parse"))
+        }))
+    }
+
     /// The repair request quoting what was wrong with a reply.
     pub fn repair(&self, errors: &str) -> Result<String, String> {
         self.render("repair", &serde_json::json!({ "errors": errors }))
+    }
+
+    /// The correction request of the agent loop: the validator's reasons for each rejected draft,
+    /// bounded, inside data blocks marked with `nonce`.
+    pub fn correct(&self, rejected: &[Rejection], nonce: &str) -> Result<String, String> {
+        let rejected: Vec<_> = rejected
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "draft": r.draft,
+                    "attempt": r.attempt,
+                    "reasons": r
+                        .reasons
+                        .iter()
+                        .take(CORRECTION_REASONS)
+                        .map(|reason| bounded(reason, CORRECTION_REASON_CHARS))
+                        .collect::<Vec<_>>(),
+                    "omitted": r.reasons.len().saturating_sub(CORRECTION_REASONS),
+                })
+            })
+            .collect();
+        let data = serde_json::json!({
+            "nonce": nonce,
+            "many": rejected.len() > 1,
+            "rejected": rejected,
+        });
+        self.render("correct", &data)
+    }
+}
+
+/// A draft of the model's that the validator rejected, as the correction request quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// `rewrite` or `down`.
+    pub draft: &'static str,
+    /// 1 for the model's first draft.
+    pub attempt: u32,
+    pub reasons: Vec<String>,
+}
+
+/// The first `max` characters of `text`, with `…` when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -420,11 +480,7 @@ fn rule_facts(doc: &str) -> String {
         .split("\n## ")
         .find_map(|section| section.strip_prefix("Why\n"))
         .unwrap_or(doc);
-    let why = why.trim().replace('\n', " ");
-    match why.char_indices().nth(RULE_FACTS_CHARS) {
-        Some((cut, _)) => format!("{}…", &why[..cut]),
-        None => why,
-    }
+    bounded(&why.trim().replace('\n', " "), RULE_FACTS_CHARS)
 }
 
 fn traces(migration: &MigrationReview, keep: impl Fn(usize) -> bool) -> Vec<String> {
@@ -472,5 +528,28 @@ mod tests {
     #[test]
     fn the_embedded_templates_parse_in_strict_mode() {
         Prompts::load(None).unwrap();
+        let rejected = [Rejection {
+            draft: "down",
+            attempt: 1,
+            reasons: vec!["the down fails".into()],
+        }];
+        assert!(Prompts::embedded()
+            .correct(&rejected, "n")
+            .unwrap()
+            .contains("<data-n kind=\"validator\">\n- the down fails\n</data-n>"));
+    }
+
+    #[test]
+    fn a_correction_quotes_a_bounded_number_of_bounded_reasons() {
+        let long = "x".repeat(CORRECTION_REASON_CHARS + 50);
+        let rejected = [Rejection {
+            draft: "rewrite",
+            attempt: 2,
+            reasons: vec![long; CORRECTION_REASONS + 3],
+        }];
+        let text = Prompts::embedded().correct(&rejected, "n").unwrap();
+        assert_eq!(text.matches("x…").count(), CORRECTION_REASONS);
+        assert!(text.contains("… and 3 more reasons"), "{text}");
+        assert!(text.contains("Your rewrite (attempt 2) was rejected"));
     }
 }

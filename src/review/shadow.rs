@@ -67,6 +67,8 @@ pub(super) struct SetShadow<'s> {
     shadow: &'s mut Shadow,
     state: State,
     history_hash: String,
+    /// What the trace knows of the working database from the migrations it traced.
+    known: trace::Known,
     /// What the reviewed migrations should say about how the shadow applied them.
     notices: Vec<Notice>,
 }
@@ -82,6 +84,7 @@ impl<'s> SetShadow<'s> {
             shadow,
             state,
             history_hash: history_hash.to_owned(),
+            known: trace::Known::default(),
             notices: Vec::new(),
         })
     }
@@ -121,6 +124,8 @@ impl<'s> SetShadow<'s> {
         };
         let mut script = Script::new(&migration.text, parsed, &migration.sections, &lines);
         self.shadow.delegate(&mut script, database);
+        // Applied without the trace: what it knew of the database is out of date.
+        self.known.forget();
         let Err(error) = self
             .shadow
             .block_on(apply_in_new_session(&database.client, &script))
@@ -194,6 +199,7 @@ impl<'s> SetShadow<'s> {
                 )
             })?;
         self.state = State::Working(work);
+        self.known.forget();
         Ok(Some(catalog))
     }
 
@@ -238,7 +244,7 @@ impl<'s> SetShadow<'s> {
             ));
         let traces = self.shadow.block_on(async {
             let _ = work.client.batch_execute(NEW_SESSION).await;
-            trace::apply_traced(&work.client, &work.monitor, &script).await
+            trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await
         });
         if let Some(failed) = traces.iter().find(|t| t.error.is_some()) {
             self.abandon(Some(format!(
@@ -287,8 +293,11 @@ impl<'s> SetShadow<'s> {
 }
 
 /// Run before each migration: migration tools give each one a fresh session, so a setting one file
-/// makes (a `search_path` emptied by a pg_dump header) must not reach the next.
-const NEW_SESSION: &str = "DISCARD ALL";
+/// makes (a `search_path` emptied by a pg_dump header) must not reach the next. `DISCARD ALL` but
+/// for its `DEALLOCATE ALL` and `DISCARD PLANS`: the trace's prepared catalog queries stay (plans
+/// of the migrations' own statements are invalidated by the DDL they depend on anyway).
+const NEW_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// Applies a history migration in a fresh session state.
 async fn apply_in_new_session(

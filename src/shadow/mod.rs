@@ -8,11 +8,13 @@
 //!   creates on it; `url` checks a server given by URL and sweeps what dead runs left there;
 //! - `apply` applies migrations in their tool's transaction shape; `trace` does so statement by statement,
 //!   recording locks, rewrites, scans and plans;
-//! - `snapshot` reads a database's schema and diffs two snapshots.
+//! - `snapshot` reads a database's schema and diffs two snapshots; `live_schema` keeps one up to date
+//!   statement by statement for the trace, reading only what each statement can have changed.
 
 pub mod apply;
 pub mod cache;
 pub mod cluster;
+pub mod live_schema;
 pub mod privilege;
 pub mod session;
 pub mod signals;

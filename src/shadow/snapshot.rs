@@ -16,7 +16,8 @@ use std::fmt;
 use std::future::Future;
 
 use serde::Serialize;
-use tokio_postgres::{Client, Error, Row};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Error, Row, Statement, ToStatement};
 
 /// A database's user schema: every schema but `pg_catalog`, `information_schema` and PostgreSQL's
 /// internal `pg_toast*` and `pg_temp*` ones.
@@ -277,90 +278,264 @@ fn not_extension_member(catalog: &str, oid: &str) -> String {
 }
 
 async fn read_snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
-    let relations = relations_sql();
-    let columns = columns_sql();
-    let indexes = indexes_sql();
-    let constraints = constraints_sql();
-    let sequences = sequences_sql();
-    let types = types_sql();
-    let functions = functions_sql();
-    let triggers = triggers_sql();
-    let policies = policies_sql();
-    let schemas = format!(
-        "SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE {}",
-        user_schema("n")
-    );
-    // Sent together: tokio-postgres pipelines the queries of one connection.
-    let (
-        schemas,
-        extensions,
-        relations,
-        columns,
-        indexes,
-        constraints,
-        sequences,
-        types,
-        functions,
-        triggers,
-        policies,
-    ) = tokio::try_join!(
-        client.query(schemas.as_str(), &[]),
-        client.query("SELECT quote_ident(extname) FROM pg_extension", &[]),
-        client.query(relations.as_str(), &[]),
-        client.query(columns.as_str(), &[]),
-        client.query(indexes.as_str(), &[]),
-        client.query(constraints.as_str(), &[]),
-        client.query(sequences.as_str(), &[]),
-        client.query(types.as_str(), &[]),
-        client.query(functions.as_str(), &[]),
-        client.query(triggers.as_str(), &[]),
-        client.query(policies.as_str(), &[]),
-    )?;
+    Ok(read_all(client).await?.0)
+}
 
+/// Every part of the snapshot, and which relation owns each object that belongs to one.
+pub(super) async fn read_all(client: &Client) -> Result<(SchemaSnapshot, Owners), Error> {
+    let (relation_sql, schemas, functions) = (
+        RelationParts::sql(Scope::All),
+        schemas_sql(),
+        functions_sql(),
+    );
+    let (types, domain_constraints) = (types_sql(), constraints_sql(Scope::Domains));
+    // Sent together: tokio-postgres pipelines the queries of one connection.
+    let (relations, schemas, extensions, types, domain_constraints, functions) = tokio::try_join!(
+        relation_sql.query(client, None),
+        client.query(schemas.as_str(), &[]),
+        client.query(EXTENSIONS, &[]),
+        client.query(types.as_str(), &[]),
+        client.query(domain_constraints.as_str(), &[]),
+        client.query(functions.as_str(), &[]),
+    )?;
     let mut snapshot = SchemaSnapshot {
         schemas: first_column(&schemas)?,
         extensions: first_column(&extensions)?,
         ..SchemaSnapshot::default()
     };
-    let mut columns_of = columns_by_relation(&columns)?;
-    for row in &relations {
-        read_relation(row, &mut columns_of, &mut snapshot)?;
+    let mut owners = Owners::new();
+    relations.read(&mut snapshot, &mut owners)?;
+    read_types(&types, &domain_constraints, &mut snapshot, &mut owners)?;
+    read_functions(&functions, &mut snapshot)?;
+    Ok((snapshot, owners))
+}
+
+/// Which relation (by OID) owns each object of a snapshot that belongs to one: a table's or
+/// view's own entry, its indexes, constraints, triggers and policies, an owned sequence's entry.
+/// Domain constraints are filed under OID 0.
+pub(super) type Owners = Vec<(u32, ObjectKind, String)>;
+
+/// Which rows a snapshot query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// Every user object.
+    All,
+    /// Only what belongs to the relations whose OIDs are the query's `$1` (`oid[]`).
+    Relations,
+    /// Domain constraints only.
+    Domains,
+}
+
+impl Scope {
+    /// The condition that keeps the rows of this scope, for a query where `owner` is the OID of the
+    /// relation a row belongs to.
+    fn condition(self, owner: &str) -> String {
+        match self {
+            Scope::All => String::new(),
+            Scope::Relations => format!(" AND {owner} = ANY($1::pg_catalog.oid[])"),
+            Scope::Domains => " AND co.contypid <> 0".to_owned(),
+        }
     }
-    for row in &indexes {
-        snapshot.indexes.insert(
-            row.try_get(0)?,
-            Index {
-                definition: row.try_get(1)?,
-                valid: row.try_get(2)?,
-                partition_of: row.try_get(3)?,
-            },
-        );
+}
+
+/// The queries of the parts of a snapshot that belong to relations, all with the OID of the owning
+/// relation as their last column.
+pub(super) struct RelationParts<Q> {
+    relations: Q,
+    columns: Q,
+    indexes: Q,
+    constraints: Q,
+    sequences: Q,
+    triggers: Q,
+    policies: Q,
+}
+
+impl RelationParts<String> {
+    pub(super) fn sql(scope: Scope) -> RelationParts<String> {
+        RelationParts {
+            relations: relations_sql(scope),
+            columns: columns_sql(scope),
+            indexes: indexes_sql(scope),
+            constraints: constraints_sql(scope),
+            sequences: sequences_sql(scope),
+            triggers: triggers_sql(scope),
+            policies: policies_sql(scope),
+        }
     }
-    for row in &constraints {
+
+    /// Prepared on `client`, to be run again and again with [`RelationParts::query`].
+    pub(super) async fn prepare(&self, client: &Client) -> Result<RelationParts<Statement>, Error> {
+        let (relations, columns, indexes, constraints, sequences, triggers, policies) = tokio::try_join!(
+            client.prepare(&self.relations),
+            client.prepare(&self.columns),
+            client.prepare(&self.indexes),
+            client.prepare(&self.constraints),
+            client.prepare(&self.sequences),
+            client.prepare(&self.triggers),
+            client.prepare(&self.policies),
+        )?;
+        Ok(RelationParts {
+            relations,
+            columns,
+            indexes,
+            constraints,
+            sequences,
+            triggers,
+            policies,
+        })
+    }
+}
+
+impl<Q: ToStatement + Sync> RelationParts<Q> {
+    /// The rows of every part, for the relations `scope` (`None` for a query of every user
+    /// relation).
+    pub(super) async fn query(
+        &self,
+        client: &Client,
+        scope: Option<&[u32]>,
+    ) -> Result<RelationParts<Vec<Row>>, Error> {
+        let owners: Vec<u32> = scope.map(<[u32]>::to_vec).unwrap_or_default();
+        let scoped: [&(dyn ToSql + Sync); 1] = [&owners];
+        let params: &[&(dyn ToSql + Sync)] = if scope.is_some() { &scoped } else { &[] };
+        let (relations, columns, indexes, constraints, sequences, triggers, policies) = tokio::try_join!(
+            client.query(&self.relations, params),
+            client.query(&self.columns, params),
+            client.query(&self.indexes, params),
+            client.query(&self.constraints, params),
+            client.query(&self.sequences, params),
+            client.query(&self.triggers, params),
+            client.query(&self.policies, params),
+        )?;
+        Ok(RelationParts {
+            relations,
+            columns,
+            indexes,
+            constraints,
+            sequences,
+            triggers,
+            policies,
+        })
+    }
+}
+
+/// The OID of the relation a row belongs to: the last column of every relation part.
+fn owner(row: &Row) -> Result<u32, Error> {
+    row.try_get(row.len() - 1)
+}
+
+impl RelationParts<Vec<Row>> {
+    /// Files every row into `snapshot`, and who owns it into `owners`.
+    pub(super) fn read(
+        &self,
+        snapshot: &mut SchemaSnapshot,
+        owners: &mut Owners,
+    ) -> Result<(), Error> {
+        let mut columns_of = columns_by_relation(&self.columns)?;
+        for row in &self.relations {
+            let (kind, name) = read_relation(row, &mut columns_of, snapshot)?;
+            owners.push((owner(row)?, kind, name));
+        }
+        for row in &self.indexes {
+            let name: String = row.try_get(0)?;
+            snapshot.indexes.insert(
+                name.clone(),
+                Index {
+                    definition: row.try_get(1)?,
+                    valid: row.try_get(2)?,
+                    partition_of: row.try_get(3)?,
+                },
+            );
+            owners.push((owner(row)?, ObjectKind::Index, name));
+        }
+        read_constraints(&self.constraints, snapshot, owners)?;
+        for row in &self.sequences {
+            let name: String = row.try_get(0)?;
+            snapshot.sequences.insert(
+                name.clone(),
+                Sequence {
+                    data_type: row.try_get(1)?,
+                    start: row.try_get(2)?,
+                    increment: row.try_get(3)?,
+                    min: row.try_get(4)?,
+                    max: row.try_get(5)?,
+                    cache: row.try_get(6)?,
+                    cycle: row.try_get(7)?,
+                    owned_by: row.try_get(8)?,
+                },
+            );
+            owners.push((owner(row)?, ObjectKind::Sequence, name));
+        }
+        for row in &self.triggers {
+            let name: String = row.try_get(0)?;
+            let enabled: String = row.try_get(2)?;
+            let enabled = match enabled.as_str() {
+                "D" => "disabled",
+                "R" => "replica",
+                "A" => "always",
+                _ => "origin",
+            };
+            snapshot.triggers.insert(
+                name.clone(),
+                Trigger {
+                    definition: row.try_get(1)?,
+                    enabled: enabled.to_owned(),
+                },
+            );
+            owners.push((owner(row)?, ObjectKind::Trigger, name));
+        }
+        for row in &self.policies {
+            let name: String = row.try_get(0)?;
+            let command: String = row.try_get(1)?;
+            let command = match command.as_str() {
+                "r" => "SELECT",
+                "a" => "INSERT",
+                "w" => "UPDATE",
+                "d" => "DELETE",
+                _ => "ALL",
+            };
+            snapshot.policies.insert(
+                name.clone(),
+                Policy {
+                    command: command.to_owned(),
+                    permissive: row.try_get(2)?,
+                    roles: row.try_get(3)?,
+                    using: row.try_get(4)?,
+                    with_check: row.try_get(5)?,
+                },
+            );
+            owners.push((owner(row)?, ObjectKind::Policy, name));
+        }
+        Ok(())
+    }
+}
+
+fn read_constraints(
+    rows: &[Row],
+    snapshot: &mut SchemaSnapshot,
+    owners: &mut Owners,
+) -> Result<(), Error> {
+    for row in rows {
+        let name: String = row.try_get(0)?;
         snapshot.constraints.insert(
-            row.try_get(0)?,
+            name.clone(),
             Constraint {
                 definition: row.try_get(1)?,
                 validated: row.try_get(2)?,
             },
         );
+        owners.push((owner(row)?, ObjectKind::Constraint, name));
     }
-    for row in &sequences {
-        snapshot.sequences.insert(
-            row.try_get(0)?,
-            Sequence {
-                data_type: row.try_get(1)?,
-                start: row.try_get(2)?,
-                increment: row.try_get(3)?,
-                min: row.try_get(4)?,
-                max: row.try_get(5)?,
-                cache: row.try_get(6)?,
-                cycle: row.try_get(7)?,
-                owned_by: row.try_get(8)?,
-            },
-        );
-    }
-    for row in &types {
+    Ok(())
+}
+
+/// Enums and domains from the rows of [`types_sql`], and the constraints of domains.
+pub(super) fn read_types(
+    types: &[Row],
+    domain_constraints: &[Row],
+    snapshot: &mut SchemaSnapshot,
+    owners: &mut Owners,
+) -> Result<(), Error> {
+    for row in types {
         let name: String = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
         if kind == "e" {
@@ -377,7 +552,11 @@ async fn read_snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
             );
         }
     }
-    for row in &functions {
+    read_constraints(domain_constraints, snapshot, owners)
+}
+
+pub(super) fn read_functions(rows: &[Row], snapshot: &mut SchemaSnapshot) -> Result<(), Error> {
+    for row in rows {
         let kind: String = row.try_get(1)?;
         let kind = match kind.as_str() {
             "p" => "procedure",
@@ -394,46 +573,19 @@ async fn read_snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
             },
         );
     }
-    for row in &triggers {
-        let enabled: String = row.try_get(2)?;
-        let enabled = match enabled.as_str() {
-            "D" => "disabled",
-            "R" => "replica",
-            "A" => "always",
-            _ => "origin",
-        };
-        snapshot.triggers.insert(
-            row.try_get(0)?,
-            Trigger {
-                definition: row.try_get(1)?,
-                enabled: enabled.to_owned(),
-            },
-        );
-    }
-    for row in &policies {
-        let command: String = row.try_get(1)?;
-        let command = match command.as_str() {
-            "r" => "SELECT",
-            "a" => "INSERT",
-            "w" => "UPDATE",
-            "d" => "DELETE",
-            _ => "ALL",
-        };
-        snapshot.policies.insert(
-            row.try_get(0)?,
-            Policy {
-                command: command.to_owned(),
-                permissive: row.try_get(2)?,
-                roles: row.try_get(3)?,
-                using: row.try_get(4)?,
-                with_check: row.try_get(5)?,
-            },
-        );
-    }
-    Ok(snapshot)
+    Ok(())
 }
 
-fn first_column(rows: &[Row]) -> Result<BTreeSet<String>, Error> {
+const EXTENSIONS: &str = "SELECT quote_ident(extname) FROM pg_extension";
+
+pub(super) fn schemas_sql() -> String {
+    format!(
+        "SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE {}",
+        user_schema("n")
+    )
+}
+
+pub(super) fn first_column(rows: &[Row]) -> Result<BTreeSet<String>, Error> {
     rows.iter().map(|row| row.try_get(0)).collect()
 }
 
@@ -465,27 +617,27 @@ fn read_relation(
     row: &Row,
     columns_of: &mut BTreeMap<String, Vec<Column>>,
     snapshot: &mut SchemaSnapshot,
-) -> Result<(), Error> {
+) -> Result<(ObjectKind, String), Error> {
     let name: String = row.try_get(0)?;
     let kind: String = row.try_get(1)?;
     let columns = columns_of.remove(&name).unwrap_or_default();
     let kind = match kind.as_str() {
         "v" => {
             let definition = row.try_get(10)?;
-            snapshot.views.insert(name, View { definition });
-            return Ok(());
+            snapshot.views.insert(name.clone(), View { definition });
+            return Ok((ObjectKind::View, name));
         }
         "m" => {
             let view = MaterializedView {
                 definition: row.try_get(10)?,
                 populated: row.try_get(11)?,
             };
-            snapshot.materialized_views.insert(name, view);
-            return Ok(());
+            snapshot.materialized_views.insert(name.clone(), view);
+            return Ok((ObjectKind::MaterializedView, name));
         }
         "c" => {
-            snapshot.composite_types.insert(name, columns);
-            return Ok(());
+            snapshot.composite_types.insert(name.clone(), columns);
+            return Ok((ObjectKind::CompositeType, name));
         }
         "p" => TableKind::PartitionedTable,
         "f" => TableKind::ForeignTable,
@@ -503,12 +655,12 @@ fn read_relation(
         partition_key: row.try_get(8)?,
         inherits: row.try_get(9)?,
     };
-    snapshot.tables.insert(name, table);
-    Ok(())
+    snapshot.tables.insert(name.clone(), table);
+    Ok((ObjectKind::Table, name))
 }
 
 /// Tables, views and composite types, read by `read_relation`.
-fn relations_sql() -> String {
+fn relations_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text,
                 c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'),
@@ -525,15 +677,16 @@ fn relations_sql() -> String {
                        WHERE i.inhrelid = c.oid AND NOT c.relispartition
                        ORDER BY i.inhseqno),
                 CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
-                c.relispopulated
+                c.relispopulated, c.oid
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {} AND {}",
+          WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {} AND {}{}",
         user_schema("n"),
-        not_extension_member("pg_class", "c.oid")
+        not_extension_member("pg_class", "c.oid"),
+        scope.condition("c.oid")
     )
 }
 
-fn columns_sql() -> String {
+fn columns_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname),
                 format_type(a.atttypid, a.atttypmod),
@@ -541,7 +694,7 @@ fn columns_sql() -> String {
                 a.attnotnull, a.attidentity::text,
                 CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
                 CASE WHEN a.attcollation <> t.typcollation
-                     THEN format('%I.%I', cn.nspname, co.collname) END
+                     THEN format('%I.%I', cn.nspname, co.collname) END, a.attrelid
            FROM pg_attribute a
            JOIN pg_class c ON c.oid = a.attrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -550,47 +703,55 @@ fn columns_sql() -> String {
            LEFT JOIN pg_collation co ON co.oid = a.attcollation
            LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f', 'c')
-            AND {} AND {}
+            AND {} AND {}{}
           ORDER BY a.attrelid, a.attnum",
         user_schema("n"),
-        not_extension_member("pg_class", "c.oid")
+        not_extension_member("pg_class", "c.oid"),
+        scope.condition("c.oid")
     )
 }
 
-fn indexes_sql() -> String {
+fn indexes_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I', n.nspname, ic.relname), pg_get_indexdef(i.indexrelid),
                 i.indisvalid,
                 (SELECT format('%I.%I', pn.nspname, p.relname)
                    FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent
                    JOIN pg_namespace pn ON pn.oid = p.relnamespace
-                  WHERE h.inhrelid = i.indexrelid)
+                  WHERE h.inhrelid = i.indexrelid),
+                i.indrelid
            FROM pg_index i
            JOIN pg_class ic ON ic.oid = i.indexrelid
            JOIN pg_namespace n ON n.oid = ic.relnamespace
-          WHERE {} AND {}",
+          WHERE {} AND {}{}",
         user_schema("n"),
-        not_extension_member("pg_class", "i.indrelid")
+        not_extension_member("pg_class", "i.indrelid"),
+        scope.condition("i.indrelid")
     )
 }
 
-fn constraints_sql() -> String {
+pub(super) fn constraints_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I.%I', n.nspname, coalesce(c.relname, t.typname), co.conname),
-                pg_get_constraintdef(co.oid), co.convalidated
+                pg_get_constraintdef(co.oid), co.convalidated, co.conrelid
            FROM pg_constraint co
            JOIN pg_namespace n ON n.oid = co.connamespace
            LEFT JOIN pg_class c ON c.oid = co.conrelid
            LEFT JOIN pg_type t ON t.oid = co.contypid
           WHERE (c.oid IS NOT NULL OR t.oid IS NOT NULL) AND {}
-            AND {} AND {}",
+            AND {} AND {}{}",
         user_schema("n"),
         not_extension_member("pg_class", "co.conrelid"),
-        not_extension_member("pg_type", "co.contypid")
+        not_extension_member("pg_type", "co.contypid"),
+        // Domain constraints are read with the domains, on their own.
+        match scope {
+            Scope::All => " AND co.conrelid <> 0".to_owned(),
+            scope => scope.condition("co.conrelid"),
+        }
     )
 }
 
-fn sequences_sql() -> String {
+fn sequences_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I', n.nspname, c.relname), format_type(s.seqtypid, NULL),
                 s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
@@ -601,18 +762,20 @@ fn sequences_sql() -> String {
                    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                     AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
-                    AND d.deptype IN ('a', 'i'))
+                    AND d.deptype IN ('a', 'i')),
+                c.oid
            FROM pg_sequence s
            JOIN pg_class c ON c.oid = s.seqrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE {} AND {}",
+          WHERE {} AND {}{}",
         user_schema("n"),
-        not_extension_member("pg_class", "c.oid")
+        not_extension_member("pg_class", "c.oid"),
+        scope.condition("c.oid")
     )
 }
 
 /// Enums and domains.
-fn types_sql() -> String {
+pub(super) fn types_sql() -> String {
     format!(
         "SELECT format('%I.%I', n.nspname, t.typname), t.typtype::text,
                 ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
@@ -631,7 +794,7 @@ fn types_sql() -> String {
     )
 }
 
-fn functions_sql() -> String {
+pub(super) fn functions_sql() -> String {
     format!(
         "SELECT format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes)),
                 p.prokind::text,
@@ -644,32 +807,34 @@ fn functions_sql() -> String {
     )
 }
 
-fn triggers_sql() -> String {
+fn triggers_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I.%I', n.nspname, c.relname, tg.tgname), pg_get_triggerdef(tg.oid),
-                tg.tgenabled::text
+                tg.tgenabled::text, tg.tgrelid
            FROM pg_trigger tg
            JOIN pg_class c ON c.oid = tg.tgrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE NOT tg.tgisinternal AND {} AND {}",
+          WHERE NOT tg.tgisinternal AND {} AND {}{}",
         user_schema("n"),
-        not_extension_member("pg_class", "c.oid")
+        not_extension_member("pg_class", "c.oid"),
+        scope.condition("tg.tgrelid")
     )
 }
 
-fn policies_sql() -> String {
+fn policies_sql(scope: Scope) -> String {
     format!(
         "SELECT format('%I.%I.%I', n.nspname, c.relname, pol.polname), pol.polcmd::text,
                 pol.polpermissive,
                 ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE quote_ident(pg_get_userbyid(r)) END
                         FROM unnest(pol.polroles) r ORDER BY 1),
                 pg_get_expr(pol.polqual, pol.polrelid, true),
-                pg_get_expr(pol.polwithcheck, pol.polrelid, true)
+                pg_get_expr(pol.polwithcheck, pol.polrelid, true), pol.polrelid
            FROM pg_policy pol
            JOIN pg_class c ON c.oid = pol.polrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE {}",
-        user_schema("n")
+          WHERE {}{}",
+        user_schema("n"),
+        scope.condition("pol.polrelid")
     )
 }
 

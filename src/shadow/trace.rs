@@ -24,7 +24,8 @@ use serde::{Serialize, Serializer};
 use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
-use super::snapshot::{diff, snapshot, SchemaChange, SchemaSnapshot};
+use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
+use super::snapshot::SchemaChange;
 use crate::pg::locks::LockMode;
 use crate::sql::{Kind, ObjectName};
 
@@ -33,18 +34,47 @@ use crate::sql::{Kind, ObjectName};
 /// (`invalid_transaction_termination`, a procedure that commits): run as written instead.
 const NOT_IN_TRANSACTION_BLOCK: [&str; 2] = ["25001", "2D000"];
 
-/// What the session holds and has counted in its transaction: its granted relation locks and the
-/// sequential scans of each table (`pg_stat_xact_user_tables.seq_scan`, read from the function
-/// behind it: the view computes a dozen counters per relation). System catalogs (OID < 16384) are
-/// left out: they are not the migration's, and the trace's own queries lock only them.
-const HELD: &str = "\
+/// What the session holds in its transaction: its granted relation locks. System catalogs (OID <
+/// 16384) are left out: they are not the migration's, and the trace's own queries lock only them.
+const HELD_LOCKS: &str = "\
 SELECT 'lock', l.relation::text, l.mode, NULL, NULL FROM pg_catalog.pg_locks l \
  WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-   AND l.relation >= 16384 \
-UNION ALL \
+   AND l.relation >= 16384";
+
+/// The user relations the session holds a lock on.
+const LOCKED: &str = "\
+SELECT l.relation FROM pg_catalog.pg_locks l \
+ WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+   AND l.relation >= 16384";
+
+/// The sequential scans of each table (`pg_stat_xact_user_tables.seq_scan`, read from the
+/// function behind it: the view computes a dozen counters per relation). Of every table, not only
+/// of those locked: the counts are the backend's not yet reported ones, which may hold scans of
+/// earlier transactions.
+const SCANS: &str = "\
 SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL \
   FROM pg_catalog.pg_class c \
  WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm') AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
+
+/// The rows the session's transaction inserted, and updated or deleted, in each catalog a schema
+/// snapshot shows or prints names from (see [`Reach`]), and whether the server counts them.
+fn catalog_writes() -> String {
+    let catalogs: Vec<String> = SNAPSHOT_CATALOGS
+        .iter()
+        .chain(&PRINTED_CATALOGS)
+        .map(|name| format!("'{name}'"))
+        .collect();
+    format!(
+        "SELECT 'writes', c.oid::text, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)::text, \
+                (pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) \
+                 + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text, c.relname::text \
+           FROM pg_catalog.pg_class c \
+          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname IN ({}) \
+         UNION ALL \
+         SELECT 'counting', '0', pg_catalog.current_setting('track_counts'), NULL, NULL",
+        catalogs.join(", ")
+    )
+}
 
 /// The user relations of the catalog: OID, qualified name, relkind, relfilenode. TOAST relations
 /// are left out: they are storage details of their tables.
@@ -188,21 +218,26 @@ impl StatementTrace {
 /// one trace per statement of the script, in order. `monitor` is a second connection to the same
 /// database, used only while a statement that cannot run in a transaction block runs. The apply
 /// stops at the first failing statement; the statements after it say so.
+///
+/// `known` is what the trace knows of the database from the migrations traced before on the same
+/// connection; [`Known::forget`] it when anything else changes the database.
 pub async fn apply_traced(
     client: &Client,
     monitor: &Client,
     script: &Script<'_>,
+    known: &mut Known,
 ) -> Vec<StatementTrace> {
     let mut tracer = Tracer {
         client,
         monitor,
         script,
-        catalog: None,
+        known,
         held: None,
+        read: Read::default(),
+        reach: None,
         block: Vec::new(),
         traces: Vec::new(),
         applier_pid: None,
-        schema: None,
     };
     let mut failed: Option<usize> = None;
     for section in &script.sections {
@@ -261,20 +296,71 @@ struct Relation {
 /// The user relations by OID (see [`RELATIONS`]).
 type Relations = HashMap<u32, Relation>;
 
-/// What the session's transaction holds and has counted (see [`HELD`]).
+/// What the trace knows of a database between its statements, and between migrations traced on
+/// the same connection: its user relations and its schema, each kept up to date with what every
+/// traced statement can have changed. `None` where it must be read whole.
+#[derive(Default)]
+pub struct Known {
+    relations: Option<Relations>,
+    schema: Option<LiveSchema>,
+}
+
+impl Known {
+    /// Forgets everything: something other than a traced statement changed the database.
+    pub fn forget(&mut self) {
+        *self = Known::default();
+    }
+}
+
+/// What the session's transaction holds and has counted (see [`HELD_LOCKS`], [`SCANS`] and
+/// [`catalog_writes`]).
 #[derive(Debug, Clone, Default)]
 struct Held {
     locks: BTreeSet<(u32, String)>,
     seq_scans: HashMap<u32, i64>,
+    writes: CatalogWrites,
+    /// The server counts catalog writes (`track_counts` is on).
+    counting: bool,
 }
 
-/// The session at one point: the catalog and what its transaction holds.
-struct Observation {
-    relations: Relations,
-    held: Held,
+impl Held {
+    fn locked(&self) -> Vec<u32> {
+        let locked: BTreeSet<u32> = self.locks.iter().map(|(oid, _)| *oid).collect();
+        locked.into_iter().collect()
+    }
+
+    /// What a statement between `before` and `self` (both in its transaction) can have changed.
+    fn reach_since(&self, before: &Held) -> Reach {
+        if !(before.counting && self.counting) {
+            return Reach::Everything;
+        }
+        let writes: CatalogWrites = self
+            .writes
+            .iter()
+            .map(|(catalog, &(inserted, changed))| {
+                let (was_inserted, was_changed) =
+                    before.writes.get(catalog).copied().unwrap_or((0, 0));
+                (
+                    catalog.clone(),
+                    (inserted - was_inserted, changed - was_changed),
+                )
+            })
+            .collect();
+        Reach::of(&writes, self.locked())
+    }
 }
 
-/// Reads the rows of [`HELD`] and [`RELATIONS`] out of a query's messages.
+/// The relations one read of the session saw, and what the trace knew of them before.
+#[derive(Debug, Default)]
+struct Read {
+    /// Every user relation when the catalog was read whole, else those the session holds locks on.
+    fresh: Relations,
+    /// The entries `fresh` replaced in what the trace knew.
+    replaced: Relations,
+}
+
+/// Reads the rows of [`HELD_LOCKS`], [`SCANS`], [`catalog_writes`] and [`RELATIONS`] out of a
+/// query's messages.
 fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, held: &mut Held) {
     for row in rows(messages) {
         let field = |i: usize| row.try_get(i).ok().flatten().unwrap_or_default();
@@ -288,6 +374,12 @@ fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, 
             "scan" => {
                 held.seq_scans.insert(oid, field(2).parse().unwrap_or(0));
             }
+            "writes" => {
+                let count = |i: usize| field(i).parse().unwrap_or(0);
+                held.writes
+                    .insert(field(4).to_owned(), (count(2), count(3)));
+            }
+            "counting" => held.counting = field(2) == "on",
             "relation" => {
                 relations.insert(
                     oid,
@@ -334,23 +426,24 @@ impl Names<'_> {
 }
 
 /// What a statement changed between two observations of its session: the locks it added, the
-/// storage it rewrote and the sequential scans it made.
-fn record_changes(trace: &mut StatementTrace, before: &Observation, after: (&Relations, &Held)) {
-    let (relations, held) = after;
+/// storage it rewrote and the sequential scans it made. `read` names the relations the session
+/// holds locks on after it, as they were before it and after.
+fn record_changes(trace: &mut StatementTrace, before: &Held, after: &Held, read: &Read) {
     let names = Names {
-        before: &before.relations,
-        after: relations,
+        before: &read.replaced,
+        after: &read.fresh,
     };
     trace.locks = names.locks(
-        held.locks
-            .difference(&before.held.locks)
+        after
+            .locks
+            .difference(&before.locks)
             .map(|(oid, mode)| (*oid, mode.as_str())),
     );
-    let mut scans: Vec<ScanTrace> = held
+    let mut scans: Vec<ScanTrace> = after
         .seq_scans
         .iter()
         .filter_map(|(oid, count)| {
-            let delta = count - before.held.seq_scans.get(oid).copied().unwrap_or(0);
+            let delta = count - before.seq_scans.get(oid).copied().unwrap_or(0);
             let relation = names.of(*oid)?.to_owned();
             (delta > 0).then_some(ScanTrace {
                 relation,
@@ -360,10 +453,11 @@ fn record_changes(trace: &mut StatementTrace, before: &Observation, after: (&Rel
         .collect();
     scans.sort();
     trace.scans = scans;
-    record_rewrites(trace, &before.relations, relations);
+    record_rewrites(trace, &read.replaced, &read.fresh);
 }
 
-/// Tables and indexes that existed before and have new storage after. A relation is followed by
+/// Tables and indexes that existed before and have new storage after (a rewrite locks what it
+/// rewrites, so `before` and `after` need to hold only the relations locked). A relation is followed by
 /// its OID, or by its name when the statement dropped it and built a new one of the same kind
 /// (ALTER COLUMN TYPE rebuilds the column's indexes that way, reusing their storage when the new
 /// type needs no rebuild).
@@ -416,19 +510,21 @@ struct Tracer<'a, 's> {
     client: &'a Client,
     monitor: &'a Client,
     script: &'a Script<'s>,
-    /// The user relations as last read; `None` once a statement may have changed them.
-    catalog: Option<Relations>,
+    known: &'a mut Known,
     /// What the open transaction held and had counted when last read; `None` when it must be read
     /// again.
     held: Option<Held>,
+    /// The relations the last read saw.
+    read: Read,
+    /// What the statement just run can have changed in the schema; `None` when it was not
+    /// observed in its transaction.
+    reach: Option<Reach>,
     /// Indices into `traces` of the statements applied in the open transaction block, marked
     /// `rolled_back` if it is rolled back.
     block: Vec<usize>,
     traces: Vec<StatementTrace>,
     /// The backend the monitor watches, once asked.
     applier_pid: Option<Option<i32>>,
-    /// The schema as last snapshotted; `None` once it may have changed unseen (a rollback).
-    schema: Option<SchemaSnapshot>,
 }
 
 /// Why a statement did not apply: the error, and whether the failing query was the statement as
@@ -464,26 +560,22 @@ impl Tracer<'_, '_> {
         // fail, and they change no object.
         let snapshots = !statement.is_transaction_control()
             && !matches!(statement.kind(), Kind::Set | Kind::Reset);
-        if snapshots && self.schema.is_none() {
-            self.schema = snapshot(self.client).await.ok();
+        if snapshots && self.known.schema.is_none() {
+            self.known.schema = LiveSchema::read(self.client).await.ok();
             // A snapshot locks the views it reads (and their tables) until the transaction ends: what
             // the transaction holds must be read again, or the next statement is charged with them.
             self.held = None;
         }
+        self.reach = None;
         let outcome = self.run(statement, &mut trace).await;
         match outcome {
             Ok(()) => {
                 trace.applied = true;
                 if snapshots {
-                    let after = snapshot(self.client).await.ok();
-                    if let (Some(before), Some(after)) = (&self.schema, &after) {
-                        trace.changes = diff(before, after);
-                    }
-                    self.schema = after;
-                    self.held = None;
+                    trace.changes = self.schema_changes(statement).await;
                 }
                 if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
-                    self.schema = None;
+                    self.known.schema = None;
                 }
                 match statement.kind() {
                     Kind::Commit => self.block.clear(),
@@ -495,8 +587,7 @@ impl Tracer<'_, '_> {
             }
             Err(failure) => {
                 roll_back(self.client).await;
-                self.catalog = None;
-                self.schema = None;
+                self.known.forget();
                 self.held = None;
                 self.mark_block_rolled_back();
                 trace.error = Some(ApplyError::new(
@@ -508,6 +599,28 @@ impl Tracer<'_, '_> {
             }
         }
         trace
+    }
+
+    /// What the statement just applied created, dropped or changed: the schema read again where
+    /// it can have changed it (everywhere when it ran on another connection or unobserved).
+    async fn schema_changes(&mut self, statement: &ScriptStatement<'_>) -> Vec<SchemaChange> {
+        let reach = match self.reach.take() {
+            Some(reach) if statement.delegated.is_none() => reach,
+            _ => Reach::Everything,
+        };
+        if reach == Reach::Nothing {
+            return Vec::new();
+        }
+        let Some(schema) = &mut self.known.schema else {
+            return Vec::new();
+        };
+        let changes = schema.update(self.client, reach).await;
+        // Reading the schema locks views and their tables (see above).
+        self.held = None;
+        changes.unwrap_or_else(|_| {
+            self.known.schema = None;
+            Vec::new()
+        })
     }
 
     async fn run(
@@ -528,7 +641,7 @@ impl Tracer<'_, '_> {
             self.held = None;
             if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
                 // Rolling back undoes catalog changes too.
-                self.catalog = None;
+                self.known.relations = None;
             }
             return self.timed(statement, trace).await;
         }
@@ -559,10 +672,10 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
-        if self.held.is_none() || self.catalog.is_none() {
+        if self.held.is_none() || self.known.relations.is_none() {
             self.read("", "").await.map_err(Failure::around)?;
         }
-        let before = self.take_observation();
+        let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
         self.timed(statement, trace).await?;
         self.read("", "").await.map_err(Failure::around)?;
@@ -577,7 +690,7 @@ impl Tracer<'_, '_> {
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
         self.read("BEGIN", "").await.map_err(Failure::around)?;
-        let before = self.take_observation();
+        let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
         self.timed(statement, trace).await?;
         // A deferred constraint fails at COMMIT: the statement is what failed.
@@ -594,10 +707,11 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
-        if self.catalog.is_none() {
+        if self.known.relations.is_none() {
             self.read("", "").await.map_err(Failure::around)?;
         }
-        let before = self.catalog.take().unwrap_or_default();
+        // The monitor's samples name any relation: the catalog is read whole after it.
+        let before = self.known.relations.take().unwrap_or_default();
         let pid = self.applier_pid().await.map_err(Failure::around)?;
         let holding = pid.is_some() && self.hold(statement).await;
         let started = Instant::now();
@@ -613,7 +727,7 @@ impl Tracer<'_, '_> {
         outcome.map_err(Failure::as_written)?;
         self.read("", "").await.map_err(Failure::around)?;
         self.held = None;
-        let after = self.catalog.as_ref().map_or(&before, |after| after);
+        let after = &self.read.fresh;
         let names = Names {
             before: &before,
             after,
@@ -748,14 +862,14 @@ impl Tracer<'_, '_> {
                 let committed = self.client.batch_execute("COMMIT").await;
                 if committed.is_err() {
                     roll_back(self.client).await;
-                    self.catalog = None;
+                    self.known.forget();
                     self.mark_block_rolled_back();
                 }
                 self.block.clear();
                 committed
             }
             SectionEnd::RollBack { .. } => {
-                self.catalog = None;
+                self.known.forget();
                 self.mark_block_rolled_back();
                 self.client.batch_execute("ROLLBACK").await
             }
@@ -763,7 +877,7 @@ impl Tracer<'_, '_> {
     }
 
     fn mark_block_rolled_back(&mut self) {
-        self.schema = None;
+        self.known.schema = None;
         for index in self.block.drain(..) {
             if let Some(trace) = self.traces.get_mut(index) {
                 trace.rolled_back = true;
@@ -783,45 +897,52 @@ impl Tracer<'_, '_> {
         outcome.map_err(Failure::as_written)
     }
 
-    /// Reads what the session's transaction holds, and the catalog unless it is known unchanged,
-    /// between `prefix` and `suffix` (transaction commands, or nothing), in one round trip.
+    /// Reads what the session's transaction holds, and the relations it holds locks on (every
+    /// relation when the trace knows none), between `prefix` and `suffix` (transaction commands, or
+    /// nothing), in one round trip.
     async fn read(&mut self, prefix: &str, suffix: &str) -> Result<(), tokio_postgres::Error> {
+        let whole = self.known.relations.is_none();
+        let relations = if whole {
+            RELATIONS.to_owned()
+        } else {
+            format!("{RELATIONS} AND c.oid IN ({LOCKED})")
+        };
         let mut query = String::new();
-        for part in [prefix, HELD] {
+        for part in [prefix, HELD_LOCKS, SCANS, &catalog_writes(), &relations] {
             if !part.is_empty() {
                 query.push_str(part);
                 query.push_str(";\n");
             }
         }
-        if self.catalog.is_none() {
-            query.push_str(RELATIONS);
-            query.push_str(";\n");
-        }
         query.push_str(suffix);
         let messages = self.client.simple_query(&query).await?;
         let mut held = Held::default();
-        let relations = self.catalog.get_or_insert_with(Relations::new);
-        read_observation(&messages, relations, &mut held);
+        let mut fresh = Relations::new();
+        read_observation(&messages, &mut fresh, &mut held);
+        let known = self.known.relations.get_or_insert_with(Relations::new);
+        let mut replaced = Relations::new();
+        if whole {
+            known.clone_from(&fresh);
+        } else {
+            for oid in held.locked() {
+                let previous = match fresh.get(&oid) {
+                    Some(relation) => known.insert(oid, relation.clone()),
+                    None => known.remove(&oid),
+                };
+                replaced.extend(previous.map(|relation| (oid, relation)));
+            }
+        }
+        self.read = Read { fresh, replaced };
         self.held = Some(held);
         Ok(())
     }
 
-    /// The session as last read; the catalog must be read again after the next statement.
-    fn take_observation(&mut self) -> Observation {
-        Observation {
-            relations: self.catalog.take().unwrap_or_default(),
-            held: self.held.take().unwrap_or_default(),
-        }
-    }
-
     /// Records what the statement changed since `before`, against the session as just read.
-    fn record(&self, trace: &mut StatementTrace, before: &Observation) {
-        let (no_relations, nothing_held) = (Relations::new(), Held::default());
-        let after = (
-            self.catalog.as_ref().unwrap_or(&no_relations),
-            self.held.as_ref().unwrap_or(&nothing_held),
-        );
-        record_changes(trace, before, after);
+    fn record(&mut self, trace: &mut StatementTrace, before: &Held) {
+        let nothing_held = Held::default();
+        let after = self.held.as_ref().unwrap_or(&nothing_held);
+        record_changes(trace, before, after, &self.read);
+        self.reach = self.held.as_ref().map(|after| after.reach_since(before));
     }
 
     /// `EXPLAIN` of a DML statement, inside a savepoint so that a statement that cannot be planned

@@ -13,8 +13,9 @@
 //! - a down after the up; accepted when the schema is the baseline's again and the up applies once
 //!   more. When the up destroys data the draft is marked `data_loss` whatever it said.
 //!
-//! Every failed check is a reason the user (or the model, in the agent loop) can act on.
+//! Every failed check is a reason the user (or the model, in the agent loop of [`agent`]) can act on.
 
+pub mod agent;
 mod blocking;
 mod compare;
 mod data_loss;
@@ -31,7 +32,7 @@ use crate::schema::{self, Catalog};
 use crate::shadow::apply::{self, ApplyError, Script};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
-use crate::shadow::trace::{apply_traced, StatementTrace};
+use crate::shadow::trace::{apply_traced, Known, StatementTrace};
 use crate::sql::{self, LineIndex, ParsedFile};
 use blocking::{blocking_reasons, StepStatement};
 use compare::{compare, Reference};
@@ -95,11 +96,16 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
     pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
         for draft in drafts {
-            draft.validation = match &mut draft.body {
-                Body::Rewrite(rewrite) => self.rewrite(rewrite),
-                Body::Down(down) => self.down(down),
-            };
+            self.validate(draft);
         }
+    }
+
+    /// Validates one draft, setting its `validation` (and a down's `data_loss`).
+    pub fn validate(&mut self, draft: &mut Draft) {
+        draft.validation = match &mut draft.body {
+            Body::Rewrite(rewrite) => self.rewrite(rewrite),
+            Body::Down(down) => self.down(down),
+        };
     }
 
     /// The names `text` mentions that exist neither before nor after the migration (the reference
@@ -336,7 +342,14 @@ async fn apply_step(database: &Database, step: &Step) -> StepRun {
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
     let _ = database.client.batch_execute(NEW_SESSION).await;
-    let traces = apply_traced(&database.client, &database.monitor, &script).await;
+    // Each step's database is new to the trace.
+    let traces = apply_traced(
+        &database.client,
+        &database.monitor,
+        &script,
+        &mut Known::default(),
+    )
+    .await;
     StepRun {
         traces,
         parsed,

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod docs;
+pub mod llm;
+pub mod validation;
 
 use migagent::shadow::cluster::{find_binaries, EphemeralCluster, PgBinaries};
 

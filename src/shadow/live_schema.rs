@@ -1,0 +1,409 @@
+//! The schema snapshot the trace keeps up to date statement by statement: read whole once, then
+//! after each statement only what the statement can have changed, so the cost of a statement does
+//! not grow with the schema or with the number of migrations applied before it.
+//!
+//! What a statement can have changed is told by PostgreSQL itself:
+//! - the catalogs it wrote to (`pg_stat_get_xact_tuples_*` of each system catalog in its
+//!   transaction): none of the snapshot's, nothing to read;
+//! - the relations its transaction holds locks on: DDL locks every relation it creates, alters,
+//!   renames or drops (a drop cascading to others locks them too), so their parts are read again;
+//! - what `pg_depend` says depends on those relations: views, foreign keys, defaults, policies and
+//!   owned sequences of other relations print their names, so their parts are read again as well;
+//! - enums, domains, functions and schemas, which are not locked, are read again as a whole when
+//!   their catalogs were written to; one that disappeared (dropped or renamed) may be printed in
+//!   any definition, and so may a renamed schema, enum label, collation or role: the whole
+//!   snapshot is read again then, as it is after a statement run on another connection.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use tokio_postgres::{Client, Error, Statement};
+
+use super::snapshot::{
+    constraints_sql, diff, first_column, functions_sql, read_all, read_functions, read_types,
+    schemas_sql, types_sql, ObjectKind, Owners, RelationParts, SchemaChange, SchemaSnapshot, Scope,
+};
+
+/// What one statement may have changed in the schema (see the module's documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// It wrote to none of the catalogs a snapshot reads.
+    Nothing,
+    /// The relations its transaction holds locks on, and which groups of unlocked objects it wrote
+    /// to.
+    Scoped {
+        locked: Vec<u32>,
+        /// It wrote to `pg_type` or `pg_enum`: enums and domains are read again.
+        types: bool,
+        /// It wrote to `pg_constraint`: domain constraints are read again when there are domains.
+        constraints: bool,
+        functions: bool,
+        schemas: bool,
+    },
+    /// Anything: read the whole snapshot again.
+    Everything,
+}
+
+/// Catalogs whose rows make up a snapshot: a statement that wrote to none of them changed nothing
+/// a snapshot shows.
+pub const SNAPSHOT_CATALOGS: [&str; 17] = [
+    "pg_class",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_index",
+    "pg_constraint",
+    "pg_sequence",
+    "pg_trigger",
+    "pg_policy",
+    "pg_inherits",
+    "pg_rewrite",
+    "pg_depend",
+    "pg_partitioned_table",
+    "pg_type",
+    "pg_enum",
+    "pg_proc",
+    "pg_namespace",
+    "pg_extension",
+];
+
+/// Catalogs of objects whose names definitions print but that a snapshot does not hold
+/// (collations, roles in policies, operators and operator classes in index definitions, …): a
+/// change to one of them may change any definition.
+pub const PRINTED_CATALOGS: [&str; 12] = [
+    "pg_collation",
+    "pg_authid",
+    "pg_operator",
+    "pg_opclass",
+    "pg_opfamily",
+    "pg_am",
+    "pg_language",
+    "pg_cast",
+    "pg_conversion",
+    "pg_ts_config",
+    "pg_ts_dict",
+    "pg_foreign_server",
+];
+
+/// Rows a statement inserted, and updated or deleted, in each catalog it wrote to.
+pub type CatalogWrites = BTreeMap<String, (i64, i64)>;
+
+impl Reach {
+    /// What a statement run in the traced session may have changed, from what its transaction
+    /// wrote to each catalog (`writes`, the difference around the statement) and the relations
+    /// it holds locks on.
+    pub fn of(writes: &CatalogWrites, locked: Vec<u32>) -> Reach {
+        let wrote = |catalog: &str| writes.get(catalog).copied().unwrap_or((0, 0));
+        let changed = |catalog: &str| wrote(catalog) != (0, 0);
+        let updated_or_deleted = |catalog: &str| wrote(catalog).1 != 0;
+        if PRINTED_CATALOGS.iter().any(|c| changed(c))
+            || changed("pg_extension")
+            || updated_or_deleted("pg_namespace")
+            || updated_or_deleted("pg_enum")
+        {
+            return Reach::Everything;
+        }
+        if !SNAPSHOT_CATALOGS.iter().any(|c| changed(c)) {
+            return Reach::Nothing;
+        }
+        Reach::Scoped {
+            locked,
+            types: changed("pg_type") || changed("pg_enum"),
+            constraints: changed("pg_constraint"),
+            functions: changed("pg_proc"),
+            schemas: changed("pg_namespace"),
+        }
+    }
+}
+
+/// The relations whose parts a statement can have changed: those locked, the tables of locked
+/// indexes, and the relations of the objects that depend on them (one level: a dependent prints
+/// their names, and its own name changes only under a lock of its own). A relation's row type and
+/// its array type count as the relation. Also says whether functions (SQL-standard bodies) or
+/// domains depend on them.
+const REACHED: &str = "\
+WITH locked AS (SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid), \
+refs AS ( \
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM locked \
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, t.oid \
+    FROM locked l JOIN pg_catalog.pg_class c ON c.oid = l.oid \
+    JOIN pg_catalog.pg_type t ON t.oid = c.reltype OR (c.reltype <> 0 AND t.typelem = c.reltype AND t.typcategory = 'A') \
+), \
+deps AS ( \
+  SELECT d.classid, d.objid FROM refs \
+  JOIN pg_catalog.pg_depend d ON d.refclassid = refs.classid AND d.refobjid = refs.oid \
+), \
+reached AS ( \
+  SELECT oid FROM locked \
+  UNION SELECT d.objid FROM deps d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+  UNION SELECT w.ev_class FROM deps d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+  UNION SELECT co.conrelid FROM deps d JOIN pg_catalog.pg_constraint co ON co.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND co.conrelid <> 0 \
+  UNION SELECT ad.adrelid FROM deps d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
+  UNION SELECT tg.tgrelid FROM deps d JOIN pg_catalog.pg_trigger tg ON tg.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass \
+  UNION SELECT p.polrelid FROM deps d JOIN pg_catalog.pg_policy p ON p.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass \
+  UNION SELECT t.typrelid FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
+    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0 \
+) \
+SELECT DISTINCT 'relation', COALESCE(i.indrelid, r.oid) FROM reached r \
+  LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = r.oid \
+UNION ALL SELECT 'functions', 0 WHERE EXISTS ( \
+  SELECT FROM deps d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) \
+UNION ALL SELECT 'types', 0 WHERE EXISTS ( \
+  SELECT FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
+   WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd')";
+
+/// A database's schema as of the last traced statement, kept up to date by [`LiveSchema::update`].
+pub struct LiveSchema {
+    schema: SchemaSnapshot,
+    /// The objects each relation owns (see [`Owners`]); domain constraints under OID 0.
+    owned: HashMap<u32, Vec<(ObjectKind, String)>>,
+    /// The scoped queries, prepared once on the session.
+    queries: Queries,
+}
+
+struct Queries {
+    reached: Statement,
+    parts: RelationParts<Statement>,
+}
+
+impl LiveSchema {
+    /// Reads the whole schema of the database `client` is connected to.
+    pub async fn read(client: &Client) -> Result<LiveSchema, Error> {
+        super::snapshot::with_catalog_settings(client, "", || async {
+            let sql = RelationParts::sql(Scope::Relations);
+            let (reached, parts) = tokio::try_join!(client.prepare(REACHED), sql.prepare(client))?;
+            let (schema, owners) = read_all(client).await?;
+            let mut live = LiveSchema {
+                schema,
+                owned: HashMap::new(),
+                queries: Queries { reached, parts },
+            };
+            live.own(owners);
+            Ok(live)
+        })
+        .await
+    }
+
+    /// Reads again what a statement that reached `reach` can have changed, and returns what
+    /// changed, as a diff of whole snapshots around the statement would.
+    pub async fn update(
+        &mut self,
+        client: &Client,
+        reach: Reach,
+    ) -> Result<Vec<SchemaChange>, Error> {
+        match reach {
+            Reach::Nothing => Ok(Vec::new()),
+            Reach::Everything => self.read_everything(client).await,
+            Reach::Scoped {
+                locked,
+                types,
+                constraints,
+                functions,
+                schemas,
+            } => {
+                let types = types || (constraints && !self.schema.domains.is_empty());
+                let read = super::snapshot::with_catalog_settings(client, "", || {
+                    self.read_scoped(client, locked, types, functions, schemas)
+                })
+                .await?;
+                match read {
+                    Some(part) => Ok(self.replace(part)),
+                    None => self.read_everything(client).await,
+                }
+            }
+        }
+    }
+
+    async fn read_everything(&mut self, client: &Client) -> Result<Vec<SchemaChange>, Error> {
+        let (schema, owners) =
+            super::snapshot::with_catalog_settings(client, "", || read_all(client)).await?;
+        let changes = diff(&self.schema, &schema);
+        self.schema = schema;
+        self.owned.clear();
+        self.own(owners);
+        Ok(changes)
+    }
+
+    /// The parts a statement can have changed, read again; `None` when an enum, domain, function
+    /// or schema disappeared, which definitions anywhere may print.
+    async fn read_scoped(
+        &self,
+        client: &Client,
+        locked: Vec<u32>,
+        types: bool,
+        functions: bool,
+        schemas: bool,
+    ) -> Result<Option<Part>, Error> {
+        let mut relations = BTreeSet::new();
+        let (mut types, mut functions) = (types, functions);
+        for row in client.query(&self.queries.reached, &[&locked]).await? {
+            let what: &str = row.try_get(0)?;
+            match what {
+                "functions" => functions = true,
+                "types" => types = true,
+                _ => {
+                    relations.insert(row.try_get::<_, u32>(1)?);
+                }
+            }
+        }
+        let relations: Vec<u32> = relations.into_iter().collect();
+        let (types_sql, domain_constraints_sql, functions_sql, schemas_sql) = (
+            types_sql(),
+            constraints_sql(Scope::Domains),
+            functions_sql(),
+            schemas_sql(),
+        );
+        let (parts, types_rows, functions_rows, schemas_rows) = tokio::try_join!(
+            self.queries.parts.query(client, Some(&relations)),
+            async {
+                if !types {
+                    return Ok(None);
+                }
+                let (types, constraints) = tokio::try_join!(
+                    client.query(types_sql.as_str(), &[]),
+                    client.query(domain_constraints_sql.as_str(), &[]),
+                )?;
+                Ok::<_, Error>(Some((types, constraints)))
+            },
+            async {
+                match functions {
+                    true => client.query(functions_sql.as_str(), &[]).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match schemas {
+                    true => client.query(schemas_sql.as_str(), &[]).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+        )?;
+        let mut part = Part {
+            relations,
+            snapshot: SchemaSnapshot::default(),
+            owners: Owners::new(),
+            types: types_rows.is_some(),
+            functions: functions_rows.is_some(),
+            schemas: schemas_rows.is_some(),
+        };
+        parts.read(&mut part.snapshot, &mut part.owners)?;
+        if let Some((types, constraints)) = &types_rows {
+            read_types(types, constraints, &mut part.snapshot, &mut part.owners)?;
+        }
+        if let Some(functions) = &functions_rows {
+            read_functions(functions, &mut part.snapshot)?;
+        }
+        if let Some(schemas) = &schemas_rows {
+            part.snapshot.schemas = first_column(schemas)?;
+        }
+        let disappeared = (part.types
+            && (!keys_kept(&self.schema.enums, &part.snapshot.enums)
+                || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
+            || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
+            || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
+        Ok((!disappeared).then_some(part))
+    }
+
+    /// Puts `part` in place of what it was read again for, and returns what changed.
+    fn replace(&mut self, part: Part) -> Vec<SchemaChange> {
+        let mut before = SchemaSnapshot::default();
+        let mut owners_of_replaced: Vec<u32> = part.relations.clone();
+        if part.types {
+            before.enums = std::mem::take(&mut self.schema.enums);
+            before.domains = std::mem::take(&mut self.schema.domains);
+            owners_of_replaced.push(0);
+        }
+        if part.functions {
+            before.functions = std::mem::take(&mut self.schema.functions);
+        }
+        if part.schemas {
+            before.schemas = std::mem::take(&mut self.schema.schemas);
+        }
+        for oid in owners_of_replaced {
+            for (kind, name) in self.owned.remove(&oid).unwrap_or_default() {
+                move_object(&mut self.schema, &mut before, kind, &name);
+            }
+        }
+        let changes = diff(&before, &part.snapshot);
+        merge(&mut self.schema, part.snapshot);
+        self.own(part.owners);
+        changes
+    }
+
+    fn own(&mut self, owners: Owners) {
+        for (oid, kind, name) in owners {
+            self.owned.entry(oid).or_default().push((kind, name));
+        }
+    }
+
+    #[cfg(test)]
+    pub fn schema(&self) -> &SchemaSnapshot {
+        &self.schema
+    }
+}
+
+/// What was read again after a statement.
+struct Part {
+    /// The relations whose parts were read (every object they own is in `snapshot`).
+    relations: Vec<u32>,
+    snapshot: SchemaSnapshot,
+    owners: Owners,
+    /// Enums, domains and domain constraints were read as a whole; so were functions, schemas.
+    types: bool,
+    functions: bool,
+    schemas: bool,
+}
+
+/// Whether every key of `before` is still in `after`.
+fn keys_kept<T>(before: &BTreeMap<String, T>, after: &BTreeMap<String, T>) -> bool {
+    before.keys().all(|name| after.contains_key(name))
+}
+
+/// Moves the object `kind` `name` from `from` to `to`.
+fn move_object(from: &mut SchemaSnapshot, to: &mut SchemaSnapshot, kind: ObjectKind, name: &str) {
+    fn take<T>(from: &mut BTreeMap<String, T>, to: &mut BTreeMap<String, T>, name: &str) {
+        if let Some(object) = from.remove(name) {
+            to.insert(name.to_owned(), object);
+        }
+    }
+    match kind {
+        ObjectKind::Table => take(&mut from.tables, &mut to.tables, name),
+        ObjectKind::View => take(&mut from.views, &mut to.views, name),
+        ObjectKind::MaterializedView => take(
+            &mut from.materialized_views,
+            &mut to.materialized_views,
+            name,
+        ),
+        ObjectKind::CompositeType => take(&mut from.composite_types, &mut to.composite_types, name),
+        ObjectKind::Sequence => take(&mut from.sequences, &mut to.sequences, name),
+        ObjectKind::Index => take(&mut from.indexes, &mut to.indexes, name),
+        ObjectKind::Constraint => take(&mut from.constraints, &mut to.constraints, name),
+        ObjectKind::Trigger => take(&mut from.triggers, &mut to.triggers, name),
+        ObjectKind::Policy => take(&mut from.policies, &mut to.policies, name),
+        ObjectKind::Enum => take(&mut from.enums, &mut to.enums, name),
+        ObjectKind::Domain => take(&mut from.domains, &mut to.domains, name),
+        ObjectKind::Function => take(&mut from.functions, &mut to.functions, name),
+        ObjectKind::Schema | ObjectKind::Extension | ObjectKind::Column => {}
+    }
+}
+
+/// Adds every object of `part` to `into`.
+fn merge(into: &mut SchemaSnapshot, part: SchemaSnapshot) {
+    into.schemas.extend(part.schemas);
+    into.extensions.extend(part.extensions);
+    into.tables.extend(part.tables);
+    into.composite_types.extend(part.composite_types);
+    into.views.extend(part.views);
+    into.materialized_views.extend(part.materialized_views);
+    into.sequences.extend(part.sequences);
+    into.enums.extend(part.enums);
+    into.domains.extend(part.domains);
+    into.constraints.extend(part.constraints);
+    into.indexes.extend(part.indexes);
+    into.functions.extend(part.functions);
+    into.triggers.extend(part.triggers);
+    into.policies.extend(part.policies);
+}
