@@ -5,6 +5,7 @@
 //! "Created in this migration" is answered here, once, from each object's [`Origin`].
 
 mod expr;
+mod indexes;
 mod introspect;
 pub(crate) mod naming;
 mod relations;
@@ -16,6 +17,7 @@ use sqlparser::ast::{ArrayElemTypeDef, DataType};
 
 use crate::sql::ObjectName;
 
+use indexes::Indexes;
 pub use introspect::introspect;
 use relations::Relations;
 
@@ -179,7 +181,7 @@ pub struct Catalog {
     /// is where unqualified names are created.
     search_path: Vec<String>,
     relations: Relations,
-    indexes: HashMap<ObjectName, Index>,
+    indexes: Indexes,
     types: HashMap<ObjectName, UserType>,
     sequences: HashMap<ObjectName, Sequence>,
     /// The migration being replayed now; objects with this origin are "new".
@@ -191,7 +193,7 @@ impl Default for Catalog {
         Catalog {
             search_path: default_search_path(),
             relations: Relations::default(),
-            indexes: HashMap::new(),
+            indexes: Indexes::default(),
             types: HashMap::new(),
             sequences: HashMap::new(),
             current: Origin::BASELINE,
@@ -345,10 +347,7 @@ impl Catalog {
 
     /// The indexes of a table.
     pub fn indexes_on<'a>(&'a self, table: &ObjectName) -> impl Iterator<Item = &'a Index> + 'a {
-        let table = self.relation_name(table);
-        self.indexes
-            .values()
-            .filter(move |index| index.table == table)
+        self.indexes.on(&self.relation_name(table))
     }
 
     /// The partitions attached to a partitioned table.
@@ -356,10 +355,7 @@ impl Catalog {
         &'a self,
         parent: &ObjectName,
     ) -> impl Iterator<Item = &'a Relation> + 'a {
-        let parent = self.relation_name(parent);
-        self.relations
-            .values()
-            .filter(move |relation| relation.partition_of.as_ref() == Some(&parent))
+        self.relations.partitions_of(&self.relation_name(parent))
     }
 
     pub fn column(&self, table: &ObjectName, column: &str) -> Option<&Column> {

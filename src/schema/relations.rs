@@ -1,9 +1,10 @@
-//! The catalog's relations by qualified name, with the constraint names of each schema kept beside
-//! them: PostgreSQL generates a constraint name no constraint of the schema has, and asking every
-//! table of the schema for each generated name made a schema dump's replay quadratic.
+//! The catalog's relations by qualified name, with the constraint names of each schema and the
+//! partitions of each partitioned table kept beside them: PostgreSQL generates a constraint name no
+//! constraint of the schema has, and an `ALTER TABLE` or `CREATE INDEX` reaches a table's
+//! partitions; asking every relation of the schema for each made a schema dump's replay quadratic.
 //!
 //! Reading goes through `Deref` to the map; every change goes through [`Relations`], whose guards
-//! keep the name counts in step with the relations.
+//! keep the name counts and partition lists in step with the relations.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -15,6 +16,36 @@ use crate::sql::ObjectName;
 pub(crate) struct Relations {
     by_name: HashMap<ObjectName, Relation>,
     constraint_names: ConstraintNames,
+    partitions: Partitions,
+}
+
+/// The partitions of each partitioned table, in the order they were attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Partitions(HashMap<ObjectName, Vec<ObjectName>>);
+
+impl Partitions {
+    fn add(&mut self, relation: &Relation) {
+        if let Some(parent) = &relation.partition_of {
+            self.0
+                .entry(parent.clone())
+                .or_default()
+                .push(relation.name.clone());
+        }
+    }
+
+    fn remove(&mut self, relation: &Relation) {
+        let Some(parent) = &relation.partition_of else {
+            return;
+        };
+        if let Some(partitions) = self.0.get_mut(parent) {
+            if let Some(position) = partitions.iter().position(|p| *p == relation.name) {
+                partitions.remove(position);
+            }
+            if partitions.is_empty() {
+                self.0.remove(parent);
+            }
+        }
+    }
 }
 
 /// How many constraints of each schema's relations carry each name.
@@ -87,11 +118,10 @@ impl Deref for Relations {
 impl Relations {
     /// Adds or replaces the relation under `key`.
     pub(crate) fn insert(&mut self, key: ObjectName, relation: Relation) -> Option<Relation> {
+        let replaced = self.remove(&key);
         self.constraint_names.add(&relation);
-        let replaced = self.by_name.insert(key, relation);
-        if let Some(replaced) = &replaced {
-            self.constraint_names.remove(replaced);
-        }
+        self.partitions.add(&relation);
+        self.by_name.insert(key, relation);
         replaced
     }
 
@@ -99,15 +129,33 @@ impl Relations {
         let removed = self.by_name.remove(key);
         if let Some(removed) = &removed {
             self.constraint_names.remove(removed);
+            self.partitions.remove(removed);
         }
         removed
     }
 
-    /// The relation under `key`, to change: its constraint names are counted again when the guard
-    /// goes.
+    /// The partitions attached to the partitioned table `parent` (its key).
+    pub(crate) fn partitions_of<'a>(
+        &'a self,
+        parent: &ObjectName,
+    ) -> impl Iterator<Item = &'a Relation> + 'a {
+        self.partitions
+            .0
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.by_name.get(name))
+    }
+
+    /// The relation under `key`, to change: its constraint names are counted and its partition
+    /// parent is listed again when the guard goes.
     pub(crate) fn get_mut(&mut self, key: &ObjectName) -> Option<RelationMut<'_>> {
         let relation = self.by_name.get_mut(key)?;
-        Some(RelationMut::new(relation, &mut self.constraint_names))
+        Some(RelationMut::new(
+            relation,
+            &mut self.constraint_names,
+            &mut self.partitions,
+        ))
     }
 
     /// The columns of the relation under `key`, to change.
@@ -117,11 +165,15 @@ impl Relations {
             .map(|relation| &mut relation.columns)
     }
 
-    /// Every partition's parent, to rewrite references (names stay as they are).
-    pub(crate) fn partition_parents_mut(&mut self) -> impl Iterator<Item = &mut ObjectName> + '_ {
-        self.by_name
-            .values_mut()
-            .filter_map(|relation| relation.partition_of.as_mut())
+    /// Rewrites every partition's parent (names stay as they are).
+    pub(crate) fn rename_partition_parents(&mut self, rename: impl Fn(&mut ObjectName)) {
+        self.partitions = Partitions::default();
+        for relation in self.by_name.values_mut() {
+            if let Some(parent) = &mut relation.partition_of {
+                rename(parent);
+            }
+            self.partitions.add(relation);
+        }
     }
 
     /// Every constraint's kind, to rewrite references (constraint names stay as they are).
@@ -183,20 +235,51 @@ impl Relations {
         }
         counted == self.constraint_names
     }
+
+    /// Whether the listed partitions are those of the relations.
+    #[cfg(test)]
+    pub(crate) fn partitions_in_step(&self) -> bool {
+        let mut listed = Partitions::default();
+        for relation in self.by_name.values() {
+            listed.add(relation);
+        }
+        let sorted = |partitions: &Partitions| {
+            let mut all: Vec<(ObjectName, Vec<ObjectName>)> = partitions
+                .0
+                .iter()
+                .map(|(parent, children)| {
+                    let mut children = children.clone();
+                    children.sort();
+                    (parent.clone(), children)
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        sorted(&listed) == sorted(&self.partitions)
+    }
 }
 
-/// A relation being changed; its constraint names are counted again when it goes.
+/// A relation being changed; its constraint names are counted and its partition parent listed
+/// again when it goes.
 pub(crate) struct RelationMut<'a> {
     relation: &'a mut Relation,
     constraint_names: &'a mut ConstraintNames,
+    partitions: &'a mut Partitions,
 }
 
 impl<'a> RelationMut<'a> {
-    fn new(relation: &'a mut Relation, constraint_names: &'a mut ConstraintNames) -> Self {
+    fn new(
+        relation: &'a mut Relation,
+        constraint_names: &'a mut ConstraintNames,
+        partitions: &'a mut Partitions,
+    ) -> Self {
         constraint_names.remove(relation);
+        partitions.remove(relation);
         RelationMut {
             relation,
             constraint_names,
+            partitions,
         }
     }
 }
@@ -218,6 +301,7 @@ impl DerefMut for RelationMut<'_> {
 impl Drop for RelationMut<'_> {
     fn drop(&mut self) {
         self.constraint_names.add(self.relation);
+        self.partitions.add(self.relation);
     }
 }
 
@@ -242,6 +326,20 @@ mod tests {
                  z int REFERENCES {s2}.{t2} (id))"
             )),
             (s(), t()).prop_map(|(s, t)| format!("CREATE TABLE {s}.{t} (id int, x int)")),
+            (s(), t()).prop_map(|(s, t)| format!(
+                "CREATE TABLE {s}.{t} (id int, x int) PARTITION BY RANGE (id)"
+            )),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "CREATE TABLE {s}.{t} PARTITION OF {s2}.{t2} FOR VALUES FROM (1) TO (9)"
+            )),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "ALTER TABLE {s}.{t} ATTACH PARTITION {s2}.{t2} FOR VALUES FROM (1) TO (9)"
+            )),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "ALTER TABLE {s}.{t} DETACH PARTITION {s2}.{t2}"
+            )),
+            (s(), t(), n()).prop_map(|(s, t, n)| format!("CREATE INDEX {n} ON {s}.{t} (x)")),
+            (s(), t()).prop_map(|(s, t)| format!("CREATE UNIQUE INDEX ON {s}.{t} (id)")),
             (s(), t(), n()).prop_map(|(s, t, n)| format!(
                 "ALTER TABLE {s}.{t} ADD CONSTRAINT {n} CHECK (x > 0)"
             )),
@@ -280,7 +378,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn counted_constraint_names_answer_like_a_scan_of_every_constraint(
+        fn counted_names_and_listed_partitions_and_indexes_stay_in_step_with_the_catalog(
             statements in prop::collection::vec(statement(), 1..40)
         ) {
             let mut catalog = Catalog::default();
@@ -290,6 +388,8 @@ mod tests {
                     catalog.apply(sql, statement);
                 }
                 prop_assert!(catalog.relations.constraint_names_in_step(), "after {sql}");
+                prop_assert!(catalog.relations.partitions_in_step(), "after {sql}");
+                prop_assert!(catalog.indexes.in_step(), "after {sql}");
                 let generated = ["a_x_check1", "b_x_key", "c_y_key", "a_z_fkey", "b_pkey"];
                 for schema in SCHEMAS {
                     for name in NAMES.iter().chain(&generated) {

@@ -146,8 +146,7 @@ impl Catalog {
             let parent = &tables[next];
             let partitions: Vec<ObjectName> = self
                 .relations
-                .values()
-                .filter(|r| r.partition_of.as_ref() == Some(parent))
+                .partitions_of(parent)
                 .map(|r| r.name.clone())
                 .filter(|name| !tables.contains(name))
                 .collect();

@@ -299,8 +299,8 @@ impl Catalog {
             }
         }
         let columns = match self.indexes.get_mut(&index) {
-            Some(backing) => {
-                backing.unique = true;
+            Some(mut backing) => {
+                backing.set_unique();
                 backing.columns.clone()
             }
             None => Vec::new(),

@@ -57,12 +57,7 @@ impl Catalog {
     /// Gives a new partition of `parent` the parent's indexes (as `CREATE TABLE … PARTITION OF`
     /// and `ATTACH PARTITION` do).
     pub(super) fn clone_indexes(&mut self, parent: &ObjectName, partition: &ObjectName) {
-        let indexes: Vec<Index> = self
-            .indexes
-            .values()
-            .filter(|index| &index.table == parent)
-            .cloned()
-            .collect();
+        let indexes: Vec<Index> = self.indexes.on(parent).cloned().collect();
         for index in indexes {
             self.clone_index(&index, partition);
         }
@@ -72,11 +67,10 @@ impl Catalog {
     /// instead; otherwise one is created with the name PostgreSQL generates for the partition, with
     /// the primary key or unique constraint it backs.
     fn clone_index(&mut self, index: &Index, partition: &ObjectName) {
-        let equivalent = self.indexes.values().any(|existing| {
-            &existing.table == partition
-                && existing.columns == index.columns
-                && existing.unique == index.unique
-        });
+        let equivalent = self
+            .indexes
+            .on(partition)
+            .any(|existing| existing.columns == index.columns && existing.unique == index.unique);
         if equivalent || !self.relations.contains_key(partition) {
             return;
         }

@@ -69,14 +69,13 @@ impl Catalog {
         }
         let partitions: Vec<ObjectName> = self
             .relations
-            .values()
-            .filter(|r| r.partition_of.as_ref() == Some(key))
+            .partitions_of(key)
             .map(|r| r.name.clone())
             .collect();
         for partition in partitions {
             self.remove_relation(&partition);
         }
-        self.indexes.retain(|_, index| &index.table != key);
+        self.indexes.remove_on(key);
         self.sequences
             .retain(|_, sequence| sequence.owned_by.as_ref().is_none_or(|(t, _)| t != key));
         self.relations
@@ -158,8 +157,8 @@ impl Catalog {
         }
         let indexes: Vec<ObjectName> = self
             .indexes
-            .values()
-            .filter(|index| &index.table == table && index.involves(column))
+            .on(table)
+            .filter(|index| index.involves(column))
             .map(|index| index.name.clone())
             .collect();
         for index in indexes {

@@ -53,17 +53,14 @@ impl Catalog {
         }
 
         self.relations.rekey(&moved);
-        rekey(&mut self.indexes, &moved, |index| &mut index.name);
+        self.indexes.rename(&moved);
         rekey(&mut self.types, &moved, |user_type| &mut user_type.name);
         rekey(&mut self.sequences, &moved, |sequence| &mut sequence.name);
-        self.relations.partition_parents_mut().for_each(rename);
+        self.relations.rename_partition_parents(rename);
         for kind in self.relations.constraint_kinds_mut() {
             if let ConstraintKind::ForeignKey { references, .. } = kind {
                 rename(references);
             }
-        }
-        for index in self.indexes.values_mut() {
-            rename(&mut index.table);
         }
         for sequence in self.sequences.values_mut() {
             if let Some((table, _)) = &mut sequence.owned_by {
@@ -135,8 +132,7 @@ impl Catalog {
         let mut renames = vec![(table.clone(), to_schema(table))];
         renames.extend(
             self.indexes
-                .values()
-                .filter(|index| &index.table == table)
+                .on(table)
                 .map(|index| (index.name.clone(), to_schema(&index.name))),
         );
         renames.extend(
@@ -253,12 +249,12 @@ impl Catalog {
             }
         }
         drop(relation);
-        for index in self.indexes.values_mut().filter(|i| &i.table == table) {
-            index.columns.iter_mut().for_each(rename_key);
-            if let Some(predicate) = &mut index.predicate {
+        self.indexes.change_on(table, |mut index| {
+            index.columns_mut().iter_mut().for_each(rename_key);
+            if let Some(predicate) = index.predicate_mut() {
                 rename_key(predicate);
             }
-        }
+        });
         for kind in self.relations.constraint_kinds_mut() {
             if let ConstraintKind::ForeignKey {
                 references,
