@@ -198,6 +198,125 @@ fn every_fix_of_a_documented_bad_example_runs_and_keeps_its_meaning() {
     }
 }
 
+/// Drops whose down draft rebuilds what they dropped from the schema model: the drop-table
+/// document's example, then tables and constraints with every kind of column and constraint the
+/// model keeps (serial, defaults, a CHECK, a unique key, a NOT VALID foreign key with its actions,
+/// an index, a table CASCADE took foreign keys from), with rows.
+const DOWN_CASES: &[(&str, &str, &str)] = &[
+    (
+        "a table with everything the model keeps",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n\
+         CREATE TABLE \"Order\" (id serial PRIMARY KEY, user_id bigint NOT NULL DEFAULT 0, \
+           code text UNIQUE, total numeric CHECK (total >= 0), placed_at timestamptz DEFAULT now(), \
+           note text);\n\
+         ALTER TABLE \"Order\" ADD CONSTRAINT order_user_fkey FOREIGN KEY (user_id) REFERENCES users (id) \
+           ON DELETE CASCADE ON UPDATE SET DEFAULT DEFERRABLE INITIALLY DEFERRED NOT VALID;\n\
+         CREATE INDEX order_placed_idx ON \"Order\" (placed_at) WHERE note IS NULL;\n\
+         INSERT INTO users VALUES (0, 'none');\n\
+         INSERT INTO \"Order\" (user_id, total) SELECT 0, n FROM generate_series(1, 100) AS n;",
+        "DROP TABLE \"Order\";",
+    ),
+    (
+        "tables dropped with CASCADE",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n\
+         CREATE TABLE sessions (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id) ON DELETE SET NULL);\n\
+         CREATE TABLE audit (at timestamptz);",
+        "DROP TABLE users, audit CASCADE;",
+    ),
+    (
+        "a table dropped with the one it references",
+        "CREATE TABLE users (id bigint PRIMARY KEY, manager_id bigint REFERENCES users (id));\n\
+         CREATE TABLE sessions (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users (id));",
+        "DROP TABLE users, sessions;",
+    ),
+    (
+        "constraints of every kind dropped",
+        "CREATE TABLE users (id bigint, email text, age int);\n\
+         INSERT INTO users SELECT n, 'u' || n, n FROM generate_series(1, 100) AS n;\n\
+         ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id);\n\
+         ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);\n\
+         ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age > 0);\n\
+         ALTER TABLE users ADD CONSTRAINT users_age_small CHECK (age < 1000) NOT VALID;\n\
+         CREATE TABLE orders (id bigint, user_id bigint);\n\
+         ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) \
+           REFERENCES users (id) MATCH FULL ON DELETE CASCADE;",
+        "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;\n\
+         ALTER TABLE users DROP CONSTRAINT users_age_check, DROP CONSTRAINT users_age_small;\n\
+         ALTER TABLE users DROP CONSTRAINT users_email_key;\n\
+         ALTER TABLE users DROP CONSTRAINT users_pkey;",
+    ),
+];
+
+/// The drop-table document's bad examples and [`DOWN_CASES`]: label, history, migration.
+fn drop_cases() -> Vec<(String, Vec<String>, String)> {
+    let rule = ALL.iter().find(|r| r.id == "drop-table").unwrap();
+    let (history, bad) = examples(rule);
+    let documented = bad.into_iter().map(|example| {
+        let label = format!("drop-table (rules/drop-table.md line {})", example.line);
+        (label, history.clone(), example.sql)
+    });
+    let cases = DOWN_CASES.iter().map(|(label, history, sql)| {
+        (
+            label.to_string(),
+            vec![history.to_string()],
+            sql.to_string(),
+        )
+    });
+    documented.chain(cases).collect()
+}
+
+/// The down draft of each drop, run after it on a real PostgreSQL, leaves the schema the history
+/// left (compared with the shadow's schema snapshots), and says that the rows are lost.
+#[test]
+fn every_down_of_a_drop_restores_the_schema() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let runtime = common::runtime();
+    let mut problems = Vec::new();
+    for (n, (label, history, sql)) in drop_cases().into_iter().enumerate() {
+        let review = reviewed(&history, &sql);
+        let built = drafts(&review, &catalog(&history));
+        let Some(down) = built.drafts.iter().find_map(|d| match &d.body {
+            Body::Down(down) => Some(down),
+            Body::Rewrite(_) => None,
+        }) else {
+            problems.push(format!("{label}: no down draft ({:?})", built.notes));
+            continue;
+        };
+        if sql.contains("DROP TABLE") && !down.data_loss {
+            problems.push(format!(
+                "{label}: a dropped table's down says no data is lost"
+            ));
+        }
+        let before = runtime.block_on(database_after(
+            &cluster,
+            &format!("before_{n}"),
+            &history,
+            &[],
+        ));
+        let after = runtime.block_on(database_after(
+            &cluster,
+            &format!("down_{n}"),
+            &history,
+            &[sql.clone(), down.sql.clone()],
+        ));
+        match (before, after) {
+            (Ok(before), Ok(after)) => {
+                let changes = diff(&before, &after);
+                if !changes.is_empty() {
+                    problems.push(format!(
+                        "{label}: the down leaves another schema: {changes:?}\n{}",
+                        down.sql
+                    ));
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// What is wrong with one rewrite: it fails on PostgreSQL, leaves another schema than the original
 /// SQL, or raises an error finding when reviewed itself.
 async fn check_fix(
@@ -283,6 +402,21 @@ fn drafts_of_each_fixer_match_their_snapshot() {
             }
             out.push('\n');
         }
+    }
+    for (label, history, sql) in drop_cases() {
+        let built = drafts(&reviewed(&history, &sql), &catalog(&history));
+        writeln!(out, "=== down of {label}").unwrap();
+        for draft in built
+            .drafts
+            .iter()
+            .filter(|d| matches!(d.body, Body::Down(_)))
+        {
+            render_draft(&mut out, draft);
+        }
+        for note in &built.notes {
+            writeln!(out, "note: {note}").unwrap();
+        }
+        out.push('\n');
     }
     check_snapshot(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/builtin_drafts.txt"),

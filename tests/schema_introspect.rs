@@ -113,8 +113,9 @@ fn dump(catalog: &Catalog, types: &HashMap<String, String>) -> Dump {
                     columns,
                     references,
                     referenced_columns,
+                    actions,
                 } => format!(
-                    "foreign key ({}) references {references} ({})",
+                    "foreign key ({}) references {references} ({}){actions}",
                     columns.join(", "),
                     referenced_columns.join(", ")
                 ),

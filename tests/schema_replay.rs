@@ -131,7 +131,7 @@ fn prisma_history_with_quoted_identifiers() {
         .unwrap();
     assert!(fk.validated);
     assert!(
-        matches!(&fk.kind, ConstraintKind::ForeignKey { columns, references, referenced_columns }
+        matches!(&fk.kind, ConstraintKind::ForeignKey { columns, references, referenced_columns, .. }
         if columns == &["authorId"] && references == &name("public.User") && referenced_columns == &["id"])
     );
     let email_index = catalog.index(&name("User_email_key")).unwrap();

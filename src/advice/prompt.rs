@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::pg::transactions::TxState;
 use crate::review::MigrationReview;
-use crate::schema::{Catalog, ConstraintKind, Relation};
+use crate::schema::{Catalog, Relation};
 use crate::sql::Statement;
 use crate::stats::{describe_size, Stats};
 
@@ -135,23 +135,10 @@ fn describe_relation(catalog: &Catalog, relation: &Relation, stats: Option<&Stat
         lines.push(line);
     }
     for constraint in &relation.constraints {
-        let what = match &constraint.kind {
-            ConstraintKind::PrimaryKey { columns } => {
-                format!("PRIMARY KEY ({})", columns.join(", "))
-            }
-            ConstraintKind::Unique { columns } => format!("UNIQUE ({})", columns.join(", ")),
-            ConstraintKind::Check { expression } => format!("CHECK ({expression})"),
-            ConstraintKind::ForeignKey {
-                columns,
-                references,
-                referenced_columns,
-            } => format!(
-                "FOREIGN KEY ({}) REFERENCES {references} ({})",
-                columns.join(", "),
-                referenced_columns.join(", ")
-            ),
-            ConstraintKind::Exclude => "EXCLUDE".to_owned(),
-        };
+        let what = constraint
+            .kind
+            .definition_sql()
+            .unwrap_or_else(|| "EXCLUDE".to_owned());
         let valid = if constraint.validated {
             ""
         } else {

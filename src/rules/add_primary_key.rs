@@ -7,6 +7,7 @@
 use super::add_unique_constraint::{
     index_constraints, index_then_constraint, IndexConstraint, IndexConstraintKind,
 };
+use super::fix::{not_null_via_check, Fix, Step};
 use super::syntax::{sql_ident, sql_name};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
@@ -74,24 +75,26 @@ fn builds_index(
     };
     let constraint_name = constraint.name_or_default(table);
     let steps = index_then_constraint(&table_sql, constraint, &constraint_name, "PRIMARY KEY");
-    let mut help = match &steps {
-        Some(fix) => format!(
-            "build the index first without blocking writes: `{}` (outside a transaction block), then \
-             `{}`",
-            fix.steps[0].sql, fix.steps[1].sql
-        ),
+    let fix = match &nullability {
+        Nullability::Proven => steps,
+        Nullability::Nullable(columns) if cx.settings.pg_version >= CHECK_SHORTCUT_SINCE => {
+            steps.map(|fix| not_null_then(&table_sql, table, columns, fix))
+        }
+        Nullability::Nullable(_) | Nullability::Unknown => None,
+    };
+    let mut help = match &fix {
+        Some(fix) => help_of(fix),
         None => format!(
             "build the index first without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY {pkey} \
              ON {table_sql} (…);` (outside a transaction block), then `ALTER TABLE {table_sql} ADD \
              CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey};`"
         ),
     };
-    // With a nullable key column, attaching the index still scans for NULLs: the help says what
-    // to do first, and no fix is drafted.
-    let fix = steps.filter(|_| matches!(nullability, Nullability::Proven) && cx.fixable());
-    if let Nullability::Nullable(columns) = &nullability {
+    // Without a fix, a nullable key column (PostgreSQL before 12) still scans: the help says so.
+    if let (None, Nullability::Nullable(columns)) = (&fix, &nullability) {
         help.push_str(&not_null_first(cx, table, columns));
     }
+    let fix = fix.filter(|_| cx.fixable());
     help.push_str(&cx.settings.concurrent_build_caveat().unwrap_or_default());
     Some(cx.diagnostic(
         constraint.offset,
@@ -103,6 +106,52 @@ fn builds_index(
         ),
         help,
     ).with_fix(fix))
+}
+
+/// The index steps of `fix` after each nullable key column is made NOT NULL through a validated
+/// CHECK, so that neither SET NOT NULL nor the attaching `USING INDEX` scans under ACCESS EXCLUSIVE.
+fn not_null_then(table_sql: &str, table: &ObjectName, columns: &[String], fix: Fix) -> Fix {
+    let mut steps: Vec<Step> = columns
+        .iter()
+        .flat_map(|column| {
+            let column_sql = sql_ident(column);
+            not_null_via_check(
+                table_sql,
+                &column_sql,
+                &check_name(table, column),
+                &format!("ALTER TABLE {table_sql} ALTER COLUMN {column_sql} SET NOT NULL;"),
+            )
+        })
+        .collect();
+    steps.extend(fix.steps);
+    Fix::replace(steps)
+}
+
+/// The name of the CHECK that proves `column` NOT NULL, as `set-not-null`'s fix names it.
+fn check_name(table: &ObjectName, column: &str) -> String {
+    format!("{}_{column}_not_null", table.name)
+}
+
+/// The help: the fix's steps in order, each with where it must run.
+fn help_of(fix: &Fix) -> String {
+    let steps: Vec<String> = fix
+        .steps
+        .iter()
+        .map(|step| match step.transactional {
+            true => format!("`{}`", step.sql),
+            false => format!("`{}` (outside a transaction block)", step.sql),
+        })
+        .collect();
+    let (not_null, index) = steps.split_at(steps.len() - 2);
+    let index = format!("without blocking writes: {}, then {}", index[0], index[1]);
+    if not_null.is_empty() {
+        return format!("build the index first {index}");
+    }
+    format!(
+        "first make the key columns NOT NULL without a scan under ACCESS EXCLUSIVE, each step in a \
+         transaction of its own: {}; then build the index {index}",
+        not_null.join(", then ")
+    )
 }
 
 /// `ADD PRIMARY KEY USING INDEX idx`: fine, unless a key column is nullable.
@@ -170,7 +219,7 @@ fn not_null_first(cx: &StatementContext, table: &ObjectName, columns: &[String])
     let steps: Vec<String> = columns
         .iter()
         .map(|column| {
-            let check = sql_ident(&format!("{}_{column}_not_null", table.name));
+            let check = sql_ident(&check_name(table, column));
             format!(
                 "`ALTER TABLE {table_sql} ADD CONSTRAINT {check} CHECK ({} IS NOT NULL) NOT VALID;` then \
                  `ALTER TABLE {table_sql} VALIDATE CONSTRAINT {check};` in a separate transaction",

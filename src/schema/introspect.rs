@@ -178,6 +178,7 @@ fn read_constraint(row: &Row) -> Result<Option<Constraint>, Error> {
                 columns,
                 references,
                 referenced_columns: row.try_get(7)?,
+                actions: foreign_key_actions(row)?,
             },
             None => return Ok(None),
         },
@@ -190,6 +191,34 @@ fn read_constraint(row: &Row) -> Result<Option<Constraint>, Error> {
         validated: row.try_get(9)?,
         origin: Origin::BASELINE,
     }))
+}
+
+/// A foreign key's MATCH, ON UPDATE, ON DELETE and DEFERRABLE clauses from its row of the
+/// constraints query, as `pg_get_constraintdef` prints them (defaults left out).
+fn foreign_key_actions(row: &Row) -> Result<String, Error> {
+    let action = |code: &str| match code {
+        "r" => Some("RESTRICT"),
+        "c" => Some("CASCADE"),
+        "n" => Some("SET NULL"),
+        "d" => Some("SET DEFAULT"),
+        _ => None,
+    };
+    let mut actions = String::new();
+    if row.try_get::<_, String>(10)? == "f" {
+        actions.push_str(" MATCH FULL");
+    }
+    for (at, event) in [(11, "UPDATE"), (12, "DELETE")] {
+        if let Some(action) = action(&row.try_get::<_, String>(at)?) {
+            actions.push_str(&format!(" ON {event} {action}"));
+        }
+    }
+    if row.try_get(13)? {
+        actions.push_str(" DEFERRABLE");
+    }
+    if row.try_get(14)? {
+        actions.push_str(" INITIALLY DEFERRED");
+    }
+    Ok(actions)
 }
 
 /// A type as `format_type` prints it (`character varying(10)`, `timestamp(3) with time zone`,
@@ -244,7 +273,9 @@ fn constraints_sql() -> String {
     };
     format!(
         "SELECT n.nspname, c.relname, co.conname, co.contype::text, {}, fn.nspname, f.relname,
-                {}, pg_get_expr(co.conbin, co.conrelid, true), co.convalidated
+                {}, pg_get_expr(co.conbin, co.conrelid, true), co.convalidated,
+                co.confmatchtype::text, co.confupdtype::text, co.confdeltype::text,
+                co.condeferrable, co.condeferred
            FROM pg_constraint co
            JOIN pg_class c ON c.oid = co.conrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace

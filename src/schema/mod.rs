@@ -76,11 +76,44 @@ pub enum ConstraintKind {
         columns: Vec<String>,
         references: ObjectName,
         referenced_columns: Vec<String>,
+        /// What follows the referenced columns, as PostgreSQL prints it: ` MATCH FULL`,
+        /// ` ON DELETE CASCADE`, ` ON UPDATE …`, ` DEFERRABLE …`, or "".
+        actions: String,
     },
     Exclude,
 }
 
 impl ConstraintKind {
+    /// The constraint as `ADD CONSTRAINT name …` takes it (`FOREIGN KEY (a) REFERENCES s.t (b) ON
+    /// DELETE CASCADE`), names quoted where SQL needs it; `None` for an exclusion constraint, whose
+    /// definition the model does not keep.
+    pub fn definition_sql(&self) -> Option<String> {
+        let list = |columns: &[String]| {
+            columns
+                .iter()
+                .map(|c| naming::quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(match self {
+            ConstraintKind::PrimaryKey { columns } => format!("PRIMARY KEY ({})", list(columns)),
+            ConstraintKind::Unique { columns } => format!("UNIQUE ({})", list(columns)),
+            ConstraintKind::Check { expression } => format!("CHECK ({expression})"),
+            ConstraintKind::ForeignKey {
+                columns,
+                references,
+                referenced_columns,
+                actions,
+            } => format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({}){actions}",
+                list(columns),
+                naming::quote_name(references),
+                list(referenced_columns)
+            ),
+            ConstraintKind::Exclude => return None,
+        })
+    }
+
     /// Primary key, unique and exclusion constraints are backed by an index of the same name
     /// (dropped with the constraint, renamed with it).
     pub fn has_index(&self) -> bool {

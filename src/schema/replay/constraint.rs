@@ -3,8 +3,9 @@
 //! or exclusion constraint builds, the NOT NULL a primary key implies, and `USING INDEX`.
 
 use sqlparser::ast::{
-    CheckConstraint, ColumnOption, ColumnOptionDef, ConstraintUsingIndex, ForeignKeyConstraint,
-    Ident, IndexColumn, TableConstraint,
+    CheckConstraint, ColumnOption, ColumnOptionDef, ConstraintReferenceMatchKind,
+    ConstraintUsingIndex, DeferrableInitial, ForeignKeyConstraint, Ident, IndexColumn,
+    ReferentialAction, TableConstraint,
 };
 
 use super::{idents, index_key, object_name};
@@ -46,6 +47,33 @@ pub(super) fn column_constraint(
         }
         _ => None,
     }
+}
+
+/// The clauses of a foreign key after its referenced columns as `pg_get_constraintdef` prints them:
+/// PostgreSQL's order, defaults (MATCH SIMPLE, NO ACTION, NOT DEFERRABLE, INITIALLY IMMEDIATE) left
+/// out, so that the model of a replayed history and of an introspected database agree.
+fn foreign_key_actions(fk: &ForeignKeyConstraint) -> String {
+    let mut actions = String::new();
+    if let Some(match_kind @ ConstraintReferenceMatchKind::Full) = &fk.match_kind {
+        actions.push_str(&format!(" {match_kind}"));
+    }
+    for (event, action) in [("UPDATE", &fk.on_update), ("DELETE", &fk.on_delete)] {
+        match action {
+            None | Some(ReferentialAction::NoAction) => {}
+            Some(action) => actions.push_str(&format!(" ON {event} {action}")),
+        }
+    }
+    if let Some(characteristics) = &fk.characteristics {
+        // INITIALLY DEFERRED implies DEFERRABLE.
+        let deferred = characteristics.initially == Some(DeferrableInitial::Deferred);
+        if characteristics.deferrable == Some(true) || deferred {
+            actions.push_str(" DEFERRABLE");
+        }
+        if deferred {
+            actions.push_str(" INITIALLY DEFERRED");
+        }
+    }
+    actions
 }
 
 impl Catalog {
@@ -185,6 +213,7 @@ impl Catalog {
                     columns,
                     references,
                     referenced_columns,
+                    actions: foreign_key_actions(fk),
                 };
                 self.push_new_constraint(table, name, kind, validated);
             }
