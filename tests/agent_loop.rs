@@ -318,7 +318,6 @@ fn reported_llm_draft<'a>(advice: &'a Value, kind: &str) -> &'a Value {
 }
 
 #[test]
-#[ignore = "needs `migagent review` to validate the advice's drafts; until then every draft is skipped"]
 fn review_llm_on_validates_the_models_drafts_and_corrects_the_rejected_ones_end_to_end() {
     if common::binaries_or_skip().is_none() {
         return;

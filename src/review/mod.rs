@@ -12,7 +12,9 @@ use std::sync::{mpsc, Mutex};
 mod confirm;
 mod edits;
 mod shadow;
+mod validation;
 
+use crate::advice::advise::Conversations;
 use crate::advice::draft::Step;
 use crate::advice::prompt::AdviceContext;
 use crate::advice::{self, Advice, AdviseOptions};
@@ -32,7 +34,7 @@ use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
 use crate::shadow::trace::StatementTrace;
 use crate::sql::{self, LineIndex, ParsedFile, Position};
 use crate::stats::{self, Stats, TableSize};
-use shadow::{Expected, Reviewed, SetShadow};
+use shadow::{Baselines, Expected, Reviewed, SetShadow, Traced};
 
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
@@ -287,8 +289,11 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             shadow: shadow.version().to_string(),
             target: options.rule_settings.pg_version,
         });
+    let mut baselines = Baselines::new();
     for (set, hash) in sets.iter().zip(&hashes) {
-        review_set(set, &options, &mut review, shadow.as_mut(), hash.as_deref());
+        let set_baselines =
+            review_set(set, &options, &mut review, shadow.as_mut(), hash.as_deref());
+        baselines.extend(set_baselines);
     }
     // The report names the shadow only when it traced something it reviews.
     let traced = review
@@ -301,6 +306,14 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
     if let Some(edited) = &options.edited_history {
         edits::report(&mut review, edited, &options);
     }
+    let conversations = advise_step(&mut review, &options);
+    validation::validate(
+        &mut review,
+        shadow.as_mut(),
+        &baselines,
+        conversations,
+        &options,
+    );
     if let Some(shadow) = shadow {
         if let Err(error) = shadow.finish() {
             review.problems.push(InputProblem {
@@ -310,7 +323,6 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
-    advise_step(&mut review, &options);
     for problem in &mut review.problems {
         make_printable(&mut problem.message);
     }
@@ -318,27 +330,28 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
 }
 
 /// The advise stage. Advice never changes the findings; a setup problem is reported and the review
-/// goes on without advice.
-fn advise_step(review: &mut Review, options: &ReviewOptions) {
+/// goes on without advice. Returns the LLM's open conversations, which the validate stage continues.
+fn advise_step(review: &mut Review, options: &ReviewOptions) -> Conversations {
     let contexts = std::mem::take(&mut review.advice_contexts);
     let settings = &options.rule_settings;
     let pg_version = match settings.pg_minor {
         Some(minor) => format!("{}.{minor}", settings.pg_version),
         None => settings.pg_version.to_string(),
     };
-    // The conversations stay open for the validate stage's corrections.
-    if let Err(message) = advice::advise(
+    advice::advise(
         &mut review.migrations,
         &contexts,
         &options.advise,
         &pg_version,
-    ) {
+    )
+    .unwrap_or_else(|message| {
         review.problems.push(InputProblem {
             path: PathBuf::from("--llm"),
             position: None,
             message: format!("{message}; the migrations were reviewed without LLM advice"),
         });
-    }
+        Conversations::new()
+    })
 }
 
 /// The built-in fixers' drafts for a reviewed migration with a finding at or above `--advise-on`
@@ -419,16 +432,17 @@ fn open_shadow(
     }
 }
 
-/// Replays a directory's history up to its last target, reviewing each target on the way.
+/// Replays a directory's history up to its last target, reviewing each target on the way. Returns
+/// the baselines the shadow kept for validating the reviewed migrations' drafts.
 fn review_set(
     set: &MigrationSet,
     options: &ReviewOptions,
     review: &mut Review,
     shadow: Option<&mut Shadow>,
     history_hash: Option<&str>,
-) {
+) -> Baselines {
     let Some(&last_target) = set.targets.iter().max() else {
-        return;
+        return Baselines::new();
     };
     let mut catalog = Catalog::default();
     let mut set_shadow = shadow.zip(history_hash).and_then(|(shadow, hash)| {
@@ -542,6 +556,10 @@ fn review_set(
             Some(parsed)
         },
     );
+    set_shadow
+        .as_mut()
+        .map(SetShadow::take_baselines)
+        .unwrap_or_default()
 }
 
 /// A history migration the shadow could not apply: with `--shadow require` an input problem (exit 2);
@@ -882,12 +900,18 @@ fn review_migration(
             message: message.clone(),
         })
         .collect();
-    match shadow.map(|shadow| {
-        (
-            shadow.trace(&path, &text, parsed, &sections, &lines),
-            shadow,
-        )
-    }) {
+    // Drafts come for findings at or above --advise-on: those migrations keep their baseline.
+    let keep_baseline = findings
+        .iter()
+        .any(|f| f.severity >= options.advise.advise_on);
+    let traced = Traced {
+        path: &path,
+        text: &text,
+        parsed,
+        sections: &sections,
+        lines: &lines,
+    };
+    match shadow.map(|shadow| (shadow.trace(traced, keep_baseline), shadow)) {
         Some((Ok(Some(traces)), shadow)) => {
             notices.extend(shadow.take_notices());
             shadow::compare(

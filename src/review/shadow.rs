@@ -4,7 +4,8 @@
 //! the baseline when the cluster is to be stored as the history's image, else to the baseline itself),
 //! and the trace compared with the static findings.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -71,7 +72,13 @@ pub(super) struct SetShadow<'s> {
     known: trace::Known,
     /// What the reviewed migrations should say about how the shadow applied them.
     notices: Vec<Notice>,
+    /// The reviewed migrations' baselines kept for validating their drafts.
+    baselines: Baselines,
 }
+
+/// Per reviewed migration (by path), the template database holding the schema just before it, on
+/// which the validate stage runs its drafts; or why there is none ("not validated: …").
+pub(super) type Baselines = HashMap<PathBuf, Result<String, String>>;
 
 impl<'s> SetShadow<'s> {
     /// Finds the baseline for the history's hash, or creates an empty one to apply the history to.
@@ -86,6 +93,7 @@ impl<'s> SetShadow<'s> {
             history_hash: history_hash.to_owned(),
             known: trace::Known::default(),
             notices: Vec::new(),
+            baselines: Baselines::new(),
         })
     }
 
@@ -206,30 +214,48 @@ impl<'s> SetShadow<'s> {
     /// Applies a reviewed migration with its trace: one entry per statement. `Ok(None)` without a
     /// working shadow; `Err` with the reason when the migration is not applied. After a migration
     /// that fails there, the later ones are not applied either: they would build on a schema
-    /// production never has.
+    /// production never has. With `keep_baseline`, the database as it is before the migration is
+    /// kept first, for validating its drafts (see [`SetShadow::take_baselines`]).
     pub fn trace(
         &mut self,
-        path: &Path,
-        text: &str,
-        parsed: &ParsedFile,
-        sections: &[Section],
-        lines: &LineIndex,
+        migration: Traced,
+        keep_baseline: bool,
     ) -> Result<Option<Vec<StatementTrace>>, Notice> {
+        let Traced {
+            path,
+            text,
+            parsed,
+            sections,
+            lines,
+        } = migration;
+        let not_applied = |notice: Notice, baselines: &mut Baselines| {
+            if keep_baseline {
+                let reason = format!("not validated: {}", notice.message);
+                baselines.insert(path.to_owned(), Err(reason));
+            }
+            Err(notice)
+        };
         if let State::Abandoned(Some(reason)) = &self.state {
-            return Err(Notice {
+            let notice = Notice {
                 position: Position { line: 1, column: 1 },
                 message: reason.clone(),
-            });
+            };
+            return not_applied(notice, &mut self.baselines);
         }
         if let Err((position, reason)) = self.check_server_wide(text, parsed, lines) {
             self.abandon(Some(format!(
                 "not applied on the shadow database: {} before it makes {reason}",
                 path.display()
             )));
-            return Err(Notice {
+            let notice = Notice {
                 position,
                 message: format!("not applied on the shadow database: it makes {reason}"),
-            });
+            };
+            return not_applied(notice, &mut self.baselines);
+        }
+        if keep_baseline {
+            let baseline = self.keep_baseline();
+            self.baselines.insert(path.to_owned(), baseline);
         }
         let State::Working(work) = &self.state else {
             return Ok(None);
@@ -254,6 +280,37 @@ impl<'s> SetShadow<'s> {
             )));
         }
         Ok(Some(traces))
+    }
+
+    /// Copies the working database, as it is before the next reviewed migration, into a template
+    /// for validating that migration's drafts. A copy that fails leaves the review as it was; a
+    /// working database that cannot be reached again stops the shadow for this directory.
+    fn keep_baseline(&mut self) -> Result<String, String> {
+        let work = match std::mem::replace(&mut self.state, State::Abandoned(None)) {
+            State::Working(work) => work,
+            other => {
+                self.state = other;
+                return Err(NOT_APPLIED.to_owned());
+            }
+        };
+        match self.shadow.copy_as_template(work) {
+            Ok((copied, work)) => {
+                self.state = State::Working(work);
+                copied.map_err(|error| format!("not validated: {error}"))
+            }
+            Err(error) => {
+                let reason = format!(
+                    "not applied on the shadow database: it could not be reached again after copying it: {error}"
+                );
+                self.state = State::Abandoned(Some(reason.clone()));
+                Err(format!("not validated: {reason}"))
+            }
+        }
+    }
+
+    /// The baselines kept so far, by reviewed migration.
+    pub fn take_baselines(&mut self) -> Baselines {
+        std::mem::take(&mut self.baselines)
     }
 
     /// The notices of the last traced migration (statements the shadow applied sanitized).
@@ -292,6 +349,10 @@ impl<'s> SetShadow<'s> {
     }
 }
 
+/// Why a reviewed migration's drafts have no baseline when the shadow did not apply it.
+pub(super) const NOT_APPLIED: &str =
+    "not validated: the shadow database did not apply this migration (its notices say why), so there is no copy of the database before it to run the drafts on";
+
 /// Run before each migration: migration tools give each one a fresh session, so a setting one file
 /// makes (a `search_path` emptied by a pg_dump header) must not reach the next. `DISCARD ALL` but
 /// for its `DEALLOCATE ALL` and `DISCARD PLANS`: the trace's prepared catalog queries stay (plans
@@ -327,6 +388,16 @@ impl Expected {
             .map(|(_, mode)| *mode)
             .max()
     }
+}
+
+/// A reviewed migration to apply with its trace.
+#[derive(Clone, Copy)]
+pub(super) struct Traced<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+    pub parsed: &'a ParsedFile,
+    pub sections: &'a [Section],
+    pub lines: &'a LineIndex,
 }
 
 /// The migration a trace is compared with: its text and statements.

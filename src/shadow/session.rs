@@ -525,13 +525,33 @@ impl Shadow {
     /// as the applying role ([`APPLY_ROLE`] on migagent's own cluster, which owns the database and
     /// nothing else), and [`Shadow::delegate`] prepares a script for it.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
+        let name = self.new_database_name();
+        self.create(name, template.unwrap_or("template0"))
+    }
+
+    /// Keeps the state `database` is in as a template for later copies (a reviewed migration's
+    /// baseline, for validating its drafts): its connections close while PostgreSQL copies it, then
+    /// open again. The template has no session and is dropped when the session finishes. The outer
+    /// `Err` means `database` could not be reached again; the inner one that the copy failed.
+    pub fn copy_as_template(
+        &mut self,
+        database: Database,
+    ) -> Result<(Result<String, ShadowError>, Database), ShadowError> {
+        let source = self.seal(database);
+        let name = self.new_database_name();
+        let copied = self.copy_database(&name, &source).map(|()| name);
+        Ok((copied, self.connect_to(source)?))
+    }
+
+    /// The next name of this session's databases, registered to be dropped (also on a signal).
+    fn new_database_name(&mut self) -> String {
         let name = format!("{}_{}", self.prefix, self.next_database);
         self.next_database += 1;
         if let Server::Url(admin) = &self.server {
             signals::register_database(admin, &name, &drop_database_sql(self.version, &name));
         }
         self.created.push(name.clone());
-        self.create(name, template.unwrap_or("template0"))
+        name
     }
 
     /// Whether baselines must stay as they are after the history is applied: only when the cluster
@@ -584,6 +604,13 @@ impl Shadow {
     }
 
     fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
+        self.copy_database(&name, template)?;
+        self.connect_to(name)
+    }
+
+    /// `CREATE DATABASE name TEMPLATE template`, owned by the applying role; no session may be
+    /// connected to `template`.
+    fn copy_database(&mut self, name: &str, template: &str) -> Result<(), ShadowError> {
         // PostgreSQL 15 copies a template through the WAL block by block by default; copying its
         // files is much faster for the small databases a shadow holds.
         let strategy = if self.version.major >= 15 {
@@ -597,7 +624,7 @@ impl Shadow {
             .unwrap_or_default();
         let sql = format!(
             "CREATE DATABASE {}{owner} TEMPLATE {}{strategy}",
-            quote_ident(&name),
+            quote_ident(name),
             quote_ident(template)
         );
         self.runtime
@@ -609,12 +636,11 @@ impl Shadow {
                 ))
             })?;
         if let Some(run) = &self.url_run {
-            self.runtime
-                .block_on(url::record(&self.admin, &name, run))?;
+            self.runtime.block_on(url::record(&self.admin, name, run))?;
             // The URL role may set this on the databases it owns; `watchdog` enforces it as well.
             let timeout = format!(
                 "ALTER DATABASE {} SET statement_timeout = '{}ms'",
-                quote_ident(&name),
+                quote_ident(name),
                 self.limits.statement_timeout.as_millis()
             );
             self.runtime
@@ -626,7 +652,7 @@ impl Shadow {
                     ))
                 })?;
         }
-        self.connect_to(name)
+        Ok(())
     }
 
     /// The history's baseline is complete: closes its connections so PostgreSQL can copy it as a
