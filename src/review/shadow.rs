@@ -293,6 +293,8 @@ impl<'s> SetShadow<'s> {
                 return Err(NOT_APPLIED.to_owned());
             }
         };
+        // What the trace knows was read on the connections the copy closes.
+        self.known.forget();
         match self.shadow.copy_as_template(work) {
             Ok((copied, work)) => {
                 self.state = State::Working(work);
