@@ -19,7 +19,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::binaries_or_skip;
+use common::{binaries_or_skip, show};
 
 /// In migagent's environment during every run; it must never come back.
 const SECRET: &str = "s3cr3t-token-4f9a2c";
@@ -107,15 +107,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn assert_no_secret(output: &Output) {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{binaries_or_skip, runtime};
+use common::{binaries_or_skip, runtime, show};
 use migagent::shadow::cluster::{EphemeralCluster, PgBinaries};
 
 /// The role the README tells users to create for migagent.
@@ -238,16 +238,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Exit status and both streams, for assertion messages.
-fn show(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The hostile migrations: (name, SQL, what the report names as not applied).

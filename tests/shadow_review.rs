@@ -16,7 +16,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{binaries_or_skip, cluster_or_skip, runtime};
+use common::{binaries_or_skip, cluster_or_skip, runtime, show};
 use migagent::shadow::cluster::{server_version, EphemeralCluster, PgBinaries};
 
 /// A history every test can build on: one table with a primary key and a nullable column.
@@ -83,16 +83,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Exit status and both streams, for assertion messages.
-fn show(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The report's only migration.

@@ -50,6 +50,16 @@ pub fn cluster_or_skip() -> Option<EphemeralCluster> {
     Some(EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}")))
 }
 
+/// Exit status and both streams of a run of the binary, for assertion messages.
+pub fn show(output: &std::process::Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
