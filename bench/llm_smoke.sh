@@ -18,7 +18,8 @@
 #   MIGAGENT_SMOKE_TIMEOUT     seconds per request, [llm] timeout (default 900)
 #   MIGAGENT_SMOKE_BUDGET      [llm] budget, prompt tokens (default 2000: the fixture's whole context
 #                              is about 3,800 tokens, which a busy 2-core machine takes minutes to read)
-#   MIGAGENT_SMOKE_MAX_TOKENS  [llm] max-completion-tokens (default 256)
+#   MIGAGENT_SMOKE_MAX_TOKENS  [llm] max-completion-tokens (default 700)
+#   MIGAGENT_SMOKE_NICE        a niceness for the llama.cpp server (e.g. -10 on a machine busy with builds)
 #   MIGAGENT_BIN               the migagent binary (default target/debug/migagent, built if missing)
 set -euo pipefail
 
@@ -27,7 +28,7 @@ migration=$(realpath "${1:-$root/fixtures/example/migrations/0003_order_status_a
 work=$(mktemp -d)
 server_pid=
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$work"
   return 0
 }
@@ -49,7 +50,7 @@ bin=${MIGAGENT_BIN:-$root/target/debug/migagent}
 [ -x "$bin" ] || (cd "$root" && cargo build)
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$venv/bin/python" - "$model" "$port" "${MIGAGENT_SMOKE_THREADS:-1}" > "$work/server.log" 2>&1 <<'PY' &
+${MIGAGENT_SMOKE_NICE:+nice -n "$MIGAGENT_SMOKE_NICE"} "$venv/bin/python" - "$model" "$port" "${MIGAGENT_SMOKE_THREADS:-1}" > "$work/server.log" 2>&1 <<'PY' &
 import sys, time
 import xllamacpp as xlc
 params = xlc.CommonParams()
@@ -59,6 +60,11 @@ params.hostnames = ["127.0.0.1"]
 params.n_ctx = 8192
 params.cpuparams.n_threads = int(sys.argv[3])
 params.cpuparams_batch.n_threads = int(sys.argv[3])
+# migagent asks for temperature 0; greedy decoding makes a 135M model repeat itself inside a JSON
+# string until the token limit. The server's repetition and DRY penalties end its reply instead.
+params.sampling.penalty_repeat = 1.2
+params.sampling.penalty_last_n = 256
+params.sampling.dry_multiplier = 0.8
 server = xlc.Server(params)
 while True:
     time.sleep(3600)
@@ -81,7 +87,7 @@ cat > "$work/project/migagent.toml" <<EOF
 [llm]
 timeout = ${MIGAGENT_SMOKE_TIMEOUT:-900}
 budget = ${MIGAGENT_SMOKE_BUDGET:-2000}
-max-completion-tokens = ${MIGAGENT_SMOKE_MAX_TOKENS:-256}
+max-completion-tokens = ${MIGAGENT_SMOKE_MAX_TOKENS:-700}
 EOF
 target="migrations/$(basename "$migration")"
 cd "$work/project"
@@ -96,6 +102,11 @@ MIGAGENT_LLM_BASE_URL="http://127.0.0.1:$port/v1" MIGAGENT_LLM_MODEL=SmolLM2-135
 on_status=$?
 end=$(date +%s.%N)
 set -e
+if ! python3 -c 'import json, sys; json.load(open(sys.argv[1]))' on.json 2>/dev/null; then
+  echo "migagent review --llm on exited $on_status without a JSON report; its stderr:" >&2
+  tail -n 40 on.stderr >&2
+  exit 1
+fi
 
 python3 - on.json off.json "$on_status" "$off_status" "$start" "$end" <<'PY'
 import json, sys
