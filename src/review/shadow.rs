@@ -310,6 +310,14 @@ impl<'s> SetShadow<'s> {
         }
     }
 
+    /// Drops the baseline kept for a reviewed migration that turned out to get no drafts: a template
+    /// per reviewed migration would otherwise stay until the end of the run.
+    pub fn release_baseline(&mut self, path: &Path) {
+        if let Some(Ok(baseline)) = self.baselines.remove(path) {
+            self.shadow.drop_template(&baseline);
+        }
+    }
+
     /// The baselines kept so far, by reviewed migration.
     pub fn take_baselines(&mut self) -> Baselines {
         std::mem::take(&mut self.baselines)
