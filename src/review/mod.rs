@@ -379,6 +379,18 @@ fn advise_step(review: &mut Review, options: &ReviewOptions) -> Conversations {
     })
 }
 
+/// Where debug output is asked for: a comma-separated list of what to log to stderr
+/// (`validation`: each draft's validation time; `baselines`: each copy kept for validating drafts).
+pub const DEBUG_ENV: &str = "MIGAGENT_DEBUG";
+
+/// Whether `MIGAGENT_DEBUG` asks for `what`.
+fn debugging(what: &str) -> bool {
+    std::env::var(DEBUG_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .any(|asked| asked.trim() == what)
+}
+
 /// The built-in fixers' drafts for a reviewed migration with a finding at or above `--advise-on`
 /// (no LLM needed); `None` when they draft nothing. The LLM's advice, when asked, adds to it.
 fn builtin_advice(

@@ -13,7 +13,7 @@ use std::path::Path;
 use futures_util::stream::{self, StreamExt};
 
 use super::shadow::{Baselines, NOT_APPLIED};
-use super::{step_errors, MigrationReview, Review, ReviewOptions};
+use super::{debugging, step_errors, MigrationReview, Review, ReviewOptions};
 use crate::advice::advise::Conversations;
 use crate::advice::draft::{Step, Validation};
 use crate::advice::llm::Conversation;
@@ -153,8 +153,7 @@ async fn note_unknown_references(validator: &mut Validator<'_, '_>, advice: &mut
 /// stderr, one line each (for measuring; with validations running at once a draft's time includes
 /// waiting for the others).
 fn log_timings(path: &Path, timings: &[Timing]) {
-    let debug = std::env::var(DEBUG_ENV).unwrap_or_default();
-    if !debug.split(',').any(|what| what.trim() == "validation") {
+    if !debugging("validation") {
         return;
     }
     for timing in timings {
@@ -171,9 +170,6 @@ fn log_timings(path: &Path, timings: &[Timing]) {
         );
     }
 }
-
-/// Where debug output is asked for: a comma-separated list of what to log (`validation`).
-pub const DEBUG_ENV: &str = "MIGAGENT_DEBUG";
 
 /// Every draft of the migration gets the same verdict (no validation could run).
 fn skip_all(migration: &mut MigrationReview, skipped: Validation) {
