@@ -19,7 +19,8 @@ use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_S
 use crate::rules::{self, RuleSettings, Severity};
 use crate::shadow::cluster::OsUser;
 use crate::shadow::session::{
-    ShadowMode, ShadowOptions, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT, TRUST_CONFIG_EXTENSIONS,
+    ShadowMode, ShadowOptions, DEFAULT_CONCURRENCY, DEFAULT_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    TRUST_CONFIG_EXTENSIONS,
 };
 use crate::sql;
 use crate::stats::{self, Stats};
@@ -135,6 +136,10 @@ struct ReviewArgs {
     /// files may take a quarter of it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     shadow_max_size: Option<u64>,
+    /// How many drafts are validated at once on the shadow, each in a copy of the database of its
+    /// own (default 4).
+    #[arg(long, value_name = "N")]
+    shadow_concurrency: Option<usize>,
     /// LLM advice: auto (on when an endpoint is configured), off (nothing is sent anywhere), on.
     #[arg(long, value_name = "auto|off|on", value_parser = ["auto", "off", "on"])]
     llm: Option<String>,
@@ -539,6 +544,11 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 .map_err(|e| UsageError(format!("migagent.toml, [shadow] max-size: {e}")))?,
             (None, None) => DEFAULT_MAX_SIZE,
         },
+        concurrency: args
+            .shadow_concurrency
+            .or(shadow_config.concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1),
     };
 
     let color = match args.color {

@@ -55,6 +55,8 @@ pub struct ShadowConfig {
     pub statement_timeout: Option<String>,
     /// `--shadow-max-size`, e.g. `"2GB"`.
     pub max_size: Option<String>,
+    /// `--shadow-concurrency`: drafts validated at once (default 4).
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

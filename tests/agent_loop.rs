@@ -93,8 +93,8 @@ fn advise_and_validate(
     // On a runtime of its own, gone before the corrections, as in a review.
     let reply = runtime().block_on(conversation.ask()).unwrap();
     let mut advice = advice_of(reply, conversation, builtin);
-    fixture.validator(ADD_INDEX, |validator| {
-        validate_advice(validator, &mut advice, Some(conversation), rounds)
+    fixture.validator(ADD_INDEX, async |validator| {
+        validate_advice(validator, &mut advice, Some(conversation), rounds).await
     });
     advice
 }
@@ -373,4 +373,68 @@ fn review_llm_on_validates_the_models_drafts_and_corrects_the_rejected_ones_end_
     assert_eq!(rewrite["validation"]["status"], "accepted", "{advice:#}");
     assert_eq!(advice["rewrite"]["source"], "llm");
     assert_eq!(advice["rewrite"]["attempts"], 2);
+}
+
+#[test]
+fn drafts_for_what_only_the_trace_finds_are_validated_too() {
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    // No rule sees the volatile default inside the dynamic SQL: only the trace's observed-rewrite
+    // (an error) reaches --advise-on, and it is known only once the shadow applied the migration.
+    let project = Project::with_history(
+        "trace-only",
+        HISTORY,
+        "DO $$ BEGIN EXECUTE 'ALTER TABLE orders ADD COLUMN created_at timestamptz DEFAULT clock_timestamp()'; END $$;\n",
+    );
+    project.config("[llm]\ncache = false\n");
+    let without_rewrite = reply_with(
+        rewrite_of(&[
+            (
+                "ALTER TABLE orders ADD COLUMN created_at timestamptz;",
+                true,
+            ),
+            (
+                "ALTER TABLE orders ALTER COLUMN created_at SET DEFAULT clock_timestamp();",
+                true,
+            ),
+            (
+                "UPDATE orders SET created_at = clock_timestamp() WHERE created_at IS NULL;",
+                true,
+            ),
+        ]),
+        down_of("ALTER TABLE orders DROP COLUMN created_at;"),
+    );
+    let (advice, sent) = review_end_to_end(&project, vec![answer(&without_rewrite)], &[]);
+    assert_eq!(sent.len(), 1);
+    assert!(
+        advice["drafts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["source"] == "llm"),
+        "no rule finding, so no built-in draft: {advice:#}"
+    );
+    for kind in ["rewrite", "down"] {
+        let draft = reported_llm_draft(&advice, kind);
+        assert_eq!(
+            draft["validation"]["status"], "accepted",
+            "{kind}: {advice:#}"
+        );
+    }
+    // The rewrite ran on the database before the migration: its column is the original's.
+    let rejected = reply_with(
+        rewrite_of(&[("ALTER TABLE orders ADD COLUMN created_at timestamp;", true)]),
+        Value::Null,
+    );
+    let (advice, _) =
+        review_end_to_end(&project, vec![answer(&rejected)], &["--repair-rounds", "0"]);
+    let rewrite = reported_llm_draft(&advice, "rewrite");
+    assert_eq!(rewrite["validation"]["status"], "rejected", "{advice:#}");
+    assert!(
+        rewrite["validation"]["reasons"]
+            .to_string()
+            .contains("created_at"),
+        "{rewrite:#}"
+    );
 }

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 mod common;
 
-use common::binaries_or_skip;
+use common::{binaries_or_skip, runtime};
+use migagent::shadow::cluster::EphemeralCluster;
 
 /// Orders with a few rows: the history the reviewed migrations build on.
 const HISTORY: &str = "CREATE TABLE orders (id bigint PRIMARY KEY, status text, total integer);
@@ -236,4 +237,113 @@ fn validation_changes_neither_findings_nor_exit_code() {
         statements
     };
     assert_eq!(traced(&advised), traced(&plain));
+}
+
+/// The databases on `cluster` named like the ones migagent creates.
+fn migagent_databases(cluster: &EphemeralCluster) -> Vec<String> {
+    runtime().block_on(async {
+        common::connect(cluster, "postgres")
+            .await
+            .query(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'migagent%' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    })
+}
+
+/// The report without the traces' `duration_ms`.
+fn without_timings(mut report: Value) -> Value {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("duration_ms");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut report);
+    report
+}
+
+#[test]
+fn validations_at_once_report_what_one_at_a_time_do_and_leave_no_database() {
+    // A server given by URL keeps running after the review: what migagent left there shows.
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::execute(&cluster, "CREATE ROLE migagent_ci LOGIN CREATEDB");
+    let url = common::socket_url(&cluster, "migagent_ci");
+    let scratch = Scratch::new(
+        "concurrency",
+        &[
+            ("0001_orders.sql", HISTORY),
+            (
+                "0002_index.sql",
+                "CREATE INDEX orders_status_idx ON orders (status);\n",
+            ),
+            (
+                "0003_check.sql",
+                "ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total > 0);\n",
+            ),
+            (
+                "0004_not_null.sql",
+                "ALTER TABLE orders ALTER COLUMN status SET NOT NULL;\n",
+            ),
+            (
+                "0005_widen.sql",
+                "ALTER TABLE orders ALTER COLUMN total TYPE bigint;\n",
+            ),
+            (
+                "0006_customers.sql",
+                "CREATE TABLE customers (id bigint PRIMARY KEY);\n\
+                 ALTER TABLE orders ADD COLUMN customer_id bigint;\n\
+                 ALTER TABLE orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);\n",
+            ),
+            (
+                "0007_unique.sql",
+                "CREATE UNIQUE INDEX orders_id_status_key ON orders (id, status);\n",
+            ),
+        ],
+    );
+    let review = |limit: &str| {
+        let (code, report) = scratch.review(&["--shadow", &url, "--shadow-concurrency", limit]);
+        assert_eq!(
+            migagent_databases(&cluster),
+            Vec::<String>::new(),
+            "--shadow-concurrency {limit} left databases behind"
+        );
+        (code, report)
+    };
+    let (one_code, one_at_a_time) = review("1");
+    let (code, at_once) = review("4");
+    assert_eq!(code, one_code);
+    // The traces' timings differ from run to run; everything else is the same, in the same order.
+    let (at_once, one_at_a_time) = (without_timings(at_once), without_timings(one_at_a_time));
+    assert!(
+        at_once == one_at_a_time,
+        "--shadow-concurrency 4:\n{at_once:#}\n--shadow-concurrency 1:\n{one_at_a_time:#}"
+    );
+    // Every migration but the history's got drafts, and they were run: what is compared is the
+    // validators' verdicts, not skipped drafts.
+    let statuses: Vec<String> = at_once["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["advice"]["drafts"].as_array())
+        .flatten()
+        .map(|d| d["validation"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(statuses.len() >= 10, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s != "skipped"),
+        "{statuses:?}\n{at_once:#}"
+    );
+    assert!(statuses.iter().any(|s| s == "rejected"), "{statuses:?}");
 }

@@ -36,6 +36,16 @@ pub enum Body {
     Down(Down),
 }
 
+impl Body {
+    /// The JSON report's `kind`: `rewrite` or `down`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Rewrite(_) => "rewrite",
+            Body::Down(_) => "down",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {

@@ -45,6 +45,14 @@ pub(super) fn report(review: &mut Review, edits: &HistoryEdits, options: &Review
     }
 }
 
+/// Whether `edits` lists `path` as edited since the merge base.
+pub(super) fn edits(edits: &HistoryEdits, path: &Path) -> bool {
+    edits
+        .migrations
+        .iter()
+        .any(|edited| !edited.deleted && same_file(&edited.path, path))
+}
+
 /// The same file named two ways (`db/0001.sql`, `./db/0001.sql`).
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
@@ -106,6 +106,31 @@ impl ReviewOptions {
             .get(rule.id)
             .copied()
             .unwrap_or(Some(rule.default_severity))
+    }
+
+    /// Whether findings known only after the shadow applied a migration can get it the LLM's drafts:
+    /// the trace's (a rewrite or lock no rule predicted) when they reach `--advise-on`, and
+    /// `history-modified` on a migration edited since `--base`. (The built-in fixers draft only for
+    /// the rules' findings; a migration that fails on the shadow has no schema a draft must reach.)
+    fn may_advise_later(&self, path: &Path) -> bool {
+        let reaches = |rule| self.severity(rule) >= Some(self.advise.advise_on);
+        self.advise.llm.is_some()
+            && (reaches(rules::shadow::OBSERVED_REWRITE)
+                || reaches(rules::shadow::OBSERVED_BLOCKING_LOCK)
+                || self.edited_history.as_ref().is_some_and(|edits| {
+                    reaches(rules::HISTORY_MODIFIED) && edits::edits(edits, path)
+                }))
+    }
+
+    /// Whether a reviewed migration gets drafts to validate: the built-in fixers', or the LLM's for
+    /// a finding at or above `--advise-on`.
+    fn has_drafts(&self, migration: &MigrationReview) -> bool {
+        migration.advice.is_some()
+            || (self.advise.llm.is_some()
+                && migration
+                    .findings
+                    .iter()
+                    .any(|f| f.severity >= self.advise.advise_on))
     }
 }
 
@@ -309,7 +334,7 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
     let conversations = advise_step(&mut review, &options);
     validation::validate(
         &mut review,
-        shadow.as_mut(),
+        shadow.as_ref(),
         &baselines,
         conversations,
         &options,
@@ -352,6 +377,18 @@ fn advise_step(review: &mut Review, options: &ReviewOptions) -> Conversations {
         });
         Conversations::new()
     })
+}
+
+/// Where debug output is asked for: a comma-separated list of what to log to stderr
+/// (`validation`: each draft's validation time; `baselines`: each copy kept for validating drafts).
+pub const DEBUG_ENV: &str = "MIGAGENT_DEBUG";
+
+/// Whether `MIGAGENT_DEBUG` asks for `what`.
+fn debugging(what: &str) -> bool {
+    std::env::var(DEBUG_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .any(|asked| asked.trim() == what)
 }
 
 /// The built-in fixers' drafts for a reviewed migration with a finding at or above `--advise-on`
@@ -536,6 +573,12 @@ fn review_set(
                     set_shadow.as_mut(),
                 );
                 reviewed.advice = builtin_advice(&reviewed, &before, options);
+                if let Some(set_shadow) = set_shadow
+                    .as_mut()
+                    .filter(|_| !options.has_drafts(&reviewed))
+                {
+                    set_shadow.release_baseline(&reviewed.path);
+                }
                 review.problems.extend(split_problems(&reviewed, &parsed));
                 if let Some(context) = context {
                     review
@@ -900,10 +943,13 @@ fn review_migration(
             message: message.clone(),
         })
         .collect();
-    // Drafts come for findings at or above --advise-on: those migrations keep their baseline.
+    // Drafts come for findings at or above --advise-on: those migrations keep their baseline. So may
+    // the trace's findings, known only once the migration is applied: the copy is made before, and
+    // dropped when no drafts come (see `review_set`).
     let keep_baseline = findings
         .iter()
-        .any(|f| f.severity >= options.advise.advise_on);
+        .any(|f| f.severity >= options.advise.advise_on)
+        || options.may_advise_later(&path);
     let traced = Traced {
         path: &path,
         text: &text,

@@ -254,7 +254,9 @@ impl<'s> SetShadow<'s> {
             return not_applied(notice, &mut self.baselines);
         }
         if keep_baseline {
+            let started = std::time::Instant::now();
             let baseline = self.keep_baseline();
+            log_baseline("kept a copy of the database before", path, started);
             self.baselines.insert(path.to_owned(), baseline);
         }
         let State::Working(work) = &self.state else {
@@ -310,6 +312,20 @@ impl<'s> SetShadow<'s> {
         }
     }
 
+    /// Drops the baseline kept for a reviewed migration that turned out to get no drafts: a template
+    /// per reviewed migration would otherwise stay until the end of the run.
+    pub fn release_baseline(&mut self, path: &Path) {
+        if let Some(Ok(baseline)) = self.baselines.remove(path) {
+            let started = std::time::Instant::now();
+            self.shadow.drop_template(&baseline);
+            log_baseline(
+                "dropped the unneeded copy of the database before",
+                path,
+                started,
+            );
+        }
+    }
+
     /// The baselines kept so far, by reviewed migration.
     pub fn take_baselines(&mut self) -> Baselines {
         std::mem::take(&mut self.baselines)
@@ -348,6 +364,17 @@ impl<'s> SetShadow<'s> {
         {
             self.shadow.discard(database);
         }
+    }
+}
+
+/// With `MIGAGENT_DEBUG=baselines`: what was done to a baseline, and how long it took, on stderr.
+fn log_baseline(what: &str, path: &Path, started: std::time::Instant) {
+    if super::debugging("baselines") {
+        eprintln!(
+            "migagent debug: {what} {} in {:.1} ms",
+            crate::escape::path(path),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 

@@ -2,11 +2,18 @@
 //! LLM's) runs on copies of the database as it was just before that migration (its baseline, kept by
 //! the shadow stage), then the advice shows the best draft of each kind. Validation only changes the
 //! advice: never a finding, never the exit code.
+//!
+//! The migrations' validations run at once on the shadow's runtime, at most `--shadow-concurrency`
+//! of them, each draft in a copy of its own: each writes only its own migration's advice, so the
+//! report is the same as one after the other.
 
 use std::collections::HashMap;
+use std::path::Path;
+
+use futures_util::stream::{self, StreamExt};
 
 use super::shadow::{Baselines, NOT_APPLIED};
-use super::{step_errors, MigrationReview, Review, ReviewOptions};
+use super::{debugging, step_errors, MigrationReview, Review, ReviewOptions};
 use crate::advice::advise::Conversations;
 use crate::advice::draft::{Step, Validation};
 use crate::advice::llm::Conversation;
@@ -14,34 +21,42 @@ use crate::advice::Advice;
 use crate::schema::Catalog;
 use crate::shadow::session::Shadow;
 use crate::sql;
-use crate::validate::{self, Original, Validator};
+use crate::validate::{self, Original, Timing, Validator};
 
 /// Validates the drafts of every reviewed migration that has advice. `conversations` are the LLM's,
 /// by index into the review's migrations.
 pub(super) fn validate(
     review: &mut Review,
-    mut shadow: Option<&mut Shadow>,
+    shadow: Option<&Shadow>,
     baselines: &Baselines,
     conversations: Conversations,
     options: &ReviewOptions,
 ) {
     let mut conversations: HashMap<usize, Conversation> = conversations.into_iter().collect();
-    for (index, migration) in review.migrations.iter_mut().enumerate() {
-        if migration.advice.is_none() {
-            continue;
+    let advised = review
+        .migrations
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, migration)| migration.advice.is_some());
+    let Some(shadow) = shadow else {
+        for (_, migration) in advised {
+            skip_all(migration, validate::without_shadow());
         }
+        return;
+    };
+    let validations = advised.map(|(index, migration)| {
         let conversation = conversations.remove(&index);
-        let baseline = match shadow.as_deref_mut() {
-            Some(shadow) => baseline_of(migration, baselines).map(|b| (shadow, b)),
-            None => Err(validate::without_shadow()),
-        };
-        match baseline {
-            Ok((shadow, baseline)) => {
-                validate_migration(shadow, baseline, migration, conversation, options)
+        async move {
+            match baseline_of(migration, baselines) {
+                Ok(baseline) => {
+                    validate_migration(shadow, baseline, migration, conversation, options).await
+                }
+                Err(skipped) => skip_all(migration, skipped),
             }
-            Err(skipped) => skip_all(migration, skipped),
         }
-    }
+    });
+    let limit = options.shadow.concurrency.max(1);
+    shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
 }
 
 /// The template holding the database just before `migration`, or the verdict its drafts get
@@ -53,16 +68,26 @@ fn baseline_of<'b>(
     match baselines.get(&migration.path) {
         Some(Ok(baseline)) => Ok(baseline),
         Some(Err(reason)) => Err(Validation::skipped(reason.clone())),
+        None if failed_on_shadow(migration) => Err(Validation::skipped(
+            "not validated: the migration fails on the shadow database (see its apply-failed finding), so there is no schema a draft must reach; fix the failure and review again",
+        )),
         None if migration.statements.iter().any(|s| s.trace.is_some()) => Err(Validation::skipped(
-            "not validated: the rules found nothing at or above --advise-on in this migration, only the shadow's trace did, and the shadow keeps a copy of the database before a migration only for what the rules find; lower --advise-on to get its drafts validated",
+            "not validated: none of this migration's findings known before the shadow applied it reached --advise-on, so the shadow kept no copy of the database before it; lower --advise-on to get its drafts validated",
         )),
         None => Err(Validation::skipped(NOT_APPLIED)),
     }
 }
 
+fn failed_on_shadow(migration: &MigrationReview) -> bool {
+    migration
+        .statements
+        .iter()
+        .any(|s| s.trace.as_ref().is_some_and(|t| t.error.is_some()))
+}
+
 /// Validates one migration's advice on a copy of `baseline`.
-fn validate_migration(
-    shadow: &mut Shadow,
+async fn validate_migration(
+    shadow: &Shadow,
     baseline: &str,
     migration: &mut MigrationReview,
     conversation: Option<Conversation>,
@@ -91,26 +116,28 @@ fn validate_migration(
         advice,
         conversation,
         options.advise.repair_rounds,
-    );
+    )
+    .await;
+    log_timings(&migration.path, validator.timings());
 }
 
 /// Validates one migration's advice with its `validator` (the agent loop corrects the model's
 /// rejected drafts through its `conversation`), then checks the explanations' references.
-fn validate_advice(
-    validator: &mut Validator,
+async fn validate_advice(
+    validator: &mut Validator<'_, '_>,
     advice: &mut Advice,
     mut conversation: Option<Conversation>,
     rounds: u32,
 ) {
-    validate::agent::validate_advice(validator, advice, conversation.as_mut(), rounds);
-    note_unknown_references(validator, advice);
+    validate::agent::validate_advice(validator, advice, conversation.as_mut(), rounds).await;
+    note_unknown_references(validator, advice).await;
 }
 
 /// An explanation naming a table or column that exists neither before nor after the migration gets
 /// a note: the model may have made it up.
-fn note_unknown_references(validator: &mut Validator, advice: &mut Advice) {
+async fn note_unknown_references(validator: &mut Validator<'_, '_>, advice: &mut Advice) {
     for explanation in &advice.explanations {
-        let unknown = validator.unknown_references(&explanation.explanation);
+        let unknown = validator.unknown_references(&explanation.explanation).await;
         if !unknown.is_empty() {
             advice.notes.push(format!(
                 "the explanation of finding {} mentions {}, which exist{} neither before nor after the migration: check it against the schema",
@@ -119,6 +146,28 @@ fn note_unknown_references(validator: &mut Validator, advice: &mut Advice) {
                 if unknown.len() == 1 { "s" } else { "" }
             ));
         }
+    }
+}
+
+/// With `MIGAGENT_DEBUG=validation` in the environment, how long each draft's validation took goes to
+/// stderr, one line each (for measuring; with validations running at once a draft's time includes
+/// waiting for the others).
+fn log_timings(path: &Path, timings: &[Timing]) {
+    if !debugging("validation") {
+        return;
+    }
+    for timing in timings {
+        eprintln!(
+            "migagent debug: validated {} of {} in {:.1} ms{}",
+            timing.draft,
+            crate::escape::path(path),
+            timing.elapsed.as_secs_f64() * 1000.0,
+            if timing.cold {
+                " (cold: with applying the migration on a copy of its baseline)"
+            } else {
+                ""
+            }
+        );
     }
 }
 

@@ -7,6 +7,7 @@
 //! `COMMENT ON DATABASE` and `DROP DATABASE` for databases named `migagent_shadow_<run>_…` (see
 //! [`super::url`]).
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ pub struct ShadowOptions {
     /// `pg_database_size`: all of them on its own cluster, this run's on a user's server), in bytes;
     /// on its own cluster a statement's temporary files may take a quarter of it.
     pub max_size: u64,
+    /// `--shadow-concurrency`: how many drafts are validated at once, each in a copy of its own.
+    pub concurrency: usize,
 }
 
 /// The default `--statement-timeout`.
@@ -96,6 +99,10 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The default `--shadow-max-size`.
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
+
+/// The default `--shadow-concurrency`: the server does the work of a validation in processes of its
+/// own, so a few at once keep a small machine's cores busy while one waits for a copy or a lock.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 impl Default for ShadowOptions {
     fn default() -> Self {
@@ -109,6 +116,7 @@ impl Default for ShadowOptions {
             untrusted_dirs: Vec::new(),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_size: DEFAULT_MAX_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -260,9 +268,10 @@ pub struct Shadow {
     version: ServerVersion,
     /// `migagent_shadow_<random>`: every database this session creates starts with it.
     prefix: String,
-    created: Vec<String>,
+    /// (In cells: validations running at once create and drop databases through a shared session.)
+    created: RefCell<Vec<String>>,
     /// Numbers the session's databases: names are never reused, even after a drop.
-    next_database: usize,
+    next_database: Cell<usize>,
     /// Baselines the reviewed migrations were applied to directly: no longer the history's state.
     consumed: std::collections::HashSet<String>,
     /// On a server given by URL: this run's claim there.
@@ -402,8 +411,8 @@ impl Shadow {
             admin,
             version,
             prefix,
-            created: Vec::new(),
-            next_database: 0,
+            created: RefCell::new(Vec::new()),
+            next_database: Cell::new(0),
             consumed: std::collections::HashSet::new(),
             url_run,
             warnings,
@@ -525,8 +534,15 @@ impl Shadow {
     /// as the applying role ([`APPLY_ROLE`] on migagent's own cluster, which owns the database and
     /// nothing else), and [`Shadow::delegate`] prepares a script for it.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
+        self.runtime
+            .block_on(self.copy_of(template.unwrap_or("template0")))
+    }
+
+    /// [`Shadow::create_database`] from a template, for validations running at once on the
+    /// session's runtime.
+    pub async fn copy_of(&self, template: &str) -> Result<Database, ShadowError> {
         let name = self.new_database_name();
-        self.create(name, template.unwrap_or("template0"))
+        self.create_async(name, template).await
     }
 
     /// Keeps the state `database` is in as a template for later copies (a reviewed migration's
@@ -539,18 +555,21 @@ impl Shadow {
     ) -> Result<(Result<String, ShadowError>, Database), ShadowError> {
         let source = self.seal(database);
         let name = self.new_database_name();
-        let copied = self.copy_database(&name, &source).map(|()| name);
+        let copied = self
+            .runtime
+            .block_on(self.copy_database(&name, &source))
+            .map(|()| name);
         Ok((copied, self.connect_to(source)?))
     }
 
     /// The next name of this session's databases, registered to be dropped (also on a signal).
-    fn new_database_name(&mut self) -> String {
-        let name = format!("{}_{}", self.prefix, self.next_database);
-        self.next_database += 1;
+    fn new_database_name(&self) -> String {
+        let number = self.next_database.replace(self.next_database.get() + 1);
+        let name = format!("{}_{number}", self.prefix);
         if let Server::Url(admin) = &self.server {
             signals::register_database(admin, &name, &drop_database_sql(self.version, &name));
         }
-        self.created.push(name.clone());
+        self.created.borrow_mut().push(name.clone());
         name
     }
 
@@ -569,26 +588,21 @@ impl Shadow {
 
     /// Connects to a database of the session that already exists.
     pub fn connect_to(&mut self, name: String) -> Result<Database, ShadowError> {
+        self.runtime.block_on(self.connect_async(name))
+    }
+
+    async fn connect_async(&self, name: String) -> Result<Database, ShadowError> {
         let config = self.config_for(&name);
-        let (client, client_task) = self
-            .runtime
-            .block_on(connect(&config))
-            .map_err(ShadowError)?;
-        let (monitor, monitor_task) = self
-            .runtime
-            .block_on(connect(&config))
-            .map_err(ShadowError)?;
+        let (client, client_task) = connect(&config).await.map_err(ShadowError)?;
+        let (monitor, monitor_task) = connect(&config).await.map_err(ShadowError)?;
         let mut connections = vec![client_task, monitor_task];
         let privileged = match (&self.server, self.apply_role) {
             (Server::Ephemeral { cluster, .. }, Some(_)) => {
-                let (privileged, task) = self
-                    .runtime
-                    .block_on(connect(&cluster.connection_config(&name)))
+                let (privileged, task) = connect(&cluster.connection_config(&name))
+                    .await
                     .map_err(ShadowError)?;
                 // A delegated statement must never wait forever on a lock the migration holds.
-                let _ = self
-                    .runtime
-                    .block_on(privileged.batch_execute("SET lock_timeout = '10s'"));
+                let _ = privileged.batch_execute("SET lock_timeout = '10s'").await;
                 connections.push(task);
                 Some(privileged)
             }
@@ -604,13 +618,17 @@ impl Shadow {
     }
 
     fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
-        self.copy_database(&name, template)?;
-        self.connect_to(name)
+        self.runtime.block_on(self.create_async(name, template))
+    }
+
+    async fn create_async(&self, name: String, template: &str) -> Result<Database, ShadowError> {
+        self.copy_database(&name, template).await?;
+        self.connect_async(name).await
     }
 
     /// `CREATE DATABASE name TEMPLATE template`, owned by the applying role; no session may be
     /// connected to `template`.
-    fn copy_database(&mut self, name: &str, template: &str) -> Result<(), ShadowError> {
+    async fn copy_database(&self, name: &str, template: &str) -> Result<(), ShadowError> {
         // PostgreSQL 15 copies a template through the WAL block by block by default; copying its
         // files is much faster for the small databases a shadow holds.
         let strategy = if self.version.major >= 15 {
@@ -627,30 +645,26 @@ impl Shadow {
             quote_ident(name),
             quote_ident(template)
         );
-        self.runtime
-            .block_on(self.admin.batch_execute(&sql))
-            .map_err(|e| {
+        self.admin.batch_execute(&sql).await.map_err(|e| {
                 ShadowError(format!(
                     "cannot create the shadow database {name}: {}; the shadow's user needs the CREATEDB privilege",
                     db_error(&e)
                 ))
             })?;
         if let Some(run) = &self.url_run {
-            self.runtime.block_on(url::record(&self.admin, name, run))?;
+            url::record(&self.admin, name, run).await?;
             // The URL role may set this on the databases it owns; `watchdog` enforces it as well.
             let timeout = format!(
                 "ALTER DATABASE {} SET statement_timeout = '{}ms'",
                 quote_ident(name),
                 self.limits.statement_timeout.as_millis()
             );
-            self.runtime
-                .block_on(self.admin.batch_execute(&timeout))
-                .map_err(|e| {
-                    ShadowError(format!(
-                        "cannot set the statement timeout of the shadow database {name}: {}",
-                        db_error(&e)
-                    ))
-                })?;
+            self.admin.batch_execute(&timeout).await.map_err(|e| {
+                ShadowError(format!(
+                    "cannot set the statement timeout of the shadow database {name}: {}",
+                    db_error(&e)
+                ))
+            })?;
         }
         Ok(())
     }
@@ -704,39 +718,33 @@ impl Shadow {
 
     /// Closes a database's connections, so PostgreSQL can copy it as a template, and returns its name.
     fn seal(&mut self, database: Database) -> String {
-        let Database {
-            name,
-            client,
-            monitor,
-            privileged,
-            connections,
-        } = database;
-        drop((client, monitor, privileged));
-        self.runtime.block_on(async {
-            for connection in connections {
-                let _ = connection.await;
-            }
-        });
-        name
+        self.runtime.block_on(close(database))
     }
 
     /// Drops a database whose contents are no use (a baseline whose history failed half-way, a copy
     /// a draft was validated on).
     pub fn discard(&mut self, database: Database) {
-        let name = self.seal(database);
-        let sql = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&name)
-        );
-        // Best effort: a leftover on the ephemeral cluster goes with it; on a user's server it is one
-        // of the session's databases and `finish` tries again.
-        if self
-            .runtime
-            .block_on(self.admin.batch_execute(&sql))
-            .is_ok()
-        {
-            self.created.retain(|created| *created != name);
-            signals::deregister_database(&name);
+        self.runtime.block_on(self.drop_copy(database));
+    }
+
+    /// [`Shadow::discard`], for validations running at once on the session's runtime.
+    pub async fn drop_copy(&self, database: Database) {
+        let name = close(database).await;
+        self.drop_named(&name).await;
+    }
+
+    /// Drops a template of the session's that is no longer needed (it has no sessions).
+    pub fn drop_template(&mut self, name: &str) {
+        self.runtime.block_on(self.drop_named(name));
+    }
+
+    /// Drops one of the session's databases. Best effort: a leftover on the ephemeral cluster goes
+    /// with it; on a user's server it is one of the session's databases and `finish` tries again.
+    async fn drop_named(&self, name: &str) {
+        let sql = drop_database_sql(self.version, name);
+        if self.admin.batch_execute(&sql).await.is_ok() {
+            self.created.borrow_mut().retain(|created| created != name);
+            signals::deregister_database(name);
         }
     }
 
@@ -767,7 +775,7 @@ impl Shadow {
 
     fn drop_databases(&mut self) -> Result<(), ShadowError> {
         let mut failures = Vec::new();
-        for name in std::mem::take(&mut self.created).into_iter().rev() {
+        for name in self.created.take().into_iter().rev() {
             let sql = drop_database_sql(self.version, &name);
             match self.runtime.block_on(self.admin.batch_execute(&sql)) {
                 Ok(()) => signals::deregister_database(&name),
@@ -795,6 +803,22 @@ impl Drop for Shadow {
             let _ = self.drop_databases();
         }
     }
+}
+
+/// Closes a database's connections and waits until they are gone; returns its name.
+async fn close(database: Database) -> String {
+    let Database {
+        name,
+        client,
+        monitor,
+        privileged,
+        connections,
+    } = database;
+    drop((client, monitor, privileged));
+    for connection in connections {
+        let _ = connection.await;
+    }
+    name
 }
 
 /// `DROP DATABASE` for a database migagent created. From PostgreSQL 13 it ends connections still open

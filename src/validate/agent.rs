@@ -17,15 +17,15 @@ use super::Validator;
 /// Validates the advice's drafts, then corrects the model's rejected ones through `conversation`
 /// (at most `rounds` times), and chooses the drafts to show. `conversation` is `None` when no
 /// model advised this migration.
-pub fn validate_advice(
-    validator: &mut Validator,
+pub async fn validate_advice(
+    validator: &mut Validator<'_, '_>,
     advice: &mut Advice,
     conversation: Option<&mut Conversation>,
     rounds: u32,
 ) {
-    validator.validate_drafts(&mut advice.drafts);
+    validator.validate_drafts(&mut advice.drafts).await;
     if let Some(conversation) = conversation {
-        correct_rejected(validator, advice, conversation, rounds);
+        correct_rejected(validator, advice, conversation, rounds).await;
         advice.count_usage(conversation);
     }
     advice.choose_drafts();
@@ -33,8 +33,8 @@ pub fn validate_advice(
 
 /// The rounds of corrections: each sends every still-rejected draft of the model's with its
 /// reasons, and validates what comes back.
-fn correct_rejected(
-    validator: &mut Validator,
+async fn correct_rejected(
+    validator: &mut Validator<'_, '_>,
     advice: &mut Advice,
     conversation: &mut Conversation,
     rounds: u32,
@@ -52,7 +52,7 @@ fn correct_rejected(
             .iter()
             .map(|&i| rejection(&advice.drafts[i]))
             .collect();
-        let reply = validator.shadow.block_on(conversation.correct(&rejections));
+        let reply = conversation.correct(&rejections).await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(error) => {
@@ -76,13 +76,13 @@ fn correct_rejected(
                 Some(body) => {
                     draft.body = body;
                     draft.attempts += 1;
-                    validator.validate(draft);
+                    validator.validate(draft).await;
                 }
                 None => {
                     draft.validation.notes.push(format!(
                         "asked to correct this {}, the model answered with none; this draft stays \
                          rejected",
-                        kind(draft)
+                        draft.body.kind()
                     ));
                     withdrawn.push(i);
                 }
@@ -98,15 +98,8 @@ fn correctable(draft: &Draft) -> bool {
 
 fn rejection(draft: &Draft) -> Rejection {
     Rejection {
-        draft: kind(draft),
+        draft: draft.body.kind(),
         attempt: draft.attempts,
         reasons: draft.validation.reasons.clone(),
-    }
-}
-
-fn kind(draft: &Draft) -> &'static str {
-    match draft.body {
-        Body::Rewrite(_) => "rewrite",
-        Body::Down(_) => "down",
     }
 }

@@ -22,10 +22,11 @@ mod data_loss;
 mod references;
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use crate::advice::draft::{Body, Down, Draft, Rewrite, Step, Validation};
+use crate::advice::draft::{Body, Down, Draft, Rewrite, Source, Step, Validation};
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
 use crate::schema::{self, Catalog};
@@ -66,20 +67,45 @@ struct References {
     after_up: SchemaSnapshot,
 }
 
-/// Validates the drafts of one reviewed migration.
+/// Validates the drafts of one reviewed migration. Its methods run on the shadow's runtime, so the
+/// validators of several migrations can run at once (each draft in a copy of its own).
 pub struct Validator<'s, 'a> {
-    shadow: &'s mut Shadow,
+    shadow: &'s Shadow,
     /// The template database: the history applied, the reviewed migration not.
     baseline: &'a str,
     original: Original<'a>,
     rules: RuleCheck<'a>,
     /// Read on first use; `Err` says why no draft of this migration can be validated.
     references: Option<Result<References, String>>,
+    timings: Vec<Timing>,
+}
+
+/// How long validating one draft took.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// "rewrite (builtin, attempt 1)".
+    pub draft: String,
+    /// The migration's first validation: it also applied the original on a copy of the baseline.
+    pub cold: bool,
+    pub elapsed: Duration,
+}
+
+/// "rewrite (builtin, attempt 1)".
+fn draft_label(draft: &Draft) -> String {
+    let source = match draft.source {
+        Source::Llm => "llm",
+        Source::Builtin => "builtin",
+    };
+    format!(
+        "{} ({source}, attempt {})",
+        draft.body.kind(),
+        draft.attempts
+    )
 }
 
 impl<'s, 'a> Validator<'s, 'a> {
     pub fn new(
-        shadow: &'s mut Shadow,
+        shadow: &'s Shadow,
         baseline: &'a str,
         original: Original<'a>,
         rules: RuleCheck<'a>,
@@ -90,31 +116,41 @@ impl<'s, 'a> Validator<'s, 'a> {
             original,
             rules,
             references: None,
+            timings: Vec::new(),
         }
     }
 
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
-    pub fn validate_drafts(&mut self, drafts: &mut [Draft]) {
+    pub async fn validate_drafts(&mut self, drafts: &mut [Draft]) {
         for draft in drafts {
-            self.validate(draft);
+            self.validate(draft).await;
         }
     }
 
     /// Validates one draft, setting its `validation` (and a down's `data_loss`).
-    pub fn validate(&mut self, draft: &mut Draft) {
+    pub async fn validate(&mut self, draft: &mut Draft) {
+        let started = Instant::now();
+        let cold = self.references.is_none();
         draft.validation = match &mut draft.body {
-            Body::Rewrite(rewrite) => self.rewrite(rewrite),
-            Body::Down(down) => self.down(down),
+            Body::Rewrite(rewrite) => self.rewrite(rewrite).await,
+            Body::Down(down) => self.down(down).await,
         };
+        self.timings.push(Timing {
+            draft: draft_label(draft),
+            cold,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    /// How long each draft validated so far took, in order.
+    pub fn timings(&self) -> &[Timing] {
+        &self.timings
     }
 
     /// The names `text` mentions that exist neither before nor after the migration (the reference
     /// check of explanations): "orders.total_cents".
-    pub fn unknown_references(&mut self, text: &str) -> Vec<String> {
-        let references = self
-            .references
-            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
-        match references {
+    pub async fn unknown_references(&mut self, text: &str) -> Vec<String> {
+        match self.references().await {
             Ok(references) => {
                 references::unknown_names(text, &references.baseline, &references.after_up)
             }
@@ -122,32 +158,40 @@ impl<'s, 'a> Validator<'s, 'a> {
         }
     }
 
+    /// What the original does, read on first use.
+    async fn references(&mut self) -> Result<&References, String> {
+        let references = match self.references.take() {
+            Some(references) => references,
+            None => read_references(self.shadow, self.baseline, &self.original).await,
+        };
+        self.references
+            .insert(references)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// Runs a rewrite on a fresh copy of the baseline and compares it with the original.
-    pub fn rewrite(&mut self, draft: &Rewrite) -> Validation {
+    pub async fn rewrite(&mut self, draft: &Rewrite) -> Validation {
         if draft.steps.is_empty() {
             return Validation::from_checks(vec!["the rewrite has no steps".into()], Vec::new());
         }
-        let references = self
-            .references
-            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
-        let references = match references {
-            Ok(references) => &*references,
-            Err(reason) => return Validation::skipped(reason.clone()),
+        let (shadow, baseline, rules) = (self.shadow, self.baseline, self.rules);
+        let references = match self.references().await {
+            Ok(references) => references,
+            Err(reason) => return Validation::skipped(reason),
         };
-        let database = match self.shadow.create_database(Some(self.baseline)) {
+        let database = match shadow.copy_of(baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
-        let outcome = self
-            .shadow
-            .block_on(run_rewrite(&database, &draft.steps, references));
-        self.shadow.discard(database);
+        let outcome = run_rewrite(&database, &draft.steps, references).await;
+        shadow.drop_copy(database).await;
         let (mut reasons, notes) = match outcome {
             Ok(outcome) => outcome,
             Err(reason) => return Validation::skipped(reason),
         };
         reasons.extend(
-            (self.rules)(&references.catalog, &draft.steps)
+            rules(&references.catalog, &draft.steps)
                 .into_iter()
                 .map(|error| format!("the rules find an error in the steps: {error}")),
         );
@@ -157,20 +201,15 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// The rollback drill: up, then the down, on a fresh copy of the baseline; the schema must be
     /// the baseline's again, and the up must apply once more. Sets `data_loss` when the up destroys
     /// data, whatever the draft said.
-    pub fn down(&mut self, draft: &mut Down) -> Validation {
-        let references = self
-            .references
-            .get_or_insert_with(|| read_references(self.shadow, self.baseline, &self.original));
-        let references = match references {
-            Ok(references) => &*references,
-            Err(reason) => return Validation::skipped(reason.clone()),
+    pub async fn down(&mut self, draft: &mut Down) -> Validation {
+        let (shadow, baseline, original) = (self.shadow, self.baseline, self.original);
+        let references = match self.references().await {
+            Ok(references) => references,
+            Err(reason) => return Validation::skipped(reason),
         };
         let mut notes = Vec::new();
-        let lost = data_loss::destroyed(
-            &references.baseline,
-            &references.after_up,
-            self.original.parsed,
-        );
+        let lost =
+            data_loss::destroyed(&references.baseline, &references.after_up, original.parsed);
         if !lost.is_empty() {
             let overruled = if draft.data_loss {
                 ""
@@ -183,7 +222,7 @@ impl<'s, 'a> Validator<'s, 'a> {
             ));
             draft.data_loss = true;
         }
-        let database = match self.shadow.create_database(Some(self.baseline)) {
+        let database = match shadow.copy_of(baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
@@ -192,20 +231,14 @@ impl<'s, 'a> Validator<'s, 'a> {
             parsed: &sql::parse_text(&draft.sql),
             sections: &[Section {
                 range: 0..draft.sql.len(),
-                transaction: self
-                    .original
+                transaction: original
                     .sections
                     .first()
                     .map_or(Transaction::Wrapped, |s| s.transaction),
             }],
         };
-        let outcome = self.shadow.block_on(run_down(
-            &database.client,
-            &self.original,
-            &down,
-            &references.baseline,
-        ));
-        self.shadow.discard(database);
+        let outcome = run_down(&database.client, &original, &down, &references.baseline).await;
+        shadow.drop_copy(database).await;
         match outcome {
             Ok((reasons, order_notes)) => {
                 notes.extend(order_notes);
@@ -218,15 +251,16 @@ impl<'s, 'a> Validator<'s, 'a> {
 
 /// Applies the original on a copy of the baseline: the baseline's model and schema, and the schema
 /// the original produces.
-fn read_references(
-    shadow: &mut Shadow,
+async fn read_references(
+    shadow: &Shadow,
     baseline: &str,
-    original: &Original,
+    original: &Original<'_>,
 ) -> Result<References, String> {
     let database = shadow
-        .create_database(Some(baseline))
+        .copy_of(baseline)
+        .await
         .map_err(|error| cannot_copy(&error.0))?;
-    let read = shadow.block_on(async {
+    let read = async {
         let client = &database.client;
         let unreadable = |e: tokio_postgres::Error| {
             format!(
@@ -249,8 +283,9 @@ fn read_references(
             baseline: before,
             after_up,
         })
-    });
-    shadow.discard(database);
+    }
+    .await;
+    shadow.drop_copy(database).await;
     read
 }
 

@@ -37,8 +37,13 @@ impl Fixture {
         Some(Fixture { shadow, baseline })
     }
 
-    /// Runs `check` with a validator for `original`, a migration its tool runs in one transaction.
-    pub fn validator<T>(&mut self, original: &str, check: impl FnOnce(&mut Validator) -> T) -> T {
+    /// Runs `check` with a validator for `original`, a migration its tool runs in one transaction,
+    /// on the shadow's runtime.
+    pub fn validator<T>(
+        &mut self,
+        original: &str,
+        check: impl AsyncFnOnce(&mut Validator) -> T,
+    ) -> T {
         let parsed = sql::parse_text(original);
         let sections = [Section {
             range: 0..original.len(),
@@ -47,7 +52,7 @@ impl Fixture {
         let options = ReviewOptions::default();
         let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
         let mut validator = Validator::new(
-            &mut self.shadow,
+            &self.shadow,
             &self.baseline,
             Original {
                 text: original,
@@ -56,6 +61,6 @@ impl Fixture {
             },
             &rules,
         );
-        check(&mut validator)
+        self.shadow.block_on(check(&mut validator))
     }
 }
