@@ -100,9 +100,9 @@ pub(super) fn destroyed(
 }
 
 /// The schema a down can at best restore after the up, as it stands after `restored`: the
-/// baseline, except that a column the up dropped which was NOT NULL with no default may come back
-/// nullable (its rows have no value to satisfy NOT NULL until the values are restored), with a note
-/// saying so.
+/// baseline, except that a NOT NULL column the up dropped may come back nullable (its rows have no
+/// value of their own, and a default in every row is not always possible: a unique column), with a
+/// note saying so.
 pub(super) fn restorable(
     baseline: &SchemaSnapshot,
     dropped: &[(String, String)],
@@ -120,7 +120,7 @@ pub(super) fn restorable(
                 .columns
                 .iter()
                 .any(|c| c.name == column.name && !c.not_null);
-            if dropped && back_nullable && column.not_null && column.default.is_none() {
+            if dropped && back_nullable && column.not_null {
                 column.not_null = false;
                 notes.push(format!(
                     "column {}.{} comes back nullable (before the up it was NOT NULL): the up \

@@ -308,45 +308,9 @@ fn restore_columns(
     cascade: bool,
     inverse: &mut Inverse,
 ) -> Result<(), String> {
-    let table_sql = quote_name(table);
     inverse.data_loss = true;
     for column in columns {
-        let before = catalog
-            .column(table, column)
-            .ok_or_else(|| format!("the schema model does not know column {column}"))?;
-        if before.generated || before.identity {
-            return Err(format!(
-                "the schema model does not keep how column {column} is generated"
-            ));
-        }
-        let data_type = before
-            .data_type
-            .as_ref()
-            .ok_or_else(|| format!("the schema model does not know the type of column {column}"))?;
-        let mut clause = format!("ADD COLUMN {} {data_type}", quote_ident(column));
-        match &before.default {
-            Some(default) => {
-                clause.push_str(&format!(" DEFAULT {default}"));
-                if before.not_null {
-                    clause.push_str(" NOT NULL");
-                }
-                inverse.notes.push(format!(
-                    "Column {table}.{column} comes back with its default in every row: the values \
-                     it held are gone."
-                ));
-            }
-            None if before.not_null => inverse.notes.push(format!(
-                "Column {table}.{column} comes back NULL in every row, so it comes back nullable: \
-                 it was NOT NULL, which cannot hold until its values are restored; backfill them, \
-                 then SET NOT NULL."
-            )),
-            None => inverse.notes.push(format!(
-                "Column {table}.{column} comes back NULL in every row: the values it held are gone."
-            )),
-        }
-        inverse
-            .sql
-            .push(format!("ALTER TABLE {table_sql} {clause};"));
+        restore_column(catalog, table, column, inverse)?;
     }
     let involved = |involves: &dyn Fn(&str) -> bool| columns.iter().any(|c| involves(c));
     for constraint in catalog.constraints_of(table) {
@@ -378,6 +342,83 @@ fn restore_columns(
         );
     }
     Ok(())
+}
+
+/// `ADD COLUMN` of one dropped column as it was: its type, and its default with NOT NULL unless a
+/// default in every row would break a uniqueness; a note on what its rows hold now.
+fn restore_column(
+    catalog: &Catalog,
+    table: &ObjectName,
+    column: &str,
+    inverse: &mut Inverse,
+) -> Result<(), String> {
+    let table_sql = quote_name(table);
+    let before = catalog
+        .column(table, column)
+        .ok_or_else(|| format!("the schema model does not know column {column}"))?;
+    if before.generated || before.identity {
+        return Err(format!(
+            "the schema model does not keep how column {column} is generated"
+        ));
+    }
+    let data_type = before
+        .data_type
+        .as_ref()
+        .ok_or_else(|| format!("the schema model does not know the type of column {column}"))?;
+    let add = format!(
+        "ALTER TABLE {table_sql} ADD COLUMN {} {data_type}",
+        quote_ident(column)
+    );
+    let unique = is_unique(catalog, table, column);
+    let lost = format!("Column {table}.{column} comes back NULL in every row");
+    let not_null = if before.not_null {
+        ", so it comes back nullable: it was NOT NULL, which cannot hold until its values are \
+         restored; backfill them, then SET NOT NULL"
+    } else {
+        ""
+    };
+    match &before.default {
+        Some(default) if !unique => {
+            let not_null = if before.not_null { " NOT NULL" } else { "" };
+            inverse
+                .sql
+                .push(format!("{add} DEFAULT {default}{not_null};"));
+            inverse.notes.push(format!(
+                "Column {table}.{column} comes back with its default in every row: the values \
+                 it held are gone."
+            ));
+        }
+        // One default in every row would break the uniqueness: new rows get it, old ones NULL.
+        Some(default) => {
+            inverse.sql.push(format!("{add};"));
+            inverse.sql.push(format!(
+                "ALTER TABLE {table_sql} ALTER COLUMN {} SET DEFAULT {default};",
+                quote_ident(column)
+            ));
+            inverse.notes.push(format!(
+                "{lost} (its default in every row would break its uniqueness){not_null}."
+            ));
+        }
+        None => {
+            inverse.sql.push(format!("{add};"));
+            inverse.notes.push(format!("{lost}{not_null}."));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a primary key, unique constraint or unique index of `table` covers `column`.
+fn is_unique(catalog: &Catalog, table: &ObjectName, column: &str) -> bool {
+    let constraint = catalog.constraints_of(table).iter().any(|c| {
+        matches!(
+            c.kind,
+            ConstraintKind::PrimaryKey { .. } | ConstraintKind::Unique { .. }
+        ) && c.kind.involves(column)
+    });
+    constraint
+        || catalog
+            .indexes_on(table)
+            .any(|i| i.unique && i.involves(column))
 }
 
 /// The key columns of a primary key being added (`PRIMARY KEY (…)` or `USING INDEX` of an index
