@@ -313,10 +313,15 @@ fn github_format_appends_the_markdown_report_to_the_step_summary() {
 /// in each table row, and no mention outside code.
 fn assert_markdown_is_inert(text: &str, rules_url: Option<&str>) {
     use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-    const OWN_HTML: [&str; 6] = [
+    let rejected_sql = format!(
+        "<details><summary>{}</summary>",
+        migagent::report::markdown::REJECTED_SQL
+    );
+    let own_html = [
         "<!-- migagent-report -->",
         "<br>",
         "<details><summary>Trace on the shadow database</summary>",
+        &rejected_sql,
         "</details>",
         "<sub>",
         "</sub>",
@@ -335,7 +340,7 @@ fn assert_markdown_is_inert(text: &str, rules_url: Option<&str>) {
                     && html.ends_with(")</summary>")
                     && !html[18..html.len() - 10].contains(['<', '>']);
                 assert!(
-                    OWN_HTML.contains(&html) || advice_summary,
+                    own_html.contains(&html) || advice_summary,
                     "HTML from the data: {html:?}"
                 )
             }
@@ -408,6 +413,9 @@ fn hostile_sql_in_the_advice_drafts_stays_inert() {
             "a line migagent did not choose: {line:?}"
         );
     }
+    for format in ["text", "markdown"] {
+        assert_no_workflow_command(&project.report(format));
+    }
     for format in ["text", "markdown", "github"] {
         let report = project.report(format);
         assert!(!report.contains('\x1b'), "{format}: a raw ESC: {report:?}");
@@ -426,6 +434,28 @@ fn hostile_sql_in_the_advice_drafts_stays_inert() {
     );
     let sarif = parse_json(&project.report("sarif"));
     assert_eq!(sarif["version"], "2.1.0");
+
+    // Rejected drafts (the model's, with what the server said of them) stay as inert.
+    use migagent::report::Format;
+    for format in [Format::Text, Format::Markdown] {
+        let report = render_drafted(format);
+        assert!(report.contains("REJECTED by the validator"), "{report}");
+        assert!(!report.contains(['\x1b', '\x07']), "{report:?}");
+        assert_no_workflow_command(&report);
+    }
+    assert_markdown_is_inert(&render_drafted(Format::Markdown), None);
+    for line in render_drafted(Format::Github).lines() {
+        assert!(
+            ["::error ", "::warning ", "::notice ", "migagent: "]
+                .iter()
+                .any(|own| line.starts_with(own)),
+            "a line migagent did not choose: {line:?}"
+        );
+    }
+    assert_eq!(
+        parse_json(&render_drafted(Format::Sarif))["version"],
+        "2.1.0"
+    );
 }
 
 #[test]
@@ -526,5 +556,210 @@ fn markdown_folds_the_shadow_trace() {
         "{}",
         traces[1]
     );
-    assert!(!text.lines().any(|line| line.starts_with("::")), "{text}");
+    assert_no_workflow_command(&text);
+}
+
+/// Model text that tries to leave its place: a workflow command on a line of its own (after spaces,
+/// which GitHub's runner skips), the end of a `<details>`, a code fence, a terminal escape, a mention.
+const HOSTILE_TEXT: &str =
+    "fine\n   ::error file=x::forged </details> ```` \x1b[2J @octocat\n::warning::also";
+
+/// A review as the validator leaves it: an accepted built-in rewrite and a rejected LLM down (two
+/// attempts) on one migration; a rejected LLM rewrite and a skipped built-in down on another. The
+/// model's text and SQL, and what the server said about them, are hostile.
+fn drafted_review() -> migagent::review::Review {
+    use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
+    use migagent::advice::{Advice, Risk};
+
+    let history = ["CREATE TABLE t (id bigint PRIMARY KEY, note text NOT NULL);"];
+    let reviewed = |path: &str, sql: &str| {
+        migagent::review::review_sql(
+            path,
+            &history,
+            sql,
+            migagent::migration::Transaction::None,
+            &Default::default(),
+        )
+    };
+    let draft = |source, attempts, body, status, reasons: &[&str], notes: &[&str]| Draft {
+        source,
+        attempts,
+        body,
+        validation: Validation {
+            status,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            notes: notes.iter().map(|n| n.to_string()).collect(),
+        },
+    };
+    let step = |sql: &str, transactional, note: &str| Step {
+        sql: sql.into(),
+        transactional,
+        note: note.into(),
+    };
+    let hostile_sql = format!("SELECT 1 /* {HOSTILE_TEXT} */;\n{HOSTILE_SQL}");
+    let advice = |drafts: Vec<Draft>| {
+        let mut advice = Advice::builtin(drafts, &[migagent::rules::Severity::Error]);
+        advice.risk = Risk::High;
+        advice
+    };
+
+    let mut index = reviewed("db/0002_index.sql", "CREATE INDEX i ON t (id);\n");
+    index.advice = Some(advice(vec![
+        draft(
+            Source::Builtin,
+            1,
+            Body::Rewrite(Rewrite {
+                steps: vec![step(
+                    "CREATE INDEX CONCURRENTLY i ON t (id);",
+                    false,
+                    "builds the index without blocking writes",
+                )],
+                rationale: "statement 1 (line 1): index-not-concurrent".into(),
+            }),
+            Status::Accepted,
+            &[],
+            &[],
+        ),
+        draft(
+            Source::Llm,
+            2,
+            Body::Down(Down {
+                sql: hostile_sql.clone(),
+                data_loss: false,
+                notes: HOSTILE_TEXT.into(),
+            }),
+            Status::Rejected,
+            &[
+                "index i left behind after the down (it did not exist before the up)",
+                &format!("the down fails at line 2: ERROR 42601: syntax error at or near \"{HOSTILE_TEXT}\""),
+            ],
+            &[],
+        ),
+    ]));
+
+    let mut drop = reviewed("db/0003_drop.sql", "ALTER TABLE t DROP COLUMN note;\n");
+    drop.advice = Some(advice(vec![
+        draft(
+            Source::Llm,
+            1,
+            Body::Rewrite(Rewrite {
+                steps: vec![step(&hostile_sql, true, HOSTILE_TEXT)],
+                rationale: HOSTILE_TEXT.into(),
+            }),
+            Status::Rejected,
+            &["column t.note is nullable, the original's result has no such column"],
+            &["the columns of table t end up in another order"],
+        ),
+        draft(
+            Source::Builtin,
+            1,
+            Body::Down(Down {
+                sql: "ALTER TABLE public.t ADD COLUMN note text;".into(),
+                data_loss: true,
+                notes: "Column note comes back nullable.".into(),
+            }),
+            Status::Skipped,
+            &["not validated: no shadow database ran"],
+            &[],
+        ),
+    ]));
+    let mut review = migagent::review::Review::default();
+    review.migrations.extend([index, drop]);
+    review
+}
+
+fn render_drafted(format: migagent::report::Format) -> String {
+    let context = migagent::report::Context {
+        exit_code: 1,
+        color: false,
+        rules_url: None,
+        working_dir: Path::new("/"),
+    };
+    migagent::report::render(&drafted_review(), format, &context)
+}
+
+/// No line of a report printed in a GitHub Actions log is a workflow command: the runner reads a
+/// line that starts with `::` once leading whitespace is skipped.
+fn assert_no_workflow_command(report: &str) {
+    for line in report.lines() {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "a line GitHub reads as a command: {line:?}"
+        );
+    }
+}
+
+/// Accepted drafts print as SQL ready to use; a rejected one prints its reasons first and its SQL
+/// after them, marked (text) or folded (Markdown) as not safe to use; one not validated says why.
+#[test]
+fn drafts_print_by_their_verdict_and_match_their_snapshots() {
+    use migagent::report::Format;
+
+    let text = render_drafted(Format::Text);
+    assert_no_workflow_command(&text);
+    assert!(!text.contains('\x1b'), "{text}");
+    let accepted = text
+        .find("rewrite (built-in fixers, validated on the shadow, ready to use)")
+        .expect("the accepted rewrite");
+    assert!(text[accepted..].starts_with(
+        "rewrite (built-in fixers, validated on the shadow, ready to use): statement 1 (line 1): \
+         index-not-concurrent\n    | -- step 1, outside any transaction: builds the index without \
+         blocking writes\n    | CREATE INDEX CONCURRENTLY i ON t (id);\n"
+    ));
+    let rejected = text
+        .find("down (the LLM, 2 attempts, REJECTED by the validator, not safe to use)")
+        .expect("the rejected down");
+    let reason = text.find("because: index i left behind").unwrap();
+    let marker = text.find("rejected draft (not safe to use):").unwrap();
+    let sql = text.find("| SELECT 1 /* fine").unwrap();
+    assert!(
+        rejected < reason && reason < marker && marker < sql,
+        "{text}"
+    );
+    assert!(text.contains(
+        "down (built-in fixers, not validated; it cannot bring back the data the up migration \
+         destroys): Column note comes back nullable.\n    because: not validated: no shadow \
+         database ran\n    draft (not validated: check it before use):\n    | ALTER TABLE"
+    ));
+    assert_snapshot("report_drafts.txt", &text);
+
+    let markdown = render_drafted(Format::Markdown);
+    assert_markdown_is_inert(&markdown, None);
+    assert_no_workflow_command(&markdown);
+    assert!(markdown.contains(
+        "✅ **rewrite (built-in fixers, validated on the shadow, ready to use)**: statement 1 \
+         \\(line 1\\): index-not-concurrent\n\n```sql\n-- step 1, outside any transaction: builds \
+         the index without blocking writes\nCREATE INDEX CONCURRENTLY i ON t (id);\n```\n"
+    ));
+    let folded = format!(
+        "<details><summary>{}</summary>",
+        migagent::report::markdown::REJECTED_SQL
+    );
+    assert_eq!(markdown.matches(&folded).count(), 2, "{markdown}");
+    let reason = markdown.find("- *Because:* index i left behind").unwrap();
+    let sql = markdown.find("SELECT 1 /* fine").unwrap();
+    assert!(reason < markdown.find(&folded).unwrap() && markdown.find(&folded).unwrap() < sql);
+    assert!(markdown.contains("⚠️ **down (built-in fixers, not validated;"));
+    assert_snapshot("report_drafts.md", &markdown);
+
+    // Annotations carry findings only: no draft reaches the workflow commands.
+    let github = render_drafted(Format::Github);
+    assert!(!github.contains("forged"), "{github}");
+
+    // The JSON contract is the drafts' own fields, whatever the text reports print.
+    let json = parse_json(&render_drafted(Format::Json));
+    let down = &json["migrations"][0]["advice"]["down"];
+    assert_eq!(down["validation"]["status"], "rejected");
+    assert_eq!(down["attempts"], 2);
+    assert_eq!(down["sql"].as_str().unwrap().lines().count(), 5);
+    let rewrite = &json["migrations"][1]["advice"]["rewrite"];
+    assert_eq!(rewrite["validation"]["status"], "rejected");
+    assert_eq!(
+        rewrite["validation"]["notes"][0],
+        "the columns of table t end up in another order"
+    );
+    assert_eq!(
+        json["migrations"][1]["advice"]["down"]["validation"],
+        serde_json::json!({"status": "skipped", "reasons": ["not validated: no shadow database ran"]})
+    );
 }

@@ -414,6 +414,49 @@ fn downs_go_through_the_rollback_drill() {
     fixture.assert_no_leftover_databases();
 }
 
+/// A NOT NULL column without a default that the up drops can only come back nullable: its rows have
+/// no value left. The drill accepts that difference for exactly the dropped columns, with a note;
+/// the same down after a rename (no value lost) is rejected for it.
+#[test]
+fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
+    let Some(mut fixture) = Fixture::with_history(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+         INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
+    ) else {
+        return;
+    };
+    let (validation, draft) = fixture.down(
+        "ALTER TABLE accounts DROP COLUMN name;",
+        "ALTER TABLE accounts ADD COLUMN name text;",
+        false,
+    );
+    assert_accepted("a dropped NOT NULL column restored nullable", &validation);
+    assert!(draft.data_loss, "data_loss is forced");
+    assert!(
+        validation.notes.iter().any(|n| n.starts_with(
+            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+        )),
+        "{:?}",
+        validation.notes
+    );
+
+    let (validation, draft) = fixture.down(
+        "ALTER TABLE accounts RENAME COLUMN name TO title;",
+        "ALTER TABLE accounts DROP COLUMN title;\nALTER TABLE accounts ADD COLUMN name text;",
+        false,
+    );
+    assert_rejected(
+        "a renamed column dropped and added again",
+        &validation,
+        &["column accounts.name is nullable after the down, before the up it was NOT NULL"],
+    );
+    assert!(
+        !draft.data_loss,
+        "a rename destroys nothing: {validation:?}"
+    );
+    fixture.assert_no_leftover_databases();
+}
+
 /// A timed case: its name, the original migration, the draft's steps.
 type TimedCase<'a> = (&'a str, &'a str, Vec<(&'a str, bool)>);
 

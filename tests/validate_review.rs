@@ -347,3 +347,148 @@ fn validations_at_once_report_what_one_at_a_time_do_and_leave_no_database() {
     );
     assert!(statuses.iter().any(|s| s == "rejected"), "{statuses:?}");
 }
+
+/// The built-in down of the migration whose path ends with `file`.
+fn builtin_down<'a>(report: &'a Value, file: &str) -> &'a Value {
+    migration(report, file)["advice"]["drafts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "down" && d["source"] == "builtin")
+        .unwrap_or_else(|| panic!("no built-in down for {file} in {report:#}"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+/// fixtures/example drops accounts.name, NOT NULL without a default: its down restores the column,
+/// nullable (no value can satisfy NOT NULL until the data is back), and the rollback drill accepts
+/// exactly that difference, with `data_loss` and a note saying what to do.
+#[test]
+fn the_examples_drop_column_down_is_accepted_with_data_loss() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example/migrations");
+    let files: Vec<(String, String)> = fs::read_dir(&example)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            (name, fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    let migrations: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    let scratch = Scratch::new("example", &migrations);
+    let (code, report) = scratch.review(&[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let down = builtin_down(&report, "0003_order_status_and_emails.sql");
+    assert_eq!(down["validation"]["status"], "accepted", "{down:#}");
+    assert_eq!(down["data_loss"], true);
+    assert!(
+        down["sql"]
+            .as_str()
+            .unwrap()
+            .contains("ALTER TABLE public.accounts ADD COLUMN name TEXT;"),
+        "{down:#}"
+    );
+    let notes = strings(&down["validation"]["notes"]);
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+        ) && n.ends_with("then SET NOT NULL")),
+        "{notes:#?}"
+    );
+    // users.email is renamed, not dropped: its values survive, and no note says otherwise.
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "the up destroys the values of column accounts.name: no down can bring that back"
+        )),
+        "{notes:#?}"
+    );
+    assert!(
+        !notes.iter().any(|n| n.contains("users.email")),
+        "{notes:#?}"
+    );
+}
+
+/// A dropped column with a default, a CHECK and indexes (one partial, one on an expression) comes
+/// back whole: NOT NULL too, since the default fills it. A unique one cannot take one default in
+/// every row: it comes back nullable, its default for new rows, its constraint whole.
+#[test]
+fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let history = format!(
+        "{HISTORY}ALTER TABLE orders ADD COLUMN priority integer NOT NULL DEFAULT 0 \
+           CONSTRAINT orders_priority_range CHECK (priority BETWEEN 0 AND 9);\n\
+         CREATE INDEX orders_priority_idx ON orders (priority) WHERE status <> 'paid';\n\
+         CREATE INDEX orders_urgent_idx ON orders ((priority * 10 + total));\n\
+         CREATE TABLE coupons (id bigint PRIMARY KEY, code text NOT NULL DEFAULT 'none' UNIQUE);\n\
+         INSERT INTO coupons VALUES (1, 'a'), (2, 'b');\n"
+    );
+    let scratch = Scratch::new(
+        "restored",
+        &[
+            ("0001_orders.sql", &history),
+            (
+                "0002_drop.sql",
+                "ALTER TABLE orders DROP COLUMN priority;\n",
+            ),
+            ("0003_unique.sql", "ALTER TABLE coupons DROP COLUMN code;\n"),
+        ],
+    );
+    let (code, report) = scratch.review(&[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let down = builtin_down(&report, "0002_drop.sql");
+    assert_eq!(down["validation"]["status"], "accepted", "{down:#}");
+    assert_eq!(down["data_loss"], true);
+    let sql = down["sql"].as_str().unwrap();
+    for restored in [
+        "ADD COLUMN priority INTEGER DEFAULT 0 NOT NULL;",
+        "ADD CONSTRAINT orders_priority_range CHECK",
+        "VALIDATE CONSTRAINT orders_priority_range;",
+        "CREATE INDEX orders_priority_idx ON public.orders (priority) WHERE",
+        "CREATE INDEX orders_urgent_idx ON public.orders (",
+    ] {
+        assert!(sql.contains(restored), "{restored}: {sql}");
+    }
+    let notes = strings(&down["validation"]["notes"]);
+    assert!(
+        !notes.iter().any(|n| n.contains("comes back nullable")),
+        "NOT NULL is restored: {notes:#?}"
+    );
+    assert!(
+        down["notes"]
+            .as_str()
+            .unwrap()
+            .contains("comes back with its default in every row"),
+        "{down:#}"
+    );
+
+    let down = builtin_down(&report, "0003_unique.sql");
+    assert_eq!(down["validation"]["status"], "accepted", "{down:#}");
+    let sql = down["sql"].as_str().unwrap();
+    assert!(
+        sql.contains("ADD COLUMN code TEXT;")
+            && sql.contains("ALTER COLUMN code SET DEFAULT 'none'")
+            && sql.contains("ADD CONSTRAINT coupons_code_key UNIQUE (code);"),
+        "{sql}"
+    );
+    let notes = strings(&down["validation"]["notes"]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("column coupons.code comes back nullable")),
+        "{notes:#?}"
+    );
+}

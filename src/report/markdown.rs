@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use super::text::{self, Style};
 use super::{count, llm_totals, shown_path, shown_text, summary_line, Context};
-use crate::advice::draft::Source;
+use crate::advice::draft::{Draft, Status};
 use crate::review::{Finding, MigrationReview, Notice, Review};
 use crate::rules::Severity;
 use crate::stats::thousands;
@@ -365,7 +365,7 @@ fn icon(severity: Severity) -> &'static str {
 /// The trace as the text report prints it, folded.
 fn trace_block(migration: &MigrationReview) -> Option<String> {
     let table = text::trace_table(migration, Style { color: false });
-    (!table.is_empty()).then(|| folded("Trace on the shadow database", &code_block(&table)))
+    (!table.is_empty()).then(|| folded("Trace on the shadow database", &code_block(&table, "text")))
 }
 
 /// The advice on a migration, folded: the summary, each explanation with its finding, the chosen
@@ -389,19 +389,71 @@ fn advice_block(migration: &MigrationReview) -> Option<String> {
             inline(&explanation.impact)
         );
     }
-    let drafts = text::drafts_text(advice, "");
-    if !drafts.is_empty() {
+    for draft in advice.rewrite.iter().chain(&advice.down) {
         body.push('\n');
-        body.push_str(&code_block(&drafts));
+        body.push_str(&draft_block(draft));
     }
-    let source = match advice.source {
-        Source::Llm => "the LLM",
-        Source::Builtin => "built-in fixers",
-    };
+    let notes = text::advice_notes(advice);
+    if !notes.is_empty() {
+        body.push('\n');
+    }
+    for note in notes {
+        let _ = writeln!(body, "- {}", inline(&note));
+    }
     Some(folded(
-        &format!("Advice (from {source}, risk {})", advice.risk.name()),
+        &format!(
+            "Advice (from {}, risk {})",
+            text::source_name(advice.source),
+            advice.risk.name()
+        ),
         &body,
     ))
+}
+
+/// Summary of the block a rejected draft's SQL is folded in.
+pub const REJECTED_SQL: &str = "The rejected draft's SQL (not safe to use)";
+
+/// One chosen draft: an accepted one as SQL ready to copy; a rejected one as its reasons, with its
+/// SQL folded under them; one not validated with why, then its SQL.
+fn draft_block(draft: &Draft) -> String {
+    let (heading, about) = text::draft_heading(draft);
+    let icon = match draft.validation.status {
+        Status::Accepted => "✅",
+        Status::Rejected => "❌",
+        Status::Skipped => "⚠️",
+    };
+    let mut block = format!("{icon} **{heading}**: {}\n", inline(about));
+    let lines = (draft.validation.reasons.iter().map(|r| ("Because", r)))
+        .chain(draft.validation.notes.iter().map(|n| ("Note", n)));
+    let mut listed = false;
+    for (label, text) in lines {
+        if !listed {
+            block.push('\n');
+            listed = true;
+        }
+        let _ = writeln!(block, "- *{label}:* {}", prose(text));
+    }
+    let sql = text::draft_sql(draft);
+    let sql = if sql.lines().any(super::starts_workflow_command) {
+        // Printed in a CI log, such a line would be a command: the block gets a gutter, and the
+        // exact SQL is in the JSON report.
+        let gutter: String = sql.lines().map(|line| format!("| {line}\n")).collect();
+        format!(
+            "*A line of this SQL starts with `::`, which GitHub's runner would read as a workflow \
+             command: each line is shown after `| ` (the JSON report holds it exactly).*\n\n{}",
+            code_block(&gutter, "text")
+        )
+    } else {
+        code_block(&sql, "sql")
+    };
+    match draft.validation.status {
+        Status::Rejected => block.push_str(&folded(REJECTED_SQL, &sql)),
+        Status::Accepted | Status::Skipped => {
+            block.push('\n');
+            block.push_str(&sql);
+        }
+    }
+    block
 }
 
 /// A `<details>` block; `summary` is migagent's own text, `body` Markdown.
@@ -411,12 +463,12 @@ fn folded(summary: &str, body: &str) -> String {
 
 /// A fenced code block whose fence is longer than any run of backticks inside, so the text cannot
 /// close it.
-fn code_block(text: &str) -> String {
+fn code_block(text: &str, language: &str) -> String {
     let text = shown_text(text);
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run.max(2) + 1);
     let newline = if text.ends_with('\n') { "" } else { "\n" };
-    format!("{fence}text\n{text}{newline}{fence}\n")
+    format!("{fence}{language}\n{text}{newline}{fence}\n")
 }
 
 /// Text that marks code with backticks, as migagent's messages and help do: each piece between a pair
@@ -497,8 +549,11 @@ mod tests {
 
     #[test]
     fn code_blocks_outlast_the_backticks_inside() {
-        assert_eq!(code_block("a"), "```text\na\n```\n");
-        assert_eq!(code_block("x ````` y\n"), "``````text\nx ````` y\n``````\n");
+        assert_eq!(code_block("a", "text"), "```text\na\n```\n");
+        assert_eq!(
+            code_block("x ````` y\n", "sql"),
+            "``````sql\nx ````` y\n``````\n"
+        );
     }
 
     #[test]

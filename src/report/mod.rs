@@ -178,6 +178,12 @@ pub fn llm_totals(review: &Review) -> Option<LlmTotals> {
     (totals.requests > 0).then_some(totals)
 }
 
+/// Whether GitHub's runner reads a line of a job's log as a workflow command: it skips leading
+/// whitespace and looks for `::`. Data must never print such a line.
+pub fn starts_workflow_command(line: &str) -> bool {
+    line.trim_start().starts_with("::")
+}
+
 /// `1 error`, `2 errors`.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -292,7 +298,7 @@ mod tests {
         assert!(text.contains("advice: 0001.sql (from the LLM, risk high)"));
         assert!(text.contains("rewrite (the LLM, not validated): no write lock"));
         assert!(text.contains("-- step 1, outside any transaction: builds without blocking writes"));
-        assert!(text.contains("  CREATE INDEX CONCURRENTLY i ON t (id);"));
+        assert!(text.contains("    | CREATE INDEX CONCURRENTLY i ON t (id);"));
         assert!(text.contains("down (built-in fixers, not validated): inverse"));
         assert!(text.contains("because: drafts are not validated yet"));
         assert!(text.contains("note: explanation of finding 7 dropped"));

@@ -283,8 +283,9 @@ fn render_finding(out: &mut String, migration: &MigrationReview, finding: &Findi
                 style.bold("help")
             );
         }
+        // Behind the gutter: a line of an identifier (`"a\n::error::x"`) must not start a log line.
         for rest in help_lines {
-            let _ = writeln!(out, "{pad}         {rest}");
+            let _ = writeln!(out, "{pad} {bar}       {rest}");
         }
     }
     if let Some(confirmed) = finding.confirmed_by_shadow {
@@ -324,7 +325,7 @@ fn render_explanations(out: &mut String, migration: &MigrationReview, index: usi
                 );
             }
             for rest in lines {
-                let _ = writeln!(out, "{pad}           {rest}");
+                let _ = writeln!(out, "{pad} {}         {rest}", style.gutter("|"));
             }
         }
     }
@@ -344,8 +345,9 @@ fn render_advice(out: &mut String, migration: &MigrationReview, style: Style) {
         source_name(advice.source),
         advice.risk.name()
     );
+    // Quoted: the model's lines must not start a log line (see `draft_text`).
     for line in escape::lines(&advice.summary).lines() {
-        let _ = writeln!(out, "  {line}");
+        let _ = writeln!(out, "  > {line}");
     }
     out.push_str(&drafts_text(advice, "  "));
     out.push('\n');
@@ -353,48 +355,100 @@ fn render_advice(out: &mut String, migration: &MigrationReview, style: Style) {
 
 /// The advice's chosen drafts, notes and LLM usage as plain lines, each starting with `indent`;
 /// every text from a draft or a model escaped.
-pub(super) fn drafts_text(advice: &Advice, indent: &str) -> String {
+fn drafts_text(advice: &Advice, indent: &str) -> String {
     let mut out = String::new();
     for draft in advice.rewrite.iter().chain(&advice.down) {
         draft_text(&mut out, draft, indent);
     }
-    for note in &advice.notes {
-        let _ = writeln!(out, "{indent}note: {}", escape::text(note));
-    }
-    if let Some(llm) = &advice.llm {
-        let cached = if llm.cached { ", from the cache" } else { "" };
-        let _ = writeln!(
-            out,
-            "{indent}llm: {}, {} prompt + {} completion tokens{cached}",
-            escape::text(&llm.model),
-            thousands(llm.prompt_tokens as i64),
-            thousands(llm.completion_tokens as i64),
-        );
-        if let Some(error) = &llm.error {
-            let _ = writeln!(out, "{indent}llm reply not used: {}", escape::text(error));
-        }
+    for line in advice_notes(advice) {
+        let _ = writeln!(out, "{indent}{}", escape::text(&line));
     }
     out
 }
 
-fn draft_text(out: &mut String, draft: &Draft, indent: &str) {
-    let validation = match draft.validation.status {
-        Status::Accepted => "validated on the shadow".to_owned(),
-        Status::Rejected => "rejected by the validator".to_owned(),
-        Status::Skipped => "not validated".to_owned(),
+/// What the advice left out and what its LLM request cost, one line each, not yet escaped.
+pub(super) fn advice_notes(advice: &Advice) -> Vec<String> {
+    let mut lines: Vec<String> = advice.notes.iter().map(|n| format!("note: {n}")).collect();
+    if let Some(llm) = &advice.llm {
+        let cached = if llm.cached { ", from the cache" } else { "" };
+        lines.push(format!(
+            "llm: {}, {} prompt + {} completion tokens{cached}",
+            llm.model,
+            thousands(llm.prompt_tokens as i64),
+            thousands(llm.completion_tokens as i64),
+        ));
+        if let Some(error) = &llm.error {
+            lines.push(format!("llm reply not used: {error}"));
+        }
+    }
+    lines
+}
+
+/// A draft's heading, "rewrite (the LLM, 2 attempts, REJECTED by the validator, not safe to use)",
+/// and what the draft says of itself (a rewrite's rationale, a down's notes), not yet escaped.
+pub(super) fn draft_heading(draft: &Draft) -> (String, &str) {
+    let verdict = match draft.validation.status {
+        Status::Accepted => "validated on the shadow, ready to use",
+        Status::Rejected => "REJECTED by the validator, not safe to use",
+        Status::Skipped => "not validated",
     };
     let attempts = match draft.attempts {
         0 | 1 => String::new(),
         n => format!(", {n} attempts"),
     };
+    let (kind, about, loss) = match &draft.body {
+        Body::Rewrite(rewrite) => ("rewrite", &rewrite.rationale, ""),
+        Body::Down(down) => (
+            "down",
+            &down.notes,
+            if down.data_loss {
+                "; it cannot bring back the data the up migration destroys"
+            } else {
+                ""
+            },
+        ),
+    };
     let source = source_name(draft.source);
+    (
+        format!("{kind} ({source}{attempts}, {verdict}{loss})"),
+        about,
+    )
+}
+
+/// One chosen draft, by the validator's verdict: an accepted one as SQL ready to use; a rejected one
+/// with its reasons first and its SQL after them, marked not safe to use; one not validated with
+/// why. Every line of SQL (and of model text) sits behind a `|` gutter: GitHub's runner reads a
+/// log line that starts with `::`, after any leading spaces, as a workflow command.
+fn draft_text(out: &mut String, draft: &Draft, indent: &str) {
+    let (heading, about) = draft_heading(draft);
+    let _ = writeln!(out, "{indent}{heading}: {}", escape::text(about));
+    for reason in &draft.validation.reasons {
+        let _ = writeln!(out, "{indent}  because: {}", escape::text(reason));
+    }
+    for note in &draft.validation.notes {
+        let _ = writeln!(out, "{indent}  note: {}", escape::text(note));
+    }
+    match draft.validation.status {
+        Status::Accepted => {}
+        Status::Rejected => {
+            let _ = writeln!(out, "{indent}  rejected draft (not safe to use):");
+        }
+        Status::Skipped => {
+            let _ = writeln!(out, "{indent}  draft (not validated: check it before use):");
+        }
+    }
+    let gutter = format!("{indent}  | ");
+    for line in draft_sql(draft).lines() {
+        let _ = writeln!(out, "{gutter}{line}");
+    }
+}
+
+/// A draft as one SQL text: a rewrite's steps each under a comment saying whether it may run in a
+/// transaction, a down as it is; control characters escaped, line breaks kept.
+pub(super) fn draft_sql(draft: &Draft) -> String {
+    let mut sql = String::new();
     match &draft.body {
         Body::Rewrite(rewrite) => {
-            let _ = writeln!(
-                out,
-                "{indent}rewrite ({source}, {validation}{attempts}): {}",
-                escape::text(&rewrite.rationale)
-            );
             for (number, step) in rewrite.steps.iter().enumerate() {
                 let how = if step.transactional {
                     "may run in a transaction"
@@ -406,39 +460,18 @@ fn draft_text(out: &mut String, draft: &Draft, indent: &str) {
                 } else {
                     format!(": {}", escape::text(&step.note))
                 };
-                let _ = writeln!(out, "{indent}  -- step {}, {how}{note}", number + 1);
-                sql_lines(out, &step.sql, indent);
+                let _ = writeln!(sql, "-- step {}, {how}{note}", number + 1);
+                let _ = writeln!(sql, "{}", escape::lines(step.sql.trim_end()));
             }
         }
         Body::Down(down) => {
-            let loss = if down.data_loss {
-                ", cannot bring back the data the up migration destroys"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "{indent}down ({source}, {validation}{attempts}{loss}): {}",
-                escape::text(&down.notes)
-            );
-            sql_lines(out, &down.sql, indent);
+            let _ = writeln!(sql, "{}", escape::lines(down.sql.trim_end()));
         }
     }
-    for reason in &draft.validation.reasons {
-        let _ = writeln!(out, "{indent}  because: {}", escape::text(reason));
-    }
-    for note in &draft.validation.notes {
-        let _ = writeln!(out, "{indent}  note: {}", escape::text(note));
-    }
+    sql
 }
 
-fn sql_lines(out: &mut String, sql: &str, indent: &str) {
-    for line in escape::lines(sql.trim_end()).lines() {
-        let _ = writeln!(out, "{indent}  {line}");
-    }
-}
-
-fn source_name(source: Source) -> &'static str {
+pub(super) fn source_name(source: Source) -> &'static str {
     match source {
         Source::Llm => "the LLM",
         Source::Builtin => "built-in fixers",

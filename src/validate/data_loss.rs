@@ -2,15 +2,56 @@
 //! the values of a dropped column or of one converted to a narrower type, the rows a TRUNCATE or
 //! DELETE removes. A down can at best restore the schema.
 
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
 use super::compare::shown;
 use crate::shadow::snapshot::SchemaSnapshot;
 use crate::sql::{Kind, ParsedFile};
 
+/// The columns of the user tables, by their table's OID and their number (which a rename keeps):
+/// the table as snapshots name it (`public.users`) and the column's name.
+pub(super) type ColumnIds = HashMap<String, (String, String)>;
+
+/// The columns of every user table of the database `client` is connected to.
+pub(super) async fn column_ids(client: &Client) -> Result<ColumnIds, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT a.attrelid::text || '.' || a.attnum, format('%I.%I', n.nspname, c.relname),
+                    quote_ident(a.attname)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect())
+}
+
+/// The columns of `before` that are gone in `after` (dropped, alone or with their table); a
+/// renamed column is still there under its number.
+pub(super) fn dropped_columns(before: &ColumnIds, after: &ColumnIds) -> Vec<(String, String)> {
+    let mut dropped: Vec<(String, String)> = before
+        .iter()
+        .filter(|(id, _)| !after.contains_key(*id))
+        .map(|(_, column)| column.clone())
+        .collect();
+    dropped.sort();
+    dropped
+}
+
 /// The data the up destroys, one phrase each ("the rows of table orders"), from the schema before
-/// and after it and from its statements.
+/// and after it, the columns it dropped and its statements.
 pub(super) fn destroyed(
     before: &SchemaSnapshot,
     after: &SchemaSnapshot,
+    dropped: &[(String, String)],
     up: &ParsedFile,
 ) -> Vec<String> {
     let mut lost = Vec::new();
@@ -20,22 +61,23 @@ pub(super) fn destroyed(
             continue;
         };
         for column in &table.columns {
-            match after_table.columns.iter().find(|c| c.name == column.name) {
-                None => lost.push(format!(
+            let now = after_table.columns.iter().find(|c| c.name == column.name);
+            if dropped.contains(&(name.clone(), column.name.clone())) {
+                lost.push(format!(
                     "the values of column {}.{}",
                     shown(name),
                     column.name
-                )),
-                Some(now) if !keeps_values(&column.data_type, &now.data_type) => {
-                    lost.push(format!(
-                        "the values of column {}.{} as {} (converted to {})",
-                        shown(name),
-                        column.name,
-                        column.data_type,
-                        now.data_type
-                    ))
-                }
-                Some(_) => {}
+                ));
+            } else if let Some(now) =
+                now.filter(|now| !keeps_values(&column.data_type, &now.data_type))
+            {
+                lost.push(format!(
+                    "the values of column {}.{} as {} (converted to {})",
+                    shown(name),
+                    column.name,
+                    column.data_type,
+                    now.data_type
+                ));
             }
         }
     }
@@ -55,6 +97,42 @@ pub(super) fn destroyed(
         }
     }
     lost
+}
+
+/// The schema a down can at best restore after the up, as it stands after `restored`: the
+/// baseline, except that a NOT NULL column the up dropped may come back nullable (its rows have no
+/// value of their own, and a default in every row is not always possible: a unique column), with a
+/// note saying so.
+pub(super) fn restorable(
+    baseline: &SchemaSnapshot,
+    dropped: &[(String, String)],
+    restored: &SchemaSnapshot,
+) -> (SchemaSnapshot, Vec<String>) {
+    let mut expected = baseline.clone();
+    let mut notes = Vec::new();
+    for (name, table) in &mut expected.tables {
+        let Some(restored_table) = restored.tables.get(name) else {
+            continue;
+        };
+        for column in &mut table.columns {
+            let dropped = dropped.contains(&(name.clone(), column.name.clone()));
+            let back_nullable = restored_table
+                .columns
+                .iter()
+                .any(|c| c.name == column.name && !c.not_null);
+            if dropped && back_nullable && column.not_null {
+                column.not_null = false;
+                notes.push(format!(
+                    "column {}.{} comes back nullable (before the up it was NOT NULL): the up \
+                     destroyed its values, and NOT NULL cannot hold on rows that have none; restore \
+                     or backfill them, then SET NOT NULL",
+                    shown(name),
+                    column.name
+                ));
+            }
+        }
+    }
+    (expected, notes)
 }
 
 /// Whether converting a column from `from` to `to` (as `format_type` prints them) keeps every value,

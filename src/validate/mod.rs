@@ -65,6 +65,8 @@ struct References {
     existed: HashSet<String>,
     baseline: SchemaSnapshot,
     after_up: SchemaSnapshot,
+    /// The columns the original drops (`public.users`, `email`), renamed ones not among them.
+    dropped: Vec<(String, String)>,
 }
 
 /// Validates the drafts of one reviewed migration. Its methods run on the shadow's runtime, so the
@@ -208,8 +210,12 @@ impl<'s, 'a> Validator<'s, 'a> {
             Err(reason) => return Validation::skipped(reason),
         };
         let mut notes = Vec::new();
-        let lost =
-            data_loss::destroyed(&references.baseline, &references.after_up, original.parsed);
+        let lost = data_loss::destroyed(
+            &references.baseline,
+            &references.after_up,
+            &references.dropped,
+            original.parsed,
+        );
         if !lost.is_empty() {
             let overruled = if draft.data_loss {
                 ""
@@ -237,7 +243,7 @@ impl<'s, 'a> Validator<'s, 'a> {
                     .map_or(Transaction::Wrapped, |s| s.transaction),
             }],
         };
-        let outcome = run_down(&database.client, &original, &down, &references.baseline).await;
+        let outcome = run_down(&database.client, &original, &down, references).await;
         shadow.drop_copy(database).await;
         match outcome {
             Ok((reasons, order_notes)) => {
@@ -270,6 +276,7 @@ async fn read_references(
         };
         let catalog = schema::introspect(client).await.map_err(unreadable)?;
         let before = snapshot(client).await.map_err(unreadable)?;
+        let columns_before = data_loss::column_ids(client).await.map_err(unreadable)?;
         apply_script(client, original).await.map_err(|error| {
             format!(
                 "not validated: the reviewed migration itself fails on the shadow database at {}, so there is no schema a draft must reach",
@@ -277,7 +284,9 @@ async fn read_references(
             )
         })?;
         let after_up = snapshot(client).await.map_err(unreadable)?;
+        let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
         Ok(References {
+            dropped: data_loss::dropped_columns(&columns_before, &columns_after),
             existed: catalog.relations().map(|r| r.name.to_string()).collect(),
             catalog,
             baseline: before,
@@ -392,13 +401,14 @@ async fn apply_step(database: &Database, step: &Step) -> StepRun {
     }
 }
 
-/// The rollback drill on `client`: up, down, compare with `baseline`, up again. `Err` when the up
-/// fails the first time (the shadow, not the draft, is at fault: it applied on the reference copy).
+/// The rollback drill on `client`: up, down, compare with the baseline (as far as a down can restore
+/// it), up again. `Err` when the up fails the first time (the shadow, not the draft, is at fault: it
+/// applied on the reference copy).
 async fn run_down(
     client: &Client,
     up: &Original<'_>,
     down: &Original<'_>,
-    baseline: &SchemaSnapshot,
+    references: &References,
 ) -> Result<(Vec<String>, Vec<String>), String> {
     apply_script(client, up).await.map_err(|error| {
         format!(
@@ -418,7 +428,10 @@ async fn run_down(
             db_error(&e)
         )
     })?;
-    let (mut reasons, notes) = compare(baseline, &restored, Reference::BeforeUp);
+    let (expected, mut notes) =
+        data_loss::restorable(&references.baseline, &references.dropped, &restored);
+    let (mut reasons, order_notes) = compare(&expected, &restored, Reference::BeforeUp);
+    notes.extend(order_notes);
     if let Err(error) = apply_script(client, up).await {
         reasons.push(format!(
             "the up does not apply again after the down: it fails at {}",

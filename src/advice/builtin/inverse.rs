@@ -284,36 +284,141 @@ fn invert_operation(
             };
             alter(format!("ALTER COLUMN {column_sql} {clause}"));
         }
-        AlterTableOperation::DropColumn { column_names, .. } => {
-            for name in column_names {
-                let column = ident(name);
-                let before = catalog
-                    .column(table, &column)
-                    .ok_or_else(|| format!("the schema model does not know column {column}"))?;
-                let data_type = before.data_type.as_ref().ok_or_else(|| {
-                    format!("the schema model does not know the type of column {column}")
-                })?;
-                let mut clause = format!("ADD COLUMN {} {data_type}", quote_ident(&column));
-                if let Some(default) = &before.default {
-                    clause.push_str(&format!(" DEFAULT {default}"));
-                }
-                if before.not_null && before.default.is_some() {
-                    clause.push_str(" NOT NULL");
-                } else if before.not_null {
-                    inverse.notes.push(format!(
-                        "Column {column} comes back nullable: its values are gone, so NOT NULL \
-                         cannot hold until they are restored."
-                    ));
-                }
-                inverse.data_loss = true;
-                inverse
-                    .sql
-                    .push(format!("ALTER TABLE {table_sql} {clause};"));
-            }
+        AlterTableOperation::DropColumn {
+            column_names,
+            drop_behavior,
+            ..
+        } => {
+            let columns: Vec<String> = column_names.iter().map(ident).collect();
+            let cascade = matches!(drop_behavior, Some(DropBehavior::Cascade));
+            restore_columns(catalog, table, &columns, cascade, inverse)?;
         }
         _ => return Err(format!("migagent has no inverse for `{operation}`")),
     }
     Ok(())
+}
+
+/// The inverse of `DROP COLUMN`: each column added back as it was (type, default, NOT NULL when a
+/// default can fill it), then what PostgreSQL dropped with it: the table's constraints and indexes
+/// on it and, with CASCADE, other tables' foreign keys to it. The values are gone: `data_loss`.
+fn restore_columns(
+    catalog: &Catalog,
+    table: &ObjectName,
+    columns: &[String],
+    cascade: bool,
+    inverse: &mut Inverse,
+) -> Result<(), String> {
+    inverse.data_loss = true;
+    for column in columns {
+        restore_column(catalog, table, column, inverse)?;
+    }
+    let involved = |involves: &dyn Fn(&str) -> bool| columns.iter().any(|c| involves(c));
+    for constraint in catalog.constraints_of(table) {
+        if involved(&|c| constraint.kind.involves(c)) {
+            inverse.sql.extend(add_constraint(table, constraint)?);
+        }
+    }
+    for index in catalog.indexes_on(table) {
+        if involved(&|c| index.involves(c)) && !backs_a_constraint(catalog, index) {
+            inverse.sql.push(create_index(catalog, index));
+        }
+    }
+    if cascade {
+        for (other, constraint) in foreign_keys_to(catalog, table) {
+            let referenced = match &constraint.kind {
+                ConstraintKind::ForeignKey {
+                    referenced_columns, ..
+                } => referenced_columns,
+                _ => continue,
+            };
+            if referenced.iter().any(|c| columns.contains(c)) {
+                inverse.sql.extend(add_constraint(other, constraint)?);
+            }
+        }
+        inverse.notes.push(
+            "Views that CASCADE dropped with the column are not in the schema model and are not \
+             restored."
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// `ADD COLUMN` of one dropped column as it was: its type, and its default with NOT NULL unless a
+/// default in every row would break a uniqueness; a note on what its rows hold now.
+fn restore_column(
+    catalog: &Catalog,
+    table: &ObjectName,
+    column: &str,
+    inverse: &mut Inverse,
+) -> Result<(), String> {
+    let table_sql = quote_name(table);
+    let before = catalog
+        .column(table, column)
+        .ok_or_else(|| format!("the schema model does not know column {column}"))?;
+    if before.generated || before.identity {
+        return Err(format!(
+            "the schema model does not keep how column {column} is generated"
+        ));
+    }
+    let data_type = before
+        .data_type
+        .as_ref()
+        .ok_or_else(|| format!("the schema model does not know the type of column {column}"))?;
+    let add = format!(
+        "ALTER TABLE {table_sql} ADD COLUMN {} {data_type}",
+        quote_ident(column)
+    );
+    let unique = is_unique(catalog, table, column);
+    let lost = format!("Column {table}.{column} comes back NULL in every row");
+    let not_null = if before.not_null {
+        ", so it comes back nullable: it was NOT NULL, which cannot hold until its values are \
+         restored; backfill them, then SET NOT NULL"
+    } else {
+        ""
+    };
+    match &before.default {
+        Some(default) if !unique => {
+            let not_null = if before.not_null { " NOT NULL" } else { "" };
+            inverse
+                .sql
+                .push(format!("{add} DEFAULT {default}{not_null};"));
+            inverse.notes.push(format!(
+                "Column {table}.{column} comes back with its default in every row: the values \
+                 it held are gone."
+            ));
+        }
+        // One default in every row would break the uniqueness: new rows get it, old ones NULL.
+        Some(default) => {
+            inverse.sql.push(format!("{add};"));
+            inverse.sql.push(format!(
+                "ALTER TABLE {table_sql} ALTER COLUMN {} SET DEFAULT {default};",
+                quote_ident(column)
+            ));
+            inverse.notes.push(format!(
+                "{lost} (its default in every row would break its uniqueness){not_null}."
+            ));
+        }
+        None => {
+            inverse.sql.push(format!("{add};"));
+            inverse.notes.push(format!("{lost}{not_null}."));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a primary key, unique constraint or unique index of `table` covers `column`.
+fn is_unique(catalog: &Catalog, table: &ObjectName, column: &str) -> bool {
+    let constraint = catalog.constraints_of(table).iter().any(|c| {
+        matches!(
+            c.kind,
+            ConstraintKind::PrimaryKey { .. } | ConstraintKind::Unique { .. }
+        ) && c.kind.involves(column)
+    });
+    constraint
+        || catalog
+            .indexes_on(table)
+            .any(|i| i.unique && i.involves(column))
 }
 
 /// The key columns of a primary key being added (`PRIMARY KEY (…)` or `USING INDEX` of an index

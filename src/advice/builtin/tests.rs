@@ -150,3 +150,52 @@ fn fixes_that_each_replace_one_statement_are_not_combined() {
     assert_eq!(rewrite.steps.len(), 2, "{rewrite:?}");
     assert_eq!(notes, Vec::<String>::new());
 }
+
+#[test]
+fn a_dropped_column_comes_back_with_what_was_dropped_with_it() {
+    let history = "CREATE TABLE users (id bigint PRIMARY KEY, code text NOT NULL DEFAULT 'x' \
+                   UNIQUE, region text, score int NOT NULL, CHECK (score > 0));\n\
+                   CREATE INDEX users_region_code_idx ON users (region, lower(code));\n\
+                   CREATE TABLE invites (id bigint, code text REFERENCES users (code));";
+    let review = review_in(
+        &[history],
+        "ALTER TABLE users DROP COLUMN code CASCADE, DROP COLUMN score;",
+        Transaction::Wrapped,
+    );
+    let built = drafts(&review, &catalog(history));
+    let down = built
+        .drafts
+        .into_iter()
+        .find_map(|d| match d.body {
+            Body::Down(down) => Some(down),
+            Body::Rewrite(_) => None,
+        })
+        .expect("a down");
+    assert_eq!(
+        down.sql.lines().collect::<Vec<_>>(),
+        [
+            "ALTER TABLE public.users ADD COLUMN score INT;",
+            "ALTER TABLE public.users ADD CONSTRAINT users_score_check CHECK (score > 0) NOT VALID;",
+            "ALTER TABLE public.users VALIDATE CONSTRAINT users_score_check;",
+            "ALTER TABLE public.users ADD COLUMN code TEXT;",
+            "ALTER TABLE public.users ALTER COLUMN code SET DEFAULT 'x';",
+            "ALTER TABLE public.users ADD CONSTRAINT users_code_key UNIQUE (code);",
+            "CREATE INDEX users_region_code_idx ON public.users (region, (lower(code)));",
+            "ALTER TABLE public.invites ADD CONSTRAINT invites_code_fkey FOREIGN KEY (code) \
+             REFERENCES public.users (code) NOT VALID;",
+            "ALTER TABLE public.invites VALIDATE CONSTRAINT invites_code_fkey;",
+        ],
+        "{}",
+        down.sql
+    );
+    assert!(down.data_loss);
+    assert!(
+        down.notes.contains(
+            "Column public.users.code comes back NULL in every row (its default in every row \
+             would break its uniqueness), so it comes back nullable"
+        ),
+        "{}",
+        down.notes
+    );
+    assert!(down.notes.contains("Views that CASCADE dropped"));
+}

@@ -9,7 +9,7 @@ use crate::sql::ObjectName;
 
 impl ConstraintKind {
     /// True when dropping the column `column` of the constrained table drops the constraint.
-    fn involves(&self, column: &str) -> bool {
+    pub fn involves(&self, column: &str) -> bool {
         match self {
             ConstraintKind::PrimaryKey { columns }
             | ConstraintKind::Unique { columns }
@@ -41,7 +41,7 @@ impl ConstraintKind {
 impl Index {
     /// True when the index covers the column `column`, as a key, in an expression or in its
     /// predicate: dropping the column drops the index.
-    fn involves(&self, column: &str) -> bool {
+    pub fn involves(&self, column: &str) -> bool {
         self.columns
             .iter()
             .any(|key| key == column || expr::mentions(key, column))
