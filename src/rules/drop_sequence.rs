@@ -41,7 +41,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         );
         let identity = known
             .and_then(|s| s.owned_by.as_ref())
-            .filter(|(table, column)| cx.catalog.column(table, column).is_some_and(|c| c.identity));
+            .filter(|(table, column)| {
+                cx.catalog
+                    .column(table, column)
+                    .is_some_and(|c| c.identity.is_some())
+            });
         let resolved = cx.catalog.resolve(&sequence);
         let users = cx.catalog.columns_where(|column| {
             column

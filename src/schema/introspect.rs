@@ -13,8 +13,8 @@ use sqlparser::tokenizer::Token;
 use tokio_postgres::{Client, Error, Row};
 
 use super::{
-    default_search_path, Catalog, Column, Constraint, ConstraintKind, Index, Origin, Relation,
-    RelationKind, Sequence, TypeKind, UserType,
+    default_search_path, Catalog, Column, Constraint, ConstraintKind, Identity, Index, Origin,
+    Relation, RelationKind, Sequence, TypeKind, UserType,
 };
 use crate::shadow::snapshot::{user_schema, with_catalog_settings};
 use crate::sql;
@@ -75,7 +75,11 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             data_type: parse_data_type(&data_type),
             default: row.try_get(4)?,
             not_null: row.try_get(5)?,
-            identity: row.try_get(6)?,
+            identity: match row.try_get::<_, String>(6)?.as_str() {
+                "a" => Some(Identity::Always),
+                "d" => Some(Identity::ByDefault),
+                _ => None,
+            },
             generated: row.try_get(7)?,
             origin: Origin::BASELINE,
         };
@@ -139,6 +143,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             Sequence {
                 name,
                 owned_by: owner.zip(column),
+                options: row.try_get(5)?,
                 origin: Origin::BASELINE,
             },
         );
@@ -249,7 +254,7 @@ fn columns_sql() -> String {
     format!(
         "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid, true) END,
-                a.attnotnull, a.attidentity <> '', a.attgenerated <> ''
+                a.attnotnull, a.attidentity::text, a.attgenerated <> ''
            FROM pg_attribute a
            JOIN pg_class c ON c.oid = a.attrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -333,11 +338,16 @@ fn types_sql() -> String {
     )
 }
 
-/// Sequences with the column owning them: serial (`OWNED BY`, auto dependency) or identity.
+/// Sequences with the column owning them (serial: `OWNED BY`, auto dependency; or identity) and
+/// every option, as `CREATE SEQUENCE` takes it.
 fn sequences_sql() -> String {
     format!(
-        "SELECT n.nspname, c.relname, tn.nspname, t.relname, a.attname::text
+        "SELECT n.nspname, c.relname, tn.nspname, t.relname, a.attname::text,
+                ARRAY['AS ' || format_type(s.seqtypid, NULL), 'INCREMENT BY ' || s.seqincrement,
+                      'MINVALUE ' || s.seqmin, 'MAXVALUE ' || s.seqmax, 'START WITH ' || s.seqstart,
+                      'CACHE ' || s.seqcache, CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END]
            FROM pg_class c
+           JOIN pg_sequence s ON s.seqrelid = c.oid
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
                 AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0

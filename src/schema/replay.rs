@@ -128,7 +128,7 @@ impl Catalog {
                     data_type: None,
                     not_null: false,
                     default: None,
-                    identity: false,
+                    identity: None,
                     generated: false,
                     origin: super::Origin::BASELINE,
                 });

@@ -21,14 +21,14 @@ mod compare;
 mod data_loss;
 mod references;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
 use crate::advice::draft::{Body, Down, Draft, Rewrite, Step, Validation};
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
-use crate::schema::{self, Catalog};
+use crate::schema::{self, Catalog, RelationKind};
 use crate::shadow::apply::{self, ApplyError, Script};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
@@ -60,8 +60,8 @@ pub fn without_shadow() -> Validation {
 struct References {
     /// The baseline's schema model, for the rules.
     catalog: Catalog,
-    /// Relations of the baseline, named as traces name them (`public.orders`).
-    existed: HashSet<String>,
+    /// Relations of the baseline with their kinds, named as traces name them (`public.orders`).
+    existed: HashMap<String, RelationKind>,
     baseline: SchemaSnapshot,
     after_up: SchemaSnapshot,
 }
@@ -244,7 +244,10 @@ fn read_references(
         })?;
         let after_up = snapshot(client).await.map_err(unreadable)?;
         Ok(References {
-            existed: catalog.relations().map(|r| r.name.to_string()).collect(),
+            existed: catalog
+                .relations()
+                .map(|r| (r.name.to_string(), r.kind))
+                .collect(),
             catalog,
             baseline: before,
             after_up,
