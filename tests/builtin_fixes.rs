@@ -240,6 +240,31 @@ const DOWN_CASES: &[(&str, &str, &str)] = &[
         "DROP TABLE users, sessions;",
     ),
     (
+        "views and a materialized view with its index",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text, active boolean);\n\
+         INSERT INTO users SELECT n, 'u' || n, n % 2 = 0 FROM generate_series(1, 10) AS n;\n\
+         CREATE VIEW active_users (user_id, mail) AS SELECT id, lower(email) FROM users WHERE active;\n\
+         CREATE MATERIALIZED VIEW user_counts AS SELECT active, count(*) AS n FROM users GROUP BY active;\n\
+         CREATE UNIQUE INDEX user_counts_active ON user_counts (active);",
+        "DROP VIEW active_users;\nDROP MATERIALIZED VIEW user_counts;",
+    ),
+    (
+        "sequences with their options, owner and the defaults CASCADE took",
+        "CREATE TABLE tickets (id bigint, code int);\n\
+         CREATE SEQUENCE ticket_ids AS bigint INCREMENT BY 5 MINVALUE 10 MAXVALUE 100000 START WITH 20 \
+           CACHE 3 CYCLE OWNED BY tickets.id;\n\
+         CREATE SEQUENCE codes;\n\
+         ALTER TABLE tickets ALTER COLUMN code SET DEFAULT nextval('codes');\n\
+         SELECT nextval('ticket_ids');",
+        "DROP SEQUENCE ticket_ids;\nDROP SEQUENCE codes CASCADE;",
+    ),
+    (
+        "an enum and a composite type",
+        "CREATE TYPE mood AS ENUM ('sad', 'it''s ok', 'Happy');\n\
+         CREATE TYPE money_amount AS (amount numeric(12, 2), currency char(3));",
+        "DROP TYPE mood, money_amount;",
+    ),
+    (
         "constraints of every kind dropped",
         "CREATE TABLE users (id bigint, email text, age int);\n\
          INSERT INTO users SELECT n, 'u' || n, n FROM generate_series(1, 100) AS n;\n\

@@ -157,6 +157,11 @@ fn dump(catalog: &Catalog, types: &HashMap<String, String>) -> Dump {
                 type_name(base),
                 if *has_check { " with check" } else { "" }
             ),
+            // Attribute types are spelled differently by the two models: their names must agree.
+            TypeKind::Composite { attributes } => {
+                let names: Vec<&str> = attributes.iter().map(|(name, _)| name.as_str()).collect();
+                format!("composite ({})", names.join(", "))
+            }
             TypeKind::Other => "other".to_owned(),
         };
         lines.insert(format!("type {}", user_type.name), kind);

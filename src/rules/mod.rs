@@ -154,6 +154,7 @@ pub mod shadow {
 /// The down migrations of the rules about drops, which their help quotes: what undoes the drop, from
 /// the schema model before it.
 pub mod downs {
+    pub use super::drop_sequence::down as drop_sequence;
     pub use super::drop_table::down as drop_table;
 }
 

@@ -56,6 +56,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             _ => RelationKind::Table,
         };
         let partition_of = optional_object_name(row, 3)?;
+        let query: Option<String> = row.try_get(5)?;
         catalog.relations.insert(
             name.clone(),
             Relation {
@@ -64,6 +65,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of,
+                definition: query.map(|q| format!("AS {}", q.trim().trim_end_matches(';'))),
                 origin: Origin::BASELINE,
             },
         );
@@ -121,6 +123,13 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
                 TypeKind::Domain {
                     base: base.as_deref().and_then(parse_data_type),
                     has_check: row.try_get(5)?,
+                }
+            }
+            "c" => {
+                let names: Vec<String> = row.try_get(6)?;
+                let types: Vec<String> = row.try_get(7)?;
+                TypeKind::Composite {
+                    attributes: names.into_iter().zip(types).collect(),
                 }
             }
             _ => TypeKind::Other,
@@ -235,10 +244,11 @@ fn parse_data_type(text: &str) -> Option<DataType> {
     (parser.peek_token().token == Token::EOF).then_some(data_type)
 }
 
-/// Relations the model knows, with the partitioned table of a partition.
+/// Relations the model knows, with the partitioned table of a partition and the query of a view.
 fn relations_sql() -> String {
     format!(
-        "SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, p.relname
+        "SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, p.relname,
+                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END
            FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
@@ -316,7 +326,8 @@ fn indexes_sql() -> String {
 }
 
 /// Enums with their labels in order, domains with their base type and whether they have a check,
-/// and the other user-defined types: composite (not a table's row type), range and base types,
+/// composite types (not a table's row type) with their attributes, and the other user-defined
+/// types: range and base types,
 /// not the array types PostgreSQL makes for each.
 fn types_sql() -> String {
     format!(
@@ -325,7 +336,13 @@ fn types_sql() -> String {
                        ORDER BY e.enumsortorder),
                 CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
                 EXISTS (SELECT FROM pg_constraint co
-                         WHERE co.contypid = t.oid AND co.contype = 'c')
+                         WHERE co.contypid = t.oid AND co.contype = 'c'),
+                ARRAY(SELECT a.attname::text FROM pg_attribute a
+                       WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum),
+                ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                       WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum)
            FROM pg_type t
            JOIN pg_namespace n ON n.oid = t.typnamespace
            LEFT JOIN pg_class c ON c.oid = t.typrelid

@@ -166,6 +166,9 @@ pub struct Relation {
     pub constraints: Vec<Constraint>,
     /// The partitioned parent, for a partition.
     pub partition_of: Option<ObjectName>,
+    /// What follows a view's or materialized view's name in its `CREATE`: `[(columns)] AS query`,
+    /// as written or as PostgreSQL prints it; `None` for tables and views the model could not read.
+    pub definition: Option<String>,
     pub origin: Origin,
 }
 
@@ -190,6 +193,10 @@ pub enum TypeKind {
     Domain {
         base: Option<DataType>,
         has_check: bool,
+    },
+    /// `CREATE TYPE … AS (…)`: its attributes' names and types (SQL text), in order.
+    Composite {
+        attributes: Vec<(String, String)>,
     },
     Other,
 }

@@ -109,6 +109,7 @@ impl Catalog {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of: None,
+                definition: None,
                 origin: super::Origin::BASELINE,
             },
         );

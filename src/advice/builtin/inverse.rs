@@ -12,7 +12,7 @@ use crate::rules::downs;
 use crate::rules::fix::Undo;
 use crate::schema::ddl::{add_constraint, backs_a_constraint, create_index, foreign_keys_to};
 use crate::schema::naming::{ident, quote_ident, quote_name};
-use crate::schema::{Catalog, RelationKind};
+use crate::schema::{Catalog, RelationKind, TypeKind};
 use crate::sql::{Kind, ObjectName, Statement};
 
 /// The down migration of the whole migration, or why there is none.
@@ -122,7 +122,25 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, 
             names,
             cascade,
             ..
-        } => drop_table(catalog, names, *cascade),
+        } => downs::drop_table(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::Sequence,
+            names,
+            cascade,
+            ..
+        } => downs::drop_sequence(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::View | ObjectType::MaterializedView,
+            names,
+            cascade,
+            ..
+        } => recreate_views(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::Type,
+            names,
+            cascade,
+            ..
+        } => recreate_types(catalog, &names_of(names)?, *cascade),
         Ast::Drop { .. } => Err("what it drops, and the data in it, cannot be rebuilt".to_owned()),
         _ => Err(format!(
             "migagent has no inverse for {}",
@@ -370,15 +388,104 @@ fn referenced_by_others(catalog: &Catalog, table: &ObjectName) -> bool {
     !foreign_keys_to(catalog, table).is_empty()
 }
 
-/// `DROP TABLE`: the down the `drop-table` rule's help quotes.
-fn drop_table(
-    catalog: &Catalog,
-    names: &[sqlparser::ast::ObjectName],
-    cascade: bool,
-) -> Result<Undo, String> {
-    let names = names
+/// The names a `DROP` lists.
+fn names_of(names: &[sqlparser::ast::ObjectName]) -> Result<Vec<ObjectName>, String> {
+    names
         .iter()
-        .map(|name| ObjectName::from_ast(name).ok_or("a table has no name"))
-        .collect::<Result<Vec<_>, _>>()?;
-    downs::drop_table(catalog, &names, cascade)
+        .map(|name| ObjectName::from_ast(name).ok_or_else(|| "a name is empty".to_owned()))
+        .collect()
+}
+
+/// What CASCADE may take along that the model does not track.
+const CASCADE_UNKNOWN: &str =
+    "CASCADE also drops what depends on it (views, columns, defaults), which the schema model does \
+     not track";
+
+/// `CREATE [MATERIALIZED] VIEW` again for each dropped view, from its definition in the model, with
+/// the indexes of a materialized view. No data is lost: a view holds none, a materialized view is
+/// filled again from its query.
+fn recreate_views(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Undo, String> {
+    if cascade {
+        return Err(CASCADE_UNKNOWN.to_owned());
+    }
+    let mut undo = Undo::default();
+    for name in names {
+        let name = catalog.resolve(name);
+        let view = catalog
+            .relation(&name)
+            .ok_or_else(|| format!("the schema model does not know view {name}"))?;
+        let what = match view.kind {
+            RelationKind::View => "VIEW",
+            RelationKind::MaterializedView => "MATERIALIZED VIEW",
+            _ => return Err(format!("{name} is not a view")),
+        };
+        let definition = view
+            .definition
+            .as_ref()
+            .ok_or_else(|| format!("the schema model does not know the query of view {name}"))?;
+        undo.sql
+            .push(format!("CREATE {what} {} {definition};", quote_name(&name)));
+        let mut indexes: Vec<String> = catalog
+            .indexes_on(&name)
+            .map(|index| create_index(catalog, index))
+            .collect();
+        indexes.sort();
+        undo.sql.extend(indexes);
+        undo.notes.push(format!(
+            "{} {name} comes back from its query{}; grants, comments, and options such as \
+             security_barrier or CHECK OPTION are not in the schema model and are not restored.",
+            if view.kind == RelationKind::View {
+                "View"
+            } else {
+                "Materialized view"
+            },
+            if view.kind == RelationKind::View {
+                ""
+            } else {
+                ", filled with the data of today"
+            }
+        ));
+    }
+    Ok(undo)
+}
+
+/// `CREATE TYPE` again for each dropped type the model knows the definition of: an enum with its
+/// values in order. Nothing stores data in a type that a plain DROP TYPE could drop.
+fn recreate_types(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Undo, String> {
+    if cascade {
+        return Err(CASCADE_UNKNOWN.to_owned());
+    }
+    let mut undo = Undo::default();
+    for name in names {
+        let name = catalog.resolve(name);
+        let user_type = catalog
+            .user_type(&name)
+            .ok_or_else(|| format!("the schema model does not know type {name}"))?;
+        let definition = match &user_type.kind {
+            TypeKind::Enum { values } => {
+                let values: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+                format!("AS ENUM ({})", values.join(", "))
+            }
+            TypeKind::Composite { attributes } => {
+                let attributes: Vec<String> = attributes
+                    .iter()
+                    .map(|(name, data_type)| format!("{} {data_type}", quote_ident(name)))
+                    .collect();
+                format!("AS ({})", attributes.join(", "))
+            }
+            TypeKind::Domain { .. } | TypeKind::Other => {
+                return Err(format!(
+                    "the schema model does not keep the definition of type {name}"
+                ))
+            }
+        };
+        undo.sql
+            .push(format!("CREATE TYPE {} {definition};", quote_name(&name)));
+    }
+    Ok(undo)
+}
+
+/// A string literal: `'it''s'`.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }

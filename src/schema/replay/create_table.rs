@@ -65,6 +65,7 @@ impl Catalog {
             columns,
             constraints: Vec::new(),
             partition_of: parent.clone(),
+            definition: None,
             origin: self.current,
         });
         self.add_elements(&key, create);
@@ -120,6 +121,7 @@ impl Catalog {
             columns: Vec::new(),
             constraints: Vec::new(),
             partition_of: None,
+            definition: None,
             origin: self.current,
         });
         let mut constraints = Vec::new();

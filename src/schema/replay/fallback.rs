@@ -368,6 +368,7 @@ impl Catalog {
                     columns: Vec::new(),
                     constraints: Vec::new(),
                     partition_of: None,
+                    definition: None,
                     origin: self.current,
                 });
             }
