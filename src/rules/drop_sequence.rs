@@ -6,10 +6,11 @@
 
 use sqlparser::ast::ObjectType;
 
-use super::fix::Undo;
+use super::fix::{known, Undo};
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ddl::create_sequence;
+use crate::schema::naming::quote_literal;
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName};
 
@@ -102,9 +103,7 @@ pub fn down(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Un
     };
     for name in names {
         let resolved = catalog.resolve(name);
-        let sequence = catalog
-            .sequence(&resolved)
-            .ok_or_else(|| format!("the schema model does not know sequence {resolved}"))?;
+        let sequence = known(catalog.sequence(&resolved), "sequence", &resolved)?;
         let sequence_sql = sql_name(&sequence.name);
         undo.sql.push(create_sequence(sequence, None));
         if let Some((table, column)) = &sequence.owned_by {
@@ -119,9 +118,9 @@ pub fn down(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Un
         }
         undo.notes.push(format!(
             "Sequence {resolved} comes back at its first value: its position is gone. Before \
-             anything calls nextval on it, move it past the values in use (`SELECT setval('{}', \
+             anything calls nextval on it, move it past the values in use (`SELECT setval({}, \
              max(id)) FROM …;`).",
-            sequence_sql.replace('\'', "''")
+            quote_literal(&sequence_sql)
         ));
     }
     Ok(undo)

@@ -4,7 +4,7 @@
 
 use sqlparser::ast::ObjectType;
 
-use super::fix::Undo;
+use super::fix::{known, Undo};
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::schema::ddl::{
@@ -78,9 +78,7 @@ pub fn down(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Un
     let mut dropped = Vec::new();
     for name in names {
         let name = catalog.resolve(name);
-        let relation = catalog
-            .relation(&name)
-            .ok_or_else(|| format!("the schema model does not know table {name}"))?;
+        let relation = known(catalog.relation(&name), "table", &name)?;
         if relation.kind != RelationKind::Table || relation.partition_of.is_some() {
             return Err(format!(
                 "{name} is not a plain table, and the model does not keep how it is partitioned"

@@ -161,3 +161,8 @@ pub struct Undo {
     /// What the down does not restore, one sentence each.
     pub notes: Vec<String>,
 }
+
+/// What the schema model knows of an object a down must rebuild, or why there is no down.
+pub fn known<T>(found: Option<T>, what: &str, name: &impl std::fmt::Display) -> Result<T, String> {
+    found.ok_or_else(|| format!("the schema model does not know {what} {name}"))
+}

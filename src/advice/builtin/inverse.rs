@@ -9,9 +9,9 @@ use sqlparser::ast::{
 use super::Shape;
 use crate::advice::draft::Down;
 use crate::rules::downs;
-use crate::rules::fix::Undo;
+use crate::rules::fix::{known, Undo};
 use crate::schema::ddl::{add_constraint, backs_a_constraint, create_index, foreign_keys_to};
-use crate::schema::naming::{ident, quote_ident, quote_name};
+use crate::schema::naming::{ident, quote_ident, quote_literal, quote_name};
 use crate::schema::{Catalog, RelationKind, TypeKind};
 use crate::sql::{Kind, ObjectName, Statement};
 
@@ -411,18 +411,17 @@ fn recreate_views(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Res
     let mut undo = Undo::default();
     for name in names {
         let name = catalog.resolve(name);
-        let view = catalog
-            .relation(&name)
-            .ok_or_else(|| format!("the schema model does not know view {name}"))?;
-        let what = match view.kind {
-            RelationKind::View => "VIEW",
-            RelationKind::MaterializedView => "MATERIALIZED VIEW",
+        let view = known(catalog.relation(&name), "view", &name)?;
+        let (what, kind, filled) = match view.kind {
+            RelationKind::View => ("VIEW", "View", ""),
+            RelationKind::MaterializedView => (
+                "MATERIALIZED VIEW",
+                "Materialized view",
+                ", filled with the data of today",
+            ),
             _ => return Err(format!("{name} is not a view")),
         };
-        let definition = view
-            .definition
-            .as_ref()
-            .ok_or_else(|| format!("the schema model does not know the query of view {name}"))?;
+        let definition = known(view.definition.as_ref(), "the query of view", &name)?;
         undo.sql
             .push(format!("CREATE {what} {} {definition};", quote_name(&name)));
         let mut indexes: Vec<String> = catalog
@@ -432,18 +431,8 @@ fn recreate_views(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Res
         indexes.sort();
         undo.sql.extend(indexes);
         undo.notes.push(format!(
-            "{} {name} comes back from its query{}; grants, comments, and options such as \
-             security_barrier or CHECK OPTION are not in the schema model and are not restored.",
-            if view.kind == RelationKind::View {
-                "View"
-            } else {
-                "Materialized view"
-            },
-            if view.kind == RelationKind::View {
-                ""
-            } else {
-                ", filled with the data of today"
-            }
+            "{kind} {name} comes back from its query{filled}; grants, comments, and options such \
+             as security_barrier or CHECK OPTION are not in the schema model and are not restored."
         ));
     }
     Ok(undo)
@@ -458,9 +447,7 @@ fn recreate_types(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Res
     let mut undo = Undo::default();
     for name in names {
         let name = catalog.resolve(name);
-        let user_type = catalog
-            .user_type(&name)
-            .ok_or_else(|| format!("the schema model does not know type {name}"))?;
+        let user_type = known(catalog.user_type(&name), "type", &name)?;
         let definition = match &user_type.kind {
             TypeKind::Enum { values } => {
                 let values: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
@@ -483,9 +470,4 @@ fn recreate_types(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Res
             .push(format!("CREATE TYPE {} {definition};", quote_name(&name)));
     }
     Ok(undo)
-}
-
-/// A string literal: `'it''s'`.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
