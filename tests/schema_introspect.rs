@@ -13,7 +13,7 @@ mod common;
 
 use migagent::migration::{self, DiscoverOptions};
 use migagent::review::DEFAULT_MAX_FILE_SIZE;
-use migagent::schema::{self, Catalog, ConstraintKind, TypeKind};
+use migagent::schema::{self, Catalog, ConstraintKind, Identity, TypeKind};
 use migagent::shadow::cluster::EphemeralCluster;
 use migagent::sql::{self, ObjectName};
 use sqlparser::ast::DataType;
@@ -97,7 +97,9 @@ fn dump(catalog: &Catalog, types: &HashMap<String, String>) -> Dump {
                         .default
                         .as_ref()
                         .map_or(String::new(), |d| format!(" default {d}")),
-                    if column.identity { " identity" } else { "" },
+                    column
+                        .identity
+                        .map_or(String::new(), |identity| format!(" {}", identity.sql())),
                     if column.generated { " generated" } else { "" },
                 ),
             );
@@ -155,6 +157,11 @@ fn dump(catalog: &Catalog, types: &HashMap<String, String>) -> Dump {
                 type_name(base),
                 if *has_check { " with check" } else { "" }
             ),
+            // Attribute types are spelled differently by the two models: their names must agree.
+            TypeKind::Composite { attributes } => {
+                let names: Vec<&str> = attributes.iter().map(|(name, _)| name.as_str()).collect();
+                format!("composite ({})", names.join(", "))
+            }
             TypeKind::Other => "other".to_owned(),
         };
         lines.insert(format!("type {}", user_type.name), kind);
@@ -682,14 +689,27 @@ fn introspected_baseline_answers_the_rules_questions() {
         assert!(catalog.has_validated_not_null_check(&users, "email"));
         assert!(!catalog.has_validated_not_null_check(&users, "nick"));
         let id = catalog.column(&users, "id").unwrap();
-        assert!(id.identity && id.not_null);
+        assert!(id.identity == Some(Identity::Always) && id.not_null);
         assert_eq!(id.data_type, Some(DataType::BigInt(None)));
+        let sequence = catalog
+            .sequence(&ObjectName::new(None, "users_id_seq"))
+            .unwrap();
         assert_eq!(
-            catalog
-                .sequence(&ObjectName::new(None, "users_id_seq"))
-                .unwrap()
-                .owned_by,
+            sequence.owned_by,
             Some((ObjectName::new(Some("public"), "users"), "id".to_owned()))
+        );
+        // Every option, as CREATE SEQUENCE takes it: what a down migration re-creates it with.
+        assert_eq!(
+            sequence.options,
+            [
+                "AS bigint",
+                "INCREMENT BY 1",
+                "MINVALUE 1",
+                "MAXVALUE 9223372036854775807",
+                "START WITH 1",
+                "CACHE 1",
+                "NO CYCLE"
+            ]
         );
 
         catalog.begin_migration();

@@ -168,7 +168,7 @@ fn safe_not_null_pattern_across_migrations() {
     assert!(catalog.column(&name("users"), "email").unwrap().not_null);
     assert!(catalog.constraints_of(&name("users")).len() == 1);
     let id = catalog.column(&name("users"), "id").unwrap();
-    assert!(id.identity && id.not_null);
+    assert!(id.identity == Some(migagent::schema::Identity::Always) && id.not_null);
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn describe_relation(catalog: &Catalog, relation: &Relation, stats: Option<&Stat
         if let Some(default) = &column.default {
             line.push_str(&format!(" DEFAULT {default}"));
         }
-        if column.identity {
+        if column.identity.is_some() {
             line.push_str(" GENERATED AS IDENTITY");
         }
         lines.push(line);

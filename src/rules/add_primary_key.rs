@@ -7,7 +7,7 @@
 use super::add_unique_constraint::{
     index_constraints, index_then_constraint, IndexConstraint, IndexConstraintKind,
 };
-use super::fix::{not_null_via_check, Fix, Step};
+use super::fix::{not_null_via_check, terminated, Fix, Step};
 use super::syntax::{sql_ident, sql_name};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
@@ -134,23 +134,31 @@ fn check_name(table: &ObjectName, column: &str) -> String {
 
 /// The help: the fix's steps in order, each with where it must run.
 fn help_of(fix: &Fix) -> String {
-    let steps: Vec<String> = fix
-        .steps
-        .iter()
-        .map(|step| match step.transactional {
-            true => format!("`{}`", step.sql),
-            false => format!("`{}` (outside a transaction block)", step.sql),
-        })
-        .collect();
+    let steps = quoted_steps(fix);
     let (not_null, index) = steps.split_at(steps.len() - 2);
     let index = format!("without blocking writes: {}, then {}", index[0], index[1]);
     if not_null.is_empty() {
         return format!("build the index first {index}");
     }
+    format!("{}; then build the index {index}", not_null_help(not_null))
+}
+
+/// Each step of `fix` quoted, with where it must run.
+fn quoted_steps(fix: &Fix) -> Vec<String> {
+    fix.steps
+        .iter()
+        .map(|step| match step.transactional {
+            true => format!("`{}`", step.sql),
+            false => format!("`{}` (outside a transaction block)", step.sql),
+        })
+        .collect()
+}
+
+fn not_null_help(steps: &[String]) -> String {
     format!(
         "first make the key columns NOT NULL without a scan under ACCESS EXCLUSIVE, each step in a \
-         transaction of its own: {}; then build the index {index}",
-        not_null.join(", then ")
+         transaction of its own: {}",
+        steps.join(", then ")
     )
 }
 
@@ -167,21 +175,40 @@ fn scans_for_nulls(
         return None;
     };
     let name = cx.qualified(table);
-    Some(cx.diagnostic(
-        constraint.offset,
-        Some(table),
-        format!(
-            "ADD PRIMARY KEY USING INDEX {} on existing table {name} sets {} NOT NULL, which scans every \
-             row for NULLs under ACCESS EXCLUSIVE: reads and writes on {name} are blocked until the scan \
-             finishes",
-            index.name,
-            nullable.join(", ")
-        ),
-        format!(
+    let fix = (cx.settings.pg_version >= CHECK_SHORTCUT_SINCE).then(|| {
+        let table_sql = sql_name(&cx.catalog.resolve(table));
+        let attach = Step::transactional(
+            terminated(cx.statement.sql(cx.text)),
+            "adopts the index as the primary key: instant, the key columns are NOT NULL already",
+        );
+        not_null_then(&table_sql, table, &nullable, Fix::replace(vec![attach]))
+    });
+    let help = match &fix {
+        Some(fix) => {
+            let steps = quoted_steps(fix);
+            let (not_null, attach) = steps.split_at(steps.len() - 1);
+            format!("{}; then {}", not_null_help(not_null), attach[0])
+        }
+        None => format!(
             "make the key columns provably NOT NULL before adding the key{}",
             not_null_first(cx, table, &nullable)
         ),
-    ))
+    };
+    Some(
+        cx.diagnostic(
+            constraint.offset,
+            Some(table),
+            format!(
+                "ADD PRIMARY KEY USING INDEX {} on existing table {name} sets {} NOT NULL, which scans \
+                 every row for NULLs under ACCESS EXCLUSIVE: reads and writes on {name} are blocked \
+                 until the scan finishes",
+                index.name,
+                nullable.join(", ")
+            ),
+            help,
+        )
+        .with_fix(fix.filter(|_| cx.fixable())),
+    )
 }
 
 fn nullability(cx: &StatementContext, table: &ObjectName, columns: &[String]) -> Nullability {
@@ -299,6 +326,15 @@ error[add-primary-key]: ADD PRIMARY KEY on existing table public.events builds i
         );
         assert!(
             report.contains("ADD PRIMARY KEY USING INDEX legacy_code_idx on existing table public.legacy sets code NOT NULL, which scans every row for NULLs under ACCESS EXCLUSIVE"),
+            "{report}"
+        );
+        // The help quotes the fix: the CHECK proves the column NOT NULL, then the key adopts the index.
+        assert!(
+            report.contains(
+                "`ALTER TABLE public.legacy ALTER COLUMN code SET NOT NULL; ALTER TABLE public.legacy \
+                 DROP CONSTRAINT legacy_code_not_null;`; then `ALTER TABLE legacy ADD PRIMARY KEY \
+                 USING INDEX legacy_code_idx;`"
+            ),
             "{report}"
         );
         let proven =

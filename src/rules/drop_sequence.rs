@@ -6,8 +6,12 @@
 
 use sqlparser::ast::ObjectType;
 
+use super::fix::{known, Undo};
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use crate::schema::ddl::create_sequence;
+use crate::schema::naming::quote_literal;
+use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {
@@ -41,7 +45,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         );
         let identity = known
             .and_then(|s| s.owned_by.as_ref())
-            .filter(|(table, column)| cx.catalog.column(table, column).is_some_and(|c| c.identity));
+            .filter(|(table, column)| {
+                cx.catalog
+                    .column(table, column)
+                    .is_some_and(|c| c.identity.is_some())
+            });
         let resolved = cx.catalog.resolve(&sequence);
         let users = cx.catalog.columns_where(|column| {
             column
@@ -69,18 +77,75 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 users.join(", ")
             ));
         }
-        out.push(cx.diagnostic(
-            offset,
-            Some(&sequence),
-            message,
-            format!(
-                "stop using it first (drop the column defaults that call nextval on it, and every \
-                 nextval in the application), deploy that, and drop it in a later migration; if its \
-                 position may still matter, record it first (`SELECT last_value FROM {};`)",
-                sql_name(&cx.catalog.resolve(&sequence))
-            ),
+        let mut help = format!(
+            "stop using it first (drop the column defaults that call nextval on it, and every \
+             nextval in the application), deploy that, and drop it in a later migration; if its \
+             position may still matter, record it first (`SELECT last_value FROM {};`)",
+            sql_name(&resolved)
+        );
+        if let Ok(undo) = down(cx.catalog, std::slice::from_ref(&sequence), cascade) {
+            help.push_str(&format!(
+                "; the down migration re-creates it at its first value: `{}`",
+                undo.sql.join(" ")
+            ));
+        }
+        out.push(cx.diagnostic(offset, Some(&sequence), message, help));
+    }
+}
+
+/// The down of `DROP SEQUENCE names [CASCADE]`: each sequence again with its options and owner, and
+/// with CASCADE the column defaults that drew from it. Its position is gone (`data_loss`): it starts
+/// again at its first value.
+pub fn down(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Undo, String> {
+    let mut undo = Undo {
+        data_loss: true,
+        ..Undo::default()
+    };
+    for name in names {
+        let resolved = catalog.resolve(name);
+        let sequence = known(catalog.sequence(&resolved), "sequence", &resolved)?;
+        let sequence_sql = sql_name(&sequence.name);
+        undo.sql.push(create_sequence(sequence, None));
+        if let Some((table, column)) = &sequence.owned_by {
+            undo.sql.push(format!(
+                "ALTER SEQUENCE {sequence_sql} OWNED BY {}.{};",
+                sql_name(table),
+                sql_ident(column)
+            ));
+        }
+        if cascade {
+            undo.sql.extend(defaults_from(catalog, &resolved));
+        }
+        undo.notes.push(format!(
+            "Sequence {resolved} comes back at its first value: its position is gone. Before \
+             anything calls nextval on it, move it past the values in use (`SELECT setval({}, \
+             max(id)) FROM …;`).",
+            quote_literal(&sequence_sql)
         ));
     }
+    Ok(undo)
+}
+
+/// `SET DEFAULT` again for every column whose default draws from `sequence` (CASCADE dropped them).
+fn defaults_from(catalog: &Catalog, sequence: &ObjectName) -> Vec<String> {
+    let mut sql: Vec<String> = catalog
+        .relations()
+        .flat_map(|relation| {
+            relation.columns.iter().filter_map(move |column| {
+                let default = column.default.as_deref()?;
+                let target = nextval_target(default)?;
+                (catalog.resolve(&target) == *sequence).then(|| {
+                    format!(
+                        "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default};",
+                        sql_name(&relation.name),
+                        sql_ident(&column.name)
+                    )
+                })
+            })
+        })
+        .collect();
+    sql.sort();
+    sql
 }
 
 /// The sequence a default of the form `nextval('name'::regclass)` draws from, with PostgreSQL's
@@ -159,7 +224,7 @@ warning[drop-sequence]: DROP SEQUENCE deletes public.legacy_seq and its position
 1 | DROP SEQUENCE legacy_seq;
   |               ^^^^^^^^^^
   |
-  = help: stop using it first (drop the column defaults that call nextval on it, and every nextval in the application), deploy that, and drop it in a later migration; if its position may still matter, record it first (`SELECT last_value FROM public.legacy_seq;`)
+  = help: stop using it first (drop the column defaults that call nextval on it, and every nextval in the application), deploy that, and drop it in a later migration; if its position may still matter, record it first (`SELECT last_value FROM public.legacy_seq;`); the down migration re-creates it at its first value: `CREATE SEQUENCE public.legacy_seq;`
 
 "
         );

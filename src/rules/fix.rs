@@ -150,3 +150,19 @@ pub fn not_null_via_check(
         ),
     ]
 }
+
+/// A fixer's down for one statement: what undoes it, from the schema model as it was before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undo {
+    /// Statements in the order they must run, each ending with `;`.
+    pub sql: Vec<String>,
+    /// The statement destroys data the down cannot bring back.
+    pub data_loss: bool,
+    /// What the down does not restore, one sentence each.
+    pub notes: Vec<String>,
+}
+
+/// What the schema model knows of an object a down must rebuild, or why there is no down.
+pub fn known<T>(found: Option<T>, what: &str, name: &impl std::fmt::Display) -> Result<T, String> {
+    found.ok_or_else(|| format!("the schema model does not know {what} {name}"))
+}

@@ -151,6 +151,13 @@ pub mod shadow {
     pub const OBSERVED_BLOCKING_LOCK: &Rule = &super::observed_blocking_lock::RULE;
 }
 
+/// The down migrations of the rules about drops, which their help quotes: what undoes the drop, from
+/// the schema model before it.
+pub mod downs {
+    pub use super::drop_sequence::down as drop_sequence;
+    pub use super::drop_table::down as drop_table;
+}
+
 /// The rule whose findings come from comparing the migrations with git's merge base (`--base`).
 pub const HISTORY_MODIFIED: &Rule = &history_modified::RULE;
 

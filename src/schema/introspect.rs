@@ -13,8 +13,8 @@ use sqlparser::tokenizer::Token;
 use tokio_postgres::{Client, Error, Row};
 
 use super::{
-    default_search_path, Catalog, Column, Constraint, ConstraintKind, Index, Origin, Relation,
-    RelationKind, Sequence, TypeKind, UserType,
+    default_search_path, Catalog, Column, Constraint, ConstraintKind, Identity, Index, Origin,
+    Relation, RelationKind, Sequence, TypeKind, UserType,
 };
 use crate::shadow::snapshot::{user_schema, with_catalog_settings};
 use crate::sql;
@@ -56,6 +56,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             _ => RelationKind::Table,
         };
         let partition_of = optional_object_name(row, 3)?;
+        let query: Option<String> = row.try_get(5)?;
         catalog.relations.insert(
             name.clone(),
             Relation {
@@ -64,6 +65,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of,
+                definition: query.map(|q| format!("AS {}", q.trim().trim_end_matches(';'))),
                 origin: Origin::BASELINE,
             },
         );
@@ -75,7 +77,11 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             data_type: parse_data_type(&data_type),
             default: row.try_get(4)?,
             not_null: row.try_get(5)?,
-            identity: row.try_get(6)?,
+            identity: match row.try_get::<_, String>(6)?.as_str() {
+                "a" => Some(Identity::Always),
+                "d" => Some(Identity::ByDefault),
+                _ => None,
+            },
             generated: row.try_get(7)?,
             origin: Origin::BASELINE,
         };
@@ -119,6 +125,13 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
                     has_check: row.try_get(5)?,
                 }
             }
+            "c" => {
+                let names: Vec<String> = row.try_get(6)?;
+                let types: Vec<String> = row.try_get(7)?;
+                TypeKind::Composite {
+                    attributes: names.into_iter().zip(types).collect(),
+                }
+            }
             _ => TypeKind::Other,
         };
         catalog.types.insert(
@@ -139,6 +152,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             Sequence {
                 name,
                 owned_by: owner.zip(column),
+                options: row.try_get(5)?,
                 origin: Origin::BASELINE,
             },
         );
@@ -230,10 +244,11 @@ fn parse_data_type(text: &str) -> Option<DataType> {
     (parser.peek_token().token == Token::EOF).then_some(data_type)
 }
 
-/// Relations the model knows, with the partitioned table of a partition.
+/// Relations the model knows, with the partitioned table of a partition and the query of a view.
 fn relations_sql() -> String {
     format!(
-        "SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, p.relname
+        "SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, p.relname,
+                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END
            FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
@@ -249,7 +264,7 @@ fn columns_sql() -> String {
     format!(
         "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid, true) END,
-                a.attnotnull, a.attidentity <> '', a.attgenerated <> ''
+                a.attnotnull, a.attidentity::text, a.attgenerated <> ''
            FROM pg_attribute a
            JOIN pg_class c ON c.oid = a.attrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -311,7 +326,8 @@ fn indexes_sql() -> String {
 }
 
 /// Enums with their labels in order, domains with their base type and whether they have a check,
-/// and the other user-defined types: composite (not a table's row type), range and base types,
+/// composite types (not a table's row type) with their attributes, and the other user-defined
+/// types: range and base types,
 /// not the array types PostgreSQL makes for each.
 fn types_sql() -> String {
     format!(
@@ -320,7 +336,13 @@ fn types_sql() -> String {
                        ORDER BY e.enumsortorder),
                 CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
                 EXISTS (SELECT FROM pg_constraint co
-                         WHERE co.contypid = t.oid AND co.contype = 'c')
+                         WHERE co.contypid = t.oid AND co.contype = 'c'),
+                ARRAY(SELECT a.attname::text FROM pg_attribute a
+                       WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum),
+                ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                       WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum)
            FROM pg_type t
            JOIN pg_namespace n ON n.oid = t.typnamespace
            LEFT JOIN pg_class c ON c.oid = t.typrelid
@@ -333,11 +355,16 @@ fn types_sql() -> String {
     )
 }
 
-/// Sequences with the column owning them: serial (`OWNED BY`, auto dependency) or identity.
+/// Sequences with the column owning them (serial: `OWNED BY`, auto dependency; or identity) and
+/// every option, as `CREATE SEQUENCE` takes it.
 fn sequences_sql() -> String {
     format!(
-        "SELECT n.nspname, c.relname, tn.nspname, t.relname, a.attname::text
+        "SELECT n.nspname, c.relname, tn.nspname, t.relname, a.attname::text,
+                ARRAY['AS ' || format_type(s.seqtypid, NULL), 'INCREMENT BY ' || s.seqincrement,
+                      'MINVALUE ' || s.seqmin, 'MAXVALUE ' || s.seqmax, 'START WITH ' || s.seqstart,
+                      'CACHE ' || s.seqcache, CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END]
            FROM pg_class c
+           JOIN pg_sequence s ON s.seqrelid = c.oid
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
                 AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0

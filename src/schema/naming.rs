@@ -161,6 +161,11 @@ pub fn quote_name(name: &ObjectName) -> String {
     }
 }
 
+/// A string literal as SQL must write it: `'it''s'`.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,7 @@ impl Catalog {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of: None,
+                definition: None,
                 origin: super::Origin::BASELINE,
             },
         );
@@ -128,7 +129,7 @@ impl Catalog {
                     data_type: None,
                     not_null: false,
                     default: None,
-                    identity: false,
+                    identity: None,
                     generated: false,
                     origin: super::Origin::BASELINE,
                 });

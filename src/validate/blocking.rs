@@ -1,12 +1,15 @@
 //! What a rewrite's trace must not show on a table that existed before it: a rewrite, or a scan
 //! (validating a constraint, building an index, proving NOT NULL) while its transaction holds a
 //! lock that blocks writes. Scans under SHARE UPDATE EXCLUSIVE (`VALIDATE CONSTRAINT`) and
-//! CONCURRENTLY builds leave writes running, and are what the safe rewrites are made of.
+//! CONCURRENTLY builds leave writes running, and are what the safe rewrites are made of. Nothing
+//! writes a materialized view, so a scan of one under a lock short of ACCESS EXCLUSIVE (`REFRESH
+//! MATERIALIZED VIEW CONCURRENTLY` holds EXCLUSIVE) keeps its readers running and blocks nobody.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::compare::shown;
 use crate::pg::locks::LockMode;
+use crate::schema::RelationKind;
 use crate::shadow::trace::StatementTrace;
 
 /// Where a traced statement sits in the draft, for reasons: "step 2 (line 1, ALTER TABLE)".
@@ -26,11 +29,11 @@ impl std::fmt::Display for StepStatement<'_> {
     }
 }
 
-/// The reasons one step's traces give; `existed` holds the relations of the baseline, named as
-/// traces name them (`public.orders`), and `at` places a statement of the step.
+/// The reasons one step's traces give; `existed` holds the relations of the baseline with their
+/// kinds, named as traces name them (`public.orders`), and `at` places a statement of the step.
 pub(super) fn blocking_reasons(
     traces: &[StatementTrace],
-    existed: &HashSet<String>,
+    existed: &HashMap<String, RelationKind>,
     at: impl Fn(&StatementTrace) -> String,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -44,7 +47,7 @@ pub(super) fn blocking_reasons(
             let entry = held.entry(relation).or_insert(mode);
             *entry = (*entry).max(mode);
         }
-        for table in trace.rewrites.iter().filter(|t| existed.contains(*t)) {
+        for table in trace.rewrites.iter().filter(|t| existed.contains_key(*t)) {
             let mode = held
                 .get(table.as_str())
                 .copied()
@@ -62,10 +65,12 @@ pub(super) fn blocking_reasons(
             let Some(&mode) = held.get(table) else {
                 continue;
             };
-            if mode < LockMode::Share
-                || !existed.contains(table)
-                || trace.rewrites.iter().any(|t| t == table)
-            {
+            let blocks = match existed.get(table) {
+                None => false,
+                Some(RelationKind::MaterializedView) => mode == LockMode::AccessExclusive,
+                Some(_) => mode >= LockMode::Share,
+            };
+            if !blocks || trace.rewrites.iter().any(|t| t == table) {
                 continue;
             }
             reasons.push(format!(
@@ -123,7 +128,11 @@ mod tests {
     }
 
     fn reasons(traces: &[StatementTrace]) -> Vec<String> {
-        let existed: HashSet<String> = ["public.orders".to_owned()].into();
+        let existed: HashMap<String, RelationKind> = [
+            ("public.orders".to_owned(), RelationKind::Table),
+            ("public.totals".to_owned(), RelationKind::MaterializedView),
+        ]
+        .into();
         blocking_reasons(traces, &existed, |t| {
             StepStatement {
                 step: 1,
@@ -172,6 +181,21 @@ mod tests {
             false,
         )];
         assert!(reasons(&new_table).is_empty());
+        // REFRESH MATERIALIZED VIEW CONCURRENTLY: EXCLUSIVE, which only other refreshes wait for.
+        let refresh = [trace(
+            0,
+            &[("public.totals", "ExclusiveLock")],
+            &["public.totals"],
+            false,
+        )];
+        assert!(reasons(&refresh).is_empty());
+        let refresh = [trace(
+            0,
+            &[("public.totals", "AccessExclusiveLock")],
+            &["public.totals"],
+            false,
+        )];
+        assert_eq!(reasons(&refresh).len(), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod compare;
 mod data_loss;
 mod references;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
@@ -29,7 +29,7 @@ use tokio_postgres::Client;
 use crate::advice::draft::{Body, Down, Draft, Rewrite, Source, Step, Validation};
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
-use crate::schema::{self, Catalog};
+use crate::schema::{self, Catalog, RelationKind};
 use crate::shadow::apply::{self, ApplyError, Script};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
@@ -61,8 +61,8 @@ pub fn without_shadow() -> Validation {
 struct References {
     /// The baseline's schema model, for the rules.
     catalog: Catalog,
-    /// Relations of the baseline, named as traces name them (`public.orders`).
-    existed: HashSet<String>,
+    /// Relations of the baseline with their kinds, named as traces name them (`public.orders`).
+    existed: HashMap<String, RelationKind>,
     baseline: SchemaSnapshot,
     after_up: SchemaSnapshot,
     /// The columns the original drops (`public.users`, `email`), renamed ones not among them.
@@ -287,7 +287,10 @@ async fn read_references(
         let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
         Ok(References {
             dropped: data_loss::dropped_columns(&columns_before, &columns_after),
-            existed: catalog.relations().map(|r| r.name.to_string()).collect(),
+            existed: catalog
+                .relations()
+                .map(|r| (r.name.to_string(), r.kind))
+                .collect(),
             catalog,
             baseline: before,
             after_up,

@@ -27,14 +27,13 @@ impl Fixture {
         let mut shadow = Shadow::open(&options, None)
             .expect("the shadow starts")
             .expect("PostgreSQL is installed");
-        let database = shadow.create_database(None).unwrap();
-        shadow
-            .block_on(database.client.batch_execute(history))
-            .unwrap();
-        let baseline = shadow
-            .seal_baseline(database, "history")
-            .expect("the baseline seals");
+        let baseline = seal(&mut shadow, history);
         Some(Fixture { shadow, baseline })
+    }
+
+    /// Replaces the baseline with a new one holding `history`, on the same server.
+    pub fn set_history(&mut self, history: &str) {
+        self.baseline = seal(&mut self.shadow, history);
     }
 
     /// Runs `check` with a validator for `original`, a migration its tool runs in one transaction,
@@ -44,10 +43,20 @@ impl Fixture {
         original: &str,
         check: impl AsyncFnOnce(&mut Validator) -> T,
     ) -> T {
+        self.validator_in(original, Transaction::Wrapped, check)
+    }
+
+    /// [`Fixture::validator`] for a migration its tool runs as `transaction` says.
+    pub fn validator_in<T>(
+        &mut self,
+        original: &str,
+        transaction: Transaction,
+        check: impl AsyncFnOnce(&mut Validator) -> T,
+    ) -> T {
         let parsed = sql::parse_text(original);
         let sections = [Section {
             range: 0..original.len(),
-            transaction: Transaction::Wrapped,
+            transaction,
         }];
         let options = ReviewOptions::default();
         let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
@@ -63,4 +72,15 @@ impl Fixture {
         );
         self.shadow.block_on(check(&mut validator))
     }
+}
+
+/// A new baseline database holding `history`, sealed as a template.
+fn seal(shadow: &mut Shadow, history: &str) -> String {
+    let database = shadow.create_database(None).unwrap();
+    shadow
+        .block_on(database.client.batch_execute(history))
+        .unwrap_or_else(|e| panic!("the history applies: {e}\n{history}"));
+    shadow
+        .seal_baseline(database, "history")
+        .expect("the baseline seals")
 }

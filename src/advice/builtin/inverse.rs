@@ -8,19 +8,12 @@ use sqlparser::ast::{
 
 use super::Shape;
 use crate::advice::draft::Down;
-use crate::schema::naming::{ident, quote_ident, quote_name};
-use crate::schema::{Catalog, Constraint, ConstraintKind, Index, Relation, RelationKind, Sequence};
+use crate::rules::downs;
+use crate::rules::fix::{known, Undo};
+use crate::schema::ddl::{add_constraint, backs_a_constraint, create_index, foreign_keys_to};
+use crate::schema::naming::{ident, quote_ident, quote_literal, quote_name};
+use crate::schema::{Catalog, ConstraintKind, RelationKind, TypeKind};
 use crate::sql::{Kind, ObjectName, Statement};
-
-/// What undoes one statement.
-#[derive(Default)]
-struct Inverse {
-    /// Statements in the order they must run.
-    sql: Vec<String>,
-    /// The statement destroys data the inverse cannot bring back.
-    data_loss: bool,
-    notes: Vec<String>,
-}
 
 /// The down migration of the whole migration, or why there is none.
 pub(super) fn down<L: Fn(usize) -> usize>(
@@ -57,7 +50,7 @@ pub(super) fn down<L: Fn(usize) -> usize>(
 }
 
 /// The inverse of one statement on the schema `catalog` (just before it).
-fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Inverse, String> {
+fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, String> {
     match statement.class.kind {
         // No schema change to undo (a refresh or a rebuild changes no definition).
         Kind::RefreshMaterializedView
@@ -71,7 +64,7 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Invers
         | Kind::Savepoint
         | Kind::Select
         | Kind::Vacuum
-        | Kind::PsqlMeta => return Ok(Inverse::default()),
+        | Kind::PsqlMeta => return Ok(Undo::default()),
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Copy | Kind::Truncate => {
             return Err("it changes rows, and the rows it changed are not known".to_owned())
         }
@@ -86,18 +79,18 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Invers
         | Ast::CreateView(_)
         | Ast::CreateSequence { .. }
         | Ast::CreateType { .. } => Ok(drop_created(text, statement, catalog)),
-        Ast::CreateSchema { schema_name, .. } => Ok(Inverse {
+        Ast::CreateSchema { schema_name, .. } => Ok(Undo {
             sql: vec![format!("DROP SCHEMA {schema_name};")],
-            ..Inverse::default()
+            ..Undo::default()
         }),
-        Ast::CreateExtension(extension) => Ok(Inverse {
+        Ast::CreateExtension(extension) => Ok(Undo {
             sql: vec![format!("DROP EXTENSION {};", extension.name)],
-            ..Inverse::default()
+            ..Undo::default()
         }),
         Ast::AlterTable(alter) => {
             let table = ObjectName::from_ast(&alter.name).ok_or("its table has no name")?;
             let table = catalog.resolve(&table);
-            let mut inverse = Inverse::default();
+            let mut inverse = Undo::default();
             for operation in alter.operations.iter().rev() {
                 invert_operation(catalog, &table, operation, &mut inverse)?;
             }
@@ -110,13 +103,13 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Invers
             let old = ObjectName::from_ast(name).ok_or("its index has no name")?;
             let old = catalog.resolve(&old);
             let new = ObjectName::from_ast(index_name).ok_or("its new name is empty")?;
-            Ok(Inverse {
+            Ok(Undo {
                 sql: vec![format!(
                     "ALTER INDEX {} RENAME TO {};",
                     quote_name(&ObjectName::new(old.schema.as_deref(), &new.name)),
                     quote_ident(&old.name)
                 )],
-                ..Inverse::default()
+                ..Undo::default()
             })
         }
         Ast::Drop {
@@ -129,7 +122,25 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Invers
             names,
             cascade,
             ..
-        } => recreate_tables(catalog, names, *cascade),
+        } => downs::drop_table(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::Sequence,
+            names,
+            cascade,
+            ..
+        } => downs::drop_sequence(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::View | ObjectType::MaterializedView,
+            names,
+            cascade,
+            ..
+        } => recreate_views(catalog, &names_of(names)?, *cascade),
+        Ast::Drop {
+            object_type: ObjectType::Type,
+            names,
+            cascade,
+            ..
+        } => recreate_types(catalog, &names_of(names)?, *cascade),
         Ast::Drop { .. } => Err("what it drops, and the data in it, cannot be rebuilt".to_owned()),
         _ => Err(format!(
             "migagent has no inverse for {}",
@@ -140,7 +151,7 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Invers
 
 /// DROP for every object the statement created: the relations, indexes, sequences and types the
 /// model has after it and did not have before (generated names included).
-fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Inverse {
+fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Undo {
     let mut after = catalog.clone();
     after.apply(text, statement);
     let mut sql = Vec::new();
@@ -175,9 +186,9 @@ fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Inverse
         }
     }
     sql.sort();
-    Inverse {
+    Undo {
         sql,
-        ..Inverse::default()
+        ..Undo::default()
     }
 }
 
@@ -186,7 +197,7 @@ fn invert_operation(
     catalog: &Catalog,
     table: &ObjectName,
     operation: &AlterTableOperation,
-    inverse: &mut Inverse,
+    inverse: &mut Undo,
 ) -> Result<(), String> {
     let table_sql = quote_name(table);
     let mut alter = |clause: String| {
@@ -214,6 +225,16 @@ fn invert_operation(
                         quote_ident(&column)
                     ));
                 }
+            }
+            // The adopted index went with the constraint: it comes back under its own name.
+            if let TableConstraint::PrimaryKeyUsingIndex(using)
+            | TableConstraint::UniqueUsingIndex(using) = constraint
+            {
+                let index = ObjectName::new(table.schema.as_deref(), &ident(&using.index_name));
+                let index = catalog
+                    .index(&index)
+                    .ok_or_else(|| format!("the schema model does not know index {index}"))?;
+                inverse.sql.push(create_index(catalog, index));
             }
         }
         AlterTableOperation::ValidateConstraint { .. } => {}
@@ -306,7 +327,7 @@ fn restore_columns(
     table: &ObjectName,
     columns: &[String],
     cascade: bool,
-    inverse: &mut Inverse,
+    inverse: &mut Undo,
 ) -> Result<(), String> {
     inverse.data_loss = true;
     for column in columns {
@@ -350,13 +371,13 @@ fn restore_column(
     catalog: &Catalog,
     table: &ObjectName,
     column: &str,
-    inverse: &mut Inverse,
+    inverse: &mut Undo,
 ) -> Result<(), String> {
     let table_sql = quote_name(table);
     let before = catalog
         .column(table, column)
         .ok_or_else(|| format!("the schema model does not know column {column}"))?;
-    if before.generated || before.identity {
+    if before.generated || before.identity.is_some() {
         return Err(format!(
             "the schema model does not keep how column {column} is generated"
         ));
@@ -452,8 +473,8 @@ fn primary_key_columns(
 fn recreate_indexes(
     catalog: &Catalog,
     names: &[sqlparser::ast::ObjectName],
-) -> Result<Inverse, String> {
-    let mut inverse = Inverse::default();
+) -> Result<Undo, String> {
+    let mut inverse = Undo::default();
     for name in names {
         let name = ObjectName::from_ast(name).ok_or("an index has no name")?;
         let index = catalog
@@ -467,226 +488,91 @@ fn recreate_indexes(
     Ok(inverse)
 }
 
-/// Primary key, unique and exclusion constraints own the index of their name.
-fn backs_a_constraint(catalog: &Catalog, index: &Index) -> bool {
-    catalog
-        .constraints_of(&index.table)
-        .iter()
-        .any(|c| c.name == index.name.name)
-}
-
-/// `CREATE [UNIQUE] INDEX` of an index the model knows.
-fn create_index(catalog: &Catalog, index: &Index) -> String {
-    let mut sql = format!(
-        "CREATE {}INDEX {} ON {} ({})",
-        if index.unique { "UNIQUE " } else { "" },
-        quote_ident(&index.name.name),
-        quote_name(&index.table),
-        index
-            .columns
-            .iter()
-            .map(|key| match catalog.column(&index.table, key) {
-                Some(_) => quote_ident(key),
-                None => format!("({key})"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let Some(predicate) = &index.predicate {
-        sql.push_str(&format!(" WHERE {predicate}"));
-    }
-    sql.push(';');
-    sql
-}
-
-/// `ALTER TABLE … ADD CONSTRAINT` of a constraint the model knows, as it was: a CHECK or foreign
-/// key added NOT VALID, then validated when it was (so that re-adding it on a full table does not
-/// hold ACCESS EXCLUSIVE for the scan).
-fn add_constraint(table: &ObjectName, constraint: &Constraint) -> Result<Vec<String>, String> {
-    let definition = definition(constraint)?;
-    let (table_sql, name) = (quote_name(table), quote_ident(&constraint.name));
-    let add = format!("ALTER TABLE {table_sql} ADD CONSTRAINT {name} {definition}");
-    let may_skip_validation = matches!(
-        constraint.kind,
-        ConstraintKind::Check { .. } | ConstraintKind::ForeignKey { .. }
-    );
-    Ok(match (may_skip_validation, constraint.validated) {
-        (false, _) => vec![format!("{add};")],
-        (true, false) => vec![format!("{add} NOT VALID;")],
-        (true, true) => vec![
-            format!("{add} NOT VALID;"),
-            format!("ALTER TABLE {table_sql} VALIDATE CONSTRAINT {name};"),
-        ],
-    })
-}
-
-fn definition(constraint: &Constraint) -> Result<String, String> {
-    constraint.kind.definition_sql().ok_or_else(|| {
-        format!(
-            "the schema model does not keep the definition of exclusion constraint {}",
-            constraint.name
-        )
-    })
-}
-
 /// Some other table has a foreign key to `table`.
 fn referenced_by_others(catalog: &Catalog, table: &ObjectName) -> bool {
     !foreign_keys_to(catalog, table).is_empty()
 }
 
-/// The foreign keys of other tables that reference `table`, with their tables.
-fn foreign_keys_to<'a>(
-    catalog: &'a Catalog,
-    table: &ObjectName,
-) -> Vec<(&'a ObjectName, &'a Constraint)> {
-    catalog
-        .relations()
-        .filter(|relation| &relation.name != table)
-        .flat_map(|relation| {
-            relation
-                .constraints
-                .iter()
-                .filter_map(move |constraint| match &constraint.kind {
-                    ConstraintKind::ForeignKey { references, .. } if references == table => {
-                        Some((&relation.name, constraint))
-                    }
-                    _ => None,
-                })
-        })
+/// The names a `DROP` lists.
+fn names_of(names: &[sqlparser::ast::ObjectName]) -> Result<Vec<ObjectName>, String> {
+    names
+        .iter()
+        .map(|name| ObjectName::from_ast(name).ok_or_else(|| "a name is empty".to_owned()))
         .collect()
 }
 
-/// `CREATE TABLE` again for each dropped table, from the schema before the drop: its columns
-/// (types, defaults, nullability), constraints, indexes and owned sequences; with CASCADE, the
-/// other tables' foreign keys to it. The rows are gone: `data_loss`.
-fn recreate_tables(
-    catalog: &Catalog,
-    names: &[sqlparser::ast::ObjectName],
-    cascade: bool,
-) -> Result<Inverse, String> {
-    let mut inverse = Inverse {
-        data_loss: true,
-        ..Inverse::default()
-    };
-    let mut dropped = Vec::new();
+/// What CASCADE may take along that the model does not track.
+const CASCADE_UNKNOWN: &str =
+    "CASCADE also drops what depends on it (views, columns, defaults), which the schema model does \
+     not track";
+
+/// `CREATE [MATERIALIZED] VIEW` again for each dropped view, from its definition in the model, with
+/// the indexes of a materialized view. No data is lost: a view holds none, a materialized view is
+/// filled again from its query.
+fn recreate_views(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Undo, String> {
+    if cascade {
+        return Err(CASCADE_UNKNOWN.to_owned());
+    }
+    let mut undo = Undo::default();
     for name in names {
-        let name = ObjectName::from_ast(name).ok_or("a table has no name")?;
-        let name = catalog.resolve(&name);
-        let relation = catalog
-            .relation(&name)
-            .ok_or_else(|| format!("the schema model does not know table {name}"))?;
-        if relation.kind != RelationKind::Table || relation.partition_of.is_some() {
-            return Err(format!(
-                "{name} is not a plain table, and the model does not keep how it is partitioned"
-            ));
-        }
-        dropped.push(relation);
-    }
-    let names: Vec<&ObjectName> = dropped.iter().map(|r| &r.name).collect();
-    // Every table first, then the foreign keys between them, so that the order does not matter.
-    let mut between = Vec::new();
-    for relation in &dropped {
-        let (create, later) = recreate_table(catalog, relation, &names)?;
-        inverse.sql.extend(create);
-        between.extend(later);
-    }
-    inverse.sql.extend(between);
-    for name in &names {
-        if cascade {
-            for (other, constraint) in foreign_keys_to(catalog, name) {
-                if !names.contains(&other) {
-                    inverse.sql.extend(add_constraint(other, constraint)?);
-                }
-            }
-        }
-        inverse.notes.push(format!(
-            "Table {name} comes back empty: its rows are gone. Grants, triggers, comments and \
-             policies on it are not in the schema model and are not restored{}.",
-            if cascade {
-                ", nor views that CASCADE dropped with it"
-            } else {
-                ""
-            }
+        let name = catalog.resolve(name);
+        let view = known(catalog.relation(&name), "view", &name)?;
+        let (what, kind, filled) = match view.kind {
+            RelationKind::View => ("VIEW", "View", ""),
+            RelationKind::MaterializedView => (
+                "MATERIALIZED VIEW",
+                "Materialized view",
+                ", filled with the data of today",
+            ),
+            _ => return Err(format!("{name} is not a view")),
+        };
+        let definition = known(view.definition.as_ref(), "the query of view", &name)?;
+        undo.sql
+            .push(format!("CREATE {what} {} {definition};", quote_name(&name)));
+        let mut indexes: Vec<String> = catalog
+            .indexes_on(&name)
+            .map(|index| create_index(catalog, index))
+            .collect();
+        indexes.sort();
+        undo.sql.extend(indexes);
+        undo.notes.push(format!(
+            "{kind} {name} comes back from its query{filled}; grants, comments, and options such \
+             as security_barrier or CHECK OPTION are not in the schema model and are not restored."
         ));
     }
-    Ok(inverse)
+    Ok(undo)
 }
 
-/// The statements that rebuild one table as the model knows it, and those to run once every table
-/// in `dropped` is back (its NOT VALID constraints and foreign keys to the others).
-fn recreate_table(
-    catalog: &Catalog,
-    relation: &Relation,
-    dropped: &[&ObjectName],
-) -> Result<(Vec<String>, Vec<String>), String> {
-    let table = &relation.name;
-    let table_sql = quote_name(table);
-    let mut sql = Vec::new();
-    let owned: Vec<&Sequence> = catalog
-        .sequences()
-        .filter(|s| s.owned_by.as_ref().is_some_and(|(owner, _)| owner == table))
-        .collect();
-    let mut lines = Vec::new();
-    for column in &relation.columns {
-        let name = &column.name;
-        if column.generated || column.identity {
-            return Err(format!(
-                "the schema model does not keep how column {name} of {table} is generated"
-            ));
-        }
-        let data_type = column.data_type.as_ref().ok_or_else(|| {
-            format!("the schema model does not know the type of column {name} of {table}")
-        })?;
-        if let Some(sequence) = owned
-            .iter()
-            .find(|s| s.owned_by.as_ref().is_some_and(|(_, c)| c == name))
-        {
-            sql.push(format!(
-                "CREATE SEQUENCE {} AS {data_type};",
-                quote_name(&sequence.name)
-            ));
-        }
-        let mut line = format!("{} {data_type}", quote_ident(name));
-        if let Some(default) = &column.default {
-            line.push_str(&format!(" DEFAULT {default}"));
-        }
-        if column.not_null {
-            line.push_str(" NOT NULL");
-        }
-        lines.push(line);
+/// `CREATE TYPE` again for each dropped type the model knows the definition of: an enum with its
+/// values in order. Nothing stores data in a type that a plain DROP TYPE could drop.
+fn recreate_types(catalog: &Catalog, names: &[ObjectName], cascade: bool) -> Result<Undo, String> {
+    if cascade {
+        return Err(CASCADE_UNKNOWN.to_owned());
     }
-    let mut later = Vec::new();
-    for constraint in &relation.constraints {
-        let to_another_dropped = matches!(&constraint.kind,
-            ConstraintKind::ForeignKey { references, .. }
-                if references != table && dropped.contains(&references));
-        if constraint.validated && !to_another_dropped {
-            lines.push(format!(
-                "CONSTRAINT {} {}",
-                quote_ident(&constraint.name),
-                definition(constraint)?
-            ));
-        } else {
-            later.extend(add_constraint(table, constraint)?);
-        }
+    let mut undo = Undo::default();
+    for name in names {
+        let name = catalog.resolve(name);
+        let user_type = known(catalog.user_type(&name), "type", &name)?;
+        let definition = match &user_type.kind {
+            TypeKind::Enum { values } => {
+                let values: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+                format!("AS ENUM ({})", values.join(", "))
+            }
+            TypeKind::Composite { attributes } => {
+                let attributes: Vec<String> = attributes
+                    .iter()
+                    .map(|(name, data_type)| format!("{} {data_type}", quote_ident(name)))
+                    .collect();
+                format!("AS ({})", attributes.join(", "))
+            }
+            TypeKind::Domain { .. } | TypeKind::Other => {
+                return Err(format!(
+                    "the schema model does not keep the definition of type {name}"
+                ))
+            }
+        };
+        undo.sql
+            .push(format!("CREATE TYPE {} {definition};", quote_name(&name)));
     }
-    sql.push(format!(
-        "CREATE TABLE {table_sql} (\n    {}\n);",
-        lines.join(",\n    ")
-    ));
-    for index in catalog.indexes_on(table) {
-        if !backs_a_constraint(catalog, index) {
-            sql.push(create_index(catalog, index));
-        }
-    }
-    for sequence in owned {
-        if let Some((_, column)) = &sequence.owned_by {
-            sql.push(format!(
-                "ALTER SEQUENCE {} OWNED BY {table_sql}.{};",
-                quote_name(&sequence.name),
-                quote_ident(column)
-            ));
-        }
-    }
-    Ok((sql, later))
+    Ok(undo)
 }

@@ -3,9 +3,9 @@
 
 use sqlparser::ast::{AlterColumnOperation, AlterTable, AlterTableOperation, RenameTableNameKind};
 
-use super::create_table::stored_default;
+use super::create_table::{identity, sequence_options_sql, stored_default};
 use super::object_name;
-use crate::schema::{naming, Catalog, ConstraintKind, Origin, RelationKind};
+use crate::schema::{naming, Catalog, ConstraintKind, Identity, Origin, RelationKind};
 use crate::sql::ObjectName;
 
 impl Catalog {
@@ -153,7 +153,12 @@ impl Catalog {
 
     /// `ALTER [COLUMN] column …` on one table.
     fn alter_column(&mut self, table: &ObjectName, column: &str, operation: &AlterColumnOperation) {
-        let add_identity = matches!(operation, AlterColumnOperation::AddGenerated { .. });
+        let identity_options = match operation {
+            AlterColumnOperation::AddGenerated {
+                sequence_options, ..
+            } => Some(sequence_options_sql(sequence_options.iter().flatten())),
+            _ => None,
+        };
         let Some(target) = self.column_or_stub(table, column) else {
             return;
         };
@@ -165,14 +170,14 @@ impl Catalog {
             AlterColumnOperation::SetDataType { data_type, .. } => {
                 target.data_type = Some(data_type.clone())
             }
-            AlterColumnOperation::AddGenerated { .. } => {
-                target.identity = true;
+            AlterColumnOperation::AddGenerated { generated_as, .. } => {
+                target.identity = Some(generated_as.as_ref().map_or(Identity::Always, identity));
                 target.not_null = true;
             }
             AlterColumnOperation::GenericOptions { .. } => {}
         }
-        if add_identity {
-            self.add_owned_sequence(table, column);
+        if let Some(options) = identity_options {
+            self.add_owned_sequence(table, column, options);
         }
     }
 

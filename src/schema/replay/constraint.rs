@@ -95,6 +95,11 @@ impl Catalog {
                 let columns: Vec<String> = unique.columns.iter().map(index_key).collect();
                 Some(self.indexed_constraint_name(table, unique.name.as_ref(), &columns, "key"))
             }
+            // The index becomes the constraint, renamed to the constraint's name when one is given.
+            TableConstraint::PrimaryKeyUsingIndex(using)
+            | TableConstraint::UniqueUsingIndex(using) => Some(naming::ident(
+                using.name.as_ref().unwrap_or(&using.index_name),
+            )),
             _ => None,
         }
     }

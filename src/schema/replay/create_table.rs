@@ -3,14 +3,14 @@
 
 use sqlparser::ast::{
     ColumnDef, ColumnOption, CreateForeignTable, CreateTable, CreateTableLikeDefaults,
-    CreateTableLikeKind, DataType, Expr, TableConstraint, Value,
+    CreateTableLikeKind, DataType, Expr, GeneratedAs, SequenceOptions, TableConstraint, Value,
 };
 
 use super::constraint::column_constraint;
 use super::object_name;
 use super::view::query_columns;
 use crate::schema::naming;
-use crate::schema::{Catalog, Column, Relation, RelationKind, TEMP_SCHEMA};
+use crate::schema::{Catalog, Column, Identity, Relation, RelationKind, TEMP_SCHEMA};
 use crate::sql::ObjectName;
 
 /// What a column definition adds besides the column.
@@ -20,6 +20,8 @@ struct ColumnDefinition {
     constraints: Vec<TableConstraint>,
     /// serial/bigserial/smallserial: an owned sequence and a `nextval` default.
     serial: bool,
+    /// The options of an identity column's sequence, as written.
+    identity_options: Vec<String>,
 }
 
 impl Catalog {
@@ -63,6 +65,7 @@ impl Catalog {
             columns,
             constraints: Vec::new(),
             partition_of: parent.clone(),
+            definition: None,
             origin: self.current,
         });
         self.add_elements(&key, create);
@@ -118,6 +121,7 @@ impl Catalog {
             columns: Vec::new(),
             constraints: Vec::new(),
             partition_of: None,
+            definition: None,
             origin: self.current,
         });
         let mut constraints = Vec::new();
@@ -148,7 +152,7 @@ impl Catalog {
             .iter()
             .map(|column| Column {
                 default: column.default.clone().filter(|_| defaults),
-                identity: column.identity && all,
+                identity: column.identity.filter(|_| all),
                 generated: column.generated && all,
                 origin: self.current,
                 ..column.clone()
@@ -163,7 +167,7 @@ impl Catalog {
             data_type: None,
             not_null: false,
             default: None,
-            identity: false,
+            identity: None,
             generated: false,
             origin: self.current,
         }
@@ -181,7 +185,7 @@ impl Catalog {
     ) -> Vec<TableConstraint> {
         let definition = self.column_definition(def);
         let name = definition.column.name.clone();
-        let identity = definition.column.identity;
+        let identity = definition.column.identity.is_some();
         let Some(columns) = self.relations.columns_mut(table) else {
             return Vec::new();
         };
@@ -197,7 +201,7 @@ impl Catalog {
             None => columns.push(definition.column),
         }
         if definition.serial || identity {
-            let sequence = self.add_owned_sequence(table, &name);
+            let sequence = self.add_owned_sequence(table, &name, definition.identity_options);
             if definition.serial {
                 let default = self.nextval(&sequence);
                 if let Some(column) = self.column_or_stub(table, &name) {
@@ -221,10 +225,11 @@ impl Catalog {
             data_type,
             not_null: serial.is_some(),
             default: None,
-            identity: false,
+            identity: None,
             generated: false,
             origin: self.current,
         };
+        let mut identity_options = Vec::new();
         let mut constraints = Vec::new();
         for option in &def.options {
             match &option.option {
@@ -235,9 +240,14 @@ impl Catalog {
                     generation_expr: Some(_),
                     ..
                 } => column.generated = true,
-                ColumnOption::Generated { .. } => {
-                    column.identity = true;
+                ColumnOption::Generated {
+                    generated_as,
+                    sequence_options,
+                    ..
+                } => {
+                    column.identity = Some(identity(generated_as));
                     column.not_null = true;
+                    identity_options = sequence_options_sql(sequence_options.iter().flatten());
                 }
                 _ => {}
             }
@@ -247,6 +257,7 @@ impl Catalog {
             column,
             constraints,
             serial: serial.is_some(),
+            identity_options,
         }
     }
 
@@ -307,4 +318,24 @@ fn like_source(def: &ColumnDef) -> Option<ObjectName> {
         DataType::Custom(name, _) => object_name(name),
         _ => None,
     }
+}
+
+/// `GENERATED ALWAYS` or `BY DEFAULT`.
+pub(super) fn identity(generated_as: &GeneratedAs) -> Identity {
+    match generated_as {
+        GeneratedAs::ByDefault => Identity::ByDefault,
+        _ => Identity::Always,
+    }
+}
+
+/// Sequence options as `CREATE SEQUENCE` takes them, one each, without `OWNED BY` (the model keeps
+/// the owner apart).
+pub(super) fn sequence_options_sql<'a>(
+    options: impl IntoIterator<Item = &'a SequenceOptions>,
+) -> Vec<String> {
+    options
+        .into_iter()
+        .filter(|option| !matches!(option, SequenceOptions::OwnedBy(_)))
+        .map(|option| option.to_string().trim().to_owned())
+        .collect()
 }

@@ -180,10 +180,14 @@ impl Catalog {
                 }
                 if cursor.eat(&["add", "generated"]) {
                     if let Some(target) = self.column_or_stub(table, &column) {
-                        target.identity = true;
+                        let by_default = cursor.find(&["by", "default"]).is_some();
+                        target.identity = Some(match by_default {
+                            true => crate::schema::Identity::ByDefault,
+                            false => crate::schema::Identity::Always,
+                        });
                         target.not_null = true;
                     }
-                    self.add_owned_sequence(table, &column);
+                    self.add_owned_sequence(table, &column, Vec::new());
                     return table.clone();
                 }
             }
@@ -202,7 +206,7 @@ impl Catalog {
     /// `ALTER COLUMN … DROP IDENTITY`: the column keeps its values, loses its sequence.
     fn drop_identity(&mut self, table: &ObjectName, column: &str) {
         if let Some(target) = self.column_or_stub(table, column) {
-            target.identity = false;
+            target.identity = None;
         }
         self.remove_owned_sequences(table, column);
     }
@@ -329,6 +333,7 @@ impl Catalog {
                     .or_insert(crate::schema::Sequence {
                         name: key,
                         owned_by: None,
+                        options: Vec::new(),
                         origin: self.current,
                     });
             }
@@ -363,6 +368,7 @@ impl Catalog {
                     columns: Vec::new(),
                     constraints: Vec::new(),
                     partition_of: None,
+                    definition: None,
                     origin: self.current,
                 });
             }

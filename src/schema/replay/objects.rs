@@ -199,7 +199,12 @@ impl Catalog {
 
     /// Creates the sequence of a serial or identity column, named as PostgreSQL names it
     /// (`<table>_<column>_seq`) and owned by the column.
-    pub(super) fn add_owned_sequence(&mut self, table: &ObjectName, column: &str) -> ObjectName {
+    pub(super) fn add_owned_sequence(
+        &mut self,
+        table: &ObjectName,
+        column: &str,
+        options: Vec<String>,
+    ) -> ObjectName {
         let schema = table.schema.clone().unwrap_or_default();
         let name = naming::choose_name(&table.name, Some(column), "seq", |candidate| {
             self.class_name_taken(&schema, candidate)
@@ -213,6 +218,7 @@ impl Catalog {
             Sequence {
                 name: key.clone(),
                 owned_by: Some((table.clone(), column.to_owned())),
+                options,
                 origin: self.current,
             },
         );

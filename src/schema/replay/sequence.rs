@@ -29,6 +29,7 @@ impl Catalog {
             Sequence {
                 name: key.clone(),
                 owned_by: None,
+                options: super::create_table::sequence_options_sql(options),
                 origin: self.current,
             },
         );

@@ -358,12 +358,12 @@ fn unparsed_statements_are_read_from_their_tokens() {
          ALTER TABLE t ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (RESTART 5);",
     );
     assert!(c.index(&name("t_id_renamed")).is_none());
-    assert!(c.column(&name("t"), "id").unwrap().identity);
+    assert!(c.column(&name("t"), "id").unwrap().identity.is_some());
     replay(
         &mut c,
         "ALTER TABLE t ALTER COLUMN id DROP IDENTITY IF EXISTS",
     );
-    assert!(!c.column(&name("t"), "id").unwrap().identity);
+    assert!(c.column(&name("t"), "id").unwrap().identity.is_none());
 }
 
 #[test]

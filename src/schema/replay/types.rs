@@ -7,6 +7,7 @@ use sqlparser::ast::{
 };
 
 use super::object_name;
+use crate::schema::naming;
 use crate::schema::{Catalog, TypeKind, UserType};
 use crate::sql::ObjectName;
 
@@ -20,6 +21,12 @@ impl Catalog {
             // Enum labels are string literals: their case is kept as written.
             Some(UserDefinedTypeRepresentation::Enum { labels }) => TypeKind::Enum {
                 values: labels.iter().map(|label| label.value.clone()).collect(),
+            },
+            Some(UserDefinedTypeRepresentation::Composite { attributes }) => TypeKind::Composite {
+                attributes: attributes
+                    .iter()
+                    .map(|a| (naming::ident(&a.name), a.data_type.to_string()))
+                    .collect(),
             },
             _ => TypeKind::Other,
         };

@@ -2,7 +2,7 @@
 //! are known by name only, and only as far as the query's select list names them.
 
 use sqlparser::ast::{
-    AlterView, AlterViewOperation, CreateView, Query, Select, SelectItem, SetExpr,
+    AlterView, AlterViewOperation, CreateView, Query, Select, SelectItem, SetExpr, ViewColumnDef,
 };
 
 use super::{idents, object_name};
@@ -29,12 +29,14 @@ impl Catalog {
             .into_iter()
             .map(|name| self.unknown_column(name))
             .collect();
+        let definition = Some(view_definition(&view.columns, &view.query));
         self.insert_relation(Relation {
             name: key,
             kind,
             columns,
             constraints: Vec::new(),
             partition_of: None,
+            definition,
             origin: self.current,
         });
     }
@@ -58,6 +60,13 @@ impl Catalog {
                 &naming::ident(new_column_name),
             ),
             AlterViewOperation::As { columns, query, .. } => {
+                let definition = match columns.as_slice() {
+                    [] => format!("AS {query}"),
+                    given => format!("({}) AS {query}", idents(given).join(", ")),
+                };
+                if let Some(mut relation) = self.relations.get_mut(&key) {
+                    relation.definition = Some(definition);
+                }
                 let names = match columns.as_slice() {
                     [] => query_columns(query),
                     given => idents(given),
@@ -104,4 +113,18 @@ fn select_columns(select: &Select) -> Vec<String> {
         names.push(name);
     }
     names
+}
+
+/// `[(columns)] AS query`, as `CREATE VIEW name` takes it.
+fn view_definition(columns: &[ViewColumnDef], query: &Query) -> String {
+    match columns {
+        [] => format!("AS {query}"),
+        given => {
+            let names: Vec<String> = given
+                .iter()
+                .map(|c| naming::quote_ident(&naming::ident(&c.name)))
+                .collect();
+            format!("({}) AS {query}", names.join(", "))
+        }
+    }
 }
