@@ -1011,12 +1011,62 @@ CREATE EXTENSION IF NOT EXISTS plpgsql;
 ",
         ),
     ];
+    assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+}
+
+/// A scoped read that fails (here: the session's prepared catalog queries deallocated by the
+/// migration) reads the whole schema at once, so the statement's changes are not lost, and inside
+/// a transaction block leaves the migration's transaction usable.
+#[test]
+fn a_failed_scoped_schema_read_reads_whole_and_keeps_the_statements_changes() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let migrations = [
+        Migration::plain("CREATE TABLE a (id int PRIMARY KEY);\n"),
+        Migration::plain(
+            "DEALLOCATE ALL;
+CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));
+ALTER TABLE a ADD COLUMN c int;
+DEALLOCATE ALL;
+",
+        ),
+        // Inside the migration's transaction the failed read must not abort it.
+        Migration::wrapped(
+            "ALTER TABLE b ADD COLUMN d int;
+DEALLOCATE ALL;
+CREATE INDEX ON b (d);
+ALTER TABLE b ADD COLUMN e int;
+",
+        ),
+    ];
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+    let created_b = &traces[1][1];
+    assert!(
+        created_b
+            .changes
+            .iter()
+            .any(|change| change.name == "public.b"),
+        "{:?}",
+        created_b.changes
+    );
+    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+}
+
+/// Applies `migrations` in order with their traces, next to a reference database that takes a
+/// whole snapshot around each statement, and checks that every statement's changes are those of
+/// the snapshots. Returns the traces.
+fn assert_changes_equal_whole_snapshot_diffs(
+    cluster: &EphemeralCluster,
+    migrations: &[Migration],
+) -> Vec<Vec<StatementTrace>> {
     common::runtime().block_on(async {
-        let admin = common::connect(&cluster, "postgres").await;
-        let (client, monitor) = database(&cluster, &admin, "traced", None).await;
-        let (reference, _) = database(&cluster, &admin, "reference", None).await;
+        let admin = common::connect(cluster, "postgres").await;
+        let (client, monitor) = database(cluster, &admin, "traced", None).await;
+        let (reference, _) = database(cluster, &admin, "reference", None).await;
         let mut known = Known::default();
-        for migration in &migrations {
+        let mut all = Vec::new();
+        for migration in migrations {
             let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
             let wrapped = migration.sections[0].transaction != Transaction::None;
             if wrapped {
@@ -1037,6 +1087,8 @@ CREATE EXTENSION IF NOT EXISTS plpgsql;
             if wrapped {
                 reference.batch_execute("COMMIT").await.unwrap();
             }
+            all.push(traces);
         }
-    });
+        all
+    })
 }

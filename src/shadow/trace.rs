@@ -150,6 +150,9 @@ pub struct StatementTrace {
     pub rolled_back: bool,
     /// Objects it created, dropped or changed (a schema snapshot diff around it).
     pub changes: Vec<SchemaChange>,
+    /// Why `changes` is not known: the schema could not be read around the statement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_unknown: Option<String>,
     /// It ran inside a transaction block: `locks` are those it added to the transaction's.
     pub in_transaction: bool,
 }
@@ -183,6 +186,7 @@ impl StatementTrace {
             duration: Duration::ZERO,
             rolled_back: false,
             changes: Vec::new(),
+            changes_unknown: None,
             in_transaction: statement.in_transaction,
         }
     }
@@ -560,8 +564,12 @@ impl Tracer<'_, '_> {
         // fail, and they change no object.
         let snapshots = !statement.is_transaction_control()
             && !matches!(statement.kind(), Kind::Set | Kind::Reset);
+        let mut unread = None;
         if snapshots && self.known.schema.is_none() {
-            self.known.schema = LiveSchema::read(self.client).await.ok();
+            match LiveSchema::read(self.client).await {
+                Ok(schema) => self.known.schema = Some(schema),
+                Err(error) => unread = Some(error),
+            }
             // A snapshot locks the views it reads (and their tables) until the transaction ends: what
             // the transaction holds must be read again, or the next statement is charged with them.
             self.held = None;
@@ -572,7 +580,10 @@ impl Tracer<'_, '_> {
             Ok(()) => {
                 trace.applied = true;
                 if snapshots {
-                    trace.changes = self.schema_changes(statement).await;
+                    match self.schema_changes(statement, unread).await {
+                        Ok(changes) => trace.changes = changes,
+                        Err(error) => trace.changes_unknown = Some(unread_schema(&error)),
+                    }
                 }
                 if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
                     self.known.schema = None;
@@ -603,24 +614,32 @@ impl Tracer<'_, '_> {
 
     /// What the statement just applied created, dropped or changed: the schema read again where
     /// it can have changed it (everywhere when it ran on another connection or unobserved).
-    async fn schema_changes(&mut self, statement: &ScriptStatement<'_>) -> Vec<SchemaChange> {
+    /// `unread` is why the schema could not be read before it; then, or when it cannot be read
+    /// after it, the error says so, and the next statement reads the schema whole.
+    async fn schema_changes(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        unread: Option<tokio_postgres::Error>,
+    ) -> Result<Vec<SchemaChange>, tokio_postgres::Error> {
         let reach = match self.reach.take() {
             Some(reach) if statement.delegated.is_none() => reach,
             _ => Reach::Everything,
         };
         if reach == Reach::Nothing {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let Some(schema) = &mut self.known.schema else {
-            return Vec::new();
+            return unread.map_or(Ok(Vec::new()), Err);
         };
-        let changes = schema.update(self.client, reach).await;
+        let changes = schema
+            .update(self.client, reach, statement.in_transaction)
+            .await;
         // Reading the schema locks views and their tables (see above).
         self.held = None;
-        changes.unwrap_or_else(|_| {
+        if changes.is_err() {
             self.known.schema = None;
-            Vec::new()
-        })
+        }
+        changes
     }
 
     async fn run(
@@ -990,6 +1009,15 @@ impl Tracer<'_, '_> {
         self.applier_pid = Some(pid);
         Ok(pid)
     }
+}
+
+/// What a trace says when the schema could not be read around its statement.
+fn unread_schema(error: &tokio_postgres::Error) -> String {
+    format!(
+        "the schema could not be read around this statement on the shadow database ({error}), so \
+         what it created, dropped or changed is not known; the next statement reads it whole again. \
+         Run the review again; if this repeats, check the shadow server's log"
+    )
 }
 
 /// The locks of one monitor sample.
