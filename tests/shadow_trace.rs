@@ -951,6 +951,45 @@ fn explain_shows_the_plan_of_a_backfill() {
     });
 }
 
+/// Relation names in the trace come with their parts, read from the catalog separately: a table
+/// whose name holds a dot is told from a table in another schema.
+#[test]
+fn traced_relations_carry_their_schema_and_name_apart() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(
+            &cluster,
+            "CREATE TABLE \"a.b\" (id int); INSERT INTO \"a.b\" VALUES (1);",
+        )
+        .await;
+        let migration = Migration::plain(
+            "ALTER TABLE \"a.b\" ALTER COLUMN id TYPE bigint;\nALTER TABLE \"a.b\" ADD CHECK (id > 0);\n",
+        );
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &migration.script(),
+            &mut Known::default(),
+        )
+        .await;
+        assert!(traces.iter().all(|t| t.applied), "{traces:?}");
+        let rewrite = &traces[0];
+        assert_eq!(rewrite.rewrites, ["public.a.b"]);
+        let parts: Vec<(&str, &str, &str)> = rewrite
+            .rewritten
+            .iter()
+            .map(|r| (r.relation.as_str(), r.schema.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(parts, [("public.a.b", "public", "a.b")]);
+        let lock = &rewrite.locks[0];
+        assert_eq!((lock.schema.as_str(), lock.name.as_str()), ("public", "a.b"));
+        let scan = &traces[1].scans[0];
+        assert_eq!((scan.relation.as_str(), scan.schema.as_str(), scan.name.as_str()), ("public.a.b", "public", "a.b"));
+    });
+}
+
 /// Migrations applied one after the other with one [`Known`], as a directory is reviewed: each
 /// statement's schema changes, read only where the statement can have changed the schema, are
 /// those of whole snapshots taken around the same statement on a second database. The statements
