@@ -763,3 +763,24 @@ fn drafts_print_by_their_verdict_and_match_their_snapshots() {
         serde_json::json!({"status": "skipped", "reasons": ["not validated: no shadow database ran"]})
     );
 }
+
+/// JSON findings name their table once for display and once in parts, exact and unquoted, so a
+/// reader need not split the display name (which holds dots and anything else a name may hold).
+#[test]
+fn json_findings_carry_the_tables_schema_and_name_beside_its_display() {
+    let project = Project::new("json-parts");
+    let report = parse_json(&project.report("json"));
+    let findings: Vec<&Value> = report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["findings"].as_array().unwrap())
+        .filter(|f| !f["table"].is_null())
+        .collect();
+    assert!(!findings.is_empty(), "{report}");
+    for finding in findings {
+        assert_eq!(finding["schema"], "public", "{finding}");
+        assert_eq!(finding["name"], TABLE, "{finding}");
+        assert_eq!(finding["table"], format!("public.{TABLE}"), "{finding}");
+    }
+}

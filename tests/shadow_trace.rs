@@ -951,6 +951,45 @@ fn explain_shows_the_plan_of_a_backfill() {
     });
 }
 
+/// Relation names in the trace come with their parts, read from the catalog separately: a table
+/// whose name holds a dot is told from a table in another schema.
+#[test]
+fn traced_relations_carry_their_schema_and_name_apart() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let (client, monitor) = shadow(
+            &cluster,
+            "CREATE TABLE \"a.b\" (id int); INSERT INTO \"a.b\" VALUES (1);",
+        )
+        .await;
+        let migration = Migration::plain(
+            "ALTER TABLE \"a.b\" ALTER COLUMN id TYPE bigint;\nALTER TABLE \"a.b\" ADD CHECK (id > 0);\n",
+        );
+        let traces = apply_traced(
+            &client,
+            &monitor,
+            &migration.script(),
+            &mut Known::default(),
+        )
+        .await;
+        assert!(traces.iter().all(|t| t.applied), "{traces:?}");
+        let rewrite = &traces[0];
+        assert_eq!(rewrite.rewrites, ["public.a.b"]);
+        let parts: Vec<(&str, &str, &str)> = rewrite
+            .rewritten
+            .iter()
+            .map(|r| (r.relation.as_str(), r.schema.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(parts, [("public.a.b", "public", "a.b")]);
+        let lock = &rewrite.locks[0];
+        assert_eq!((lock.schema.as_str(), lock.name.as_str()), ("public", "a.b"));
+        let scan = &traces[1].scans[0];
+        assert_eq!((scan.relation.as_str(), scan.schema.as_str(), scan.name.as_str()), ("public.a.b", "public", "a.b"));
+    });
+}
+
 /// Migrations applied one after the other with one [`Known`], as a directory is reviewed: each
 /// statement's schema changes, read only where the statement can have changed the schema, are
 /// those of whole snapshots taken around the same statement on a second database. The statements
@@ -1011,12 +1050,62 @@ CREATE EXTENSION IF NOT EXISTS plpgsql;
 ",
         ),
     ];
+    assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+}
+
+/// A scoped read that fails (here: the session's prepared catalog queries deallocated by the
+/// migration) reads the whole schema at once, so the statement's changes are not lost, and inside
+/// a transaction block leaves the migration's transaction usable.
+#[test]
+fn a_failed_scoped_schema_read_reads_whole_and_keeps_the_statements_changes() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let migrations = [
+        Migration::plain("CREATE TABLE a (id int PRIMARY KEY);\n"),
+        Migration::plain(
+            "DEALLOCATE ALL;
+CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));
+ALTER TABLE a ADD COLUMN c int;
+DEALLOCATE ALL;
+",
+        ),
+        // Inside the migration's transaction the failed read must not abort it.
+        Migration::wrapped(
+            "ALTER TABLE b ADD COLUMN d int;
+DEALLOCATE ALL;
+CREATE INDEX ON b (d);
+ALTER TABLE b ADD COLUMN e int;
+",
+        ),
+    ];
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+    let created_b = &traces[1][1];
+    assert!(
+        created_b
+            .changes
+            .iter()
+            .any(|change| change.name == "public.b"),
+        "{:?}",
+        created_b.changes
+    );
+    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+}
+
+/// Applies `migrations` in order with their traces, next to a reference database that takes a
+/// whole snapshot around each statement, and checks that every statement's changes are those of
+/// the snapshots. Returns the traces.
+fn assert_changes_equal_whole_snapshot_diffs(
+    cluster: &EphemeralCluster,
+    migrations: &[Migration],
+) -> Vec<Vec<StatementTrace>> {
     common::runtime().block_on(async {
-        let admin = common::connect(&cluster, "postgres").await;
-        let (client, monitor) = database(&cluster, &admin, "traced", None).await;
-        let (reference, _) = database(&cluster, &admin, "reference", None).await;
+        let admin = common::connect(cluster, "postgres").await;
+        let (client, monitor) = database(cluster, &admin, "traced", None).await;
+        let (reference, _) = database(cluster, &admin, "reference", None).await;
         let mut known = Known::default();
-        for migration in &migrations {
+        let mut all = Vec::new();
+        for migration in migrations {
             let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
             let wrapped = migration.sections[0].transaction != Transaction::None;
             if wrapped {
@@ -1037,6 +1126,8 @@ CREATE EXTENSION IF NOT EXISTS plpgsql;
             if wrapped {
                 reference.batch_execute("COMMIT").await.unwrap();
             }
+            all.push(traces);
         }
-    });
+        all
+    })
 }

@@ -325,10 +325,10 @@ pub fn render(
     options: &PromptOptions,
 ) -> Result<Rendered, String> {
     let with_findings: BTreeSet<usize> = migration.findings.iter().map(|f| f.statement).collect();
-    let finding_tables: BTreeSet<&str> = migration
+    let finding_tables: BTreeSet<String> = migration
         .findings
         .iter()
-        .filter_map(|f| f.table.as_deref())
+        .filter_map(|f| f.table.as_ref().map(ToString::to_string))
         .collect();
     let mut data = Data {
         nonce: &options.nonce,
@@ -455,7 +455,7 @@ fn findings(migration: &MigrationReview) -> Vec<FindingData> {
             message: f.message.clone(),
             help: f.help.clone(),
             facts: rule_facts(f.rule.doc),
-            table: f.table.clone(),
+            table: f.table.as_ref().map(ToString::to_string),
             confirmed_by_shadow: f.confirmed_by_shadow,
         })
         .collect()

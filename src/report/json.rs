@@ -61,7 +61,11 @@ struct FindingJson<'a> {
     column: usize,
     message: &'a str,
     help: &'a str,
-    table: Option<&'a str>,
+    /// For display: `schema.name` (unquoted).
+    table: Option<String>,
+    /// The table's schema and name, unquoted (an addition to the contract's keys).
+    schema: Option<&'a str>,
+    name: Option<&'a str>,
     confirmed_by_shadow: Option<bool>,
 }
 
@@ -181,7 +185,9 @@ fn finding(finding: &Finding) -> FindingJson<'_> {
         column: finding.position.column,
         message: &finding.message,
         help: &finding.help,
-        table: finding.table.as_deref(),
+        table: finding.table.as_ref().map(ToString::to_string),
+        schema: finding.table.as_ref().and_then(|t| t.schema.as_deref()),
+        name: finding.table.as_ref().map(|t| t.name.as_str()),
         confirmed_by_shadow: finding.confirmed_by_shadow,
     }
 }

@@ -106,7 +106,7 @@ struct ResultProperties<'a> {
     category: &'static str,
     help: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    table: Option<&'a str>,
+    table: Option<String>,
     /// Absent without a shadow database.
     #[serde(skip_serializing_if = "Option::is_none")]
     confirmed_by_shadow: Option<bool>,
@@ -309,7 +309,7 @@ fn results<'a>(
                 properties: ResultProperties {
                     category: finding.category().name(),
                     help: &finding.help,
-                    table: finding.table.as_deref(),
+                    table: finding.table.as_ref().map(ToString::to_string),
                     confirmed_by_shadow: finding.confirmed_by_shadow,
                 },
             }

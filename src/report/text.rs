@@ -185,7 +185,7 @@ fn trace_lines(trace: &StatementTrace) -> Vec<String> {
         let locks: Vec<String> = trace
             .strongest_locks()
             .into_iter()
-            .map(|(relation, mode)| format!("{} on {relation}", mode.pg_name()))
+            .map(|(lock, mode)| format!("{} on {}", mode.pg_name(), lock.relation))
             .collect();
         lines.push(format!("locks: {}", locks.join(", ")));
     }

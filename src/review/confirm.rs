@@ -104,7 +104,7 @@ pub fn observed_lock(trace: &StatementTrace, relation: &str) -> Option<LockMode>
     trace
         .strongest_locks()
         .into_iter()
-        .find_map(|(locked, mode)| (locked == relation).then_some(mode))
+        .find_map(|(locked, mode)| (locked.relation == relation).then_some(mode))
 }
 
 /// Locks that block reads or writes: SHARE and stronger conflict with ROW EXCLUSIVE (writes).

@@ -32,7 +32,7 @@ use crate::rules::{
 use crate::schema::Catalog;
 use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
 use crate::shadow::trace::StatementTrace;
-use crate::sql::{self, LineIndex, ParsedFile, Position};
+use crate::sql::{self, LineIndex, ObjectName, ParsedFile, Position};
 use crate::stats::{self, Stats, TableSize};
 use shadow::{Baselines, Expected, Reviewed, SetShadow, Traced};
 
@@ -210,7 +210,8 @@ pub struct Finding {
     pub position: Position,
     pub message: String,
     pub help: String,
-    pub table: Option<String>,
+    /// The relation it is about, schema-qualified.
+    pub table: Option<ObjectName>,
     /// `None`: no shadow database ran.
     pub confirmed_by_shadow: Option<bool>,
     /// The rule's built-in fixer's answer (see [`rules::fix`]); the advice stage composes a
@@ -1096,7 +1097,7 @@ fn grade_by_size(finding: &mut Finding, stats: &Stats, small_table_rows: u64) {
     let Some(table) = &finding.table else {
         return;
     };
-    let Some(size) = stats.table(table) else {
+    let Some(size) = stats.table(&table.to_string()) else {
         return;
     };
     let Ok(rows) = u64::try_from(size.rows) else {
@@ -1139,7 +1140,7 @@ fn finding(
         position,
         message: diagnostic.message,
         help: diagnostic.help,
-        table: diagnostic.table.map(|t| t.to_string()),
+        table: diagnostic.table,
         confirmed_by_shadow: None,
         fix: diagnostic.fix,
     }

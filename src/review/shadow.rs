@@ -460,7 +460,8 @@ pub(super) fn compare(
         let Some(trace) = traces.iter().find(|t| t.statement == finding.statement) else {
             continue;
         };
-        let table = finding.table.as_deref();
+        let table = finding.table.as_ref().map(ToString::to_string);
+        let table = table.as_deref();
         let predicted = table.and_then(|t| expected[finding.statement].predicted_lock(t));
         finding.confirmed_by_shadow = confirm::confirm(finding.rule, table, predicted, trace);
     }
@@ -496,11 +497,12 @@ pub(super) fn compare(
             let at = error.position;
             observed.push((rule, trace.statement, message, help, None, at));
         }
-        for table in trace
-            .rewrites
+        for rewritten in trace
+            .rewritten
             .iter()
-            .filter(|t| existed(t, trace.statement))
+            .filter(|t| existed(&t.relation, trace.statement))
         {
+            let table = &rewritten.relation;
             // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
             // cascades) explains every rewrite of its statement.
             let explained = expected.explained.iter().any(|(rule, t)| {
@@ -521,11 +523,12 @@ pub(super) fn compare(
                 trace.statement,
                 message,
                 help,
-                Some(table.clone()),
+                Some(rewritten.object_name()),
                 None,
             ));
         }
-        for (relation, mode) in trace.strongest_locks() {
+        for (lock, mode) in trace.strongest_locks() {
+            let relation = lock.relation.as_str();
             if !blocks_traffic(mode) || !existed(relation, trace.statement) {
                 continue;
             }
@@ -558,7 +561,7 @@ pub(super) fn compare(
                 trace.statement,
                 message,
                 help.to_owned(),
-                Some(relation.to_owned()),
+                Some(lock.relation_name().object_name()),
                 None,
             ));
         }
@@ -624,13 +627,16 @@ fn first_server_wide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::trace::{LockTrace, ScanTrace};
+    use crate::shadow::trace::{LockTrace, RelationName, ScanTrace};
+
+    /// `schema.name` (no dots in these names).
+    fn name(relation: &str) -> RelationName {
+        let (schema, name) = relation.split_once('.').unwrap_or(("public", relation));
+        RelationName::new(schema, name)
+    }
 
     fn lock(relation: &str, mode: &str) -> LockTrace {
-        LockTrace {
-            relation: relation.into(),
-            mode: mode.into(),
-        }
+        LockTrace::new(&name(relation), mode)
     }
 
     /// One reviewed statement and its trace: `ALTER TABLE t …` on line 1.
@@ -670,7 +676,12 @@ mod tests {
     fn compared(trace: StatementTrace, expected: Expected) -> Vec<(&'static str, String)> {
         compare_one(trace, expected)
             .into_iter()
-            .map(|f| (f.rule.id, f.table.unwrap_or_default()))
+            .map(|f| {
+                (
+                    f.rule.id,
+                    f.table.map(|t| t.to_string()).unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -680,6 +691,7 @@ mod tests {
             applied: true,
             locks: vec![lock("public.t", "AccessExclusiveLock")],
             rewrites: vec!["public.t".into()],
+            rewritten: vec![name("public.t")],
             ..StatementTrace::default()
         };
         let expected = Expected {
@@ -731,6 +743,7 @@ mod tests {
                 lock("public.other", "RowExclusiveLock"),
             ],
             rewrites: vec!["public.t".into(), "public.fresh".into()],
+            rewritten: vec![name("public.t"), name("public.fresh")],
             ..StatementTrace::default()
         };
         let expected = Expected {
@@ -778,10 +791,7 @@ mod tests {
         let trace = StatementTrace {
             applied: true,
             locks: vec![lock("public.t", "ShareLock")],
-            scans: vec![ScanTrace {
-                relation: "public.t".into(),
-                seq_scans: 1,
-            }],
+            scans: vec![ScanTrace::new(&name("public.t"), 1)],
             ..StatementTrace::default()
         };
         let t = Some("public.t");

@@ -16,11 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tokio_postgres::{Client, Error, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Error, Row, Statement};
 
 use super::snapshot::{
     constraints_sql, diff, first_column, functions_sql, read_all, read_functions, read_types,
-    schemas_sql, types_sql, ObjectKind, Owners, RelationParts, SchemaChange, SchemaSnapshot, Scope,
+    schemas_sql, types_sql, CatalogSettings, ObjectKind, Owners, RelationParts, SchemaChange,
+    SchemaSnapshot, Scope,
 };
 
 /// What one statement may have changed in the schema (see the module's documentation).
@@ -155,6 +157,18 @@ UNION ALL SELECT 'types', 0 WHERE EXISTS ( \
   SELECT FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd')";
 
+/// The rows of the prepared `query` when `wanted`.
+async fn query_if(
+    client: &Client,
+    wanted: bool,
+    query: &Statement,
+) -> Result<Option<Vec<Row>>, Error> {
+    match wanted {
+        true => client.query(query, &[]).await.map(Some),
+        false => Ok(None),
+    }
+}
+
 /// A database's schema as of the last traced statement, kept up to date by [`LiveSchema::update`].
 pub struct LiveSchema {
     schema: SchemaSnapshot,
@@ -167,19 +181,58 @@ pub struct LiveSchema {
 struct Queries {
     reached: Statement,
     parts: RelationParts<Statement>,
+    types: Statement,
+    domain_constraints: Statement,
+    functions: Statement,
+    schemas: Statement,
+}
+
+impl Queries {
+    async fn prepare(client: &Client) -> Result<Queries, Error> {
+        let parts = RelationParts::sql(Scope::Relations);
+        let (types, domain_constraints, functions, schemas) = (
+            types_sql(),
+            constraints_sql(Scope::Domains),
+            functions_sql(),
+            schemas_sql(),
+        );
+        let (reached, parts, types, domain_constraints, functions, schemas) = tokio::try_join!(
+            client.prepare(REACHED),
+            parts.prepare(client),
+            client.prepare(&types),
+            client.prepare(&domain_constraints),
+            client.prepare(&functions),
+            client.prepare(&schemas),
+        )?;
+        Ok(Queries {
+            reached,
+            parts,
+            types,
+            domain_constraints,
+            functions,
+            schemas,
+        })
+    }
+}
+
+/// Which groups of unlocked objects a statement's reach reads again as a whole.
+#[derive(Debug, Clone, Copy)]
+struct Groups {
+    types: bool,
+    functions: bool,
+    schemas: bool,
 }
 
 impl LiveSchema {
     /// Reads the whole schema of the database `client` is connected to.
     pub async fn read(client: &Client) -> Result<LiveSchema, Error> {
         super::snapshot::with_catalog_settings(client, "", || async {
-            let sql = RelationParts::sql(Scope::Relations);
-            let (reached, parts) = tokio::try_join!(client.prepare(REACHED), sql.prepare(client))?;
-            let (schema, owners) = read_all(client).await?;
+            let (queries, (schema, owners)) =
+                tokio::try_join!(Queries::prepare(client), read_all(client))?;
             let mut live = LiveSchema {
                 schema,
                 owned: HashMap::new(),
-                queries: Queries { reached, parts },
+                queries,
             };
             live.own(owners);
             Ok(live)
@@ -189,10 +242,14 @@ impl LiveSchema {
 
     /// Reads again what a statement that reached `reach` can have changed, and returns what
     /// changed, as a diff of whole snapshots around the statement would.
+    ///
+    /// `in_transaction`: the session is in the migration's transaction block, which a failed
+    /// scoped read leaves as it was (see [`CatalogSettings`]).
     pub async fn update(
         &mut self,
         client: &Client,
         reach: Reach,
+        in_transaction: bool,
     ) -> Result<Vec<SchemaChange>, Error> {
         match reach {
             Reach::Nothing => Ok(Vec::new()),
@@ -204,17 +261,33 @@ impl LiveSchema {
                 functions,
                 schemas,
             } => {
-                let types = types || (constraints && !self.schema.domains.is_empty());
-                let read = super::snapshot::with_catalog_settings(client, "", || {
-                    self.read_scoped(client, locked, types, functions, schemas)
-                })
-                .await?;
-                match read {
-                    Some(part) => Ok(self.replace(part)),
-                    None => self.read_everything(client).await,
+                let groups = Groups {
+                    types: types || (constraints && !self.schema.domains.is_empty()),
+                    functions,
+                    schemas,
+                };
+                match self
+                    .read_scoped(client, locked, groups, in_transaction)
+                    .await
+                {
+                    Ok(Some(part)) => Ok(self.replace(part)),
+                    Ok(None) => self.read_everything(client).await,
+                    // What failed may be the session's prepared queries (a migration's
+                    // `DEALLOCATE ALL`): read whole with them prepared again, so that what the
+                    // statement changed is not lost.
+                    Err(_) => self.read_again(client).await,
                 }
             }
         }
+    }
+
+    /// Reads the whole schema again with the scoped queries prepared again, and returns what
+    /// changed.
+    async fn read_again(&mut self, client: &Client) -> Result<Vec<SchemaChange>, Error> {
+        let fresh = LiveSchema::read(client).await?;
+        let changes = diff(&self.schema, &fresh.schema);
+        *self = fresh;
+        Ok(changes)
     }
 
     async fn read_everything(&mut self, client: &Client) -> Result<Vec<SchemaChange>, Error> {
@@ -227,19 +300,63 @@ impl LiveSchema {
         Ok(changes)
     }
 
-    /// The parts a statement can have changed, read again; `None` when an enum, domain, function
-    /// or schema disappeared, which definitions anywhere may print.
+    /// The parts a statement can have changed, read again in two round trips: the catalog
+    /// settings set and the relations reached, then every part read and the settings put back.
+    /// `None` when an enum, domain, function or schema disappeared, which definitions anywhere
+    /// may print.
     async fn read_scoped(
         &self,
         client: &Client,
         locked: Vec<u32>,
-        types: bool,
-        functions: bool,
-        schemas: bool,
+        groups: Groups,
+        in_transaction: bool,
     ) -> Result<Option<Part>, Error> {
+        let params: [&(dyn ToSql + Sync); 1] = [&locked];
+        let (settings, reached) = tokio::join!(
+            CatalogSettings::set(client, "", in_transaction),
+            client.query(&self.queries.reached, &params),
+        );
+        let read = async {
+            let settings = settings?;
+            // Polled first, the reads are sent before the settings are put back.
+            let (part, restored) = tokio::join!(
+                async { self.read_reached(client, reached?, groups).await },
+                settings.restore(client),
+            );
+            restored?;
+            part
+        };
+        let part = match read.await {
+            Ok(part) => part,
+            Err(error) => {
+                if in_transaction {
+                    CatalogSettings::abandon(client).await?;
+                }
+                return Err(error);
+            }
+        };
+        let disappeared = (part.types
+            && (!keys_kept(&self.schema.enums, &part.snapshot.enums)
+                || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
+            || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
+            || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
+        Ok((!disappeared).then_some(part))
+    }
+
+    /// Reads the parts of the relations `reached` names, and the groups it or `groups` says.
+    async fn read_reached(
+        &self,
+        client: &Client,
+        reached: Vec<Row>,
+        groups: Groups,
+    ) -> Result<Part, Error> {
         let mut relations = BTreeSet::new();
-        let (mut types, mut functions) = (types, functions);
-        for row in client.query(&self.queries.reached, &[&locked]).await? {
+        let Groups {
+            mut types,
+            mut functions,
+            schemas,
+        } = groups;
+        for row in reached {
             let what: &str = row.try_get(0)?;
             match what {
                 "functions" => functions = true,
@@ -250,47 +367,24 @@ impl LiveSchema {
             }
         }
         let relations: Vec<u32> = relations.into_iter().collect();
-        let (types_sql, domain_constraints_sql, functions_sql, schemas_sql) = (
-            types_sql(),
-            constraints_sql(Scope::Domains),
-            functions_sql(),
-            schemas_sql(),
-        );
-        let (parts, types_rows, functions_rows, schemas_rows) = tokio::try_join!(
-            self.queries.parts.query(client, Some(&relations)),
-            async {
-                if !types {
-                    return Ok(None);
-                }
-                let (types, constraints) = tokio::try_join!(
-                    client.query(types_sql.as_str(), &[]),
-                    client.query(domain_constraints_sql.as_str(), &[]),
-                )?;
-                Ok::<_, Error>(Some((types, constraints)))
-            },
-            async {
-                match functions {
-                    true => client.query(functions_sql.as_str(), &[]).await.map(Some),
-                    false => Ok(None),
-                }
-            },
-            async {
-                match schemas {
-                    true => client.query(schemas_sql.as_str(), &[]).await.map(Some),
-                    false => Ok(None),
-                }
-            },
+        let queries = &self.queries;
+        let (parts, types_rows, domain_rows, functions_rows, schemas_rows) = tokio::try_join!(
+            queries.parts.query(client, Some(&relations)),
+            query_if(client, types, &queries.types),
+            query_if(client, types, &queries.domain_constraints),
+            query_if(client, functions, &queries.functions),
+            query_if(client, schemas, &queries.schemas),
         )?;
         let mut part = Part {
             relations,
             snapshot: SchemaSnapshot::default(),
             owners: Owners::new(),
-            types: types_rows.is_some(),
-            functions: functions_rows.is_some(),
-            schemas: schemas_rows.is_some(),
+            types,
+            functions,
+            schemas,
         };
         parts.read(&mut part.snapshot, &mut part.owners)?;
-        if let Some((types, constraints)) = &types_rows {
+        if let (Some(types), Some(constraints)) = (&types_rows, &domain_rows) {
             read_types(types, constraints, &mut part.snapshot, &mut part.owners)?;
         }
         if let Some(functions) = &functions_rows {
@@ -299,12 +393,7 @@ impl LiveSchema {
         if let Some(schemas) = &schemas_rows {
             part.snapshot.schemas = first_column(schemas)?;
         }
-        let disappeared = (part.types
-            && (!keys_kept(&self.schema.enums, &part.snapshot.enums)
-                || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
-            || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
-            || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
-        Ok((!disappeared).then_some(part))
+        Ok(part)
     }
 
     /// Puts `part` in place of what it was read again for, and returns what changed.

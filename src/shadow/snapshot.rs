@@ -17,7 +17,7 @@ use std::future::Future;
 
 use serde::Serialize;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, Row, Statement, ToStatement};
+use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement, ToStatement};
 
 /// A database's user schema: every schema but `pg_catalog`, `information_schema` and PostgreSQL's
 /// internal `pg_toast*` and `pg_temp*` ones.
@@ -212,8 +212,8 @@ pub async fn snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
 /// Runs `read` with the session's `search_path` set to `path` (what `pg_get_*` functions and
 /// `format_type` print depends on it) and JIT compilation off (the planner's row estimates for
 /// catalog subqueries are wild enough to make it compile for longer than the query runs), then
-/// puts both settings back. They are changed with a plain `SET`, so inside a transaction that
-/// later rolls back, the change and its undoing roll back together.
+/// puts both settings back: one round trip before the read and one after it (see
+/// [`CatalogSettings`]).
 pub(crate) async fn with_catalog_settings<T, F, Fut>(
     client: &Client,
     path: &str,
@@ -223,42 +223,120 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let names = ["search_path", "jit"];
-    // A server without JIT (before PostgreSQL 11) has no such setting: it is left alone.
-    let previous: Vec<Option<String>> = client
-        .query(
-            "SELECT pg_catalog.current_setting(name, true) \
-             FROM unnest($1::text[]) WITH ORDINALITY AS s(name, position) ORDER BY position",
-            &[&&names[..]],
-        )
-        .await?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
-    set_existing(client, &names, &[Some(path), Some("off")]).await?;
+    let settings = CatalogSettings::set(client, path, false).await?;
     let result = read().await;
-    let previous: Vec<Option<&str>> = previous.iter().map(Option::as_deref).collect();
-    let restored = set_existing(client, &names, &previous).await;
+    let restored = settings.restore(client).await;
     let value = result?;
     restored?;
     Ok(value)
 }
 
-/// Sets each setting of `names` that the server has to its value in `values`.
-async fn set_existing(
-    client: &Client,
-    names: &[&str],
-    values: &[Option<&str>],
-) -> Result<(), Error> {
-    client
-        .execute(
-            "SELECT pg_catalog.set_config(name, value, false) \
-             FROM unnest($1::text[], $2::text[]) AS s(name, value) \
-             WHERE value IS NOT NULL AND pg_catalog.current_setting(name, true) IS NOT NULL",
-            &[&names, &values],
-        )
-        .await
-        .map(drop)
+/// The settings catalog reads need (see [`with_catalog_settings`]), as the session had them
+/// before: set and put back with one simple query each, so that a caller can send them in the same
+/// round trip as its reads (tokio-postgres pipelines the requests of one connection in the order
+/// they are first polled). They are changed with `set_config(…, false)`, a plain `SET`: inside a
+/// transaction that later rolls back, the change and its undoing roll back together.
+///
+/// Inside the migration's transaction block, a read that fails would abort the migration's
+/// transaction: there the settings and the read are in a savepoint, released with the restore or
+/// rolled back by [`CatalogSettings::abandon`].
+pub(crate) struct CatalogSettings {
+    /// Each setting the server has, with its value before.
+    previous: Vec<(String, String)>,
+    in_savepoint: bool,
+}
+
+impl CatalogSettings {
+    const NAMES: [&'static str; 2] = ["search_path", "jit"];
+
+    /// Sets `search_path` to `path` and `jit` off, and keeps what they were; first opens a
+    /// savepoint when `in_savepoint`. A server without JIT (before PostgreSQL 11) has no such
+    /// setting: it is left alone.
+    pub(crate) async fn set(
+        client: &Client,
+        path: &str,
+        in_savepoint: bool,
+    ) -> Result<CatalogSettings, Error> {
+        let names = Self::NAMES.map(|name| format!("('{name}')")).join(", ");
+        let savepoint = match in_savepoint {
+            true => format!("SAVEPOINT {READ_SAVEPOINT}; "),
+            false => String::new(),
+        };
+        let query = format!(
+            "{savepoint}SELECT name, pg_catalog.current_setting(name, true) FROM (VALUES {names}) AS s(name); {}",
+            set_config_sql(&[("search_path", path), ("jit", "off")])
+        );
+        let messages = client.simple_query(&query).await?;
+        let previous = messages
+            .iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            // The rows of the first query: the second's have one column.
+            .filter_map(|row| {
+                let value = row.try_get(1).ok()??;
+                Some((row.try_get(0).ok()??.to_owned(), value.to_owned()))
+            })
+            .collect();
+        Ok(CatalogSettings {
+            previous,
+            in_savepoint,
+        })
+    }
+
+    /// Puts the settings back as they were before [`CatalogSettings::set`], and releases the
+    /// savepoint.
+    pub(crate) async fn restore(&self, client: &Client) -> Result<(), Error> {
+        let previous: Vec<(&str, &str)> = self
+            .previous
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let mut query = match previous.is_empty() {
+            true => String::new(),
+            false => set_config_sql(&previous),
+        };
+        if self.in_savepoint {
+            query.push_str(&format!("; RELEASE SAVEPOINT {READ_SAVEPOINT}"));
+        }
+        if query.is_empty() {
+            return Ok(());
+        }
+        client.simple_query(&query).await.map(drop)
+    }
+
+    /// After a failed read: rolls back to the savepoint, which puts the settings back too, so that
+    /// the migration's transaction goes on as if nothing had been read.
+    pub(crate) async fn abandon(client: &Client) -> Result<(), Error> {
+        client
+            .batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT {READ_SAVEPOINT}; RELEASE SAVEPOINT {READ_SAVEPOINT}"
+            ))
+            .await
+    }
+}
+
+/// The savepoint a catalog read inside the migration's transaction runs in.
+const READ_SAVEPOINT: &str = "migagent_catalog_read";
+
+/// One query that sets each setting of `settings` (name, value) the server has.
+fn set_config_sql(settings: &[(&str, &str)]) -> String {
+    let values: Vec<String> = settings
+        .iter()
+        .map(|(name, value)| format!("({}, {})", string_literal(name), string_literal(value)))
+        .collect();
+    format!(
+        "SELECT pg_catalog.set_config(name, value, false) FROM (VALUES {}) AS s(name, value) \
+         WHERE pg_catalog.current_setting(name, true) IS NOT NULL",
+        values.join(", ")
+    )
+}
+
+/// `text` as an escape string constant, which reads the same whatever
+/// `standard_conforming_strings` says.
+fn string_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// The SQL condition that keeps the objects of user schemas, for a query where `namespace` is the

@@ -76,10 +76,10 @@ fn catalog_writes() -> String {
     )
 }
 
-/// The user relations of the catalog: OID, qualified name, relkind, relfilenode. TOAST relations
+/// The user relations of the catalog: OID, schema, name, relkind, relfilenode. TOAST relations
 /// are left out: they are storage details of their tables.
 const RELATIONS: &str = "\
-SELECT 'relation', c.oid::text, n.nspname || '.' || c.relname, c.relkind::text, c.relfilenode::text \
+SELECT 'relation', c.oid::text, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::text \
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
  WHERE c.oid >= 16384 AND n.nspname <> 'pg_toast'";
 
@@ -97,18 +97,74 @@ const SAMPLE_INTERVAL_MAX: Duration = Duration::from_millis(50);
 /// only there to make the statement observable, never to keep it from finishing.
 const HOLD_LIMIT: Duration = Duration::from_secs(2);
 
-/// A relation lock, named as the contract spells it (`public.users`, `AccessExclusiveLock`).
+/// A user relation's name: its schema and its own name as the catalog holds them (unquoted), and
+/// both joined by a dot for display, as the contract spells it (`public.User`). The parts say what
+/// the display cannot when a name holds a dot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RelationName {
+    pub relation: String,
+    pub schema: String,
+    pub name: String,
+}
+
+impl RelationName {
+    pub fn new(schema: &str, name: &str) -> RelationName {
+        RelationName {
+            relation: format!("{schema}.{name}"),
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The name as the rules and the schema model hold it.
+    pub fn object_name(&self) -> ObjectName {
+        ObjectName::new(Some(&self.schema), &self.name)
+    }
+}
+
+/// A relation lock, named as the contract spells it (`public.users`, `AccessExclusiveLock`), with
+/// the name's parts (see [`RelationName`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct LockTrace {
     pub relation: String,
+    pub schema: String,
+    pub name: String,
     pub mode: String,
 }
 
-/// Sequential scans of one table by one statement.
+impl LockTrace {
+    pub fn new(relation: &RelationName, mode: &str) -> LockTrace {
+        LockTrace {
+            relation: relation.relation.clone(),
+            schema: relation.schema.clone(),
+            name: relation.name.clone(),
+            mode: mode.to_owned(),
+        }
+    }
+
+    pub fn relation_name(&self) -> RelationName {
+        RelationName::new(&self.schema, &self.name)
+    }
+}
+
+/// Sequential scans of one table by one statement, with the name's parts (see [`RelationName`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ScanTrace {
     pub relation: String,
+    pub schema: String,
+    pub name: String,
     pub seq_scans: i64,
+}
+
+impl ScanTrace {
+    pub fn new(relation: &RelationName, seq_scans: i64) -> ScanTrace {
+        ScanTrace {
+            relation: relation.relation.clone(),
+            schema: relation.schema.clone(),
+            name: relation.name.clone(),
+            seq_scans,
+        }
+    }
 }
 
 /// What applying one statement on the shadow did.
@@ -124,10 +180,14 @@ pub struct StatementTrace {
     /// Relation locks the statement took (inside a transaction: those it added to the
     /// transaction's), sorted.
     pub locks: Vec<LockTrace>,
-    /// Tables (and materialized views) whose storage was rewritten.
+    /// Tables (and materialized views) whose storage was rewritten, for display.
     pub rewrites: Vec<String>,
-    /// Indexes rebuilt into new storage.
+    /// The same relations as `rewrites`, with their names' parts.
+    pub rewritten: Vec<RelationName>,
+    /// Indexes rebuilt into new storage, for display.
     pub rebuilt_indexes: Vec<String>,
+    /// The same indexes as `rebuilt_indexes`, with their names' parts.
+    pub rebuilt: Vec<RelationName>,
     /// Tables the statement scanned sequentially (validation scans, rewrites, backfills).
     pub scans: Vec<ScanTrace>,
     /// What the statement waited for, as the monitor saw it (e.g. `older transactions
@@ -150,6 +210,9 @@ pub struct StatementTrace {
     pub rolled_back: bool,
     /// Objects it created, dropped or changed (a schema snapshot diff around it).
     pub changes: Vec<SchemaChange>,
+    /// Why `changes` is not known: the schema could not be read around the statement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_unknown: Option<String>,
     /// It ran inside a transaction block: `locks` are those it added to the transaction's.
     pub in_transaction: bool,
 }
@@ -174,7 +237,9 @@ impl StatementTrace {
             not_applied: None,
             locks: Vec::new(),
             rewrites: Vec::new(),
+            rewritten: Vec::new(),
             rebuilt_indexes: Vec::new(),
+            rebuilt: Vec::new(),
             scans: Vec::new(),
             waits: Vec::new(),
             sampled: false,
@@ -183,6 +248,7 @@ impl StatementTrace {
             duration: Duration::ZERO,
             rolled_back: false,
             changes: Vec::new(),
+            changes_unknown: None,
             in_transaction: statement.in_transaction,
         }
     }
@@ -195,19 +261,19 @@ impl StatementTrace {
     }
 
     /// The strongest lock the statement took on each relation, in the order the relations first
-    /// appear in `locks`.
-    pub fn strongest_locks(&self) -> Vec<(&str, LockMode)> {
-        let mut strongest: Vec<(&str, LockMode)> = Vec::new();
+    /// appear in `locks` (each given by the first of its locks).
+    pub fn strongest_locks(&self) -> Vec<(&LockTrace, LockMode)> {
+        let mut strongest: Vec<(&LockTrace, LockMode)> = Vec::new();
         for lock in &self.locks {
             let Some(mode) = LockMode::from_pg_name(&lock.mode) else {
                 continue;
             };
             match strongest
                 .iter_mut()
-                .find(|(relation, _)| *relation == lock.relation)
+                .find(|(first, _)| first.relation == lock.relation)
             {
                 Some(entry) => entry.1 = entry.1.max(mode),
-                None => strongest.push((&lock.relation, mode)),
+                None => strongest.push((lock, mode)),
             }
         }
         strongest
@@ -288,7 +354,7 @@ pub async fn apply_traced(
 /// A user relation in the catalog.
 #[derive(Debug, Clone)]
 struct Relation {
-    name: String,
+    name: RelationName,
     kind: char,
     filenode: u32,
 }
@@ -384,9 +450,9 @@ fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, 
                 relations.insert(
                     oid,
                     Relation {
-                        name: field(2).to_owned(),
-                        kind: field(3).chars().next().unwrap_or('?'),
-                        filenode: field(4).parse().unwrap_or(0),
+                        name: RelationName::new(field(2), field(3)),
+                        kind: field(4).chars().next().unwrap_or('?'),
+                        filenode: field(5).parse().unwrap_or(0),
                     },
                 );
             }
@@ -404,22 +470,17 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
-    fn of(&self, oid: u32) -> Option<&str> {
+    fn of(&self, oid: u32) -> Option<&RelationName> {
         self.before
             .get(&oid)
             .or_else(|| self.after.get(&oid))
-            .map(|relation| relation.name.as_str())
+            .map(|relation| &relation.name)
     }
 
     fn locks<'l>(&self, locks: impl IntoIterator<Item = (u32, &'l str)>) -> Vec<LockTrace> {
         let named: BTreeSet<LockTrace> = locks
             .into_iter()
-            .filter_map(|(oid, mode)| {
-                Some(LockTrace {
-                    relation: self.of(oid)?.to_owned(),
-                    mode: mode.to_owned(),
-                })
-            })
+            .filter_map(|(oid, mode)| Some(LockTrace::new(self.of(oid)?, mode)))
             .collect();
         named.into_iter().collect()
     }
@@ -444,11 +505,8 @@ fn record_changes(trace: &mut StatementTrace, before: &Held, after: &Held, read:
         .iter()
         .filter_map(|(oid, count)| {
             let delta = count - before.seq_scans.get(oid).copied().unwrap_or(0);
-            let relation = names.of(*oid)?.to_owned();
-            (delta > 0).then_some(ScanTrace {
-                relation,
-                seq_scans: delta,
-            })
+            let relation = names.of(*oid)?;
+            (delta > 0).then(|| ScanTrace::new(relation, delta))
         })
         .collect();
     scans.sort();
@@ -462,7 +520,7 @@ fn record_changes(trace: &mut StatementTrace, before: &Held, after: &Held, read:
 /// (ALTER COLUMN TYPE rebuilds the column's indexes that way, reusing their storage when the new
 /// type needs no rebuild).
 fn record_rewrites(trace: &mut StatementTrace, before: &Relations, after: &Relations) {
-    let mut by_name: Option<HashMap<(&str, char), &Relation>> = None;
+    let mut by_name: Option<HashMap<(&RelationName, char), &Relation>> = None;
     let mut rewrites = Vec::new();
     let mut rebuilt = Vec::new();
     for (oid, old) in before {
@@ -472,10 +530,10 @@ fn record_rewrites(trace: &mut StatementTrace, before: &Relations, after: &Relat
                 let by_name = by_name.get_or_insert_with(|| {
                     after
                         .values()
-                        .map(|relation| ((relation.name.as_str(), relation.kind), relation))
+                        .map(|relation| ((&relation.name, relation.kind), relation))
                         .collect()
                 });
-                match by_name.get(&(old.name.as_str(), old.kind)) {
+                match by_name.get(&(&old.name, old.kind)) {
                     Some(new) => new,
                     None => continue,
                 }
@@ -492,8 +550,11 @@ fn record_rewrites(trace: &mut StatementTrace, before: &Relations, after: &Relat
     }
     rewrites.sort();
     rebuilt.sort();
-    trace.rewrites = rewrites;
-    trace.rebuilt_indexes = rebuilt;
+    let display = |names: &[RelationName]| names.iter().map(|n| n.relation.clone()).collect();
+    trace.rewrites = display(&rewrites);
+    trace.rebuilt_indexes = display(&rebuilt);
+    trace.rewritten = rewrites;
+    trace.rebuilt = rebuilt;
 }
 
 /// A lock the monitor saw the statement's backend hold or wait for.
@@ -560,8 +621,12 @@ impl Tracer<'_, '_> {
         // fail, and they change no object.
         let snapshots = !statement.is_transaction_control()
             && !matches!(statement.kind(), Kind::Set | Kind::Reset);
+        let mut unread = None;
         if snapshots && self.known.schema.is_none() {
-            self.known.schema = LiveSchema::read(self.client).await.ok();
+            match LiveSchema::read(self.client).await {
+                Ok(schema) => self.known.schema = Some(schema),
+                Err(error) => unread = Some(error),
+            }
             // A snapshot locks the views it reads (and their tables) until the transaction ends: what
             // the transaction holds must be read again, or the next statement is charged with them.
             self.held = None;
@@ -572,7 +637,10 @@ impl Tracer<'_, '_> {
             Ok(()) => {
                 trace.applied = true;
                 if snapshots {
-                    trace.changes = self.schema_changes(statement).await;
+                    match self.schema_changes(statement, unread).await {
+                        Ok(changes) => trace.changes = changes,
+                        Err(error) => trace.changes_unknown = Some(unread_schema(&error)),
+                    }
                 }
                 if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
                     self.known.schema = None;
@@ -603,24 +671,32 @@ impl Tracer<'_, '_> {
 
     /// What the statement just applied created, dropped or changed: the schema read again where
     /// it can have changed it (everywhere when it ran on another connection or unobserved).
-    async fn schema_changes(&mut self, statement: &ScriptStatement<'_>) -> Vec<SchemaChange> {
+    /// `unread` is why the schema could not be read before it; then, or when it cannot be read
+    /// after it, the error says so, and the next statement reads the schema whole.
+    async fn schema_changes(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        unread: Option<tokio_postgres::Error>,
+    ) -> Result<Vec<SchemaChange>, tokio_postgres::Error> {
         let reach = match self.reach.take() {
             Some(reach) if statement.delegated.is_none() => reach,
             _ => Reach::Everything,
         };
         if reach == Reach::Nothing {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let Some(schema) = &mut self.known.schema else {
-            return Vec::new();
+            return unread.map_or(Ok(Vec::new()), Err);
         };
-        let changes = schema.update(self.client, reach).await;
+        let changes = schema
+            .update(self.client, reach, statement.in_transaction)
+            .await;
         // Reading the schema locks views and their tables (see above).
         self.held = None;
-        changes.unwrap_or_else(|_| {
+        if changes.is_err() {
             self.known.schema = None;
-            Vec::new()
-        })
+        }
+        changes
     }
 
     async fn run(
@@ -992,6 +1068,15 @@ impl Tracer<'_, '_> {
     }
 }
 
+/// What a trace says when the schema could not be read around its statement.
+fn unread_schema(error: &tokio_postgres::Error) -> String {
+    format!(
+        "the schema could not be read around this statement on the shadow database ({error}), so \
+         what it created, dropped or changed is not known; the next statement reads it whole again. \
+         Run the review again; if this repeats, check the shadow server's log"
+    )
+}
+
 /// The locks of one monitor sample.
 fn read_sample(messages: &[SimpleQueryMessage]) -> BTreeSet<SampledLock> {
     rows(messages)
@@ -1028,7 +1113,7 @@ fn describe_wait(lock: &SampledLock, names: &Names) -> Option<String> {
     Some(match lock.locktype.as_str() {
         "virtualxid" => "older transactions (virtualxid)".to_owned(),
         "transactionid" => "another transaction's row changes (transactionid)".to_owned(),
-        "relation" => format!("{} on {}", lock.mode, names.of(lock.relation?)?),
+        "relation" => format!("{} on {}", lock.mode, names.of(lock.relation?)?.relation),
         other => format!("{other} lock ({})", lock.mode),
     })
 }

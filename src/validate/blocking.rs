@@ -43,8 +43,8 @@ pub(super) fn blocking_reasons(
         if !trace.in_transaction {
             held.clear();
         }
-        for (relation, mode) in trace.strongest_locks() {
-            let entry = held.entry(relation).or_insert(mode);
+        for (lock, mode) in trace.strongest_locks() {
+            let entry = held.entry(&lock.relation).or_insert(mode);
             *entry = (*entry).max(mode);
         }
         for table in trace.rewrites.iter().filter(|t| existed.contains_key(*t)) {
@@ -97,7 +97,13 @@ fn waiting(mode: LockMode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::trace::{LockTrace, ScanTrace};
+    use crate::shadow::trace::{LockTrace, RelationName, ScanTrace};
+
+    /// `schema.name` (no dots in these names).
+    fn name(relation: &str) -> RelationName {
+        let (schema, name) = relation.split_once('.').unwrap_or(("public", relation));
+        RelationName::new(schema, name)
+    }
 
     fn trace(
         statement: usize,
@@ -111,17 +117,11 @@ mod tests {
             in_transaction,
             locks: locks
                 .iter()
-                .map(|(relation, mode)| LockTrace {
-                    relation: (*relation).into(),
-                    mode: (*mode).into(),
-                })
+                .map(|(relation, mode)| LockTrace::new(&name(relation), mode))
                 .collect(),
             scans: scans
                 .iter()
-                .map(|relation| ScanTrace {
-                    relation: (*relation).into(),
-                    seq_scans: 1,
-                })
+                .map(|relation| ScanTrace::new(&name(relation), 1))
                 .collect(),
             ..StatementTrace::default()
         }
