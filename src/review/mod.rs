@@ -23,7 +23,8 @@ use crate::migration::git::HistoryEdits;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
 };
-use crate::pg::locks::{statement_locks, PredictedLock};
+use crate::pg::held::{HeldLocks, Holder};
+use crate::pg::locks::statement_locks;
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
@@ -767,7 +768,7 @@ fn review_migration(
         .collect();
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut held_locks: Vec<PredictedLock> = Vec::new();
+    let mut held_locks = HeldLocks::default();
     let after_migration = OnceCell::new();
     let file = FileIndex::default();
     // Later occurrences of once-per-migration findings, by the index of the first one.
@@ -792,9 +793,14 @@ fn review_migration(
             in_transaction: true,
             ..states[index]
         };
-        let units = std::iter::once((statement, states[index]))
-            .chain(statement.nested.iter().map(|nested| (nested, nested_tx)));
-        for (unit, tx) in units {
+        let units = std::iter::once((statement, states[index], None)).chain(
+            statement
+                .nested
+                .iter()
+                .enumerate()
+                .map(|(i, nested)| (nested, nested_tx, Some(i))),
+        );
+        for (unit, tx, nested) in units {
             if tx.transaction != held_in {
                 held_locks.clear();
                 held_in = tx.transaction;
@@ -858,7 +864,7 @@ fn review_migration(
                 }
             }
             if tx.transaction.is_some() {
-                held_locks.extend(predicted);
+                held_locks.take(Holder { index, nested }, &predicted, catalog);
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);

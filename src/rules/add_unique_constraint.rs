@@ -408,7 +408,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             statement,
             catalog: &catalog,
             tx: Default::default(),
-            held_locks: &[],
+            held_locks: &Default::default(),
             settings: &settings,
             traced: false,
             after_migration: &Default::default(),
