@@ -137,7 +137,7 @@ pub struct PredictedLock {
 /// tokens.
 pub fn statement_locks(text: &str, statement: &Statement, catalog: &Catalog) -> Vec<PredictedLock> {
     let mut locks = Locks::default();
-    match &statement.ast {
+    match statement.ast() {
         Some(ast) => from_ast(statement, ast, catalog, &mut locks),
         None => from_tokens(&Words::of(text, statement), statement, catalog, &mut locks),
     }

@@ -40,6 +40,10 @@ use shadow::{Baselines, Expected, Reviewed, SetShadow, Traced};
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
 
+/// How many statements of each file the parsing threads parse ahead of the review: every statement
+/// of a usual migration, and a bounded number of syntax trees (10–20 KB each) for a long one.
+const PARSED_AHEAD: usize = 512;
+
 /// Everything that decides what a review finds.
 #[derive(Debug, Clone)]
 pub struct ReviewOptions {
@@ -472,6 +476,11 @@ fn review_set(
         .map(|migration| {
             let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
             let parsed = sql::parse(&migration.text, &sections);
+            // The first trees are built here, on a worker; a long file's later ones as the review
+            // reaches them, each released once reviewed.
+            for statement in parsed.statements.iter().take(PARSED_AHEAD) {
+                statement.parse_ahead();
+            }
             (migration, parsed)
         })
     };
@@ -481,7 +490,7 @@ fn review_set(
         |index, loaded| {
             let reference = &set.migrations[index];
             let is_target = set.targets.contains(&index);
-            let (migration, parsed) = match loaded {
+            let (migration, mut parsed) = match loaded {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     let position = match error {
@@ -531,7 +540,7 @@ fn review_set(
                 let before = catalog.clone();
                 let mut reviewed = review_migration(
                     migration,
-                    &parsed,
+                    &mut parsed,
                     &mut catalog,
                     options,
                     set_shadow.as_mut(),
@@ -687,8 +696,8 @@ pub fn review_sql(
             transaction,
         }],
     };
-    let parsed = sql::parse_text(sql);
-    review_migration(migration, &parsed, &mut catalog, options, None)
+    let mut parsed = sql::parse_text(sql);
+    review_migration(migration, &mut parsed, &mut catalog, options, None)
 }
 
 /// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
@@ -712,7 +721,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text.push('\n');
     }
     let ranges: Vec<_> = sections.iter().map(|s| s.range.clone()).collect();
-    let parsed = sql::parse(&text, &ranges);
+    let mut parsed = sql::parse(&text, &ranges);
     let step_of = |offset: usize| {
         sections
             .iter()
@@ -727,7 +736,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text,
         sections: sections.clone(),
     };
-    let reviewed = review_migration(migration, &parsed, &mut catalog, options, None);
+    let reviewed = review_migration(migration, &mut parsed, &mut catalog, options, None);
     reviewed
         .findings
         .iter()
@@ -742,7 +751,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
 /// findings.
 fn review_migration(
     migration: Migration,
-    parsed: &ParsedFile,
+    parsed: &mut ParsedFile,
     catalog: &mut Catalog,
     options: &ReviewOptions,
     shadow: Option<&mut SetShadow>,
@@ -786,7 +795,8 @@ fn review_migration(
     // Relations that existed and that the migration dropped and created again, by the statement
     // that created them: from there on they are the migration's own.
     let mut recreated_at: HashMap<String, usize> = HashMap::new();
-    for (index, statement) in parsed.statements.iter().enumerate() {
+    for index in 0..parsed.statements.len() {
+        let statement = &parsed.statements[index];
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
         let nested_tx = TxState {
@@ -873,6 +883,9 @@ fn review_migration(
                 }
             }
         }
+        // The rules, the lock model and the catalog are done with it: a rule that looks back
+        // parses it again.
+        parsed.statements[index].release_tree();
     }
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(
@@ -891,8 +904,8 @@ fn review_migration(
             index,
             range: s.range.clone(),
             position: lines.position(&text, s.range.start),
-            parsed: s.ast.is_some(),
-            classified: s.ast.is_some() || s.class.kind != sql::Kind::Other,
+            parsed: s.is_parsed(),
+            classified: s.is_parsed() || s.class.kind != sql::Kind::Other,
             label: s.label_or("statement").to_owned(),
             trace: None,
             table_sizes: Vec::new(),

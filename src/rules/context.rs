@@ -346,7 +346,7 @@ pub(crate) fn unparsed_alter_clauses<'a>(
     keywords: &[&str],
 ) -> Option<(ObjectName, Words<'a>, Vec<Range<usize>>)> {
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let table = statement.class.target.clone()?;

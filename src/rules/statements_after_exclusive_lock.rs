@@ -135,7 +135,7 @@ fn what_makes_it_slow(cx: &StatementContext) -> Option<String> {
         }
     }
     // Neither parsed nor recognised: what it does is unknown, so it may be slow.
-    let unknown = cx.statement.ast.is_none() && kind == Kind::Other;
+    let unknown = cx.statement.ast().is_none() && kind == Kind::Other;
     let opaque_block = kind == Kind::Do && cx.statement.nested.is_empty();
     (unknown || opaque_block).then(|| "may take long (migagent cannot tell what it does)".into())
 }

@@ -79,7 +79,7 @@ fn validated_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<(usiz
         return Some((alter.table.clone(), validated));
     }
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let words = Words::of(cx.text, statement);
