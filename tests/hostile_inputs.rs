@@ -786,8 +786,8 @@ proptest! {
             .spawn(move || {
                 let parsed = migagent::sql::parse_text(&sql);
                 for statement in &parsed.statements {
-                    assert!(statement.ast.is_some() || statement.parse_error.is_some());
-                    if let Some(ast) = &statement.ast {
+                    assert!(statement.ast().is_some() || statement.parse_error().is_some());
+                    if let Some(ast) = statement.ast() {
                         let copy = ast.clone();
                         assert!(!copy.to_string().is_empty());
                         assert!(!format!("{copy:?}").is_empty());

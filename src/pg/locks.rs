@@ -137,7 +137,7 @@ pub struct PredictedLock {
 /// tokens.
 pub fn statement_locks(text: &str, statement: &Statement, catalog: &Catalog) -> Vec<PredictedLock> {
     let mut locks = Locks::default();
-    match &statement.ast {
+    match statement.ast() {
         Some(ast) => from_ast(statement, ast, catalog, &mut locks),
         None => from_tokens(&Words::of(text, statement), statement, catalog, &mut locks),
     }
@@ -527,7 +527,10 @@ fn foreign_key_partners(catalog: &Catalog, table: &ObjectName, column: &str) -> 
             _ => None,
         })
         .collect();
-    for relation in catalog.relations().filter(|r| r.name != target) {
+    for relation in catalog
+        .relations_referencing(&target)
+        .filter(|r| r.name != target)
+    {
         for constraint in &relation.constraints {
             if let ConstraintKind::ForeignKey {
                 references,
@@ -548,7 +551,7 @@ fn foreign_key_partners(catalog: &Catalog, table: &ObjectName, column: &str) -> 
 fn referencing_tables(catalog: &Catalog, table: &ObjectName) -> Vec<ObjectName> {
     let target = catalog.resolve(table);
     catalog
-        .relations()
+        .relations_referencing(&target)
         .filter(|relation| {
             relation.constraints.iter().any(|c| {
                 matches!(&c.kind, ConstraintKind::ForeignKey { references, .. }

@@ -4,6 +4,7 @@
 //! rules judge statements by it, the shadow applies migrations in the same shape, and the review
 //! compares the shadow's trace with it; it sits below all three so none reaches into another.
 
+pub mod held;
 pub mod locks;
 pub mod server_wide;
 pub mod transactions;

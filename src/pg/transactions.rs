@@ -86,7 +86,12 @@ pub fn transaction_states(
             }
             Kind::Commit | Kind::Rollback => {
                 explicit = false;
-                if !tool_wraps {
+                if tool_wraps {
+                    // It ends the tool's transaction too (PostgreSQL folds statements before a
+                    // BEGIN into its block): its locks are released, what follows runs in another.
+                    blocks += 1;
+                    block = Some(blocks);
+                } else {
                     local = None;
                     block = None;
                 }

@@ -23,7 +23,8 @@ use crate::migration::git::HistoryEdits;
 use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
 };
-use crate::pg::locks::{statement_locks, PredictedLock};
+use crate::pg::held::{HeldLocks, Holder};
+use crate::pg::locks::statement_locks;
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
@@ -38,6 +39,10 @@ use shadow::{Baselines, Expected, Reviewed, SetShadow, Traced};
 
 /// Default limit on one migration file's size (`max-file-size`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
+
+/// How many statements of each file the parsing threads parse ahead of the review: every statement
+/// of a usual migration, and a bounded number of syntax trees (10–20 KB each) for a long one.
+const PARSED_AHEAD: usize = 512;
 
 /// Everything that decides what a review finds.
 #[derive(Debug, Clone)]
@@ -509,6 +514,11 @@ fn review_set(
         .map(|migration| {
             let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
             let parsed = sql::parse(&migration.text, &sections);
+            // The first trees are built here, on a worker; a long file's later ones as the review
+            // reaches them, each released once reviewed.
+            for statement in parsed.statements.iter().take(PARSED_AHEAD) {
+                statement.parse_ahead();
+            }
             (migration, parsed)
         })
     };
@@ -518,7 +528,7 @@ fn review_set(
         |index, loaded| {
             let reference = &set.migrations[index];
             let is_target = set.targets.contains(&index);
-            let (migration, parsed) = match loaded {
+            let (migration, mut parsed) = match loaded {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     let position = match error {
@@ -568,7 +578,7 @@ fn review_set(
                 let before = catalog.clone();
                 let mut reviewed = review_migration(
                     migration,
-                    &parsed,
+                    &mut parsed,
                     &mut catalog,
                     options,
                     set_shadow.as_mut(),
@@ -730,8 +740,8 @@ pub fn review_sql(
             transaction,
         }],
     };
-    let parsed = sql::parse_text(sql);
-    review_migration(migration, &parsed, &mut catalog, options, None)
+    let mut parsed = sql::parse_text(sql);
+    review_migration(migration, &mut parsed, &mut catalog, options, None)
 }
 
 /// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
@@ -755,7 +765,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text.push('\n');
     }
     let ranges: Vec<_> = sections.iter().map(|s| s.range.clone()).collect();
-    let parsed = sql::parse(&text, &ranges);
+    let mut parsed = sql::parse(&text, &ranges);
     let step_of = |offset: usize| {
         sections
             .iter()
@@ -770,7 +780,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text,
         sections: sections.clone(),
     };
-    let reviewed = review_migration(migration, &parsed, &mut catalog, options, None);
+    let reviewed = review_migration(migration, &mut parsed, &mut catalog, options, None);
     reviewed
         .findings
         .iter()
@@ -785,7 +795,7 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
 /// findings.
 fn review_migration(
     migration: Migration,
-    parsed: &ParsedFile,
+    parsed: &mut ParsedFile,
     catalog: &mut Catalog,
     options: &ReviewOptions,
     shadow: Option<&mut SetShadow>,
@@ -811,7 +821,7 @@ fn review_migration(
         .collect();
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut held_locks: Vec<PredictedLock> = Vec::new();
+    let mut held_locks = HeldLocks::default();
     let after_migration = OnceCell::new();
     let file = FileIndex::default();
     // Later occurrences of once-per-migration findings, by the index of the first one.
@@ -829,16 +839,22 @@ fn review_migration(
     // Relations that existed and that the migration dropped and created again, by the statement
     // that created them: from there on they are the migration's own.
     let mut recreated_at: HashMap<String, usize> = HashMap::new();
-    for (index, statement) in parsed.statements.iter().enumerate() {
+    for index in 0..parsed.statements.len() {
+        let statement = &parsed.statements[index];
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
         let nested_tx = TxState {
             in_transaction: true,
             ..states[index]
         };
-        let units = std::iter::once((statement, states[index]))
-            .chain(statement.nested.iter().map(|nested| (nested, nested_tx)));
-        for (unit, tx) in units {
+        let units = std::iter::once((statement, states[index], None)).chain(
+            statement
+                .nested
+                .iter()
+                .enumerate()
+                .map(|(i, nested)| (nested, nested_tx, Some(i))),
+        );
+        for (unit, tx, nested) in units {
             if tx.transaction != held_in {
                 held_locks.clear();
                 held_in = tx.transaction;
@@ -902,7 +918,7 @@ fn review_migration(
                 }
             }
             if tx.transaction.is_some() {
-                held_locks.extend(predicted);
+                held_locks.take(Holder { index, nested }, &predicted, catalog);
             }
             if unit.nested.is_empty() {
                 catalog.apply(&text, unit);
@@ -911,6 +927,9 @@ fn review_migration(
                 }
             }
         }
+        // The rules, the lock model and the catalog are done with it: a rule that looks back
+        // parses it again.
+        parsed.statements[index].release_tree();
     }
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(
@@ -929,8 +948,8 @@ fn review_migration(
             index,
             range: s.range.clone(),
             position: lines.position(&text, s.range.start),
-            parsed: s.ast.is_some(),
-            classified: s.ast.is_some() || s.class.kind != sql::Kind::Other,
+            parsed: s.is_parsed(),
+            classified: s.is_parsed() || s.class.kind != sql::Kind::Other,
             label: s.label_or("statement").to_owned(),
             trace: None,
             table_sizes: Vec::new(),

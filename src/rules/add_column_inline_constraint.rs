@@ -191,7 +191,7 @@ fn inline_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<Inline>)
         return Some((alter.table.clone(), found));
     }
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let words = Words::of(cx.text, statement);

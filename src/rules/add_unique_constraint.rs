@@ -163,7 +163,7 @@ pub(super) fn index_constraints(
         return Some((alter.table.clone(), constraints));
     }
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let table = statement.class.target.clone()?;
@@ -398,7 +398,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
                    ADD UNIQUE USING INDEX users_email_idx, ADD EXCLUDE USING gist (p WITH &&) WITH (fillfactor = 90)";
         let parsed = crate::sql::parse_text(sql);
         let statement = &parsed.statements[0];
-        assert!(statement.ast.is_none());
+        assert!(statement.ast().is_none());
         let catalog = crate::schema::Catalog::default();
         let settings = crate::rules::RuleSettings::default();
         let cx = crate::rules::StatementContext {
@@ -408,7 +408,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             statement,
             catalog: &catalog,
             tx: Default::default(),
-            held_locks: &[],
+            held_locks: &Default::default(),
             settings: &settings,
             traced: false,
             after_migration: &Default::default(),

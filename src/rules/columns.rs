@@ -73,7 +73,7 @@ impl DeclaredColumn<'_> {
 /// not `AS SELECT`), `ADD COLUMN` and `ALTER COLUMN … TYPE` (not of a foreign table, whose types
 /// mirror the remote ones). Statements sqlparser could not parse declare nothing the rules can read.
 pub(crate) fn declared_columns<'a>(cx: &StatementContext<'a>) -> Vec<DeclaredColumn<'a>> {
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(Ast::CreateTable(create)) if create.query.is_none() && !create.temporary => {
             let Some(table) = ObjectName::from_ast(&create.name) else {
                 return Vec::new();

@@ -60,7 +60,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 /// to run in a transaction block.
 fn concurrent_command(cx: &StatementContext) -> Option<String> {
     let class = &cx.statement.class;
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(Ast::CreateIndex(index)) => index
             .concurrently
             .then(|| format!("{} CONCURRENTLY", class.label)),

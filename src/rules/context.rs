@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
 pub use crate::pg::transactions::TxState;
 use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
@@ -81,7 +82,7 @@ pub struct StatementContext<'a> {
     pub tx: TxState,
     /// Locks the statement's transaction already holds from its earlier statements (as the lock
     /// model predicts them): the statement does not queue for these again.
-    pub held_locks: &'a [PredictedLock],
+    pub held_locks: &'a HeldLocks,
     pub settings: &'a RuleSettings,
     /// The shadow database applies the migration and traces each statement.
     pub traced: bool,
@@ -193,6 +194,12 @@ impl<'a> StatementContext<'a> {
     /// `ALTER TABLE`, it has no other operation the fix would drop.
     pub fn fixable(&self) -> bool {
         self.is_top_level() && AlterTable::of(self).is_none_or(|alter| alter.operations.len() == 1)
+    }
+
+    /// The statement (or statement of a DO block) that took a held lock.
+    pub fn unit(&self, holder: Holder) -> &'a Statement {
+        let statement = &self.statements[holder.index];
+        holder.nested.map_or(statement, |i| &statement.nested[i])
     }
 
     /// Whether this is a statement of the migration, not one inside a DO block.
@@ -315,10 +322,9 @@ pub(crate) fn strongest_lock_on_existing(
     skip_held: bool,
 ) -> Option<PredictedLock> {
     let held = |lock: &PredictedLock| {
-        let relation = cx.catalog.resolve(&lock.relation);
         cx.held_locks
-            .iter()
-            .any(|h| h.mode >= lock.mode && cx.catalog.resolve(&h.relation) == relation)
+            .on(&lock.relation, cx.catalog)
+            .is_some_and(|held| held.mode >= lock.mode)
     };
     statement_locks(cx.text, cx.statement, cx.catalog)
         .into_iter()
@@ -340,7 +346,7 @@ pub(crate) fn unparsed_alter_clauses<'a>(
     keywords: &[&str],
 ) -> Option<(ObjectName, Words<'a>, Vec<Range<usize>>)> {
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let table = statement.class.target.clone()?;

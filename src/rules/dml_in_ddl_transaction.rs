@@ -60,7 +60,7 @@ fn strong_locks(cx: &StatementContext) -> Vec<(String, LockMode, ObjectName)> {
     for lock in cx
         .held_locks
         .iter()
-        .filter(|lock| lock.mode >= LockMode::Share && cx.is_existing(&lock.relation))
+        .filter(|held| held.mode >= LockMode::Share && cx.is_existing(&held.relation))
     {
         let name = cx.qualified(&lock.relation);
         match held.iter_mut().find(|(known, _, _)| *known == name) {

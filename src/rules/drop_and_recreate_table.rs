@@ -25,7 +25,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (table, offset of its name)
-    let dropped: Vec<(ObjectName, usize)> = match &statement.ast {
+    let dropped: Vec<(ObjectName, usize)> = match statement.ast() {
         Some(Ast::Drop {
             object_type: ObjectType::Table,
             names,

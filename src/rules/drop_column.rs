@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (column, offset of its DROP clause, CASCADE)
-    let (table, dropped): (ObjectName, Vec<(String, usize, bool)>) = match &statement.ast {
+    let (table, dropped): (ObjectName, Vec<(String, usize, bool)>) = match statement.ast() {
         // ALTER FOREIGN TABLE … DROP COLUMN only changes the local definition: no data is lost.
         Some(Ast::AlterTable(alter)) if alter.table_type.is_none() => {
             let Some(table) = ObjectName::from_ast(&alter.name) else {

@@ -21,7 +21,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (database, offset of its name)
-    let dropped: Vec<(String, usize)> = match &statement.ast {
+    let dropped: Vec<(String, usize)> = match statement.ast() {
         Some(Ast::Drop {
             object_type: ObjectType::Database,
             names,

@@ -100,7 +100,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 /// statement for one index, the index's name when it drops several.
 fn dropped_indexes(cx: &StatementContext) -> Vec<(usize, ObjectName)> {
     let statement = cx.statement;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::Drop {
             object_type: ObjectType::Index,
             names,

@@ -32,7 +32,7 @@ const LISTED: usize = 5;
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (schema, offset of its name, CASCADE)
-    let dropped: Vec<(String, usize, bool)> = match &statement.ast {
+    let dropped: Vec<(String, usize, bool)> = match statement.ast() {
         Some(Ast::Drop {
             object_type: ObjectType::Schema,
             names,

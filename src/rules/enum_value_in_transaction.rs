@@ -91,7 +91,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 /// The type and the value of `ALTER TYPE name ADD VALUE [IF NOT EXISTS] 'value'`.
 fn added_value(cx: &StatementContext) -> Option<(ObjectName, String)> {
     let statement = cx.statement;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::AlterType(alter)) => match &alter.operation {
             AlterTypeOperation::AddValue(add) => {
                 Some((ObjectName::from_ast(&alter.name)?, add.value.value.clone()))

@@ -71,8 +71,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     }
     let end = table_at_end(cx, &table);
     let name = cx.qualified(&table);
-    let new_table =
-        matches!(cx.statement.ast, Some(Ast::CreateTable(_))) || cx.catalog.is_new_relation(&table);
+    let new_table = matches!(cx.statement.ast(), Some(Ast::CreateTable(_)))
+        || cx.catalog.is_new_relation(&table);
     // A table the model only knows from ALTER TABLE statements: its indexes are unknown.
     let unknown = !new_table
         && cx
@@ -139,7 +139,7 @@ fn help(cx: &StatementContext, table: &ObjectName, columns: &[String], new_table
 /// `ADD COLUMN … REFERENCES`. `NOT ENFORCED` keys (PostgreSQL 18) have no triggers and are skipped.
 fn added_foreign_keys(cx: &StatementContext) -> Option<(ObjectName, Vec<ForeignKey>)> {
     let mut keys = Vec::new();
-    let table = match &cx.statement.ast {
+    let table = match cx.statement.ast() {
         Some(Ast::CreateTable(create)) => {
             for column in &create.columns {
                 keys.extend(inline_keys(cx, column));
@@ -253,7 +253,7 @@ fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
         ObjectName::from_ast(name).is_some_and(|name| cx.catalog.resolve(&name) == target)
     };
     let mut indexes: Vec<Vec<String>> = Vec::new();
-    let direct = later.iter().all(|statement| match &statement.ast {
+    let direct = later.iter().all(|statement| match statement.ast() {
         Some(Ast::CreateIndex(index)) => {
             if is_target(&index.table_name) && index.predicate.is_none() {
                 indexes.push(
@@ -334,7 +334,7 @@ fn table_at_end(cx: &StatementContext, table: &ObjectName) -> TableAtEnd {
 /// The columns of the indexes the statement itself builds: its primary key and unique constraints.
 fn own_indexes(cx: &StatementContext) -> Vec<Vec<String>> {
     let mut indexes = Vec::new();
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(Ast::CreateTable(create)) => {
             indexes.extend(create.columns.iter().filter_map(inline_index));
             indexes.extend(create.constraints.iter().filter_map(constraint_index));

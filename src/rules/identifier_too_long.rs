@@ -30,7 +30,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         cx,
         defined: Vec::new(),
     };
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(ast) => names.statement(ast),
         None => names.unparsed(),
     }
@@ -59,7 +59,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 
 /// The relation the statement creates or alters, for the finding's table.
 fn relation_of(cx: &StatementContext) -> Option<ObjectName> {
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(Ast::CreateTable(create)) => ObjectName::from_ast(&create.name),
         Some(Ast::AlterTable(alter)) => ObjectName::from_ast(&alter.name),
         Some(Ast::CreateIndex(index)) => ObjectName::from_ast(&index.table_name),

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
-    let (table, concurrently) = match &statement.ast {
+    let (table, concurrently) = match statement.ast() {
         Some(Ast::CreateIndex(index)) => {
             (ObjectName::from_ast(&index.table_name), index.concurrently)
         }

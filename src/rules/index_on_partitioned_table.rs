@@ -80,7 +80,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 
 fn new_index(cx: &StatementContext) -> Option<NewIndex> {
     let statement = cx.statement;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::CreateIndex(index)) => Some(NewIndex {
             table: ObjectName::from_ast(&index.table_name)?,
             name: index

@@ -158,7 +158,7 @@ fn inline_key(options: &[ColumnOptionDef]) -> Option<Key> {
 /// put on columns, with where each column is named. A column of a single-column primary key is
 /// reported as the table's id; one that is also a foreign key, as that.
 fn added_keys(cx: &StatementContext) -> HashMap<String, (Key, usize)> {
-    let constraints: Vec<&TableConstraint> = match &cx.statement.ast {
+    let constraints: Vec<&TableConstraint> = match cx.statement.ast() {
         Some(Ast::CreateTable(create)) => create.constraints.iter().collect(),
         Some(Ast::AlterTable(alter)) => alter
             .operations
@@ -229,7 +229,7 @@ fn existing_key(cx: &StatementContext, table: &ObjectName, column: &str) -> Opti
 }
 
 fn altered_table(cx: &StatementContext) -> Option<ObjectName> {
-    match &cx.statement.ast {
+    match cx.statement.ast() {
         Some(Ast::AlterTable(alter)) if alter.table_type.is_none() => {
             ObjectName::from_ast(&alter.name)
         }

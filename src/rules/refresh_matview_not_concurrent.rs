@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
-    let view = match &statement.ast {
+    let view = match statement.ast() {
         // WITH NO DATA empties the view; CONCURRENTLY cannot do that, so there is nothing to suggest.
         Some(Ast::RefreshMaterializedView(refresh))
             if !refresh.concurrently && refresh.with_data != Some(false) =>

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (old name, new name when known, offset of its RENAME clause)
-    let (table, renamed): (ObjectName, Vec<(String, Option<String>, usize)>) = match &statement.ast
+    let (table, renamed): (ObjectName, Vec<(String, Option<String>, usize)>) = match statement.ast()
     {
         Some(Ast::AlterTable(alter)) => {
             let Some(table) = ObjectName::from_ast(&alter.name) else {

@@ -70,7 +70,7 @@ fn quote(value: &str) -> String {
 /// The type and the old and new labels of `ALTER TYPE name RENAME VALUE 'from' TO 'to'`.
 fn renamed_value(cx: &StatementContext) -> Option<(ObjectName, String, String)> {
     let statement = cx.statement;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::AlterType(alter)) => match &alter.operation {
             AlterTypeOperation::RenameValue(rename) => Some((
                 ObjectName::from_ast(&alter.name)?,

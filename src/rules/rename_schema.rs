@@ -28,7 +28,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (old name, new name, offset of the RENAME clause)
-    let renames: Vec<(String, String, usize)> = match &statement.ast {
+    let renames: Vec<(String, String, usize)> = match statement.ast() {
         Some(Ast::AlterSchema(alter)) => {
             let Some(old) = ObjectName::from_ast(&alter.name) else {
                 return;
@@ -96,7 +96,8 @@ fn old_name_kept(cx: &StatementContext, old: &str) -> bool {
     });
     let views: Vec<String> = later
         .iter()
-        .filter_map(|s| match &s.ast {
+        .filter(|s| s.class.kind == Kind::CreateView)
+        .filter_map(|s| match s.ast() {
             Some(Ast::CreateView(view)) => ObjectName::from_ast(&view.name),
             _ => None,
         })

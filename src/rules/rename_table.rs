@@ -34,7 +34,7 @@ enum Move {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (table, move, offset of its clause)
-    let moves: Vec<(ObjectName, Move, usize)> = match &statement.ast {
+    let moves: Vec<(ObjectName, Move, usize)> = match statement.ast() {
         Some(Ast::AlterTable(alter)) => {
             let Some(table) = ObjectName::from_ast(&alter.name) else {
                 return;
@@ -168,7 +168,11 @@ fn old_name_view(cx: &StatementContext, old: &ObjectName) -> Option<ViewAfter> {
 
 /// The view a `CREATE [OR REPLACE] VIEW` statement creates.
 fn created_view(cx: &StatementContext, statement: &Statement) -> Option<ObjectName> {
-    match &statement.ast {
+    // Only a view's tree is worth building (and keeping) for this.
+    if statement.class.kind != Kind::CreateView {
+        return None;
+    }
+    match statement.ast() {
         Some(Ast::CreateView(view)) if !view.materialized => ObjectName::from_ast(&view.name),
         None if statement.class.kind == Kind::CreateView => {
             let view = statement.tokens.iter().position(|t| {

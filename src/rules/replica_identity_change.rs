@@ -140,7 +140,7 @@ fn identity_changes(cx: &StatementContext) -> Option<(ObjectName, Vec<(usize, Id
         return Some((alter.table.clone(), changes));
     }
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let words = Words::of(cx.text, statement);

@@ -5,14 +5,11 @@
 //! relations the transaction already holds (a second `ADD CONSTRAINT … NOT VALID`, a `SET NOT NULL`
 //! proven by a validated CHECK, a `DROP CONSTRAINT`) keep the lock for microseconds and are not
 //! reported. Reported on the first such statement of a migration, the later ones listed with it.
-//!
-//! Also home of the transaction helpers `validate-in-same-transaction` uses: [`earlier_in_transaction`]
-//! and [`lock_holder`].
 
 use super::context::strongest_lock_on_existing;
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::pg::locks::{statement_locks, LockMode};
-use crate::sql::{Kind, ObjectName, Statement};
+use crate::sql::{Kind, Statement};
 
 pub const RULE: Rule = Rule {
     id: "statements-after-exclusive-lock",
@@ -29,23 +26,14 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     if cx.tx.transaction.is_none() || is_trivial(cx.statement) {
         return;
     }
-    // What the engine says the transaction holds…
-    let holds_exclusive = cx
+    // The earliest statement of the transaction that took ACCESS EXCLUSIVE on an existing relation.
+    let Some((holder, relation)) = cx
         .held_locks
-        .iter()
-        .any(|lock| lock.mode == LockMode::AccessExclusive && cx.is_existing(&lock.relation));
-    if !holds_exclusive {
-        return;
-    }
-    // …and which statement took it: the earliest that took ACCESS EXCLUSIVE on an existing relation.
-    let earlier = earlier_in_transaction(cx);
-    let Some((holder, relation)) = earlier
-        .iter()
-        .rev()
-        .find_map(|s| exclusive_on_existing(cx, s).map(|relation| (*s, relation)))
+        .first_exclusive_on_existing(|relation| cx.is_existing(relation))
     else {
         return;
     };
+    let (holder, relation) = (cx.unit(holder), relation.clone());
     let Some(slow) = what_makes_it_slow(cx) else {
         return;
     };
@@ -147,7 +135,7 @@ fn what_makes_it_slow(cx: &StatementContext) -> Option<String> {
         }
     }
     // Neither parsed nor recognised: what it does is unknown, so it may be slow.
-    let unknown = cx.statement.ast.is_none() && kind == Kind::Other;
+    let unknown = cx.statement.ast().is_none() && kind == Kind::Other;
     let opaque_block = kind == Kind::Do && cx.statement.nested.is_empty();
     (unknown || opaque_block).then(|| "may take long (migagent cannot tell what it does)".into())
 }
@@ -181,74 +169,12 @@ fn is_trivial(statement: &Statement) -> bool {
     )
 }
 
-/// The first existing relation the statement takes ACCESS EXCLUSIVE on.
-fn exclusive_on_existing(cx: &StatementContext, statement: &Statement) -> Option<ObjectName> {
-    statement_locks(cx.text, statement, cx.catalog)
-        .into_iter()
-        .find(|lock| lock.mode == LockMode::AccessExclusive && cx.is_existing(&lock.relation))
-        .map(|lock| lock.relation)
-}
-
 fn label(statement: &Statement) -> &str {
     statement.label_or("this statement")
 }
 
 fn label_of(statement: &Statement) -> &str {
     statement.label_or("a statement")
-}
-
-/// The statements that ran before this one in its transaction block, latest first, the plain
-/// statements of DO blocks included; empty outside a transaction block. A tool's transaction spans
-/// its whole section; a file's own ends at its BEGIN.
-pub(super) fn earlier_in_transaction<'a>(cx: &StatementContext<'a>) -> Vec<&'a Statement> {
-    let Some(outer) = cx.statements.get(cx.index) else {
-        return Vec::new();
-    };
-    if cx.tx.transaction.is_none() {
-        return Vec::new();
-    }
-    let units: Vec<&'a Statement> = cx.statements[..=cx.index]
-        .iter()
-        .flat_map(|s| std::iter::once(s).chain(&s.nested))
-        .collect();
-    let Some(current) = units.iter().position(|u| std::ptr::eq(*u, cx.statement)) else {
-        return Vec::new();
-    };
-    let mut earlier = Vec::new();
-    for unit in units[..current].iter().rev() {
-        let ends_here = matches!(unit.class.kind, Kind::Begin | Kind::Commit | Kind::Rollback);
-        if unit.section != outer.section || (ends_here && !cx.tx.tool_transaction) {
-            break;
-        }
-        earlier.push(*unit);
-    }
-    earlier
-}
-
-/// Among `earlier` (latest first), the statement that took the strongest lock of at least
-/// `at_least` on `relation` (the earliest on ties: it has held it since), with that lock's mode.
-pub(super) fn lock_holder<'a>(
-    cx: &StatementContext,
-    earlier: &[&'a Statement],
-    relation: &ObjectName,
-    at_least: LockMode,
-) -> Option<(&'a Statement, LockMode)> {
-    let target = cx.catalog.resolve(relation);
-    let mut holder: Option<(&'a Statement, LockMode)> = None;
-    for &statement in earlier.iter().rev() {
-        let mode = statement_locks(cx.text, statement, cx.catalog)
-            .into_iter()
-            .filter(|lock| cx.catalog.resolve(&lock.relation) == target)
-            .map(|lock| lock.mode)
-            .max()
-            .filter(|mode| *mode >= at_least);
-        if let Some(mode) = mode {
-            if holder.is_none_or(|(_, strongest)| mode > strongest) {
-                holder = Some((statement, mode));
-            }
-        }
-    }
-    holder
 }
 
 #[cfg(test)]

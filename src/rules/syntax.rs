@@ -27,7 +27,7 @@ impl<'a> AlterTable<'a> {
     }
 
     fn read(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {
-        let Some(Ast::AlterTable(alter)) = &cx.statement.ast else {
+        let Some(Ast::AlterTable(alter)) = cx.statement.ast() else {
             return None;
         };
         let table = ObjectName::from_ast(&alter.name)?;
@@ -257,7 +257,7 @@ pub(crate) struct Dropped {
 /// could not parse, the first object its classification names when its kind is `kind`.
 pub(crate) fn dropped(cx: &StatementContext, object_type: ObjectType, kind: Kind) -> Vec<Dropped> {
     let statement = cx.statement;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::Drop {
             object_type: dropped_type,
             names,

@@ -124,7 +124,7 @@ fn describe(cx: &StatementContext, change: &Change) -> Diagnostic {
 fn changes(cx: &StatementContext) -> Vec<Change> {
     let statement = cx.statement;
     let start = statement.range.start;
-    match &statement.ast {
+    match statement.ast() {
         Some(Ast::CreateTrigger(create)) => ObjectName::from_ast(&create.table_name)
             .map(|table| Change {
                 action: Action::Create,

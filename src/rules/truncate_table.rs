@@ -25,7 +25,7 @@ pub const RULE: Rule = Rule {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // (table, offset of its name), CASCADE
-    let (truncated, cascade): (Vec<(ObjectName, usize)>, bool) = match &statement.ast {
+    let (truncated, cascade): (Vec<(ObjectName, usize)>, bool) = match statement.ast() {
         Some(Ast::Truncate(truncate)) => (
             truncate
                 .table_names

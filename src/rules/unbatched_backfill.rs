@@ -125,7 +125,7 @@ pub(super) struct Dml<'a> {
 
 impl<'a> Dml<'a> {
     pub(super) fn of(cx: &StatementContext<'a>) -> Option<Dml<'a>> {
-        match &cx.statement.ast {
+        match cx.statement.ast() {
             Some(ast) => Self::of_ast(ast),
             None => Self::of_tokens(cx),
         }

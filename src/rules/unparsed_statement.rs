@@ -21,7 +21,7 @@ const MAX_QUOTED_CHARS: usize = 60;
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     // A DO block of plain statements is read statement by statement: the rules checked them.
-    if statement.ast.is_some() || !statement.nested.is_empty() {
+    if statement.ast().is_some() || !statement.nested.is_empty() {
         return;
     }
     if statement.class.kind == Kind::PsqlMeta {
@@ -42,8 +42,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     }
     let error = statement
-        .parse_error
-        .as_deref()
+        .parse_error()
         .unwrap_or("no syntax tree was produced");
     let (offset, reason) = match sqlparser_error(cx, error) {
         Some((offset, detail)) => (offset, format!("sqlparser could not parse it: {detail}")),

@@ -6,7 +6,6 @@
 
 use sqlparser::ast::AlterTableOperation;
 
-use super::statements_after_exclusive_lock::{earlier_in_transaction, lock_holder};
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{Category, Diagnostic, Rule, Severity, StatementContext};
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
@@ -80,7 +79,7 @@ fn validated_constraints(cx: &StatementContext) -> Option<(ObjectName, Vec<(usiz
         return Some((alter.table.clone(), validated));
     }
     let statement = cx.statement;
-    if statement.ast.is_some() || statement.class.kind != Kind::AlterTable {
+    if statement.ast().is_some() || statement.class.kind != Kind::AlterTable {
         return None;
     }
     let words = Words::of(cx.text, statement);
@@ -131,14 +130,15 @@ fn blocking_lock(
     }
     // The engine says the transaction holds such a lock; the statements before this one say which
     // took it (and read statements sqlparser could not parse from their text).
-    let earlier = earlier_in_transaction(cx);
     for relation in &relations {
-        if !cx.held_locks.iter().any(|lock| blocking(lock, relation)) {
-            continue;
-        }
-        let Some((holder, held)) = lock_holder(cx, &earlier, relation, LockMode::Share) else {
+        let Some(held) = cx
+            .held_locks
+            .on(relation, cx.catalog)
+            .filter(|held| held.mode >= LockMode::Share)
+        else {
             continue;
         };
+        let (holder, held) = (cx.unit(held.holder), held.mode);
         let added_it = cx.catalog.is_new_constraint(table, constraint)
             && holder.class.kind == Kind::AlterTable
             && holder.find_keywords(cx.text, &["not", "valid"]).is_some();

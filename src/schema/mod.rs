@@ -371,6 +371,15 @@ impl Catalog {
         self.find(&self.sequences, name)
     }
 
+    /// The relations that may have a foreign key to `table` (a superset: each foreign key's
+    /// reference is for the caller to resolve), without a scan of every relation.
+    pub fn relations_referencing<'a>(
+        &'a self,
+        table: &ObjectName,
+    ) -> impl Iterator<Item = &'a Relation> + 'a {
+        self.relations.referencing_candidates(table)
+    }
+
     /// Every relation the model knows, in no particular order.
     pub fn relations(&self) -> impl Iterator<Item = &Relation> + '_ {
         self.relations.values()

@@ -3,12 +3,16 @@
 //! constraint of the schema has, and an `ALTER TABLE` or `CREATE INDEX` reaches a table's
 //! partitions; asking every relation of the schema for each made a schema dump's replay quadratic.
 //!
+//! The same holds for the relations with a foreign key to a table: the lock model asks for them on
+//! every change of a column or a table, and a scan of every relation made that quadratic too.
+//!
 //! Reading goes through `Deref` to the map; every change goes through [`Relations`], whose guards
-//! keep the name counts and partition lists in step with the relations.
+//! keep the name counts, partition lists and foreign-key lists in step with the relations.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
+use super::naming::truncate_identifier;
 use super::{Column, Constraint, ConstraintKind, Relation};
 use crate::sql::ObjectName;
 
@@ -17,6 +21,72 @@ pub(crate) struct Relations {
     by_name: HashMap<ObjectName, Relation>,
     constraint_names: ConstraintNames,
     partitions: Partitions,
+    referencing: Referencing,
+}
+
+/// The relations with foreign keys to each table, by the referenced table's name without its schema
+/// (as PostgreSQL keeps it): once per foreign key, in the order they were added. Callers resolve the
+/// reference itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Referencing(HashMap<String, Vec<ObjectName>>);
+
+impl Referencing {
+    fn add(&mut self, relation: &Relation) {
+        for constraint in &relation.constraints {
+            self.add_one(relation, constraint);
+        }
+    }
+
+    fn add_one(&mut self, relation: &Relation, constraint: &Constraint) {
+        if let Some(key) = referenced_key(constraint) {
+            self.0.entry(key).or_default().push(relation.name.clone());
+        }
+    }
+
+    fn remove(&mut self, relation: &Relation) {
+        for constraint in &relation.constraints {
+            self.remove_one(&relation.name, constraint);
+        }
+    }
+
+    fn remove_one(&mut self, relation: &ObjectName, constraint: &Constraint) {
+        let Some(key) = referenced_key(constraint) else {
+            return;
+        };
+        if let Some(referencing) = self.0.get_mut(&key) {
+            if let Some(position) = referencing.iter().position(|r| r == relation) {
+                referencing.remove(position);
+            }
+            if referencing.is_empty() {
+                self.0.remove(&key);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn sorted(&self) -> Vec<(String, Vec<ObjectName>)> {
+        let mut all: Vec<(String, Vec<ObjectName>)> = self
+            .0
+            .iter()
+            .map(|(key, referencing)| {
+                let mut referencing = referencing.clone();
+                referencing.sort();
+                (key.clone(), referencing)
+            })
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+/// The key a foreign key is listed under: the referenced table's name without its schema.
+fn referenced_key(constraint: &Constraint) -> Option<String> {
+    match &constraint.kind {
+        ConstraintKind::ForeignKey { references, .. } => {
+            Some(truncate_identifier(&references.name))
+        }
+        _ => None,
+    }
 }
 
 /// The partitions of each partitioned table, in the order they were attached.
@@ -121,6 +191,7 @@ impl Relations {
         let replaced = self.remove(&key);
         self.constraint_names.add(&relation);
         self.partitions.add(&relation);
+        self.referencing.add(&relation);
         self.by_name.insert(key, relation);
         replaced
     }
@@ -130,6 +201,7 @@ impl Relations {
         if let Some(removed) = &removed {
             self.constraint_names.remove(removed);
             self.partitions.remove(removed);
+            self.referencing.remove(removed);
         }
         removed
     }
@@ -147,6 +219,24 @@ impl Relations {
             .filter_map(|name| self.by_name.get(name))
     }
 
+    /// The relations that may have a foreign key to the table named `table` (qualified or not), each
+    /// once: those with a foreign key to a table of that name in any schema.
+    pub(crate) fn referencing_candidates<'a>(
+        &'a self,
+        table: &ObjectName,
+    ) -> impl Iterator<Item = &'a Relation> + 'a {
+        let mut names: Vec<&ObjectName> = self
+            .referencing
+            .0
+            .get(&truncate_identifier(&table.name))
+            .into_iter()
+            .flatten()
+            .collect();
+        names.sort();
+        names.dedup();
+        names.into_iter().filter_map(|name| self.by_name.get(name))
+    }
+
     /// The relation under `key`, to change: its constraint names are counted and its partition
     /// parent is listed again when the guard goes.
     pub(crate) fn get_mut(&mut self, key: &ObjectName) -> Option<RelationMut<'_>> {
@@ -155,6 +245,7 @@ impl Relations {
             relation,
             &mut self.constraint_names,
             &mut self.partitions,
+            &mut self.referencing,
         ))
     }
 
@@ -176,29 +267,71 @@ impl Relations {
         }
     }
 
-    /// Every constraint's kind, to rewrite references (constraint names stay as they are).
-    pub(crate) fn constraint_kinds_mut(
+    /// Rewrites every constraint's kind with `rewrite` (constraint names stay as they are).
+    pub(crate) fn rewrite_constraint_kinds(
         &mut self,
-    ) -> impl Iterator<Item = &mut ConstraintKind> + '_ {
-        self.by_name.values_mut().flat_map(|relation| {
-            relation
-                .constraints
-                .iter_mut()
-                .map(|constraint| &mut constraint.kind)
-        })
+        mut rewrite: impl FnMut(&mut ConstraintKind),
+    ) {
+        self.referencing = Referencing::default();
+        for relation in self.by_name.values_mut() {
+            for constraint in &mut relation.constraints {
+                rewrite(&mut constraint.kind);
+            }
+            self.referencing.add(relation);
+        }
     }
 
-    /// Keeps only the constraints, of every relation, for which `keep` holds.
-    pub(crate) fn retain_constraints(&mut self, keep: impl Fn(&Constraint) -> bool) {
-        for relation in self.by_name.values_mut() {
+    /// Changes the foreign keys to the table `table` (its key) with `change`, which must keep the
+    /// table they reference: only the relations listed as referencing a table of that name are
+    /// looked at.
+    pub(crate) fn change_foreign_keys_to(
+        &mut self,
+        table: &ObjectName,
+        mut change: impl FnMut(&mut ConstraintKind),
+    ) {
+        let referencing: Vec<ObjectName> = self
+            .referencing_candidates(table)
+            .map(|relation| relation.name.clone())
+            .collect();
+        for name in referencing {
+            if let Some(relation) = self.by_name.get_mut(&name) {
+                for constraint in &mut relation.constraints {
+                    change(&mut constraint.kind);
+                }
+            }
+        }
+    }
+
+    /// Drops the foreign keys to the table `table` (its key) for which `drop` holds, of every
+    /// relation: only the relations listed as referencing a table of that name are looked at.
+    pub(crate) fn drop_foreign_keys_to(
+        &mut self,
+        table: &ObjectName,
+        drop: impl Fn(&Constraint) -> bool,
+    ) {
+        let referencing: Vec<ObjectName> = self
+            .referencing_candidates(table)
+            .map(|relation| relation.name.clone())
+            .collect();
+        for name in referencing {
+            let Some(relation) = self.by_name.get_mut(&name) else {
+                continue;
+            };
             let schema = relation.name.schema.as_deref();
+            let mut dropped = Vec::new();
             relation.constraints.retain(|constraint| {
-                let kept = keep(constraint);
-                if let (false, Some(schema)) = (kept, schema) {
-                    self.constraint_names.remove_one(schema, &constraint.name);
+                let kept = !drop(constraint);
+                if !kept {
+                    if let Some(schema) = schema {
+                        self.constraint_names.remove_one(schema, &constraint.name);
+                    }
+                    dropped.push(constraint.clone());
                 }
                 kept
             });
+            for constraint in &dropped {
+                self.referencing.remove_one(&name, constraint);
+            }
         }
     }
 
@@ -258,6 +391,16 @@ impl Relations {
         };
         sorted(&listed) == sorted(&self.partitions)
     }
+
+    /// Whether the listed foreign keys are those of the relations.
+    #[cfg(test)]
+    pub(crate) fn referencing_in_step(&self) -> bool {
+        let mut listed = Referencing::default();
+        for relation in self.by_name.values() {
+            listed.add(relation);
+        }
+        listed.sorted() == self.referencing.sorted()
+    }
 }
 
 /// A relation being changed; its constraint names are counted and its partition parent listed
@@ -266,6 +409,7 @@ pub(crate) struct RelationMut<'a> {
     relation: &'a mut Relation,
     constraint_names: &'a mut ConstraintNames,
     partitions: &'a mut Partitions,
+    referencing: &'a mut Referencing,
 }
 
 impl<'a> RelationMut<'a> {
@@ -273,13 +417,16 @@ impl<'a> RelationMut<'a> {
         relation: &'a mut Relation,
         constraint_names: &'a mut ConstraintNames,
         partitions: &'a mut Partitions,
+        referencing: &'a mut Referencing,
     ) -> Self {
         constraint_names.remove(relation);
         partitions.remove(relation);
+        referencing.remove(relation);
         RelationMut {
             relation,
             constraint_names,
             partitions,
+            referencing,
         }
     }
 }
@@ -302,6 +449,7 @@ impl Drop for RelationMut<'_> {
     fn drop(&mut self) {
         self.constraint_names.add(self.relation);
         self.partitions.add(self.relation);
+        self.referencing.add(self.relation);
     }
 }
 
@@ -389,6 +537,7 @@ mod tests {
                 }
                 prop_assert!(catalog.relations.constraint_names_in_step(), "after {sql}");
                 prop_assert!(catalog.relations.partitions_in_step(), "after {sql}");
+                prop_assert!(catalog.relations.referencing_in_step(), "after {sql}");
                 prop_assert!(catalog.indexes.in_step(), "after {sql}");
                 let generated = ["a_x_check1", "b_x_key", "c_y_key", "a_z_fkey", "b_pkey"];
                 for schema in SCHEMAS {

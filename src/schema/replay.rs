@@ -38,10 +38,11 @@ impl Catalog {
             }
             return;
         }
-        match &statement.ast {
+        // Without keeping the tree: a whole history is replayed statement by statement.
+        statement.with_ast(|ast| match ast {
             Some(ast) => self.apply_ast(ast),
             None => self.apply_unparsed(text, statement),
-        }
+        })
     }
 
     /// Applies a parsed statement: dispatches to the statement family's replay.

@@ -7,7 +7,9 @@ pub mod nesting;
 pub mod position;
 pub mod split;
 
+use std::cell::{Cell, OnceCell};
 use std::ops::Range;
+use std::sync::Arc;
 
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -34,16 +36,30 @@ pub struct Statement {
     pub tokens: Vec<Token>,
     /// Its kind and target from the leading keywords; always present.
     pub class: Classification,
-    /// The syntax tree, when sqlparser could parse it.
-    pub ast: Option<ast::Statement>,
-    /// Why sqlparser could not parse it.
-    pub parse_error: Option<String>,
+    /// The syntax tree, or why sqlparser could not build one: parsed on first use (see
+    /// [`Statement::ast`]) and released once the review is past the statement, so a long file never
+    /// holds every tree at once (a tree takes 10–20 KB; the file's text, a few dozen bytes).
+    tree: OnceCell<Result<Box<ast::Statement>, String>>,
+    /// Whether sqlparser parsed it, once known: kept when the tree is released.
+    parsed: Cell<Option<bool>>,
+    /// The whole file, for parsing on demand.
+    source: Source,
     /// A quote or comment that never closes inside this statement.
     pub unterminated: Option<Unterminated>,
     /// For a `DO` block whose body is plain SQL statements (as Drizzle writes idempotent DDL:
     /// `DO $$ BEGIN ALTER TABLE …; EXCEPTION WHEN duplicate_object THEN null; END $$`), those
     /// statements, with their offsets in the file. Empty for every other statement.
     pub nested: Vec<Statement>,
+}
+
+/// The text of the file a statement belongs to, shared by its statements.
+#[derive(Clone)]
+struct Source(Arc<str>);
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({} bytes)", self.0.len())
+    }
 }
 
 /// A migration's statements and comments.
@@ -62,13 +78,15 @@ pub fn parse_text(text: &str) -> ParsedFile {
     parse(text, std::slice::from_ref(&(0..text.len())))
 }
 
-/// Splits the given sections of `text` into statements and parses each one.
+/// Splits the given sections of `text` into statements and classifies each one; each is parsed on
+/// first use of its syntax tree.
 pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     let split = split::split(text, sections);
+    let source = Source(Arc::from(text));
     let statements = split
         .statements
         .into_iter()
-        .map(|raw| statement(text, raw, true))
+        .map(|raw| statement(text, &source, raw, true))
         .collect();
     ParsedFile {
         statements,
@@ -77,18 +95,18 @@ pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
     }
 }
 
-/// Classifies and parses one statement; with `read_do_block`, also the statements of a `DO` block's
+/// Classifies one statement; with `read_do_block`, also the statements of a `DO` block's
 /// body (never those of a block inside that body, which makes the body not plain SQL anyway: reading
 /// blocks nested in blocks would recurse as deep as they nest).
-fn statement(text: &str, raw: split::RawStatement, read_do_block: bool) -> Statement {
-    let sql = &text[raw.range.clone()];
+fn statement(
+    text: &str,
+    source: &Source,
+    raw: split::RawStatement,
+    read_do_block: bool,
+) -> Statement {
     let class = classify::classify(text, &raw.tokens);
-    let (ast, parse_error) = match parse_one(sql, &raw, &class, text) {
-        Ok(ast) => (Some(ast), None),
-        Err(error) => (None, Some(error)),
-    };
     let nested = if read_do_block && class.kind == Kind::Do {
-        do_block_statements(text, &raw)
+        do_block_statements(text, source, &raw)
     } else {
         Vec::new()
     };
@@ -97,8 +115,9 @@ fn statement(text: &str, raw: split::RawStatement, read_do_block: bool) -> State
         section: raw.section,
         tokens: raw.tokens,
         class,
-        ast,
-        parse_error,
+        tree: OnceCell::new(),
+        parsed: Cell::new(None),
+        source: source.clone(),
         unterminated: raw.unterminated,
         nested,
     }
@@ -106,7 +125,7 @@ fn statement(text: &str, raw: split::RawStatement, read_do_block: bool) -> State
 
 /// The statements of a `DO $tag$ BEGIN … [EXCEPTION …] END $tag$` block when every one of them is a
 /// plain SQL statement; empty when the body has declarations, control flow or anything else PL/pgSQL.
-fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> {
+fn do_block_statements(text: &str, source: &Source, raw: &split::RawStatement) -> Vec<Statement> {
     let Some(body) = raw
         .tokens
         .iter()
@@ -146,7 +165,7 @@ fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> 
         .into_iter()
         .map(|mut nested| {
             nested.section = raw.section;
-            statement(text, nested, false)
+            statement(text, source, nested, false)
         })
         .collect();
     let plain_sql = |s: &Statement| {
@@ -162,16 +181,13 @@ fn do_block_statements(text: &str, raw: &split::RawStatement) -> Vec<Statement> 
     }
 }
 
-fn parse_one(
-    sql: &str,
-    raw: &split::RawStatement,
-    class: &Classification,
-    text: &str,
-) -> Result<ast::Statement, String> {
-    if raw.unterminated.is_some() {
+/// Parses one statement of `text` with sqlparser.
+fn parse_one(text: &str, statement: &Statement) -> Result<Box<ast::Statement>, String> {
+    let sql = statement.sql(text);
+    if statement.unterminated.is_some() {
         return Err("the statement contains an unterminated quote or comment".into());
     }
-    if class.kind == Kind::PsqlMeta {
+    if statement.class.kind == Kind::PsqlMeta {
         return Err("psql backslash commands are not SQL".into());
     }
     if sql.len() > MAX_PARSED_STATEMENT_BYTES {
@@ -181,12 +197,12 @@ fn parse_one(
             MAX_PARSED_STATEMENT_BYTES
         ));
     }
-    check_nesting(text, &raw.tokens)?;
+    check_nesting(text, &statement.tokens)?;
     let mut statements = sqlparser_over(sql)?
         .parse_statements()
         .map_err(|error| error.to_string())?;
     match statements.len() {
-        1 => Ok(statements.remove(0)),
+        1 => Ok(Box::new(statements.remove(0))),
         n => Err(format!("sqlparser read {n} statements where psql sees one")),
     }
 }
@@ -224,6 +240,63 @@ fn sqlparser_over(text: &str) -> Result<Parser<'static>, String> {
 }
 
 impl Statement {
+    /// The syntax tree, when sqlparser can parse the statement; parsed on first use and kept until
+    /// [released](Statement::release_tree).
+    pub fn ast(&self) -> Option<&ast::Statement> {
+        self.tree.get_or_init(|| self.parse_now()).as_deref().ok()
+    }
+
+    /// Why sqlparser could not parse the statement.
+    pub fn parse_error(&self) -> Option<&str> {
+        self.tree
+            .get_or_init(|| self.parse_now())
+            .as_ref()
+            .err()
+            .map(String::as_str)
+    }
+
+    /// Whether sqlparser can parse the statement.
+    pub fn is_parsed(&self) -> bool {
+        match self.parsed.get() {
+            Some(parsed) => parsed,
+            None => self.with_ast(|ast| ast.is_some()),
+        }
+    }
+
+    /// Calls `f` with the syntax tree, parsing it for this call only when it is not kept: for passes
+    /// over many statements (replaying a whole file) that must not keep every tree.
+    pub fn with_ast<R>(&self, f: impl FnOnce(Option<&ast::Statement>) -> R) -> R {
+        match self.tree.get() {
+            Some(tree) => f(tree.as_deref().ok()),
+            None => f(self.parse_now().as_deref().ok()),
+        }
+    }
+
+    /// Parses the statement (and those of its DO block) now, on this thread, and keeps the trees.
+    pub fn parse_ahead(&self) {
+        self.ast();
+        for nested in &self.nested {
+            nested.ast();
+        }
+    }
+
+    /// Frees the syntax trees of the statement and its DO block (a later use parses again); why a
+    /// statement could not be parsed is kept.
+    pub fn release_tree(&mut self) {
+        if matches!(self.tree.get(), Some(Ok(_))) {
+            self.tree.take();
+        }
+        for nested in &mut self.nested {
+            nested.release_tree();
+        }
+    }
+
+    fn parse_now(&self) -> Result<Box<ast::Statement>, String> {
+        let tree = parse_one(&self.source.0, self);
+        self.parsed.set(Some(tree.is_ok()));
+        tree
+    }
+
     /// The statement's text.
     pub fn sql<'a>(&self, text: &'a str) -> &'a str {
         &text[self.range.clone()]
@@ -313,7 +386,7 @@ mod tests {
         let parsed = parse(sql, &[up]);
         assert_eq!(parsed.statements.len(), 1);
         assert_eq!(parsed.statements[0].range, 14..36);
-        assert!(parsed.statements[0].ast.is_some());
+        assert!(parsed.statements[0].ast().is_some());
     }
 
     #[test]
@@ -333,7 +406,7 @@ mod tests {
         let parsed = parse_text(sql);
         let nested = &parsed.statements[0].nested;
         assert_eq!(nested.len(), 1);
-        assert!(nested[0].ast.is_some());
+        assert!(nested[0].ast().is_some());
         assert_eq!(nested[0].class.kind, Kind::AlterTable);
         assert!(nested[0].sql(sql).starts_with("ALTER TABLE \"a\""));
         assert!(nested[0].sql(sql).ends_with("(\"id\")"));
@@ -354,13 +427,13 @@ mod tests {
     fn text_nested_too_deep_is_refused_before_sqlparser_reads_it() {
         let deep = format!("SELECT {}", vec!["1"; 150_000].join("+"));
         let parsed = parse_text(&format!("{deep}; SELECT 1 + 1"));
-        assert!(parsed.statements[0].ast.is_none());
-        let error = parsed.statements[0].parse_error.as_deref().unwrap();
+        assert!(parsed.statements[0].ast().is_none());
+        let error = parsed.statements[0].parse_error().unwrap();
         assert!(
             error.starts_with("its expressions nest up to 300000 levels deep"),
             "{error}"
         );
-        assert!(parsed.statements[1].ast.is_some());
+        assert!(parsed.statements[1].ast().is_some());
         assert!(parser(&deep).is_err());
         assert!(parser("a IS NOT NULL AND b > 0")
             .and_then(|mut p| p.parse_expr().map_err(|e| e.to_string()))
@@ -402,6 +475,6 @@ mod tests {
         let unterminated = parsed.statements[1].unterminated.unwrap();
         assert_eq!(unterminated.offset, 33);
         assert_eq!(unterminated.what, "dollar-quoted string");
-        assert!(parsed.statements[1].ast.is_none());
+        assert!(parsed.statements[1].ast().is_none());
     }
 }

@@ -70,7 +70,7 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, 
         }
         _ => {}
     }
-    let Some(ast) = &statement.ast else {
+    let Some(ast) = statement.ast() else {
         return Err("migagent could not parse it".to_owned());
     };
     match ast {

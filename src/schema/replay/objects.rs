@@ -79,7 +79,7 @@ impl Catalog {
         self.sequences
             .retain(|_, sequence| sequence.owned_by.as_ref().is_none_or(|(t, _)| t != key));
         self.relations
-            .retain_constraints(|c| !c.kind.references(key, None));
+            .drop_foreign_keys_to(key, |c| c.kind.references(key, None));
     }
 
     /// Adds an index, replacing one of the same name.
@@ -134,7 +134,7 @@ impl Catalog {
             &constraint.kind
         {
             self.relations
-                .retain_constraints(|c| !c.kind.references(table, Some(columns)));
+                .drop_foreign_keys_to(table, |c| c.kind.references(table, Some(columns)));
         }
     }
 
@@ -167,7 +167,7 @@ impl Catalog {
         self.remove_owned_sequences(table, column);
         let columns = [column.to_owned()];
         self.relations
-            .retain_constraints(|c| !c.kind.references(table, Some(&columns)));
+            .drop_foreign_keys_to(table, |c| c.kind.references(table, Some(&columns)));
     }
 
     /// Drops the sequences a column owns (its serial or identity sequence).

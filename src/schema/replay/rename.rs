@@ -57,11 +57,11 @@ impl Catalog {
         rekey(&mut self.types, &moved, |user_type| &mut user_type.name);
         rekey(&mut self.sequences, &moved, |sequence| &mut sequence.name);
         self.relations.rename_partition_parents(rename);
-        for kind in self.relations.constraint_kinds_mut() {
+        self.relations.rewrite_constraint_kinds(|kind| {
             if let ConstraintKind::ForeignKey { references, .. } = kind {
                 rename(references);
             }
-        }
+        });
         for sequence in self.sequences.values_mut() {
             if let Some((table, _)) = &mut sequence.owned_by {
                 rename(table);
@@ -255,7 +255,7 @@ impl Catalog {
                 rename_key(predicate);
             }
         });
-        for kind in self.relations.constraint_kinds_mut() {
+        self.relations.change_foreign_keys_to(table, |kind| {
             if let ConstraintKind::ForeignKey {
                 references,
                 referenced_columns,
@@ -266,7 +266,7 @@ impl Catalog {
                     referenced_columns.iter_mut().for_each(rename_key);
                 }
             }
-        }
+        });
         for sequence in self.sequences.values_mut() {
             if let Some((owner, column)) = &mut sequence.owned_by {
                 if owner == table && column == old {
