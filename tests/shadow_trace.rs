@@ -511,13 +511,7 @@ fn traced_locks_rewrites_and_scans_agree_with_the_pg15_lock_probe() {
                     .unwrap_or_else(|err| panic!("{}: prelude: {err}", case.name));
             }
             let migration = Migration::plain(case.sql);
-            let traces = apply_traced(
-                &client,
-                &monitor,
-                &migration.script(),
-                &mut Known::default(),
-            )
-            .await;
+            let traces = trace(&client, &monitor, &migration).await;
             assert_eq!(traces.len(), 1, "{}", case.name);
             let trace = &traces[0];
             assert!(trace.applied, "{}: {:?}", case.name, trace.error);
@@ -557,6 +551,11 @@ async fn outside_transaction(client: &Client) -> bool {
         .batch_execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS outside_probe ON probe_table (id)")
         .await;
     probe.is_ok()
+}
+
+/// The traces of `migration` applied on `client`, with nothing known of the schema beforehand.
+async fn trace(client: &Client, monitor: &Client, migration: &Migration) -> Vec<StatementTrace> {
+    apply_traced(client, monitor, &migration.script(), &mut Known::default()).await
 }
 
 fn lock_pairs(trace: &StatementTrace) -> Vec<(&str, &str)> {
@@ -610,7 +609,7 @@ fn history_apply_runs_a_thousand_statements_and_names_the_failing_one() {
             .collect();
         let reviewed = Migration::plain(&reviewed);
         let started = std::time::Instant::now();
-        let traces = apply_traced(&client, &monitor, &reviewed.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &reviewed).await;
         let elapsed = started.elapsed();
         assert!(traces.iter().all(|t| t.applied && t.locks.len() == 1));
         let in_statements: std::time::Duration = traces.iter().map(|t| t.duration).sum();
@@ -660,8 +659,7 @@ fn wrapped_sections_apply_atomically_and_roll_back_on_failure() {
             "the failed transaction is rolled back"
         );
 
-        let traces =
-            apply_traced(&client, &monitor, &failing.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &failing).await;
         assert!(traces[0].applied && traces[0].rolled_back);
         assert!(traces[1].applied && traces[1].rolled_back);
         let error = traces[2].error.as_ref().unwrap();
@@ -671,13 +669,7 @@ fn wrapped_sections_apply_atomically_and_roll_back_on_failure() {
         assert!(outside_transaction(&client).await);
 
         let succeeding = Migration::wrapped("CREATE TABLE a (id int);\nCREATE TABLE b (id int);");
-        let traces = apply_traced(
-            &client,
-            &monitor,
-            &succeeding.script(),
-            &mut Known::default(),
-        )
-        .await;
+        let traces = trace(&client, &monitor, &succeeding).await;
         assert!(traces
             .iter()
             .all(|t| t.applied && !t.rolled_back && t.error.is_none()));
@@ -698,13 +690,7 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
             let migration = Migration::new(sql, transaction);
             let error = apply(&client, &migration.script()).await.unwrap_err();
             assert_eq!((error.statement, error.sqlstate.as_str()), (1, "25001"));
-            let traces = apply_traced(
-                &client,
-                &monitor,
-                &migration.script(),
-                &mut Known::default(),
-            )
-            .await;
+            let traces = trace(&client, &monitor, &migration).await;
             assert_eq!(
                 traces[1].error.as_ref().map(|e| e.message.as_str()),
                 Some("CREATE INDEX CONCURRENTLY cannot run inside a transaction block")
@@ -719,7 +705,7 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
             "CREATE INDEX CONCURRENTLY a_b ON a (b)",
             Transaction::ImplicitMultiStatement,
         );
-        let traces = apply_traced(&client, &monitor, &alone.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &alone).await;
         assert!(traces[0].applied, "{:?}", traces[0].error);
         assert!(traces[0].sampled);
         assert_eq!(traces[0].waits, ["older transactions (virtualxid)"]);
@@ -727,13 +713,7 @@ fn concurrently_inside_a_transaction_fails_as_in_production_and_runs_outside_one
 
         // Statements the server refuses inside a transaction block are retried as written.
         let create_database = Migration::plain("CREATE DATABASE made_by_migration");
-        let traces = apply_traced(
-            &client,
-            &monitor,
-            &create_database.script(),
-            &mut Known::default(),
-        )
-        .await;
+        let traces = trace(&client, &monitor, &create_database).await;
         assert!(
             traces[0].applied && traces[0].sampled,
             "{:?}",
@@ -778,7 +758,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let summary = apply(&client, &uncommitted.script()).await.unwrap();
         assert_eq!(summary.rolled_back_uncommitted, [0]);
         assert!(!exists(&client, "never").await);
-        let traces = apply_traced(&client, &monitor, &uncommitted.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &uncommitted).await;
         assert!(traces[1].applied && traces[1].rolled_back);
         assert!(!exists(&client, "never").await);
 
@@ -786,7 +766,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let rolled_back = Migration::plain(
             "BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE undone (id int);\nROLLBACK;",
         );
-        let traces = apply_traced(&client, &monitor, &rolled_back.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &rolled_back).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert!(traces[2].rolled_back && !traces[3].rolled_back);
         assert_eq!(lock_pairs(&traces[2]), [("public.undone", "AccessExclusiveLock")]);
@@ -794,7 +774,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
         let serializable = Migration::wrapped(
             "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE kept (id int);",
         );
-        let traces = apply_traced(&client, &monitor, &serializable.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &serializable).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert!(exists(&client, "kept").await);
 
@@ -805,7 +785,7 @@ fn a_files_own_begin_and_commit_are_honoured() {
             (summary.applied, summary.skipped_psql_meta.as_slice()),
             (1, &[0][..])
         );
-        let traces = apply_traced(&client, &monitor, &meta.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &meta).await;
         assert!(!traces[0].applied && traces[0].not_applied.as_deref().unwrap().contains("psql"));
     });
 }
@@ -826,13 +806,7 @@ fn locks_inside_a_transaction_are_charged_to_the_statement_that_took_them() {
             "BEGIN;\nALTER TABLE t ADD COLUMN x int;\nCREATE INDEX t_a_idx ON t (a);\n\
              ALTER TABLE t ADD COLUMN y int;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\nCOMMIT;",
         );
-        let traces = apply_traced(
-            &client,
-            &monitor,
-            &migration.script(),
-            &mut Known::default(),
-        )
-        .await;
+        let traces = trace(&client, &monitor, &migration).await;
         assert!(
             traces.iter().all(|t| t.applied && !t.rolled_back),
             "{traces:?}"
@@ -875,7 +849,7 @@ fn the_first_failure_stops_the_traced_apply() {
         let migration = Migration::plain(
             "CREATE TABLE a (id int);\nALTER TABLE missing ADD COLUMN x int;\nCREATE TABLE b (id int);",
         );
-        let traces = apply_traced(&client, &monitor, &migration.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &migration).await;
         assert!(traces[0].applied && !traces[0].rolled_back);
         assert_eq!(
             traces[1].error.as_ref().map(ToString::to_string).as_deref(),
@@ -905,7 +879,7 @@ fn the_first_failure_stops_the_traced_apply() {
         );
         let error = apply(&client, &deferred.script()).await.unwrap_err();
         assert_eq!((error.statement, error.sqlstate.as_str()), (2, "23503"));
-        let traces = apply_traced(&client, &monitor, &deferred.script(), &mut Known::default()).await;
+        let traces = trace(&client, &monitor, &deferred).await;
         assert_eq!(traces[2].error.as_ref().map(|e| e.sqlstate.as_str()), Some("23503"));
         assert!(traces[..2].iter().all(|t| t.applied && t.rolled_back));
         assert!(!exists(&client, "p").await);
@@ -928,13 +902,7 @@ fn explain_shows_the_plan_of_a_backfill() {
             "ALTER TABLE t ADD COLUMN b int;\nUPDATE t SET a = 0 WHERE a IS NULL;\n\
              INSERT INTO t SELECT id + 1000, a FROM t;\nDELETE FROM t WHERE id > 1500;",
         );
-        let traces = apply_traced(
-            &client,
-            &monitor,
-            &migration.script(),
-            &mut Known::default(),
-        )
-        .await;
+        let traces = trace(&client, &monitor, &migration).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         assert_eq!(traces[0].plan, None);
         let plan = traces[1].plan.as_ref().unwrap();
@@ -967,13 +935,7 @@ fn traced_relations_carry_their_schema_and_name_apart() {
         let migration = Migration::plain(
             "ALTER TABLE \"a.b\" ALTER COLUMN id TYPE bigint;\nALTER TABLE \"a.b\" ADD CHECK (id > 0);\n",
         );
-        let traces = apply_traced(
-            &client,
-            &monitor,
-            &migration.script(),
-            &mut Known::default(),
-        )
-        .await;
+        let traces = trace(&client, &monitor, &migration).await;
         assert!(traces.iter().all(|t| t.applied), "{traces:?}");
         let rewrite = &traces[0];
         assert_eq!(rewrite.rewrites, ["public.a.b"]);
