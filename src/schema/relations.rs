@@ -62,21 +62,6 @@ impl Referencing {
             }
         }
     }
-
-    #[cfg(test)]
-    fn sorted(&self) -> Vec<(String, Vec<ObjectName>)> {
-        let mut all: Vec<(String, Vec<ObjectName>)> = self
-            .0
-            .iter()
-            .map(|(key, referencing)| {
-                let mut referencing = referencing.clone();
-                referencing.sort();
-                (key.clone(), referencing)
-            })
-            .collect();
-        all.sort();
-        all
-    }
 }
 
 /// The key a foreign key is listed under: the referenced table's name without its schema.
@@ -376,20 +361,7 @@ impl Relations {
         for relation in self.by_name.values() {
             listed.add(relation);
         }
-        let sorted = |partitions: &Partitions| {
-            let mut all: Vec<(ObjectName, Vec<ObjectName>)> = partitions
-                .0
-                .iter()
-                .map(|(parent, children)| {
-                    let mut children = children.clone();
-                    children.sort();
-                    (parent.clone(), children)
-                })
-                .collect();
-            all.sort();
-            all
-        };
-        sorted(&listed) == sorted(&self.partitions)
+        sorted_lists(&listed.0) == sorted_lists(&self.partitions.0)
     }
 
     /// Whether the listed foreign keys are those of the relations.
@@ -399,8 +371,23 @@ impl Relations {
         for relation in self.by_name.values() {
             listed.add(relation);
         }
-        listed.sorted() == self.referencing.sorted()
+        sorted_lists(&listed.0) == sorted_lists(&self.referencing.0)
     }
+}
+
+/// A map of lists in one order, keys and lists sorted, to compare two built differently.
+#[cfg(test)]
+fn sorted_lists<K: Ord + Clone, V: Ord + Clone>(map: &HashMap<K, Vec<V>>) -> Vec<(K, Vec<V>)> {
+    let mut all: Vec<(K, Vec<V>)> = map
+        .iter()
+        .map(|(key, list)| {
+            let mut list = list.clone();
+            list.sort();
+            (key.clone(), list)
+        })
+        .collect();
+    all.sort();
+    all
 }
 
 /// A relation being changed; its constraint names are counted and its partition parent listed
