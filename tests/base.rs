@@ -1,31 +1,13 @@
 //! `--base REF`: what a branch changed since its merge base with REF, edited history, shallow clones.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// A scratch directory unique to one test, removed when dropped.
-struct Scratch(PathBuf);
+mod common;
 
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("migagent-base-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::scratch::Scratch;
 
 /// Runs git in `dir` with no user or system configuration.
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -116,8 +98,8 @@ fn diverged_repo(dir: &Path) {
 #[test]
 fn base_reviews_what_the_branch_changed_since_the_merge_base() {
     let scratch = Scratch::new("merge-base");
-    diverged_repo(&scratch.0);
-    let output = migagent(&["--format", "json", "--base", "main", "db"], &scratch.0);
+    diverged_repo(scratch.dir());
+    let output = migagent(&["--format", "json", "--base", "main", "db"], scratch.dir());
     let report: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&output), stderr(&output)));
     assert_eq!(output.status.code(), Some(1), "{report:#}");
@@ -146,7 +128,7 @@ fn base_reviews_what_the_branch_changed_since_the_merge_base() {
         ],
         "{report:#}"
     );
-    let text = stdout(&migagent(&["--base", "main", "db"], &scratch.0));
+    let text = stdout(&migagent(&["--base", "main", "db"], scratch.dir()));
     assert!(
         text.contains("this migration already existed at the merge base with main ("),
         "{text}"
@@ -158,10 +140,10 @@ fn base_reviews_what_the_branch_changed_since_the_merge_base() {
 #[test]
 fn no_changed_migration_exits_0_and_says_so() {
     let scratch = Scratch::new("unchanged");
-    diverged_repo(&scratch.0);
-    git(&scratch.0, &["checkout", "-q", "main"]);
+    diverged_repo(scratch.dir());
+    git(scratch.dir(), &["checkout", "-q", "main"]);
     for format in ["text", "json", "github", "sarif"] {
-        let output = migagent(&["--format", format, "--base", "HEAD", "db"], &scratch.0);
+        let output = migagent(&["--format", format, "--base", "HEAD", "db"], scratch.dir());
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         if format == "sarif" {
             let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -184,7 +166,7 @@ fn a_shallow_clone_without_the_merge_base_says_to_fetch_more() {
     diverged_repo(&origin);
     let url = format!("file://{}", origin.display());
     git(
-        &scratch.0,
+        scratch.dir(),
         &[
             "clone", "-q", "--depth", "1", "--branch", "feature", &url, "clone",
         ],

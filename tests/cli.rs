@@ -5,6 +5,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
+use common::scratch::Scratch;
+
 /// Runs the binary. Reviews run without the shadow database unless the test asks for one: these tests
 /// are about everything else (tests/shadow_review.rs covers the shadow end to end).
 fn migagent(args: &[&str], cwd: &Path) -> Output {
@@ -31,29 +35,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A scratch directory unique to one test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("migagent-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, contents: &[u8]) -> &Self {
-        std::fs::write(self.0.join(name), contents).unwrap();
-        self
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const EXAMPLE: &str = "fixtures/example/migrations/0003_order_status_and_emails.sql";
@@ -166,7 +147,7 @@ fn bad_inputs_are_named_and_the_rest_is_still_reviewed() {
             "5_good.sql",
             b"CREATE TABLE t (id int);\nDROP TABLE t;\nDROP TABLE legacy;\n",
         );
-    let output = migagent(&["review", ".", "does-not-exist"], &scratch.0);
+    let output = migagent(&["review", ".", "does-not-exist"], scratch.dir());
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
@@ -204,7 +185,7 @@ fn an_oversized_file_is_reported_not_read() {
     scratch
         .write("1_seed.sql", &big)
         .write("2_drop.sql", b"DROP TABLE t;\n");
-    let output = migagent(&["review", "."], &scratch.0);
+    let output = migagent(&["review", "."], scratch.dir());
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
@@ -237,14 +218,14 @@ fn usage_errors_exit_2_with_a_clear_message() {
 #[test]
 fn config_is_found_by_walking_up_and_unknown_keys_are_named() {
     let scratch = Scratch::new("config");
-    std::fs::create_dir_all(scratch.0.join("db/sub")).unwrap();
+    std::fs::create_dir_all(scratch.path("db/sub")).unwrap();
     scratch
         .write(
             "migagent.toml",
             b"paths = [\"db\"]\n[rules]\ndrop-table = \"warning\"\n",
         )
         .write("db/1_drop.sql", b"DROP TABLE legacy;\n");
-    let output = migagent(&["review"], &scratch.0.join("db/sub"));
+    let output = migagent(&["review"], &scratch.path("db/sub"));
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
     assert!(text.contains("warning[drop-table]"), "{text}");
@@ -254,22 +235,22 @@ fn config_is_found_by_walking_up_and_unknown_keys_are_named() {
         "migagent.toml",
         b"paths = [\"db\"]\n[rules]\ndata-loss = \"off\"\nlocking = \"off\"\n",
     );
-    let text = stdout(&migagent(&["review"], &scratch.0));
+    let text = stdout(&migagent(&["review"], scratch.dir()));
     assert!(!text.contains("drop-table"), "{text}");
     scratch.write(
         "migagent.toml",
         b"paths = [\"db\"]\n[rules]\ndata-loss = \"off\"\ndrop-table = \"info\"\n",
     );
-    let text = stdout(&migagent(&["review"], &scratch.0));
+    let text = stdout(&migagent(&["review"], scratch.dir()));
     assert!(text.contains("info[drop-table]"), "{text}");
 
     scratch.write("migagent.toml", b"[rules]\nno-such-thing = \"off\"\n");
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("`no-such-thing` is neither a rule nor a category"));
 
     scratch.write("migagent.toml", b"pg-verison = 14\n");
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("unknown field `pg-verison`"),
@@ -286,7 +267,7 @@ fn ignore_comments_suppress_and_unknown_rules_are_reported() {
         b"-- migagent:ignore drop-table -- archived last quarter\nDROP TABLE a;\n\
           DROP TABLE b; -- migagent:ignore no-such-rule\n",
     );
-    let text = stdout(&migagent(&["review", "1.sql"], &scratch.0));
+    let text = stdout(&migagent(&["review", "1.sql"], scratch.dir()));
     assert!(!text.contains("deletes public.a"), "{text}");
     assert!(text.contains("deletes public.b"), "{text}");
     assert!(text.contains("unknown rule `no-such-rule`"), "{text}");

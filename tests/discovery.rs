@@ -10,6 +10,9 @@ use migagent::migration::{
     MigrationSet, Tool, Transaction,
 };
 
+mod common;
+
+use common::scratch::Scratch;
 use Transaction::{ImplicitMultiStatement as Implicit, None as NoTx, Wrapped};
 
 const ROOT: &str = "fixtures/discovery";
@@ -491,31 +494,12 @@ fn errors_name_their_path_and_other_paths_go_on() {
     );
 }
 
-/// A scratch directory under the system temp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("migagent-discovery-{test}-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> MigrationRef {
-        let path = self.0.join(name);
-        fs::write(&path, bytes).expect("write scratch file");
-        MigrationRef {
-            path,
-            version: String::new(),
-            down: None,
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+/// Writes `name` in the scratch and refers to it as a migration without a version or down.
+fn scratch_migration(scratch: &Scratch, name: &str, bytes: &[u8]) -> MigrationRef {
+    MigrationRef {
+        path: scratch.write(name, bytes).path(name),
+        version: String::new(),
+        down: None,
     }
 }
 
@@ -531,7 +515,7 @@ fn load_plain(migration: &MigrationRef, max_bytes: u64) -> Result<Migration, Loa
 #[test]
 fn load_rejects_binary_files() {
     let scratch = Scratch::new("binary");
-    let migration = scratch.write("1_blob.sql", b"SELECT 1;\n\0\x01\x02");
+    let migration = scratch_migration(&scratch, "1_blob.sql", b"SELECT 1;\n\0\x01\x02");
     assert_eq!(
         load_plain(&migration, MAX_BYTES).unwrap_err(),
         LoadError::Binary
@@ -542,7 +526,11 @@ fn load_rejects_binary_files() {
 fn load_reports_where_utf8_breaks() {
     let scratch = Scratch::new("utf8");
     // Line 2 is `-- café na` (10 characters) and then a Latin-1 `ï`.
-    let migration = scratch.write("1_latin1.sql", b"SELECT 1;\n-- caf\xc3\xa9 na\xefve\n");
+    let migration = scratch_migration(
+        &scratch,
+        "1_latin1.sql",
+        b"SELECT 1;\n-- caf\xc3\xa9 na\xefve\n",
+    );
     assert_eq!(
         load_plain(&migration, MAX_BYTES).unwrap_err(),
         LoadError::InvalidUtf8 {
@@ -583,12 +571,13 @@ fn load_reports_io_errors() {
 #[test]
 fn load_keeps_a_bom_out_of_sections_and_accepts_empty_files() {
     let scratch = Scratch::new("bom");
-    let migration = scratch.write("1_bom.sql", "\u{feff}SELECT 1;\n".as_bytes());
+    let migration = scratch_migration(&scratch, "1_bom.sql", "\u{feff}SELECT 1;\n".as_bytes());
     let loaded = load_plain(&migration, MAX_BYTES).expect("loads");
     assert!(loaded.text.starts_with('\u{feff}'));
     assert_eq!(section_texts(&loaded), ["SELECT 1;\n"]);
 
-    let dbmate = scratch.write(
+    let dbmate = scratch_migration(
+        &scratch,
         "2_bom.sql",
         "\u{feff}-- migrate:up\nSELECT 2;\n-- migrate:down\n".as_bytes(),
     );
@@ -601,7 +590,7 @@ fn load_keeps_a_bom_out_of_sections_and_accepts_empty_files() {
     .expect("loads");
     assert_eq!(section_texts(&loaded), ["SELECT 2;\n"]);
 
-    let empty = scratch.write("3_empty.sql", b"");
+    let empty = scratch_migration(&scratch, "3_empty.sql", b"");
     let loaded = load_plain(&empty, MAX_BYTES).expect("loads");
     assert_eq!(loaded.text, "");
     assert!(section_texts(&loaded).iter().all(|text| text.is_empty()));
@@ -627,10 +616,10 @@ fn skipped_names(discovery: &Discovery, root: &Path) -> Vec<(String, bool)> {
 #[test]
 fn links_out_of_the_directory_fifos_and_broken_links_are_skipped_and_named() {
     let scratch = Scratch::new("unread");
-    let outside = scratch.0.join("outside");
+    let outside = scratch.path("outside");
     fs::create_dir_all(outside.join("folder")).unwrap();
     fs::write(outside.join("secret"), "SELECT 'secret';").unwrap();
-    let dir = scratch.0.join("migrations");
+    let dir = scratch.path("migrations");
     fs::create_dir_all(dir.join("0007_dir.sql")).unwrap();
     fs::write(dir.join("0001_a.sql"), "SELECT 1;").unwrap();
     std::os::unix::fs::symlink(outside.join("secret"), dir.join("0002_b.sql")).unwrap();
@@ -699,17 +688,14 @@ fn links_out_of_the_directory_fifos_and_broken_links_are_skipped_and_named() {
 #[test]
 fn a_directory_of_only_unreadable_entries_still_names_them() {
     let scratch = Scratch::new("only-links");
-    std::os::unix::fs::symlink("/etc/hostname", scratch.0.join("0001_a.sql")).unwrap();
-    let discovery = discover(
-        std::slice::from_ref(&scratch.0),
-        &DiscoverOptions::default(),
-    );
+    std::os::unix::fs::symlink("/etc/hostname", scratch.path("0001_a.sql")).unwrap();
+    let discovery = discover(&[scratch.dir().to_path_buf()], &DiscoverOptions::default());
     assert!(discovery.sets.is_empty());
     assert!(discovery.errors[0]
         .message
         .starts_with("no migrations found"));
     assert_eq!(
-        skipped_names(&discovery, &scratch.0),
+        skipped_names(&discovery, scratch.dir()),
         [("0001_a.sql".to_owned(), true)]
     );
 }
@@ -717,10 +703,10 @@ fn a_directory_of_only_unreadable_entries_still_names_them() {
 #[test]
 fn per_migration_folders_are_not_followed_out_of_the_directory() {
     let scratch = Scratch::new("prisma-links");
-    let outside = scratch.0.join("outside");
+    let outside = scratch.path("outside");
     fs::create_dir_all(outside.join("20240301_evil")).unwrap();
     fs::write(outside.join("20240301_evil/migration.sql"), "SELECT 1;").unwrap();
-    let dir = scratch.0.join("migrations");
+    let dir = scratch.path("migrations");
     fs::create_dir_all(dir.join("20240101_init")).unwrap();
     fs::create_dir_all(dir.join("20240201_linked")).unwrap();
     fs::write(dir.join("migration_lock.toml"), "provider = \"postgresql\"").unwrap();
@@ -748,9 +734,9 @@ fn per_migration_folders_are_not_followed_out_of_the_directory() {
 #[test]
 fn side_files_are_not_read_through_links_out_of_the_directory() {
     let scratch = Scratch::new("flyway-conf");
-    let outside = scratch.0.join("outside.conf");
+    let outside = scratch.path("outside.conf");
     fs::write(&outside, "executeInTransaction=false\n").unwrap();
-    let dir = scratch.0.join("db");
+    let dir = scratch.path("db");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("V1__a.sql"), "SELECT 1;").unwrap();
     fs::write(dir.join("V2__b.sql"), "SELECT 1;").unwrap();
@@ -771,23 +757,18 @@ fn names_that_are_not_utf8_are_reviewed_under_their_own_bytes() {
     use std::os::unix::ffi::OsStrExt;
     let scratch = Scratch::new("latin1-names");
     let name = std::ffi::OsStr::from_bytes(b"0002_caf\xe9.sql");
-    fs::write(scratch.0.join("0001_a.sql"), "SELECT 1;").unwrap();
-    fs::write(scratch.0.join(name), "SELECT 2;").unwrap();
+    fs::write(scratch.path("0001_a.sql"), "SELECT 1;").unwrap();
+    fs::write(scratch.path(name), "SELECT 2;").unwrap();
     fs::write(
-        scratch
-            .0
-            .join(std::ffi::OsStr::from_bytes(b"0002_caf\xe9.down.sql")),
+        scratch.path(std::ffi::OsStr::from_bytes(b"0002_caf\xe9.down.sql")),
         "",
     )
     .unwrap();
-    let discovery = discover(
-        std::slice::from_ref(&scratch.0),
-        &DiscoverOptions::default(),
-    );
+    let discovery = discover(&[scratch.dir().to_path_buf()], &DiscoverOptions::default());
     assert!(discovery.skipped.is_empty(), "{:?}", discovery.skipped);
     let set = &discovery.sets[0];
     assert_eq!(set.migrations.len(), 2);
-    assert_eq!(set.migrations[1].path, scratch.0.join(name));
+    assert_eq!(set.migrations[1].path, scratch.path(name));
     assert_eq!(set.migrations[1].version, "0002");
     assert!(matches!(
         &set.migrations[1].down,
@@ -807,19 +788,14 @@ fn names_that_are_not_utf8_are_reviewed_under_their_own_bytes() {
 fn names_that_would_print_alike_are_both_reported() {
     use std::os::unix::ffi::OsStrExt;
     let scratch = Scratch::new("ambiguous-names");
-    fs::write(scratch.0.join("0001_a.sql"), "SELECT 1;").unwrap();
+    fs::write(scratch.path("0001_a.sql"), "SELECT 1;").unwrap();
     fs::write(
-        scratch
-            .0
-            .join(std::ffi::OsStr::from_bytes(b"0002_\xe9.sql")),
+        scratch.path(std::ffi::OsStr::from_bytes(b"0002_\xe9.sql")),
         "SELECT 2;",
     )
     .unwrap();
-    fs::write(scratch.0.join("0002_\\xe9.sql"), "SELECT 3;").unwrap();
-    let discovery = discover(
-        std::slice::from_ref(&scratch.0),
-        &DiscoverOptions::default(),
-    );
+    fs::write(scratch.path("0002_\\xe9.sql"), "SELECT 3;").unwrap();
+    let discovery = discover(&[scratch.dir().to_path_buf()], &DiscoverOptions::default());
     assert_eq!(names(&discovery.sets[0]), ["0001_a.sql"]);
     assert_eq!(discovery.skipped.len(), 2, "{:?}", discovery.skipped);
     for skipped in &discovery.skipped {

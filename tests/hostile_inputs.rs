@@ -15,38 +15,10 @@ use serde_json::Value;
 
 mod common;
 
+use common::scratch::Scratch;
+
 /// Longest any of these reviews may take: a run that blocks (on a FIFO, say) fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// A scratch directory unique to one test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("migagent-hostile-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
-        self.0.join(rel)
-    }
-
-    fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> &Self {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-        self
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs the binary in `cwd` without a shadow database (unless the test asks for one) and with a
 /// private cache, killing it at [`DEADLINE`]. Its output goes to files (a full pipe would block it).
@@ -171,7 +143,7 @@ fn a_link_out_of_the_directory_is_not_followed_and_its_content_never_printed() {
     // A link into the directory itself is an ordinary migration.
     symlink("0001_a.sql", scratch.path("db/0004_same.sql")).unwrap();
 
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(2), Some(2)], "{text}");
     for output in [&text, &report.to_string()] {
         assert!(!output.contains("TOP-SECRET"), "{output}");
@@ -195,7 +167,7 @@ fn a_link_out_of_the_directory_is_not_followed_and_its_content_never_printed() {
     assert!(text.contains("error[drop-table]"), "{text}");
 
     // Named on its own, the link is refused with the same reason.
-    let (text, _, codes) = both_reports(&["review", "db/0002_b.sql"], &scratch.0);
+    let (text, _, codes) = both_reports(&["review", "db/0002_b.sql"], scratch.dir());
     assert_eq!(codes, [Some(2), Some(2)], "{text}");
     assert!(
         text.contains("outside the directory under review"),
@@ -210,7 +182,7 @@ fn a_fifo_does_not_block_the_run_and_is_reported() {
     scratch.write("db/0001_a.sql", "CREATE TABLE a (id int);\n");
     mkfifo(&scratch.path("db/0003_c.sql"));
     mkfifo(&scratch.path("db/notes"));
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(2), Some(2)], "{text}");
     assert_eq!(
         listed(&report, "problems"),
@@ -235,7 +207,7 @@ fn a_fifo_does_not_block_the_run_and_is_reported() {
     );
 
     std::fs::remove_file(scratch.path("db/0003_c.sql")).unwrap();
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
@@ -250,7 +222,7 @@ fn loops_dangling_links_and_directories_named_like_migrations_are_reported() {
     // Running as root, permission bits do not stop a read: an entry that cannot be read as a file is
     // a directory where a migration file is expected.
     std::fs::create_dir_all(scratch.path("db/0005_dir.sql")).unwrap();
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(2), Some(2)], "{text}");
     let problems = listed(&report, "problems");
     let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
@@ -280,7 +252,7 @@ fn a_file_name_that_is_not_utf8_is_reviewed_and_printed_escaped() {
     scratch
         .write("db/0001_a.sql", "CREATE TABLE a (id int);\n")
         .write(OsStr::from_bytes(b"db/0002_caf\xe9.sql"), "DROP TABLE a;\n");
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(1), Some(1)], "{text}");
     assert!(text.contains("--> db/0002_caf\\xe9.sql:1:12"), "{text}");
     assert_eq!(
@@ -306,7 +278,7 @@ fn names_with_newlines_and_escapes_cannot_forge_report_lines() {
             format!("db/{forged}"),
             "DROP TABLE \"a\x1b]0;owned\x07\";\n",
         );
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(1), Some(1)], "{text}");
     assert!(!text.contains('\x1b'), "{text:?}");
     assert!(!text.contains('\u{202e}'), "{text:?}");
@@ -346,9 +318,9 @@ fn git_repo(scratch: &Scratch) {
     let git = |args: &[&str]| {
         let output = Command::new("git")
             .args(args)
-            .current_dir(&scratch.0)
+            .current_dir(scratch.dir())
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", &scratch.0)
+            .env("HOME", scratch.dir())
             .output()
             .unwrap();
         assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
@@ -377,7 +349,7 @@ fn base_reviews_files_whose_names_git_would_quote() {
         .write("db/0004_tab\there.sql", "DROP TABLE a;\n")
         .write(OsStr::from_bytes(b"db/0005_caf\xe9.sql"), "DROP TABLE a;\n")
         .write("db/notes.txt", "not a migration\n");
-    let (text, report, codes) = both_reports(&["review", "--base", "HEAD", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "--base", "HEAD", "db"], scratch.dir());
     assert_eq!(codes, [Some(1), Some(1)], "{text}");
     assert_eq!(
         reviewed_paths(&report),
@@ -388,7 +360,7 @@ fn base_reviews_files_whose_names_git_would_quote() {
             "db/0005_caf\\xe9.sql"
         ]
     );
-    let output = migagent(&["review", "--base=--output=x", "db"], &scratch.0);
+    let output = migagent(&["review", "--base=--output=x", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("a git ref cannot start with `-`"));
     assert!(!scratch.path("x").exists());
@@ -404,7 +376,7 @@ fn an_unterminated_block_comment_is_an_input_error_with_its_position() {
             "SELECT 1;\n  /* harmless /* nested */ but never closed\nDROP TABLE a;\n",
         )
         .write("db/0003_c.sql", "SELECT 1;\n/* a /* b */ c */\nSELECT 2;\n");
-    let (text, report, codes) = both_reports(&["review", "db"], &scratch.0);
+    let (text, report, codes) = both_reports(&["review", "db"], scratch.dir());
     assert_eq!(codes, [Some(2), Some(2)], "{text}");
     assert!(
         text.contains("error: db/0002_b.sql:2:3: unterminated block comment starting here"),
@@ -446,7 +418,7 @@ fn a_repository_cannot_lift_the_shadow_sandbox() {
     git_repo(&scratch);
     scratch.write("migagent.toml", "[shadow]\nsuperuser = true\n");
 
-    let output = migagent(&["review", "--shadow", "auto", "db"], &scratch.0);
+    let output = migagent(&["review", "--shadow", "auto", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     assert!(
         stderr(&output).contains("migagent.toml sets `[shadow] superuser = true`")
@@ -455,12 +427,12 @@ fn a_repository_cannot_lift_the_shadow_sandbox() {
         stderr(&output)
     );
     // Without a shadow nothing runs as anyone, so the line does not matter.
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     // The job's own opt-in is honoured (the review then goes on, with or without PostgreSQL here).
     let output = migagent_with(
         &["review", "--shadow", "auto", "db"],
-        &scratch.0,
+        scratch.dir(),
         &[("MIGAGENT_TRUST_CONFIG_SUPERUSER", "1")],
     );
     assert!(
@@ -478,7 +450,7 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
     scratch.write("migagent.toml", "[shadow]\npg-bin = \"tools\"\n");
 
     // The configured directory is not used on the file's word.
-    let output = migagent(&["review", "--shadow", "auto", "db"], &scratch.0);
+    let output = migagent(&["review", "--shadow", "auto", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     assert!(
         stderr(&output).contains("migagent.toml sets `[shadow] pg-bin = \"tools\"`")
@@ -488,7 +460,7 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
     );
     assert!(!in_repo.exists(), "a program of the repository ran");
     // Without the shadow's own cluster no program runs, so the line does not matter.
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
     if !running_as_root() {
@@ -505,7 +477,7 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
             &[][..],
         ),
     ] {
-        let output = migagent_with(args, &scratch.0, env);
+        let output = migagent_with(args, scratch.dir(), env);
         assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
         assert!(
             stderr(&output).contains("is inside the repository under review"),
@@ -522,7 +494,11 @@ fn a_repository_cannot_choose_the_programs_migagent_runs() {
         "migagent.toml",
         format!("[shadow]\npg-bin = \"{}\"\n", outside.path("bin").display()),
     );
-    migagent_with(&["review", "--shadow", "auto", "db"], &scratch.0, &opted_in);
+    migagent_with(
+        &["review", "--shadow", "auto", "db"],
+        scratch.dir(),
+        &opted_in,
+    );
     assert!(ran.exists(), "the opted-in pg-bin was not used");
 }
 
@@ -555,7 +531,7 @@ fn programs_on_path_inside_the_repository_or_relative_are_never_run() {
     );
     let output = migagent_with(
         &["review", "--shadow", "auto", "db"],
-        &scratch.0,
+        scratch.dir(),
         &[("PATH", &path)],
     );
     let err = stderr(&output);
@@ -577,7 +553,7 @@ fn programs_on_path_inside_the_repository_or_relative_are_never_run() {
     let tools = scratch.path("tools").display().to_string();
     let output = migagent_with(
         &["review", "--shadow", "auto", "db"],
-        &scratch.0,
+        scratch.dir(),
         &[("PATH", &tools)],
     );
     let err = stderr(&output);
@@ -670,7 +646,7 @@ fn deep_expressions_never_overflow_the_stack() {
             format!("{sql};\nDROP TABLE t;\n"),
         );
     }
-    let output = migagent(&["review", "--format", "json", "db"], &scratch.0);
+    let output = migagent(&["review", "--format", "json", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(
@@ -721,7 +697,7 @@ fn deep_expressions_on_the_shadow_leave_no_cluster_behind() {
         .to_owned();
     let output = migagent_with(
         &["review", "--shadow", "auto", "--pg-bin", &bin_dir, "db"],
-        &scratch.0,
+        scratch.dir(),
         &[("TMPDIR", tmp.to_str().unwrap())],
     );
     let text = stdout(&output);
@@ -805,7 +781,7 @@ fn a_hostile_config_line_is_quoted_escaped() {
     scratch
         .write("db/0001_a.sql", "SELECT 1;\n")
         .write("migagent.toml", "fail-on = \"\x1b]0;owned\x07\x1b[2J\"\n");
-    let output = migagent(&["review", "db"], &scratch.0);
+    let output = migagent(&["review", "db"], scratch.dir());
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(message.contains("\\x1b]0;owned\\x07"), "{message}");

@@ -12,13 +12,14 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
+use common::scratch::{json_report, Scratch};
 use common::{binaries_or_skip, show};
 
 /// In migagent's environment during every run; it must never come back.
@@ -27,86 +28,49 @@ const SECRET: &str = "s3cr3t-token-4f9a2c";
 /// The history every case builds on.
 const HISTORY: &str = "CREATE TABLE accounts (id int PRIMARY KEY, name text);\n";
 
-/// A repository with a history, an image cache, and a directory anyone (the server's OS user
-/// included) may write to, where the payloads try to leave their marker.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "migagent-hostile-shadow-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("migrations")).unwrap();
-        fs::create_dir_all(dir.join("open")).unwrap();
-        for open in [dir.clone(), dir.join("open")] {
-            fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        fs::write(dir.join("migrations/001_history.sql"), HISTORY).unwrap();
-        Scratch(dir)
+/// A test's own project (see [`Scratch`]) with the history, and a directory anyone (the server's OS
+/// user included) may write to, where the payloads try to leave their marker.
+fn project(name: &str) -> Scratch {
+    let scratch = Scratch::with_migrations(name, &[("001_history.sql", HISTORY)]);
+    fs::create_dir_all(scratch.path("open")).unwrap();
+    for open in [scratch.dir().to_path_buf(), scratch.path("open")] {
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
     }
-
-    /// Where a payload tries to write.
-    fn marker(&self) -> PathBuf {
-        self.0.join("open/marker")
-    }
-
-    /// Writes the reviewed migration, with `MARKER` replaced by the marker's path.
-    fn reviewed(&self, sql: &str) -> &Self {
-        let sql = sql.replace("MARKER", &self.marker().to_string_lossy());
-        fs::write(self.0.join("migrations/002_reviewed.sql"), sql).unwrap();
-        self
-    }
-
-    fn images(&self) -> Vec<String> {
-        fs::read_dir(self.0.join("cache/migagent/images"))
-            .map(|entries| {
-                entries
-                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// `migagent review migrations/002_reviewed.sql <args>` with a secret in the environment.
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_env(args, &[])
-    }
-
-    /// The same with more variables in the environment.
-    fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_migagent"))
-            .args(["review", "--shadow", "auto", "migrations/002_reviewed.sql"])
-            .args(args)
-            .current_dir(&self.0)
-            .env("XDG_CACHE_HOME", self.0.join("cache"))
-            .env("SECRET_TOKEN", SECRET)
-            .env("NO_COLOR", "1")
-            .env_remove("MIGAGENT_SHADOW_URL")
-            .env_remove("MIGAGENT_TRUST_CONFIG_EXTENSIONS")
-            .envs(env.iter().copied())
-            .output()
-            .expect("the binary runs")
-    }
-
-    /// Runs with `--format json`; returns the output and the reviewed migration's report.
-    fn json(&self, args: &[&str]) -> (Output, Value) {
-        let mut args = args.to_vec();
-        args.extend(["--format", "json"]);
-        let output = self.run(&args);
-        assert_no_secret(&output);
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", show(&output)));
-        let migration = report["migrations"][0].clone();
-        (output, migration)
-    }
+    scratch
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// Where a payload tries to write.
+fn marker(scratch: &Scratch) -> PathBuf {
+    scratch.path("open/marker")
+}
+
+/// Writes the reviewed migration, with `MARKER` replaced by the marker's path.
+fn write_reviewed(scratch: &Scratch, sql: &str) {
+    let sql = sql.replace("MARKER", &marker(scratch).to_string_lossy());
+    scratch.write("migrations/002_reviewed.sql", sql);
+}
+
+/// `migagent review --shadow auto migrations/002_reviewed.sql <args>` with a secret in the environment.
+fn run(scratch: &Scratch, args: &[&str]) -> Output {
+    run_with_env(scratch, args, &[])
+}
+
+/// The same with more variables in the environment.
+fn run_with_env(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+    scratch
+        .review(&[&["--shadow", "auto", "migrations/002_reviewed.sql"], args].concat())
+        .env("SECRET_TOKEN", SECRET)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs with `--format json`; returns the output and the reviewed migration's report.
+fn json(scratch: &Scratch, args: &[&str]) -> (Output, Value) {
+    let output = run(scratch, &[args, &["--format", "json"]].concat());
+    assert_no_secret(&output);
+    let migration = json_report(&output)["migrations"][0].clone();
+    (output, migration)
 }
 
 fn assert_no_secret(output: &Output) {
@@ -140,9 +104,9 @@ fn notices(migration: &Value) -> Vec<String> {
 /// Reviews `sql` and checks what every case must hold: it failed as needing superuser, no marker,
 /// no secret, and the next run starts from a clean image and reviews a harmless migration cleanly.
 fn assert_refused_as_on_a_managed_database(name: &str, sql: &str) {
-    let scratch = Scratch::new(name);
-    scratch.reviewed(sql);
-    let (output, migration) = scratch.json(&[]);
+    let scratch = project(name);
+    write_reviewed(&scratch, sql);
+    let (output, migration) = json(&scratch, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", show(&output));
     let failures = apply_failures(&migration);
     assert_eq!(failures.len(), 1, "{}", show(&output));
@@ -151,19 +115,19 @@ fn assert_refused_as_on_a_managed_database(name: &str, sql: &str) {
         "{}",
         failures[0]
     );
-    assert!(!scratch.marker().exists(), "{name}: the payload ran");
+    assert!(!marker(&scratch).exists(), "{name}: the payload ran");
     assert_clean_image_afterwards(&scratch);
 }
 
 /// A harmless migration on the same history: reviewed from the image without a failure.
 fn assert_clean_image_afterwards(scratch: &Scratch) {
-    let images = scratch.images();
+    let images = scratch.image_names();
     assert!(
         images.iter().any(|name| name.starts_with("pg")),
         "the history's image was stored: {images:?}"
     );
-    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
-    let (output, migration) = scratch.json(&[]);
+    write_reviewed(scratch, "ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, migration) = json(scratch, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
 }
@@ -203,15 +167,18 @@ fn pg_read_file_reads_nothing() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("read-file");
-    let secret_file = scratch.0.join("open/secret.txt");
+    let scratch = project("read-file");
+    let secret_file = scratch.path("open/secret.txt");
     fs::write(&secret_file, "file-secret-77c1").unwrap();
     fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o644)).unwrap();
-    scratch.reviewed(&format!(
-        "DO $$ BEGIN RAISE EXCEPTION '%', pg_read_file('{}'); END $$;\n",
-        secret_file.display()
-    ));
-    let (output, migration) = scratch.json(&[]);
+    write_reviewed(
+        &scratch,
+        &format!(
+            "DO $$ BEGIN RAISE EXCEPTION '%', pg_read_file('{}'); END $$;\n",
+            secret_file.display()
+        ),
+    );
+    let (output, migration) = json(&scratch, &[]);
     assert!(
         !show(&output).contains("file-secret-77c1"),
         "{}",
@@ -265,13 +232,13 @@ fn a_superuser_role_is_created_without_its_powers() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("create-role");
-    scratch.reviewed(
+    let scratch = project("create-role");
+    write_reviewed(&scratch,
         "CREATE /* x */ ROLE evil SUPERUSER LOGIN IN ROLE pg_execute_server_program;\n\
          DO $$ BEGIN IF (SELECT rolsuper OR pg_has_role('evil', 'pg_execute_server_program', 'MEMBER') \
          FROM pg_roles WHERE rolname = 'evil') THEN RAISE EXCEPTION 'evil got its powers'; END IF; END $$;\n",
     );
-    let (output, migration) = scratch.json(&[]);
+    let (output, migration) = json(&scratch, &[]);
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
     let notices = notices(&migration);
     assert!(
@@ -281,7 +248,7 @@ fn a_superuser_role_is_created_without_its_powers() {
         "{notices:?}"
     );
     // The role is not in the image: the next run creates it again without a failure.
-    let (output, migration) = scratch.json(&[]);
+    let (output, migration) = json(&scratch, &[]);
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
 }
 
@@ -290,8 +257,8 @@ fn alter_role_keeps_only_harmless_changes_to_roles_the_migrations_made() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("alter-role");
-    scratch.reviewed(
+    let scratch = project("alter-role");
+    write_reviewed(&scratch,
         "CREATE ROLE app LOGIN;\n\
          ALTER /* x */ ROLE app WITH \"superuser\" BYPASSRLS PASSWORD 'p' CONNECTION LIMIT 5;\n\
          ALTER ROLE app SET session_preload_libraries = 'MARKER';\n\
@@ -308,7 +275,7 @@ fn alter_role_keeps_only_harmless_changes_to_roles_the_migrations_made() {
                     WHERE setrole = 'app'::regrole) \
          THEN RAISE EXCEPTION 'roles: %', (SELECT array_agg(s::text) FROM pg_db_role_setting s); END IF; END $$;\n",
     );
-    let (output, migration) = scratch.json(&[]);
+    let (output, migration) = json(&scratch, &[]);
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
     let notices = notices(&migration);
     for dropped in [
@@ -334,15 +301,18 @@ fn a_repository_cannot_allow_an_untrusted_extension_on_its_own_word() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("extensions");
-    let config = scratch.0.join("migagent.toml");
+    let scratch = project("extensions");
+    let config = scratch.path("migagent.toml");
     fs::write(
         &config,
         "[shadow]\nextensions = [\"file_fdw\", \"citext\"]\n",
     )
     .unwrap();
-    scratch.reviewed("CREATE EXTENSION file_fdw;\nCREATE EXTENSION citext;\n");
-    let output = scratch.run(&["--no-cache"]);
+    write_reviewed(
+        &scratch,
+        "CREATE EXTENSION file_fdw;\nCREATE EXTENSION citext;\n",
+    );
+    let output = run(&scratch, &["--no-cache"]);
     let all = show(&output);
     assert_eq!(output.status.code(), Some(2), "{all}");
     assert!(
@@ -356,7 +326,7 @@ fn a_repository_cannot_allow_an_untrusted_extension_on_its_own_word() {
     ] {
         let mut args = args.to_vec();
         args.extend(["--no-cache", "--format", "json"]);
-        let output = scratch.run_with_env(&args, env);
+        let output = run_with_env(&scratch, &args, env);
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -365,8 +335,8 @@ fn a_repository_cannot_allow_an_untrusted_extension_on_its_own_word() {
         );
     }
     fs::write(&config, "[shadow]\nextensions = [\"citext\"]\n").unwrap();
-    scratch.reviewed("CREATE EXTENSION citext;\n");
-    let output = scratch.run(&["--no-cache"]);
+    write_reviewed(&scratch, "CREATE EXTENSION citext;\n");
+    let output = run(&scratch, &["--no-cache"]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
 }
 
@@ -376,13 +346,14 @@ fn the_server_never_sees_migagents_environment() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("env");
-    scratch.reviewed(
+    let scratch = project("env");
+    write_reviewed(
+        &scratch,
         "CREATE TABLE e (line text);\n\
          COPY e FROM PROGRAM 'env';\n\
          DO $$ BEGIN RAISE EXCEPTION 'env: %', (SELECT string_agg(line, ' ') FROM e); END $$;\n",
     );
-    let (output, migration) = scratch.json(&["--shadow-superuser"]);
+    let (output, migration) = json(&scratch, &["--shadow-superuser"]);
     let failures = apply_failures(&migration);
     assert!(
         failures.len() == 1 && failures[0].contains("PATH="),
@@ -390,7 +361,7 @@ fn the_server_never_sees_migagents_environment() {
         show(&output)
     );
     for format in ["text", "sarif", "github", "markdown"] {
-        let output = scratch.run(&["--shadow-superuser", "--format", format]);
+        let output = run(&scratch, &["--shadow-superuser", "--format", format]);
         assert!(output.status.code() == Some(1), "{}", show(&output));
         assert_no_secret(&output);
     }
@@ -403,19 +374,19 @@ fn the_image_cannot_be_poisoned_even_by_a_superuser_migration() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("poison");
-    scratch.reviewed(
+    let scratch = project("poison");
+    write_reviewed(&scratch,
         "ALTER /* x */ SYSTEM SET shared_preload_libraries = 'no_such_lib';\n\
          CREATE FUNCTION stop_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no ddl'; END $$;\n\
          CREATE EVENT TRIGGER stop_ddl ON ddl_command_start EXECUTE FUNCTION stop_ddl();\n",
     );
     for _ in 0..2 {
-        let (output, migration) = scratch.json(&["--shadow-superuser"]);
+        let (output, migration) = json(&scratch, &["--shadow-superuser"]);
         assert_ne!(output.status.code(), Some(2), "{}", show(&output));
         assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
     }
-    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
-    let (output, migration) = scratch.json(&["--shadow-superuser"]);
+    write_reviewed(&scratch, "ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, migration) = json(&scratch, &["--shadow-superuser"]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     assert!(apply_failures(&migration).is_empty(), "{}", show(&output));
 }
@@ -443,20 +414,16 @@ fn a_damaged_image_is_discarded_and_rebuilt() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("damaged");
-    scratch.reviewed("ALTER TABLE accounts ADD COLUMN note text;\n");
-    let (output, first) = scratch.json(&[]);
+    let scratch = project("damaged");
+    write_reviewed(&scratch, "ALTER TABLE accounts ADD COLUMN note text;\n");
+    let (output, first) = json(&scratch, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     let image = scratch
-        .images()
+        .image_names()
         .into_iter()
         .find(|name| name.starts_with("pg"))
         .expect("an image of the history");
-    let data = scratch
-        .0
-        .join("cache/migagent/images")
-        .join(&image)
-        .join("data");
+    let data = scratch.images().join(&image).join("data");
     let victim = largest_file(&data);
     let size = fs::metadata(&victim).unwrap().len();
     fs::OpenOptions::new()
@@ -466,7 +433,7 @@ fn a_damaged_image_is_discarded_and_rebuilt() {
         .set_len(size / 2)
         .unwrap();
 
-    let (output, second) = scratch.json(&[]);
+    let (output, second) = json(&scratch, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -476,7 +443,7 @@ fn a_damaged_image_is_discarded_and_rebuilt() {
     );
     assert_eq!(first["findings"], second["findings"]);
     // Rebuilt: the third run uses the new image without a word.
-    let (output, _) = scratch.json(&[]);
+    let (output, _) = json(&scratch, &[]);
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains("damaged"),
         "{}",
@@ -489,13 +456,13 @@ fn an_endless_loop_is_stopped_even_when_it_lifts_the_timeout_and_ignores_cancels
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("endless");
-    scratch.reviewed(
+    let scratch = project("endless");
+    write_reviewed(&scratch,
         "SET statement_timeout = 0;\n\
          DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.05); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$;\n",
     );
     let started = Instant::now();
-    let (output, migration) = scratch.json(&["--statement-timeout", "2s"]);
+    let (output, migration) = json(&scratch, &["--statement-timeout", "2s"]);
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "{:?}",
@@ -508,8 +475,8 @@ fn an_endless_loop_is_stopped_even_when_it_lifts_the_timeout_and_ignores_cancels
         show(&output)
     );
 
-    scratch.reviewed("DO $$ BEGIN LOOP END LOOP; END $$;\n");
-    let (output, migration) = scratch.json(&["--statement-timeout", "2s"]);
+    write_reviewed(&scratch, "DO $$ BEGIN LOOP END LOOP; END $$;\n");
+    let (output, migration) = json(&scratch, &["--statement-timeout", "2s"]);
     let failures = apply_failures(&migration);
     assert!(
         failures.len() == 1
@@ -525,12 +492,13 @@ fn a_statement_beyond_the_temporary_file_limit_is_stopped() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new("temp-files");
-    scratch.reviewed(
+    let scratch = project("temp-files");
+    write_reviewed(
+        &scratch,
         "SET work_mem = '64kB';\n\
          CREATE TABLE sorted AS SELECT g FROM generate_series(1, 3000000) g ORDER BY g DESC;\n",
     );
-    let (output, migration) = scratch.json(&["--shadow-max-size", "100MB"]);
+    let (output, migration) = json(&scratch, &["--shadow-max-size", "100MB"]);
     let failures = apply_failures(&migration);
     assert!(
         failures.len() == 1

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
+use common::scratch::Scratch;
 use common::{binaries_or_skip, runtime, show};
 use migagent::shadow::cluster::{EphemeralCluster, PgBinaries};
 
@@ -189,55 +189,33 @@ fn changes(before: &ServerState, after: &ServerState) -> Vec<String> {
         .collect()
 }
 
-/// A test's own migration directory (and `XDG_CACHE_HOME`), removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "migagent-hostile-url-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("migrations")).unwrap();
-        fs::write(
-            dir.join("migrations/001_accounts.sql"),
+/// A test's own project (see [`Scratch`]) whose history is `migrations/001_accounts.sql`.
+fn project(name: &str) -> Scratch {
+    Scratch::with_migrations(
+        name,
+        &[(
+            "001_accounts.sql",
             "CREATE TABLE accounts (id int PRIMARY KEY, name text);\n",
-        )
-        .unwrap();
-        Scratch(dir)
-    }
-
-    /// Writes the reviewed migration, `migrations/002_x.sql`.
-    fn migration(&self, sql: &str) -> &Self {
-        fs::write(self.0.join("migrations/002_x.sql"), sql).unwrap();
-        self
-    }
-
-    /// `migagent review --shadow <url> <args>` in this directory, with its own cache.
-    fn review(&self, url: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
-        command
-            .args(["review", "--shadow", url])
-            .args(args)
-            .current_dir(&self.0)
-            .env("XDG_CACHE_HOME", self.0.join("cache"))
-            .env("NO_COLOR", "1")
-            .env_remove("MIGAGENT_SHADOW_URL");
-        command
-    }
-
-    /// Reviews `migrations/002_x.sql` with `extra` flags.
-    fn run(&self, url: &str, extra: &[&str]) -> Output {
-        let args = [&["migrations/002_x.sql"], extra].concat();
-        self.review(url, &args).output().expect("the binary runs")
-    }
+        )],
+    )
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// Writes the reviewed migration, `migrations/002_x.sql`.
+fn write_reviewed(scratch: &Scratch, sql: &str) {
+    scratch.write("migrations/002_x.sql", sql);
+}
+
+/// `migagent review --shadow <url> <args>` in the project.
+fn review(scratch: &Scratch, url: &str, args: &[&str]) -> Command {
+    scratch.review(&[&["--shadow", url], args].concat())
+}
+
+/// Reviews `migrations/002_x.sql` with `extra` flags.
+fn run(scratch: &Scratch, url: &str, extra: &[&str]) -> Output {
+    let args = [&["migrations/002_x.sql"], extra].concat();
+    review(scratch, url, &args)
+        .output()
+        .expect("the binary runs")
 }
 
 /// The hostile migrations: (name, SQL, what the report names as not applied).
@@ -352,14 +330,14 @@ fn hostile_migrations_leave_the_users_server_unchanged() {
         return;
     };
     let before = server.state();
-    let scratch = Scratch::new("unchanged");
+    let scratch = project("unchanged");
     for (name, sql, what) in hostile_migrations(&server) {
-        scratch.migration(&sql);
+        write_reviewed(&scratch, &sql);
         for (user, extra) in [
             (CI_ROLE, &[][..]),
             ("postgres", &["--shadow-superuser"][..]),
         ] {
-            let output = scratch.run(&server.url(user), extra);
+            let output = run(&scratch, &server.url(user), extra);
             let all = show(&output);
             assert_ne!(output.status.code(), Some(2), "{name} as {user}: {all}");
             assert!(
@@ -394,7 +372,7 @@ fn statements_beyond_the_limits_are_stopped_on_the_users_server() {
         return;
     };
     let before = server.state();
-    let scratch = Scratch::new("limits");
+    let scratch = project("limits");
     let cases: [(&str, &str, &str, &str); 3] = [
         (
             "SET statement_timeout = 0;\n\
@@ -419,9 +397,13 @@ fn statements_beyond_the_limits_are_stopped_on_the_users_server() {
         ),
     ];
     for (sql, flag, limit, sqlstate) in cases {
-        scratch.migration(sql);
+        write_reviewed(&scratch, sql);
         let started = Instant::now();
-        let output = scratch.run(&server.url(CI_ROLE), &[flag, limit, "--format", "json"]);
+        let output = run(
+            &scratch,
+            &server.url(CI_ROLE),
+            &[flag, limit, "--format", "json"],
+        );
         let all = show(&output);
         assert!(started.elapsed() < Duration::from_secs(90), "{flag}: {all}");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout)
@@ -449,15 +431,16 @@ fn a_history_migration_that_acts_beyond_its_database_stops_the_shadow_for_its_di
         return;
     };
     let before = server.state();
-    let scratch = Scratch::new("history");
-    scratch.migration("CREATE TABLE t (id int);\nALTER /* x */ SYSTEM SET work_mem = '1GB';\n");
-    fs::write(
-        scratch.0.join("migrations/003_y.sql"),
+    let scratch = project("history");
+    write_reviewed(
+        &scratch,
+        "CREATE TABLE t (id int);\nALTER /* x */ SYSTEM SET work_mem = '1GB';\n",
+    );
+    scratch.write(
+        "migrations/003_y.sql",
         "ALTER TABLE t ADD COLUMN note text;\n",
-    )
-    .unwrap();
-    let output = scratch
-        .review(&server.url(CI_ROLE), &["migrations/003_y.sql"])
+    );
+    let output = review(&scratch, &server.url(CI_ROLE), &["migrations/003_y.sql"])
         .output()
         .unwrap();
     let all = show(&output);
@@ -503,10 +486,10 @@ fn privileged_roles_are_refused_unless_accepted() {
     if version < 160000 {
         refused.push(("role_maker", "has CREATEROLE"));
     }
-    let scratch = Scratch::new("privileged");
-    scratch.migration("ALTER TABLE accounts DROP COLUMN name;\n");
+    let scratch = project("privileged");
+    write_reviewed(&scratch, "ALTER TABLE accounts DROP COLUMN name;\n");
     for (user, reason) in refused {
-        let output = scratch.run(&server.url(user), &[]);
+        let output = run(&scratch, &server.url(user), &[]);
         let all = show(&output);
         assert_eq!(output.status.code(), Some(2), "{user}: {all}");
         assert!(all.contains(reason), "{user}: {all}");
@@ -521,7 +504,7 @@ fn privileged_roles_are_refused_unless_accepted() {
         assert_eq!(server.shadow_databases(), Vec::<String>::new());
     }
 
-    let output = scratch.run(&server.url("postgres"), &["--shadow-superuser"]);
+    let output = run(&scratch, &server.url("postgres"), &["--shadow-superuser"]);
     let all = show(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -535,7 +518,7 @@ fn privileged_roles_are_refused_unless_accepted() {
     );
 
     // The role the README recommends runs without a word about privileges.
-    let output = scratch.run(&server.url(CI_ROLE), &[]);
+    let output = run(&scratch, &server.url(CI_ROLE), &[]);
     let all = show(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
     assert!(
@@ -550,9 +533,8 @@ struct Running(Option<Child>);
 impl Running {
     /// Starts `migagent review` on a migration that sleeps and returns once the server runs it.
     fn start(server: &UserServer, scratch: &Scratch) -> Running {
-        scratch.migration("SELECT pg_sleep(60);\n");
-        let mut child = scratch
-            .review(&server.url(CI_ROLE), &["migrations/002_x.sql"])
+        write_reviewed(scratch, "SELECT pg_sleep(60);\n");
+        let mut child = review(scratch, &server.url(CI_ROLE), &["migrations/002_x.sql"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -615,8 +597,8 @@ fn a_killed_runs_databases_are_swept_by_the_next_run_and_a_live_runs_are_not() {
     let Some(server) = UserServer::start() else {
         return;
     };
-    let quick = Scratch::new("sweep-quick");
-    quick.migration("ALTER TABLE accounts ADD COLUMN note text;\n");
+    let quick = project("sweep-quick");
+    write_reviewed(&quick, "ALTER TABLE accounts ADD COLUMN note text;\n");
     // A database that looks like migagent's but carries no run's mark is never touched.
     server.execute(
         "postgres",
@@ -624,11 +606,11 @@ fn a_killed_runs_databases_are_swept_by_the_next_run_and_a_live_runs_are_not() {
     );
 
     // A live run's databases survive another run.
-    let live_scratch = Scratch::new("sweep-live");
+    let live_scratch = project("sweep-live");
     let live = Running::start(&server, &live_scratch);
     let live_databases = server.shadow_databases();
     assert!(live_databases.len() > 1, "the run created its databases");
-    let output = quick.run(&server.url(CI_ROLE), &[]);
+    let output = run(&quick, &server.url(CI_ROLE), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     assert!(!show(&output).contains("dropped"), "{}", show(&output));
     assert_eq!(server.shadow_databases(), live_databases);
@@ -643,7 +625,7 @@ fn a_killed_runs_databases_are_swept_by_the_next_run_and_a_live_runs_are_not() {
         assert!(Instant::now() < deadline, "the killed run's lock stays");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = quick.run(&server.url(CI_ROLE), &[]);
+    let output = run(&quick, &server.url(CI_ROLE), &[]);
     let all = show(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
     let killed_runs: Vec<&str> = live_databases
@@ -670,7 +652,7 @@ fn a_run_marks_its_databases_and_holds_its_claim_while_it_runs() {
     let Some(server) = UserServer::start() else {
         return;
     };
-    let scratch = Scratch::new("claim");
+    let scratch = project("claim");
     let running = Running::start(&server, &scratch);
     let comments = server.query(
         "postgres",

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod common;
 
+use common::scratch::Scratch;
 use common::{binaries_or_skip, cluster_or_skip, runtime, show};
 use migagent::shadow::cluster::{server_version, EphemeralCluster, PgBinaries};
 
@@ -24,66 +25,6 @@ const ACCOUNTS: &str = "CREATE TABLE accounts (id int PRIMARY KEY, name text);\n
 
 /// How long a run may take to reach the statement a signal test interrupts (initdb, start, history).
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
-
-/// A test's own directory: `migrations/` holds its `*.sql` files, `cache/` is its `XDG_CACHE_HOME`.
-/// Removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "migagent-shadow-review-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("migrations")).unwrap();
-        Scratch(dir)
-    }
-
-    /// Writes `migrations/<name>`.
-    fn write(&self, name: &str, sql: &str) -> &Self {
-        fs::write(self.0.join("migrations").join(name), sql).unwrap();
-        self
-    }
-
-    fn images(&self) -> PathBuf {
-        self.0.join("cache/migagent/images")
-    }
-
-    /// `migagent review <args>` in this directory, with its own cache and nothing from the
-    /// environment choosing the shadow.
-    fn review(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
-        command
-            .arg("review")
-            .args(args)
-            .current_dir(&self.0)
-            .env("XDG_CACHE_HOME", self.0.join("cache"))
-            .env("NO_COLOR", "1")
-            .env_remove("MIGAGENT_SHADOW_URL");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.review(args).output().expect("the binary runs")
-    }
-
-    /// Runs it and returns its JSON report (`--format json` is added).
-    fn json(&self, args: &[&str]) -> (Output, Value) {
-        let mut args = args.to_vec();
-        args.extend(["--format", "json"]);
-        let output = self.run(&args);
-        let report = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", show(&output)));
-        (output, report)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The report's only migration.
 fn only_migration(report: &Value) -> &Value {
@@ -159,8 +100,8 @@ fn reports_carry_the_trace_and_confirm_findings_with_it() {
         return;
     };
     let scratch = Scratch::new("reports");
-    scratch.write("001_x.sql", ACCOUNTS).write(
-        "002_x.sql",
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
         "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;\n\
          ALTER TABLE accounts ALTER COLUMN id TYPE bigint;\n",
     );
@@ -221,11 +162,11 @@ fn a_reviewed_statement_that_fails_is_apply_failed_and_stops_the_apply() {
     let scratch = Scratch::new("apply-failed");
     scratch
         .write(
-            "001_x.sql",
+            "migrations/001_x.sql",
             "CREATE TABLE orders (id int PRIMARY KEY, total int);\n",
         )
         .write(
-            "002_x.sql",
+            "migrations/002_x.sql",
             "CREATE TABLE invoices (id int);\n\
              ALTER TABLE orders ADD COLUMN total int;\n\
              ALTER TABLE orders ADD COLUMN note text;\n",
@@ -269,22 +210,22 @@ fn a_failing_history_migration_is_named_and_the_review_goes_on_statically() {
     let scratch = Scratch::new("history-fails");
     scratch
         .write(
-            "001_x.sql",
+            "migrations/001_x.sql",
             "CREATE TABLE accounts (id int);\n\nALTER TABLE missing ADD COLUMN x int;\n",
         )
         .write(
-            "002_x.sql",
+            "migrations/002_x.sql",
             "ALTER TABLE accounts ALTER COLUMN id TYPE bigint;\n",
         );
 
     // The review degrades: exit 1 for the findings, not 2; the history file is named once.
     let (output, report) = scratch.json(&["migrations/002_x.sql"]);
     assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    assert!(!images(&scratch).is_empty(), "the run used the cache");
+    assert!(!scratch.image_names().is_empty(), "the run used the cache");
     assert!(
         history_images(&scratch, &history_image_prefix(&binaries)).is_empty(),
         "a history that fails is not cached: {:?}",
-        images(&scratch)
+        scratch.image_names()
     );
     assert_eq!(report["problems"], Value::Array(Vec::new()), "{report:#}");
     let notices = report["notices"].as_array().unwrap();
@@ -348,17 +289,6 @@ fn without_durations(mut report: Value) -> Value {
     report
 }
 
-/// The names in the cache's images dir.
-fn images(scratch: &Scratch) -> BTreeSet<String> {
-    fs::read_dir(scratch.images())
-        .map(|entries| {
-            entries
-                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// How the names of the images of applied histories start: `pg<major>-<minor>-lp-` (applied by the
 /// least-privileged role), then the hash.
 fn history_image_prefix(binaries: &PgBinaries) -> String {
@@ -368,7 +298,8 @@ fn history_image_prefix(binaries: &PgBinaries) -> String {
 
 /// The images of applied histories.
 fn history_images(scratch: &Scratch, prefix: &str) -> BTreeSet<String> {
-    images(scratch)
+    scratch
+        .image_names()
         .into_iter()
         .filter(|name| name.starts_with(prefix))
         .collect()
@@ -385,8 +316,8 @@ fn the_applied_history_is_cached_as_an_image_named_by_its_hash() {
     };
     let prefix = history_image_prefix(&binaries);
     let scratch = Scratch::new("cache");
-    scratch.write("001_x.sql", ACCOUNTS).write(
-        "002_x.sql",
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
         "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;\n",
     );
     let args = ["migrations/002_x.sql"];
@@ -394,7 +325,7 @@ fn the_applied_history_is_cached_as_an_image_named_by_its_hash() {
     let (first, first_report) = scratch.json(&args);
     assert_eq!(first.status.code(), Some(1), "{}", show(&first));
     let stored = history_images(&scratch, &prefix);
-    assert_eq!(stored.len(), 1, "{:?}", images(&scratch));
+    assert_eq!(stored.len(), 1, "{:?}", scratch.image_names());
     let image = stored.first().unwrap().clone();
     let hash = &image[prefix.len()..];
     assert!(
@@ -402,9 +333,9 @@ fn the_applied_history_is_cached_as_an_image_named_by_its_hash() {
         "{image}"
     );
     assert!(
-        images(&scratch).iter().all(|name| !name.contains('.')),
+        scratch.image_names().iter().all(|name| !name.contains('.')),
         "no staging dir is left: {:?}",
-        images(&scratch)
+        scratch.image_names()
     );
     let stored_at = modified(&scratch.images().join(&image));
 
@@ -426,13 +357,13 @@ fn the_applied_history_is_cached_as_an_image_named_by_its_hash() {
 
     // Another history: --no-cache stores nothing, with the cache its image gets another name.
     scratch.write(
-        "001_x.sql",
+        "migrations/001_x.sql",
         "CREATE TABLE accounts (id int PRIMARY KEY, name text, email text);\n",
     );
-    let before = images(&scratch);
+    let before = scratch.image_names();
     let uncached = scratch.run(&["--no-cache", "migrations/002_x.sql"]);
     assert_eq!(uncached.status.code(), Some(1), "{}", show(&uncached));
-    assert_eq!(images(&scratch), before);
+    assert_eq!(scratch.image_names(), before);
     let cached = scratch.run(&args);
     assert_eq!(cached.status.code(), Some(1), "{}", show(&cached));
     let after = history_images(&scratch, &prefix);
@@ -489,9 +420,15 @@ fn finished_runs_leave_no_server_or_dir_behind() {
     };
     let scratch = Scratch::new("finished");
     scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "CREATE TABLE notes (id bigint PRIMARY KEY);\n")
-        .write("003_x.sql", "ALTER TABLE accounts ADD COLUMN name text;\n");
+        .write("migrations/001_x.sql", ACCOUNTS)
+        .write(
+            "migrations/002_x.sql",
+            "CREATE TABLE notes (id bigint PRIMARY KEY);\n",
+        )
+        .write(
+            "migrations/003_x.sql",
+            "ALTER TABLE accounts ADD COLUMN name text;\n",
+        );
 
     let mut passing = scratch.review(&["--no-cache", "--format", "json", "migrations/002_x.sql"]);
     passing.arg("--fail-on").arg("never");
@@ -622,8 +559,8 @@ fn a_run_killed_while_a_statement_runs_stops_its_server_and_removes_its_dir() {
     }
     let scratch = Scratch::new("killed");
     scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "SELECT pg_sleep(60);\n");
+        .write("migrations/001_x.sql", ACCOUNTS)
+        .write("migrations/002_x.sql", "SELECT pg_sleep(60);\n");
     for (signal, status) in [("TERM", 143), ("INT", 130)] {
         let (running, pid) = start_sleeping_review(
             &scratch,
@@ -673,8 +610,8 @@ fn a_server_given_by_url_gets_only_its_own_databases_and_they_are_dropped() {
     };
     let (databases, tables) = databases_and_tables(&cluster);
     let scratch = Scratch::new("url");
-    scratch.write("001_x.sql", ACCOUNTS).write(
-        "002_x.sql",
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
         "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;\n",
     );
 
@@ -738,8 +675,8 @@ fn a_url_run_killed_while_a_statement_runs_drops_its_databases() {
     };
     let scratch = Scratch::new("url-killed");
     scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "SELECT pg_sleep(60);\n");
+        .write("migrations/001_x.sql", ACCOUNTS)
+        .write("migrations/002_x.sql", "SELECT pg_sleep(60);\n");
     common::execute(&cluster, "CREATE ROLE ci LOGIN CREATEDB");
     let url = common::socket_url(&cluster, "ci");
     let server = cluster.connection_config("postgres");
@@ -768,9 +705,10 @@ fn a_url_run_killed_while_a_statement_runs_drops_its_databases() {
 #[test]
 fn an_unreachable_url_is_named_without_its_password() {
     let scratch = Scratch::new("unreachable");
-    scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "ALTER TABLE accounts DROP COLUMN name;\n");
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
+        "ALTER TABLE accounts DROP COLUMN name;\n",
+    );
     for url in [
         "postgres://nobody:s3cret-pw@127.0.0.1:1/x",
         "postgres://nobody@127.0.0.1:1/x?password=s3cret-pw",
@@ -796,11 +734,11 @@ fn a_dynamic_rewrite_is_observed_only_by_the_shadow() {
     let scratch = Scratch::new("observed-rewrite");
     scratch
         .write(
-            "001_x.sql",
+            "migrations/001_x.sql",
             "CREATE TABLE t (id int PRIMARY KEY, note text);\n",
         )
         .write(
-            "002_x.sql",
+            "migrations/002_x.sql",
             "DO $$ BEGIN EXECUTE 'ALTER TABLE t ALTER COLUMN id TYPE bigint'; END $$;\n",
         );
 
@@ -829,9 +767,10 @@ fn a_dynamic_rewrite_is_observed_only_by_the_shadow() {
 #[test]
 fn a_missing_pg_bin_directory_is_named() {
     let scratch = Scratch::new("pg-bin");
-    scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "ALTER TABLE accounts DROP COLUMN name;\n");
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
+        "ALTER TABLE accounts DROP COLUMN name;\n",
+    );
     let missing = "/nonexistent/migagent-test-pg-bin";
     let output = scratch.run(&[
         "--shadow",
@@ -855,18 +794,17 @@ fn a_backfill_shows_its_plan_and_the_sizes_from_stats() {
     let scratch = Scratch::new("explain");
     scratch
         .write(
-            "001_x.sql",
+            "migrations/001_x.sql",
             "CREATE TABLE events (id bigint PRIMARY KEY, seen boolean);\n",
         )
         .write(
-            "002_x.sql",
+            "migrations/002_x.sql",
             "UPDATE events SET seen = false WHERE seen IS NULL;\n",
         );
-    fs::write(
-        scratch.0.join("stats.json"),
+    scratch.write(
+        "stats.json",
         r#"{"tables": {"public.events": {"rows": 48000000, "total_bytes": 22548578304}}}"#,
-    )
-    .unwrap();
+    );
     let args = ["--stats", "stats.json", "migrations/002_x.sql"];
     let (output, report) = scratch.json(&args);
     let statement = &only_migration(&report)["statements"][0];
@@ -902,12 +840,10 @@ fn two_directories_with_the_same_history_each_get_a_clean_baseline() {
     }
     let scratch = Scratch::new("two-dirs");
     for dir in ["svc_a", "svc_b"] {
-        fs::create_dir_all(scratch.0.join(dir)).unwrap();
-        fs::write(
-            scratch.0.join(dir).join("001_users.sql"),
+        scratch.write(
+            format!("{dir}/001_users.sql"),
             "CREATE TABLE users (id int);\n",
-        )
-        .unwrap();
+        );
     }
     for cache in [&["--no-cache"][..], &[][..]] {
         let mut args = cache.to_vec();
@@ -927,9 +863,10 @@ fn the_image_is_sealed_before_reviewed_statements_change_the_cluster() {
     };
     let prefix = history_image_prefix(&binaries);
     let scratch = Scratch::new("role");
-    scratch
-        .write("001_x.sql", ACCOUNTS)
-        .write("002_x.sql", "CREATE ROLE migagent_test_reporting;\n");
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
+        "CREATE ROLE migagent_test_reporting;\n",
+    );
     // The second run starts from the image: had the image kept the first run's role, creating it
     // again would fail there.
     for _ in 0..2 {
@@ -944,7 +881,7 @@ fn the_image_is_sealed_before_reviewed_statements_change_the_cluster() {
             history_images(&scratch, &prefix).len(),
             1,
             "{:?}",
-            images(&scratch)
+            scratch.image_names()
         );
     }
 }
@@ -956,12 +893,12 @@ fn after_a_reviewed_migration_fails_the_next_ones_are_not_applied() {
     }
     let scratch = Scratch::new("after-failure");
     scratch
-        .write("001_x.sql", "CREATE TABLE t (id int);\n")
+        .write("migrations/001_x.sql", "CREATE TABLE t (id int);\n")
         .write(
-            "002_x.sql",
+            "migrations/002_x.sql",
             "CREATE TABLE a (id int);\nSELECT 1/0;\nCREATE TABLE b (id int);\n",
         )
-        .write("003_x.sql", "ALTER TABLE b ADD COLUMN c int;\n");
+        .write("migrations/003_x.sql", "ALTER TABLE b ADD COLUMN c int;\n");
     let (output, report) = scratch.json(&["--latest", "2", "migrations"]);
     assert_eq!(output.status.code(), Some(1), "{}", show(&output));
     let migrations = report["migrations"].as_array().unwrap();
@@ -986,9 +923,12 @@ fn shadow_findings_obey_ignore_comments_and_predicted_failures_are_not_repeated(
     }
     let scratch = Scratch::new("ignore");
     scratch
-        .write("001_x.sql", "CREATE TABLE t (id int PRIMARY KEY);\n")
         .write(
-            "002_x.sql",
+            "migrations/001_x.sql",
+            "CREATE TABLE t (id int PRIMARY KEY);\n",
+        )
+        .write(
+            "migrations/002_x.sql",
             "-- migagent:ignore observed-rewrite -- a maintenance window is booked\n\
              DO $$ BEGIN EXECUTE 'ALTER TABLE t ALTER COLUMN id TYPE bigint'; END $$;\n",
         );
@@ -1000,7 +940,7 @@ fn shadow_findings_obey_ignore_comments_and_predicted_failures_are_not_repeated(
     );
 
     scratch.write(
-        "002_x.sql",
+        "migrations/002_x.sql",
         "BEGIN;\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCOMMIT;\n",
     );
     let (output, report) = scratch.json(&["migrations/002_x.sql"]);
@@ -1020,8 +960,8 @@ fn shadow_findings_obey_ignore_comments_and_predicted_failures_are_not_repeated(
 fn a_postgresql_too_old_for_the_own_cluster_is_named() {
     use std::os::unix::fs::PermissionsExt;
     let scratch = Scratch::new("old-pg");
-    scratch.write("001_x.sql", ACCOUNTS);
-    let bin = scratch.0.join("bin");
+    scratch.write("migrations/001_x.sql", ACCOUNTS);
+    let bin = scratch.path("bin");
     fs::create_dir_all(&bin).unwrap();
     for (name, body) in [
         (

@@ -5,13 +5,12 @@
 //! except in CI (`CI=true`).
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod common;
 
+use common::scratch::Scratch;
 use common::{binaries_or_skip, runtime};
 use migagent::shadow::cluster::EphemeralCluster;
 
@@ -20,48 +19,10 @@ const HISTORY: &str = "CREATE TABLE orders (id bigint PRIMARY KEY, status text, 
 INSERT INTO orders VALUES (1, 'paid', 10), (2, 'open', 20);
 ";
 
-/// A test's own migrations directory and `XDG_CACHE_HOME`, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str, migrations: &[(&str, &str)]) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "migagent-validate-review-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("migrations")).unwrap();
-        for (file, sql) in migrations {
-            fs::write(dir.join("migrations").join(file), sql).unwrap();
-        }
-        Scratch(dir)
-    }
-
-    /// `migagent review migrations --format json <args>`: the exit code and the report.
-    fn review(&self, args: &[&str]) -> (Option<i32>, Value) {
-        let output: Output = Command::new(env!("CARGO_BIN_EXE_migagent"))
-            .args(["review", "migrations", "--format", "json", "--llm", "off"])
-            .args(args)
-            .current_dir(&self.0)
-            .env("XDG_CACHE_HOME", self.0.join("cache"))
-            .env_remove("MIGAGENT_SHADOW_URL")
-            .output()
-            .expect("the binary runs");
-        let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-            panic!(
-                "not JSON ({err}): {}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (output.status.code(), report)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// `migagent review migrations --llm off --format json <args>`: the exit code and the report.
+fn review(scratch: &Scratch, args: &[&str]) -> (Option<i32>, Value) {
+    let (output, report) = scratch.json(&[&["migrations", "--llm", "off"], args].concat());
+    (output.status.code(), report)
 }
 
 /// The reviewed migration whose path ends with `file`.
@@ -99,7 +60,7 @@ fn builtin_drafts_are_accepted_or_rejected_with_their_reason() {
     if binaries_or_skip().is_none() {
         return;
     }
-    let scratch = Scratch::new(
+    let scratch = Scratch::with_migrations(
         "statuses",
         &[
             ("0001_orders.sql", HISTORY),
@@ -113,7 +74,7 @@ fn builtin_drafts_are_accepted_or_rejected_with_their_reason() {
             ),
         ],
     );
-    let (code, report) = scratch.review(&[]);
+    let (code, report) = review(&scratch, &[]);
     assert_eq!(code, Some(1), "{report:#}");
 
     // CREATE INDEX CONCURRENTLY outside a transaction, and DROP INDEX: both proven.
@@ -152,7 +113,7 @@ fn builtin_drafts_are_accepted_or_rejected_with_their_reason() {
 
 #[test]
 fn without_a_shadow_drafts_are_skipped_with_the_reason() {
-    let scratch = Scratch::new(
+    let scratch = Scratch::with_migrations(
         "off",
         &[
             ("0001_orders.sql", HISTORY),
@@ -162,7 +123,7 @@ fn without_a_shadow_drafts_are_skipped_with_the_reason() {
             ),
         ],
     );
-    let (code, report) = scratch.review(&["--shadow", "off"]);
+    let (code, report) = review(&scratch, &["--shadow", "off"]);
     assert_eq!(code, Some(1), "{report:#}");
     let index = migration(&report, "0002_index.sql");
     for kind in ["rewrite", "down"] {
@@ -183,7 +144,7 @@ fn validation_changes_neither_findings_nor_exit_code() {
     }
     // Two reviewed migrations with warnings: the second is traced after the first's baseline was
     // kept (its database closed, copied and opened again).
-    let scratch = Scratch::new(
+    let scratch = Scratch::with_migrations(
         "unchanged",
         &[
             ("0001_orders.sql", HISTORY),
@@ -195,9 +156,14 @@ fn validation_changes_neither_findings_nor_exit_code() {
         ],
     );
     let fail_on = ["--fail-on", "warning"];
-    let (advised_code, advised) =
-        scratch.review(&[&fail_on[..], &["--advise-on", "warning"]].concat());
-    let (plain_code, plain) = scratch.review(&[&fail_on[..], &["--advise-on", "error"]].concat());
+    let (advised_code, advised) = review(
+        &scratch,
+        &[&fail_on[..], &["--advise-on", "warning"]].concat(),
+    );
+    let (plain_code, plain) = review(
+        &scratch,
+        &[&fail_on[..], &["--advise-on", "error"]].concat(),
+    );
     let validated: Vec<&Value> = advised["migrations"]
         .as_array()
         .unwrap()
@@ -280,7 +246,7 @@ fn validations_at_once_report_what_one_at_a_time_do_and_leave_no_database() {
     };
     common::execute(&cluster, "CREATE ROLE migagent_ci LOGIN CREATEDB");
     let url = common::socket_url(&cluster, "migagent_ci");
-    let scratch = Scratch::new(
+    let scratch = Scratch::with_migrations(
         "concurrency",
         &[
             ("0001_orders.sql", HISTORY),
@@ -313,7 +279,7 @@ fn validations_at_once_report_what_one_at_a_time_do_and_leave_no_database() {
         ],
     );
     let review = |limit: &str| {
-        let (code, report) = scratch.review(&["--shadow", &url, "--shadow-concurrency", limit]);
+        let (code, report) = review(&scratch, &["--shadow", &url, "--shadow-concurrency", limit]);
         assert_eq!(
             migagent_databases(&cluster),
             Vec::<String>::new(),
@@ -387,8 +353,8 @@ fn the_examples_drop_column_down_is_accepted_with_data_loss() {
         .iter()
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
-    let scratch = Scratch::new("example", &migrations);
-    let (code, report) = scratch.review(&[]);
+    let scratch = Scratch::with_migrations("example", &migrations);
+    let (code, report) = review(&scratch, &[]);
     assert_eq!(code, Some(1), "{report:#}");
     let down = builtin_down(&report, "0003_order_status_and_emails.sql");
     assert_eq!(down["validation"]["status"], "accepted", "{down:#}");
@@ -436,7 +402,7 @@ fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
          CREATE TABLE coupons (id bigint PRIMARY KEY, code text NOT NULL DEFAULT 'none' UNIQUE);\n\
          INSERT INTO coupons VALUES (1, 'a'), (2, 'b');\n"
     );
-    let scratch = Scratch::new(
+    let scratch = Scratch::with_migrations(
         "restored",
         &[
             ("0001_orders.sql", &history),
@@ -447,7 +413,7 @@ fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
             ("0003_unique.sql", "ALTER TABLE coupons DROP COLUMN code;\n"),
         ],
     );
-    let (code, report) = scratch.review(&[]);
+    let (code, report) = review(&scratch, &[]);
     assert_eq!(code, Some(1), "{report:#}");
     let down = builtin_down(&report, "0002_drop.sql");
     assert_eq!(down["validation"]["status"], "accepted", "{down:#}");

@@ -5,6 +5,7 @@
 
 pub mod docs;
 pub mod llm;
+pub mod scratch;
 pub mod validation;
 
 use migagent::shadow::cluster::{find_binaries, EphemeralCluster, PgBinaries};
