@@ -321,7 +321,10 @@ fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
         rules_url: plan.rules_url.as_deref(),
         working_dir: &plan.working_dir,
     };
-    print_stdout(&report::render(&review, plan.format, &context));
+    print_stdout(&as_logged(
+        report::render(&review, plan.format, &context),
+        plan.format,
+    ));
     if plan.format == Format::Github {
         append_step_summary(&report::render(&review, Format::Markdown, &context));
     }
@@ -998,6 +1001,18 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
         .strip_prefix(cwd)
         .map(Path::to_owned)
         .unwrap_or(joined)
+}
+
+/// The report as stdout prints it. The text report shows the migrations' own names and SQL, none of
+/// which may run as a workflow command in a GitHub Actions log. The other formats are read by tools,
+/// which wrapping would break, and need none: JSON and SARIF hold their data escaped, and every line
+/// of the `github` format is a command migagent chose (the runner then never tries the legacy syntax
+/// on it) or migagent's own summary.
+fn as_logged(report: String, format: Format) -> String {
+    if format == Format::Text && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        return report::commands_stopped(&report, &advice::prompt::nonce());
+    }
+    report
 }
 
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.

@@ -57,7 +57,7 @@ impl Project {
         );
     }
 
-    /// `migagent review ARGS` in the project, outside GitHub Actions.
+    /// `migagent review ARGS` in the project, outside GitHub Actions (see `in_github_actions`).
     fn run(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_migagent"));
         command
@@ -65,6 +65,7 @@ impl Project {
             .args(args)
             .current_dir(&self.0)
             .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("MIGAGENT_RULES_URL");
         command
@@ -380,6 +381,10 @@ fn markdown_cannot_inject_and_matches_its_snapshot() {
 /// identifier and a comment.
 const HOSTILE_SQL: &str = "```` </details><img src=x onerror=alert(1)>\n::warning file=x::forged \x1b]0;pwned\x07\x1b[2J @octocat";
 
+/// GitHub's legacy workflow commands, which its runner reads anywhere in a line (the first of a line):
+/// an annotation, an output and a mask (that would hide text in the rest of the log).
+const LEGACY_COMMANDS: &str = "##[error]forged ##[set-output name=x]y ##[add-mask]z";
+
 /// The built-in drafts in the advice block carry the migration's own SQL: whatever it holds stays data
 /// in every format (Markdown inert, GitHub lines all migagent's, no terminal escape in the text
 /// report, JSON and SARIF that parse and keep it exact).
@@ -392,8 +397,11 @@ fn hostile_sql_in_the_advice_drafts_stays_inert() {
         FILE,
         &format!(
             "CREATE INDEX {} ON {table} (id) WHERE \"line\nbreak\" <> '{literal}';\n\
-             UPDATE {table} SET id = id /* {HOSTILE_SQL} */ WHERE id < 0;\n",
-            quote(HOSTILE_SQL)
+             UPDATE {table} SET id = id /* {HOSTILE_SQL} */ WHERE id < 0;\n\
+             -- {LEGACY_COMMANDS}\n\
+             CREATE INDEX {} ON {table} (id);\n",
+            quote(HOSTILE_SQL),
+            quote(LEGACY_COMMANDS)
         ),
     );
     let markdown = project.report("markdown");
@@ -416,6 +424,7 @@ fn hostile_sql_in_the_advice_drafts_stays_inert() {
     for format in ["text", "markdown"] {
         assert_no_workflow_command(&project.report(format));
     }
+    assert_legacy_commands_inert(&project);
     for format in ["text", "markdown", "github"] {
         let report = project.report(format);
         assert!(!report.contains('\x1b'), "{format}: a raw ESC: {report:?}");
@@ -685,6 +694,115 @@ fn assert_no_workflow_command(report: &str) {
         assert!(
             !line.trim_start().starts_with("::"),
             "a line GitHub reads as a command: {line:?}"
+        );
+    }
+}
+
+/// The workflow commands GitHub's runner would run reading `log`, as actions/runner's
+/// `ActionCommandManager` does: a line is `::name props::data` (after leading spaces), else it holds
+/// a legacy `##[name props]data` anywhere; a name must be a known command. Between
+/// `::stop-commands::TOKEN` and a command named TOKEN, nothing else runs.
+fn runner_commands(log: &str) -> Vec<String> {
+    const KNOWN: [&str; 14] = [
+        "error",
+        "warning",
+        "notice",
+        "debug",
+        "group",
+        "endgroup",
+        "echo",
+        "add-mask",
+        "set-output",
+        "set-env",
+        "add-path",
+        "save-state",
+        "add-matcher",
+        "remove-matcher",
+    ];
+    let (mut ran, mut stop_token) = (Vec::new(), None::<String>);
+    for line in log.lines() {
+        let known = |name: &str| {
+            KNOWN.contains(&name) || name == "stop-commands" || stop_token.as_deref() == Some(name)
+        };
+        let command = |info: &str, data: &str| {
+            let name = info.split(' ').next().unwrap_or_default().to_owned();
+            known(&name).then(|| (name, data.to_owned()))
+        };
+        let v2 = (line.trim_start().strip_prefix("::"))
+            .and_then(|rest| rest.split_once("::"))
+            .and_then(|(info, data)| command(info, data));
+        let v1 = || {
+            let rest = &line[line.find("##[")? + 3..];
+            let (info, data) = rest.split_once(']')?;
+            command(info, data)
+        };
+        let Some((name, data)) = v2.or_else(v1) else {
+            continue;
+        };
+        match &stop_token {
+            Some(token) if *token == name => stop_token = None,
+            Some(_) => continue,
+            None if name == "stop-commands" => stop_token = Some(data),
+            None => {}
+        }
+        ran.push(name);
+    }
+    ran
+}
+
+/// Legacy `##[command]`s in names and SQL run nothing in a GitHub Actions log: the text report runs
+/// there between `::stop-commands::TOKEN` and `::TOKEN::` with a token of its run, the `github`
+/// format's lines are all migagent's own annotations, and JSON and SARIF spell the `[` as `\u005b`.
+fn assert_legacy_commands_inert(project: &Project) {
+    let plain = project.report("text");
+    assert!(
+        plain.contains(LEGACY_COMMANDS),
+        "the test shows them: {plain}"
+    );
+    let in_github_actions = || {
+        let output = (project.run(&["--shadow", "off", "--format", "text", DIR, MISSING]))
+            .env("GITHUB_ACTIONS", "true")
+            .output()
+            .expect("the binary runs");
+        String::from_utf8(output.stdout).expect("reports are UTF-8")
+    };
+    let (logged, again) = (in_github_actions(), in_github_actions());
+    let token = logged
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("::stop-commands::"))
+        .expect("the report starts by stopping commands");
+    assert!(
+        token.len() >= 32 && !again.contains(token) && !plain.contains(token),
+        "an unguessable token of this run: {token}"
+    );
+    assert_eq!(
+        logged,
+        format!("::stop-commands::{token}\n{plain}::{token}::\n")
+    );
+    assert_eq!(runner_commands(&logged), ["stop-commands", token]);
+    let unstopped = runner_commands(&plain);
+    assert!(
+        unstopped.contains(&"error".to_owned()),
+        "without the stop the runner would run them: {unstopped:?}"
+    );
+
+    let github = project.report("github");
+    let annotations = github.lines().filter(|l| l.starts_with("::")).count();
+    assert!(github.contains(LEGACY_COMMANDS), "{github}");
+    let ran = runner_commands(&github);
+    assert_eq!(ran.len(), annotations, "{ran:?}");
+    assert!(
+        ran.iter()
+            .all(|name| ["error", "warning", "notice"].contains(&name.as_str())),
+        "{ran:?}"
+    );
+    for format in ["json", "sarif"] {
+        let report = project.report(format);
+        assert_eq!(runner_commands(&report), Vec::<String>::new(), "{format}");
+        assert!(
+            parse_json(&report).to_string().contains(LEGACY_COMMANDS),
+            "{format}: the same data: {report}"
         );
     }
 }

@@ -135,9 +135,7 @@ pub fn render(review: &Review) -> String {
             .collect(),
         shadow: review.shadow.as_deref(),
     };
-    let mut json = serde_json::to_string(&report).unwrap_or_default();
-    json.push('\n');
-    json
+    super::json_without_legacy_commands(&serde_json::to_string(&report).unwrap_or_default())
 }
 
 fn migration(migration: &MigrationReview) -> MigrationJson<'_> {

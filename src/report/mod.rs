@@ -184,6 +184,23 @@ pub fn starts_workflow_command(line: &str) -> bool {
     line.trim_start().starts_with("::")
 }
 
+/// `report` between `::stop-commands::TOKEN` and `::TOKEN::`, for a log on GitHub Actions. The runner
+/// reads two syntaxes of workflow command, `::command::` at a line's start and the legacy
+/// `##[command]` anywhere in a line, and while stopped it runs neither, only the token's resume: so a
+/// name, comment or model text that looks like a command stays text, whichever syntax it tries.
+/// `token` must be unguessable, or the data could resume processing itself.
+pub fn commands_stopped(report: &str, token: &str) -> String {
+    let newline = if report.ends_with('\n') { "" } else { "\n" };
+    format!("::stop-commands::{token}\n{report}{newline}::{token}::\n")
+}
+
+/// A JSON document printed with `[` after `##` spelled `\u005b`: the same data to any JSON parser, but
+/// no legacy `##[command]` for GitHub's runner to run when the report is printed in a log (`#` only
+/// occurs inside strings, so nothing else changes).
+pub fn json_without_legacy_commands(json: &str) -> String {
+    format!("{}\n", json.replace("##[", "##\\u005b"))
+}
+
 /// `1 error`, `2 errors`.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -285,6 +302,30 @@ mod tests {
             rules_url: None,
             working_dir: Path::new("/"),
         }
+    }
+
+    #[test]
+    fn printed_json_holds_no_legacy_command_and_the_same_data() {
+        let value = serde_json::json!({"name": "##[add-mask]x ##[error]y", "n": [1]});
+        let printed = json_without_legacy_commands(&value.to_string());
+        assert!(!printed.contains("##["), "{printed}");
+        assert!(printed.ends_with('\n'));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
+            value
+        );
+    }
+
+    #[test]
+    fn stopped_commands_end_with_the_token_on_its_own_line() {
+        assert_eq!(
+            commands_stopped("a\nb", "t0k"),
+            "::stop-commands::t0k\na\nb\n::t0k::\n"
+        );
+        assert_eq!(
+            commands_stopped("a\n", "t0k"),
+            "::stop-commands::t0k\na\n::t0k::\n"
+        );
     }
 
     #[test]

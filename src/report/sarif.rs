@@ -212,9 +212,7 @@ pub fn render(review: &Review, context: &Context) -> String {
                 .collect(),
         }],
     };
-    let mut json = serde_json::to_string_pretty(&log).unwrap_or_default();
-    json.push('\n');
-    json
+    super::json_without_legacy_commands(&serde_json::to_string_pretty(&log).unwrap_or_default())
 }
 
 fn descriptor(rule: &'static Rule, context: &Context) -> ReportingDescriptor {
