@@ -265,6 +265,9 @@ pub struct Shadow {
     runtime: tokio::runtime::Runtime,
     server: Server,
     admin: Client,
+    /// More admin connections, for the databases that validations running at once create and drop:
+    /// on [`Shadow::admin`] alone the server would copy them one after another. Opened as needed.
+    spare_admins: RefCell<Vec<Client>>,
     version: ServerVersion,
     /// `migagent_shadow_<random>`: every database this session creates starts with it.
     prefix: String,
@@ -409,6 +412,7 @@ impl Shadow {
             runtime,
             server,
             admin,
+            spare_admins: RefCell::new(Vec::new()),
             version,
             prefix,
             created: RefCell::new(Vec::new()),
@@ -645,7 +649,7 @@ impl Shadow {
             quote_ident(name),
             quote_ident(template)
         );
-        self.admin.batch_execute(&sql).await.map_err(|e| {
+        self.admin_execute(&sql).await.map_err(|e| {
                 ShadowError(format!(
                     "cannot create the shadow database {name}: {}; the shadow's user needs the CREATEDB privilege",
                     db_error(&e)
@@ -713,6 +717,7 @@ impl Shadow {
             .block_on(connect(&cluster.connection_config("postgres")))
             .map_err(ShadowError)?;
         self.admin = admin;
+        self.spare_admins.get_mut().clear();
         Ok(())
     }
 
@@ -742,9 +747,39 @@ impl Shadow {
     /// with it; on a user's server it is one of the session's databases and `finish` tries again.
     async fn drop_named(&self, name: &str) {
         let sql = drop_database_sql(self.version, name);
-        if self.admin.batch_execute(&sql).await.is_ok() {
+        if self.admin_execute(&sql).await.is_ok() {
             self.created.borrow_mut().retain(|created| created != name);
             signals::deregister_database(name);
+        }
+    }
+
+    /// Runs `sql` on a spare admin connection (opening one when all are busy), or on
+    /// [`Shadow::admin`] when none can be opened.
+    async fn admin_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let idle = self.spare_admins.borrow_mut().pop();
+        let spare = match idle {
+            Some(client) => Some(client),
+            None => connect(&self.admin_config())
+                .await
+                .ok()
+                .map(|(client, _)| client),
+        };
+        let result = spare
+            .as_ref()
+            .unwrap_or(&self.admin)
+            .batch_execute(sql)
+            .await;
+        if let Some(client) = spare.filter(|client| !client.is_closed()) {
+            self.spare_admins.borrow_mut().push(client);
+        }
+        result
+    }
+
+    /// Connection settings of the admin connection.
+    fn admin_config(&self) -> Config {
+        match &self.server {
+            Server::Ephemeral { cluster, .. } => cluster.connection_config("postgres"),
+            Server::Url(config) => config.clone(),
         }
     }
 
