@@ -75,6 +75,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             .filter(|r| r.name.schema.as_deref() == Some(old.as_str()))
             .map(|r| sql_ident(&r.name.name))
             .collect();
+        relations.sort();
         if relations.is_empty() {
             relations.push("<table>".to_owned());
         }
