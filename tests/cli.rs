@@ -290,6 +290,41 @@ fn rules_command_lists_and_documents() {
     assert_eq!(migagent(&["rules", "nope"], &root()).status.code(), Some(2));
 }
 
+/// The README's quick tour shows what `migagent review` of the example prints with the shadow: each
+/// line of the excerpt, in order (`…` stands for lines left out, or ends a line cut short; the
+/// server's minor version may differ).
+#[test]
+fn the_readme_tour_is_what_the_example_prints() {
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let command = format!("$ migagent review {EXAMPLE}");
+    let tour = readme
+        .split("```text\n")
+        .find_map(|block| block.strip_prefix(&format!("{command}\n")))
+        .and_then(|block| block.split("```").next())
+        .expect("the README's tour runs `migagent review` of the example");
+    let output = migagent(
+        &["review", "--shadow", "auto", "--llm", "off", EXAMPLE],
+        &root(),
+    );
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let mut lines = printed.lines();
+    for expected in tour.lines().filter(|line| line.trim() != "…") {
+        let footer = "shadow: applied on PostgreSQL ";
+        let prefix = expected
+            .strip_suffix('…')
+            .or_else(|| expected.starts_with(footer).then_some(footer));
+        let found = lines.any(|line| match prefix {
+            Some(prefix) => line.starts_with(prefix),
+            None => line == expected,
+        });
+        assert!(found, "the README's tour shows a line the example does not print in that order:\n{expected}\n--- printed:\n{printed}");
+    }
+}
+
 #[test]
 fn the_readme_lists_every_rule() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();

@@ -196,3 +196,66 @@ fn a_trace_from_another_version_than_the_target_says_so() {
         "{same:#}"
     );
 }
+
+/// `unparsed-statement` points at the statement's trace only where the shadow applied it: a
+/// statement that fails there, or one after it, says why there is no trace, and none suggests
+/// `--shadow`, which is running.
+#[test]
+fn unparsed_statements_point_at_a_trace_only_when_the_shadow_applied_them() {
+    if common::binaries_or_skip().is_none() {
+        return;
+    }
+    let migration = "ALTER TABLE users ADD COLUMN note text;
+ALTER TABLE users ALTER COLUMN note SET COMPRESSION pglz;
+ALTER TABLE users ALTER COLUMN note SET COMPRESSION pglz NO SUCH SYNTAX;
+SELECT id FROM users FOR NO KEY UPDATE OF users NOWAIT;
+";
+    let report = review(
+        "unparsed",
+        &[("001_history.sql", HISTORY), ("002_x.sql", migration)],
+        "002_x.sql",
+    );
+    let unparsed = findings(&report, "unparsed-statement");
+    let said: Vec<(u64, &str, &str)> = unparsed
+        .iter()
+        .map(|f| {
+            (
+                f["statement"].as_u64().unwrap(),
+                f["message"].as_str().unwrap(),
+                f["help"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(said.len(), 3, "{report:#}");
+    assert!(
+        said[0].1.ends_with(
+            "(the shadow database applied it: its trace shows the locks it really took)"
+        ),
+        "{report:#}"
+    );
+    assert!(said[0]
+        .2
+        .starts_with("check this statement by hand against its trace;"));
+    assert!(
+        said[1]
+            .1
+            .ends_with("(it fails on the shadow database, see apply-failed)"),
+        "{report:#}"
+    );
+    assert!(
+        said[2].1.ends_with(
+            "(the shadow database did not apply it: the statement on line 3 failed first, and \
+             the migration stops at its first error)"
+        ),
+        "{report:#}"
+    );
+    for (_, message, help) in &said[1..] {
+        assert!(!message.contains("its trace shows"), "{message}");
+        assert!(help.starts_with("check this statement by hand;"), "{help}");
+    }
+    assert!(
+        said.iter().all(|(_, _, help)| !help.contains("--shadow")),
+        "{report:#}"
+    );
+    assert_eq!(findings(&report, "apply-failed").len(), 1, "{report:#}");
+}

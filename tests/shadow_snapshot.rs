@@ -488,6 +488,82 @@ fn each_kind_of_ddl_shows_as_exactly_its_changes() {
     });
 }
 
+/// Changes name their objects as the rest of the report does: unquoted for display, and in exact
+/// parts in JSON, however odd the identifiers (a dot, a space, a quote, upper case).
+#[test]
+fn changes_name_objects_unquoted_with_their_parts() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let client = fresh_database(&cluster, "odd_names").await;
+        let before = take(&client).await;
+        run(
+            &client,
+            r#"CREATE SCHEMA "My.Schema";
+               CREATE TABLE "My.Schema"."User" ("Nick.Name" text CONSTRAINT "say ""hi""" CHECK (true));
+               CREATE FUNCTION "My.Schema"."Do It"(a integer, b "My.Schema"."User") RETURNS integer
+                   LANGUAGE sql AS 'SELECT 1';
+               CREATE EXTENSION citext;"#,
+        )
+        .await;
+        let changes = diff(&before, &take(&client).await);
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "added schema My.Schema",
+                "added extension citext",
+                "added table My.Schema.User: (\"Nick.Name\" text)",
+                "added constraint My.Schema.User.say \"hi\": CHECK (true)",
+                "added function My.Schema.Do It(integer, \"My.Schema\".\"User\"): function returning integer",
+            ]
+        );
+        let json: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|change| serde_json::to_value(change).unwrap())
+            .collect();
+        let parts = |i: usize| {
+            let change = &json[i];
+            (
+                change["name"].as_str().unwrap().to_owned(),
+                change["schema"].as_str().map(str::to_owned),
+                change["parent"].as_str().map(str::to_owned),
+                change["object_name"].as_str().unwrap().to_owned(),
+                change["arguments"].as_str().map(str::to_owned),
+            )
+        };
+        let owned = |text: &str| Some(text.to_owned());
+        assert_eq!(parts(0), ("My.Schema".into(), None, None, "My.Schema".into(), None));
+        assert_eq!(parts(1), ("citext".into(), None, None, "citext".into(), None));
+        assert_eq!(
+            parts(2),
+            ("My.Schema.User".into(), owned("My.Schema"), None, "User".into(), None)
+        );
+        assert_eq!(
+            parts(3),
+            (
+                r#"My.Schema.User.say "hi""#.into(),
+                owned("My.Schema"),
+                owned("User"),
+                r#"say "hi""#.into(),
+                None
+            )
+        );
+        assert_eq!(
+            parts(4),
+            (
+                r#"My.Schema.Do It(integer, "My.Schema"."User")"#.into(),
+                owned("My.Schema"),
+                None,
+                "Do It".into(),
+                owned(r#"integer, "My.Schema"."User""#)
+            )
+        );
+        assert!(json[0].get("arguments").is_none(), "{}", json[0]);
+    });
+}
+
 /// Pairs of DDL that reach the same schema from [`BASE`] in different ways.
 const EQUIVALENT_DDL: &[(&str, &str)] = &[
     (

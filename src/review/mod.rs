@@ -1017,6 +1017,7 @@ fn review_migration(
         Some((Err(notice), _)) => notices.push(notice),
         _ => {}
     }
+    say_which_statements_went_untraced(&statements, &mut findings);
     if let Some(version) = &options.trace_version {
         say_which_version_traced(version, &statements, &mut findings, &mut notices);
     }
@@ -1050,6 +1051,29 @@ fn review_migration(
 
 /// With a shadow of another major version than the target: the migration's trace and the findings
 /// it confirms or adds say which version they come from.
+/// An unparsed statement's finding, written before the trace, points at its trace: where the shadow
+/// did not apply the statement after all, it says why instead.
+fn say_which_statements_went_untraced(statements: &[ReviewedStatement], findings: &mut [Finding]) {
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.rule.id == rules::unparsed::RULE.id)
+    {
+        let trace = statements[finding.statement].trace.as_ref();
+        let why = match trace {
+            Some(trace) if trace.applied => continue,
+            Some(trace) if trace.error.is_some() => {
+                "it fails on the shadow database, see apply-failed".to_owned()
+            }
+            Some(trace) => format!(
+                "the shadow database did not apply it: {}",
+                trace.not_applied.as_deref().unwrap_or("no trace")
+            ),
+            None => "the shadow database did not trace this migration".to_owned(),
+        };
+        rules::unparsed::not_applied(&mut finding.message, &mut finding.help, &why);
+    }
+}
+
 fn say_which_version_traced(
     version: &TraceVersion,
     statements: &[ReviewedStatement],

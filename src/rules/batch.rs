@@ -50,6 +50,25 @@ impl BatchKey {
             format!("{key} IN (SELECT {key} FROM {table_sql} ORDER BY {key} LIMIT {BATCH_ROWS})")
         }
     }
+
+    /// How the batches after the first follow on, for the same help text: the next range, or the
+    /// rows after the last key of the batch before (the first batch's subquery again would pick the
+    /// rows it already changed).
+    pub fn next_batches(&self) -> String {
+        let key = &self.column_sql;
+        if self.integer {
+            format!(
+                "then `{key} >= {} AND {key} < {}` and so on",
+                BATCH_ROWS + 1,
+                2 * BATCH_ROWS + 1
+            )
+        } else {
+            format!(
+                "then the same with `WHERE {key} > ` the last {key} of the batch before in the \
+                 subquery, until it selects no rows"
+            )
+        }
+    }
 }
 
 fn is_integer(data_type: &DataType) -> bool {

@@ -158,6 +158,13 @@ pub mod downs {
     pub use super::drop_table::down as drop_table;
 }
 
+/// The rule about statements sqlparser could not parse, and how its findings say that the shadow did
+/// not trace a statement after all.
+pub mod unparsed {
+    pub const RULE: &super::Rule = &super::unparsed_statement::RULE;
+    pub use super::unparsed_statement::not_applied;
+}
+
 /// The rule whose findings come from comparing the migrations with git's merge base (`--base`).
 pub const HISTORY_MODIFIED: &Rule = &history_modified::RULE;
 

@@ -68,6 +68,21 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             format!(" (the history shows {} in it)", contents.join("; "))
         };
         let (old_sql, new_sql) = (sql_ident(&old), sql_ident(&new));
+        // A view for each relation the model knows in the schema, as `old_name_kept` expects them.
+        let mut relations: Vec<String> = cx
+            .catalog
+            .relations()
+            .filter(|r| r.name.schema.as_deref() == Some(old.as_str()))
+            .map(|r| sql_ident(&r.name.name))
+            .collect();
+        relations.sort();
+        if relations.is_empty() {
+            relations.push("<table>".to_owned());
+        }
+        let views: String = relations
+            .iter()
+            .map(|r| format!(" CREATE VIEW {old_sql}.{r} AS SELECT * FROM {new_sql}.{r};"))
+            .collect();
         out.push(cx.diagnostic(
             offset,
             None,
@@ -78,8 +93,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             ),
             format!(
                 "keep the old name working during the deploy: in the same transaction as the rename, \
-                 recreate the old schema with a view per table (`CREATE SCHEMA {old_sql}; CREATE VIEW \
-                 {old_sql}.t AS SELECT * FROM {new_sql}.t;`, simple views are updatable) and drop them \
+                 recreate the old schema with a view per table (`CREATE SCHEMA {old_sql};{views}`, \
+                 simple views are updatable) and drop them \
                  in a later migration once no code uses {old}; or move the application to unqualified \
                  names with a search_path that lists both schemas first"
             ),
@@ -132,7 +147,7 @@ error[rename-schema]: renaming schema billing to invoicing breaks the applicatio
 1 | ALTER SCHEMA billing RENAME TO invoicing;
   |                      ^^^^^^^^^^^^^^^^^^^
   |
-  = help: keep the old name working during the deploy: in the same transaction as the rename, recreate the old schema with a view per table (`CREATE SCHEMA billing; CREATE VIEW billing.t AS SELECT * FROM invoicing.t;`, simple views are updatable) and drop them in a later migration once no code uses billing; or move the application to unqualified names with a search_path that lists both schemas first
+  = help: keep the old name working during the deploy: in the same transaction as the rename, recreate the old schema with a view per table (`CREATE SCHEMA billing; CREATE VIEW billing.invoices AS SELECT * FROM invoicing.invoices; CREATE VIEW billing.open_invoices AS SELECT * FROM invoicing.open_invoices;`, simple views are updatable) and drop them in a later migration once no code uses billing; or move the application to unqualified names with a search_path that lists both schemas first
 
 "
         );
@@ -148,7 +163,13 @@ error[rename-schema]: renaming schema billing to invoicing breaks the applicatio
             "{report}"
         );
         assert!(report.contains("its objects\n"), "{report}");
-        assert!(report.contains("`CREATE SCHEMA \"Legacy\";"), "{report}");
+        assert!(
+            report.contains(
+                "`CREATE SCHEMA \"Legacy\"; CREATE VIEW \"Legacy\".<table> AS SELECT * FROM \
+                 \"Archive\".<table>;`"
+            ),
+            "{report}"
+        );
     }
 
     #[test]

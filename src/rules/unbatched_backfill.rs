@@ -52,12 +52,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     };
     let name = cx.qualified(table);
     let table_sql = sql_name(&cx.catalog.resolve(table));
-    let batch = BatchKey::primary_key_of(cx.catalog, table)
-        .unwrap_or(BatchKey {
-            column_sql: "<key>".to_owned(),
-            integer: true,
-        })
-        .first_batch(&table_sql);
+    let key = BatchKey::primary_key_of(cx.catalog, table).unwrap_or(BatchKey {
+        column_sql: "<key>".to_owned(),
+        integer: true,
+    });
+    let (batch, next) = (key.first_batch(&table_sql), key.next_batches());
     let (what, example) = match dml.verb {
         Verb::Update => (
             "rewrites every matching row",
@@ -79,7 +78,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             dml.verb.sql()
         ),
         format!(
-            "batch it by key, one transaction per batch (`{example}`, then the next batch), \
+            "batch it by key, one transaction per batch (`{example}`, {next}), \
              driven by a script outside the migration or by a procedure that COMMITs after each \
              batch; keep only the schema change in the migration"
         ),
@@ -384,7 +383,8 @@ mod tests {
         assert!(
             report.contains(
                 "`UPDATE public.jobs SET … WHERE uuid IN (SELECT uuid FROM public.jobs ORDER BY \
-                 uuid LIMIT 10000)`"
+                 uuid LIMIT 10000)`, then the same with `WHERE uuid > ` the last uuid of the \
+                 batch before in the subquery, until it selects no rows)"
             ),
             "{report}"
         );
@@ -402,7 +402,7 @@ warning[unbatched-backfill]: UPDATE on existing table public.users without a WHE
 1 | UPDATE users SET status = 'active';
   | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: batch it by key, one transaction per batch (`UPDATE public.users SET … WHERE id >= 1 AND id < 10001`, then the next batch), driven by a script outside the migration or by a procedure that COMMITs after each batch; keep only the schema change in the migration
+  = help: batch it by key, one transaction per batch (`UPDATE public.users SET … WHERE id >= 1 AND id < 10001`, then `id >= 10001 AND id < 20001` and so on), driven by a script outside the migration or by a procedure that COMMITs after each batch; keep only the schema change in the migration
 
 "
         );

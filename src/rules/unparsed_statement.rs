@@ -64,19 +64,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             class.label
         ),
     };
-    // With the shadow running, its trace of this statement is in the report already.
-    let (shadow, help) = if cx.traced {
-        (
-            "the shadow database applied it: its trace shows the locks it really took",
-            "check this statement by hand against its trace",
-        )
-    } else {
-        (
-            "the shadow database, when enabled, still applies it and traces what it does",
-            "check this statement by hand, or review with a shadow database (`--shadow`) to see the \
-             locks it really takes",
-        )
-    };
+    // With the shadow running, its trace of this statement is in the report already (unless the
+    // shadow does not get to apply it: see `not_applied`).
+    let (shadow, help) = if cx.traced { TRACED } else { UNTRACED };
     out.push(cx.diagnostic(
         offset,
         None,
@@ -88,6 +78,29 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
              <reason>` on the line before it"
         ),
     ));
+}
+
+/// What a finding says of the shadow, in its message and at the start of its help: when the shadow
+/// traced the statement, and when no shadow ran.
+const TRACED: (&str, &str) = (
+    "the shadow database applied it: its trace shows the locks it really took",
+    "check this statement by hand against its trace",
+);
+const UNTRACED: (&str, &str) = (
+    "the shadow database, when enabled, still applies it and traces what it does",
+    "check this statement by hand, or review with a shadow database (`--shadow`) to see the \
+     locks it really takes",
+);
+
+/// The shadow ran but has no trace of the statement's locks (`why`: it failed there, or an earlier
+/// statement did): a finding of this rule says so instead of pointing at that trace.
+pub fn not_applied(message: &mut String, help: &mut String, why: &str) {
+    if let Some(start) = message.rfind(TRACED.0) {
+        message.replace_range(start..start + TRACED.0.len(), why);
+    }
+    if let Some(rest) = help.strip_prefix(TRACED.1) {
+        *help = format!("check this statement by hand{rest}");
+    }
 }
 
 /// The first line of a statement, shortened for a message.

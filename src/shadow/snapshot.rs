@@ -19,6 +19,8 @@ use serde::Serialize;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement, ToStatement};
 
+use crate::sql::name::split_quoted;
+
 /// A database's user schema: every schema but `pg_catalog`, `information_schema` and PostgreSQL's
 /// internal `pg_toast*` and `pg_temp*` ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -969,15 +971,87 @@ impl ObjectKind {
     }
 }
 
-/// One difference between two snapshots.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One difference between two snapshots. Serialized with its name as the rest of the report shows
+/// names (see [`ChangeName`]), not as the snapshot's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaChange {
     pub change: Change,
     pub object: ObjectKind,
-    /// Qualified: `public.users` for a table, `public.users.email` for a column.
+    /// The snapshot's key, qualified and quoted as PostgreSQL quotes identifiers:
+    /// `public."User"` for a table, `public."User".email` for a column.
     pub name: String,
     /// What the object is (added or removed), or what changed and how (`type text → bigint`).
     pub detail: Option<String>,
+}
+
+/// A changed object's name in exact, unquoted parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeName {
+    /// The schema it lives in; none for a schema or an extension.
+    pub schema: Option<String>,
+    /// The table, view, composite type or domain a column, constraint, trigger or policy belongs to.
+    pub parent: Option<String>,
+    /// The object's own name.
+    pub object_name: String,
+    /// A function's argument types, as `format_type` prints them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+impl ChangeName {
+    /// `schema.parent.name(arguments)`, unquoted, as messages and locks show names.
+    pub fn display(&self) -> String {
+        let mut shown = String::new();
+        for part in [&self.schema, &self.parent].into_iter().flatten() {
+            shown.push_str(part);
+            shown.push('.');
+        }
+        shown.push_str(&self.object_name);
+        if let Some(arguments) = &self.arguments {
+            shown.push_str(&format!("({arguments})"));
+        }
+        shown
+    }
+}
+
+impl SchemaChange {
+    /// The key's parts: `schema.name` for objects in a schema, `schema.parent.name` for the parts
+    /// of one, a lone name for a schema or an extension.
+    pub fn parts(&self) -> ChangeName {
+        let (mut parts, rest) = split_quoted(&self.name);
+        let arguments = rest
+            .strip_prefix('(')
+            .and_then(|inner| inner.strip_suffix(')'))
+            .map(str::to_owned);
+        let object_name = parts.pop().unwrap_or_default();
+        let parent = (parts.len() > 1).then(|| parts.pop()).flatten();
+        let schema = parts.pop();
+        ChangeName {
+            schema,
+            parent,
+            object_name,
+            arguments,
+        }
+    }
+}
+
+impl Serialize for SchemaChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let parts = self.parts();
+        let mut out = serializer.serialize_struct("SchemaChange", 8)?;
+        out.serialize_field("change", &self.change)?;
+        out.serialize_field("object", &self.object)?;
+        out.serialize_field("name", &parts.display())?;
+        out.serialize_field("schema", &parts.schema)?;
+        out.serialize_field("parent", &parts.parent)?;
+        out.serialize_field("object_name", &parts.object_name)?;
+        if let Some(arguments) = &parts.arguments {
+            out.serialize_field("arguments", arguments)?;
+        }
+        out.serialize_field("detail", &self.detail)?;
+        out.end()
+    }
 }
 
 impl fmt::Display for SchemaChange {
@@ -987,7 +1061,8 @@ impl fmt::Display for SchemaChange {
             Change::Removed => "removed",
             Change::Changed => "changed",
         };
-        write!(f, "{change} {} {}", self.object.noun(), self.name)?;
+        let name = self.parts().display();
+        write!(f, "{change} {} {name}", self.object.noun())?;
         match &self.detail {
             Some(detail) => write!(f, ": {detail}"),
             None => Ok(()),

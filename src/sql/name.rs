@@ -94,3 +94,70 @@ impl fmt::Display for ObjectName {
         }
     }
 }
+
+/// Splits a name as PostgreSQL's `quote_ident` and `format('%I.%I', …)` print it
+/// (`public."User".email`) into its exact identifiers, and returns what follows them (a function's
+/// `(argument types)`) apart. Unquoted parts are taken as written: `quote_ident` leaves only
+/// lower-case ones unquoted.
+pub fn split_quoted(text: &str) -> (Vec<String>, &str) {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    loop {
+        let (part, after) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted_part(quoted),
+            None => {
+                let end = rest.find(['.', '(']).unwrap_or(rest.len());
+                (rest[..end].to_owned(), &rest[end..])
+            }
+        };
+        parts.push(part);
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None => return (parts, after),
+        }
+    }
+}
+
+/// The identifier of a quoted part (after its opening quote), `""` standing for `"`, and the text
+/// after its closing quote.
+fn quoted_part(text: &str) -> (String, &str) {
+    let mut part = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            part.push(c);
+        } else if chars.peek().is_some_and(|&(_, next)| next == '"') {
+            part.push('"');
+            chars.next();
+        } else {
+            return (part, &text[i + 1..]);
+        }
+    }
+    (part, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_names_split_into_exact_identifiers() {
+        let split = |text| {
+            let (parts, rest) = split_quoted(text);
+            (parts.join("|"), rest.to_owned())
+        };
+        assert_eq!(split("public.users"), ("public|users".into(), "".into()));
+        assert_eq!(
+            split(r#"public."User"."Nick.Name""#),
+            ("public|User|Nick.Name".into(), "".into())
+        );
+        assert_eq!(split(r#""a""b".t"#), (r#"a"b|t"#.into(), "".into()));
+        assert_eq!(
+            split(r#"public."Do It"(integer, "My Type")"#),
+            ("public|Do It".into(), r#"(integer, "My Type")"#.into())
+        );
+        assert_eq!(split("vector"), ("vector".into(), "".into()));
+        // An unterminated quote (never printed by PostgreSQL) keeps what there is.
+        assert_eq!(split(r#"public."open"#), ("public|open".into(), "".into()));
+    }
+}
