@@ -93,16 +93,26 @@ impl Indexes {
         }
     }
 
-    /// Renames indexes and the tables they are on: `moved` gives the new name of an index or table
-    /// that moves.
-    pub(crate) fn rename(&mut self, moved: &impl Fn(&ObjectName) -> Option<ObjectName>) {
-        let entries: Vec<Index> = self.by_name.drain().map(|(_, index)| index).collect();
-        self.by_table.clear();
-        for mut index in entries {
-            if let Some(new) = moved(&index.name) {
+    /// Renames indexes and the tables they are on: `renames` gives the new name (key) of an index
+    /// or table that moves. Only the renamed indexes and the indexes of renamed tables are looked at.
+    pub(crate) fn rename(&mut self, renames: &HashMap<&ObjectName, &ObjectName>) {
+        let mut keys: Vec<ObjectName> = Vec::new();
+        for &old in renames.keys() {
+            if self.by_name.contains_key(old) {
+                keys.push(old.clone());
+            }
+            keys.extend(self.by_table.get(old).into_iter().flatten().cloned());
+        }
+        keys.sort();
+        keys.dedup();
+        // All out before any goes in: a new name may be another's old one.
+        let moved: Vec<Index> = keys.iter().filter_map(|key| self.remove(key)).collect();
+        let renamed = |name: &ObjectName| renames.get(name).map(|new| (*new).clone());
+        for mut index in moved {
+            if let Some(new) = renamed(&index.name) {
                 index.name = new;
             }
-            if let Some(new) = moved(&index.table) {
+            if let Some(new) = renamed(&index.table) {
                 index.table = new;
             }
             self.insert(index.name.clone(), index);
