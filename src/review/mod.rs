@@ -603,8 +603,11 @@ fn review_set(
                         history_not_applied(review, problem, options);
                     }
                 }
-                for statement in &parsed.statements {
-                    catalog.apply(&migration.text, statement);
+                let mut ahead = sql::ahead::Ahead::start(&parsed.statements, 0);
+                for index in 0..parsed.statements.len() {
+                    ahead.install(index, &parsed.statements[index]);
+                    catalog.apply(&migration.text, &parsed.statements[index]);
+                    parsed.statements[index].release_tree();
                 }
             }
             Some(parsed)
@@ -839,7 +842,9 @@ fn review_migration(
     // Relations that existed and that the migration dropped and created again, by the statement
     // that created them: from there on they are the migration's own.
     let mut recreated_at: HashMap<String, usize> = HashMap::new();
+    let mut ahead = sql::ahead::Ahead::start(&parsed.statements, 0);
     for index in 0..parsed.statements.len() {
+        ahead.install(index, &parsed.statements[index]);
         let statement = &parsed.statements[index];
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -931,6 +936,7 @@ fn review_migration(
         // parses it again.
         parsed.statements[index].release_tree();
     }
+    drop(ahead);
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(
             " (the same holds for {} later statement{} of this migration, on line{} {})",
