@@ -16,10 +16,6 @@ use super::{nesting, ParseInput, Statement, Tree};
 /// 10–20 KB).
 const READY_PER_THREAD: usize = 256;
 
-/// Fewer statements to parse than this are parsed on demand: a thread is not worth starting for
-/// them.
-const MIN_TO_PARSE: usize = 32;
-
 /// What to parse of one top-level statement.
 struct Job {
     /// `None` when the statement already holds its tree.
@@ -48,7 +44,7 @@ pub struct Ahead {
 
 impl Ahead {
     /// Starts parsing `statements[from..]` (those without a tree) on other threads: one per core but
-    /// the consumer's, at least one. When only a few of them lack their tree, nothing starts.
+    /// the consumer's, at least one. When every one of them holds its tree, nothing starts.
     pub fn start(statements: &[Statement], from: usize) -> Ahead {
         let rest = statements.get(from..).unwrap_or_default();
         let mut ahead = Ahead::idle(from);
@@ -68,11 +64,10 @@ impl Ahead {
                     .collect(),
             })
             .collect();
-        let to_parse = jobs
+        if jobs
             .iter()
-            .filter(|job| job.statement.is_some() || !job.nested.is_empty())
-            .count();
-        if to_parse < MIN_TO_PARSE {
+            .all(|job| job.statement.is_none() && job.nested.is_empty())
+        {
             return ahead;
         }
         ahead.end = from + jobs.len();
@@ -177,12 +172,8 @@ mod tests {
 
     #[test]
     fn trees_parsed_ahead_are_those_parsed_on_demand() {
-        let sql = format!(
-            "CREATE TABLE a (x int); SELECT FROM WHERE; DO $$ BEGIN CREATE INDEX i ON a (x); END $$; {}\
-             SELECT 1 /* open",
-            "SELECT 1; ".repeat(MIN_TO_PARSE)
-        );
-        let sql = sql.as_str();
+        let sql = "CREATE TABLE a (x int); SELECT FROM WHERE; DO $$ BEGIN CREATE INDEX i ON a (x); END $$; \
+                   SELECT 1 /* open";
         let on_demand = parse_text(sql);
         let parsed = parse_text(sql);
         parsed.statements[0].parse_ahead();
@@ -208,18 +199,18 @@ mod tests {
         }
         assert!(parsed.statements[1].parse_error().is_some());
         assert_eq!(parsed.statements[2].nested.len(), 1);
-        assert!(parsed.statements.last().unwrap().parse_error().is_some());
+        assert!(parsed.statements[3].parse_error().is_some());
     }
 
     #[test]
-    fn nothing_runs_ahead_for_a_few_statements_without_their_tree() {
-        let sql = "SELECT 1;".repeat(MIN_TO_PARSE + 1);
-        let parsed = parse_text(&sql);
-        assert!(Ahead::start(&parsed.statements, 2).threads.is_empty());
-        assert!(!Ahead::start(&parsed.statements, 1).threads.is_empty());
-        parsed.statements[1].parse_ahead();
-        assert!(Ahead::start(&parsed.statements, 1).threads.is_empty());
-        assert!(Ahead::start(&parsed.statements, 100).threads.is_empty());
+    fn nothing_runs_ahead_when_every_statement_holds_its_tree() {
+        let parsed = parse_text("SELECT 1; SELECT 2");
+        for statement in &parsed.statements {
+            statement.parse_ahead();
+        }
+        let ahead = Ahead::start(&parsed.statements, 0);
+        assert!(ahead.threads.is_empty());
+        assert!(Ahead::start(&parsed.statements, 5).threads.is_empty());
     }
 
     #[test]
