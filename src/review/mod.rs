@@ -604,11 +604,8 @@ fn review_set(
                         history_not_applied(review, problem, options);
                     }
                 }
-                let mut ahead = sql::ahead::Ahead::start(&parsed.statements, 0);
-                for index in 0..parsed.statements.len() {
-                    ahead.install(index, &parsed.statements[index]);
-                    catalog.apply(&migration.text, &parsed.statements[index]);
-                    parsed.statements[index].release_tree();
+                for statement in &parsed.statements {
+                    catalog.apply(&migration.text, statement);
                 }
             }
             Some(parsed)
@@ -843,9 +840,7 @@ fn review_migration(
     // Relations that existed and that the migration dropped and created again, by the statement
     // that created them: from there on they are the migration's own.
     let mut recreated_at: HashMap<String, usize> = HashMap::new();
-    let mut ahead = sql::ahead::Ahead::start(&parsed.statements, 0);
     for index in 0..parsed.statements.len() {
-        ahead.install(index, &parsed.statements[index]);
         let statement = &parsed.statements[index];
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -937,7 +932,6 @@ fn review_migration(
         // parses it again.
         parsed.statements[index].release_tree();
     }
-    drop(ahead);
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(
             " (the same holds for {} later statement{} of this migration, on line{} {})",

@@ -1,6 +1,5 @@
 //! PostgreSQL-aware splitting, parsing with sqlparser, and classification of every statement.
 
-pub mod ahead;
 pub mod classify;
 pub mod lex;
 pub mod name;
@@ -182,70 +181,29 @@ fn do_block_statements(text: &str, source: &Source, raw: &split::RawStatement) -
     }
 }
 
-/// A statement's syntax tree, or why sqlparser could not build one.
-pub(crate) type Tree = Result<Box<ast::Statement>, String>;
-
-/// What parsing one statement needs besides the file's text: small and `Send`, unlike the
-/// statement, so that another thread can parse it (see [`ahead`]).
-#[derive(Debug, Clone)]
-pub(crate) struct ParseInput {
-    range: Range<usize>,
-    /// Why the statement is not given to sqlparser at all.
-    refused: Option<Refusal>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Refusal {
-    Unterminated,
-    PsqlMeta,
-    TooLong,
-    /// Its expressions nest this deep, over [`nesting::MAX_NESTING`].
-    TooDeep(usize),
-}
-
-impl ParseInput {
-    fn of(text: &str, statement: &Statement) -> ParseInput {
-        let refused = if statement.unterminated.is_some() {
-            Some(Refusal::Unterminated)
-        } else if statement.class.kind == Kind::PsqlMeta {
-            Some(Refusal::PsqlMeta)
-        } else if statement.range.len() > MAX_PARSED_STATEMENT_BYTES {
-            Some(Refusal::TooLong)
-        } else {
-            let depth = nesting::depth_bound(text, &statement.tokens);
-            (depth > nesting::MAX_NESTING).then_some(Refusal::TooDeep(depth))
-        };
-        ParseInput {
-            range: statement.range.clone(),
-            refused,
-        }
+/// Parses one statement of `text` with sqlparser.
+fn parse_one(text: &str, statement: &Statement) -> Result<Box<ast::Statement>, String> {
+    let sql = statement.sql(text);
+    if statement.unterminated.is_some() {
+        return Err("the statement contains an unterminated quote or comment".into());
     }
-
-    /// Parses the statement of `text` with sqlparser.
-    pub(crate) fn parse(&self, text: &str) -> Tree {
-        let sql = &text[self.range.clone()];
-        match self.refused {
-            Some(Refusal::Unterminated) => {
-                return Err("the statement contains an unterminated quote or comment".into())
-            }
-            Some(Refusal::PsqlMeta) => return Err("psql backslash commands are not SQL".into()),
-            Some(Refusal::TooLong) => {
-                return Err(format!(
-                    "the statement is {} bytes long; statements over {} bytes are classified without parsing",
-                    sql.len(),
-                    MAX_PARSED_STATEMENT_BYTES
-                ))
-            }
-            Some(Refusal::TooDeep(depth)) => return Err(too_deep(depth)),
-            None => {}
-        }
-        let mut statements = sqlparser_over(sql)?
-            .parse_statements()
-            .map_err(|error| error.to_string())?;
-        match statements.len() {
-            1 => Ok(Box::new(statements.remove(0))),
-            n => Err(format!("sqlparser read {n} statements where psql sees one")),
-        }
+    if statement.class.kind == Kind::PsqlMeta {
+        return Err("psql backslash commands are not SQL".into());
+    }
+    if sql.len() > MAX_PARSED_STATEMENT_BYTES {
+        return Err(format!(
+            "the statement is {} bytes long; statements over {} bytes are classified without parsing",
+            sql.len(),
+            MAX_PARSED_STATEMENT_BYTES
+        ));
+    }
+    check_nesting(text, &statement.tokens)?;
+    let mut statements = sqlparser_over(sql)?
+        .parse_statements()
+        .map_err(|error| error.to_string())?;
+    match statements.len() {
+        1 => Ok(Box::new(statements.remove(0))),
+        n => Err(format!("sqlparser read {n} statements where psql sees one")),
     }
 }
 
@@ -265,17 +223,13 @@ pub fn parser(text: &str) -> Result<Parser<'static>, String> {
 fn check_nesting(text: &str, tokens: &[Token]) -> Result<(), String> {
     let depth = nesting::depth_bound(text, tokens);
     if depth > nesting::MAX_NESTING {
-        return Err(too_deep(depth));
+        return Err(format!(
+            "its expressions nest up to {depth} levels deep (a chain of operators counts one level per \
+             operator); statements nesting over {} levels are classified without parsing",
+            nesting::MAX_NESTING
+        ));
     }
     Ok(())
-}
-
-fn too_deep(depth: usize) -> String {
-    format!(
-        "its expressions nest up to {depth} levels deep (a chain of operators counts one level per \
-         operator); statements nesting over {} levels are classified without parsing",
-        nesting::MAX_NESTING
-    )
 }
 
 /// sqlparser's parser, for text whose nesting was checked.
@@ -337,23 +291,10 @@ impl Statement {
         }
     }
 
-    fn parse_now(&self) -> Tree {
-        let tree = ParseInput::of(&self.source.0, self).parse(&self.source.0);
+    fn parse_now(&self) -> Result<Box<ast::Statement>, String> {
+        let tree = parse_one(&self.source.0, self);
         self.parsed.set(Some(tree.is_ok()));
         tree
-    }
-
-    /// Keeps a tree another thread parsed from this statement's [`ParseInput`], unless it has one.
-    pub(crate) fn set_tree(&self, tree: Tree) {
-        let parsed = tree.is_ok();
-        if self.tree.set(tree).is_ok() {
-            self.parsed.set(Some(parsed));
-        }
-    }
-
-    /// Whether the statement holds its syntax tree (or why it has none) now.
-    pub(crate) fn has_tree(&self) -> bool {
-        self.tree.get().is_some()
     }
 
     /// The statement's text.
