@@ -151,7 +151,7 @@ fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
                 sql: &migration.text[s.range.clone()],
                 parsed: s.parsed,
                 classified: s.classified,
-                trace: s.trace.as_ref(),
+                trace: s.trace.as_deref(),
                 table_sizes: s
                     .table_sizes
                     .iter()

@@ -198,8 +198,9 @@ pub struct ReviewedStatement {
     pub classified: bool,
     /// Its leading keywords, for messages (`ALTER TABLE`).
     pub label: String,
-    /// What applying it on the shadow database did; `None` without a shadow.
-    pub trace: Option<StatementTrace>,
+    /// What applying it on the shadow database did; `None` without a shadow. Boxed: a trace is
+    /// large, and a static review of a long file holds one `None` per statement.
+    pub trace: Option<Box<StatementTrace>>,
     /// With a plan in the trace and `--stats`: the sizes of the tables the statement works on, since
     /// the plan itself ran on the shadow's empty tables.
     pub table_sizes: Vec<(String, TableSize)>,
@@ -1011,7 +1012,7 @@ fn review_migration(
                     statement.table_sizes.sort_by(|a, b| a.0.cmp(&b.0));
                     statement.table_sizes.dedup_by(|a, b| a.0 == b.0);
                 }
-                statement.trace = Some(trace);
+                statement.trace = Some(Box::new(trace));
             }
         }
         Some((Err(notice), _)) => notices.push(notice),

@@ -93,19 +93,39 @@ impl Indexes {
         }
     }
 
-    /// Renames indexes and the tables they are on: `moved` gives the new name of an index or table
-    /// that moves.
-    pub(crate) fn rename(&mut self, moved: &impl Fn(&ObjectName) -> Option<ObjectName>) {
-        let entries: Vec<Index> = self.by_name.drain().map(|(_, index)| index).collect();
-        self.by_table.clear();
-        for mut index in entries {
-            if let Some(new) = moved(&index.name) {
-                index.name = new;
+    /// Renames indexes and the tables they are on: `renames` gives the new name (key) of an index
+    /// or table that moves. Only the renamed indexes and the lists of renamed tables are looked at;
+    /// each table's indexes keep their order.
+    pub(crate) fn rename(&mut self, renames: &HashMap<&ObjectName, &ObjectName>) {
+        // All out before any goes in: a new name may be another's old one.
+        let moved: Vec<(&ObjectName, Index)> = renames
+            .iter()
+            .filter_map(|(&old, &new)| Some((new, self.by_name.remove(old)?)))
+            .collect();
+        for (new, mut index) in moved {
+            // An index of that name that does not move is replaced, as `insert` replaces it.
+            self.remove(new);
+            if let Some(slot) = self
+                .by_table
+                .get_mut(&index.table)
+                .and_then(|names| names.iter_mut().find(|name| **name == index.name))
+            {
+                *slot = new.clone();
             }
-            if let Some(new) = moved(&index.table) {
-                index.table = new;
+            index.name = new.clone();
+            self.by_name.insert(new.clone(), index);
+        }
+        let tables: Vec<(&ObjectName, Vec<ObjectName>)> = renames
+            .iter()
+            .filter_map(|(&old, &new)| Some((new, self.by_table.remove(old)?)))
+            .collect();
+        for (new, names) in tables {
+            for name in &names {
+                if let Some(index) = self.by_name.get_mut(name) {
+                    index.table = new.clone();
+                }
             }
-            self.insert(index.name.clone(), index);
+            self.by_table.entry(new.clone()).or_default().extend(names);
         }
     }
 

@@ -85,7 +85,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
             generated: row.try_get(7)?,
             origin: Origin::BASELINE,
         };
-        if let Some(columns) = catalog.relations.columns_mut(&object_name(row, 0)?) {
+        if let Some(mut columns) = catalog.relations.columns_mut(&object_name(row, 0)?) {
             columns.push(column);
         }
     }

@@ -11,6 +11,7 @@ mod introspect;
 pub(crate) mod naming;
 mod relations;
 mod replay;
+mod sequences;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use crate::sql::ObjectName;
 use indexes::Indexes;
 pub use introspect::introspect;
 use relations::Relations;
+use sequences::Sequences;
 
 /// Where temporary tables live; PostgreSQL looks there before the search path.
 const TEMP_SCHEMA: &str = "pg_temp";
@@ -246,7 +248,7 @@ pub struct Catalog {
     relations: Relations,
     indexes: Indexes,
     types: HashMap<ObjectName, UserType>,
-    sequences: HashMap<ObjectName, Sequence>,
+    sequences: Sequences,
     /// The migration being replayed now; objects with this origin are "new".
     current: Origin,
 }
@@ -258,7 +260,7 @@ impl Default for Catalog {
             relations: Relations::default(),
             indexes: Indexes::default(),
             types: HashMap::new(),
-            sequences: HashMap::new(),
+            sequences: Sequences::default(),
             current: Origin::BASELINE,
         }
     }

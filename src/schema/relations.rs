@@ -9,11 +9,11 @@
 //! Reading goes through `Deref` to the map; every change goes through [`Relations`], whose guards
 //! keep the name counts, partition lists and foreign-key lists in step with the relations.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
 use super::naming::truncate_identifier;
-use super::{Column, Constraint, ConstraintKind, Relation};
+use super::{user_type_name, Column, Constraint, ConstraintKind, Relation};
 use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,38 @@ pub(crate) struct Relations {
     constraint_names: ConstraintNames,
     partitions: Partitions,
     referencing: Referencing,
+    typed: TypeUsers,
+}
+
+/// The relations with a column of each user-defined type (or array of it), by the type's name
+/// without its schema, as the column names it: a rename of a type (or of a table, whose row type
+/// columns may name) rewrites only their columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TypeUsers(HashMap<String, HashSet<ObjectName>>);
+
+impl TypeUsers {
+    fn add(&mut self, relation: &Relation) {
+        for key in relation.columns.iter().filter_map(type_key) {
+            self.0.entry(key).or_default().insert(relation.name.clone());
+        }
+    }
+
+    fn remove(&mut self, relation: &Relation) {
+        for key in relation.columns.iter().filter_map(type_key) {
+            if let Some(users) = self.0.get_mut(&key) {
+                users.remove(&relation.name);
+                if users.is_empty() {
+                    self.0.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The key a column is listed under: the name of the user type it has, without its schema.
+fn type_key(column: &Column) -> Option<String> {
+    let name = user_type_name(column.data_type.as_ref()?)?;
+    Some(truncate_identifier(&name.name))
 }
 
 /// The relations with foreign keys to each table, by the referenced table's name without its schema
@@ -177,6 +209,7 @@ impl Relations {
         self.constraint_names.add(&relation);
         self.partitions.add(&relation);
         self.referencing.add(&relation);
+        self.typed.add(&relation);
         self.by_name.insert(key, relation);
         replaced
     }
@@ -187,6 +220,7 @@ impl Relations {
             self.constraint_names.remove(removed);
             self.partitions.remove(removed);
             self.referencing.remove(removed);
+            self.typed.remove(removed);
         }
         removed
     }
@@ -231,38 +265,65 @@ impl Relations {
             &mut self.constraint_names,
             &mut self.partitions,
             &mut self.referencing,
+            &mut self.typed,
         ))
     }
 
-    /// The columns of the relation under `key`, to change.
-    pub(crate) fn columns_mut(&mut self, key: &ObjectName) -> Option<&mut Vec<Column>> {
-        self.by_name
-            .get_mut(key)
-            .map(|relation| &mut relation.columns)
+    /// The columns of the relation under `key`, to change (through [`RelationMut`]: the types
+    /// they name are listed again when it goes).
+    pub(crate) fn columns_mut(&mut self, key: &ObjectName) -> Option<ColumnsMut<'_>> {
+        self.get_mut(key).map(ColumnsMut)
     }
 
-    /// Rewrites every partition's parent (names stay as they are).
-    pub(crate) fn rename_partition_parents(&mut self, rename: impl Fn(&mut ObjectName)) {
-        self.partitions = Partitions::default();
-        for relation in self.by_name.values_mut() {
-            if let Some(parent) = &mut relation.partition_of {
-                rename(parent);
-            }
-            self.partitions.add(relation);
+    /// The relations that may have a column of a user type named `name` (without its schema).
+    pub(crate) fn typed_candidates(&self, name: &str) -> Vec<ObjectName> {
+        self.typed
+            .0
+            .get(&truncate_identifier(name))
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the relations `renames` names (old key → new key) to their new keys, and their names
+    /// with them; then the partitions of the renamed tables and the foreign keys to them follow.
+    pub(crate) fn rename(&mut self, renames: &HashMap<&ObjectName, &ObjectName>) {
+        // All out before any goes in: a new name may be another's old one.
+        let moved: Vec<(ObjectName, Relation)> = renames
+            .iter()
+            .filter_map(|(&old, &new)| Some((new.clone(), self.remove(old)?)))
+            .collect();
+        if moved.is_empty() {
+            return;
         }
-    }
-
-    /// Rewrites every constraint's kind with `rewrite` (constraint names stay as they are).
-    pub(crate) fn rewrite_constraint_kinds(
-        &mut self,
-        mut rewrite: impl FnMut(&mut ConstraintKind),
-    ) {
-        self.referencing = Referencing::default();
-        for relation in self.by_name.values_mut() {
-            for constraint in &mut relation.constraints {
-                rewrite(&mut constraint.kind);
+        for (new, mut relation) in moved {
+            relation.name = new.clone();
+            self.insert(new, relation);
+        }
+        for (&old, &new) in renames {
+            let partitions = self.partitions.0.get(old).cloned().unwrap_or_default();
+            for partition in partitions {
+                if let Some(mut partition) = self.get_mut(&partition) {
+                    partition.partition_of = Some(new.clone());
+                }
             }
-            self.referencing.add(relation);
+            let referencing: Vec<ObjectName> = self
+                .referencing_candidates(old)
+                .map(|relation| relation.name.clone())
+                .collect();
+            for name in referencing {
+                let Some(mut relation) = self.get_mut(&name) else {
+                    continue;
+                };
+                for constraint in &mut relation.constraints {
+                    if let ConstraintKind::ForeignKey { references, .. } = &mut constraint.kind {
+                        if references == old {
+                            *references = new.clone();
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -320,24 +381,6 @@ impl Relations {
         }
     }
 
-    /// Moves the relations `moved` renames to their new keys, and their names with them.
-    pub(crate) fn rekey(&mut self, moved: &impl Fn(&ObjectName) -> Option<ObjectName>) {
-        let keys: Vec<ObjectName> = self
-            .by_name
-            .keys()
-            .filter(|k| moved(k).is_some())
-            .cloned()
-            .collect();
-        let entries: Vec<(ObjectName, Relation)> = keys
-            .into_iter()
-            .filter_map(|key| Some((moved(&key)?, self.remove(&key)?)))
-            .collect();
-        for (new, mut relation) in entries {
-            relation.name = new.clone();
-            self.insert(new, relation);
-        }
-    }
-
     /// True when a constraint of a relation of `schema` is named `name`.
     pub(crate) fn constraint_name_taken(&self, schema: &str, name: &str) -> bool {
         self.constraint_names.contains(schema, name)
@@ -362,6 +405,16 @@ impl Relations {
             listed.add(relation);
         }
         sorted_lists(&listed.0) == sorted_lists(&self.partitions.0)
+    }
+
+    /// Whether the listed users of each type are those of the relations.
+    #[cfg(test)]
+    pub(crate) fn typed_in_step(&self) -> bool {
+        let mut listed = TypeUsers::default();
+        for relation in self.by_name.values() {
+            listed.add(relation);
+        }
+        listed == self.typed
     }
 
     /// Whether the listed foreign keys are those of the relations.
@@ -397,6 +450,7 @@ pub(crate) struct RelationMut<'a> {
     constraint_names: &'a mut ConstraintNames,
     partitions: &'a mut Partitions,
     referencing: &'a mut Referencing,
+    typed: &'a mut TypeUsers,
 }
 
 impl<'a> RelationMut<'a> {
@@ -405,16 +459,66 @@ impl<'a> RelationMut<'a> {
         constraint_names: &'a mut ConstraintNames,
         partitions: &'a mut Partitions,
         referencing: &'a mut Referencing,
+        typed: &'a mut TypeUsers,
     ) -> Self {
         constraint_names.remove(relation);
         partitions.remove(relation);
         referencing.remove(relation);
+        typed.remove(relation);
         RelationMut {
             relation,
             constraint_names,
             partitions,
             referencing,
+            typed,
         }
+    }
+}
+
+/// The columns of a relation being changed (see [`Relations::columns_mut`]).
+pub(crate) struct ColumnsMut<'a>(RelationMut<'a>);
+
+impl<'a> ColumnsMut<'a> {
+    /// The column at `position` (in range), to change.
+    pub(crate) fn into_column(self, position: usize) -> ColumnMut<'a> {
+        ColumnMut {
+            columns: self,
+            position,
+        }
+    }
+}
+
+/// One column of a relation being changed.
+pub(crate) struct ColumnMut<'a> {
+    columns: ColumnsMut<'a>,
+    position: usize,
+}
+
+impl Deref for ColumnMut<'_> {
+    type Target = Column;
+
+    fn deref(&self) -> &Column {
+        &self.columns[self.position]
+    }
+}
+
+impl DerefMut for ColumnMut<'_> {
+    fn deref_mut(&mut self) -> &mut Column {
+        &mut self.columns[self.position]
+    }
+}
+
+impl Deref for ColumnsMut<'_> {
+    type Target = Vec<Column>;
+
+    fn deref(&self) -> &Vec<Column> {
+        &self.0.columns
+    }
+}
+
+impl DerefMut for ColumnsMut<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<Column> {
+        &mut self.0.columns
     }
 }
 
@@ -437,6 +541,7 @@ impl Drop for RelationMut<'_> {
         self.constraint_names.add(self.relation);
         self.partitions.add(self.relation);
         self.referencing.add(self.relation);
+        self.typed.add(self.relation);
     }
 }
 
@@ -499,6 +604,21 @@ mod tests {
             (s(), n()).prop_map(|(s, n)| format!("DROP INDEX {s}.{n}")),
             (s(), n(), n()).prop_map(|(s, n, n2)| format!("ALTER INDEX {s}.{n} RENAME TO {n2}")),
             (s(), s()).prop_map(|(s, s2)| format!("ALTER SCHEMA {s} RENAME TO {s2}")),
+            (s(), t()).prop_map(|(s, t)| format!("CREATE TYPE {s}.e_{t} AS ENUM ('a')")),
+            (s(), t(), t()).prop_map(|(s, t, t2)| format!("ALTER TYPE {s}.e_{t} RENAME TO e_{t2}")),
+            (s(), t(), s()).prop_map(|(s, t, s2)| format!("ALTER TYPE {s}.e_{t} SET SCHEMA {s2}")),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "ALTER TABLE {s}.{t} ADD COLUMN k_{t2} {s2}.e_{t2}[]"
+            )),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "ALTER TABLE {s}.{t} ALTER COLUMN x TYPE {s2}.e_{t2} USING NULL"
+            )),
+            (s(), t(), s(), t()).prop_map(|(s, t, s2, t2)| format!(
+                "CREATE TABLE {s}.{t} (id serial, r {s2}.{t2}, e {s2}.e_{t2})"
+            )),
+            (s(), t(), t())
+                .prop_map(|(s, t, t2)| format!("CREATE SEQUENCE {s}.q_{t} OWNED BY {s}.{t2}.x")),
+            (s(), t()).prop_map(|(s, t)| format!("ALTER SEQUENCE {s}.q_{t} OWNED BY NONE")),
             s().prop_map(|s| format!("DROP SCHEMA {s} CASCADE")),
         ]
     }
@@ -513,7 +633,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn counted_names_and_listed_partitions_and_indexes_stay_in_step_with_the_catalog(
+        fn counted_names_and_listed_partitions_indexes_types_and_sequences_stay_in_step_with_the_catalog(
             statements in prop::collection::vec(statement(), 1..40)
         ) {
             let mut catalog = Catalog::default();
@@ -525,6 +645,8 @@ mod tests {
                 prop_assert!(catalog.relations.constraint_names_in_step(), "after {sql}");
                 prop_assert!(catalog.relations.partitions_in_step(), "after {sql}");
                 prop_assert!(catalog.relations.referencing_in_step(), "after {sql}");
+                prop_assert!(catalog.relations.typed_in_step(), "after {sql}");
+                prop_assert!(catalog.sequences.in_step(), "after {sql}");
                 prop_assert!(catalog.indexes.in_step(), "after {sql}");
                 let generated = ["a_x_check1", "b_x_key", "c_y_key", "a_z_fkey", "b_pkey"];
                 for schema in SCHEMAS {

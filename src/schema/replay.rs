@@ -25,6 +25,7 @@ mod view;
 use sqlparser::ast;
 
 use super::naming;
+use super::relations::ColumnMut;
 use super::{Catalog, Column, Relation, RelationKind};
 use crate::sql::{ObjectName, Statement};
 
@@ -120,8 +121,8 @@ impl Catalog {
     /// The column `column` of the table `table` (a key of `relations`), added from before the
     /// history with an unknown type when the model does not know it (see
     /// [`relation_or_stub`](Self::relation_or_stub)).
-    fn column_or_stub(&mut self, table: &ObjectName, column: &str) -> Option<&mut Column> {
-        let columns = self.relations.columns_mut(table)?;
+    fn column_or_stub(&mut self, table: &ObjectName, column: &str) -> Option<ColumnMut<'_>> {
+        let mut columns = self.relations.columns_mut(table)?;
         let position = match columns.iter().position(|c| c.name == column) {
             Some(position) => position,
             None => {
@@ -137,7 +138,7 @@ impl Catalog {
                 columns.len() - 1
             }
         };
-        columns.get_mut(position)
+        Some(columns.into_column(position))
     }
 
     /// The table and its partitions, recursively: what an `ALTER TABLE` without `ONLY` changes.

@@ -159,7 +159,7 @@ impl Catalog {
             } => Some(sequence_options_sql(sequence_options.iter().flatten())),
             _ => None,
         };
-        let Some(target) = self.column_or_stub(table, column) else {
+        let Some(mut target) = self.column_or_stub(table, column) else {
             return;
         };
         match operation {
@@ -176,6 +176,7 @@ impl Catalog {
             }
             AlterColumnOperation::GenericOptions { .. } => {}
         }
+        drop(target);
         if let Some(options) = identity_options {
             self.add_owned_sequence(table, column, options);
         }

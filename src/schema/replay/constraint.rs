@@ -351,12 +351,10 @@ impl Catalog {
     /// Marks the columns NOT NULL (the columns of a primary key).
     fn set_not_null(&mut self, table: &ObjectName, columns: &[String]) {
         for column in columns {
-            if let Some(column) = self
-                .relations
-                .columns_mut(table)
-                .and_then(|columns| columns.iter_mut().find(|c| &c.name == column))
-            {
-                column.not_null = true;
+            if let Some(mut columns) = self.relations.columns_mut(table) {
+                if let Some(column) = columns.iter_mut().find(|c| &c.name == column) {
+                    column.not_null = true;
+                }
             }
         }
     }

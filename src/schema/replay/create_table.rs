@@ -90,7 +90,7 @@ impl Catalog {
         for source in create.columns.iter().filter_map(like_source) {
             copied.extend(self.copied_columns(&source, false, false));
         }
-        if let Some(columns) = self.relations.columns_mut(table) {
+        if let Some(mut columns) = self.relations.columns_mut(table) {
             columns.extend(copied);
         }
         let mut constraints = Vec::new();
@@ -186,7 +186,7 @@ impl Catalog {
         let definition = self.column_definition(def);
         let name = definition.column.name.clone();
         let identity = definition.column.identity.is_some();
-        let Some(columns) = self.relations.columns_mut(table) else {
+        let Some(mut columns) = self.relations.columns_mut(table) else {
             return Vec::new();
         };
         match columns.iter_mut().find(|c| c.name == name) {
@@ -200,11 +200,12 @@ impl Catalog {
             Some(existing) => *existing = definition.column,
             None => columns.push(definition.column),
         }
+        drop(columns);
         if definition.serial || identity {
             let sequence = self.add_owned_sequence(table, &name, definition.identity_options);
             if definition.serial {
                 let default = self.nextval(&sequence);
-                if let Some(column) = self.column_or_stub(table, &name) {
+                if let Some(mut column) = self.column_or_stub(table, &name) {
                     column.default = Some(default);
                 }
             }

@@ -89,7 +89,7 @@ impl Catalog {
     /// makes the column NOT NULL; a column definition at least adds the column, type unknown.
     fn unparsed_table_element(&mut self, table: &ObjectName, element: &Sql) {
         if let Some(column) = element.not_null_constraint() {
-            if let Some(column) = self.column_or_stub(table, &column) {
+            if let Some(mut column) = self.column_or_stub(table, &column) {
                 column.not_null = true;
             }
             return;
@@ -116,7 +116,7 @@ impl Catalog {
                 .is_some_and(|r| r.columns.iter().any(|c| c.name == column));
             if !exists {
                 let column = self.unknown_column(column);
-                if let Some(columns) = self.relations.columns_mut(table) {
+                if let Some(mut columns) = self.relations.columns_mut(table) {
                     columns.push(column);
                 }
             }
@@ -160,7 +160,7 @@ impl Catalog {
             };
         }
         if let Some(column) = action.not_null_constraint() {
-            if let Some(column) = self.column_or_stub(table, &column) {
+            if let Some(mut column) = self.column_or_stub(table, &column) {
                 column.not_null = true;
             }
             return table.clone();
@@ -173,13 +173,13 @@ impl Catalog {
                     return table.clone();
                 }
                 if cursor.eat(&["drop", "expression"]) {
-                    if let Some(column) = self.column_or_stub(table, &column) {
+                    if let Some(mut column) = self.column_or_stub(table, &column) {
                         column.generated = false;
                     }
                     return table.clone();
                 }
                 if cursor.eat(&["add", "generated"]) {
-                    if let Some(target) = self.column_or_stub(table, &column) {
+                    if let Some(mut target) = self.column_or_stub(table, &column) {
                         let by_default = cursor.find(&["by", "default"]).is_some();
                         target.identity = Some(match by_default {
                             true => crate::schema::Identity::ByDefault,
@@ -205,7 +205,7 @@ impl Catalog {
 
     /// `ALTER COLUMN … DROP IDENTITY`: the column keeps its values, loses its sequence.
     fn drop_identity(&mut self, table: &ObjectName, column: &str) {
-        if let Some(target) = self.column_or_stub(table, column) {
+        if let Some(mut target) = self.column_or_stub(table, column) {
             target.identity = None;
         }
         self.remove_owned_sequences(table, column);
@@ -328,14 +328,15 @@ impl Catalog {
         match kind.as_str() {
             "sequence" => {
                 let key = self.qualify(&name);
-                self.sequences
-                    .entry(key.clone())
-                    .or_insert(crate::schema::Sequence {
-                        name: key,
+                if !self.sequences.contains_key(&key) {
+                    let sequence = crate::schema::Sequence {
+                        name: key.clone(),
                         owned_by: None,
                         options: Vec::new(),
                         origin: self.current,
-                    });
+                    };
+                    self.sequences.insert(key, sequence);
+                }
             }
             "type" | "domain" => {
                 let key = self.qualify(&name);

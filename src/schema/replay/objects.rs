@@ -76,8 +76,7 @@ impl Catalog {
             self.remove_relation(&partition);
         }
         self.indexes.remove_on(key);
-        self.sequences
-            .retain(|_, sequence| sequence.owned_by.as_ref().is_none_or(|(t, _)| t != key));
+        self.sequences.remove_owned(key, |_| true);
         self.relations
             .drop_foreign_keys_to(key, |c| c.kind.references(key, None));
     }
@@ -172,11 +171,11 @@ impl Catalog {
 
     /// Drops the sequences a column owns (its serial or identity sequence).
     pub(super) fn remove_owned_sequences(&mut self, table: &ObjectName, column: &str) {
-        self.sequences.retain(|_, sequence| {
+        self.sequences.remove_owned(table, |sequence| {
             sequence
                 .owned_by
                 .as_ref()
-                .is_none_or(|(owner, owned)| owner != table || owned != column)
+                .is_some_and(|(_, owned)| owned == column)
         });
     }
 

@@ -13,20 +13,24 @@ use crate::sql::ObjectName;
 
 impl Catalog {
     /// Renames objects (relations, indexes, sequences, types: one namespace per schema) and every
-    /// reference to them.
+    /// reference to them. Only what names a renamed object is looked at: the catalog lists the
+    /// columns of each type, the indexes and owned sequences of each table, the partitions of each
+    /// partitioned table and the foreign keys to each table.
     pub(super) fn rename_objects(&mut self, renames: &[(ObjectName, ObjectName)]) {
         let renames: HashMap<&ObjectName, &ObjectName> =
             renames.iter().map(|(old, new)| (old, new)).collect();
         let moved = |name: &ObjectName| renames.get(name).map(|new| (*new).clone());
-        let rename = |name: &mut ObjectName| {
-            if let Some(new) = moved(name) {
-                *name = new;
-            }
-        };
 
-        // Column types name types as written; resolve them before the names move.
+        // Column types name types as written; resolve them before the names move. A table's name
+        // is also its row type's.
+        let mut users: Vec<ObjectName> = renames
+            .keys()
+            .flat_map(|old| self.relations.typed_candidates(&old.name))
+            .collect();
+        users.sort();
+        users.dedup();
         let mut retyped = Vec::new();
-        for relation in self.relations.values() {
+        for relation in users.iter().filter_map(|name| self.relations.get(name)) {
             for (i, column) in relation.columns.iter().enumerate() {
                 // Only a user type (possibly in an array) can name a moved object; built-in types are
                 // not worth copying to find that out.
@@ -46,27 +50,17 @@ impl Catalog {
             if let Some(column) = self
                 .relations
                 .columns_mut(&table)
+                .as_deref_mut()
                 .and_then(|columns| columns.get_mut(i))
             {
                 column.data_type = Some(data_type);
             }
         }
 
-        self.relations.rekey(&moved);
-        self.indexes.rename(&moved);
-        rekey(&mut self.types, &moved, |user_type| &mut user_type.name);
-        rekey(&mut self.sequences, &moved, |sequence| &mut sequence.name);
-        self.relations.rename_partition_parents(rename);
-        self.relations.rewrite_constraint_kinds(|kind| {
-            if let ConstraintKind::ForeignKey { references, .. } = kind {
-                rename(references);
-            }
-        });
-        for sequence in self.sequences.values_mut() {
-            if let Some((table, _)) = &mut sequence.owned_by {
-                rename(table);
-            }
-        }
+        self.relations.rename(&renames);
+        self.indexes.rename(&renames);
+        rekey(&mut self.types, &renames, |user_type| &mut user_type.name);
+        self.sequences.rename(&renames);
     }
 
     /// Rewrites the user-defined type names in `data_type` that `moved` renames; true if any.
@@ -137,8 +131,7 @@ impl Catalog {
         );
         renames.extend(
             self.sequences
-                .values()
-                .filter(|s| s.owned_by.as_ref().is_some_and(|(owner, _)| owner == table))
+                .owned_by(table)
                 .map(|s| (s.name.clone(), to_schema(&s.name))),
         );
         self.rename_objects(&renames);
@@ -267,10 +260,17 @@ impl Catalog {
                 }
             }
         });
-        for sequence in self.sequences.values_mut() {
-            if let Some((owner, column)) = &mut sequence.owned_by {
-                if owner == table && column == old {
-                    *column = new.to_owned();
+        let owned: Vec<ObjectName> = self
+            .sequences
+            .owned_by(table)
+            .map(|sequence| sequence.name.clone())
+            .collect();
+        for name in owned {
+            if let Some(mut sequence) = self.sequences.get_mut(&name) {
+                if let Some((_, column)) = &mut sequence.owned_by {
+                    if column == old {
+                        *column = new.to_owned();
+                    }
                 }
             }
         }
@@ -313,20 +313,17 @@ impl Catalog {
     }
 }
 
-/// Moves the entries of `map` that `moved` renames to their new keys, updating the name they
-/// hold.
+/// Moves the entries of `map` that `renames` names (old key → new key) to their new keys, updating
+/// the name they hold.
 fn rekey<T>(
     map: &mut HashMap<ObjectName, T>,
-    moved: &impl Fn(&ObjectName) -> Option<ObjectName>,
+    renames: &HashMap<&ObjectName, &ObjectName>,
     name_of: impl Fn(&mut T) -> &mut ObjectName,
 ) {
-    let keys: Vec<ObjectName> = map.keys().filter(|k| moved(k).is_some()).cloned().collect();
-    let mut entries: Vec<(ObjectName, T)> = keys
-        .into_iter()
-        .filter_map(|key| {
-            let new = moved(&key)?;
-            map.remove(&key).map(|value| (new, value))
-        })
+    // All out before any goes in: a new name may be another's old one.
+    let mut entries: Vec<(ObjectName, T)> = renames
+        .iter()
+        .filter_map(|(&old, &new)| Some((new.clone(), map.remove(old)?)))
         .collect();
     for (new, value) in &mut entries {
         *name_of(value) = new.clone();

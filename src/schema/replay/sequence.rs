@@ -49,7 +49,7 @@ impl Catalog {
             let table = ObjectName::new(None, column.schema.as_deref()?);
             Some((self.relation_name(&table), column.name.clone()))
         });
-        if let Some(sequence) = self.sequences.get_mut(sequence) {
+        if let Some(mut sequence) = self.sequences.get_mut(sequence) {
             sequence.owned_by = owner;
         }
     }

@@ -75,7 +75,7 @@ impl Catalog {
                     .into_iter()
                     .map(|name| self.unknown_column(name))
                     .collect();
-                if let Some(known) = self.relations.columns_mut(&key) {
+                if let Some(mut known) = self.relations.columns_mut(&key) {
                     *known = columns;
                 }
             }
