@@ -174,8 +174,9 @@ pub struct LiveSchema {
     schema: SchemaSnapshot,
     /// The objects each relation owns (see [`Owners`]); domain constraints under OID 0.
     owned: HashMap<u32, Vec<(ObjectKind, String)>>,
-    /// The scoped queries, prepared once on the session.
-    queries: Queries,
+    /// The scoped queries, prepared once on the session; `None` on a new connection to the same
+    /// database until the next scoped read prepares them.
+    queries: Option<Queries>,
 }
 
 struct Queries {
@@ -232,12 +233,18 @@ impl LiveSchema {
             let mut live = LiveSchema {
                 schema,
                 owned: HashMap::new(),
-                queries,
+                queries: Some(queries),
             };
             live.own(owners);
             Ok(live)
         })
         .await
+    }
+
+    /// The same database on a new connection: the schema read stays true, the queries prepared on
+    /// the old connection are gone (prepared again by the next scoped read).
+    pub fn reconnected(&mut self) {
+        self.queries = None;
     }
 
     /// Reads again what a statement that reached `reach` can have changed, and returns what
@@ -266,6 +273,12 @@ impl LiveSchema {
                     functions,
                     schemas,
                 };
+                if self.queries.is_none() {
+                    match Queries::prepare(client).await {
+                        Ok(queries) => self.queries = Some(queries),
+                        Err(_) => return self.read_again(client).await,
+                    }
+                }
                 match self
                     .read_scoped(client, locked, groups, in_transaction)
                     .await
@@ -311,16 +324,19 @@ impl LiveSchema {
         groups: Groups,
         in_transaction: bool,
     ) -> Result<Option<Part>, Error> {
+        let Some(queries) = &self.queries else {
+            return Ok(None);
+        };
         let params: [&(dyn ToSql + Sync); 1] = [&locked];
         let (settings, reached) = tokio::join!(
             CatalogSettings::set(client, "", in_transaction),
-            client.query(&self.queries.reached, &params),
+            client.query(&queries.reached, &params),
         );
         let read = async {
             let settings = settings?;
             // Polled first, the reads are sent before the settings are put back.
             let (part, restored) = tokio::join!(
-                async { self.read_reached(client, reached?, groups).await },
+                async { self.read_reached(client, queries, reached?, groups).await },
                 settings.restore(client),
             );
             restored?;
@@ -347,6 +363,7 @@ impl LiveSchema {
     async fn read_reached(
         &self,
         client: &Client,
+        queries: &Queries,
         reached: Vec<Row>,
         groups: Groups,
     ) -> Result<Part, Error> {
@@ -367,7 +384,6 @@ impl LiveSchema {
             }
         }
         let relations: Vec<u32> = relations.into_iter().collect();
-        let queries = &self.queries;
         let (parts, types_rows, domain_rows, functions_rows, schemas_rows) = tokio::try_join!(
             queries.parts.query(client, Some(&relations)),
             query_if(client, types, &queries.types),

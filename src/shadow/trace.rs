@@ -376,6 +376,15 @@ impl Known {
     pub fn forget(&mut self) {
         *self = Known::default();
     }
+
+    /// The same database, unchanged, is now reached through a new connection (its connections were
+    /// closed to copy it): what the trace knows stays true, but what it prepared on the old
+    /// connection is gone.
+    pub fn reconnected(&mut self) {
+        if let Some(schema) = &mut self.schema {
+            schema.reconnected();
+        }
+    }
 }
 
 /// What the session's transaction holds and has counted (see [`HELD_LOCKS`], [`SCANS`] and
