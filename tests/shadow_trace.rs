@@ -962,7 +962,23 @@ fn schema_changes_read_where_a_statement_reaches_equal_whole_snapshot_diffs() {
     let Some(cluster) = common::cluster_or_skip() else {
         return;
     };
-    let migrations = [
+    assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations(), false);
+}
+
+/// The same migrations, each applied on a new connection to the same database (as a review does
+/// after copying the database for validating drafts): what the trace knows stays true, and its
+/// queries are prepared again on the new connection.
+#[test]
+fn what_the_trace_knows_holds_on_a_new_connection_to_the_same_database() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations(), true);
+}
+
+/// Migrations whose statements reach beyond the relations they lock (see above).
+fn reaching_migrations() -> [Migration; 4] {
+    [
         Migration::plain(
             "CREATE SCHEMA app;
 CREATE TYPE app.mood AS ENUM ('a', 'b');
@@ -1011,8 +1027,7 @@ DROP FUNCTION core.g() CASCADE;
 CREATE EXTENSION IF NOT EXISTS plpgsql;
 ",
         ),
-    ];
-    assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+    ]
 }
 
 /// A scoped read that fails (here: the session's prepared catalog queries deallocated by the
@@ -1041,7 +1056,7 @@ ALTER TABLE b ADD COLUMN e int;
 ",
         ),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
     let created_b = &traces[1][1];
     assert!(
         created_b
@@ -1056,18 +1071,25 @@ ALTER TABLE b ADD COLUMN e int;
 
 /// Applies `migrations` in order with their traces, next to a reference database that takes a
 /// whole snapshot around each statement, and checks that every statement's changes are those of
-/// the snapshots. Returns the traces.
+/// the snapshots; with `reconnect`, each migration after the first on new connections to the
+/// traced database. Returns the traces.
 fn assert_changes_equal_whole_snapshot_diffs(
     cluster: &EphemeralCluster,
     migrations: &[Migration],
+    reconnect: bool,
 ) -> Vec<Vec<StatementTrace>> {
     common::runtime().block_on(async {
         let admin = common::connect(cluster, "postgres").await;
-        let (client, monitor) = database(cluster, &admin, "traced", None).await;
+        let (mut client, mut monitor) = database(cluster, &admin, "traced", None).await;
         let (reference, _) = database(cluster, &admin, "reference", None).await;
         let mut known = Known::default();
         let mut all = Vec::new();
-        for migration in migrations {
+        for (number, migration) in migrations.iter().enumerate() {
+            if reconnect && number > 0 {
+                client = common::connect(cluster, "traced").await;
+                monitor = common::connect(cluster, "traced").await;
+                known.reconnected();
+            }
             let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
             let wrapped = migration.sections[0].transaction != Transaction::None;
             if wrapped {

@@ -295,14 +295,15 @@ impl<'s> SetShadow<'s> {
                 return Err(NOT_APPLIED.to_owned());
             }
         };
-        // What the trace knows was read on the connections the copy closes.
-        self.known.forget();
         match self.shadow.copy_as_template(work) {
             Ok((copied, work)) => {
+                // The same database, unchanged, on new connections.
+                self.known.reconnected();
                 self.state = State::Working(work);
                 copied.map_err(|error| format!("not validated: {error}"))
             }
             Err(error) => {
+                self.known.forget();
                 let reason = format!(
                     "not applied on the shadow database: it could not be reached again after copying it: {error}"
                 );

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, Row, Statement};
+use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement};
 
 use super::snapshot::{
     constraints_sql, diff, first_column, functions_sql, read_all, read_functions, read_types,
@@ -169,13 +169,18 @@ async fn query_if(
     }
 }
 
+/// What a statement changed in the schema, and the answer to the query [`LiveSchema::update`] sent
+/// after its read (`None` when that query was not sent, or was sent before more was read).
+pub type Updated = (Vec<SchemaChange>, Option<Vec<SimpleQueryMessage>>);
+
 /// A database's schema as of the last traced statement, kept up to date by [`LiveSchema::update`].
 pub struct LiveSchema {
     schema: SchemaSnapshot,
     /// The objects each relation owns (see [`Owners`]); domain constraints under OID 0.
     owned: HashMap<u32, Vec<(ObjectKind, String)>>,
-    /// The scoped queries, prepared once on the session.
-    queries: Queries,
+    /// The scoped queries, prepared once on the session; `None` on a new connection to the same
+    /// database until the next scoped read prepares them.
+    queries: Option<Queries>,
 }
 
 struct Queries {
@@ -232,7 +237,7 @@ impl LiveSchema {
             let mut live = LiveSchema {
                 schema,
                 owned: HashMap::new(),
-                queries,
+                queries: Some(queries),
             };
             live.own(owners);
             Ok(live)
@@ -240,20 +245,30 @@ impl LiveSchema {
         .await
     }
 
+    /// The same database on a new connection: the schema read stays true, the queries prepared on
+    /// the old connection are gone (prepared again by the next scoped read).
+    pub fn reconnected(&mut self) {
+        self.queries = None;
+    }
+
     /// Reads again what a statement that reached `reach` can have changed, and returns what
     /// changed, as a diff of whole snapshots around the statement would.
     ///
     /// `in_transaction`: the session is in the migration's transaction block, which a failed
-    /// scoped read leaves as it was (see [`CatalogSettings`]).
+    /// scoped read leaves as it was (see [`CatalogSettings`]). `then`: a query sent in the scoped
+    /// read's last round trip, after everything it reads, whose answer comes back with the
+    /// changes; it is not sent when the read is not scoped.
     pub async fn update(
         &mut self,
         client: &Client,
         reach: Reach,
         in_transaction: bool,
-    ) -> Result<Vec<SchemaChange>, Error> {
+        then: &str,
+    ) -> Result<Updated, Error> {
+        let unscoped = |changes: Result<Vec<SchemaChange>, Error>| changes.map(|c| (c, None));
         match reach {
-            Reach::Nothing => Ok(Vec::new()),
-            Reach::Everything => self.read_everything(client).await,
+            Reach::Nothing => Ok((Vec::new(), None)),
+            Reach::Everything => unscoped(self.read_everything(client).await),
             Reach::Scoped {
                 locked,
                 types,
@@ -266,16 +281,22 @@ impl LiveSchema {
                     functions,
                     schemas,
                 };
+                if self.queries.is_none() {
+                    match Queries::prepare(client).await {
+                        Ok(queries) => self.queries = Some(queries),
+                        Err(_) => return unscoped(self.read_again(client).await),
+                    }
+                }
                 match self
-                    .read_scoped(client, locked, groups, in_transaction)
+                    .read_scoped(client, locked, groups, in_transaction, then)
                     .await
                 {
-                    Ok(Some(part)) => Ok(self.replace(part)),
-                    Ok(None) => self.read_everything(client).await,
+                    Ok(Some((part, answer))) => Ok((self.replace(part), Some(answer))),
+                    Ok(None) => unscoped(self.read_everything(client).await),
                     // What failed may be the session's prepared queries (a migration's
                     // `DEALLOCATE ALL`): read whole with them prepared again, so that what the
                     // statement changed is not lost.
-                    Err(_) => self.read_again(client).await,
+                    Err(_) => unscoped(self.read_again(client).await),
                 }
             }
         }
@@ -301,33 +322,37 @@ impl LiveSchema {
     }
 
     /// The parts a statement can have changed, read again in two round trips: the catalog
-    /// settings set and the relations reached, then every part read and the settings put back.
-    /// `None` when an enum, domain, function or schema disappeared, which definitions anywhere
-    /// may print.
+    /// settings set and the relations reached, then every part read, the settings put back and
+    /// `then` sent (its answer comes with the part). `None` when an enum, domain, function or
+    /// schema disappeared, which definitions anywhere may print.
     async fn read_scoped(
         &self,
         client: &Client,
         locked: Vec<u32>,
         groups: Groups,
         in_transaction: bool,
-    ) -> Result<Option<Part>, Error> {
+        then: &str,
+    ) -> Result<Option<(Part, Vec<SimpleQueryMessage>)>, Error> {
+        let Some(queries) = &self.queries else {
+            return Ok(None);
+        };
         let params: [&(dyn ToSql + Sync); 1] = [&locked];
         let (settings, reached) = tokio::join!(
             CatalogSettings::set(client, "", in_transaction),
-            client.query(&self.queries.reached, &params),
+            client.query(&queries.reached, &params),
         );
         let read = async {
             let settings = settings?;
             // Polled first, the reads are sent before the settings are put back.
             let (part, restored) = tokio::join!(
-                async { self.read_reached(client, reached?, groups).await },
-                settings.restore(client),
+                async { self.read_reached(client, queries, reached?, groups).await },
+                settings.restore_then(client, then),
             );
-            restored?;
-            part
+            let answer = restored?;
+            part.map(|part| (part, answer))
         };
-        let part = match read.await {
-            Ok(part) => part,
+        let (part, answer) = match read.await {
+            Ok(read) => read,
             Err(error) => {
                 if in_transaction {
                     CatalogSettings::abandon(client).await?;
@@ -340,13 +365,14 @@ impl LiveSchema {
                 || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
             || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
             || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
-        Ok((!disappeared).then_some(part))
+        Ok((!disappeared).then_some((part, answer)))
     }
 
     /// Reads the parts of the relations `reached` names, and the groups it or `groups` says.
     async fn read_reached(
         &self,
         client: &Client,
+        queries: &Queries,
         reached: Vec<Row>,
         groups: Groups,
     ) -> Result<Part, Error> {
@@ -367,7 +393,6 @@ impl LiveSchema {
             }
         }
         let relations: Vec<u32> = relations.into_iter().collect();
-        let queries = &self.queries;
         let (parts, types_rows, domain_rows, functions_rows, schemas_rows) = tokio::try_join!(
             queries.parts.query(client, Some(&relations)),
             query_if(client, types, &queries.types),

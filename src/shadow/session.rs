@@ -597,20 +597,29 @@ impl Shadow {
 
     async fn connect_async(&self, name: String) -> Result<Database, ShadowError> {
         let config = self.config_for(&name);
-        let (client, client_task) = connect(&config).await.map_err(ShadowError)?;
-        let (monitor, monitor_task) = connect(&config).await.map_err(ShadowError)?;
+        let privileged_config = match (&self.server, self.apply_role) {
+            (Server::Ephemeral { cluster, .. }, Some(_)) => Some(cluster.connection_config(&name)),
+            _ => None,
+        };
+        let privileged = async {
+            match &privileged_config {
+                Some(config) => connect(config).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        // At once: each is a new backend the server starts.
+        let ((client, client_task), (monitor, monitor_task), privileged) =
+            tokio::try_join!(connect(&config), connect(&config), privileged)
+                .map_err(ShadowError)?;
         let mut connections = vec![client_task, monitor_task];
-        let privileged = match (&self.server, self.apply_role) {
-            (Server::Ephemeral { cluster, .. }, Some(_)) => {
-                let (privileged, task) = connect(&cluster.connection_config(&name))
-                    .await
-                    .map_err(ShadowError)?;
+        let privileged = match privileged {
+            Some((privileged, task)) => {
                 // A delegated statement must never wait forever on a lock the migration holds.
                 let _ = privileged.batch_execute("SET lock_timeout = '10s'").await;
                 connections.push(task);
                 Some(privileged)
             }
-            _ => None,
+            None => None,
         };
         Ok(Database {
             name,

@@ -290,6 +290,16 @@ impl CatalogSettings {
     /// Puts the settings back as they were before [`CatalogSettings::set`], and releases the
     /// savepoint.
     pub(crate) async fn restore(&self, client: &Client) -> Result<(), Error> {
+        self.restore_then(client, "").await.map(drop)
+    }
+
+    /// [`CatalogSettings::restore`], then `then` (a query, or nothing) in the same round trip;
+    /// returns the answer of both.
+    pub(crate) async fn restore_then(
+        &self,
+        client: &Client,
+        then: &str,
+    ) -> Result<Vec<SimpleQueryMessage>, Error> {
         let previous: Vec<(&str, &str)> = self
             .previous
             .iter()
@@ -302,10 +312,14 @@ impl CatalogSettings {
         if self.in_savepoint {
             query.push_str(&format!("; RELEASE SAVEPOINT {READ_SAVEPOINT}"));
         }
-        if query.is_empty() {
-            return Ok(());
+        if !then.is_empty() {
+            query.push_str(";\n");
+            query.push_str(then);
         }
-        client.simple_query(&query).await.map(drop)
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        client.simple_query(&query).await
     }
 
     /// After a failed read: rolls back to the savepoint, which puts the settings back too, so that

@@ -76,6 +76,11 @@ fn catalog_writes() -> String {
     )
 }
 
+/// What the session's transaction holds and has counted (see [`Held`]).
+fn held_sql() -> String {
+    format!("{HELD_LOCKS};\n{SCANS};\n{}", catalog_writes())
+}
+
 /// The user relations of the catalog: OID, schema, name, relkind, relfilenode. TOAST relations
 /// are left out: they are storage details of their tables.
 const RELATIONS: &str = "\
@@ -375,6 +380,15 @@ impl Known {
     /// Forgets everything: something other than a traced statement changed the database.
     pub fn forget(&mut self) {
         *self = Known::default();
+    }
+
+    /// The same database, unchanged, is now reached through a new connection (its connections were
+    /// closed to copy it): what the trace knows stays true, but what it prepared on the old
+    /// connection is gone.
+    pub fn reconnected(&mut self) {
+        if let Some(schema) = &mut self.schema {
+            schema.reconnected();
+        }
     }
 }
 
@@ -688,15 +702,30 @@ impl Tracer<'_, '_> {
         let Some(schema) = &mut self.known.schema else {
             return unread.map_or(Ok(Vec::new()), Err);
         };
-        let changes = schema
-            .update(self.client, reach, statement.in_transaction)
+        // Reading the schema locks views and their tables (see above): inside the migration's
+        // transaction, what it holds is read again in the read's last round trip.
+        let observe = match statement.in_transaction {
+            true => held_sql(),
+            false => String::new(),
+        };
+        let updated = schema
+            .update(self.client, reach, statement.in_transaction, &observe)
             .await;
-        // Reading the schema locks views and their tables (see above).
         self.held = None;
-        if changes.is_err() {
-            self.known.schema = None;
+        match updated {
+            Ok((changes, answer)) => {
+                if let Some(messages) = answer.filter(|_| !observe.is_empty()) {
+                    let mut held = Held::default();
+                    read_observation(&messages, &mut Relations::new(), &mut held);
+                    self.held = Some(held);
+                }
+                Ok(changes)
+            }
+            Err(error) => {
+                self.known.schema = None;
+                Err(error)
+            }
         }
-        changes
     }
 
     async fn run(
@@ -984,7 +1013,7 @@ impl Tracer<'_, '_> {
             format!("{RELATIONS} AND c.oid IN ({LOCKED})")
         };
         let mut query = String::new();
-        for part in [prefix, HELD_LOCKS, SCANS, &catalog_writes(), &relations] {
+        for part in [prefix, &held_sql(), &relations] {
             if !part.is_empty() {
                 query.push_str(part);
                 query.push_str(";\n");
