@@ -430,7 +430,9 @@ impl Relations {
 
 /// A map of lists in one order, keys and lists sorted, to compare two built differently.
 #[cfg(test)]
-fn sorted_lists<K: Ord + Clone, V: Ord + Clone>(map: &HashMap<K, Vec<V>>) -> Vec<(K, Vec<V>)> {
+pub(super) fn sorted_lists<K: Ord + Clone, V: Ord + Clone>(
+    map: &HashMap<K, Vec<V>>,
+) -> Vec<(K, Vec<V>)> {
     let mut all: Vec<(K, Vec<V>)> = map
         .iter()
         .map(|(key, list)| {

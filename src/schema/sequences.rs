@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
+#[cfg(test)]
+use super::relations::sorted_lists;
 use super::Sequence;
 use crate::sql::ObjectName;
 
@@ -121,19 +123,7 @@ impl Sequences {
         for (name, sequence) in &self.by_name {
             list(&mut listed, name, sequence);
         }
-        let sorted = |map: &HashMap<ObjectName, Vec<ObjectName>>| {
-            let mut all: Vec<(ObjectName, Vec<ObjectName>)> = map
-                .iter()
-                .map(|(owner, names)| {
-                    let mut names = names.clone();
-                    names.sort();
-                    (owner.clone(), names)
-                })
-                .collect();
-            all.sort();
-            all
-        };
-        sorted(&listed) == sorted(&self.by_owner)
+        sorted_lists(&listed) == sorted_lists(&self.by_owner)
     }
 }
 
