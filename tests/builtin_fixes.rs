@@ -66,7 +66,7 @@ fn fixed_example(rule: &Rule, history: &[String], example: &Example) -> Option<B
         .findings
         .iter()
         .any(|f| f.rule.id == rule.id && f.fix.is_some())
-        .then(|| drafts(&review, &catalog(history)))
+        .then(|| drafts(&review, &mut catalog(history)))
 }
 
 fn rewrite_of(built: &BuiltinDrafts) -> Option<&migagent::advice::draft::Rewrite> {
@@ -174,7 +174,7 @@ fn every_fix_of_a_documented_bad_example_runs_and_keeps_its_meaning() {
     for (n, (label, history, sql)) in CASES.iter().enumerate() {
         let history = vec![history.to_string()];
         let review = reviewed(&history, sql);
-        let built = drafts(&review, &catalog(&history));
+        let built = drafts(&review, &mut catalog(&history));
         let n = checked.len() + n;
         problems.extend(runtime.block_on(check_fix(&cluster, n, label, &history, sql, &built)));
     }
@@ -311,7 +311,7 @@ fn every_down_of_a_drop_restores_the_schema() {
     let mut problems = Vec::new();
     for (n, (label, history, sql)) in drop_cases().into_iter().enumerate() {
         let review = reviewed(&history, &sql);
-        let built = drafts(&review, &catalog(&history));
+        let built = drafts(&review, &mut catalog(&history));
         let Some(down) = built.drafts.iter().find_map(|d| match &d.body {
             Body::Down(down) => Some(down),
             Body::Rewrite(_) => None,
@@ -387,7 +387,7 @@ fn the_validator_accepts_every_builtin_draft() {
     }
     let mut problems = Vec::new();
     for (label, history, sql, rewrites) in cases {
-        let built = drafts(&reviewed(&history, &sql), &catalog(&history));
+        let built = drafts(&reviewed(&history, &sql), &mut catalog(&history));
         // A drop's rewrite keeps the drop, an error still: only its down is the fixer's answer.
         let mut drafts: Vec<Draft> = built
             .drafts
@@ -517,7 +517,7 @@ fn drafts_of_each_fixer_match_their_snapshot() {
         }
     }
     for (label, history, sql) in drop_cases() {
-        let built = drafts(&reviewed(&history, &sql), &catalog(&history));
+        let built = drafts(&reviewed(&history, &sql), &mut catalog(&history));
         writeln!(out, "=== down of {label}").unwrap();
         for draft in built
             .drafts

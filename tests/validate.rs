@@ -592,7 +592,7 @@ fn every_builtin_fixers_draft_is_accepted_on_its_own_fixture() {
             review.findings.iter().any(|f| f.rule.id == rule),
             "{rule}: the fixture has no such finding"
         );
-        let mut drafts = migagent::advice::builtin::drafts(&review, &history).drafts;
+        let mut drafts = migagent::advice::builtin::drafts(&review, &mut history).drafts;
         let drafted = |d: &Draft| match d.body {
             Body::Rewrite(_) => kind == "rewrite",
             Body::Down(_) => kind == "down",

@@ -28,8 +28,9 @@ pub struct BuiltinDrafts {
 
 /// The built-in drafts of one reviewed migration. `before` is the schema model just before the
 /// migration (the history replayed): the down draft restores names, types, defaults and
-/// nullability from it.
-pub fn drafts(migration: &MigrationReview, before: &Catalog) -> BuiltinDrafts {
+/// nullability from it. It replays the migration on `before` under a journal, and leaves it as it
+/// was.
+pub fn drafts(migration: &MigrationReview, before: &mut Catalog) -> BuiltinDrafts {
     let parsed = parse(&migration.text, &migration.sections);
     let states = transaction_states(&migration.text, &parsed.statements, &migration.sections);
     let mut notes = Vec::new();

@@ -400,16 +400,20 @@ fn debugging(what: &str) -> bool {
 
 /// The built-in fixers' drafts for a reviewed migration with a finding at or above `--advise-on`
 /// (no LLM needed); `None` when they draft nothing. The LLM's advice, when asked, adds to it.
+/// `catalog` is the schema after the migration, with a journal opened just before it: the drafts
+/// see the schema before it through that journal.
 fn builtin_advice(
     migration: &MigrationReview,
-    before: &Catalog,
+    catalog: &mut Catalog,
     options: &ReviewOptions,
 ) -> Option<Advice> {
     let severities: Vec<Severity> = migration.findings.iter().map(|f| f.severity).collect();
     if !severities.iter().any(|&s| s >= options.advise.advise_on) {
         return None;
     }
-    let builtin = advice::builtin::drafts(migration, before);
+    catalog.swap_journal();
+    let builtin = advice::builtin::drafts(migration, catalog);
+    catalog.swap_journal();
     if builtin.drafts.is_empty() {
         return None;
     }
@@ -576,7 +580,9 @@ fn review_set(
             catalog.begin_migration();
             if is_target {
                 let context = advice_context(&migration, &parsed, &catalog, options);
-                let before = catalog.clone();
+                // The schema before the migration, for the built-in drafts: what the migration
+                // changes is recorded, not the whole schema copied.
+                catalog.open_journal();
                 let mut reviewed = review_migration(
                     migration,
                     &mut parsed,
@@ -584,7 +590,8 @@ fn review_set(
                     options,
                     set_shadow.as_mut(),
                 );
-                reviewed.advice = builtin_advice(&reviewed, &before, options);
+                reviewed.advice = builtin_advice(&reviewed, &mut catalog, options);
+                catalog.close_journal();
                 if let Some(set_shadow) = set_shadow
                     .as_mut()
                     .filter(|_| !options.has_drafts(&reviewed))

@@ -8,14 +8,37 @@
 use std::collections::HashMap;
 use std::ops::Deref;
 
+use super::journal::{Journal, Journaled};
 use super::Index;
 use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Indexes {
-    by_name: HashMap<ObjectName, Index>,
+    by_name: Journaled<ObjectName, Index>,
     /// The names of each table's indexes, in the order they were added.
-    by_table: HashMap<ObjectName, Vec<ObjectName>>,
+    by_table: Journaled<ObjectName, Vec<ObjectName>>,
+}
+
+impl Journal for Indexes {
+    fn open(&mut self) {
+        self.by_name.open();
+        self.by_table.open();
+    }
+
+    fn swap(&mut self) {
+        self.by_name.swap();
+        self.by_table.swap();
+    }
+
+    fn close(&mut self) {
+        self.by_name.close();
+        self.by_table.close();
+    }
+
+    fn close_swapped(&mut self) {
+        self.by_name.close_swapped();
+        self.by_table.close_swapped();
+    }
 }
 
 impl Deref for Indexes {
@@ -37,12 +60,16 @@ impl Indexes {
             .filter_map(|name| self.by_name.get(name))
     }
 
+    /// What was added since the innermost journal opened.
+    pub(crate) fn added(&self) -> Vec<&Index> {
+        self.by_name.added()
+    }
+
     /// Adds or replaces the index under `key`.
     pub(crate) fn insert(&mut self, key: ObjectName, index: Index) -> Option<Index> {
         let replaced = self.remove(&key);
         self.by_table
-            .entry(index.table.clone())
-            .or_default()
+            .get_or_default(index.table.clone())
             .push(key.clone());
         self.by_name.insert(key, index);
         replaced
@@ -125,15 +152,25 @@ impl Indexes {
                     index.table = new.clone();
                 }
             }
-            self.by_table.entry(new.clone()).or_default().extend(names);
+            self.by_table.get_or_default(new.clone()).extend(names);
         }
+    }
+
+    /// Both maps, each in one order whatever its history.
+    #[cfg(test)]
+    pub(crate) fn fingerprint(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.by_name.fingerprint(|v| format!("{v:?}")),
+            self.by_table.fingerprint(Clone::clone)
+        )
     }
 
     /// Whether the lists per table are those of the indexes: what every change must keep true.
     #[cfg(test)]
     pub(crate) fn in_step(&self) -> bool {
         let mut counted: HashMap<&ObjectName, Vec<&ObjectName>> = HashMap::new();
-        for (name, index) in &self.by_name {
+        for (name, index) in self.by_name.iter() {
             counted.entry(&index.table).or_default().push(name);
         }
         counted.len() == self.by_table.len()

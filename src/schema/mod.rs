@@ -8,6 +8,7 @@ pub mod ddl;
 mod expr;
 mod indexes;
 mod introspect;
+mod journal;
 pub(crate) mod naming;
 mod relations;
 mod replay;
@@ -21,6 +22,7 @@ use crate::sql::ObjectName;
 
 use indexes::Indexes;
 pub use introspect::introspect;
+use journal::{Journal, Journaled, Saved};
 use relations::Relations;
 use sequences::Sequences;
 
@@ -239,29 +241,38 @@ pub fn user_type_name(data_type: &DataType) -> Option<ObjectName> {
     }
 }
 
+/// The objects a change added (see [`Catalog::added`]), in no particular order.
+#[derive(Debug)]
+pub struct Added<'a> {
+    pub relations: Vec<&'a Relation>,
+    pub indexes: Vec<&'a Index>,
+    pub sequences: Vec<&'a Sequence>,
+    pub user_types: Vec<&'a UserType>,
+}
+
 /// The schema as known at one point of the replay.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// The session's `search_path` without `"$user"` and `pg_catalog`; never empty. The first entry
     /// is where unqualified names are created.
-    search_path: Vec<String>,
+    search_path: Saved<Vec<String>>,
     relations: Relations,
     indexes: Indexes,
-    types: HashMap<ObjectName, UserType>,
+    types: Journaled<ObjectName, UserType>,
     sequences: Sequences,
     /// The migration being replayed now; objects with this origin are "new".
-    current: Origin,
+    current: Saved<Origin>,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
-            search_path: default_search_path(),
+            search_path: Saved::new(default_search_path()),
             relations: Relations::default(),
             indexes: Indexes::default(),
-            types: HashMap::new(),
+            types: Journaled::default(),
             sequences: Sequences::default(),
-            current: Origin::BASELINE,
+            current: Saved::new(Origin::BASELINE),
         }
     }
 }
@@ -272,6 +283,68 @@ fn default_search_path() -> Vec<String> {
 }
 
 impl Catalog {
+    /// Starts recording changes, to see the schema as it is now again later ([`swap_journal`]
+    /// (Self::swap_journal)) at the cost of what changed, not of the schema. Journals nest: each
+    /// opened one is ended by [`close_journal`](Self::close_journal) or
+    /// [`undo_journal`](Self::undo_journal).
+    pub fn open_journal(&mut self) {
+        self.journals(|part| part.open());
+    }
+
+    /// Exchanges the schema at the innermost journal's opening with the current one; a second swap
+    /// comes back. Between the two the model is only read, or changed under a journal of its own
+    /// that is undone before the second swap.
+    pub fn swap_journal(&mut self) {
+        self.journals(|part| part.swap());
+    }
+
+    /// Keeps what changed since the innermost journal opened, and ends that journal.
+    pub fn close_journal(&mut self) {
+        self.journals(|part| part.close());
+    }
+
+    /// Goes back to the schema at the innermost journal's opening, and ends that journal.
+    pub fn undo_journal(&mut self) {
+        self.journals(|part| part.undo());
+    }
+
+    /// What changed since the innermost journal opened added: the relations, indexes, sequences and
+    /// types the model has now under a name it did not have then.
+    pub fn added(&self) -> Added<'_> {
+        Added {
+            relations: self.relations.added(),
+            indexes: self.indexes.added(),
+            sequences: self.sequences.added(),
+            user_types: self.types.added(),
+        }
+    }
+
+    /// The whole model, each map in one order whatever its history: equal for equal catalogs.
+    #[cfg(test)]
+    pub(crate) fn fingerprint(&self) -> String {
+        format!(
+            "{:?} {:?}\n{}\n{}\n{}\n{}",
+            *self.search_path,
+            *self.current,
+            self.relations.fingerprint(),
+            self.indexes.fingerprint(),
+            self.types.fingerprint(|t| format!("{t:?}")),
+            self.sequences.fingerprint()
+        )
+    }
+
+    fn journals(&mut self, each: impl Fn(&mut dyn Journal)) {
+        let parts: [&mut dyn Journal; 6] = [
+            &mut self.search_path,
+            &mut self.relations,
+            &mut self.indexes,
+            &mut self.types,
+            &mut self.sequences,
+            &mut self.current,
+        ];
+        parts.into_iter().for_each(each);
+    }
+
     /// Starts replaying the next migration: objects created from now on are new to it.
     ///
     /// The search path goes back to the server default: migration tools run each migration in a
@@ -280,14 +353,14 @@ impl Catalog {
     ///
     /// Temporary tables end with the previous migration's session and are forgotten.
     pub fn begin_migration(&mut self) {
-        self.current = Origin(self.current.0 + 1);
-        self.search_path = default_search_path();
+        *self.current = Origin(self.current.0 + 1);
+        *self.search_path = default_search_path();
         self.remove_schema(TEMP_SCHEMA);
     }
 
     /// The migration being replayed ([`Origin::BASELINE`] before the first `begin_migration`).
     pub fn current_migration(&self) -> Origin {
-        self.current
+        *self.current
     }
 
     /// The schema unqualified names are created in: the first entry of `search_path`.
@@ -466,7 +539,7 @@ impl Catalog {
     /// True when `origin` is the migration being replayed. Before the first
     /// [`begin_migration`](Self::begin_migration) nothing is new.
     fn is_current(&self, origin: Origin) -> bool {
-        self.current != Origin::BASELINE && origin == self.current
+        *self.current != Origin::BASELINE && origin == *self.current
     }
 
     /// True when the relation was created earlier in the migration being replayed. A relation the

@@ -12,13 +12,14 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
+use super::journal::{Journal, Journaled};
 use super::naming::truncate_identifier;
 use super::{user_type_name, Column, Constraint, ConstraintKind, Relation};
 use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Relations {
-    by_name: HashMap<ObjectName, Relation>,
+    by_name: Journaled<ObjectName, Relation>,
     constraint_names: ConstraintNames,
     partitions: Partitions,
     referencing: Referencing,
@@ -28,13 +29,13 @@ pub(crate) struct Relations {
 /// The relations with a column of each user-defined type (or array of it), by the type's name
 /// without its schema, as the column names it: a rename of a type (or of a table, whose row type
 /// columns may name) rewrites only their columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct TypeUsers(HashMap<String, HashSet<ObjectName>>);
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TypeUsers(Journaled<String, HashSet<ObjectName>>);
 
 impl TypeUsers {
     fn add(&mut self, relation: &Relation) {
         for key in relation.columns.iter().filter_map(type_key) {
-            self.0.entry(key).or_default().insert(relation.name.clone());
+            self.0.get_or_default(key).insert(relation.name.clone());
         }
     }
 
@@ -59,8 +60,8 @@ fn type_key(column: &Column) -> Option<String> {
 /// The relations with foreign keys to each table, by the referenced table's name without its schema
 /// (as PostgreSQL keeps it): once per foreign key, in the order they were added. Callers resolve the
 /// reference itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Referencing(HashMap<String, Vec<ObjectName>>);
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Referencing(Journaled<String, Vec<ObjectName>>);
 
 impl Referencing {
     fn add(&mut self, relation: &Relation) {
@@ -71,7 +72,7 @@ impl Referencing {
 
     fn add_one(&mut self, relation: &Relation, constraint: &Constraint) {
         if let Some(key) = referenced_key(constraint) {
-            self.0.entry(key).or_default().push(relation.name.clone());
+            self.0.get_or_default(key).push(relation.name.clone());
         }
     }
 
@@ -107,15 +108,14 @@ fn referenced_key(constraint: &Constraint) -> Option<String> {
 }
 
 /// The partitions of each partitioned table, in the order they were attached.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Partitions(HashMap<ObjectName, Vec<ObjectName>>);
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Partitions(Journaled<ObjectName, Vec<ObjectName>>);
 
 impl Partitions {
     fn add(&mut self, relation: &Relation) {
         if let Some(parent) = &relation.partition_of {
             self.0
-                .entry(parent.clone())
-                .or_default()
+                .get_or_default(parent.clone())
                 .push(relation.name.clone());
         }
     }
@@ -135,29 +135,27 @@ impl Partitions {
     }
 }
 
-/// How many constraints of each schema's relations carry each name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct ConstraintNames(HashMap<String, HashMap<String, usize>>);
+/// How many constraints of the relations of each schema carry each name: by name, then schema (few
+/// schemas share a name, so a journal records little when one changes).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ConstraintNames(Journaled<String, HashMap<String, usize>>);
 
 impl ConstraintNames {
     fn add(&mut self, relation: &Relation) {
         let Some(schema) = &relation.name.schema else {
             return;
         };
-        if relation.constraints.is_empty() {
-            return;
-        }
-        if !self.0.contains_key(schema) {
-            self.0.insert(schema.clone(), HashMap::new());
-        }
-        let Some(names) = self.0.get_mut(schema) else {
-            return;
-        };
         for constraint in &relation.constraints {
-            match names.get_mut(&constraint.name) {
+            if !self.0.contains_key(&constraint.name) {
+                self.0.insert(constraint.name.clone(), HashMap::new());
+            }
+            let Some(schemas) = self.0.get_mut(&constraint.name) else {
+                continue;
+            };
+            match schemas.get_mut(schema) {
                 Some(count) => *count += 1,
                 None => {
-                    names.insert(constraint.name.clone(), 1);
+                    schemas.insert(schema.clone(), 1);
                 }
             }
         }
@@ -173,24 +171,24 @@ impl ConstraintNames {
     }
 
     fn remove_one(&mut self, schema: &str, name: &str) {
-        let Some(names) = self.0.get_mut(schema) else {
+        let Some(schemas) = self.0.get_mut(name) else {
             return;
         };
-        if let Some(count) = names.get_mut(name) {
+        if let Some(count) = schemas.get_mut(schema) {
             *count -= 1;
             if *count == 0 {
-                names.remove(name);
+                schemas.remove(schema);
             }
         }
-        if names.is_empty() {
-            self.0.remove(schema);
+        if schemas.is_empty() {
+            self.0.remove(name);
         }
     }
 
     fn contains(&self, schema: &str, name: &str) -> bool {
         self.0
-            .get(schema)
-            .is_some_and(|names| names.contains_key(name))
+            .get(name)
+            .is_some_and(|schemas| schemas.contains_key(schema))
     }
 }
 
@@ -202,7 +200,43 @@ impl Deref for Relations {
     }
 }
 
+impl Journal for Relations {
+    fn open(&mut self) {
+        self.parts().into_iter().for_each(|part| part.open());
+    }
+
+    fn swap(&mut self) {
+        self.parts().into_iter().for_each(|part| part.swap());
+    }
+
+    fn close(&mut self) {
+        self.parts().into_iter().for_each(|part| part.close());
+    }
+
+    fn close_swapped(&mut self) {
+        self.parts()
+            .into_iter()
+            .for_each(|part| part.close_swapped());
+    }
+}
+
 impl Relations {
+    /// Every map, for the journals: the relations and what is kept beside them.
+    fn parts(&mut self) -> [&mut dyn Journal; 5] {
+        [
+            &mut self.by_name,
+            &mut self.constraint_names.0,
+            &mut self.partitions.0,
+            &mut self.referencing.0,
+            &mut self.typed.0,
+        ]
+    }
+
+    /// What was added since the innermost journal opened.
+    pub(crate) fn added(&self) -> Vec<&Relation> {
+        self.by_name.added()
+    }
+
     /// Adds or replaces the relation under `key`.
     pub(crate) fn insert(&mut self, key: ObjectName, relation: Relation) -> Option<Relation> {
         let replaced = self.remove(&key);
@@ -386,6 +420,24 @@ impl Relations {
         self.constraint_names.contains(schema, name)
     }
 
+    /// Every map, each in one order whatever its history: equal for equal relations and lists.
+    #[cfg(test)]
+    pub(crate) fn fingerprint(&self) -> String {
+        use std::collections::{BTreeMap, BTreeSet};
+        [
+            self.by_name.fingerprint(|r| format!("{r:?}")),
+            self.constraint_names
+                .0
+                .fingerprint(|schemas| format!("{:?}", schemas.iter().collect::<BTreeMap<_, _>>())),
+            self.partitions.0.fingerprint(Clone::clone),
+            self.referencing.0.fingerprint(Clone::clone),
+            self.typed
+                .0
+                .fingerprint(|users| format!("{:?}", users.iter().collect::<BTreeSet<_>>())),
+        ]
+        .join("\n")
+    }
+
     /// Whether the counted constraint names are those of the relations: what every change must
     /// keep true.
     #[cfg(test)]
@@ -551,7 +603,7 @@ impl Drop for RelationMut<'_> {
 mod tests {
     use proptest::prelude::*;
 
-    use crate::schema::Catalog;
+    use crate::schema::{Added, Catalog};
 
     const SCHEMAS: &[&str] = &["public", "app"];
     const TABLES: &[&str] = &["a", "b", "c"];
@@ -622,7 +674,96 @@ mod tests {
                 .prop_map(|(s, t, t2)| format!("CREATE SEQUENCE {s}.q_{t} OWNED BY {s}.{t2}.x")),
             (s(), t()).prop_map(|(s, t)| format!("ALTER SEQUENCE {s}.q_{t} OWNED BY NONE")),
             s().prop_map(|s| format!("DROP SCHEMA {s} CASCADE")),
+            s().prop_map(|s| format!("SET search_path TO {s}")),
+            t().prop_map(|t| format!("CREATE TEMP TABLE {t} (id int PRIMARY KEY)")),
+            (s(), t(), t())
+                .prop_map(|(s, t, t2)| format!("CREATE VIEW {s}.v_{t} AS SELECT id FROM {s}.{t2}")),
+            (s(), t()).prop_map(|(s, t)| format!(
+                "ALTER TABLE {s}.{t} ALTER COLUMN x SET NOT NULL, ALTER COLUMN id SET DEFAULT 1"
+            )),
+            (s(), t(), t())
+                .prop_map(|(s, t, t2)| format!("ALTER SEQUENCE {s}.q_{t} RENAME TO q_{t2}")),
         ]
+    }
+
+    fn apply_all(catalog: &mut Catalog, statements: &[String]) {
+        for sql in statements {
+            for statement in &crate::sql::parse_text(sql).statements {
+                catalog.apply(sql, statement);
+            }
+        }
+    }
+
+    /// The names of the relations, indexes, sequences and types, sorted.
+    fn names(catalog: &Catalog) -> Vec<String> {
+        let mut names: Vec<String> = catalog
+            .relations()
+            .map(|r| format!("relation {}", r.name))
+            .chain(catalog.indexes().map(|i| format!("index {}", i.name)))
+            .chain(catalog.sequences().map(|s| format!("sequence {}", s.name)))
+            .chain(catalog.user_types().map(|t| format!("type {}", t.name)))
+            .collect();
+        names.sort();
+        names
+    }
+
+    proptest! {
+        #[test]
+        fn a_journal_swaps_to_the_catalog_at_its_opening_and_back_and_undoes_the_changes_made_on_it(
+            history in prop::collection::vec(statement(), 0..30),
+            first in prop::collection::vec(statement(), 0..15),
+            second in prop::collection::vec(statement(), 0..15),
+            drafted in prop::collection::vec(statement(), 0..15),
+        ) {
+            let mut catalog = Catalog::default();
+            catalog.begin_migration();
+            apply_all(&mut catalog, &history);
+            catalog.begin_migration();
+            let before = catalog.clone();
+            catalog.open_journal();
+            apply_all(&mut catalog, &first);
+            // A journal inside, kept: the outer one still goes back to its own opening.
+            let middle = catalog.clone();
+            catalog.open_journal();
+            apply_all(&mut catalog, &second);
+            let added: Vec<String> = names(&catalog)
+                .into_iter()
+                .filter(|name| !names(&middle).contains(name))
+                .collect();
+            let Added { relations, indexes, sequences, user_types } = catalog.added();
+            let mut found: Vec<String> = relations.iter().map(|r| format!("relation {}", r.name))
+                .chain(indexes.iter().map(|i| format!("index {}", i.name)))
+                .chain(sequences.iter().map(|s| format!("sequence {}", s.name)))
+                .chain(user_types.iter().map(|t| format!("type {}", t.name)))
+                .collect();
+            found.sort();
+            prop_assert_eq!(found, added);
+            catalog.close_journal();
+            let after = catalog.fingerprint();
+            catalog.swap_journal();
+            prop_assert_eq!(catalog.fingerprint(), before.fingerprint());
+            // What the built-in drafts do on the schema before: changes under a journal, undone.
+            catalog.open_journal();
+            catalog.begin_migration();
+            apply_all(&mut catalog, &drafted);
+            catalog.undo_journal();
+            prop_assert_eq!(catalog.fingerprint(), before.fingerprint());
+            catalog.swap_journal();
+            prop_assert_eq!(catalog.fingerprint(), after.clone());
+            catalog.close_journal();
+            prop_assert_eq!(catalog.fingerprint(), after.clone());
+            prop_assert!(catalog.relations.constraint_names_in_step());
+            prop_assert!(catalog.relations.partitions_in_step());
+            prop_assert!(catalog.relations.referencing_in_step());
+            prop_assert!(catalog.relations.typed_in_step());
+            prop_assert!(catalog.sequences.in_step());
+            prop_assert!(catalog.indexes.in_step());
+            // With no journal left open, a later one starts from here.
+            catalog.open_journal();
+            apply_all(&mut catalog, &first);
+            catalog.undo_journal();
+            prop_assert_eq!(catalog.fingerprint(), after);
+        }
     }
 
     /// What the counted names replace: a look at every constraint of every table of the schema.

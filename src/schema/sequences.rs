@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
+use super::journal::{Journal, Journaled};
 #[cfg(test)]
 use super::relations::sorted_lists;
 use super::Sequence;
@@ -15,9 +16,31 @@ use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sequences {
-    by_name: HashMap<ObjectName, Sequence>,
+    by_name: Journaled<ObjectName, Sequence>,
     /// The names of the sequences each table owns.
-    by_owner: HashMap<ObjectName, Vec<ObjectName>>,
+    by_owner: Journaled<ObjectName, Vec<ObjectName>>,
+}
+
+impl Journal for Sequences {
+    fn open(&mut self) {
+        self.by_name.open();
+        self.by_owner.open();
+    }
+
+    fn swap(&mut self) {
+        self.by_name.swap();
+        self.by_owner.swap();
+    }
+
+    fn close(&mut self) {
+        self.by_name.close();
+        self.by_owner.close();
+    }
+
+    fn close_swapped(&mut self) {
+        self.by_name.close_swapped();
+        self.by_owner.close_swapped();
+    }
 }
 
 impl Deref for Sequences {
@@ -39,6 +62,11 @@ impl Sequences {
             .into_iter()
             .flatten()
             .filter_map(|name| self.by_name.get(name))
+    }
+
+    /// What was added since the innermost journal opened.
+    pub(crate) fn added(&self) -> Vec<&Sequence> {
+        self.by_name.added()
     }
 
     /// Adds or replaces the sequence under `key`.
@@ -116,11 +144,21 @@ impl Sequences {
         }
     }
 
+    /// Both maps, each in one order whatever its history.
+    #[cfg(test)]
+    pub(crate) fn fingerprint(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.by_name.fingerprint(|v| format!("{v:?}")),
+            self.by_owner.fingerprint(Clone::clone)
+        )
+    }
+
     /// Whether the lists per owner are those of the sequences: what every change must keep true.
     #[cfg(test)]
     pub(crate) fn in_step(&self) -> bool {
-        let mut listed = HashMap::new();
-        for (name, sequence) in &self.by_name {
+        let mut listed = Journaled::default();
+        for (name, sequence) in self.by_name.iter() {
             list(&mut listed, name, sequence);
         }
         sorted_lists(&listed) == sorted_lists(&self.by_owner)
@@ -128,17 +166,17 @@ impl Sequences {
 }
 
 fn list(
-    by_owner: &mut HashMap<ObjectName, Vec<ObjectName>>,
+    by_owner: &mut Journaled<ObjectName, Vec<ObjectName>>,
     key: &ObjectName,
     sequence: &Sequence,
 ) {
     if let Some((owner, _)) = &sequence.owned_by {
-        by_owner.entry(owner.clone()).or_default().push(key.clone());
+        by_owner.get_or_default(owner.clone()).push(key.clone());
     }
 }
 
 fn unlist(
-    by_owner: &mut HashMap<ObjectName, Vec<ObjectName>>,
+    by_owner: &mut Journaled<ObjectName, Vec<ObjectName>>,
     key: &ObjectName,
     sequence: &Sequence,
 ) {
@@ -160,7 +198,7 @@ fn unlist(
 pub(crate) struct SequenceMut<'a> {
     key: ObjectName,
     sequence: &'a mut Sequence,
-    by_owner: &'a mut HashMap<ObjectName, Vec<ObjectName>>,
+    by_owner: &'a mut Journaled<ObjectName, Vec<ObjectName>>,
 }
 
 impl Deref for SequenceMut<'_> {

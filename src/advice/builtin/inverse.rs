@@ -12,27 +12,20 @@ use crate::rules::downs;
 use crate::rules::fix::{known, Undo};
 use crate::schema::ddl::{add_constraint, backs_a_constraint, create_index, foreign_keys_to};
 use crate::schema::naming::{ident, quote_ident, quote_literal, quote_name};
-use crate::schema::{Catalog, ConstraintKind, RelationKind, TypeKind};
+use crate::schema::{Added, Catalog, ConstraintKind, RelationKind, TypeKind};
 use crate::sql::{Kind, ObjectName, Statement};
 
-/// The down migration of the whole migration, or why there is none.
+/// The down migration of the whole migration, or why there is none. `catalog` is the schema before
+/// the migration: the statements are replayed on it under a journal, undone before returning.
 pub(super) fn down<L: Fn(usize) -> usize>(
     shape: &Shape<L>,
-    before: &Catalog,
+    catalog: &mut Catalog,
 ) -> Result<Down, String> {
-    let mut catalog = before.clone();
+    catalog.open_journal();
     catalog.begin_migration();
-    let mut inverses = Vec::new();
-    for (index, statement) in shape.statements.iter().enumerate() {
-        let inverse = invert(shape.text, statement, &catalog).map_err(|why| {
-            format!(
-                "no built-in down migration: {} cannot be undone from the schema model: {why}",
-                shape.describe(index)
-            )
-        })?;
-        inverses.push(inverse);
-        catalog.apply(shape.text, statement);
-    }
+    let inverses = invert_all(shape, catalog);
+    catalog.undo_journal();
+    let inverses = inverses?;
     let data_loss = inverses.iter().any(|i| i.data_loss);
     let notes: Vec<String> = inverses.iter().flat_map(|i| i.notes.clone()).collect();
     let sql: Vec<String> = inverses.into_iter().rev().flat_map(|i| i.sql).collect();
@@ -49,8 +42,35 @@ pub(super) fn down<L: Fn(usize) -> usize>(
     })
 }
 
-/// The inverse of one statement on the schema `catalog` (just before it).
-fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, String> {
+/// Each statement's inverse, the statements applied to `catalog` on the way.
+fn invert_all<L: Fn(usize) -> usize>(
+    shape: &Shape<L>,
+    catalog: &mut Catalog,
+) -> Result<Vec<Undo>, String> {
+    let mut inverses = Vec::new();
+    for (index, statement) in shape.statements.iter().enumerate() {
+        let inverse = match invert(statement, catalog) {
+            Ok(Some(undo)) => {
+                catalog.apply(shape.text, statement);
+                undo
+            }
+            Ok(None) => drop_created(shape.text, statement, catalog),
+            Err(why) => {
+                return Err(format!(
+                    "no built-in down migration: {} cannot be undone from the schema model: {why}",
+                    shape.describe(index)
+                ))
+            }
+        };
+        inverses.push(inverse);
+    }
+    Ok(inverses)
+}
+
+/// The inverse of one statement on the schema `catalog` (just before it); `None` for a statement
+/// that creates objects: dropping them undoes it, and which they are is known once it has run
+/// ([`drop_created`]).
+fn invert(statement: &Statement, catalog: &Catalog) -> Result<Option<Undo>, String> {
     match statement.class.kind {
         // No schema change to undo (a refresh or a rebuild changes no definition).
         Kind::RefreshMaterializedView
@@ -64,7 +84,7 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, 
         | Kind::Savepoint
         | Kind::Select
         | Kind::Vacuum
-        | Kind::PsqlMeta => return Ok(Undo::default()),
+        | Kind::PsqlMeta => return Ok(Some(Undo::default())),
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Copy | Kind::Truncate => {
             return Err("it changes rows, and the rows it changed are not known".to_owned())
         }
@@ -73,12 +93,12 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, 
     let Some(ast) = statement.ast() else {
         return Err("migagent could not parse it".to_owned());
     };
-    match ast {
+    let undo = match ast {
         Ast::CreateTable(_)
         | Ast::CreateIndex(_)
         | Ast::CreateView(_)
         | Ast::CreateSequence { .. }
-        | Ast::CreateType { .. } => Ok(drop_created(text, statement, catalog)),
+        | Ast::CreateType { .. } => return Ok(None),
         Ast::CreateSchema { schema_name, .. } => Ok(Undo {
             sql: vec![format!("DROP SCHEMA {schema_name};")],
             ..Undo::default()
@@ -146,18 +166,30 @@ fn invert(text: &str, statement: &Statement, catalog: &Catalog) -> Result<Undo, 
             "migagent has no inverse for {}",
             statement.label_or("this statement")
         )),
+    };
+    undo.map(Some)
+}
+
+/// Applies a statement that creates objects to `catalog`, and drops every object it created: the
+/// relations, indexes, sequences and types the model has after it and did not have before
+/// (generated names included), as a journal around it records them.
+fn drop_created(text: &str, statement: &Statement, catalog: &mut Catalog) -> Undo {
+    catalog.open_journal();
+    catalog.apply(text, statement);
+    let sql = drops(&catalog.added());
+    catalog.close_journal();
+    Undo {
+        sql,
+        ..Undo::default()
     }
 }
 
-/// DROP for every object the statement created: the relations, indexes, sequences and types the
-/// model has after it and did not have before (generated names included).
-fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Undo {
-    let mut after = catalog.clone();
-    after.apply(text, statement);
+/// The DROP statements of what a statement added, sorted.
+fn drops(added: &Added) -> Vec<String> {
     let mut sql = Vec::new();
-    let new_relations: Vec<&ObjectName> = after
-        .relations()
-        .filter(|r| catalog.relation(&r.name).is_none())
+    let new_relations: Vec<&ObjectName> = added
+        .relations
+        .iter()
         .map(|r| {
             let what = match r.kind {
                 RelationKind::Table | RelationKind::PartitionedTable => "TABLE",
@@ -169,27 +201,21 @@ fn drop_created(text: &str, statement: &Statement, catalog: &Catalog) -> Undo {
             &r.name
         })
         .collect();
-    for index in after.indexes() {
-        if catalog.index(&index.name).is_none() && !new_relations.contains(&&index.table) {
+    for index in &added.indexes {
+        if !new_relations.contains(&&index.table) {
             sql.push(format!("DROP INDEX {};", quote_name(&index.name)));
         }
     }
-    for sequence in after.sequences() {
-        let owned = sequence.owned_by.is_some();
-        if catalog.sequence(&sequence.name).is_none() && !owned {
+    for sequence in &added.sequences {
+        if sequence.owned_by.is_none() {
             sql.push(format!("DROP SEQUENCE {};", quote_name(&sequence.name)));
         }
     }
-    for user_type in after.user_types() {
-        if catalog.user_type(&user_type.name).is_none() {
-            sql.push(format!("DROP TYPE {};", quote_name(&user_type.name)));
-        }
+    for user_type in &added.user_types {
+        sql.push(format!("DROP TYPE {};", quote_name(&user_type.name)));
     }
     sql.sort();
-    Undo {
-        sql,
-        ..Undo::default()
-    }
+    sql
 }
 
 /// The inverse of one `ALTER TABLE` operation, added to `inverse`.

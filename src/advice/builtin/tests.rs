@@ -20,7 +20,7 @@ fn catalog(history: &str) -> Catalog {
 
 fn built(sql: &str, transaction: Transaction) -> (Option<Rewrite>, Option<Down>, Vec<String>) {
     let review = review_in(&[HISTORY], sql, transaction);
-    let built = drafts(&review, &catalog(HISTORY));
+    let built = drafts(&review, &mut catalog(HISTORY));
     let (mut rewrite, mut down) = (None, None);
     for draft in built.drafts {
         assert_eq!(draft.validation.status, Status::Skipped);
@@ -162,7 +162,7 @@ fn a_dropped_column_comes_back_with_what_was_dropped_with_it() {
         "ALTER TABLE users DROP COLUMN code CASCADE, DROP COLUMN score;",
         Transaction::Wrapped,
     );
-    let built = drafts(&review, &catalog(history));
+    let built = drafts(&review, &mut catalog(history));
     let down = built
         .drafts
         .into_iter()

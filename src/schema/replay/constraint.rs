@@ -246,7 +246,7 @@ impl Catalog {
         kind: ConstraintKind,
         validated: bool,
     ) {
-        let origin = self.current;
+        let origin = *self.current;
         self.push_constraint(
             table,
             Constraint {
@@ -292,7 +292,7 @@ impl Catalog {
             columns,
             unique,
             predicate: None,
-            origin: self.current,
+            origin: *self.current,
         });
         self.push_new_constraint(table, name, kind, true);
     }

@@ -66,7 +66,7 @@ impl Catalog {
             constraints: Vec::new(),
             partition_of: parent.clone(),
             definition: None,
-            origin: self.current,
+            origin: *self.current,
         });
         self.add_elements(&key, create);
         if let Some(parent) = &parent {
@@ -122,7 +122,7 @@ impl Catalog {
             constraints: Vec::new(),
             partition_of: None,
             definition: None,
-            origin: self.current,
+            origin: *self.current,
         });
         let mut constraints = Vec::new();
         for def in &create.columns {
@@ -154,7 +154,7 @@ impl Catalog {
                 default: column.default.clone().filter(|_| defaults),
                 identity: column.identity.filter(|_| all),
                 generated: column.generated && all,
-                origin: self.current,
+                origin: *self.current,
                 ..column.clone()
             })
             .collect()
@@ -169,7 +169,7 @@ impl Catalog {
             default: None,
             identity: None,
             generated: false,
-            origin: self.current,
+            origin: *self.current,
         }
     }
 
@@ -228,7 +228,7 @@ impl Catalog {
             default: None,
             identity: None,
             generated: false,
-            origin: self.current,
+            origin: *self.current,
         };
         let mut identity_options = Vec::new();
         let mut constraints = Vec::new();

@@ -333,7 +333,7 @@ impl Catalog {
                         name: key.clone(),
                         owned_by: None,
                         options: Vec::new(),
-                        origin: self.current,
+                        origin: *self.current,
                     };
                     self.sequences.insert(key, sequence);
                 }
@@ -347,7 +347,7 @@ impl Catalog {
                     },
                     _ => TypeKind::Other,
                 };
-                let origin = self.current;
+                let origin = *self.current;
                 self.types.insert(
                     key.clone(),
                     UserType {
@@ -370,7 +370,7 @@ impl Catalog {
                     constraints: Vec::new(),
                     partition_of: None,
                     definition: None,
-                    origin: self.current,
+                    origin: *self.current,
                 });
             }
             _ => {}

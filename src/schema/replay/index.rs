@@ -40,7 +40,7 @@ impl Catalog {
             columns: create.columns.iter().map(index_key).collect(),
             unique: create.unique,
             predicate: create.predicate.as_ref().map(ToString::to_string),
-            origin: self.current,
+            origin: *self.current,
         };
         self.insert_index(index.clone());
         let partitioned = self
@@ -95,12 +95,12 @@ impl Catalog {
                 name: name.clone(),
             },
             table: partition.clone(),
-            origin: self.current,
+            origin: *self.current,
             ..index.clone()
         };
         self.insert_index(clone);
         if let Some(kind) = backed {
-            let origin = self.current;
+            let origin = *self.current;
             self.push_constraint(
                 partition,
                 Constraint {

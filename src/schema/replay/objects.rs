@@ -218,7 +218,7 @@ impl Catalog {
                 name: key.clone(),
                 owned_by: Some((table.clone(), column.to_owned())),
                 options,
-                origin: self.current,
+                origin: *self.current,
             },
         );
         key

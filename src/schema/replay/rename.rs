@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use sqlparser::ast::{self, AlterSchema, AlterSchemaOperation, ArrayElemTypeDef, DataType};
 
 use super::object_name;
+use crate::schema::journal::Journaled;
 use crate::schema::{expr, naming, user_type_name, Catalog, ConstraintKind};
 use crate::sql::ObjectName;
 
@@ -315,18 +316,18 @@ impl Catalog {
 
 /// Moves the entries of `map` that `renames` names (old key → new key) to their new keys, updating
 /// the name they hold.
-fn rekey<T>(
-    map: &mut HashMap<ObjectName, T>,
+fn rekey<T: Clone>(
+    map: &mut Journaled<ObjectName, T>,
     renames: &HashMap<&ObjectName, &ObjectName>,
     name_of: impl Fn(&mut T) -> &mut ObjectName,
 ) {
     // All out before any goes in: a new name may be another's old one.
-    let mut entries: Vec<(ObjectName, T)> = renames
+    let entries: Vec<(ObjectName, T)> = renames
         .iter()
         .filter_map(|(&old, &new)| Some((new.clone(), map.remove(old)?)))
         .collect();
-    for (new, value) in &mut entries {
-        *name_of(value) = new.clone();
+    for (new, mut value) in entries {
+        *name_of(&mut value) = new.clone();
+        map.insert(new, value);
     }
-    map.extend(entries);
 }

@@ -30,7 +30,7 @@ impl Catalog {
                 name: key.clone(),
                 owned_by: None,
                 options: super::create_table::sequence_options_sql(options),
-                origin: self.current,
+                origin: *self.current,
             },
         );
         if let Some(column) = owned_by {

@@ -34,7 +34,7 @@ impl Catalog {
         });
         let schemas: Vec<String> = schemas.collect();
         if matches!(schemas.as_slice(), [only] if only == "default") {
-            self.search_path = default_search_path();
+            *self.search_path = default_search_path();
         } else {
             self.set_search_path(schemas);
         }
@@ -48,7 +48,7 @@ impl Catalog {
             Reset::SessionAuthorization => false,
         };
         if resets {
-            self.search_path = default_search_path();
+            *self.search_path = default_search_path();
         }
     }
 
@@ -98,7 +98,7 @@ impl Catalog {
             .filter(|schema| !schema.is_empty() && schema != "$user" && schema != "pg_catalog")
             .map(|schema| naming::truncate_identifier(&schema))
             .collect();
-        self.search_path = match schemas.is_empty() {
+        *self.search_path = match schemas.is_empty() {
             true => default_search_path(),
             false => schemas,
         };

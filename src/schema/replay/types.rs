@@ -55,7 +55,7 @@ impl Catalog {
             UserType {
                 name: key,
                 kind,
-                origin: self.current,
+                origin: *self.current,
             },
         );
     }

@@ -37,7 +37,7 @@ impl Catalog {
             constraints: Vec::new(),
             partition_of: None,
             definition,
-            origin: self.current,
+            origin: *self.current,
         });
     }
 
