@@ -6,13 +6,12 @@
 
 pub mod ddl;
 mod expr;
-mod indexes;
+mod grouped;
 mod introspect;
 mod journal;
 pub(crate) mod naming;
 mod relations;
 mod replay;
-mod sequences;
 
 use std::collections::HashMap;
 
@@ -20,11 +19,10 @@ use sqlparser::ast::{ArrayElemTypeDef, DataType};
 
 use crate::sql::ObjectName;
 
-use indexes::Indexes;
+use grouped::Grouped;
 pub use introspect::introspect;
 use journal::{Journal, Journaled, Saved};
 use relations::Relations;
-use sequences::Sequences;
 
 /// Where temporary tables live; PostgreSQL looks there before the search path.
 const TEMP_SCHEMA: &str = "pg_temp";
@@ -257,9 +255,9 @@ pub struct Catalog {
     /// is where unqualified names are created.
     search_path: Saved<Vec<String>>,
     relations: Relations,
-    indexes: Indexes,
+    indexes: Grouped<Index>,
     types: Journaled<ObjectName, UserType>,
-    sequences: Sequences,
+    sequences: Grouped<Sequence>,
     /// The migration being replayed now; objects with this origin are "new".
     current: Saved<Origin>,
 }
@@ -269,9 +267,9 @@ impl Default for Catalog {
         Catalog {
             search_path: Saved::new(default_search_path()),
             relations: Relations::default(),
-            indexes: Indexes::default(),
+            indexes: Grouped::default(),
             types: Journaled::default(),
-            sequences: Sequences::default(),
+            sequences: Grouped::default(),
             current: Saved::new(Origin::BASELINE),
         }
     }

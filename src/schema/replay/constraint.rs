@@ -334,7 +334,7 @@ impl Catalog {
         }
         let columns = match self.indexes.get_mut(&index) {
             Some(mut backing) => {
-                backing.set_unique();
+                backing.unique = true;
                 backing.columns.clone()
             }
             None => Vec::new(),

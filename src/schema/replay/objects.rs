@@ -75,8 +75,8 @@ impl Catalog {
         for partition in partitions {
             self.remove_relation(&partition);
         }
-        self.indexes.remove_on(key);
-        self.sequences.remove_owned(key, |_| true);
+        self.indexes.remove_on(key, |_| true);
+        self.sequences.remove_on(key, |_| true);
         self.relations
             .drop_foreign_keys_to(key, |c| c.kind.references(key, None));
     }
@@ -171,7 +171,7 @@ impl Catalog {
 
     /// Drops the sequences a column owns (its serial or identity sequence).
     pub(super) fn remove_owned_sequences(&mut self, table: &ObjectName, column: &str) {
-        self.sequences.remove_owned(table, |sequence| {
+        self.sequences.remove_on(table, |sequence| {
             sequence
                 .owned_by
                 .as_ref()

@@ -132,7 +132,7 @@ impl Catalog {
         );
         renames.extend(
             self.sequences
-                .owned_by(table)
+                .on(table)
                 .map(|s| (s.name.clone(), to_schema(&s.name))),
         );
         self.rename_objects(&renames);
@@ -243,9 +243,9 @@ impl Catalog {
             }
         }
         drop(relation);
-        self.indexes.change_on(table, |mut index| {
-            index.columns_mut().iter_mut().for_each(rename_key);
-            if let Some(predicate) = index.predicate_mut() {
+        self.indexes.change_on(table, |index| {
+            index.columns.iter_mut().for_each(rename_key);
+            if let Some(predicate) = &mut index.predicate {
                 rename_key(predicate);
             }
         });
@@ -263,7 +263,7 @@ impl Catalog {
         });
         let owned: Vec<ObjectName> = self
             .sequences
-            .owned_by(table)
+            .on(table)
             .map(|sequence| sequence.name.clone())
             .collect();
         for name in owned {
