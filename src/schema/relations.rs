@@ -135,10 +135,10 @@ impl Partitions {
     }
 }
 
-/// How many constraints of the relations of each schema carry each name: by name, then schema (few
-/// schemas share a name, so a journal records little when one changes).
-#[derive(Debug, Clone, Default, PartialEq)]
-struct ConstraintNames(Journaled<String, HashMap<String, usize>>);
+/// How many constraints of the relations of each schema carry each name: by name, then schema. Few
+/// schemas share a name: a short list each, and a journal records little when one changes.
+#[derive(Debug, Clone, Default)]
+struct ConstraintNames(Journaled<String, Vec<(String, usize)>>);
 
 impl ConstraintNames {
     fn add(&mut self, relation: &Relation) {
@@ -147,16 +147,14 @@ impl ConstraintNames {
         };
         for constraint in &relation.constraints {
             if !self.0.contains_key(&constraint.name) {
-                self.0.insert(constraint.name.clone(), HashMap::new());
+                self.0.insert(constraint.name.clone(), Vec::new());
             }
             let Some(schemas) = self.0.get_mut(&constraint.name) else {
                 continue;
             };
-            match schemas.get_mut(schema) {
-                Some(count) => *count += 1,
-                None => {
-                    schemas.insert(schema.clone(), 1);
-                }
+            match schemas.iter_mut().find(|(s, _)| s == schema) {
+                Some((_, count)) => *count += 1,
+                None => schemas.push((schema.clone(), 1)),
             }
         }
     }
@@ -174,10 +172,10 @@ impl ConstraintNames {
         let Some(schemas) = self.0.get_mut(name) else {
             return;
         };
-        if let Some(count) = schemas.get_mut(schema) {
-            *count -= 1;
-            if *count == 0 {
-                schemas.remove(schema);
+        if let Some(position) = schemas.iter().position(|(s, _)| s == schema) {
+            schemas[position].1 -= 1;
+            if schemas[position].1 == 0 {
+                schemas.swap_remove(position);
             }
         }
         if schemas.is_empty() {
@@ -188,7 +186,7 @@ impl ConstraintNames {
     fn contains(&self, schema: &str, name: &str) -> bool {
         self.0
             .get(name)
-            .is_some_and(|schemas| schemas.contains_key(schema))
+            .is_some_and(|schemas| schemas.iter().any(|(s, _)| s == schema))
     }
 }
 
@@ -423,12 +421,14 @@ impl Relations {
     /// Every map, each in one order whatever its history: equal for equal relations and lists.
     #[cfg(test)]
     pub(crate) fn fingerprint(&self) -> String {
-        use std::collections::{BTreeMap, BTreeSet};
+        use std::collections::BTreeSet;
         [
             self.by_name.fingerprint(|r| format!("{r:?}")),
-            self.constraint_names
-                .0
-                .fingerprint(|schemas| format!("{:?}", schemas.iter().collect::<BTreeMap<_, _>>())),
+            self.constraint_names.0.fingerprint(|schemas| {
+                let mut schemas = schemas.clone();
+                schemas.sort();
+                schemas
+            }),
             self.partitions.0.fingerprint(Clone::clone),
             self.referencing.0.fingerprint(Clone::clone),
             self.typed
@@ -446,7 +446,7 @@ impl Relations {
         for relation in self.by_name.values() {
             counted.add(relation);
         }
-        counted == self.constraint_names
+        sorted_lists(&counted.0) == sorted_lists(&self.constraint_names.0)
     }
 
     /// Whether the listed partitions are those of the relations.
