@@ -75,6 +75,12 @@ impl<K, V> Deref for Journaled<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
+    /// Whether the innermost journal records keys: without one, a write costs what it costs in a
+    /// plain map.
+    fn records_keys(&self) -> bool {
+        matches!(self.journals.last(), Some(Record::Keys(_)))
+    }
+
     /// Records the value `key` has now, if the innermost journal has none for it yet.
     fn note<Q>(&mut self, key: &Q)
     where
@@ -98,10 +104,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if !self.map.contains_key(key) {
-            return None;
+        if self.records_keys() {
+            if !self.map.contains_key(key) {
+                return None;
+            }
+            self.note(key);
         }
-        self.note(key);
         self.map.remove(key)
     }
 
@@ -110,10 +118,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if !self.map.contains_key(key) {
-            return None;
+        if self.records_keys() {
+            if !self.map.contains_key(key) {
+                return None;
+            }
+            self.note(key);
         }
-        self.note(key);
         self.map.get_mut(key)
     }
 
