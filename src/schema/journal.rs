@@ -94,6 +94,23 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
         }
     }
 
+    /// Before a change to `key`: records its value if it has one; false when it has none (nothing
+    /// to change).
+    fn note_present<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if !self.records_keys() {
+            return true;
+        }
+        if !self.map.contains_key(key) {
+            return false;
+        }
+        self.note(key);
+        true
+    }
+
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.note(&key);
         self.map.insert(key, value)
@@ -104,11 +121,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if self.records_keys() {
-            if !self.map.contains_key(key) {
-                return None;
-            }
-            self.note(key);
+        if !self.note_present(key) {
+            return None;
         }
         self.map.remove(key)
     }
@@ -118,11 +132,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if self.records_keys() {
-            if !self.map.contains_key(key) {
-                return None;
-            }
-            self.note(key);
+        if !self.note_present(key) {
+            return None;
         }
         self.map.get_mut(key)
     }
