@@ -149,7 +149,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Journaled<K, V> {
 
     /// Keeps only the entries for which `keep` holds.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
-        if self.journals.is_empty() {
+        if !self.records_keys() {
             self.map.retain(|key, value| keep(key, value));
             return;
         }
