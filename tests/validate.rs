@@ -207,7 +207,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "forgets an object",
         &validation,
-        &["index orders_total_idx missing"],
+        &["index public.orders_total_idx missing"],
     );
 
     let validation = fixture.rewrite(
@@ -217,7 +217,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "changes a type",
         &validation,
-        &["column users.nickname is character varying(320), the original's is text"],
+        &["column public.users.nickname is character varying(320), the original's is text"],
     );
 
     let validation = fixture.rewrite(
@@ -231,8 +231,8 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
         "renames an index",
         &validation,
         &[
-            "index orders_status_idx missing",
-            "index orders_status_index left behind",
+            "index public.orders_status_idx missing",
+            "index public.orders_status_index left behind",
         ],
     );
 
@@ -247,7 +247,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "leaves a helper constraint behind",
         &validation,
-        &["constraint users.users_email_not_null left behind"],
+        &["constraint public.users.users_email_not_null left behind"],
     );
 
     let validation = fixture.rewrite(
@@ -257,7 +257,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "leaves a constraint NOT VALID",
         &validation,
-        &["constraint orders.orders_user_id_fkey is NOT VALID, the original's is validated"],
+        &["constraint public.orders.orders_user_id_fkey is NOT VALID, the original's is validated"],
     );
 
     let validation = fixture.rewrite(
@@ -284,7 +284,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
         "VALIDATE in the transaction that added the constraint",
         &validation,
         &[
-            "step 1 (ALTER TABLE, line 2 of the step) scans the existing table orders",
+            "step 1 (ALTER TABLE, line 2 of the step) scans the existing table public.orders",
             "holds SHARE ROW EXCLUSIVE",
         ],
     );
@@ -296,7 +296,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "still rewrites under ACCESS EXCLUSIVE",
         &validation,
-        &["rewrites the existing table orders under ACCESS EXCLUSIVE"],
+        &["rewrites the existing table public.orders under ACCESS EXCLUSIVE"],
     );
 
     let validation = fixture.rewrite(
@@ -339,7 +339,7 @@ fn downs_go_through_the_rollback_drill() {
     assert_rejected(
         "leaves an object behind",
         &validation,
-        &["column orders.note left behind after the down (it did not exist before the up)"],
+        &["column public.orders.note left behind after the down (it did not exist before the up)"],
     );
 
     let (validation, _) = fixture.down(ADD_INDEX, "DROP INDEX orders_state_idx;", false);
@@ -406,7 +406,7 @@ fn downs_go_through_the_rollback_drill() {
         validation
             .notes
             .iter()
-            .any(|n| n.contains("the values of column users.email")
+            .any(|n| n.contains("the values of column public.users.email")
                 && n.contains("data_loss is set although the draft said otherwise")),
         "{:?}",
         validation.notes
@@ -434,7 +434,7 @@ fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
     assert!(draft.data_loss, "data_loss is forced");
     assert!(
         validation.notes.iter().any(|n| n.starts_with(
-            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+            "column public.accounts.name comes back nullable (before the up it was NOT NULL)"
         )),
         "{:?}",
         validation.notes
@@ -448,7 +448,7 @@ fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
     assert_rejected(
         "a renamed column dropped and added again",
         &validation,
-        &["column accounts.name is nullable after the down, before the up it was NOT NULL"],
+        &["column public.accounts.name is nullable after the down, before the up it was NOT NULL"],
     );
     assert!(
         !draft.data_loss,

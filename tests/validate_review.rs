@@ -105,7 +105,7 @@ fn builtin_drafts_are_accepted_or_rejected_with_their_reason() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("rewrites the existing table orders under ACCESS EXCLUSIVE")),
+            .any(|r| r.contains("rewrites the existing table public.orders under ACCESS EXCLUSIVE")),
         "{reasons:#?}"
     );
     assert_eq!(builtin_validation(widen, "down")["status"], "accepted");
@@ -369,15 +369,17 @@ fn the_examples_drop_column_down_is_accepted_with_data_loss() {
     let notes = strings(&down["validation"]["notes"]);
     assert!(
         notes.iter().any(|n| n.starts_with(
-            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+            "column public.accounts.name comes back nullable (before the up it was NOT NULL)"
         ) && n.ends_with("then SET NOT NULL")),
         "{notes:#?}"
     );
     // users.email is renamed, not dropped: its values survive, and no note says otherwise.
     assert!(
-        notes.iter().any(|n| n.starts_with(
-            "the up destroys the values of column accounts.name: no down can bring that back"
-        )),
+        notes.iter().any(|n| {
+            n.starts_with(
+            "the up destroys the values of column public.accounts.name: no down can bring that back"
+        )
+        }),
         "{notes:#?}"
     );
     assert!(
@@ -454,7 +456,7 @@ fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("column coupons.code comes back nullable")),
+            .any(|n| n.starts_with("column public.coupons.code comes back nullable")),
         "{notes:#?}"
     );
 }

@@ -184,16 +184,6 @@ pub fn starts_workflow_command(line: &str) -> bool {
     line.trim_start().starts_with("::")
 }
 
-/// `report` between `::stop-commands::TOKEN` and `::TOKEN::`, for a log on GitHub Actions. The runner
-/// reads two syntaxes of workflow command, `::command::` at a line's start and the legacy
-/// `##[command]` anywhere in a line, and while stopped it runs neither, only the token's resume: so a
-/// name, comment or model text that looks like a command stays text, whichever syntax it tries.
-/// `token` must be unguessable, or the data could resume processing itself.
-pub fn commands_stopped(report: &str, token: &str) -> String {
-    let newline = if report.ends_with('\n') { "" } else { "\n" };
-    format!("::stop-commands::{token}\n{report}{newline}::{token}::\n")
-}
-
 /// A JSON document printed with `[` after `##` spelled `\u005b`: the same data to any JSON parser, but
 /// no legacy `##[command]` for GitHub's runner to run when the report is printed in a log (`#` only
 /// occurs inside strings, so nothing else changes).
@@ -313,18 +303,6 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
             value
-        );
-    }
-
-    #[test]
-    fn stopped_commands_end_with_the_token_on_its_own_line() {
-        assert_eq!(
-            commands_stopped("a\nb", "t0k"),
-            "::stop-commands::t0k\na\nb\n::t0k::\n"
-        );
-        assert_eq!(
-            commands_stopped("a\n", "t0k"),
-            "::stop-commands::t0k\na\n::t0k::\n"
         );
     }
 

@@ -461,7 +461,7 @@ fn open_shadow(
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
             for warning in shadow.iter().flat_map(Shadow::warnings) {
-                eprintln!("warning: {warning}");
+                escape::eprint(&format!("warning: {warning}"));
             }
             shadow
         }

@@ -371,11 +371,11 @@ impl<'s> SetShadow<'s> {
 /// With `MIGAGENT_DEBUG=baselines`: what was done to a baseline, and how long it took, on stderr.
 fn log_baseline(what: &str, path: &Path, started: std::time::Instant) {
     if super::debugging("baselines") {
-        eprintln!(
+        crate::escape::eprint(&format!(
             "migagent debug: {what} {} in {:.1} ms",
             crate::escape::path(path),
             started.elapsed().as_secs_f64() * 1000.0
-        );
+        ));
     }
 }
 

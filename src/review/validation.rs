@@ -157,7 +157,7 @@ fn log_timings(path: &Path, timings: &[Timing]) {
         return;
     }
     for timing in timings {
-        eprintln!(
+        crate::escape::eprint(&format!(
             "migagent debug: validated {} of {} in {:.1} ms{}",
             timing.draft,
             crate::escape::path(path),
@@ -167,7 +167,7 @@ fn log_timings(path: &Path, timings: &[Timing]) {
             } else {
                 ""
             }
-        );
+        ));
     }
 }
 

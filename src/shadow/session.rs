@@ -985,10 +985,15 @@ async fn check_config_extensions(
         "migagent.toml allows the extension(s) {} under `[shadow] extensions`, which PostgreSQL {} does not \
          mark trusted: installed by migagent's superuser, such an extension lets the migrations under review \
          run programs or reach files and other databases, and a pull request can edit migagent.toml. Pass \
-         `--shadow-extension NAME` in the CI job instead, or set {}=1 in the job's environment (not in the \
-         repository); or remove them from the line",
+         `{}` in the CI job instead, or set {}=1 in the job's environment (not in the repository); or \
+         remove them from the line",
         untrusted.join(", "),
         version.major,
+        untrusted
+            .iter()
+            .map(|name| format!("--shadow-extension {name}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         TRUST_CONFIG_EXTENSIONS
     )))
 }
