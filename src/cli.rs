@@ -1013,7 +1013,7 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
 fn as_logged(report: String, format: Format) -> String {
     let shows_data = matches!(format, Format::Text | Format::Markdown);
     if shows_data && escape::goes_to_actions_log(std::io::stdout()) {
-        return escape::commands_stopped(&report, &advice::prompt::nonce());
+        return escape::commands_stopped(&report, &crate::nonce::nonce());
     }
     report
 }

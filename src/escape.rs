@@ -119,7 +119,7 @@ pub fn eprint(message: &str) {
     text.push('\n');
     let stderr = std::io::stderr();
     if goes_to_actions_log(&stderr) {
-        text = commands_stopped(&text, TOKEN.get_or_init(crate::advice::prompt::nonce));
+        text = commands_stopped(&text, TOKEN.get_or_init(crate::nonce::nonce));
     }
     let _ = stderr.lock().write_all(text.as_bytes());
 }
