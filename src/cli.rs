@@ -321,10 +321,7 @@ fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
         rules_url: plan.rules_url.as_deref(),
         working_dir: &plan.working_dir,
     };
-    print_stdout(&as_logged(
-        report::render(&review, plan.format, &context),
-        plan.format,
-    ));
+    print_report(&review, plan.format, &context);
     if plan.format == Format::Github {
         append_step_summary(&report::render(&review, Format::Markdown, &context));
     }
@@ -1003,16 +1000,18 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
         .unwrap_or(joined)
 }
 
-/// The report as stdout prints it. The text report shows the migrations' own names and SQL, none of
+/// Prints the report on stdout. The text report shows the migrations' own names and SQL, none of
 /// which may run as a workflow command in a GitHub Actions log. The other formats are read by tools,
 /// which wrapping would break, and need none: JSON and SARIF hold their data escaped, and every line
 /// of the `github` format is a command migagent chose (the runner then never tries the legacy syntax
-/// on it) or migagent's own summary.
-fn as_logged(report: String, format: Format) -> String {
+/// on it) or migagent's own summary. A closed pipe (`migagent … | head`) is not an error.
+fn print_report(review: &Review, format: Format, context: &report::Context) {
     if format == Format::Text && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        return report::commands_stopped(&report, &advice::prompt::nonce());
+        let report = report::render(review, format, context);
+        return print_stdout(&report::commands_stopped(&report, &advice::prompt::nonce()));
     }
-    report
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = report::write(review, format, context, &mut stdout).and_then(|()| stdout.flush());
 }
 
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.
