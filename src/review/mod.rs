@@ -821,6 +821,7 @@ fn review_migration(
         .map(|&rule| (rule, options.severity(rule)))
         .filter(|(_, severity)| tracing || severity.is_some())
         .collect();
+    let checked = rules::ByKind::new(&checked, |(rule, _)| rule);
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks = HeldLocks::default();
@@ -890,7 +891,7 @@ fn review_migration(
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
             }
-            for &(rule, severity) in &checked {
+            for &(rule, severity) in checked.of(unit.class.kind) {
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {
