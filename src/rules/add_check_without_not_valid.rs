@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-check-without-not-valid.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN with an inline CHECK, UNIQUE, PRIMARY KEY or REFERENCES",
     doc: include_str!("../../rules/add-column-inline-constraint.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// What an inline constraint is.

@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN NOT NULL without a default fails on a table with rows",
     doc: include_str!("../../rules/add-column-not-null-without-default.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that adds a column with a constant default without rewriting.

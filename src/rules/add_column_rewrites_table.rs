@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-column-rewrites-table.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// Volatile functions commonly used as column defaults: PostgreSQL must evaluate them once per

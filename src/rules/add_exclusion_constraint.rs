@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD EXCLUDE builds its index under ACCESS EXCLUSIVE on an existing table",
     doc: include_str!("../../rules/add-exclusion-constraint.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

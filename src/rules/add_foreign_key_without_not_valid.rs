@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
         "ADD FOREIGN KEY without NOT VALID scans the table while blocking writes on both tables",
     doc: include_str!("../../rules/add-foreign-key-without-not-valid.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD PRIMARY KEY without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-primary-key.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that uses a validated CHECK constraint to skip the NOT NULL scan.

@@ -26,7 +26,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD UNIQUE without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-unique-constraint.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
         "ALTER DOMAIN ADD CONSTRAINT or VALIDATE CONSTRAINT scans every table using the domain",
     doc: include_str!("../../rules/alter-domain-add-constraint.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// How many tables the message names before summarising the rest.

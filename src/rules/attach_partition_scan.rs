@@ -31,7 +31,7 @@ pub const RULE: Rule = Rule {
         "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
     doc: include_str!("../../rules/attach-partition-scan.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that attaches with SHARE UPDATE EXCLUSIVE on the parent, not ACCESS EXCLUSIVE.

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER COLUMN TYPE that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/column-type-change-rewrites.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that converts timestamp ↔ timestamptz without a rewrite under a UTC TimeZone.

@@ -19,7 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent",
     doc: include_str!("../../rules/detach-partition-not-concurrent.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version with `DETACH PARTITION … CONCURRENTLY`.

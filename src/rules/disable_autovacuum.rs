@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "autovacuum_enabled = false",
     doc: include_str!("../../rules/disable-autovacuum.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// A storage parameter `[toast.]autovacuum_enabled` set or reset in a statement.

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
         "DML in the same transaction as a lock-taking DDL statement holds that lock throughout",
     doc: include_str!("../../rules/dml-in-ddl-transaction.md"),
     check,
-    kinds: Kinds::Only(kinds::DML),
+    kinds: Kinds::Only(&[kinds::DML]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP TABLE then CREATE TABLE of the same name loses every row",
     doc: include_str!("../../rules/drop-and-recreate-table.md"),
     check,
-    kinds: Kinds::Only(kinds::DROP),
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP COLUMN of an existing column destroys its data",
     doc: include_str!("../../rules/drop-column.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
     doc: include_str!("../../rules/drop-index-not-concurrent.md"),
     check,
-    kinds: Kinds::Only(kinds::DROP),
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP SCHEMA destroys every object in it",
     doc: include_str!("../../rules/drop-schema.md"),
     check,
-    kinds: Kinds::Only(kinds::DROP),
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 /// At most this many names of one kind of object are listed in a message.

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP SEQUENCE deletes its position; defaults that use it fail or are dropped",
     doc: include_str!("../../rules/drop-sequence.md"),
     check,
-    kinds: Kinds::Only(kinds::DROP),
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP TABLE of an existing table destroys its data",
     doc: include_str!("../../rules/drop-table.md"),
     check,
-    kinds: Kinds::Only(kinds::DROP),
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -21,7 +21,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER TYPE ADD VALUE in a transaction fails before PG 12; unusable until COMMIT",
     doc: include_str!("../../rules/enum-value-in-transaction.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that runs `ALTER TYPE … ADD VALUE` inside a transaction block.

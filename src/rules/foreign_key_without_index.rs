@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "a foreign key whose referencing columns lead no index",
     doc: include_str!("../../rules/foreign-key-without-index.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// A foreign key the statement adds.

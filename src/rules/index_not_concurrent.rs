@@ -16,7 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "CREATE INDEX without CONCURRENTLY blocks writes to an existing table while it builds",
     doc: include_str!("../../rules/index-not-concurrent.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE),
+    kinds: Kinds::Only(&[kinds::CREATE]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
         "CREATE INDEX on a partitioned table locks every partition and cannot run CONCURRENTLY",
     doc: include_str!("../../rules/index-on-partitioned-table.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE),
+    kinds: Kinds::Only(&[kinds::CREATE]),
 };
 
 /// A `CREATE INDEX` as this rule reads it.

@@ -292,7 +292,8 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy)]
 pub enum Kinds {
     All,
-    Only(&'static [Kind]),
+    /// The kinds of these lists (the families of [`kinds`], or kinds named one by one).
+    Only(&'static [&'static [Kind]]),
 }
 
 impl Rule {
@@ -300,7 +301,7 @@ impl Rule {
     pub fn looks_at(&self, kind: Kind) -> bool {
         match self.kinds {
             Kinds::All => true,
-            Kinds::Only(kinds) => kind == Kind::Other || kinds.contains(&kind),
+            Kinds::Only(lists) => kind == Kind::Other || lists.iter().any(|l| l.contains(&kind)),
         }
     }
 }
@@ -340,47 +341,6 @@ pub mod kinds {
     ];
     /// Data changes and queries, `WITH …` whichever statement follows its CTEs.
     pub const DML: &[Kind] = &[Kind::Insert, Kind::Update, Kind::Delete, Kind::Select];
-    pub const CREATE_ALTER: &[Kind] = &[
-        Kind::CreateTable,
-        Kind::CreateIndex,
-        Kind::CreateSequence,
-        Kind::CreateType,
-        Kind::CreateView,
-        Kind::CreateMaterializedView,
-        Kind::CreateFunction,
-        Kind::CreateTrigger,
-        Kind::CreateSchema,
-        Kind::CreateExtension,
-        Kind::AlterTable,
-        Kind::AlterIndex,
-        Kind::AlterSequence,
-        Kind::AlterType,
-        Kind::AlterSchema,
-    ];
-    pub const CREATE_ALTER_DROP: &[Kind] = &[
-        Kind::CreateTable,
-        Kind::CreateIndex,
-        Kind::CreateSequence,
-        Kind::CreateType,
-        Kind::CreateView,
-        Kind::CreateMaterializedView,
-        Kind::CreateFunction,
-        Kind::CreateTrigger,
-        Kind::CreateSchema,
-        Kind::CreateExtension,
-        Kind::AlterTable,
-        Kind::AlterIndex,
-        Kind::AlterSequence,
-        Kind::AlterType,
-        Kind::AlterSchema,
-        Kind::DropTable,
-        Kind::DropIndex,
-        Kind::DropSequence,
-        Kind::DropType,
-        Kind::DropView,
-        Kind::DropTrigger,
-        Kind::DropSchema,
-    ];
 }
 
 /// Items of rules (a rule with its severity, say) grouped by the statement kinds each rule looks

@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
     summary: "a type change that can truncate or fail on existing data",
     doc: include_str!("../../rules/narrowing-type-change.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// PostgreSQL's default fractional-second precision of timestamps and times.

@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
         "BEGIN/COMMIT inside a transaction that is already open (the tool's or the file's own)",
     doc: include_str!("../../rules/nested-transaction.md"),
     check,
-    kinds: Kinds::Only(&[Kind::Begin, Kind::Commit, Kind::Rollback]),
+    kinds: Kinds::Only(&[&[Kind::Begin, Kind::Commit, Kind::Rollback]]),
 };
 
 /// How to run a file that manages its own transactions, per tool.

@@ -30,7 +30,7 @@ pub const RULE: Rule = Rule {
     summary: "int/smallint/serial primary or foreign keys",
     doc: include_str!("../../rules/prefer-bigint.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// What a key column is.

@@ -16,7 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "serial/bigserial instead of identity columns",
     doc: include_str!("../../rules/prefer-identity.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// The first version with identity columns: on older targets serial is the only choice.

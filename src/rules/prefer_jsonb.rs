@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     summary: "json instead of jsonb",
     doc: include_str!("../../rules/prefer-jsonb.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     summary: "timestamp without time zone",
     doc: include_str!("../../rules/prefer-timestamptz.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

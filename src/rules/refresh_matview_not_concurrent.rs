@@ -19,7 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view",
     doc: include_str!("../../rules/refresh-matview-not-concurrent.md"),
     check,
-    kinds: Kinds::Only(&[Kind::RefreshMaterializedView]),
+    kinds: Kinds::Only(&[&[Kind::RefreshMaterializedView]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -19,7 +19,7 @@ pub const RULE: Rule = Rule {
         "REINDEX without CONCURRENTLY blocks writes (and reads through the index) while it rebuilds",
     doc: include_str!("../../rules/reindex-not-concurrent.md"),
     check,
-    kinds: Kinds::Only(&[Kind::Reindex]),
+    kinds: Kinds::Only(&[&[Kind::Reindex]]),
 };
 
 /// The first version with `REINDEX CONCURRENTLY`.

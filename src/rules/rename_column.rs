@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "RENAME COLUMN breaks the application version still running",
     doc: include_str!("../../rules/rename-column.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER TYPE RENAME VALUE breaks the application version still running",
     doc: include_str!("../../rules/rename-enum-value.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

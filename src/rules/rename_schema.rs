@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER SCHEMA RENAME breaks the application version still running",
     doc: include_str!("../../rules/rename-schema.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -19,7 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "RENAME TABLE breaks the application version still running",
     doc: include_str!("../../rules/rename-table.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// What happens to the table's name.

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "REPLICA IDENTITY change",
     doc: include_str!("../../rules/replica-identity-change.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The new replica identity.

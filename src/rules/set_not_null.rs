@@ -21,7 +21,7 @@ pub const RULE: Rule = Rule {
     summary: "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/set-not-null.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that uses a validated CHECK constraint to skip the scan.

@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "CREATE/ENABLE/DISABLE/DROP TRIGGER on an existing table",
     doc: include_str!("../../rules/trigger-on-existing-table.md"),
     check,
-    kinds: Kinds::Only(kinds::CREATE_ALTER_DROP),
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER, kinds::DROP]),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "TRUNCATE deletes every row",
     doc: include_str!("../../rules/truncate-table.md"),
     check,
-    kinds: Kinds::Only(&[Kind::Truncate]),
+    kinds: Kinds::Only(&[&[Kind::Truncate]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

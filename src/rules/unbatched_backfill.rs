@@ -30,7 +30,7 @@ pub const RULE: Rule = Rule {
     summary: "UPDATE/DELETE over an existing table without a bounded batch",
     doc: include_str!("../../rules/unbatched-backfill.md"),
     check,
-    kinds: Kinds::Only(kinds::DML),
+    kinds: Kinds::Only(&[kinds::DML]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

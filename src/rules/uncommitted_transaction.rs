@@ -18,7 +18,7 @@ pub const RULE: Rule = Rule {
     summary: "BEGIN without COMMIT: the transaction is rolled back when the session ends",
     doc: include_str!("../../rules/uncommitted-transaction.md"),
     check,
-    kinds: Kinds::Only(&[Kind::Begin]),
+    kinds: Kinds::Only(&[&[Kind::Begin]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

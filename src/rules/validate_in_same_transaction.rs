@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
         "VALIDATE CONSTRAINT in the transaction that added it NOT VALID or holds a strong lock",
     doc: include_str!("../../rules/validate-in-same-transaction.md"),
     check,
-    kinds: Kinds::Only(kinds::ALTER),
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
