@@ -322,10 +322,7 @@ fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
         rules_url: plan.rules_url.as_deref(),
         working_dir: &plan.working_dir,
     };
-    print_stdout(&as_logged(
-        report::render(&review, plan.format, &context),
-        plan.format,
-    ));
+    print_report(&review, plan.format, &context);
     if plan.format == Format::Github {
         append_step_summary(&report::render(&review, Format::Markdown, &context));
     }
@@ -1004,18 +1001,20 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
         .unwrap_or(joined)
 }
 
-/// The report as stdout prints it. The text and Markdown reports show the migrations' own names and
+/// Prints the report on stdout. The text and Markdown reports show the migrations' own names and
 /// SQL, none of which may run as a workflow command in a GitHub Actions log (a report redirected to a
 /// file is not the log, and stays as it is). The other formats are read by tools, which wrapping
 /// would break, and need none: JSON and SARIF hold their data escaped, and every line of the `github`
 /// format is a command migagent chose (the runner then never tries the legacy syntax on it) or
-/// migagent's own summary.
-fn as_logged(report: String, format: Format) -> String {
+/// migagent's own summary. A closed pipe (`migagent … | head`) is not an error.
+fn print_report(review: &Review, format: Format, context: &report::Context) {
     let shows_data = matches!(format, Format::Text | Format::Markdown);
     if shows_data && escape::goes_to_actions_log(std::io::stdout()) {
-        return escape::commands_stopped(&report, &crate::nonce::nonce());
+        let report = report::render(review, format, context);
+        return print_stdout(&escape::commands_stopped(&report, &crate::nonce::nonce()));
     }
-    report
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = report::write(review, format, context, &mut stdout).and_then(|()| stdout.flush());
 }
 
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.

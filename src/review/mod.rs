@@ -402,6 +402,7 @@ fn debugging(what: &str) -> bool {
 /// (no LLM needed); `None` when they draft nothing. The LLM's advice, when asked, adds to it.
 fn builtin_advice(
     migration: &MigrationReview,
+    parsed: &ParsedFile,
     before: &Catalog,
     options: &ReviewOptions,
 ) -> Option<Advice> {
@@ -409,7 +410,7 @@ fn builtin_advice(
     if !severities.iter().any(|&s| s >= options.advise.advise_on) {
         return None;
     }
-    let builtin = advice::builtin::drafts(migration, before);
+    let builtin = advice::builtin::drafts_of(migration, &parsed.statements, before);
     if builtin.drafts.is_empty() {
         return None;
     }
@@ -584,7 +585,7 @@ fn review_set(
                     options,
                     set_shadow.as_mut(),
                 );
-                reviewed.advice = builtin_advice(&reviewed, &before, options);
+                reviewed.advice = builtin_advice(&reviewed, &parsed, &before, options);
                 if let Some(set_shadow) = set_shadow
                     .as_mut()
                     .filter(|_| !options.has_drafts(&reviewed))
@@ -820,6 +821,7 @@ fn review_migration(
         .map(|&rule| (rule, options.severity(rule)))
         .filter(|(_, severity)| tracing || severity.is_some())
         .collect();
+    let checked = rules::ByKind::new(&checked, |(rule, _)| rule);
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks = HeldLocks::default();
@@ -889,7 +891,7 @@ fn review_migration(
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
             }
-            for &(rule, severity) in &checked {
+            for &(rule, severity) in checked.of(unit.class.kind) {
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {

@@ -12,7 +12,7 @@ use sqlparser::ast::{AlterTableOperation, ColumnOption};
 use super::add_unique_constraint::{index_then_constraint, IndexConstraint, IndexConstraintKind};
 use super::fix::{not_valid_then_validate, Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, TokenKind};
@@ -25,6 +25,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN with an inline CHECK, UNIQUE, PRIMARY KEY or REFERENCES",
     doc: include_str!("../../rules/add-column-inline-constraint.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// What an inline constraint is.

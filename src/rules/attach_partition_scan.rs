@@ -19,7 +19,7 @@ use sqlparser::ast::{
 use super::context::unparsed_alter_clauses;
 use super::fix::{not_valid_then_validate, Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql;
 use crate::sql::name::fold_ident;
@@ -34,6 +34,7 @@ pub const RULE: Rule = Rule {
         "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
     doc: include_str!("../../rules/attach-partition-scan.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that attaches with SHARE UPDATE EXCLUSIVE on the parent, not ACCESS EXCLUSIVE.
