@@ -8,11 +8,11 @@
 //! report is the same as one after the other.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::shadow::{Baselines, NOT_APPLIED};
+use super::shadow::{Baselines, SetShadow, NOT_APPLIED};
 use super::{debugging, step_errors, MigrationReview, Review, ReviewOptions};
 use crate::advice::advise::Conversations;
 use crate::advice::draft::{Step, Validation};
@@ -37,7 +37,9 @@ pub(super) fn validate(
         .migrations
         .iter_mut()
         .enumerate()
-        .filter(|(_, migration)| migration.advice.is_some());
+        .filter(|(_, migration)| {
+            migration.advice.is_some() && !baselines.validated(&migration.path)
+        });
     let Some(shadow) = shadow else {
         for (_, migration) in advised {
             skip_all(migration, validate::without_shadow());
@@ -57,6 +59,50 @@ pub(super) fn validate(
     });
     let limit = options.shadow.concurrency.max(1);
     shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
+}
+
+/// Validates, while the replay goes on, the drafts of the migrations whose baselines are kept, once
+/// there are `--shadow-concurrency` of them (all that are left when the directory is `done`), and
+/// drops each baseline once its drafts are validated: the copies alive at once stay bounded by the
+/// concurrency instead of growing with the number of migrations (past `--shadow-max-size`, where
+/// the size watchdog ends the shadow's sessions). Only the built-in fixers' drafts are final here:
+/// with an LLM the drafts come after the whole review, and the baselines wait for them.
+pub(super) fn validate_kept(
+    review: &mut Review,
+    set_shadow: &mut SetShadow,
+    options: &ReviewOptions,
+    done: bool,
+) {
+    if options.advise.llm.is_some() {
+        return;
+    }
+    let limit = options.shadow.concurrency.max(1);
+    let kept: HashMap<PathBuf, String> = set_shadow
+        .baselines()
+        .templates()
+        .map(|(path, template)| (path.to_owned(), template.to_owned()))
+        .collect();
+    if kept.is_empty() || (kept.len() < limit && !done) {
+        return;
+    }
+    // They are among the last migrations reviewed.
+    let mut left = kept.len();
+    let mut batch = Vec::with_capacity(left);
+    for migration in review.migrations.iter_mut().rev() {
+        if left == 0 {
+            break;
+        }
+        if let Some(baseline) = kept.get(&migration.path) {
+            left -= 1;
+            batch.push((baseline.as_str(), migration));
+        }
+    }
+    let shadow = set_shadow.shadow();
+    let validations = batch.into_iter().map(|(baseline, migration)| {
+        validate_migration(shadow, baseline, migration, None, options)
+    });
+    shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
+    set_shadow.validated(kept.into_keys().collect());
 }
 
 /// The template holding the database just before `migration`, or the verdict its drafts get

@@ -287,6 +287,8 @@ pub struct Shadow {
     /// Stops statements that outrun the limits (see [`watchdog`]); aborted on drop.
     watchdog: Option<tokio::task::JoinHandle<()>>,
     limits: Limits,
+    /// `--shadow-concurrency`: how many validations make copies at once.
+    concurrency: usize,
     /// What the user should hear about the shadow (a privileged role accepted, leftovers swept).
     warnings: Vec<String>,
 }
@@ -425,6 +427,7 @@ impl Shadow {
             restricted_settings,
             watchdog: Some(watchdog),
             limits,
+            concurrency: options.concurrency.max(1),
         }))
     }
 
@@ -465,6 +468,16 @@ impl Shadow {
 
     pub fn version(&self) -> ServerVersion {
         self.version
+    }
+
+    /// `--shadow-max-size`: the cap on the size of the session's databases, in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.limits.max_size
+    }
+
+    /// `--shadow-concurrency`: how many drafts are validated at once, each in a copy of its own.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// What the report says about the shadow: "PostgreSQL 15.8 (migagent's ephemeral cluster)".
