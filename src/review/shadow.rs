@@ -84,6 +84,8 @@ pub(super) struct SetShadow<'s> {
 #[derive(Default)]
 pub(super) struct Baselines {
     kept: HashMap<PathBuf, Result<String, String>>,
+    /// What the trace knew of each kept baseline, for tracing drafts on copies of it.
+    known: HashMap<PathBuf, trace::Known>,
     validated: HashSet<PathBuf>,
 }
 
@@ -96,6 +98,11 @@ impl Baselines {
     /// `None` when none was asked for.
     pub fn get(&self, path: &Path) -> Option<&Result<String, String>> {
         self.kept.get(path)
+    }
+
+    /// What the trace knew of the database just before the migration at `path`, when it knew it.
+    pub fn known(&self, path: &Path) -> Option<&trace::Known> {
+        self.known.get(path)
     }
 
     /// Whether the migration's drafts were validated while the replay went on.
@@ -112,6 +119,7 @@ impl Baselines {
 
     pub fn extend(&mut self, other: Baselines) {
         self.kept.extend(other.kept);
+        self.known.extend(other.known);
         self.validated.extend(other.validated);
     }
 }
@@ -294,6 +302,10 @@ impl<'s> SetShadow<'s> {
             let started = std::time::Instant::now();
             let baseline = self.keep_baseline();
             log_baseline("kept a copy of the database before", path, started);
+            if baseline.is_ok() {
+                let known = self.known.for_a_copy();
+                self.baselines.known.insert(path.to_owned(), known);
+            }
             self.baselines.kept.insert(path.to_owned(), baseline);
         }
         let State::Working(work) = &self.state else {
@@ -362,6 +374,7 @@ impl<'s> SetShadow<'s> {
     /// Drops the baseline kept for a reviewed migration that turned out to get no drafts: a template
     /// per reviewed migration would otherwise stay until the end of the run.
     pub fn release_baseline(&mut self, path: &Path) {
+        self.baselines.known.remove(path);
         if let Some(Ok(baseline)) = self.baselines.kept.remove(path) {
             self.drop_baseline(
                 &baseline,
@@ -374,6 +387,7 @@ impl<'s> SetShadow<'s> {
     /// Drops the baselines of the migrations at `paths`, whose drafts are validated now.
     pub fn validated(&mut self, paths: Vec<PathBuf>) {
         for path in paths {
+            self.baselines.known.remove(&path);
             if let Some(Ok(baseline)) = self.baselines.kept.remove(&path) {
                 self.drop_baseline(
                     &baseline,

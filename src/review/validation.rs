@@ -20,6 +20,7 @@ use crate::advice::llm::Conversation;
 use crate::advice::Advice;
 use crate::schema::Catalog;
 use crate::shadow::session::Shadow;
+use crate::shadow::trace::Known;
 use crate::sql;
 use crate::validate::{self, Original, Timing, Validator};
 
@@ -50,8 +51,12 @@ pub(super) fn validate(
         let conversation = conversations.remove(&index);
         async move {
             match baseline_of(migration, baselines) {
-                Ok(baseline) => {
-                    validate_migration(shadow, baseline, migration, conversation, options).await
+                Ok(template) => {
+                    let kept = Kept {
+                        template,
+                        known: baselines.known(&migration.path),
+                    };
+                    validate_migration(shadow, kept, migration, conversation, options).await
                 }
                 Err(skipped) => skip_all(migration, skipped),
             }
@@ -77,14 +82,12 @@ pub(super) fn validate_kept(
         return;
     }
     let limit = options.shadow.concurrency.max(1);
-    let kept: HashMap<PathBuf, String> = set_shadow
-        .baselines()
-        .templates()
-        .map(|(path, template)| (path.to_owned(), template.to_owned()))
-        .collect();
+    let baselines = set_shadow.baselines();
+    let kept: HashMap<&Path, &str> = baselines.templates().collect();
     if kept.is_empty() || (kept.len() < limit && !done) {
         return;
     }
+    let paths: Vec<PathBuf> = kept.keys().map(|path| path.to_path_buf()).collect();
     // They are among the last migrations reviewed.
     let mut left = kept.len();
     let mut batch = Vec::with_capacity(left);
@@ -92,17 +95,28 @@ pub(super) fn validate_kept(
         if left == 0 {
             break;
         }
-        if let Some(baseline) = kept.get(&migration.path) {
+        if let Some(&template) = kept.get(migration.path.as_path()) {
             left -= 1;
-            batch.push((baseline.as_str(), migration));
+            let kept = Kept {
+                template,
+                known: baselines.known(&migration.path),
+            };
+            batch.push((kept, migration));
         }
     }
     let shadow = set_shadow.shadow();
-    let validations = batch.into_iter().map(|(baseline, migration)| {
-        validate_migration(shadow, baseline, migration, None, options)
-    });
+    let validations = batch
+        .into_iter()
+        .map(|(kept, migration)| validate_migration(shadow, kept, migration, None, options));
     shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
-    set_shadow.validated(kept.into_keys().collect());
+    set_shadow.validated(paths);
+}
+
+/// A migration's baseline: the template, and what the trace knew of it.
+#[derive(Clone, Copy)]
+struct Kept<'b> {
+    template: &'b str,
+    known: Option<&'b Known>,
 }
 
 /// The template holding the database just before `migration`, or the verdict its drafts get
@@ -131,10 +145,10 @@ fn failed_on_shadow(migration: &MigrationReview) -> bool {
         .any(|s| s.trace.as_ref().is_some_and(|t| t.error.is_some()))
 }
 
-/// Validates one migration's advice on a copy of `baseline`.
+/// Validates one migration's advice on copies of its `baseline`.
 async fn validate_migration(
     shadow: &Shadow,
-    baseline: &str,
+    baseline: Kept<'_>,
     migration: &mut MigrationReview,
     conversation: Option<Conversation>,
     options: &ReviewOptions,
@@ -156,7 +170,10 @@ async fn validate_migration(
         parsed: &parsed,
         sections,
     };
-    let mut validator = Validator::new(shadow, baseline, original, &rules);
+    let mut validator = Validator::new(shadow, baseline.template, original, &rules);
+    if let Some(known) = baseline.known {
+        validator = validator.knowing(known);
+    }
     validate_advice(
         &mut validator,
         advice,
