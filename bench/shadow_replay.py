@@ -26,8 +26,10 @@ of its directories (default: the four that apply cleanly on PostgreSQL 15). For 
 
 With `--whole-dir` every migration of each history is reviewed (`migagent review --shadow auto --no-cache
 DIR`: every statement is applied with its trace, none as untraced history) and timed next to the same
-psql replay; `--save DIR` writes each history's whole-directory JSON report there and `--compare DIR` fails
-when a report's findings or traces (durations left out) differ from the saved ones, for checking that a
+psql replay, with the CPU time (user + system) of each: psql and the server backend that served it (read
+from the postmaster's reaped children in /proc), and migagent with its own cluster's processes (its waited-for
+descendants); `--save DIR` writes each history's whole-directory JSON report there and `--compare DIR` fails
+when a report's findings, traces (durations left out) or drafts' verdicts differ from the saved ones, for checking that a
 change kept what the trace sees. `--generated N,N,...` adds generated directories of N small migration
 files each (a table with a primary key and a foreign key to the previous one, an index, and every tenth
 file an ALTER TABLE of an earlier table), to show how the cost grows with the number of files.
@@ -351,12 +353,19 @@ def generated_history(directory, files):
 
 
 def comparable(report, directory):
-    """What a change to the shadow's speed must not change: findings and traces, durations left out."""
+    """What a change to the shadow's speed must not change: findings, traces (durations left out) and
+    the validator's verdicts on the drafts."""
     def trace(statement):
         t = dict(statement.get("trace") or {})
         t.pop("duration_ms", None)
         return t
-    return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"], "traces": [trace(s) for s in m["statements"]]}
+
+    def verdicts(migration):
+        drafts = (migration.get("advice") or {}).get("drafts", [])
+        return [{"source": d["source"], "kind": d["kind"], "data_loss": d.get("data_loss"),
+                 "validation": d["validation"]} for d in drafts]
+    return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"],
+             "traces": [trace(s) for s in m["statements"]], "verdicts": verdicts(m)}
             for m in report["migrations"]]
 
 
@@ -388,7 +397,7 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
             now = comparable(report, directory)
             if before != now:
                 differing = [b["path"] for b, a in zip(before, now) if b != a] or ["(the list of migrations)"]
-                raise Failure(f"findings or traces differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
+                raise Failure(f"findings, traces or verdicts differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
             result["compared"] = True
     return result
 
@@ -401,7 +410,7 @@ def print_whole_dir_table(results, runs, notes):
         print(f"{r['history']:26} {r['files']:6} {r['statements']:6} {seconds(r['psql'])} {seconds(r['whole'])} "
               f"{ratio(r['whole_over_psql']):>11} {1000 * r['whole'] / r['files']:8.2f} {seconds(r['psql_cpu'])} "
               f"{seconds(r['whole_cpu'])} {ratio(r['whole_cpu'] / r['psql_cpu'] if r['psql_cpu'] else None)}"
-              + ("  (same findings and traces)" if r.get("compared") else ""))
+              + ("  (same findings, traces and verdicts)" if r.get("compared") else ""))
     print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review --shadow auto "
           "--no-cache DIR` (initdb, start and teardown included); cpu: user + system seconds of the same run "
           "(psql: psql and its server backend; review: migagent and its own cluster's processes)")
