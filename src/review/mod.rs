@@ -599,6 +599,9 @@ fn review_set(
                         .insert(reviewed.path.clone(), context);
                 }
                 review.migrations.push(reviewed);
+                if let Some(set_shadow) = &mut set_shadow {
+                    validation::validate_kept(review, set_shadow, options, false);
+                }
             } else {
                 if let Some(set_shadow) = &mut set_shadow {
                     if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
@@ -612,10 +615,11 @@ fn review_set(
             Some(parsed)
         },
     );
-    set_shadow
-        .as_mut()
-        .map(SetShadow::take_baselines)
-        .unwrap_or_default()
+    let Some(mut set_shadow) = set_shadow else {
+        return Baselines::new();
+    };
+    validation::validate_kept(review, &mut set_shadow, options, true);
+    set_shadow.take_baselines()
 }
 
 /// A history migration the shadow could not apply: with `--shadow require` an input problem (exit 2);
