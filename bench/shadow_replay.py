@@ -26,8 +26,10 @@ of its directories (default: the four that apply cleanly on PostgreSQL 15). For 
 
 With `--whole-dir` every migration of each history is reviewed (`migagent review --shadow auto --no-cache
 DIR`: every statement is applied with its trace, none as untraced history) and timed next to the same
-psql replay; `--save DIR` writes each history's whole-directory JSON report there and `--compare DIR` fails
-when a report's findings or traces (durations left out) differ from the saved ones, for checking that a
+psql replay, with the CPU time (user + system) of each: psql and the server backend that served it (read
+from the postmaster's reaped children in /proc), and migagent with its own cluster's processes (its waited-for
+descendants); `--save DIR` writes each history's whole-directory JSON report there and `--compare DIR` fails
+when a report's findings, traces (durations left out) or drafts' verdicts differ from the saved ones, for checking that a
 change kept what the trace sees. `--generated N,N,...` adds generated directories of N small migration
 files each (a table with a primary key and a foreign key to the previous one, an index, and every tenth
 file an ALTER TABLE of an earlier table), to show how the cost grows with the number of files.
@@ -42,6 +44,7 @@ import argparse
 import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import statistics
@@ -149,16 +152,31 @@ class Cluster:
             raise Failure(f"{program} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}{log}")
 
     def psql(self, database, *args):
-        """Runs psql as the database superuser over the socket; returns the wall-clock seconds."""
+        """Runs psql as the database superuser over the socket; returns the wall-clock seconds and the
+        CPU seconds of psql and of the server's backend that served it."""
         command = [os.path.join(self.pg_bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
                    "-p", PORT, "-U", "postgres", "-d", database, *args]
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), children_cpu() + self.reaped_cpu()
         completed = subprocess.run(command, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if completed.returncode != 0:
             raise Failure(f"psql stopped ({completed.returncode}) on database {database}; the history does not "
                           f"apply on this server, so there is nothing to compare:\n{completed.stderr[-3000:]}")
-        return elapsed
+        # The backend has exited with psql's session; the postmaster reaps it a moment later.
+        time.sleep(0.2)
+        return elapsed, children_cpu() + self.reaped_cpu() - cpu_before
+
+    def reaped_cpu(self):
+        """CPU seconds of the server's exited backends (the postmaster's reaped children), from /proc."""
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as pid_file:
+                pid = pid_file.readline().strip()
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # Fields 16 and 17 of proc(5) (cutime, cstime), counted after the ")" that ends the name.
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
     def server_version(self):
         return subprocess.run([os.path.join(self.pg_bin, "postgres"), "--version"],
@@ -167,27 +185,34 @@ class Cluster:
 
 def migagent(binary, args, cache_home):
     """Runs `migagent review --format json … ARGS` with XDG_CACHE_HOME=cache_home.
-    Returns (seconds, exit code, parsed report or None, stderr)."""
+    Returns (seconds, exit code, parsed report or None, stderr, CPU seconds): the CPU time is user +
+    system of migagent and its descendants it waited for (its own cluster's server processes)."""
     command = [binary, "review", "--format", "json", "--fail-on", "never", "--llm", "off", *args]
     environment = dict(os.environ, XDG_CACHE_HOME=cache_home)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu()
     try:
         completed = subprocess.run(command, capture_output=True, text=True, env=environment,
                                    timeout=MIGAGENT_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise Failure(f"`{' '.join(command)}` did not finish within {MIGAGENT_TIMEOUT} s")
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, children_cpu() - cpu_before
     try:
         report = json.loads(completed.stdout) if completed.stdout.strip() else None
     except json.JSONDecodeError:
         report = None
-    return elapsed, completed.returncode, report, completed.stderr
+    return elapsed, completed.returncode, report, completed.stderr, cpu
+
+
+def children_cpu():
+    """User + system seconds of the waited-for child processes so far (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def checked(command_text, run):
     """The report of a migagent run that completed and reviewed everything; else a Failure that shows
     its stderr, its input problems and the migrations that failed on the shadow."""
-    _, code, report, stderr = run
+    _, code, report, stderr, _ = run
     problems = report["problems"] if report else []
     apply_failed = [f"{m['path']}:{f['line']}: {f['message']}" for m in (report or {}).get("migrations", [])
                     for f in m["findings"] if f["rule"] == "apply-failed"]
@@ -205,7 +230,7 @@ def checked(command_text, run):
 
 def rejected_flag(run, flag):
     """Whether the binary refused `flag` as an unknown argument (a version before it existed)."""
-    _, code, _, stderr = run
+    _, code, _, stderr, _ = run
     return code == 2 and f"'{flag}'" in stderr
 
 
@@ -220,9 +245,10 @@ def shadow_seen(report):
         f.get("confirmed_by_shadow") is not None for m in report["migrations"] for f in m["findings"])
 
 
-def timed_runs(binary, args, cache_home, runs, label, notes):
+def timed_runs(binary, args, cache_home, runs, label, notes, cpu=None):
     """`runs` timings of one migagent command, each run checked, and the last report; (None, None) when
-    the binary rejects `--no-cache`. What a run said on stderr is noted."""
+    the binary rejects `--no-cache`. What a run said on stderr is noted. Each run's CPU seconds go to
+    `cpu` when given."""
     timings, report, said = [], None, set()
     command = f"migagent review --format json {' '.join(args)}"
     for _ in range(runs):
@@ -233,6 +259,8 @@ def timed_runs(binary, args, cache_home, runs, label, notes):
             return None, None
         report = checked(command, run)
         timings.append(run[0])
+        if cpu is not None:
+            cpu.append(run[4])
         said.update(line for line in run[3].splitlines() if line.strip())
     notes += [f"{label}: `{' '.join(args[:-1])}` said on stderr: {line}" for line in sorted(said)]
     return timings, report
@@ -273,7 +301,8 @@ def psql_baseline(pg_bin, files, runs):
             cluster.psql("postgres", "-c", f"CREATE DATABASE {database}")
             timings.append(cluster.psql(database, *arguments))
             cluster.psql("postgres", "-c", f"DROP DATABASE {database}")
-        return min(timings), cluster.server_version()
+        (best, cpu) = min(timings)
+        return best, cpu, cluster.server_version()
 
 
 def measure(name, corpus, binary, pg_bin, runs, notes):
@@ -286,7 +315,7 @@ def measure(name, corpus, binary, pg_bin, runs, notes):
         result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
                   "statements": statements, "last": last}
         with tempfile.TemporaryDirectory(prefix="shadow-replay-up-") as scratch:
-            result["psql"], result["server"] = psql_baseline(pg_bin, psql_inputs(migrations, scratch), runs)
+            result["psql"], _, result["server"] = psql_baseline(pg_bin, psql_inputs(migrations, scratch), runs)
 
         static, _ = timed_runs(binary, ["--shadow", "off", last], cache_home, runs, name, notes)
         result["static"] = min(static)
@@ -324,12 +353,19 @@ def generated_history(directory, files):
 
 
 def comparable(report, directory):
-    """What a change to the shadow's speed must not change: findings and traces, durations left out."""
+    """What a change to the shadow's speed must not change: findings, traces (durations left out) and
+    the validator's verdicts on the drafts."""
     def trace(statement):
         t = dict(statement.get("trace") or {})
         t.pop("duration_ms", None)
         return t
-    return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"], "traces": [trace(s) for s in m["statements"]]}
+
+    def verdicts(migration):
+        drafts = (migration.get("advice") or {}).get("drafts", [])
+        return [{"source": d["source"], "kind": d["kind"], "data_loss": d.get("data_loss"),
+                 "validation": d["validation"]} for d in drafts]
+    return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"],
+             "traces": [trace(s) for s in m["statements"]], "verdicts": verdicts(m)}
             for m in report["migrations"]]
 
 
@@ -340,10 +376,13 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
         result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
                   "statements": statements}
         with tempfile.TemporaryDirectory(prefix="shadow-replay-up-") as scratch:
-            result["psql"], result["server"] = psql_baseline(pg_bin, psql_inputs(migrations, scratch), runs)
+            result["psql"], result["psql_cpu"], result["server"] = psql_baseline(
+                pg_bin, psql_inputs(migrations, scratch), runs)
+        cpu = []
         whole, report = timed_runs(binary, ["--shadow", "auto", "--no-cache", directory], cache_home, runs,
-                                   name, notes)
+                                   name, notes, cpu)
         result["whole"] = min(whole)
+        result["whole_cpu"] = cpu[whole.index(result["whole"])]
         result["whole_over_psql"] = result["whole"] / result["psql"]
         if not shadow_seen(report):
             notes.append(f"{name}: whole directory: {NO_SIGN_OF_SHADOW}")
@@ -358,20 +397,23 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
             now = comparable(report, directory)
             if before != now:
                 differing = [b["path"] for b, a in zip(before, now) if b != a] or ["(the list of migrations)"]
-                raise Failure(f"findings or traces differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
+                raise Failure(f"findings, traces or verdicts differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
             result["compared"] = True
     return result
 
 
 def print_whole_dir_table(results, runs, notes):
     print(f"{results[0]['server']}; best of {runs}; seconds, whole process; every migration reviewed")
-    print(f"{'history':26} {'files':>6} {'stmts':>6} {'psql':>8} {'review':>8} {'review/psql':>11} {'ms/file':>8}")
+    print(f"{'history':26} {'files':>6} {'stmts':>6} {'psql':>8} {'review':>8} {'review/psql':>11} {'ms/file':>8} "
+          f"{'psql cpu':>8} {'rev. cpu':>8} {'cpu ratio':>9}")
     for r in results:
         print(f"{r['history']:26} {r['files']:6} {r['statements']:6} {seconds(r['psql'])} {seconds(r['whole'])} "
-              f"{ratio(r['whole_over_psql']):>11} {1000 * r['whole'] / r['files']:8.2f}"
-              + ("  (same findings and traces)" if r.get("compared") else ""))
+              f"{ratio(r['whole_over_psql']):>11} {1000 * r['whole'] / r['files']:8.2f} {seconds(r['psql_cpu'])} "
+              f"{seconds(r['whole_cpu'])} {ratio(r['whole_cpu'] / r['psql_cpu'] if r['psql_cpu'] else None)}"
+              + ("  (same findings, traces and verdicts)" if r.get("compared") else ""))
     print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review --shadow auto "
-          "--no-cache DIR` (initdb, start and teardown included)")
+          "--no-cache DIR` (initdb, start and teardown included); cpu: user + system seconds of the same run "
+          "(psql: psql and its server backend; review: migagent and its own cluster's processes)")
     for note in notes:
         print(f"note: {note}")
 

@@ -202,13 +202,14 @@ pub struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return ExitCode::from(if error.use_stderr() {
-                EXIT_ERROR
-            } else {
-                EXIT_OK
-            });
+        Err(error) if error.use_stderr() => {
+            // A usage error quotes the arguments, which a CI job may take from the pull request.
+            escape::eprint(error.render().to_string().trim_end());
+            return ExitCode::from(EXIT_ERROR);
+        }
+        Err(help) => {
+            let _ = help.print();
+            return ExitCode::from(EXIT_OK);
         }
     };
     let result = match cli.command {
@@ -223,7 +224,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(UsageError(message)) => {
             // Messages can quote the repository (a line of migagent.toml in a parse error).
-            eprintln!("error: {}", escape::lines(&message));
+            escape::eprint(&format!("error: {message}"));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -321,10 +322,7 @@ fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
         rules_url: plan.rules_url.as_deref(),
         working_dir: &plan.working_dir,
     };
-    print_stdout(&as_logged(
-        report::render(&review, plan.format, &context),
-        plan.format,
-    ));
+    print_report(&review, plan.format, &context);
     if plan.format == Format::Github {
         append_step_summary(&report::render(&review, Format::Markdown, &context));
     }
@@ -372,10 +370,10 @@ fn append_step_summary(markdown: &str) {
         .open(&path)
         .and_then(|mut file| file.write_all(markdown.as_bytes()));
     if let Err(error) = appended {
-        eprintln!(
+        escape::eprint(&format!(
             "warning: cannot append the report to $GITHUB_STEP_SUMMARY ({}): {error}",
-            Path::new(&path).display()
-        );
+            escape::path(Path::new(&path))
+        ));
     }
 }
 
@@ -1003,16 +1001,20 @@ fn relative_to(config_dir: &Path, cwd: &Path, path: PathBuf) -> PathBuf {
         .unwrap_or(joined)
 }
 
-/// The report as stdout prints it. The text report shows the migrations' own names and SQL, none of
-/// which may run as a workflow command in a GitHub Actions log. The other formats are read by tools,
-/// which wrapping would break, and need none: JSON and SARIF hold their data escaped, and every line
-/// of the `github` format is a command migagent chose (the runner then never tries the legacy syntax
-/// on it) or migagent's own summary.
-fn as_logged(report: String, format: Format) -> String {
-    if format == Format::Text && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        return report::commands_stopped(&report, &advice::prompt::nonce());
+/// Prints the report on stdout. The text and Markdown reports show the migrations' own names and
+/// SQL, none of which may run as a workflow command in a GitHub Actions log (a report redirected to a
+/// file is not the log, and stays as it is). The other formats are read by tools, which wrapping
+/// would break, and need none: JSON and SARIF hold their data escaped, and every line of the `github`
+/// format is a command migagent chose (the runner then never tries the legacy syntax on it) or
+/// migagent's own summary. A closed pipe (`migagent … | head`) is not an error.
+fn print_report(review: &Review, format: Format, context: &report::Context) {
+    let shows_data = matches!(format, Format::Text | Format::Markdown);
+    if shows_data && escape::goes_to_actions_log(std::io::stdout()) {
+        let report = report::render(review, format, context);
+        return print_stdout(&escape::commands_stopped(&report, &crate::nonce::nonce()));
     }
-    report
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = report::write(review, format, context, &mut stdout).and_then(|()| stdout.flush());
 }
 
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.

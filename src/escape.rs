@@ -10,8 +10,12 @@
 use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::Write;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// `text` with every character that is not safe to print written as an escape: `\n`, `\r`, `\t`,
 /// `\x1b` for the other ASCII controls, `\u{202e}` for the rest.
@@ -85,6 +89,41 @@ fn escape_chars(text: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether what goes to `stream` lands in a GitHub Actions job's log, where the runner reads
+/// workflow commands: inside GitHub Actions (`GITHUB_ACTIONS=true`), unless redirected to a file (a
+/// report written for a comment or an artifact is not the log).
+pub fn goes_to_actions_log(stream: impl AsFd) -> bool {
+    let to_file = || {
+        let file = File::from(stream.as_fd().try_clone_to_owned().ok()?);
+        file.metadata().ok().map(|m| m.is_file())
+    };
+    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") && to_file() != Some(true)
+}
+
+/// `text` between `::stop-commands::TOKEN` and `::TOKEN::`, for a log on GitHub Actions. The runner
+/// reads two syntaxes of workflow command, `::command::` at a line's start and the legacy
+/// `##[command]` anywhere in a line, and while stopped it runs neither, only the token's resume: so a
+/// name, comment or model text that looks like a command stays text, whichever syntax it tries.
+/// `token` must be unguessable, or the data could resume processing itself.
+pub fn commands_stopped(text: &str, token: &str) -> String {
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    format!("::stop-commands::{token}\n{text}{newline}::{token}::\n")
+}
+
+/// Writes one of migagent's messages (`warning: …`, `error: …`) to stderr. Messages quote file names,
+/// SQL and server errors: escaped as [`lines`], and in a GitHub Actions log between stopped
+/// commands (with one unguessable token per run), so nothing they quote runs as a workflow command.
+pub fn eprint(message: &str) {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    let mut text = lines(message).into_owned();
+    text.push('\n');
+    let stderr = std::io::stderr();
+    if goes_to_actions_log(&stderr) {
+        text = commands_stopped(&text, TOKEN.get_or_init(crate::nonce::nonce));
+    }
+    let _ = stderr.lock().write_all(text.as_bytes());
+}
+
 fn push_bytes(out: &mut String, bytes: &[u8]) {
     for byte in bytes {
         let _ = write!(out, "\\x{byte:02x}");
@@ -121,6 +160,18 @@ mod tests {
     fn escaping_twice_changes_nothing() {
         let once = text("x\x1by\nz\u{202e}");
         assert_eq!(text(&once), once);
+    }
+
+    #[test]
+    fn stopped_commands_end_with_the_token_on_its_own_line() {
+        assert_eq!(
+            commands_stopped("a\nb", "t0k"),
+            "::stop-commands::t0k\na\nb\n::t0k::\n"
+        );
+        assert_eq!(
+            commands_stopped("a\n", "t0k"),
+            "::stop-commands::t0k\na\n::t0k::\n"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod escape;
 pub mod files;
 pub mod init;
 pub mod migration;
+pub mod nonce;
 pub mod pg;
 pub mod postgres;
 pub mod report;

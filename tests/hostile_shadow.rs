@@ -317,6 +317,7 @@ fn a_repository_cannot_allow_an_untrusted_extension_on_its_own_word() {
     assert_eq!(output.status.code(), Some(2), "{all}");
     assert!(
         all.contains("allows the extension(s) file_fdw under `[shadow] extensions`")
+            && all.contains("Pass `--shadow-extension file_fdw` in the CI job")
             && all.contains("MIGAGENT_TRUST_CONFIG_EXTENSIONS=1"),
         "{all}"
     );
@@ -506,5 +507,40 @@ fn a_statement_beyond_the_temporary_file_limit_is_stopped() {
             && failures[0].contains("--shadow-max-size"),
         "{}",
         show(&output)
+    );
+}
+
+/// The hint that suggests `--shadow-extension` names the extension the migrations asked for: one
+/// PostgreSQL has but does not trust (a reviewed migration's finding), and one this server does not
+/// have at all (a history file, reviewed statically from there on).
+#[test]
+fn the_extension_hint_names_the_extension() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = project("extension-hint");
+    write_reviewed(&scratch, "CREATE EXTENSION dblink;\n");
+    let (output, migration) = json(&scratch, &["--no-cache"]);
+    let failures = apply_failures(&migration);
+    assert_eq!(failures.len(), 1, "{}", show(&output));
+    assert!(
+        failures[0].contains("`--shadow-extension dblink`")
+            && failures[0].contains("`[shadow] extensions = [\"dblink\"]`"),
+        "{}",
+        failures[0]
+    );
+
+    let scratch = Scratch::with_migrations(
+        "extension-hint-history",
+        &[("001_history.sql", "CREATE EXTENSION pg_net;\n")],
+    );
+    write_reviewed(&scratch, "CREATE TABLE t (id bigint);\n");
+    let (output, _) = json(&scratch, &["--no-cache"]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let all = show(&output);
+    assert!(
+        all.contains("does not have the extension pg_net installed")
+            && all.contains("`--shadow-extension pg_net`"),
+        "{all}"
     );
 }

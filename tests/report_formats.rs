@@ -750,42 +750,29 @@ fn runner_commands(log: &str) -> Vec<String> {
     ran
 }
 
-/// Legacy `##[command]`s in names and SQL run nothing in a GitHub Actions log: the text report runs
-/// there between `::stop-commands::TOKEN` and `::TOKEN::` with a token of its run, the `github`
+/// Legacy `##[command]`s in names and SQL run nothing in a GitHub Actions log: the text and Markdown
+/// reports, and what migagent says on stderr, run there between `::stop-commands::TOKEN` and
+/// `::TOKEN::` with a token of their run, the `github`
 /// format's lines are all migagent's own annotations, and JSON and SARIF spell the `[` as `\u005b`.
 fn assert_legacy_commands_inert(project: &Project) {
-    let plain = project.report("text");
-    assert!(
-        plain.contains(LEGACY_COMMANDS),
-        "the test shows them: {plain}"
-    );
-    let in_github_actions = || {
-        let output = (project.run(&["--shadow", "off", "--format", "text", DIR, MISSING]))
-            .env("GITHUB_ACTIONS", "true")
-            .output()
-            .expect("the binary runs");
-        String::from_utf8(output.stdout).expect("reports are UTF-8")
-    };
-    let (logged, again) = (in_github_actions(), in_github_actions());
-    let token = logged
-        .lines()
-        .next()
-        .and_then(|line| line.strip_prefix("::stop-commands::"))
-        .expect("the report starts by stopping commands");
-    assert!(
-        token.len() >= 32 && !again.contains(token) && !plain.contains(token),
-        "an unguessable token of this run: {token}"
-    );
-    assert_eq!(
-        logged,
-        format!("::stop-commands::{token}\n{plain}::{token}::\n")
-    );
-    assert_eq!(runner_commands(&logged), ["stop-commands", token]);
-    let unstopped = runner_commands(&plain);
-    assert!(
-        unstopped.contains(&"error".to_owned()),
-        "without the stop the runner would run them: {unstopped:?}"
-    );
+    for format in ["text", "markdown"] {
+        let plain = project.report(format);
+        assert!(
+            plain.contains(LEGACY_COMMANDS),
+            "{format}: the test shows them: {plain}"
+        );
+        let in_github_actions = || {
+            let run = project.run(&["--shadow", "off", "--format", format, DIR, MISSING]);
+            String::from_utf8(in_actions(run).stdout).expect("reports are UTF-8")
+        };
+        let (logged, again) = (in_github_actions(), in_github_actions());
+        let token = assert_commands_stopped(&logged, &plain);
+        assert!(
+            !again.contains(token),
+            "{format}: a token of this run: {token}"
+        );
+    }
+    assert_stderr_inert(project);
 
     let github = project.report("github");
     let annotations = github.lines().filter(|l| l.starts_with("::")).count();
@@ -804,6 +791,70 @@ fn assert_legacy_commands_inert(project: &Project) {
             parse_json(&report).to_string().contains(LEGACY_COMMANDS),
             "{format}: the same data: {report}"
         );
+    }
+}
+
+/// `mut command` run as a step of GitHub Actions, its log the runner reads.
+fn in_actions(mut command: Command) -> Output {
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .expect("the binary runs")
+}
+
+/// `logged` is `plain` between `::stop-commands::TOKEN` and `::TOKEN::`, with an unguessable token,
+/// and the runner runs nothing else in it, where it would run `plain`'s commands; returns the token.
+fn assert_commands_stopped<'a>(logged: &'a str, plain: &str) -> &'a str {
+    let token = logged
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("::stop-commands::"))
+        .unwrap_or_else(|| panic!("the log starts by stopping commands: {logged}"));
+    assert!(
+        token.len() >= 32 && !plain.contains(token),
+        "an unguessable token of this run: {token}"
+    );
+    assert_eq!(
+        logged,
+        format!("::stop-commands::{token}\n{plain}::{token}::\n")
+    );
+    assert_eq!(runner_commands(logged), ["stop-commands", token]);
+    let unstopped = runner_commands(plain);
+    assert!(
+        unstopped.contains(&"error".to_owned()),
+        "without the stop the runner would run them: {unstopped:?}"
+    );
+    token
+}
+
+/// What migagent says on stderr quotes paths and arguments (an error, a warning, a usage error):
+/// in a GitHub Actions log it runs no workflow command either.
+fn assert_stderr_inert(project: &Project) {
+    let hostile = format!("no|dir\n::error::forged {LEGACY_COMMANDS}");
+    // Under a file, where no directory can be made.
+    let report_file = format!("markdown={DIR}/0001_init.sql/{hostile}/comment.md");
+    let summary = project.0.join(&hostile).join("summary.md");
+    let cases = [
+        (
+            "an error",
+            project.run(&["--shadow", "off", "--report-file", &report_file, DIR]),
+        ),
+        ("a warning", {
+            let mut run = project.run(&["--shadow", "off", "--format", "github", DIR]);
+            run.env("GITHUB_STEP_SUMMARY", &summary);
+            run
+        }),
+        ("a usage error", project.run(&["--fail-on", &hostile, DIR])),
+    ];
+    for (what, mut command) in cases {
+        let plain = command.output().expect("the binary runs");
+        let plain = String::from_utf8(plain.stderr).unwrap();
+        assert!(
+            plain.contains("forged"),
+            "{what}: the test shows it: {plain}"
+        );
+        let logged = String::from_utf8(in_actions(command).stderr).unwrap();
+        assert_commands_stopped(&logged, &plain);
     }
 }
 

@@ -82,9 +82,19 @@ fn dump(catalog: &Catalog, types: &HashMap<String, String>) -> Dump {
             .partition_of
             .as_ref()
             .map_or(String::new(), |parent| format!(" partition of {parent}"));
+        let key = relation
+            .partition_key
+            .as_ref()
+            .map_or(String::new(), |key| {
+                format!(" by {} ({})", key.strategy, key.expressions.join(", "))
+            });
         lines.insert(
             format!("relation {}", relation.name),
-            format!("{:?}{partition_of} ({})", relation.kind, columns.join(", ")),
+            format!(
+                "{:?}{partition_of}{key} ({})",
+                relation.kind,
+                columns.join(", ")
+            ),
         );
         for column in &relation.columns {
             lines.insert(
@@ -352,8 +362,8 @@ const CONSTRAINTS: &[&str] = &[
          FOREIGN KEY (user_id) REFERENCES users, CONSTRAINT one_per_user UNIQUE (user_id, room_id));",
 ];
 
-/// Partitioned tables: partitions created and attached, an index on the parent only, indexes
-/// the partitions get from their parent, a detached partition.
+/// Partitioned tables (their keys too): partitions created and attached, an index on the parent
+/// only, indexes the partitions get from their parent, a detached partition.
 const PARTITIONS: &[&str] = &[
     "CREATE TABLE measurements (city_id int NOT NULL, logdate date NOT NULL, peak int)
          PARTITION BY RANGE (logdate);
@@ -368,7 +378,9 @@ const PARTITIONS: &[&str] = &[
          FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
      CREATE TABLE measurements_2022 PARTITION OF measurements
          FOR VALUES FROM ('2022-01-01') TO ('2023-01-01');
-     ALTER TABLE measurements DETACH PARTITION measurements_2022;",
+     ALTER TABLE measurements DETACH PARTITION measurements_2022;
+     CREATE TABLE readings (sensor text, at date, value int) PARTITION BY LIST (lower(sensor));
+     CREATE TABLE buckets (id bigint, \"Kind\" text) PARTITION BY HASH (id, \"Kind\");",
 ];
 
 /// Enums, domains with and without checks, composite and range types; renamed types and values.

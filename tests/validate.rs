@@ -7,9 +7,12 @@ mod common;
 
 use common::validation::Fixture;
 use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, Validation};
-use migagent::migration::Transaction;
+use migagent::migration::{Section, Transaction};
 use migagent::review::{self, ReviewOptions};
-use migagent::sql;
+use migagent::shadow::apply::Script;
+use migagent::shadow::trace::{apply_traced, Known};
+use migagent::sql::{self, LineIndex};
+use migagent::validate::{Original, Validator};
 
 /// The history every case builds on: users and their orders, with a few rows, an index for the
 /// foreign key the cases add.
@@ -207,7 +210,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "forgets an object",
         &validation,
-        &["index orders_total_idx missing"],
+        &["index public.orders_total_idx missing"],
     );
 
     let validation = fixture.rewrite(
@@ -217,7 +220,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "changes a type",
         &validation,
-        &["column users.nickname is character varying(320), the original's is text"],
+        &["column public.users.nickname is character varying(320), the original's is text"],
     );
 
     let validation = fixture.rewrite(
@@ -231,8 +234,8 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
         "renames an index",
         &validation,
         &[
-            "index orders_status_idx missing",
-            "index orders_status_index left behind",
+            "index public.orders_status_idx missing",
+            "index public.orders_status_index left behind",
         ],
     );
 
@@ -247,7 +250,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "leaves a helper constraint behind",
         &validation,
-        &["constraint users.users_email_not_null left behind"],
+        &["constraint public.users.users_email_not_null left behind"],
     );
 
     let validation = fixture.rewrite(
@@ -257,7 +260,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "leaves a constraint NOT VALID",
         &validation,
-        &["constraint orders.orders_user_id_fkey is NOT VALID, the original's is validated"],
+        &["constraint public.orders.orders_user_id_fkey is NOT VALID, the original's is validated"],
     );
 
     let validation = fixture.rewrite(
@@ -284,7 +287,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
         "VALIDATE in the transaction that added the constraint",
         &validation,
         &[
-            "step 1 (ALTER TABLE, line 2 of the step) scans the existing table orders",
+            "step 1 (ALTER TABLE, line 2 of the step) scans the existing table public.orders",
             "holds SHARE ROW EXCLUSIVE",
         ],
     );
@@ -296,7 +299,7 @@ fn wrong_rewrites_are_rejected_with_the_reason() {
     assert_rejected(
         "still rewrites under ACCESS EXCLUSIVE",
         &validation,
-        &["rewrites the existing table orders under ACCESS EXCLUSIVE"],
+        &["rewrites the existing table public.orders under ACCESS EXCLUSIVE"],
     );
 
     let validation = fixture.rewrite(
@@ -339,7 +342,7 @@ fn downs_go_through_the_rollback_drill() {
     assert_rejected(
         "leaves an object behind",
         &validation,
-        &["column orders.note left behind after the down (it did not exist before the up)"],
+        &["column public.orders.note left behind after the down (it did not exist before the up)"],
     );
 
     let (validation, _) = fixture.down(ADD_INDEX, "DROP INDEX orders_state_idx;", false);
@@ -406,7 +409,7 @@ fn downs_go_through_the_rollback_drill() {
         validation
             .notes
             .iter()
-            .any(|n| n.contains("the values of column users.email")
+            .any(|n| n.contains("the values of column public.users.email")
                 && n.contains("data_loss is set although the draft said otherwise")),
         "{:?}",
         validation.notes
@@ -434,7 +437,7 @@ fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
     assert!(draft.data_loss, "data_loss is forced");
     assert!(
         validation.notes.iter().any(|n| n.starts_with(
-            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+            "column public.accounts.name comes back nullable (before the up it was NOT NULL)"
         )),
         "{:?}",
         validation.notes
@@ -448,7 +451,7 @@ fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
     assert_rejected(
         "a renamed column dropped and added again",
         &validation,
-        &["column accounts.name is nullable after the down, before the up it was NOT NULL"],
+        &["column public.accounts.name is nullable after the down, before the up it was NOT NULL"],
     );
     assert!(
         !draft.data_loss,
@@ -605,5 +608,95 @@ fn every_builtin_fixers_draft_is_accepted_on_its_own_fixture() {
         for draft in drafts.iter().filter(|d| kind == "rewrite" || drafted(d)) {
             assert_accepted(&format!("{rule}: {:?}", draft.body), &draft.validation);
         }
+    }
+}
+
+/// A baseline whose history was applied with the trace, and what the trace knows of it as of the
+/// copy, as the review hands it to the validator.
+fn traced_baseline(fixture: &mut Fixture, history: &str) -> (String, Known) {
+    let shadow = &mut fixture.shadow;
+    let database = shadow.create_database(None).unwrap();
+    let parsed = sql::parse_text(history);
+    let sections = [Section {
+        range: 0..history.len(),
+        transaction: Transaction::Wrapped,
+    }];
+    let lines = LineIndex::new(history);
+    let script = Script::new(history, &parsed, &sections, &lines);
+    let mut known = Known::default();
+    let traces = shadow.block_on(apply_traced(
+        &database.client,
+        &database.monitor,
+        &script,
+        &mut known,
+    ));
+    assert!(traces.iter().all(|t| t.applied), "{traces:#?}");
+    let baseline = shadow.seal_baseline(database, "traced").unwrap();
+    (baseline, known.for_a_copy())
+}
+
+#[test]
+fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let (baseline, known) = traced_baseline(&mut fixture, HISTORY);
+    let options = ReviewOptions::default();
+    let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
+    // Accepted, rejected for a rewrite (which the trace sees in the relations' file nodes), and
+    // steps that rename and re-create what the step before them made.
+    let cases: [(&str, &[(&str, bool)]); 4] = [
+        (
+            ADD_FOREIGN_KEY,
+            &[
+                (
+                    "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;",
+                    true,
+                ),
+                (
+                    "ALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;",
+                    true,
+                ),
+            ],
+        ),
+        (
+            "ALTER TABLE orders ALTER COLUMN total TYPE text;",
+            &[("ALTER TABLE orders ALTER COLUMN total TYPE text;", true)],
+        ),
+        (
+            ADD_INDEX,
+            &[
+                ("CREATE INDEX CONCURRENTLY orders_status_tmp ON orders (status);", false),
+                ("ALTER INDEX orders_status_tmp RENAME TO orders_status_idx;", true),
+            ],
+        ),
+        (
+            "CREATE TABLE archive (id bigint PRIMARY KEY); ALTER TABLE orders RENAME TO orders_old;",
+            &[
+                ("CREATE TABLE archive (id bigint PRIMARY KEY);", true),
+                ("ALTER TABLE orders RENAME TO orders_old;", true),
+            ],
+        ),
+    ];
+    for (original, steps) in cases {
+        let draft = rewrite(steps);
+        let parsed = sql::parse_text(original);
+        let sections = [Section {
+            range: 0..original.len(),
+            transaction: Transaction::Wrapped,
+        }];
+        let original = Original {
+            text: original,
+            parsed: &parsed,
+            sections: &sections,
+        };
+        let shadow = &fixture.shadow;
+        let whole = Validator::new(shadow, &baseline, original, &rules);
+        let knowing = Validator::new(shadow, &baseline, original, &rules).knowing(&known);
+        let (whole, knowing) = shadow.block_on(async {
+            let (mut whole, mut knowing) = (whole, knowing);
+            (whole.rewrite(&draft).await, knowing.rewrite(&draft).await)
+        });
+        assert_eq!(knowing, whole, "{}", original.text);
     }
 }

@@ -105,7 +105,7 @@ fn builtin_drafts_are_accepted_or_rejected_with_their_reason() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("rewrites the existing table orders under ACCESS EXCLUSIVE")),
+            .any(|r| r.contains("rewrites the existing table public.orders under ACCESS EXCLUSIVE")),
         "{reasons:#?}"
     );
     assert_eq!(builtin_validation(widen, "down")["status"], "accepted");
@@ -314,6 +314,115 @@ fn validations_at_once_report_what_one_at_a_time_do_and_leave_no_database() {
     assert!(statuses.iter().any(|s| s == "rejected"), "{statuses:?}");
 }
 
+/// A review on migagent's own shadow under `--shadow-max-size max_size`, validating `concurrency`
+/// migrations' drafts at once: it finds errors and has no input problem.
+fn review_under_cap(scratch: &Scratch, max_size: &str, concurrency: &str) -> Value {
+    let cap = [
+        "--shadow",
+        "auto",
+        "--no-cache",
+        "--shadow-max-size",
+        max_size,
+        "--shadow-concurrency",
+        concurrency,
+    ];
+    let (code, report) = review(scratch, &cap);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["problems"], Value::Array(Vec::new()), "{report:#}");
+    report
+}
+
+/// More reviewed migrations with drafts than copies of the database fit under `--shadow-max-size`:
+/// the copy kept before each of them for validating its drafts must not live until the end of the run,
+/// where together they passed the cap and the size watchdog ended the shadow's sessions (an
+/// `apply-failed … 08006` on a migration that is fine). Every draft is still validated.
+#[test]
+fn copies_kept_for_validating_drafts_stay_under_a_small_size_cap() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    // An empty database takes about 7.5 MB on PostgreSQL 15: 16 copies are about twice the cap.
+    const MIGRATIONS: usize = 16;
+    let files: Vec<(String, String)> =
+        std::iter::once(("0001_orders.sql".to_owned(), HISTORY.to_owned()))
+            .chain((0..MIGRATIONS).map(|i| {
+                (
+                    format!("{:04}_index_{i}.sql", i + 2),
+                    format!("CREATE INDEX orders_status_{i}_idx ON orders (status);\n"),
+                )
+            }))
+            .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let scratch = Scratch::with_migrations("size-cap", &files);
+    let report = review_under_cap(&scratch, "64MB", "2");
+    let migrations = report["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), MIGRATIONS + 1);
+    for migration in &migrations[1..] {
+        let rules: Vec<&str> = migration["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert!(!rules.contains(&"apply-failed"), "{migration:#}");
+        assert!(rules.contains(&"index-not-concurrent"), "{migration:#}");
+        for kind in ["rewrite", "down"] {
+            let validation = builtin_validation(migration, kind);
+            assert_eq!(validation["status"], "accepted", "{kind}: {migration:#}");
+        }
+    }
+}
+
+/// Under a cap that leaves no room for a copy of the database beside it, drafts are not validated,
+/// with the reason and what to do; every migration is still applied and traced, and none fails.
+#[test]
+fn without_room_for_a_copy_drafts_say_so_and_nothing_fails() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::with_migrations(
+        "no-room",
+        &[
+            ("0001_orders.sql", HISTORY),
+            (
+                "0002_index.sql",
+                "CREATE INDEX orders_status_idx ON orders (status);\n",
+            ),
+            (
+                "0003_widen.sql",
+                "ALTER TABLE orders ALTER COLUMN total TYPE bigint;\n",
+            ),
+        ],
+    );
+    // One database of about 7.5 MB fits; it, a copy and a validation's copy do not.
+    let report = review_under_cap(&scratch, "20MB", "1");
+    let all = findings(&report);
+    let mut all = all.iter().flat_map(|f| f.as_array().unwrap());
+    assert!(all.all(|f| f["rule"] != "apply-failed"), "{report:#}");
+    for file in ["0002_index.sql", "0003_widen.sql"] {
+        let migration = migration(&report, file);
+        let traced = migration["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["trace"]["applied"] == true);
+        assert!(traced, "{migration:#}");
+        for kind in ["rewrite", "down"] {
+            let validation = builtin_validation(migration, kind);
+            assert_eq!(validation["status"], "skipped", "{kind}: {migration:#}");
+            let reason = validation["reasons"][0].as_str().unwrap();
+            assert!(
+                reason.contains("would take the shadow past --shadow-max-size (20 MB)")
+                    && reason.contains("raise --shadow-max-size"),
+                "{reason}"
+            );
+        }
+    }
+}
+
 /// The built-in down of the migration whose path ends with `file`.
 fn builtin_down<'a>(report: &'a Value, file: &str) -> &'a Value {
     migration(report, file)["advice"]["drafts"]
@@ -369,15 +478,17 @@ fn the_examples_drop_column_down_is_accepted_with_data_loss() {
     let notes = strings(&down["validation"]["notes"]);
     assert!(
         notes.iter().any(|n| n.starts_with(
-            "column accounts.name comes back nullable (before the up it was NOT NULL)"
+            "column public.accounts.name comes back nullable (before the up it was NOT NULL)"
         ) && n.ends_with("then SET NOT NULL")),
         "{notes:#?}"
     );
     // users.email is renamed, not dropped: its values survive, and no note says otherwise.
     assert!(
-        notes.iter().any(|n| n.starts_with(
-            "the up destroys the values of column accounts.name: no down can bring that back"
-        )),
+        notes.iter().any(|n| {
+            n.starts_with(
+            "the up destroys the values of column public.accounts.name: no down can bring that back"
+        )
+        }),
         "{notes:#?}"
     );
     assert!(
@@ -454,7 +565,7 @@ fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("column coupons.code comes back nullable")),
+            .any(|n| n.starts_with("column public.coupons.code comes back nullable")),
         "{notes:#?}"
     );
 }

@@ -89,7 +89,7 @@ pub fn advise(
     let llm = Llm::new(settings.clone())?;
     let prompts = Arc::new(Prompts::load(options.prompts.as_deref())?);
     let cache = options.cache.clone().map(ReplyCache::at);
-    let nonce = prompt::nonce();
+    let nonce = crate::nonce::nonce();
     let mut requests = Vec::new();
     for &index in &selected {
         let context = contexts

@@ -32,12 +32,21 @@ pub struct BuiltinDrafts {
 /// was.
 pub fn drafts(migration: &MigrationReview, before: &mut Catalog) -> BuiltinDrafts {
     let parsed = parse(&migration.text, &migration.sections);
-    let states = transaction_states(&migration.text, &parsed.statements, &migration.sections);
+    drafts_of(migration, &parsed.statements, before)
+}
+
+/// [`drafts`] from the migration's statements as the review split them (not split again).
+pub fn drafts_of(
+    migration: &MigrationReview,
+    statements: &[Statement],
+    before: &mut Catalog,
+) -> BuiltinDrafts {
+    let states = transaction_states(&migration.text, statements, &migration.sections);
     let mut notes = Vec::new();
     let mut drafts = Vec::new();
     let shape = Shape {
         text: &migration.text,
-        statements: &parsed.statements,
+        statements,
         states: &states,
         lines: |offset| migration.lines.position(&migration.text, offset).line,
     };

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
 use super::cache::{Entry, ReplyCache};
-use super::prompt::{self, bounded, Prompts, Rejection};
+use super::prompt::{bounded, Prompts, Rejection};
 use super::reply::{self, ModelReply};
 
 /// How the reply's shape is asked for.
@@ -258,7 +257,7 @@ impl Llm {
             usage: Usage::default(),
             requests: 0,
             prompts: Prompts::embedded(),
-            nonce: prompt::nonce(),
+            nonce: crate::nonce::nonce(),
             cache: None,
             key: None,
             cache_errors: Vec::new(),
@@ -587,19 +586,8 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let base = Duration::from_millis(500)
         .saturating_mul(1 << attempt.min(4))
         .min(Duration::from_secs(8));
-    let jitter = base.mul_f64((random_u64() % 1_000) as f64 / 2_000.0);
+    let jitter = base.mul_f64((crate::nonce::random_u64() % 1_000) as f64 / 2_000.0);
     base - jitter
-}
-
-/// 64 random bits: the standard library seeds each `RandomState` from the operating system.
-pub fn random_u64() -> u64 {
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
 }
 
 #[cfg(test)]

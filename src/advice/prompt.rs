@@ -486,15 +486,6 @@ fn traces(migration: &MigrationReview, keep: impl Fn(usize) -> bool) -> Vec<Stri
         .collect()
 }
 
-/// A nonce for one run: 128 random bits in hex.
-pub fn nonce() -> String {
-    format!(
-        "{:016x}{:016x}",
-        super::llm::random_u64(),
-        super::llm::random_u64()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,12 +495,6 @@ mod tests {
         let doc =
             "# r\n\n**Category:** x\n\n## Why\nIt locks.\nLong.\n\n## What PostgreSQL does\n- x";
         assert_eq!(rule_facts(doc), "It locks. Long.");
-    }
-
-    #[test]
-    fn nonces_differ() {
-        assert_ne!(nonce(), nonce());
-        assert_eq!(nonce().len(), 32);
     }
 
     #[test]

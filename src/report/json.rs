@@ -1,8 +1,9 @@
 //! The JSON report, version 1: the contract other tools read (see DESIGN.md, "JSON report").
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{llm_totals, LlmTotals};
 use crate::advice::Advice;
@@ -15,7 +16,7 @@ use crate::stats::TableSize;
 #[derive(Serialize)]
 struct Report<'a> {
     version: u32,
-    migrations: Vec<MigrationJson<'a>>,
+    migrations: Migrations<'a>,
     summary: Summary,
     /// Inputs that could not be reviewed (an addition to the contract's keys).
     problems: Vec<ProblemJson>,
@@ -26,14 +27,56 @@ struct Report<'a> {
     shadow: Option<&'a str>,
 }
 
+/// The reviewed migrations, each serialized as the report reaches it.
+struct Migrations<'a>(&'a [MigrationReview]);
+
+impl Serialize for Migrations<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(migration))
+    }
+}
+
 #[derive(Serialize)]
 struct MigrationJson<'a> {
     path: String,
     tool: &'static str,
-    statements: Vec<StatementJson<'a>>,
-    findings: Vec<FindingJson<'a>>,
+    statements: Statements<'a>,
+    findings: Findings<'a>,
     advice: Option<&'a Advice>,
     notices: Vec<NoticeJson<'a>>,
+}
+
+/// A migration's statements, each serialized as the report reaches it.
+struct Statements<'a>(&'a MigrationReview);
+
+impl Serialize for Statements<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let migration = self.0;
+        serializer.collect_seq(migration.statements.iter().map(|s| {
+            StatementJson {
+                index: s.index,
+                line: s.position.line,
+                sql: &migration.text[s.range.clone()],
+                parsed: s.parsed,
+                classified: s.classified,
+                trace: s.trace.as_deref(),
+                table_sizes: s
+                    .table_sizes
+                    .iter()
+                    .map(|(table, size)| (table.as_str(), *size))
+                    .collect(),
+            }
+        }))
+    }
+}
+
+/// A migration's findings, each serialized as the report reaches it.
+struct Findings<'a>(&'a [Finding]);
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(finding))
+    }
 }
 
 #[derive(Serialize)]
@@ -101,12 +144,12 @@ struct Summary {
     llm: Option<LlmTotals>,
 }
 
-/// Renders the review as one compact JSON object on one line (pipe it through `jq` to read it).
-pub fn render(review: &Review) -> String {
+/// Writes the review as one compact JSON object on one line (pipe it through `jq` to read it).
+pub fn write(review: &Review, out: &mut dyn Write) -> io::Result<()> {
     let counts = review.counts();
     let report = Report {
         version: 1,
-        migrations: review.migrations.iter().map(migration).collect(),
+        migrations: Migrations(&review.migrations),
         summary: Summary {
             migrations: review.migrations.len(),
             statements: review.migrations.iter().map(|m| m.statements.len()).sum(),
@@ -135,31 +178,15 @@ pub fn render(review: &Review) -> String {
             .collect(),
         shadow: review.shadow.as_deref(),
     };
-    super::json_without_legacy_commands(&serde_json::to_string(&report).unwrap_or_default())
+    super::write_json(&report, false, out)
 }
 
 fn migration(migration: &MigrationReview) -> MigrationJson<'_> {
     MigrationJson {
         path: escape::path(&migration.path),
         tool: migration.tool.name(),
-        statements: migration
-            .statements
-            .iter()
-            .map(|s| StatementJson {
-                index: s.index,
-                line: s.position.line,
-                sql: &migration.text[s.range.clone()],
-                parsed: s.parsed,
-                classified: s.classified,
-                trace: s.trace.as_deref(),
-                table_sizes: s
-                    .table_sizes
-                    .iter()
-                    .map(|(table, size)| (table.as_str(), *size))
-                    .collect(),
-            })
-            .collect(),
-        findings: migration.findings.iter().map(finding).collect(),
+        statements: Statements(migration),
+        findings: Findings(&migration.findings),
         advice: migration.advice.as_ref(),
         notices: migration
             .notices

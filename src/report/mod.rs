@@ -8,6 +8,7 @@ pub mod sarif;
 pub mod text;
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::escape;
@@ -72,10 +73,32 @@ pub fn render(review: &Review, format: Format, context: &Context) -> String {
                 color: context.color,
             },
         ),
-        Format::Json => json::render(review),
-        Format::Sarif => sarif::render(review, context),
         Format::Github => github::render(review, context),
         Format::Markdown => markdown::render(review, context),
+        Format::Json | Format::Sarif => {
+            let mut out = Vec::new();
+            // Writing to memory fails only on serializing, which these types never fail at.
+            let _ = write(review, format, context, &mut out);
+            String::from_utf8(out).unwrap_or_default()
+        }
+    }
+}
+
+/// Writes the review in one format to `out`. JSON and SARIF are serialized straight into it: the
+/// report of a long file holds every statement's SQL again (about 100 MB for a 30 MB file), which is
+/// never built whole in memory.
+pub fn write(
+    review: &Review,
+    format: Format,
+    context: &Context,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Json => json::write(review, out),
+        Format::Sarif => sarif::write(review, context, out),
+        Format::Text | Format::Github | Format::Markdown => {
+            out.write_all(render(review, format, context).as_bytes())
+        }
     }
 }
 
@@ -184,21 +207,53 @@ pub fn starts_workflow_command(line: &str) -> bool {
     line.trim_start().starts_with("::")
 }
 
-/// `report` between `::stop-commands::TOKEN` and `::TOKEN::`, for a log on GitHub Actions. The runner
-/// reads two syntaxes of workflow command, `::command::` at a line's start and the legacy
-/// `##[command]` anywhere in a line, and while stopped it runs neither, only the token's resume: so a
-/// name, comment or model text that looks like a command stays text, whichever syntax it tries.
-/// `token` must be unguessable, or the data could resume processing itself.
-pub fn commands_stopped(report: &str, token: &str) -> String {
-    let newline = if report.ends_with('\n') { "" } else { "\n" };
-    format!("::stop-commands::{token}\n{report}{newline}::{token}::\n")
+/// Writes `value` as JSON (`pretty` or compact) and a line break, with `[` after `##` spelled
+/// `\u005b`: the same data to any JSON parser, but no legacy `##[command]` for GitHub's runner to run
+/// when the report is printed in a log (`#` only occurs inside strings, so nothing else changes).
+pub fn write_json(
+    value: &impl serde::Serialize,
+    pretty: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut out = NoLegacyCommands { out, hashes: 0 };
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
+    out.write_all(b"\n")
 }
 
-/// A JSON document printed with `[` after `##` spelled `\u005b`: the same data to any JSON parser, but
-/// no legacy `##[command]` for GitHub's runner to run when the report is printed in a log (`#` only
-/// occurs inside strings, so nothing else changes).
-pub fn json_without_legacy_commands(json: &str) -> String {
-    format!("{}\n", json.replace("##[", "##\\u005b"))
+/// Passes JSON text on with every `[` that follows `##` written `\u005b`, wherever the writes that
+/// carry it are cut.
+struct NoLegacyCommands<'a> {
+    out: &'a mut dyn Write,
+    /// How many `#` end what was written so far (counted up to 2).
+    hashes: u8,
+}
+
+impl Write for NoLegacyCommands<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut start = 0;
+        for (at, &byte) in buf.iter().enumerate() {
+            match byte {
+                b'#' => self.hashes = (self.hashes + 1).min(2),
+                b'[' if self.hashes == 2 => {
+                    self.out.write_all(&buf[start..at])?;
+                    self.out.write_all(b"\\u005b")?;
+                    start = at + 1;
+                    self.hashes = 0;
+                }
+                _ => self.hashes = 0,
+            }
+        }
+        self.out.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// `1 error`, `2 errors`.
@@ -304,28 +359,43 @@ mod tests {
         }
     }
 
+    /// `text` passed through [`NoLegacyCommands`] in writes of `chunk` bytes.
+    fn escaped_in_chunks(text: &str, chunk: usize) -> String {
+        let mut out = Vec::new();
+        let mut writer = NoLegacyCommands {
+            out: &mut out,
+            hashes: 0,
+        };
+        for piece in text.as_bytes().chunks(chunk) {
+            writer.write_all(piece).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn printed_json_holds_no_legacy_command_and_the_same_data() {
-        let value = serde_json::json!({"name": "##[add-mask]x ##[error]y", "n": [1]});
-        let printed = json_without_legacy_commands(&value.to_string());
-        assert!(!printed.contains("##["), "{printed}");
-        assert!(printed.ends_with('\n'));
+        let value =
+            serde_json::json!({"name": "##[add-mask]x ##[error]y ###[z #[w [##[", "n": [1]});
+        let mut printed = Vec::new();
+        write_json(&value, false, &mut printed).unwrap();
+        let printed = String::from_utf8(printed).unwrap();
+        assert_eq!(
+            printed,
+            format!("{}\n", value.to_string().replace("##[", "##\\u005b"))
+        );
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
             value
         );
-    }
-
-    #[test]
-    fn stopped_commands_end_with_the_token_on_its_own_line() {
-        assert_eq!(
-            commands_stopped("a\nb", "t0k"),
-            "::stop-commands::t0k\na\nb\n::t0k::\n"
-        );
-        assert_eq!(
-            commands_stopped("a\n", "t0k"),
-            "::stop-commands::t0k\na\n::t0k::\n"
-        );
+        // However the writes cut it, the same text comes out.
+        let text = value.to_string();
+        for chunk in [1, 2, 3, 7] {
+            assert_eq!(
+                escaped_in_chunks(&text, chunk),
+                text.replace("##[", "##\\u005b"),
+                "writes of {chunk} bytes"
+            );
+        }
     }
 
     #[test]

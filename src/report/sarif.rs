@@ -4,6 +4,7 @@
 //! notifications.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
 use std::path::{Component, Path};
 
 use serde::Serialize;
@@ -174,8 +175,8 @@ struct Notification {
     locations: Vec<Location>,
 }
 
-/// Renders the review as one SARIF log, pretty-printed (SARIF files are read by people too).
-pub fn render(review: &Review, context: &Context) -> String {
+/// Writes the review as one SARIF log, pretty-printed (SARIF files are read by people too).
+pub fn write(review: &Review, context: &Context, out: &mut dyn Write) -> io::Result<()> {
     let rule_index: HashMap<&str, usize> = rules::ALL
         .iter()
         .enumerate()
@@ -212,7 +213,7 @@ pub fn render(review: &Review, context: &Context) -> String {
                 .collect(),
         }],
     };
-    super::json_without_legacy_commands(&serde_json::to_string_pretty(&log).unwrap_or_default())
+    super::write_json(&log, true, out)
 }
 
 fn descriptor(rule: &'static Rule, context: &Context) -> ReportingDescriptor {

@@ -404,6 +404,7 @@ fn debugging(what: &str) -> bool {
 /// see the schema before it through that journal.
 fn builtin_advice(
     migration: &MigrationReview,
+    parsed: &ParsedFile,
     catalog: &mut Catalog,
     options: &ReviewOptions,
 ) -> Option<Advice> {
@@ -412,7 +413,7 @@ fn builtin_advice(
         return None;
     }
     catalog.swap_journal();
-    let builtin = advice::builtin::drafts(migration, catalog);
+    let builtin = advice::builtin::drafts_of(migration, &parsed.statements, catalog);
     catalog.swap_journal();
     if builtin.drafts.is_empty() {
         return None;
@@ -465,7 +466,7 @@ fn open_shadow(
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
             for warning in shadow.iter().flat_map(Shadow::warnings) {
-                eprintln!("warning: {warning}");
+                escape::eprint(&format!("warning: {warning}"));
             }
             shadow
         }
@@ -590,7 +591,7 @@ fn review_set(
                     options,
                     set_shadow.as_mut(),
                 );
-                reviewed.advice = builtin_advice(&reviewed, &mut catalog, options);
+                reviewed.advice = builtin_advice(&reviewed, &parsed, &mut catalog, options);
                 catalog.close_journal();
                 if let Some(set_shadow) = set_shadow
                     .as_mut()
@@ -605,6 +606,9 @@ fn review_set(
                         .insert(reviewed.path.clone(), context);
                 }
                 review.migrations.push(reviewed);
+                if let Some(set_shadow) = &mut set_shadow {
+                    validation::validate_kept(review, set_shadow, options, false);
+                }
             } else {
                 if let Some(set_shadow) = &mut set_shadow {
                     if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
@@ -618,10 +622,11 @@ fn review_set(
             Some(parsed)
         },
     );
-    set_shadow
-        .as_mut()
-        .map(SetShadow::take_baselines)
-        .unwrap_or_default()
+    let Some(mut set_shadow) = set_shadow else {
+        return Baselines::new();
+    };
+    validation::validate_kept(review, &mut set_shadow, options, true);
+    set_shadow.take_baselines()
 }
 
 /// A history migration the shadow could not apply: with `--shadow require` an input problem (exit 2);
@@ -827,6 +832,7 @@ fn review_migration(
         .map(|&rule| (rule, options.severity(rule)))
         .filter(|(_, severity)| tracing || severity.is_some())
         .collect();
+    let checked = rules::ByKind::new(&checked, |(rule, _)| rule);
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks = HeldLocks::default();
@@ -896,7 +902,7 @@ fn review_migration(
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
             }
-            for &(rule, severity) in &checked {
+            for &(rule, severity) in checked.of(unit.class.kind) {
                 diagnostics.clear();
                 (rule.check)(&context, &mut diagnostics);
                 for diagnostic in diagnostics.drain(..) {

@@ -4,7 +4,7 @@
 //! the baseline when the cluster is to be stored as the history's image, else to the baseline itself),
 //! and the trace compared with the static findings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -74,11 +74,55 @@ pub(super) struct SetShadow<'s> {
     notices: Vec<Notice>,
     /// The reviewed migrations' baselines kept for validating their drafts.
     baselines: Baselines,
+    /// The size of each baseline kept (by name) when it was copied, for staying under the size cap.
+    kept_sizes: HashMap<String, u64>,
 }
 
 /// Per reviewed migration (by path), the template database holding the schema just before it, on
-/// which the validate stage runs its drafts; or why there is none ("not validated: …").
-pub(super) type Baselines = HashMap<PathBuf, Result<String, String>>;
+/// which the validate stage runs its drafts, or why there is none ("not validated: …"); and the
+/// migrations whose drafts were validated already, while the replay went on.
+#[derive(Default)]
+pub(super) struct Baselines {
+    kept: HashMap<PathBuf, Result<String, String>>,
+    /// What the trace knew of each kept baseline, for tracing drafts on copies of it.
+    known: HashMap<PathBuf, trace::Known>,
+    validated: HashSet<PathBuf>,
+}
+
+impl Baselines {
+    pub fn new() -> Baselines {
+        Baselines::default()
+    }
+
+    /// The template holding the database just before the migration at `path`, or why there is none;
+    /// `None` when none was asked for.
+    pub fn get(&self, path: &Path) -> Option<&Result<String, String>> {
+        self.kept.get(path)
+    }
+
+    /// What the trace knew of the database just before the migration at `path`, when it knew it.
+    pub fn known(&self, path: &Path) -> Option<&trace::Known> {
+        self.known.get(path)
+    }
+
+    /// Whether the migration's drafts were validated while the replay went on.
+    pub fn validated(&self, path: &Path) -> bool {
+        self.validated.contains(path)
+    }
+
+    /// The templates kept for migrations whose drafts are not validated yet, by migration.
+    pub fn templates(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.kept
+            .iter()
+            .filter_map(|(path, kept)| Some((path.as_path(), kept.as_deref().ok()?)))
+    }
+
+    pub fn extend(&mut self, other: Baselines) {
+        self.kept.extend(other.kept);
+        self.known.extend(other.known);
+        self.validated.extend(other.validated);
+    }
+}
 
 impl<'s> SetShadow<'s> {
     /// Finds the baseline for the history's hash, or creates an empty one to apply the history to.
@@ -94,6 +138,7 @@ impl<'s> SetShadow<'s> {
             known: trace::Known::default(),
             notices: Vec::new(),
             baselines: Baselines::new(),
+            kept_sizes: HashMap::new(),
         })
     }
 
@@ -231,7 +276,7 @@ impl<'s> SetShadow<'s> {
         let not_applied = |notice: Notice, baselines: &mut Baselines| {
             if keep_baseline {
                 let reason = format!("not validated: {}", notice.message);
-                baselines.insert(path.to_owned(), Err(reason));
+                baselines.kept.insert(path.to_owned(), Err(reason));
             }
             Err(notice)
         };
@@ -257,7 +302,11 @@ impl<'s> SetShadow<'s> {
             let started = std::time::Instant::now();
             let baseline = self.keep_baseline();
             log_baseline("kept a copy of the database before", path, started);
-            self.baselines.insert(path.to_owned(), baseline);
+            if baseline.is_ok() {
+                let known = self.known.for_a_copy();
+                self.baselines.known.insert(path.to_owned(), known);
+            }
+            self.baselines.kept.insert(path.to_owned(), baseline);
         }
         let State::Working(work) = &self.state else {
             return Ok(None);
@@ -295,12 +344,21 @@ impl<'s> SetShadow<'s> {
                 return Err(NOT_APPLIED.to_owned());
             }
         };
+        let size = match self.room_for_a_copy(&work) {
+            Ok(size) => size,
+            Err(reason) => {
+                self.state = State::Working(work);
+                return Err(reason);
+            }
+        };
         match self.shadow.copy_as_template(work) {
             Ok((copied, work)) => {
                 // The same database, unchanged, on new connections.
                 self.known.reconnected();
                 self.state = State::Working(work);
-                copied.map_err(|error| format!("not validated: {error}"))
+                let copied = copied.map_err(|error| format!("not validated: {error}"))?;
+                self.kept_sizes.insert(copied.clone(), size);
+                Ok(copied)
             }
             Err(error) => {
                 self.known.forget();
@@ -316,15 +374,78 @@ impl<'s> SetShadow<'s> {
     /// Drops the baseline kept for a reviewed migration that turned out to get no drafts: a template
     /// per reviewed migration would otherwise stay until the end of the run.
     pub fn release_baseline(&mut self, path: &Path) {
-        if let Some(Ok(baseline)) = self.baselines.remove(path) {
-            let started = std::time::Instant::now();
-            self.shadow.drop_template(&baseline);
-            log_baseline(
-                "dropped the unneeded copy of the database before",
+        self.baselines.known.remove(path);
+        if let Some(Ok(baseline)) = self.baselines.kept.remove(path) {
+            self.drop_baseline(
+                &baseline,
                 path,
-                started,
+                "dropped the unneeded copy of the database before",
             );
         }
+    }
+
+    /// Drops the baselines of the migrations at `paths`, whose drafts are validated now.
+    pub fn validated(&mut self, paths: Vec<PathBuf>) {
+        for path in paths {
+            self.baselines.known.remove(&path);
+            if let Some(Ok(baseline)) = self.baselines.kept.remove(&path) {
+                self.drop_baseline(
+                    &baseline,
+                    &path,
+                    "dropped the copy of the database, its drafts validated, before",
+                );
+            }
+            self.baselines.validated.insert(path);
+        }
+    }
+
+    fn drop_baseline(&mut self, baseline: &str, path: &Path, what: &str) {
+        let started = std::time::Instant::now();
+        self.shadow.drop_template(baseline);
+        self.kept_sizes.remove(baseline);
+        log_baseline(what, path, started);
+    }
+
+    /// The session, for validating drafts on the baselines kept so far.
+    pub fn shadow(&self) -> &Shadow {
+        self.shadow
+    }
+
+    /// The baselines kept so far.
+    pub fn baselines(&self) -> &Baselines {
+        &self.baselines
+    }
+
+    /// Whether one more copy of `work` for validating drafts leaves the shadow under its size cap
+    /// (`--shadow-max-size`) with the copies kept so far, `work` itself and the copies validations
+    /// make at once (`--shadow-concurrency`): `work`'s size (0 when unknown); else why the migration's
+    /// drafts are not validated. Past the cap the size watchdog would end the shadow's sessions,
+    /// failing migrations that are fine.
+    fn room_for_a_copy(&self, work: &Database) -> Result<u64, String> {
+        let size = self.shadow.block_on(work.client.query_one(
+            "SELECT pg_catalog.pg_database_size(pg_catalog.current_database())",
+            &[],
+        ));
+        let size = match size {
+            Ok(row) => u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            // The copy itself says what is wrong with the database, if anything.
+            Err(_) => return Ok(0),
+        };
+        let kept: u64 = self.kept_sizes.values().sum();
+        // `work` and its copy, the copies validations make at once, and the history's own baseline
+        // when it stays as the cluster's image.
+        let copies =
+            2 + self.shadow.concurrency() as u64 + u64::from(self.shadow.keeps_baselines());
+        let cap = self.shadow.max_size();
+        if kept + copies * size <= cap {
+            return Ok(size);
+        }
+        Err(format!(
+            "not validated: one more copy of the shadow database ({} MB) for running this migration's drafts on would take the shadow past --shadow-max-size ({} MB) with the {} MB of the copies kept for other migrations' drafts and those validations make at once; raise --shadow-max-size to validate its drafts",
+            size >> 20,
+            cap >> 20,
+            kept >> 20
+        ))
     }
 
     /// The baselines kept so far, by reviewed migration.
@@ -371,11 +492,11 @@ impl<'s> SetShadow<'s> {
 /// With `MIGAGENT_DEBUG=baselines`: what was done to a baseline, and how long it took, on stderr.
 fn log_baseline(what: &str, path: &Path, started: std::time::Instant) {
     if super::debugging("baselines") {
-        eprintln!(
+        crate::escape::eprint(&format!(
             "migagent debug: {what} {} in {:.1} ms",
             crate::escape::path(path),
             started.elapsed().as_secs_f64() * 1000.0
-        );
+        ));
     }
 }
 

@@ -8,11 +8,11 @@
 //! report is the same as one after the other.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::shadow::{Baselines, NOT_APPLIED};
+use super::shadow::{Baselines, SetShadow, NOT_APPLIED};
 use super::{debugging, step_errors, MigrationReview, Review, ReviewOptions};
 use crate::advice::advise::Conversations;
 use crate::advice::draft::{Step, Validation};
@@ -20,6 +20,7 @@ use crate::advice::llm::Conversation;
 use crate::advice::Advice;
 use crate::schema::Catalog;
 use crate::shadow::session::Shadow;
+use crate::shadow::trace::Known;
 use crate::sql;
 use crate::validate::{self, Original, Timing, Validator};
 
@@ -37,7 +38,9 @@ pub(super) fn validate(
         .migrations
         .iter_mut()
         .enumerate()
-        .filter(|(_, migration)| migration.advice.is_some());
+        .filter(|(_, migration)| {
+            migration.advice.is_some() && !baselines.validated(&migration.path)
+        });
     let Some(shadow) = shadow else {
         for (_, migration) in advised {
             skip_all(migration, validate::without_shadow());
@@ -48,8 +51,12 @@ pub(super) fn validate(
         let conversation = conversations.remove(&index);
         async move {
             match baseline_of(migration, baselines) {
-                Ok(baseline) => {
-                    validate_migration(shadow, baseline, migration, conversation, options).await
+                Ok(template) => {
+                    let kept = Kept {
+                        template,
+                        known: baselines.known(&migration.path),
+                    };
+                    validate_migration(shadow, kept, migration, conversation, options).await
                 }
                 Err(skipped) => skip_all(migration, skipped),
             }
@@ -57,6 +64,59 @@ pub(super) fn validate(
     });
     let limit = options.shadow.concurrency.max(1);
     shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
+}
+
+/// Validates, while the replay goes on, the drafts of the migrations whose baselines are kept, once
+/// there are `--shadow-concurrency` of them (all that are left when the directory is `done`), and
+/// drops each baseline once its drafts are validated: the copies alive at once stay bounded by the
+/// concurrency instead of growing with the number of migrations (past `--shadow-max-size`, where
+/// the size watchdog ends the shadow's sessions). Only the built-in fixers' drafts are final here:
+/// with an LLM the drafts come after the whole review, and the baselines wait for them.
+pub(super) fn validate_kept(
+    review: &mut Review,
+    set_shadow: &mut SetShadow,
+    options: &ReviewOptions,
+    done: bool,
+) {
+    if options.advise.llm.is_some() {
+        return;
+    }
+    let limit = options.shadow.concurrency.max(1);
+    let baselines = set_shadow.baselines();
+    let kept: HashMap<&Path, &str> = baselines.templates().collect();
+    if kept.is_empty() || (kept.len() < limit && !done) {
+        return;
+    }
+    let paths: Vec<PathBuf> = kept.keys().map(|path| path.to_path_buf()).collect();
+    // They are among the last migrations reviewed.
+    let mut left = kept.len();
+    let mut batch = Vec::with_capacity(left);
+    for migration in review.migrations.iter_mut().rev() {
+        if left == 0 {
+            break;
+        }
+        if let Some(&template) = kept.get(migration.path.as_path()) {
+            left -= 1;
+            let kept = Kept {
+                template,
+                known: baselines.known(&migration.path),
+            };
+            batch.push((kept, migration));
+        }
+    }
+    let shadow = set_shadow.shadow();
+    let validations = batch
+        .into_iter()
+        .map(|(kept, migration)| validate_migration(shadow, kept, migration, None, options));
+    shadow.block_on(stream::iter(validations).for_each_concurrent(limit, |validation| validation));
+    set_shadow.validated(paths);
+}
+
+/// A migration's baseline: the template, and what the trace knew of it.
+#[derive(Clone, Copy)]
+struct Kept<'b> {
+    template: &'b str,
+    known: Option<&'b Known>,
 }
 
 /// The template holding the database just before `migration`, or the verdict its drafts get
@@ -85,10 +145,10 @@ fn failed_on_shadow(migration: &MigrationReview) -> bool {
         .any(|s| s.trace.as_ref().is_some_and(|t| t.error.is_some()))
 }
 
-/// Validates one migration's advice on a copy of `baseline`.
+/// Validates one migration's advice on copies of its `baseline`.
 async fn validate_migration(
     shadow: &Shadow,
-    baseline: &str,
+    baseline: Kept<'_>,
     migration: &mut MigrationReview,
     conversation: Option<Conversation>,
     options: &ReviewOptions,
@@ -110,7 +170,10 @@ async fn validate_migration(
         parsed: &parsed,
         sections,
     };
-    let mut validator = Validator::new(shadow, baseline, original, &rules);
+    let mut validator = Validator::new(shadow, baseline.template, original, &rules);
+    if let Some(known) = baseline.known {
+        validator = validator.knowing(known);
+    }
     validate_advice(
         &mut validator,
         advice,
@@ -157,7 +220,7 @@ fn log_timings(path: &Path, timings: &[Timing]) {
         return;
     }
     for timing in timings {
-        eprintln!(
+        crate::escape::eprint(&format!(
             "migagent debug: validated {} of {} in {:.1} ms{}",
             timing.draft,
             crate::escape::path(path),
@@ -167,7 +230,7 @@ fn log_timings(path: &Path, timings: &[Timing]) {
             } else {
                 ""
             }
-        );
+        ));
     }
 }
 

@@ -5,7 +5,7 @@ use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
 use super::fix::{not_valid_operation, not_valid_then_validate};
 use super::syntax::AlterTable;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "add-check-without-not-valid",
@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-check-without-not-valid.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@
 use sqlparser::ast::{AlterTableOperation, ColumnDef, ColumnOption, DataType, Expr, Value};
 
 use super::syntax::{sql_ident, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
 
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN NOT NULL without a default fails on a table with rows",
     doc: include_str!("../../rules/add-column-not-null-without-default.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that adds a column with a constant default without rewriting.

@@ -11,7 +11,7 @@ use sqlparser::ast::{
 use super::batch::{batched_update, BatchKey};
 use super::fix::{not_null_via_check, Fix, Step};
 use super::syntax::{sql_ident, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::TypeKind;
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
@@ -24,6 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD COLUMN that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-column-rewrites-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// Volatile functions commonly used as column defaults: PostgreSQL must evaluate them once per

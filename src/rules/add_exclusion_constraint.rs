@@ -4,7 +4,7 @@
 //! online way to add one to a table that has traffic.
 
 use super::add_unique_constraint::{index_constraints, IndexConstraintKind};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "add-exclusion-constraint",
@@ -14,6 +14,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD EXCLUDE builds its index under ACCESS EXCLUSIVE on an existing table",
     doc: include_str!("../../rules/add-exclusion-constraint.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -10,7 +10,7 @@ use sqlparser::ast::{
 
 use super::fix::{not_valid_operation, not_valid_then_validate, validate_step, Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
 
@@ -23,6 +23,7 @@ pub const RULE: Rule = Rule {
         "ADD FOREIGN KEY without NOT VALID scans the table while blocking writes on both tables",
     doc: include_str!("../../rules/add-foreign-key-without-not-valid.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -9,7 +9,7 @@ use super::add_unique_constraint::{
 };
 use super::fix::{not_null_via_check, terminated, Fix, Step};
 use super::syntax::{sql_ident, sql_name};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD PRIMARY KEY without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-primary-key.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that uses a validated CHECK constraint to skip the NOT NULL scan.

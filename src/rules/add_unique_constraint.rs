@@ -13,7 +13,7 @@ use sqlparser::ast::{
 
 use super::fix::{Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
@@ -26,6 +26,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD UNIQUE without USING INDEX builds the index under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/add-unique-constraint.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

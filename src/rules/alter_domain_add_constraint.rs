@@ -4,7 +4,7 @@
 //! same SHARE locks while it scans, so it is reported too. `SET NOT NULL` scans the same way.
 
 use super::syntax::{sql_ident, sql_name};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::{tables_using_domain, DomainChange, Words};
 use crate::sql::{Kind, ObjectName};
 
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
         "ALTER DOMAIN ADD CONSTRAINT or VALIDATE CONSTRAINT scans every table using the domain",
     doc: include_str!("../../rules/alter-domain-add-constraint.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// How many tables the message names before summarising the rest.

@@ -1,7 +1,7 @@
 //! The statement fails on the shadow database: the server's own verdict, with its SQLSTATE and
 //! message. Reported by the shadow stage of the review from the statement's trace.
 
-use super::{trace_only, Category, Rule, Severity};
+use super::{trace_only, Category, Kinds, Rule, Severity};
 
 pub const RULE: Rule = Rule {
     id: "apply-failed",
@@ -11,4 +11,5 @@ pub const RULE: Rule = Rule {
     summary: "the statement fails on the shadow database",
     doc: include_str!("../../rules/apply-failed.md"),
     check: trace_only,
+    kinds: Kinds::Only(&[]),
 };

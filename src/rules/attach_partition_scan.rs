@@ -4,10 +4,12 @@
 //! only gets SHARE UPDATE EXCLUSIVE (since PostgreSQL 12), so the scan is the whole problem, and a
 //! CHECK added `NOT VALID` and validated beforehand removes it.
 //!
-//! The model does not record the parent's partition key, so a CHECK counts when it bounds *some*
-//! column exactly as the partition bound does (`col >= lower AND col < upper`, or `col IN (…)`) and
-//! rules out NULLs in it (`col IS NOT NULL` or a NOT NULL column). Anything else is reported as not
-//! recognised rather than guessed.
+//! A CHECK counts when it bounds *some* column exactly as the partition bound does (`col >= lower
+//! AND col < upper`, or `col IN (…)`) and rules out NULLs in it (`col IS NOT NULL` or a NOT NULL
+//! column). Anything else is reported as not recognised rather than guessed. The fixer writes that
+//! CHECK from the parent's partition key (as the model recorded it from `PARTITION BY`) for a
+//! single-column RANGE or LIST key; no CHECK proves a HASH partition's bounds, and the help says
+//! what to do instead.
 
 use sqlparser::ast::{
     AlterTableOperation, BinaryOperator, Expr, ForValues, InTarget, PartitionBoundValue,
@@ -15,8 +17,9 @@ use sqlparser::ast::{
 };
 
 use super::context::unparsed_alter_clauses;
+use super::fix::{not_valid_then_validate, Fix, Step};
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql;
 use crate::sql::name::fold_ident;
@@ -31,6 +34,7 @@ pub const RULE: Rule = Rule {
         "ATTACH PARTITION without a validated CHECK that implies the bounds scans the partition",
     doc: include_str!("../../rules/attach-partition-scan.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that attaches with SHARE UPDATE EXCLUSIVE on the parent, not ACCESS EXCLUSIVE.
@@ -60,6 +64,9 @@ struct Attach {
     partition: ObjectName,
     /// `FOR VALUES …` as written.
     bound_sql: String,
+    /// `ALTER TABLE parent ATTACH PARTITION …;` as written, when the ATTACH is one operation of a
+    /// statement the tokens locate.
+    statement_sql: Option<String>,
     bound: Bound,
 }
 
@@ -103,6 +110,12 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 ),
             },
         };
+        let steps = fix_steps(cx, &attach, &verdict);
+        // The fix replaces the statement: only when it is this ATTACH alone, all its steps there.
+        let fix = steps
+            .clone()
+            .filter(|steps| steps.len() == 4 && cx.fixable())
+            .map(Fix::replace);
         let parent = cx.qualified(&attach.parent);
         let parent_lock = if cx.settings.pg_version >= PARENT_SHARE_UPDATE_EXCLUSIVE_SINCE {
             format!("the parent {parent} only gets SHARE UPDATE EXCLUSIVE")
@@ -111,7 +124,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 "before PostgreSQL 12 the parent {parent} is locked ACCESS EXCLUSIVE for the whole scan too"
             )
         };
-        out.push(cx.diagnostic(
+        out.push(
+            cx.diagnostic(
             attach.offset,
             Some(&attach.partition),
             format!(
@@ -120,16 +134,55 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                  finishes ({parent_lock}){why}",
                 attach.bound_sql,
             ),
-            help(cx, &attach, &verdict),
-        ));
+            help(cx, &attach, steps.as_deref()),
+        )
+        .with_fix(fix));
     }
 }
 
-fn help(cx: &StatementContext, attach: &Attach, verdict: &Verdict) -> String {
-    let partition_sql = sql_name(&cx.catalog.resolve(&attach.partition));
+/// The help, quoting the fixer's steps when the partition key and the bound are known.
+fn help(cx: &StatementContext, attach: &Attach, steps: Option<&[Step]>) -> String {
+    if let Some(steps) = steps {
+        return format!(
+            "prove the bounds first without blocking: `{}` then `{}` (scans under SHARE UPDATE \
+             EXCLUSIVE: reads and writes continue); the ATTACH then skips its scan, and the CHECK can \
+             be dropped after it",
+            steps[0].sql, steps[1].sql
+        );
+    }
+    let hash = cx
+        .catalog
+        .relation(&attach.parent)
+        .and_then(|parent| parent.partition_key.as_ref())
+        .is_some_and(|key| key.strategy == "HASH");
+    if hash {
+        return "no CHECK constraint proves a hash partition's bounds to PostgreSQL: attach the table \
+                while it is still empty and load its rows afterwards (in batches), or attach it in a quiet \
+                window with a short lock_timeout"
+            .to_owned();
+    }
+    "attach the partition while it is still empty, or give it a validated CHECK constraint equivalent \
+     to its bounds first (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT, which scans under SHARE \
+     UPDATE EXCLUSIVE)"
+        .to_owned()
+}
+
+/// The built-in fix: a CHECK equivalent to the bounds added NOT VALID, validated in a transaction
+/// of its own (the scan under SHARE UPDATE EXCLUSIVE), then the ATTACH as written, which finds it
+/// and skips its scan, then the CHECK dropped again. `None` unless the bound is a single-column range
+/// or a list and the key is known: the parent's, else the column a CHECK already bounds.
+fn fix_steps(cx: &StatementContext, attach: &Attach, verdict: &Verdict) -> Option<Vec<Step>> {
+    let recorded = cx
+        .catalog
+        .relation(&attach.parent)
+        .and_then(|parent| parent.partition_key.as_ref())
+        .and_then(|key| match key.expressions.as_slice() {
+            [single] if key.strategy != "HASH" => Some(single.clone()),
+            _ => None,
+        });
     let key = match verdict {
         Verdict::AllowsNull(column) => sql_ident(column),
-        _ => PLACEHOLDER.to_owned(),
+        _ => recorded?,
     };
     let condition = match &attach.bound {
         Bound::Range(lower, upper) => {
@@ -140,31 +193,36 @@ fn help(cx: &StatementContext, attach: &Attach, verdict: &Verdict) -> String {
         }
         Bound::List(values) => format!(
             "{key} IS NOT NULL AND {key} IN ({})",
-            values.iter().map(|v| v.sql.as_str()).collect::<Vec<_>>().join(", ")
+            values
+                .iter()
+                .map(|v| v.sql.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        Bound::Other(_) => {
-            return "attach the partition while it is still empty, or give it a validated CHECK constraint \
-                    equivalent to its bounds first (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT, \
-                    which scans under SHARE UPDATE EXCLUSIVE)"
-                .to_owned()
-        }
+        Bound::Other(_) => return None,
     };
-    let constraint = sql_ident(&format!("{}_bounds", attach.partition.name));
-    // The model does not record the partition key: name it only when a CHECK already showed it.
-    let placeholder = if key == PLACEHOLDER {
-        format!(" ({PLACEHOLDER}: the partition key column)")
-    } else {
-        String::new()
-    };
-    format!(
-        "prove the bounds first without blocking: `ALTER TABLE {partition_sql} ADD CONSTRAINT {constraint} \
-         CHECK ({condition}) NOT VALID;`{placeholder} then `ALTER TABLE {partition_sql} VALIDATE CONSTRAINT \
-         {constraint};` (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue); the ATTACH then \
-         skips its scan, and the CHECK can be dropped after it"
-    )
+    let partition_sql = sql_name(&cx.catalog.resolve(&attach.partition));
+    let constraint = format!("{}_bounds", attach.partition.name);
+    let add = format!(
+        "ALTER TABLE {partition_sql} ADD CONSTRAINT {} CHECK ({condition}) NOT VALID;",
+        sql_ident(&constraint)
+    );
+    let mut steps = not_valid_then_validate(add, &partition_sql, &constraint).steps;
+    if let Some(statement) = &attach.statement_sql {
+        steps.push(Step::transactional(
+            statement.clone(),
+            "attaches the partition: the validated CHECK proves its bounds, so it skips the scan",
+        ));
+        steps.push(Step::transactional(
+            format!(
+                "ALTER TABLE {partition_sql} DROP CONSTRAINT {};",
+                sql_ident(&constraint)
+            ),
+            "drops the CHECK, which the partition's bounds now enforce",
+        ));
+    }
+    Some(steps)
 }
-
-const PLACEHOLDER: &str = "<key>";
 
 fn attachments(cx: &StatementContext) -> Vec<Attach> {
     if let Some(alter) = AlterTable::of(cx) {
@@ -188,6 +246,7 @@ fn attachments(cx: &StatementContext) -> Vec<Attach> {
                         other => other.to_string(),
                     },
                     bound: bound(for_values),
+                    statement_sql: alter.single_operation_sql(cx, i, str::to_owned),
                 }),
                 _ => None,
             })
@@ -207,6 +266,7 @@ fn attachments(cx: &StatementContext) -> Vec<Attach> {
                 partition: words.name_at(clause.start + 2)?,
                 bound_sql: words.text_of(after..clause.end).to_owned(),
                 bound: Bound::Other("these bounds"),
+                statement_sql: None,
             })
         })
         .collect()
@@ -429,9 +489,50 @@ warning[attach-partition-scan]: ATTACH PARTITION public.events_2024 takes ACCESS
 1 | ALTER TABLE events ATTACH PARTITION events_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
   |                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   |
-  = help: prove the bounds first without blocking: `ALTER TABLE public.events_2024 ADD CONSTRAINT events_2024_bounds CHECK (<key> IS NOT NULL AND <key> >= '2024-01-01' AND <key> < '2025-01-01') NOT VALID;` (<key>: the partition key column) then `ALTER TABLE public.events_2024 VALIDATE CONSTRAINT events_2024_bounds;` (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue); the ATTACH then skips its scan, and the CHECK can be dropped after it
+  = help: prove the bounds first without blocking: `ALTER TABLE public.events_2024 ADD CONSTRAINT events_2024_bounds CHECK (at IS NOT NULL AND at >= '2024-01-01' AND at < '2025-01-01') NOT VALID;` then `ALTER TABLE public.events_2024 VALIDATE CONSTRAINT events_2024_bounds;` (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue); the ATTACH then skips its scan, and the CHECK can be dropped after it
 
 "
+        );
+    }
+
+    /// The CHECK comes from the parent's partition key for RANGE and LIST; the fix attaches after
+    /// it and drops it again. HASH bounds, and a parent the model does not know, get words instead.
+    #[test]
+    fn the_check_follows_the_partition_key() {
+        use crate::rules::testing::fix_sql;
+        let history =
+            "CREATE TABLE r (id bigint, \"Region\" text) PARTITION BY LIST (\"Region\");\n\
+                       CREATE TABLE r_eu (id bigint, \"Region\" text);\n\
+                       CREATE TABLE h (id bigint) PARTITION BY HASH (id);\n\
+                       CREATE TABLE h_0 (id bigint);";
+        let list = "ALTER TABLE r ATTACH PARTITION r_eu FOR VALUES IN ('de', 'fr');";
+        assert_eq!(
+            fix_sql(RULE, &[history], list).unwrap(),
+            [
+                "ALTER TABLE public.r_eu ADD CONSTRAINT r_eu_bounds CHECK (\"Region\" IS NOT NULL AND \"Region\" IN ('de', 'fr')) NOT VALID;",
+                "ALTER TABLE public.r_eu VALIDATE CONSTRAINT r_eu_bounds;",
+                "ALTER TABLE r ATTACH PARTITION r_eu FOR VALUES IN ('de', 'fr');",
+                "ALTER TABLE public.r_eu DROP CONSTRAINT r_eu_bounds;",
+            ]
+        );
+        let hash = check_rule(
+            RULE,
+            &[history],
+            "ALTER TABLE h ATTACH PARTITION h_0 FOR VALUES WITH (MODULUS 2, REMAINDER 0);",
+        );
+        assert!(
+            hash.contains("no CHECK constraint proves a hash partition's bounds to PostgreSQL: attach the table while it is still empty"),
+            "{hash}"
+        );
+        let unknown = check_rule(
+            RULE,
+            &[],
+            "ALTER TABLE events ATTACH PARTITION events_2024 FOR VALUES FROM (1) TO (2);",
+        );
+        assert!(!unknown.contains('<'), "{unknown}");
+        assert!(
+            unknown.contains("attach the partition while it is still empty"),
+            "{unknown}"
         );
     }
 

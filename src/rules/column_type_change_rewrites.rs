@@ -10,7 +10,7 @@ use sqlparser::ast::{AlterColumnOperation, AlterTableOperation};
 
 use super::syntax::AlterTable;
 use super::types::PgType;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::TokenKind;
 
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER COLUMN TYPE that rewrites the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/column-type-change-rewrites.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that converts timestamp ↔ timestamptz without a rewrite under a UTC TimeZone.

@@ -6,7 +6,7 @@
 
 use sqlparser::ast::{AlterTableOperation, DetachPartitionMode, Statement as Ast};
 
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "CONCURRENTLY inside a transaction block fails",
     doc: include_str!("../../rules/concurrently-in-transaction.md"),
     check,
+    kinds: Kinds::All,
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

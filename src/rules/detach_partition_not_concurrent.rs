@@ -8,7 +8,7 @@ use sqlparser::ast::AlterTableOperation;
 
 use super::context::unparsed_alter_clauses;
 use super::syntax::{sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {
@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent",
     doc: include_str!("../../rules/detach-partition-not-concurrent.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version with `DETACH PARTITION … CONCURRENTLY`.

@@ -5,7 +5,7 @@
 //! not reported.
 
 use super::syntax::sql_name;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "autovacuum_enabled = false",
     doc: include_str!("../../rules/disable-autovacuum.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// A storage parameter `[toast.]autovacuum_enabled` set or reset in a statement.

@@ -9,7 +9,7 @@
 //! (`held_locks`).
 
 use super::unbatched_backfill::{Dml, Filter};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::LockMode;
 use crate::sql::ObjectName;
 
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
         "DML in the same transaction as a lock-taking DDL statement holds that lock throughout",
     doc: include_str!("../../rules/dml-in-ddl-transaction.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DML]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -9,7 +9,7 @@
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
 use super::syntax::ident_offset;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, Statement};
 
 pub const RULE: Rule = Rule {
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP TABLE then CREATE TABLE of the same name loses every row",
     doc: include_str!("../../rules/drop-and-recreate-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
 use super::syntax::{clauses_from_tokens, ident_offset, sql_ident};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::ObjectName;
 
 pub const RULE: Rule = Rule {
@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP DATABASE deletes a whole database",
     doc: include_str!("../../rules/drop-database.md"),
     check,
+    kinds: Kinds::All,
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -9,7 +9,7 @@ use sqlparser::ast::{ObjectType, Statement as Ast};
 
 use super::fix::{Fix, Step};
 use super::syntax::{ident_offset, sql_name};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::RelationKind;
 use crate::sql::{Kind, ObjectName};
 
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
     doc: include_str!("../../rules/drop-index-not-concurrent.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

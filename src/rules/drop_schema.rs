@@ -12,7 +12,7 @@
 use sqlparser::ast::{ObjectType, Statement as Ast};
 
 use super::syntax::{ident_offset, sql_ident};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::{Catalog, RelationKind};
 use crate::sql::{Kind, ObjectName};
 
@@ -24,6 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP SCHEMA destroys every object in it",
     doc: include_str!("../../rules/drop-schema.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 /// At most this many names of one kind of object are listed in a message.

@@ -8,7 +8,7 @@ use sqlparser::ast::ObjectType;
 
 use super::fix::{known, Undo};
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ddl::create_sequence;
 use crate::schema::naming::quote_literal;
 use crate::schema::Catalog;
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP SEQUENCE deletes its position; defaults that use it fail or are dropped",
     doc: include_str!("../../rules/drop-sequence.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -6,7 +6,7 @@ use sqlparser::ast::ObjectType;
 
 use super::fix::{known, Undo};
 use super::syntax::{dropped, sql_ident, sql_name, Dropped};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ddl::{
     add_constraint, backs_a_constraint, constraint_definition, create_index, create_sequence,
     foreign_keys_to, identity_options,
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "DROP TABLE of an existing table destroys its data",
     doc: include_str!("../../rules/drop-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DROP]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

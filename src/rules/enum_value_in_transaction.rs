@@ -10,7 +10,7 @@
 use sqlparser::ast::{AlterTypeOperation, Statement as Ast};
 
 use super::nested_transaction::{later_in_transaction, transaction_opener, Opener, OPT_OUT};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, TokenKind};
 
 pub const RULE: Rule = Rule {
@@ -21,6 +21,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER TYPE ADD VALUE in a transaction fails before PG 12; unusable until COMMIT",
     doc: include_str!("../../rules/enum-value-in-transaction.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that runs `ALTER TYPE … ADD VALUE` inside a transaction block.

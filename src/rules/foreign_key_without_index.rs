@@ -10,7 +10,7 @@ use sqlparser::ast::{
 };
 
 use super::syntax::{clause_of, ident_offset, sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
@@ -24,6 +24,7 @@ pub const RULE: Rule = Rule {
     summary: "a foreign key whose referencing columns lead no index",
     doc: include_str!("../../rules/foreign-key-without-index.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// A foreign key the statement adds.

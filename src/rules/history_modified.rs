@@ -2,7 +2,7 @@
 //! environments that ran the old text keep its schema, and diverge from those that run the new one.
 //! Reported by the review from git's answer, not from a statement.
 
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "history-modified",
@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     summary: "a migration that was already applied was edited or deleted",
     doc: include_str!("../../rules/history-modified.md"),
     check,
+    kinds: Kinds::Only(&[]),
 };
 
 /// The SQL of one migration says nothing about its earlier text: the review compares the file with

@@ -11,7 +11,7 @@ use sqlparser::ast::{
 };
 
 use super::syntax::ident_offset;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::sql::{Kind, ObjectName, TokenKind};
 
@@ -23,6 +23,7 @@ pub const RULE: Rule = Rule {
     summary: "identifiers over 63 bytes are silently truncated",
     doc: include_str!("../../rules/identifier-too-long.md"),
     check,
+    kinds: Kinds::All,
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ use sqlparser::ast::Statement as Ast;
 
 use super::fix::{Fix, Step};
 use super::syntax::statement_with_word_after;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName};
 
 pub const RULE: Rule = Rule {
@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "CREATE INDEX without CONCURRENTLY blocks writes to an existing table while it builds",
     doc: include_str!("../../rules/index-not-concurrent.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

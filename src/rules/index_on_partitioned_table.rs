@@ -7,7 +7,7 @@
 use sqlparser::ast::Statement as Ast;
 
 use super::syntax::{sql_ident, sql_name};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::RelationKind;
 use crate::sql::{Kind, ObjectName};
 
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
         "CREATE INDEX on a partitioned table locks every partition and cannot run CONCURRENTLY",
     doc: include_str!("../../rules/index-on-partitioned-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE]),
 };
 
 /// A `CREATE INDEX` as this rule reads it.

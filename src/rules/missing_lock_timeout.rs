@@ -5,7 +5,7 @@
 
 use super::context::strongest_lock_on_existing;
 use super::fix::{Fix, Step};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::LockMode;
 
 pub const RULE: Rule = Rule {
@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "a strong lock taken without lock_timeout can queue behind a long transaction and block everyone",
     doc: include_str!("../../rules/missing-lock-timeout.md"),
     check,
+    kinds: Kinds::All,
 };
 
 /// How long a statement may wait for a lock before it fails and the migration can be retried.

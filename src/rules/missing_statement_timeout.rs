@@ -6,7 +6,7 @@
 //! statement's run time extends how long they block others.
 
 use super::context::strongest_lock_on_existing;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::LockMode;
 
 pub const RULE: Rule = Rule {
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "a strong lock taken without statement_timeout",
     doc: include_str!("../../rules/missing-statement-timeout.md"),
     check,
+    kinds: Kinds::All,
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -77,7 +77,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::sql::ObjectName;
+use crate::sql::{Kind, ObjectName};
 
 pub use context::{FileIndex, RuleSettings, StatementContext, TxState};
 
@@ -281,6 +281,94 @@ pub struct Rule {
     pub doc: &'static str,
     /// Looks at one statement and reports what is wrong with it.
     pub check: fn(&StatementContext, &mut Vec<Diagnostic>),
+    /// The statements `check` can report on, by kind: the review calls it on no other.
+    pub kinds: Kinds,
+}
+
+/// The statement kinds a rule looks at. The review calls a rule only on statements of those kinds
+/// and on every statement the classification could not name (`Kind::Other`), whose syntax tree may
+/// be anything. A rule that reads a syntax tree lists every kind whose leading keywords can start
+/// it: all `ALTER …` kinds for an `ALTER TABLE` tree, say (see [`kinds`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Kinds {
+    All,
+    /// The kinds of these lists (the families of [`kinds`], or kinds named one by one).
+    Only(&'static [&'static [Kind]]),
+}
+
+impl Rule {
+    /// Whether the rule looks at statements of `kind`.
+    pub fn looks_at(&self, kind: Kind) -> bool {
+        match self.kinds {
+            Kinds::All => true,
+            Kinds::Only(lists) => kind == Kind::Other || lists.iter().any(|l| l.contains(&kind)),
+        }
+    }
+}
+
+/// The kinds of statement that start with the same keyword: a syntax tree of one of them can only
+/// come from a statement classified as one of them (or as `Kind::Other`).
+pub mod kinds {
+    use crate::sql::Kind;
+
+    pub const ALTER: &[Kind] = &[
+        Kind::AlterTable,
+        Kind::AlterIndex,
+        Kind::AlterSequence,
+        Kind::AlterType,
+        Kind::AlterSchema,
+    ];
+    pub const CREATE: &[Kind] = &[
+        Kind::CreateTable,
+        Kind::CreateIndex,
+        Kind::CreateSequence,
+        Kind::CreateType,
+        Kind::CreateView,
+        Kind::CreateMaterializedView,
+        Kind::CreateFunction,
+        Kind::CreateTrigger,
+        Kind::CreateSchema,
+        Kind::CreateExtension,
+    ];
+    pub const DROP: &[Kind] = &[
+        Kind::DropTable,
+        Kind::DropIndex,
+        Kind::DropSequence,
+        Kind::DropType,
+        Kind::DropView,
+        Kind::DropTrigger,
+        Kind::DropSchema,
+    ];
+    /// Data changes and queries, `WITH …` whichever statement follows its CTEs.
+    pub const DML: &[Kind] = &[Kind::Insert, Kind::Update, Kind::Delete, Kind::Select];
+}
+
+/// Items of rules (a rule with its severity, say) grouped by the statement kinds each rule looks
+/// at, in the registry's order: built once per migration, so that each statement meets only the
+/// rules that can report on it.
+pub struct ByKind<T> {
+    groups: Vec<Vec<T>>,
+}
+
+impl<T: Copy> ByKind<T> {
+    pub fn new(items: &[T], rule: impl Fn(&T) -> &Rule) -> Self {
+        let groups = Kind::ALL
+            .iter()
+            .map(|&kind| {
+                items
+                    .iter()
+                    .filter(|item| rule(item).looks_at(kind))
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        ByKind { groups }
+    }
+
+    /// The items whose rule looks at statements of `kind`.
+    pub fn of(&self, kind: Kind) -> &[T] {
+        &self.groups[kind as usize]
+    }
 }
 
 impl fmt::Debug for Rule {
@@ -315,5 +403,94 @@ impl Diagnostic {
     pub fn with_fix(mut self, fix: Option<fix::Fix>) -> Diagnostic {
         self.fix = fix;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::OnceCell;
+
+    use super::*;
+    use crate::pg::held::HeldLocks;
+    use crate::schema::Catalog;
+    use crate::sql;
+
+    /// The SQL of every fenced block of every rule document, and statements of the kinds those
+    /// rarely show (parsed and not, in a DO block, behind a WITH).
+    fn sample_sql() -> Vec<String> {
+        let mut blocks = Vec::new();
+        for rule in ALL {
+            for block in rule.doc.split("```sql").skip(1) {
+                let body = block.split_once('\n').map_or("", |(_, body)| body);
+                blocks.push(body.split("```").next().unwrap_or("").to_owned());
+            }
+        }
+        blocks.push(
+            "CREATE TABLE t (id int PRIMARY KEY, v varchar(10), j json, at timestamp);
+             CREATE INDEX i ON t (v); ALTER FOREIGN TABLE f DROP COLUMN c;
+             WITH x AS (SELECT 1) UPDATE t SET v = 'a'; WITH y AS (SELECT 1) DELETE FROM t;
+             DROP DATABASE d; VACUUM FULL t; CLUSTER t USING i; COMMENT ON TABLE t IS 'x';
+             GRANT SELECT ON t TO r; COPY t FROM STDIN; SET lock_timeout = 0; TRUNCATE t;
+             ALTER TABLE t ALTER COLUMN v SET NOT NULL, ADD CONSTRAINT c CHECK (id > 0);
+             DO $$ BEGIN ALTER TABLE t ADD COLUMN n int NOT NULL; END $$;
+             ALTER TABLE IF EXISTS ONLY t DETACH PARTITION p; REINDEX TABLE t; BEGIN; COMMIT;"
+                .to_owned(),
+        );
+        blocks
+    }
+
+    /// A rule is skipped on the kinds it does not look at: on those it must have had nothing to say.
+    #[test]
+    fn rules_report_nothing_on_the_kinds_they_skip() {
+        let settings = RuleSettings::default();
+        let transactions = [
+            TxState::default(),
+            TxState {
+                in_transaction: true,
+                transaction: Some(1),
+                ..TxState::default()
+            },
+        ];
+        let mut checked = 0;
+        for text in sample_sql() {
+            let parsed = sql::parse_text(&text);
+            let mut catalog = Catalog::default();
+            catalog.begin_migration();
+            let (after_migration, file, held_locks) =
+                (OnceCell::new(), FileIndex::default(), HeldLocks::default());
+            for (index, top) in parsed.statements.iter().enumerate() {
+                for statement in std::iter::once(top).chain(&top.nested) {
+                    let skipping = ALL.iter().filter(|r| !r.looks_at(statement.class.kind));
+                    for (rule, tx) in skipping.flat_map(|r| transactions.map(|tx| (r, tx))) {
+                        let context = StatementContext {
+                            text: &text,
+                            statements: &parsed.statements,
+                            index,
+                            statement,
+                            catalog: &catalog,
+                            tx,
+                            held_locks: &held_locks,
+                            settings: &settings,
+                            traced: false,
+                            after_migration: &after_migration,
+                            file: &file,
+                            alter_table: OnceCell::new(),
+                        };
+                        let mut found = Vec::new();
+                        (rule.check)(&context, &mut found);
+                        assert!(
+                            found.is_empty(),
+                            "{} skips {:?} statements but reports on `{}`: {found:?}",
+                            rule.id,
+                            statement.class.kind,
+                            statement.sql(&text)
+                        );
+                        checked += 1;
+                    }
+                }
+                catalog.apply(&text, top);
+            }
+        }
+        assert!(checked > 1000, "only {checked} checks");
     }
 }

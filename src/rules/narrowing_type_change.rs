@@ -12,7 +12,7 @@ use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, DataType};
 
 use super::syntax::{sql_ident, AlterTable};
 use super::types::PgType;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 
 pub const RULE: Rule = Rule {
@@ -23,6 +23,7 @@ pub const RULE: Rule = Rule {
     summary: "a type change that can truncate or fail on existing data",
     doc: include_str!("../../rules/narrowing-type-change.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// PostgreSQL's default fractional-second precision of timestamps and times.

@@ -11,7 +11,7 @@
 //! `enum-value-in-transaction` share ([`session_in_transaction`], [`transaction_end`],
 //! [`transaction_opener`], [`later_in_transaction`]).
 
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, Statement};
 
 pub const RULE: Rule = Rule {
@@ -23,6 +23,7 @@ pub const RULE: Rule = Rule {
         "BEGIN/COMMIT inside a transaction that is already open (the tool's or the file's own)",
     doc: include_str!("../../rules/nested-transaction.md"),
     check,
+    kinds: Kinds::Only(&[&[Kind::Begin, Kind::Commit, Kind::Rollback]]),
 };
 
 /// How to run a file that manages its own transactions, per tool.

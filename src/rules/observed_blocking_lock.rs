@@ -2,7 +2,7 @@
 //! before the migration, stronger than the static lock model predicted for the statement. Reported by
 //! the shadow stage of the review.
 
-use super::{trace_only, Category, Rule, Severity};
+use super::{trace_only, Category, Kinds, Rule, Severity};
 
 pub const RULE: Rule = Rule {
     id: "observed-blocking-lock",
@@ -12,4 +12,5 @@ pub const RULE: Rule = Rule {
     summary: "the shadow saw a blocking lock stronger than the lock model predicted",
     doc: include_str!("../../rules/observed-blocking-lock.md"),
     check: trace_only,
+    kinds: Kinds::Only(&[]),
 };

@@ -2,7 +2,7 @@
 //! row under ACCESS EXCLUSIVE) where no rule predicted one from the SQL: hidden in a function, a
 //! trigger, a DO block or dynamic SQL. Reported by the shadow stage of the review.
 
-use super::{trace_only, Category, Rule, Severity};
+use super::{trace_only, Category, Kinds, Rule, Severity};
 
 pub const RULE: Rule = Rule {
     id: "observed-rewrite",
@@ -12,4 +12,5 @@ pub const RULE: Rule = Rule {
     summary: "the shadow saw an existing table rewritten where no rule predicted it",
     doc: include_str!("../../rules/observed-rewrite.md"),
     check: trace_only,
+    kinds: Kinds::Only(&[]),
 };

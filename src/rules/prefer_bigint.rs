@@ -17,7 +17,7 @@ use sqlparser::ast::{
 
 use super::columns::{catalog_type, declared_columns, Declaration, DeclaredColumn};
 use super::syntax::{ident_offset, sql_ident};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
 use crate::sql::ObjectName;
@@ -30,6 +30,7 @@ pub const RULE: Rule = Rule {
     summary: "int/smallint/serial primary or foreign keys",
     doc: include_str!("../../rules/prefer-bigint.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// What a key column is.

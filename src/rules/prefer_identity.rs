@@ -6,7 +6,7 @@
 
 use super::columns::{declared_columns, serial_integer, Declaration};
 use super::syntax::sql_ident;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "prefer-identity",
@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     summary: "serial/bigserial instead of identity columns",
     doc: include_str!("../../rules/prefer-identity.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 /// The first version with identity columns: on older targets serial is the only choice.

@@ -4,7 +4,7 @@
 
 use super::columns::declared_columns;
 use super::syntax::sql_ident;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "prefer-jsonb",
@@ -14,6 +14,7 @@ pub const RULE: Rule = Rule {
     summary: "json instead of jsonb",
     doc: include_str!("../../rules/prefer-jsonb.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@
 
 use super::columns::declared_columns;
 use super::syntax::sql_ident;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 
 pub const RULE: Rule = Rule {
     id: "prefer-text",
@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     summary: "varchar(n) instead of text with a CHECK",
     doc: include_str!("../../rules/prefer-text.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -7,7 +7,7 @@ use sqlparser::ast::Statement as Ast;
 
 use super::fix::{Fix, Step};
 use super::syntax::sql_name;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::RelationKind;
 use crate::sql::{Kind, ObjectName};
 
@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view",
     doc: include_str!("../../rules/refresh-matview-not-concurrent.md"),
     check,
+    kinds: Kinds::Only(&[&[Kind::RefreshMaterializedView]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

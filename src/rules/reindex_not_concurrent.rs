@@ -6,7 +6,7 @@
 
 use super::fix::{Fix, Step};
 use super::syntax::sql_name;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::{ReindexKind, ReindexTarget, Words};
 use crate::sql::{Kind, ObjectName};
 
@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
         "REINDEX without CONCURRENTLY blocks writes (and reads through the index) while it rebuilds",
     doc: include_str!("../../rules/reindex-not-concurrent.md"),
     check,
+    kinds: Kinds::Only(&[&[Kind::Reindex]]),
 };
 
 /// The first version with `REINDEX CONCURRENTLY`.

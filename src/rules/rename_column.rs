@@ -5,7 +5,7 @@
 use sqlparser::ast::{AlterTableOperation, Statement as Ast};
 
 use super::syntax::{clause_of, clauses_from_tokens};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
 
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "RENAME COLUMN breaks the application version still running",
     doc: include_str!("../../rules/rename-column.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

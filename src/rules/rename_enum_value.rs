@@ -8,7 +8,7 @@
 use sqlparser::ast::{AlterTypeOperation, Statement as Ast};
 
 use super::syntax::sql_name;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::user_type_name;
 use crate::sql::{Kind, ObjectName, TokenKind};
 
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER TYPE RENAME VALUE breaks the application version still running",
     doc: include_str!("../../rules/rename-enum-value.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -12,7 +12,7 @@ use sqlparser::ast::{AlterSchemaOperation, Statement as Ast};
 use super::drop_schema::{created_in_this_migration, schema_contents};
 use super::nested_transaction::later_in_transaction;
 use super::syntax::{clauses_from_tokens, sql_ident};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, Statement};
 
 pub const RULE: Rule = Rule {
@@ -23,6 +23,7 @@ pub const RULE: Rule = Rule {
     summary: "ALTER SCHEMA RENAME breaks the application version still running",
     doc: include_str!("../../rules/rename-schema.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

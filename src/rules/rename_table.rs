@@ -8,7 +8,7 @@
 use sqlparser::ast::{AlterTableOperation, RenameTableNameKind, Statement as Ast};
 
 use super::syntax::{clause_of, clauses_from_tokens};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
 pub const RULE: Rule = Rule {
@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
     summary: "RENAME TABLE breaks the application version still running",
     doc: include_str!("../../rules/rename-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// What happens to the table's name.

@@ -7,7 +7,7 @@
 use sqlparser::ast::{AlterTableOperation, ReplicaIdentity};
 
 use super::syntax::AlterTable;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "REPLICA IDENTITY change",
     doc: include_str!("../../rules/replica-identity-change.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The new replica identity.

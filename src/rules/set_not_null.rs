@@ -7,7 +7,7 @@ use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, BinaryOperator, 
 
 use super::fix::{not_null_via_check, Fix};
 use super::syntax::{sql_ident, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::ConstraintKind;
 use crate::sql;
 use crate::sql::name::fold_ident;
@@ -21,6 +21,7 @@ pub const RULE: Rule = Rule {
     summary: "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/set-not-null.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 /// The first version that uses a validated CHECK constraint to skip the scan.

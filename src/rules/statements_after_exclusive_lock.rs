@@ -7,7 +7,7 @@
 //! reported. Reported on the first such statement of a migration, the later ones listed with it.
 
 use super::context::strongest_lock_on_existing;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::{statement_locks, LockMode};
 use crate::sql::{Kind, Statement};
 
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "a slow statement while the transaction holds ACCESS EXCLUSIVE on an existing table",
     doc: include_str!("../../rules/statements-after-exclusive-lock.md"),
     check,
+    kinds: Kinds::All,
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -4,7 +4,7 @@
 //! for the whole copy: on a large table, minutes to hours without reads or writes, and a full copy's
 //! worth of free disk space.
 
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::schema::RelationKind;
 use crate::sql::{Kind, ObjectName};
@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     summary: "a command that rewrites the whole table under ACCESS EXCLUSIVE",
     doc: include_str!("../../rules/table-rewrite-command.md"),
     check,
+    kinds: Kinds::All,
 };
 
 /// The rewriting commands, as the message names them.

@@ -7,7 +7,7 @@
 use sqlparser::ast::{AlterTableOperation, Statement as Ast};
 
 use super::syntax::AlterTable;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::Words;
 use crate::schema::RelationKind;
 use crate::sql::name::fold_ident;
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "CREATE/ENABLE/DISABLE/DROP TRIGGER on an existing table",
     doc: include_str!("../../rules/trigger-on-existing-table.md"),
     check,
+    kinds: Kinds::Only(&[kinds::CREATE, kinds::ALTER, kinds::DROP]),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

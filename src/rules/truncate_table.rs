@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use sqlparser::ast::{CascadeOption, Statement as Ast};
 
 use super::syntax::{ident_offset, sql_name};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::{Catalog, ConstraintKind};
 use crate::sql::{Kind, ObjectName};
 
@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
     summary: "TRUNCATE deletes every row",
     doc: include_str!("../../rules/truncate-table.md"),
     check,
+    kinds: Kinds::Only(&[&[Kind::Truncate]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

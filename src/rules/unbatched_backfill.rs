@@ -17,7 +17,7 @@ use sqlparser::ast::{
 
 use super::batch::BatchKey;
 use super::syntax::sql_name;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::schema::{Catalog, ConstraintKind};
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, TokenKind};
@@ -30,6 +30,7 @@ pub const RULE: Rule = Rule {
     summary: "UPDATE/DELETE over an existing table without a bounded batch",
     doc: include_str!("../../rules/unbatched-backfill.md"),
     check,
+    kinds: Kinds::Only(&[kinds::DML]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

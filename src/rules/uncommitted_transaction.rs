@@ -7,7 +7,7 @@
 //! already open is ignored by PostgreSQL, and `nested-transaction` reports it.
 
 use super::nested_transaction::{session_in_transaction, transaction_end};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
@@ -18,6 +18,7 @@ pub const RULE: Rule = Rule {
     summary: "BEGIN without COMMIT: the transaction is rolled back when the session ends",
     doc: include_str!("../../rules/uncommitted-transaction.md"),
     check,
+    kinds: Kinds::Only(&[&[Kind::Begin]]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -2,7 +2,7 @@
 //! full syntax cannot check it. psql backslash commands are reported too: they are not SQL.
 
 use super::syntax::location_offset;
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::sql::Kind;
 
 pub const RULE: Rule = Rule {
@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     summary: "sqlparser could not parse the statement; a fallback classification was used",
     doc: include_str!("../../rules/unparsed-statement.md"),
     check,
+    kinds: Kinds::All,
 };
 
 /// Longest stretch of a psql meta-command quoted in a message.

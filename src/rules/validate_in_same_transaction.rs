@@ -7,7 +7,7 @@
 use sqlparser::ast::AlterTableOperation;
 
 use super::syntax::{sql_ident, sql_name, AlterTable};
-use super::{Category, Diagnostic, Rule, Severity, StatementContext};
+use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
@@ -22,6 +22,7 @@ pub const RULE: Rule = Rule {
         "VALIDATE CONSTRAINT in the transaction that added it NOT VALID or holds a strong lock",
     doc: include_str!("../../rules/validate-in-same-transaction.md"),
     check,
+    kinds: Kinds::Only(&[kinds::ALTER]),
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {

@@ -14,7 +14,7 @@ use tokio_postgres::{Client, Error, Row};
 
 use super::{
     default_search_path, Catalog, Column, Constraint, ConstraintKind, Identity, Index, Origin,
-    Relation, RelationKind, Sequence, TypeKind, UserType,
+    PartitionKey, Relation, RelationKind, Sequence, TypeKind, UserType,
 };
 use crate::shadow::snapshot::{user_schema, with_catalog_settings};
 use crate::sql;
@@ -57,6 +57,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
         };
         let partition_of = optional_object_name(row, 3)?;
         let query: Option<String> = row.try_get(5)?;
+        let partition_key: Option<String> = row.try_get(6)?;
         catalog.relations.insert(
             name.clone(),
             Relation {
@@ -65,6 +66,7 @@ async fn read_catalog(client: &Client) -> Result<Catalog, Error> {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of,
+                partition_key: partition_key.as_deref().and_then(PartitionKey::parse),
                 definition: query.map(|q| format!("AS {}", q.trim().trim_end_matches(';'))),
                 origin: Origin::BASELINE,
             },
@@ -244,11 +246,13 @@ fn parse_data_type(text: &str) -> Option<DataType> {
     (parser.peek_token().token == Token::EOF).then_some(data_type)
 }
 
-/// Relations the model knows, with the partitioned table of a partition and the query of a view.
+/// Relations the model knows, with the partitioned table of a partition, the query of a view and the
+/// key of a partitioned table.
 fn relations_sql() -> String {
     format!(
         "SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, p.relname,
-                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END
+                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
+                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
            FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition

@@ -15,7 +15,9 @@ mod replay;
 
 use std::collections::HashMap;
 
-use sqlparser::ast::{ArrayElemTypeDef, DataType};
+use sqlparser::ast::{
+    ArrayElemTypeDef, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+};
 
 use crate::sql::ObjectName;
 
@@ -168,10 +170,50 @@ pub struct Relation {
     pub constraints: Vec<Constraint>,
     /// The partitioned parent, for a partition.
     pub partition_of: Option<ObjectName>,
+    /// The partition key, for a partitioned table whose key the model read.
+    pub partition_key: Option<PartitionKey>,
     /// What follows a view's or materialized view's name in its `CREATE`: `[(columns)] AS query`,
     /// as written or as PostgreSQL prints it; `None` for tables and views the model could not read.
     pub definition: Option<String>,
     pub origin: Origin,
+}
+
+/// A partitioned table's key: `PARTITION BY RANGE (at)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionKey {
+    /// `RANGE`, `LIST` or `HASH`.
+    pub strategy: String,
+    /// The key's columns and expressions, as SQL.
+    pub expressions: Vec<String>,
+}
+
+impl PartitionKey {
+    /// From `PARTITION BY`'s clause as sqlparser reads it: `RANGE (at)` is a call of `RANGE`.
+    pub(crate) fn from_expr(expr: &Expr) -> Option<PartitionKey> {
+        let Expr::Function(function) = expr else {
+            return None;
+        };
+        let FunctionArguments::List(list) = &function.args else {
+            return None;
+        };
+        let expressions = list
+            .args
+            .iter()
+            .map(|arg| match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr.to_string()),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        Some(PartitionKey {
+            strategy: function.name.to_string().to_ascii_uppercase(),
+            expressions,
+        })
+    }
+
+    /// From the text `pg_get_partkeydef` prints (`RANGE (at)`).
+    pub(crate) fn parse(text: &str) -> Option<PartitionKey> {
+        Self::from_expr(&crate::sql::parser(text).ok()?.parse_expr().ok()?)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -111,6 +111,7 @@ impl Catalog {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 partition_of: None,
+                partition_key: None,
                 definition: None,
                 origin: super::Origin::BASELINE,
             },

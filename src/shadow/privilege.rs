@@ -484,14 +484,30 @@ const FILE_FUNCTIONS: [&str; 6] = [
     "lo_import",
 ];
 
+/// The extension a server error names (`permission denied to create extension "dblink"`,
+/// `extension "pg_net" is not available`).
+fn extension_named(message: &str) -> Option<&str> {
+    let (_, after) = message.split_once("extension \"")?;
+    after.split_once('"').map(|(name, _)| name)
+}
+
 /// What to add to the server's error when a statement failed for want of superuser on the
 /// least-privileged shadow, or was stopped by one of the shadow's limits; `None` for other errors.
 pub fn explain(sqlstate: &str, message: &str, hint: Option<&str>) -> Option<String> {
     const MANAGED: &str = "as on a managed database (RDS, Cloud SQL, Supabase), where no migration runs as superuser either";
     match sqlstate {
-        "42501" if message.starts_with("permission denied to create extension") => Some(format!(
-            "; this extension needs superuser to install, {MANAGED}. If production has it installed by an admin and you trust it, allow it on the shadow with --shadow-extension NAME (or `[shadow] extensions = [\"NAME\"]`)"
-        )),
+        "42501" if message.starts_with("permission denied to create extension") => {
+            let name = extension_named(message)?;
+            Some(format!(
+                "; this extension needs superuser to install, {MANAGED}. If production has it installed by an admin and you trust it, allow it on the shadow with `--shadow-extension {name}` (or `[shadow] extensions = [\"{name}\"]`)"
+            ))
+        }
+        _ if message.starts_with("extension \"") && message.ends_with("\" is not available") => {
+            let name = extension_named(message)?;
+            Some(format!(
+                "; the shadow's PostgreSQL does not have the extension {name} installed: install its package for that server, or give migagent one that has it (`--pg-bin DIR`, or `--shadow URL` of a server with it); an extension PostgreSQL does not mark trusted must then also be allowed with `--shadow-extension {name}`"
+            ))
+        }
         "42501"
             if message.contains("superuser")
                 || message.starts_with("permission denied to set parameter")
@@ -707,7 +723,17 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(extension.contains("--shadow-extension"), "{extension}");
+        assert!(
+            extension.contains("`--shadow-extension dblink`")
+                && extension.contains("`[shadow] extensions = [\"dblink\"]`"),
+            "{extension}"
+        );
+        let missing = explain("0A000", "extension \"pg_net\" is not available", None).unwrap();
+        assert!(
+            missing.contains("does not have the extension pg_net installed")
+                && missing.contains("`--shadow-extension pg_net`"),
+            "{missing}"
+        );
         assert!(explain("42501", "permission denied for table t", None).is_none());
         assert!(explain(
             "57014",

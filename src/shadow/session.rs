@@ -254,9 +254,19 @@ pub struct Database {
     pub name: String,
     pub client: Client,
     pub monitor: Client,
+    /// A superuser connection on migagent's own cluster, for the statements [`Shadow::delegate`]
+    /// hands it; none on a user's server, with `--shadow-superuser`, and on a validation's copy.
     pub privileged: Option<Client>,
     /// The connections' tasks, awaited when the database is sealed so it has no sessions left.
     connections: Vec<JoinHandle<()>>,
+}
+
+/// Whether a database gets a superuser connection for the statements the applying role may not
+/// run (see [`Shadow::delegate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delegating {
+    Yes,
+    No,
 }
 
 /// An open shadow: a server, an admin connection for creating and dropping databases, and the
@@ -287,6 +297,8 @@ pub struct Shadow {
     /// Stops statements that outrun the limits (see [`watchdog`]); aborted on drop.
     watchdog: Option<tokio::task::JoinHandle<()>>,
     limits: Limits,
+    /// `--shadow-concurrency`: how many validations make copies at once.
+    concurrency: usize,
     /// What the user should hear about the shadow (a privileged role accepted, leftovers swept).
     warnings: Vec<String>,
 }
@@ -425,6 +437,7 @@ impl Shadow {
             restricted_settings,
             watchdog: Some(watchdog),
             limits,
+            concurrency: options.concurrency.max(1),
         }))
     }
 
@@ -465,6 +478,16 @@ impl Shadow {
 
     pub fn version(&self) -> ServerVersion {
         self.version
+    }
+
+    /// `--shadow-max-size`: the cap on the size of the session's databases, in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.limits.max_size
+    }
+
+    /// `--shadow-concurrency`: how many drafts are validated at once, each in a copy of its own.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// What the report says about the shadow: "PostgreSQL 15.8 (migagent's ephemeral cluster)".
@@ -538,15 +561,18 @@ impl Shadow {
     /// as the applying role ([`APPLY_ROLE`] on migagent's own cluster, which owns the database and
     /// nothing else), and [`Shadow::delegate`] prepares a script for it.
     pub fn create_database(&mut self, template: Option<&str>) -> Result<Database, ShadowError> {
+        let name = self.new_database_name();
+        let template = template.unwrap_or("template0");
         self.runtime
-            .block_on(self.copy_of(template.unwrap_or("template0")))
+            .block_on(self.create_async(name, template, Delegating::Yes))
     }
 
-    /// [`Shadow::create_database`] from a template, for validations running at once on the
-    /// session's runtime.
+    /// A copy of `template` for validations running at once on the session's runtime. A draft is
+    /// applied as it is, by the applying role alone: the copy has no superuser connection (see
+    /// [`Database::privileged`]), one backend fewer for the server to start per copy.
     pub async fn copy_of(&self, template: &str) -> Result<Database, ShadowError> {
         let name = self.new_database_name();
-        self.create_async(name, template).await
+        self.create_async(name, template, Delegating::No).await
     }
 
     /// Keeps the state `database` is in as a template for later copies (a reviewed migration's
@@ -592,13 +618,20 @@ impl Shadow {
 
     /// Connects to a database of the session that already exists.
     pub fn connect_to(&mut self, name: String) -> Result<Database, ShadowError> {
-        self.runtime.block_on(self.connect_async(name))
+        self.runtime
+            .block_on(self.connect_async(name, Delegating::Yes))
     }
 
-    async fn connect_async(&self, name: String) -> Result<Database, ShadowError> {
+    async fn connect_async(
+        &self,
+        name: String,
+        delegating: Delegating,
+    ) -> Result<Database, ShadowError> {
         let config = self.config_for(&name);
-        let privileged_config = match (&self.server, self.apply_role) {
-            (Server::Ephemeral { cluster, .. }, Some(_)) => Some(cluster.connection_config(&name)),
+        let privileged_config = match (&self.server, self.apply_role, delegating) {
+            (Server::Ephemeral { cluster, .. }, Some(_), Delegating::Yes) => {
+                Some(cluster.connection_config(&name))
+            }
             _ => None,
         };
         let privileged = async {
@@ -631,12 +664,18 @@ impl Shadow {
     }
 
     fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
-        self.runtime.block_on(self.create_async(name, template))
+        self.runtime
+            .block_on(self.create_async(name, template, Delegating::Yes))
     }
 
-    async fn create_async(&self, name: String, template: &str) -> Result<Database, ShadowError> {
+    async fn create_async(
+        &self,
+        name: String,
+        template: &str,
+        delegating: Delegating,
+    ) -> Result<Database, ShadowError> {
         self.copy_database(&name, template).await?;
-        self.connect_async(name).await
+        self.connect_async(name, delegating).await
     }
 
     /// `CREATE DATABASE name TEMPLATE template`, owned by the applying role; no session may be
@@ -985,10 +1024,15 @@ async fn check_config_extensions(
         "migagent.toml allows the extension(s) {} under `[shadow] extensions`, which PostgreSQL {} does not \
          mark trusted: installed by migagent's superuser, such an extension lets the migrations under review \
          run programs or reach files and other databases, and a pull request can edit migagent.toml. Pass \
-         `--shadow-extension NAME` in the CI job instead, or set {}=1 in the job's environment (not in the \
-         repository); or remove them from the line",
+         `{}` in the CI job instead, or set {}=1 in the job's environment (not in the repository); or \
+         remove them from the line",
         untrusted.join(", "),
         version.major,
+        untrusted
+            .iter()
+            .map(|name| format!("--shadow-extension {name}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         TRUST_CONFIG_EXTENSIONS
     )))
 }

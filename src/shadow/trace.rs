@@ -390,6 +390,15 @@ impl Known {
             schema.reconnected();
         }
     }
+
+    /// What holds for a copy of the database made now (`CREATE DATABASE … TEMPLATE`, which keeps
+    /// OIDs and file nodes): the same relations and schema, nothing prepared on its connections.
+    pub fn for_a_copy(&self) -> Known {
+        Known {
+            relations: self.relations.clone(),
+            schema: self.schema.as_ref().map(LiveSchema::copied),
+        }
+    }
 }
 
 /// What the session's transaction holds and has counted (see [`HELD_LOCKS`], [`SCANS`] and

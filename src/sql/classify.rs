@@ -56,6 +56,56 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// Every kind, each at the index `kind as usize`.
+    pub const ALL: [Kind; 44] = [
+        Kind::CreateTable,
+        Kind::AlterTable,
+        Kind::DropTable,
+        Kind::CreateIndex,
+        Kind::AlterIndex,
+        Kind::DropIndex,
+        Kind::Reindex,
+        Kind::CreateSequence,
+        Kind::AlterSequence,
+        Kind::DropSequence,
+        Kind::CreateType,
+        Kind::AlterType,
+        Kind::DropType,
+        Kind::CreateView,
+        Kind::CreateMaterializedView,
+        Kind::RefreshMaterializedView,
+        Kind::DropView,
+        Kind::CreateFunction,
+        Kind::CreateTrigger,
+        Kind::DropTrigger,
+        Kind::CreateSchema,
+        Kind::AlterSchema,
+        Kind::DropSchema,
+        Kind::CreateExtension,
+        Kind::Cluster,
+        Kind::Vacuum,
+        Kind::Truncate,
+        Kind::Do,
+        Kind::Comment,
+        Kind::Grant,
+        Kind::Revoke,
+        Kind::Begin,
+        Kind::Commit,
+        Kind::Rollback,
+        Kind::Savepoint,
+        Kind::Set,
+        Kind::Reset,
+        Kind::Insert,
+        Kind::Update,
+        Kind::Delete,
+        Kind::Select,
+        Kind::Copy,
+        Kind::PsqlMeta,
+        Kind::Other,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
     pub kind: Kind,
@@ -373,5 +423,14 @@ mod tests {
             classify_sql("CREATE OR REPLACE FUNCTION f() RETURNS int").kind,
             Kind::CreateFunction
         );
+    }
+
+    #[test]
+    fn every_kind_is_listed_at_its_index() {
+        for (index, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+        }
+        // A kind added to the enum after Other would not be listed.
+        assert_eq!(Kind::Other as usize, Kind::ALL.len() - 1);
     }
 }

@@ -118,6 +118,16 @@ pub fn split_quoted(text: &str) -> (Vec<String>, &str) {
     }
 }
 
+/// A name as `quote_ident` and `format('%I.%I', …)` print it (`public."User".email`) as messages,
+/// traces and the JSON report show names: its exact parts joined by dots (`public.User.email`),
+/// with a function's `(argument types)` kept as they are.
+pub fn unquoted(text: &str) -> String {
+    let (parts, rest) = split_quoted(text);
+    let mut shown = parts.join(".");
+    shown.push_str(rest);
+    shown
+}
+
 /// The identifier of a quoted part (after its opening quote), `""` standing for `"`, and the text
 /// after its closing quote.
 fn quoted_part(text: &str) -> (String, &str) {

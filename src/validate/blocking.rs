@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use super::compare::shown;
 use crate::pg::locks::LockMode;
 use crate::schema::RelationKind;
 use crate::shadow::trace::StatementTrace;
@@ -55,7 +54,7 @@ pub(super) fn blocking_reasons(
             reasons.push(format!(
                 "{} rewrites the existing table {} under {}: every row is copied and every index rebuilt while {}; add the column without the volatile default or type change, then backfill in batches",
                 at(trace),
-                shown(table),
+                table,
                 mode.sql_name(),
                 waiting(mode)
             ));
@@ -76,7 +75,7 @@ pub(super) fn blocking_reasons(
             reasons.push(format!(
                 "{} scans the existing table {} (validating a constraint, building an index or proving NOT NULL) while its transaction holds {} on it: {} for the whole scan; validate with VALIDATE CONSTRAINT in a step of its own, build indexes CONCURRENTLY, prove NOT NULL with a validated CHECK first",
                 at(trace),
-                shown(table),
+                table,
                 mode.sql_name(),
                 waiting(mode)
             ));
@@ -158,7 +157,7 @@ mod tests {
         let found = reasons(&same_transaction);
         assert_eq!(found.len(), 1);
         assert!(
-            found[0].starts_with("step 1 (ALTER TABLE, line 2 of the step) scans the existing table orders (validating a constraint, building an index or proving NOT NULL) while its transaction holds SHARE ROW EXCLUSIVE on it: writes wait"),
+            found[0].starts_with("step 1 (ALTER TABLE, line 2 of the step) scans the existing table public.orders (validating a constraint, building an index or proving NOT NULL) while its transaction holds SHARE ROW EXCLUSIVE on it: writes wait"),
             "{}",
             found[0]
         );
@@ -210,7 +209,7 @@ mod tests {
         let found = reasons(&[rewrite]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].contains("rewrites the existing table orders under ACCESS EXCLUSIVE"),
+            found[0].contains("rewrites the existing table public.orders under ACCESS EXCLUSIVE"),
             "{}",
             found[0]
         );

@@ -1,11 +1,13 @@
 //! Whether a draft reaches the schema it must: a rewrite the schema the original migration produces,
-//! a down the schema from before the up. Every difference is a reason naming the object ("index
-//! orders_user_id_idx missing", "column users.email is character varying(320), the original's is
-//! text"); a different column order is only a note, since PostgreSQL cannot reorder columns.
+//! a down the schema from before the up. Every difference is a reason naming the object as the
+//! trace and the messages do ("index public.orders_user_id_idx missing", "column public.users.email
+//! is character varying(320), the original's is text"); a different column order is only a note,
+//! since PostgreSQL cannot reorder columns.
 
 use crate::shadow::snapshot::{
     diff, Change, Column, Constraint, ObjectKind, SchemaChange, SchemaSnapshot, Table,
 };
+use crate::sql::name::unquoted;
 
 /// The schema a draft's result is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,7 @@ impl Reference {
         }
     }
 
-    /// "column users.email is varchar(320), the original's is text".
+    /// "column public.users.email is varchar(320), the original's is text".
     fn differs(self, object: &str, got: &str, expected: &str) -> String {
         match self {
             Reference::Original => format!("{object} is {got}, the original's is {expected}"),
@@ -109,7 +111,7 @@ fn change_reason(
     reference: Reference,
 ) -> Option<String> {
     let noun = change.object.noun();
-    let object = format!("{noun} {}", shown(&change.name));
+    let object = format!("{noun} {}", unquoted(&change.name));
     match (change.change, change.object) {
         (Change::Changed, ObjectKind::Column) => None,
         (Change::Removed, _) => Some(reference.missing(&object)),
@@ -167,7 +169,7 @@ fn column_reasons(table: &str, expected: &Table, got: &Table, reference: Referen
         let Some(got_column) = got.columns.iter().find(|c| c.name == expected_column.name) else {
             continue;
         };
-        let object = format!("column {}.{}", shown(table), expected_column.name);
+        let object = format!("column {}", column_shown(table, &expected_column.name));
         let fields: [ColumnField; 6] = [
             ("", |c| c.data_type.clone()),
             ("collation", |c| {
@@ -215,14 +217,14 @@ fn column_order_note(
         of.columns
             .iter()
             .filter(|c| other.columns.iter().any(|o| o.name == c.name))
-            .map(|c| c.name.clone())
+            .map(|c| unquoted(&c.name))
             .collect()
     };
     let (expected_order, got_order) = (names(expected, got), names(got, expected));
     (expected_order != got_order).then(|| {
         format!(
             "the columns of table {} end up in the order ({}), {} is ({}); column order is not compared: PostgreSQL cannot reorder columns, and queries that name their columns do not notice",
-            shown(table),
+            unquoted(table),
             got_order.join(", "),
             reference.whose(),
             expected_order.join(", ")
@@ -230,9 +232,9 @@ fn column_order_note(
     })
 }
 
-/// A name as messages show it: `public.` left out, as `psql` does.
-pub(super) fn shown(name: &str) -> &str {
-    name.strip_prefix("public.").unwrap_or(name)
+/// A column of a snapshot's table as messages show it (`public.User.email`).
+pub(super) fn column_shown(table: &str, column: &str) -> String {
+    unquoted(&format!("{table}.{column}"))
 }
 
 #[cfg(test)]
@@ -301,10 +303,10 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                "constraint users.email_not_null left behind (the original's result has no such constraint)",
-                "constraint users.users_email_check is NOT VALID, the original's is validated",
-                "index users_email_idx missing (the original's result has it)",
-                "column users.email is character varying(320), the original's is text",
+                "constraint public.users.email_not_null left behind (the original's result has no such constraint)",
+                "constraint public.users.users_email_check is NOT VALID, the original's is validated",
+                "index public.users_email_idx missing (the original's result has it)",
+                "column public.users.email is character varying(320), the original's is text",
             ]
         );
         assert!(notes.is_empty());
@@ -318,7 +320,7 @@ mod tests {
         assert!(reasons.is_empty(), "{reasons:?}");
         assert_eq!(notes.len(), 1);
         assert!(
-            notes[0].starts_with("the columns of table users end up in the order (email, id), the order before the up is (id, email)"),
+            notes[0].starts_with("the columns of table public.users end up in the order (email, id), the order before the up is (id, email)"),
             "{}",
             notes[0]
         );
@@ -329,7 +331,41 @@ mod tests {
         );
         assert_eq!(
             reasons,
-            ["column users.email missing after the down (it existed before the up)"]
+            ["column public.users.email missing after the down (it existed before the up)"]
+        );
+    }
+
+    /// Reasons show names as the trace, the messages and the JSON report do: exact parts joined by
+    /// dots, the schema included, never PostgreSQL's quoting.
+    #[test]
+    fn names_are_shown_unquoted_with_their_schema() {
+        let table = |columns| {
+            let mut snapshot = SchemaSnapshot::default();
+            snapshot
+                .tables
+                .insert("public.\"User\"".into(), Table::plain(columns));
+            snapshot
+        };
+        let expected = table(vec![column("id", "bigint"), column("\"Email\"", "text")]);
+        let got = table(vec![
+            column("\"Email\"", "character varying(320)"),
+            column("id", "bigint"),
+        ]);
+        let (reasons, notes) = compare(&expected, &got, Reference::Original);
+        assert_eq!(
+            reasons,
+            ["column public.User.Email is character varying(320), the original's is text"]
+        );
+        assert!(
+            notes[0]
+                .starts_with("the columns of table public.User end up in the order (Email, id)"),
+            "{}",
+            notes[0]
+        );
+        let (reasons, _) = compare(&expected, &SchemaSnapshot::default(), Reference::Original);
+        assert_eq!(
+            reasons,
+            ["table public.User missing (the original's result has it)"]
         );
     }
 }

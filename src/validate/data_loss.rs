@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
-use super::compare::shown;
+use super::compare::column_shown;
 use crate::shadow::snapshot::SchemaSnapshot;
+use crate::sql::name::unquoted;
 use crate::sql::{Kind, ParsedFile};
 
 /// The columns of the user tables, by their table's OID and their number (which a rename keeps):
@@ -46,7 +47,7 @@ pub(super) fn dropped_columns(before: &ColumnIds, after: &ColumnIds) -> Vec<(Str
     dropped
 }
 
-/// The data the up destroys, one phrase each ("the rows of table orders"), from the schema before
+/// The data the up destroys, one phrase each ("the rows of table public.orders"), from the schema before
 /// and after it, the columns it dropped and its statements.
 pub(super) fn destroyed(
     before: &SchemaSnapshot,
@@ -57,24 +58,22 @@ pub(super) fn destroyed(
     let mut lost = Vec::new();
     for (name, table) in &before.tables {
         let Some(after_table) = after.tables.get(name) else {
-            lost.push(format!("the rows of table {}", shown(name)));
+            lost.push(format!("the rows of table {}", unquoted(name)));
             continue;
         };
         for column in &table.columns {
             let now = after_table.columns.iter().find(|c| c.name == column.name);
             if dropped.contains(&(name.clone(), column.name.clone())) {
                 lost.push(format!(
-                    "the values of column {}.{}",
-                    shown(name),
-                    column.name
+                    "the values of column {}",
+                    column_shown(name, &column.name)
                 ));
             } else if let Some(now) =
                 now.filter(|now| !keeps_values(&column.data_type, &now.data_type))
             {
                 lost.push(format!(
-                    "the values of column {}.{} as {} (converted to {})",
-                    shown(name),
-                    column.name,
+                    "the values of column {} as {} (converted to {})",
+                    column_shown(name, &column.name),
                     column.data_type,
                     now.data_type
                 ));
@@ -89,7 +88,7 @@ pub(super) fn destroyed(
         };
         let table = statement.class.target.as_ref().map_or_else(
             || "its table".to_owned(),
-            |t| shown(&t.to_string()).to_owned(),
+            |t| t.qualified("public").to_string(),
         );
         let phrase = format!("{what} {table}");
         if !lost.contains(&phrase) {
@@ -123,11 +122,10 @@ pub(super) fn restorable(
             if dropped && back_nullable && column.not_null {
                 column.not_null = false;
                 notes.push(format!(
-                    "column {}.{} comes back nullable (before the up it was NOT NULL): the up \
+                    "column {} comes back nullable (before the up it was NOT NULL): the up \
                      destroyed its values, and NOT NULL cannot hold on rows that have none; restore \
                      or backfill them, then SET NOT NULL",
-                    shown(name),
-                    column.name
+                    column_shown(name, &column.name)
                 ));
             }
         }

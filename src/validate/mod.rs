@@ -77,6 +77,8 @@ pub struct Validator<'s, 'a> {
     baseline: &'a str,
     original: Original<'a>,
     rules: RuleCheck<'a>,
+    /// What the review's trace knew of the baseline, handed to the trace of each draft's copy.
+    known: Option<&'a Known>,
     /// Read on first use; `Err` says why no draft of this migration can be validated.
     references: Option<Result<References, String>>,
     timings: Vec<Timing>,
@@ -117,9 +119,17 @@ impl<'s, 'a> Validator<'s, 'a> {
             baseline,
             original,
             rules,
+            known: None,
             references: None,
             timings: Vec::new(),
         }
+    }
+
+    /// Traces the drafts on copies of the baseline starting from what the review's trace knew of
+    /// it (`known`, as of the copy), instead of reading each copy's schema whole.
+    pub fn knowing(mut self, known: &'a Known) -> Validator<'s, 'a> {
+        self.known = Some(known);
+        self
     }
 
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
@@ -177,7 +187,7 @@ impl<'s, 'a> Validator<'s, 'a> {
         if draft.steps.is_empty() {
             return Validation::from_checks(vec!["the rewrite has no steps".into()], Vec::new());
         }
-        let (shadow, baseline, rules) = (self.shadow, self.baseline, self.rules);
+        let (shadow, baseline, rules, known) = (self.shadow, self.baseline, self.rules, self.known);
         let references = match self.references().await {
             Ok(references) => references,
             Err(reason) => return Validation::skipped(reason),
@@ -186,7 +196,8 @@ impl<'s, 'a> Validator<'s, 'a> {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
-        let outcome = run_rewrite(&database, &draft.steps, references).await;
+        let known = known.map_or_else(Known::default, Known::for_a_copy);
+        let outcome = run_rewrite(&database, &draft.steps, references, known).await;
         shadow.drop_copy(database).await;
         let (mut reasons, notes) = match outcome {
             Ok(outcome) => outcome,
@@ -337,17 +348,19 @@ impl StepRun {
     }
 }
 
-/// Applies a rewrite's steps in order on `database`, traced, and compares the result with the
-/// original's: the reasons and notes. `Err` when the shadow itself fails.
+/// Applies a rewrite's steps in order on `database`, traced from what is `known` of it, and
+/// compares the result with the original's: the reasons and notes. `Err` when the shadow itself
+/// fails.
 async fn run_rewrite(
     database: &Database,
     steps: &[Step],
     references: &References,
+    mut known: Known,
 ) -> Result<(Vec<String>, Vec<String>), String> {
     let mut reasons = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let number = index + 1;
-        let run = apply_step(database, step).await;
+        let run = apply_step(database, step, &mut known).await;
         if run.parsed.statements.is_empty() {
             reasons.push(format!("step {number} holds no SQL statement"));
             continue;
@@ -373,8 +386,9 @@ async fn run_rewrite(
 }
 
 /// Applies one step as a migration of its own: in one transaction when it is `transactional`,
-/// else each statement on its own, as `CREATE INDEX CONCURRENTLY` needs.
-async fn apply_step(database: &Database, step: &Step) -> StepRun {
+/// else each statement on its own, as `CREATE INDEX CONCURRENTLY` needs. What the trace knows of
+/// the database (`known`) is kept up to date for the next step.
+async fn apply_step(database: &Database, step: &Step, known: &mut Known) -> StepRun {
     let text = step.sql.as_str();
     let sections = [Section {
         range: 0..text.len(),
@@ -389,14 +403,9 @@ async fn apply_step(database: &Database, step: &Step) -> StepRun {
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
     let _ = database.client.batch_execute(NEW_SESSION).await;
-    // Each step's database is new to the trace.
-    let traces = apply_traced(
-        &database.client,
-        &database.monitor,
-        &script,
-        &mut Known::default(),
-    )
-    .await;
+    // `DISCARD ALL` deallocated what the trace prepared on the session.
+    known.reconnected();
+    let traces = apply_traced(&database.client, &database.monitor, &script, known).await;
     StepRun {
         traces,
         parsed,

@@ -10,7 +10,7 @@ use super::constraint::column_constraint;
 use super::object_name;
 use super::view::query_columns;
 use crate::schema::naming;
-use crate::schema::{Catalog, Column, Identity, Relation, RelationKind, TEMP_SCHEMA};
+use crate::schema::{Catalog, Column, Identity, PartitionKey, Relation, RelationKind, TEMP_SCHEMA};
 use crate::sql::ObjectName;
 
 /// What a column definition adds besides the column.
@@ -65,6 +65,10 @@ impl Catalog {
             columns,
             constraints: Vec::new(),
             partition_of: parent.clone(),
+            partition_key: create
+                .partition_by
+                .as_deref()
+                .and_then(PartitionKey::from_expr),
             definition: None,
             origin: *self.current,
         });
@@ -121,6 +125,7 @@ impl Catalog {
             columns: Vec::new(),
             constraints: Vec::new(),
             partition_of: None,
+            partition_key: None,
             definition: None,
             origin: *self.current,
         });

@@ -369,6 +369,7 @@ impl Catalog {
                     columns: Vec::new(),
                     constraints: Vec::new(),
                     partition_of: None,
+                    partition_key: None,
                     definition: None,
                     origin: *self.current,
                 });

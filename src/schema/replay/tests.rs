@@ -272,7 +272,25 @@ fn partitions_get_the_parent_columns_and_indexes() {
         c.relation(&name("m")).unwrap().kind,
         RelationKind::PartitionedTable
     );
+    assert_eq!(
+        c.relation(&name("m")).unwrap().partition_key,
+        Some(crate::schema::PartitionKey {
+            strategy: "RANGE".into(),
+            expressions: vec!["at".into()],
+        })
+    );
     let partition = c.relation(&name("m_2024")).unwrap();
+    assert_eq!(partition.partition_key, None);
+    let keyed = catalog(
+        "CREATE TABLE b (id bigint, \"Kind\" text) PARTITION BY HASH (id, lower(\"Kind\"));",
+    );
+    assert_eq!(
+        keyed.relation(&name("b")).unwrap().partition_key,
+        Some(crate::schema::PartitionKey {
+            strategy: "HASH".into(),
+            expressions: vec!["id".into(), "lower(\"Kind\")".into()],
+        })
+    );
     assert_eq!(partition.partition_of, Some(name("public.m")));
     assert_eq!(partition.columns.len(), 2);
     assert_eq!(

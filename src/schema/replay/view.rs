@@ -36,6 +36,7 @@ impl Catalog {
             columns,
             constraints: Vec::new(),
             partition_of: None,
+            partition_key: None,
             definition,
             origin: *self.current,
         });
