@@ -215,13 +215,15 @@ pub fn write_json(
     pretty: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut out = NoLegacyCommands { out, hashes: 0 };
+    // serde_json writes a few bytes at a time: the filter looks at them in buffered blocks.
+    let mut out = io::BufWriter::with_capacity(1 << 16, NoLegacyCommands { out, hashes: 0 });
     if pretty {
         serde_json::to_writer_pretty(&mut out, value)?;
     } else {
         serde_json::to_writer(&mut out, value)?;
     }
-    out.write_all(b"\n")
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// Passes JSON text on with every `[` that follows `##` written `\u005b`, wherever the writes that
@@ -235,17 +237,27 @@ struct NoLegacyCommands<'a> {
 impl Write for NoLegacyCommands<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut start = 0;
-        for (at, &byte) in buf.iter().enumerate() {
-            match byte {
-                b'#' => self.hashes = (self.hashes + 1).min(2),
-                b'[' if self.hashes == 2 => {
+        let mut at = 0;
+        // `#` is rare in a report: jump from one to the next, and look at the bytes after each.
+        loop {
+            if self.hashes == 0 {
+                match memchr::memchr(b'#', &buf[at..]) {
+                    Some(found) => at += found,
+                    None => break,
+                }
+            }
+            match buf.get(at) {
+                None => break,
+                Some(b'#') => self.hashes = (self.hashes + 1).min(2),
+                Some(b'[') if self.hashes == 2 => {
                     self.out.write_all(&buf[start..at])?;
                     self.out.write_all(b"\\u005b")?;
                     start = at + 1;
                     self.hashes = 0;
                 }
-                _ => self.hashes = 0,
+                Some(_) => self.hashes = 0,
             }
+            at += 1;
         }
         self.out.write_all(&buf[start..])?;
         Ok(buf.len())
@@ -370,6 +382,29 @@ mod tests {
             writer.write_all(piece).unwrap();
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_short_run_of_hashes_and_brackets_is_escaped_however_it_is_cut() {
+        let alphabet = ['#', '[', 'a'];
+        for length in 1..=6u32 {
+            for mut number in 0..3usize.pow(length) {
+                let text: String = (0..length)
+                    .map(|_| {
+                        let letter = alphabet[number % 3];
+                        number /= 3;
+                        letter
+                    })
+                    .collect();
+                for chunk in 1..=3 {
+                    assert_eq!(
+                        escaped_in_chunks(&text, chunk),
+                        text.replace("##[", "##\\u005b"),
+                        "{text:?} in writes of {chunk} bytes"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
