@@ -1063,8 +1063,6 @@ fn review_migration(
     }
 }
 
-/// With a shadow of another major version than the target: the migration's trace and the findings
-/// it confirms or adds say which version they come from.
 /// An unparsed statement's finding, written before the trace, points at its trace: where the shadow
 /// did not apply the statement after all, it says why instead.
 fn say_which_statements_went_untraced(statements: &[ReviewedStatement], findings: &mut [Finding]) {
@@ -1088,6 +1086,8 @@ fn say_which_statements_went_untraced(statements: &[ReviewedStatement], findings
     }
 }
 
+/// With a shadow of another major version than the target: the migration's trace and the findings
+/// it confirms or adds say which version they come from.
 fn say_which_version_traced(
     version: &TraceVersion,
     statements: &[ReviewedStatement],
