@@ -374,35 +374,29 @@ impl<'s> SetShadow<'s> {
     /// Drops the baseline kept for a reviewed migration that turned out to get no drafts: a template
     /// per reviewed migration would otherwise stay until the end of the run.
     pub fn release_baseline(&mut self, path: &Path) {
-        self.baselines.known.remove(path);
-        if let Some(Ok(baseline)) = self.baselines.kept.remove(path) {
-            self.drop_baseline(
-                &baseline,
-                path,
-                "dropped the unneeded copy of the database before",
-            );
-        }
+        self.drop_baseline(path, "dropped the unneeded copy of the database before");
     }
 
     /// Drops the baselines of the migrations at `paths`, whose drafts are validated now.
     pub fn validated(&mut self, paths: Vec<PathBuf>) {
         for path in paths {
-            self.baselines.known.remove(&path);
-            if let Some(Ok(baseline)) = self.baselines.kept.remove(&path) {
-                self.drop_baseline(
-                    &baseline,
-                    &path,
-                    "dropped the copy of the database, its drafts validated, before",
-                );
-            }
+            self.drop_baseline(
+                &path,
+                "dropped the copy of the database, its drafts validated, before",
+            );
             self.baselines.validated.insert(path);
         }
     }
 
-    fn drop_baseline(&mut self, baseline: &str, path: &Path, what: &str) {
+    /// Forgets the baseline kept for the migration at `path`, and drops its template if there is one.
+    fn drop_baseline(&mut self, path: &Path, what: &str) {
+        self.baselines.known.remove(path);
+        let Some(Ok(baseline)) = self.baselines.kept.remove(path) else {
+            return;
+        };
         let started = std::time::Instant::now();
-        self.shadow.drop_template(baseline);
-        self.kept_sizes.remove(baseline);
+        self.shadow.drop_template(&baseline);
+        self.kept_sizes.remove(&baseline);
         log_baseline(what, path, started);
     }
 
