@@ -2,7 +2,7 @@
 """Round trips per traced statement: how often migagent waits for the shadow server.
 
 Usage: python3 bench/round_trips.py [--bin PATH] [--corpus DIR] [--history NAME] [--first N]
-                                    [--keep-trace FILE]
+                                    [--keep-trace FILE] [--trace-only]
 
 Reviews the first N migrations of a history (default: documenso's first 40) as a whole directory
 (`migagent review --format json --fail-on never --llm off --shadow auto --no-cache DIR`) under
@@ -12,7 +12,8 @@ latency-bound unit on a loaded machine. The busiest connection is the applying s
 round trips of the applying session, per traced statement (statements with `applied` in the report),
 and of all connections, then migagent's and the server's CPU time from a second run without strace
 (`/usr/bin/time`: the server's processes are migagent's descendants, so children's time is the
-server's).
+server's). `--trace-only` adds `--advise-on never`: no drafts, so no copies of the database to
+validate them on, and the counts are the trace's own.
 
 Needs strace, /usr/bin/time, a built binary (default target/debug/migagent) and the corpus.
 """
@@ -124,8 +125,9 @@ def traced_statements(report):
     )
 
 
-def review_command(binary, directory):
-    return [binary, "review", "--format", "json", "--fail-on", "never", "--llm", "off", "--shadow", "auto",
+def review_command(binary, directory, trace_only):
+    advise = ["--advise-on", "never"] if trace_only else []
+    return [binary, "review", "--format", "json", "--fail-on", "never", "--llm", "off", *advise, "--shadow", "auto",
             "--no-cache", directory]
 
 
@@ -136,13 +138,14 @@ def main():
     parser.add_argument("--history", default="documenso__documenso")
     parser.add_argument("--first", type=int, default=40)
     parser.add_argument("--keep-trace", help="write strace's output to this file")
+    parser.add_argument("--trace-only", action="store_true")
     args = parser.parse_args()
     if not os.path.isdir(os.path.join(args.corpus, args.history)):
         sys.exit(f"round_trips: no history {args.history} under {args.corpus}; pass --corpus DIR")
     with tempfile.TemporaryDirectory(prefix="round-trips-") as scratch:
         directory = first_migrations(args.corpus, args.history, args.first, scratch)
         trace_file = args.keep_trace or os.path.join(scratch, "strace.out")
-        command = review_command(args.bin, directory)
+        command = review_command(args.bin, directory, args.trace_only)
         run = subprocess.run(["strace", "-f", "-yy", "-s", "120", "-o", trace_file,
                               "-e", "trace=read,write,readv,writev,recvfrom,sendto,recvmsg,sendmsg,clone,clone3"] + command,
                              capture_output=True, text=True)

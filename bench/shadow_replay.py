@@ -2,8 +2,8 @@
 """Replaying whole migration histories on a shadow PostgreSQL: migagent next to plain psql.
 
 Usage: python3 bench/shadow_replay.py [--corpus DIR] [--runs N] [--bin PATH] [--pg-bin DIR] [--json]
-                                      [--whole-dir] [--save DIR] [--compare DIR] [--generated N,N,...]
-                                      [HISTORY ...]
+                                      [--whole-dir] [--trace-only] [--save DIR] [--compare DIR]
+                                      [--generated N,N,...] [HISTORY ...]
 
 Build the binary first (`cargo build --release`); it is looked up as target/release/migagent under the
 repository, or under $CARGO_TARGET_DIR when set; `--bin PATH` names another. PostgreSQL's initdb, pg_ctl,
@@ -33,6 +33,9 @@ when a report's findings, traces (durations left out) or drafts' verdicts differ
 change kept what the trace sees. `--generated N,N,...` adds generated directories of N small migration
 files each (a table with a primary key and a foreign key to the previous one, an index, and every tenth
 file an ALTER TABLE of an earlier table), to show how the cost grows with the number of files.
+`--trace-only` adds `--advise-on never` to the whole-directory reviews (findings and traces, no drafts, no
+copies of the database to validate them on: the trace's own cost); `--compare` then leaves the drafts'
+verdicts out, so reports saved by a binary without that option (with drafts) compare too.
 
 Exits 1 when the corpus or a history is missing, psql fails, or a migagent run crashes, reports an input
 problem or an `apply-failed` finding. A binary that rejects `--no-cache` gets "n/a" for cold, and a
@@ -352,9 +355,9 @@ def generated_history(directory, files):
             migration.write("".join(f"{statement};\n" for statement in statements))
 
 
-def comparable(report, directory):
+def comparable(report, directory, verdicts_too=True):
     """What a change to the shadow's speed must not change: findings, traces (durations left out) and
-    the validator's verdicts on the drafts."""
+    (unless `verdicts_too` is false) the validator's verdicts on the drafts."""
     def trace(statement):
         t = dict(statement.get("trace") or {})
         t.pop("duration_ms", None)
@@ -365,12 +368,13 @@ def comparable(report, directory):
         return [{"source": d["source"], "kind": d["kind"], "data_loss": d.get("data_loss"),
                  "validation": d["validation"]} for d in drafts]
     return [{"path": os.path.relpath(m["path"], directory), "findings": m["findings"],
-             "traces": [trace(s) for s in m["statements"]], "verdicts": verdicts(m)}
+             "traces": [trace(s) for s in m["statements"]], "verdicts": verdicts(m) if verdicts_too else None}
             for m in report["migrations"]]
 
 
-def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare):
-    """One psql session's replay of a whole directory next to migagent reviewing every migration of it."""
+def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False):
+    """One psql session's replay of a whole directory next to migagent reviewing every migration of it
+    (with `trace_only`, `--advise-on never`: no drafts to validate)."""
     with tempfile.TemporaryDirectory(prefix="shadow-replay-cache-") as cache_home:
         migrations, statements = history_files(binary, directory, cache_home)
         result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
@@ -379,8 +383,9 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
             result["psql"], result["psql_cpu"], result["server"] = psql_baseline(
                 pg_bin, psql_inputs(migrations, scratch), runs)
         cpu = []
-        whole, report = timed_runs(binary, ["--shadow", "auto", "--no-cache", directory], cache_home, runs,
-                                   name, notes, cpu)
+        advise = ["--advise-on", "never"] if trace_only else []
+        whole, report = timed_runs(binary, [*advise, "--shadow", "auto", "--no-cache", directory], cache_home,
+                                   runs, name, notes, cpu)
         result["whole"] = min(whole)
         result["whole_cpu"] = cpu[whole.index(result["whole"])]
         result["whole_over_psql"] = result["whole"] / result["psql"]
@@ -394,7 +399,10 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
         if compare:
             with open(os.path.join(compare, saved_name)) as saved:
                 before = json.load(saved)
-            now = comparable(report, directory)
+            now = comparable(report, directory, not trace_only)
+            if trace_only:
+                for migration in before:
+                    migration["verdicts"] = None
             if before != now:
                 differing = [b["path"] for b, a in zip(before, now) if b != a] or ["(the list of migrations)"]
                 raise Failure(f"findings, traces or verdicts differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
@@ -402,7 +410,7 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
     return result
 
 
-def print_whole_dir_table(results, runs, notes):
+def print_whole_dir_table(results, runs, notes, trace_only=False):
     print(f"{results[0]['server']}; best of {runs}; seconds, whole process; every migration reviewed")
     print(f"{'history':26} {'files':>6} {'stmts':>6} {'psql':>8} {'review':>8} {'review/psql':>11} {'ms/file':>8} "
           f"{'psql cpu':>8} {'rev. cpu':>8} {'cpu ratio':>9}")
@@ -410,8 +418,9 @@ def print_whole_dir_table(results, runs, notes):
         print(f"{r['history']:26} {r['files']:6} {r['statements']:6} {seconds(r['psql'])} {seconds(r['whole'])} "
               f"{ratio(r['whole_over_psql']):>11} {1000 * r['whole'] / r['files']:8.2f} {seconds(r['psql_cpu'])} "
               f"{seconds(r['whole_cpu'])} {ratio(r['whole_cpu'] / r['psql_cpu'] if r['psql_cpu'] else None)}"
-              + ("  (same findings, traces and verdicts)" if r.get("compared") else ""))
-    print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review --shadow auto "
+              + ("  (same findings, traces" + ("" if trace_only else " and verdicts") + ")" if r.get("compared") else ""))
+    print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review "
+          + ("--advise-on never " if trace_only else "") + "--shadow auto "
           "--no-cache DIR` (initdb, start and teardown included); cpu: user + system seconds of the same run "
           "(psql: psql and its server backend; review: migagent and its own cluster's processes)")
     for note in notes:
@@ -450,6 +459,7 @@ def main():
     parser.add_argument("--pg-bin")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--whole-dir", action="store_true")
+    parser.add_argument("--trace-only", action="store_true")
     parser.add_argument("--save")
     parser.add_argument("--compare")
     parser.add_argument("--generated", type=lambda text: [int(n) for n in text.split(",") if n], default=[])
@@ -469,13 +479,15 @@ def main():
         pg_bin = find_pg_bin(args.pg_bin)
     except Failure as failure:
         raise SystemExit(f"shadow_replay: {failure}")
+    if args.trace_only:
+        args.whole_dir = True
     if (args.save or args.compare) and not args.whole_dir:
         parser.error("--save and --compare compare whole-directory reviews: add --whole-dir")
     for name in histories:
         try:
             if args.whole_dir:
                 results.append(measure_whole_dir(name, os.path.join(args.corpus, name), args.bin, pg_bin,
-                                                 args.runs, notes, args.save, args.compare))
+                                                 args.runs, notes, args.save, args.compare, args.trace_only))
             else:
                 results.append(measure(name, args.corpus, args.bin, pg_bin, args.runs, notes))
         except Failure as failure:
@@ -486,14 +498,14 @@ def main():
             generated_history(directory, files)
             try:
                 results.append(measure_whole_dir(f"generated-{files}", directory, args.bin, pg_bin, args.runs,
-                                                 notes, args.save, args.compare))
+                                                 notes, args.save, args.compare, args.trace_only))
             except Failure as failure:
                 raise SystemExit(f"shadow_replay: generated {files} files: {failure}")
     if args.json:
         json.dump({"runs": args.runs, "histories": results, "notes": notes}, sys.stdout, indent=2)
         print()
     elif args.whole_dir or args.generated:
-        print_whole_dir_table(results, args.runs, notes)
+        print_whole_dir_table(results, args.runs, notes, args.trace_only)
     else:
         print_table(results, args.runs, notes)
 

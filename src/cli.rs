@@ -153,8 +153,10 @@ struct ReviewArgs {
     /// Seconds one LLM request may take (default 120).
     #[arg(long, value_name = "SECONDS")]
     llm_timeout: Option<u64>,
-    /// LLM advice for migrations with a finding of this severity or higher (default warning).
-    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
+    /// Advice (the LLM's and the built-in fixers' drafts, validated on the shadow) for migrations
+    /// with a finding of this severity or higher (default warning); never: findings and the trace
+    /// only, no LLM request, no drafts, no copies of the shadow database to validate them on.
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
     advise_on: Option<String>,
     /// How many times a draft of the LLM's that the validator rejected goes back to it with the
     /// reasons, for a corrected one (default 2; 0: never).
@@ -623,18 +625,17 @@ fn plan_advice(
     config_dir: &Path,
     cwd: &Path,
 ) -> Result<AdviseOptions, UsageError> {
-    let severity = |name: String| {
-        Severity::from_name(&name).ok_or_else(|| {
+    let advise_on = match args.advise_on.clone().or(llm.advise_on.clone()).as_deref() {
+        None => Some(Severity::Warning),
+        Some("never") => None,
+        Some(name) => Some(Severity::from_name(name).ok_or_else(|| {
             UsageError(format!(
-                "advise-on = \"{name}\": use error, warning or info"
+                "advise-on = \"{name}\": use error, warning, info or never"
             ))
-        })
+        })?),
     };
     let mut options = AdviseOptions {
-        advise_on: match args.advise_on.clone().or(llm.advise_on.clone()) {
-            Some(name) => severity(name)?,
-            None => Severity::Warning,
-        },
+        advise_on,
         prompts: args
             .prompts
             .clone()

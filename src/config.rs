@@ -75,7 +75,8 @@ pub struct LlmConfig {
     pub headers: BTreeMap<String, String>,
     /// `json_schema` (default), `json_object` (the schema in the prompt) or `plain`.
     pub response_format: Option<String>,
-    /// Migrations get advice from a finding of this severity on: `error`, `warning` (default), `info`.
+    /// Migrations get advice from a finding of this severity on: `error`, `warning` (default), `info`,
+    /// or `never` (no LLM request, no drafts).
     pub advise_on: Option<String>,
     /// A directory of `*.hbs` templates replacing the embedded prompts.
     pub prompts: Option<PathBuf>,

@@ -983,3 +983,63 @@ fn a_postgresql_too_old_for_the_own_cluster_is_named() {
         "{all}"
     );
 }
+
+#[test]
+fn advise_on_never_traces_the_same_without_copies_or_drafts() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::new("advise-never");
+    scratch
+        .write("migrations/001_x.sql", ACCOUNTS)
+        .write(
+            "migrations/002_x.sql",
+            "CREATE INDEX accounts_name ON accounts (name);\n",
+        )
+        .write(
+            "migrations/003_x.sql",
+            "ALTER TABLE accounts ALTER COLUMN id TYPE bigint;\n",
+        );
+    let review = |extra: &[&str]| {
+        let output = scratch
+            .review(&[&["--format", "json", "--llm", "off", "migrations"], extra].concat())
+            .env("MIGAGENT_DEBUG", "baselines")
+            .output()
+            .expect("the binary runs");
+        let report = common::scratch::json_report(&output);
+        (output, report)
+    };
+    let (advised, advised_report) = review(&[]);
+    let (never, never_report) = review(&["--advise-on", "never"]);
+    assert_eq!(advised.status.code(), never.status.code());
+    let kept = |output: &Output| String::from_utf8_lossy(&output.stderr).contains("kept a copy");
+    assert!(kept(&advised), "{}", show(&advised));
+    assert!(!kept(&never), "{}", show(&never));
+    let migrations = |report: &Value| {
+        let mut migrations = report["migrations"].as_array().unwrap().clone();
+        for migration in &mut migrations {
+            migration.as_object_mut().unwrap().remove("advice");
+            for statement in migration["statements"].as_array_mut().unwrap() {
+                statement["trace"]
+                    .as_object_mut()
+                    .expect("traced")
+                    .remove("duration_ms");
+            }
+        }
+        migrations
+    };
+    assert_eq!(migrations(&advised_report), migrations(&never_report));
+    let advice = |report: &Value| -> Vec<bool> {
+        report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["advice"].is_null())
+            .collect()
+    };
+    assert_eq!(advice(&never_report), [true; 3]);
+    assert!(
+        advice(&advised_report).contains(&false),
+        "{advised_report:#}"
+    );
+}

@@ -977,7 +977,7 @@ fn what_the_trace_knows_holds_on_a_new_connection_to_the_same_database() {
 }
 
 /// Migrations whose statements reach beyond the relations they lock (see above).
-fn reaching_migrations() -> [Migration; 4] {
+fn reaching_migrations() -> [Migration; 5] {
     [
         Migration::plain(
             "CREATE SCHEMA app;
@@ -1014,6 +1014,19 @@ ALTER TABLE app.orders ADD COLUMN r int;
 CREATE VIEW app.ov AS SELECT * FROM app.orders;
 ALTER TABLE app.orders RENAME COLUMN q TO qq;
 UPDATE app.orders SET r = 1;
+",
+        ),
+        // In one transaction: weaker locks first (which change only the relation's own parts, so
+        // what depends on it is not read again), then a rename under ACCESS EXCLUSIVE of a table
+        // they had locked, which a foreign key of another table prints.
+        Migration::wrapped(
+            "CREATE TABLE app.items (id int, order_id int);
+ALTER TABLE app.items ADD CONSTRAINT items_order FOREIGN KEY (order_id) REFERENCES app.orders (id) NOT VALID;
+ALTER INDEX app.orders_pkey RENAME TO orders_key;
+ALTER TABLE app.items VALIDATE CONSTRAINT items_order;
+ALTER TABLE app.orders ALTER COLUMN r SET STATISTICS 100;
+CREATE INDEX orders_r ON app.orders (r);
+ALTER TABLE app.orders RENAME COLUMN id TO order_no;
 ",
         ),
         Migration::plain(

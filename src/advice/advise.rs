@@ -28,8 +28,9 @@ use crate::rules::Severity;
 pub struct AdviseOptions {
     /// The LLM endpoint; `None`: no LLM (`--llm off`, or `auto` without an endpoint).
     pub llm: Option<LlmSettings>,
-    /// Migrations get LLM advice from a finding of this severity on.
-    pub advise_on: Severity,
+    /// Migrations get advice (the LLM's and the built-in fixers' drafts) from a finding of this
+    /// severity on; `None` (`--advise-on never`): no advice, no drafts, nothing to validate.
+    pub advise_on: Option<Severity>,
     /// A directory whose `*.hbs` files replace the embedded prompts.
     pub prompts: Option<PathBuf>,
     pub budget_tokens: usize,
@@ -40,6 +41,13 @@ pub struct AdviseOptions {
     pub repair_rounds: u32,
 }
 
+impl AdviseOptions {
+    /// Whether a finding of this severity gets its migration advice.
+    pub fn advises(&self, severity: Severity) -> bool {
+        self.advise_on.is_some_and(|level| severity >= level)
+    }
+}
+
 /// `--repair-rounds` unless set.
 pub const DEFAULT_REPAIR_ROUNDS: u32 = 2;
 
@@ -47,7 +55,7 @@ impl Default for AdviseOptions {
     fn default() -> Self {
         AdviseOptions {
             llm: None,
-            advise_on: Severity::Warning,
+            advise_on: Some(Severity::Warning),
             prompts: None,
             budget_tokens: prompt::DEFAULT_BUDGET_TOKENS,
             cache: ReplyCache::default_location(),
@@ -80,7 +88,7 @@ pub fn advise(
             migrations[i]
                 .findings
                 .iter()
-                .any(|f| f.severity >= options.advise_on)
+                .any(|f| options.advises(f.severity))
         })
         .collect();
     if selected.is_empty() {

@@ -118,7 +118,7 @@ impl ReviewOptions {
     /// `history-modified` on a migration edited since `--base`. (The built-in fixers draft only for
     /// the rules' findings; a migration that fails on the shadow has no schema a draft must reach.)
     fn may_advise_later(&self, path: &Path) -> bool {
-        let reaches = |rule| self.severity(rule) >= Some(self.advise.advise_on);
+        let reaches = |rule| self.severity(rule).is_some_and(|s| self.advise.advises(s));
         self.advise.llm.is_some()
             && (reaches(rules::shadow::OBSERVED_REWRITE)
                 || reaches(rules::shadow::OBSERVED_BLOCKING_LOCK)
@@ -135,7 +135,7 @@ impl ReviewOptions {
                 && migration
                     .findings
                     .iter()
-                    .any(|f| f.severity >= self.advise.advise_on))
+                    .any(|f| self.advise.advises(f.severity)))
     }
 }
 
@@ -409,7 +409,7 @@ fn builtin_advice(
     options: &ReviewOptions,
 ) -> Option<Advice> {
     let severities: Vec<Severity> = migration.findings.iter().map(|f| f.severity).collect();
-    if !severities.iter().any(|&s| s >= options.advise.advise_on) {
+    if !severities.iter().any(|&s| options.advise.advises(s)) {
         return None;
     }
     catalog.swap_journal();
@@ -980,9 +980,7 @@ fn review_migration(
     // Drafts come for findings at or above --advise-on: those migrations keep their baseline. So may
     // the trace's findings, known only once the migration is applied: the copy is made before, and
     // dropped when no drafts come (see `review_set`).
-    let keep_baseline = findings
-        .iter()
-        .any(|f| f.severity >= options.advise.advise_on)
+    let keep_baseline = findings.iter().any(|f| options.advise.advises(f.severity))
         || options.may_advise_later(&path);
     let traced = Traced {
         path: &path,

@@ -7,8 +7,11 @@
 //!   transaction): none of the snapshot's, nothing to read;
 //! - the relations its transaction holds locks on: DDL locks every relation it creates, alters,
 //!   renames or drops (a drop cascading to others locks them too), so their parts are read again;
-//! - what `pg_depend` says depends on those relations: views, foreign keys, defaults, policies and
-//!   owned sequences of other relations print their names, so their parts are read again as well;
+//! - what `pg_depend` says depends on those of them held in ACCESS EXCLUSIVE mode: views, foreign
+//!   keys, defaults, policies and owned sequences of other relations print their names, so their
+//!   parts are read again as well. Only that mode changes what dependents print (a rename, a
+//!   column renamed or retyped, a drop; an index is renamed under a weaker lock, but no dependent
+//!   prints an index's name): a weaker lock changes the relation's own parts at most;
 //! - enums, domains, functions and schemas, which are not locked, are read again as a whole when
 //!   their catalogs were written to; one that disappeared (dropped or renamed) may be printed in
 //!   any definition, and so may a renamed schema, enum label, collation or role: the whole
@@ -34,6 +37,8 @@ pub enum Reach {
     /// to.
     Scoped {
         locked: Vec<u32>,
+        /// Those of `locked` held in ACCESS EXCLUSIVE mode, whose dependents are read again.
+        exclusive: Vec<u32>,
         /// It wrote to `pg_type` or `pg_enum`: enums and domains are read again.
         types: bool,
         /// It wrote to `pg_constraint`: domain constraints are read again when there are domains.
@@ -90,9 +95,9 @@ pub type CatalogWrites = BTreeMap<String, (i64, i64)>;
 
 impl Reach {
     /// What a statement run in the traced session may have changed, from what its transaction
-    /// wrote to each catalog (`writes`, the difference around the statement) and the relations
-    /// it holds locks on.
-    pub fn of(writes: &CatalogWrites, locked: Vec<u32>) -> Reach {
+    /// wrote to each catalog (`writes`, the difference around the statement), the relations
+    /// it holds locks on, and those it holds in ACCESS EXCLUSIVE mode.
+    pub fn of(writes: &CatalogWrites, locked: Vec<u32>, exclusive: Vec<u32>) -> Reach {
         let wrote = |catalog: &str| writes.get(catalog).copied().unwrap_or((0, 0));
         let changed = |catalog: &str| wrote(catalog) != (0, 0);
         let updated_or_deleted = |catalog: &str| wrote(catalog).1 != 0;
@@ -108,6 +113,7 @@ impl Reach {
         }
         Reach::Scoped {
             locked,
+            exclusive,
             types: changed("pg_type") || changed("pg_enum"),
             constraints: changed("pg_constraint"),
             functions: changed("pg_proc"),
@@ -116,22 +122,31 @@ impl Reach {
     }
 }
 
-/// The relations whose parts a statement can have changed: those locked, the tables of locked
-/// indexes, and the relations of the objects that depend on them (one level: a dependent prints
-/// their names, and its own name changes only under a lock of its own). A relation's row type and
-/// its array type count as the relation. Also says whether functions (SQL-standard bodies) or
-/// domains depend on them.
+/// The relations whose parts a statement can have changed: those locked (`$1`), the tables of
+/// locked indexes, and the relations of the objects that depend on those held in ACCESS EXCLUSIVE
+/// mode (`$2`; one level: a dependent prints their names, and its own name changes only under a
+/// lock of its own). A relation's row type and its array type count as the relation. Also says
+/// whether functions (SQL-standard bodies) or domains depend on them. Every catalog is reached
+/// through its OID indexes (`OFFSET 0` keeps the planner from joining the whole of `pg_depend`),
+/// so the query costs what it reaches, not the size of the catalog.
 const REACHED: &str = "\
 WITH locked AS (SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid), \
+exclusive AS (SELECT DISTINCT unnest($2::pg_catalog.oid[]) AS oid), \
+row_types AS ( \
+  SELECT r.reltype AS oid FROM exclusive l, LATERAL ( \
+    SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = l.oid AND c.reltype <> 0 OFFSET 0) r \
+), \
 refs AS ( \
-  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM locked \
-  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, t.oid \
-    FROM locked l JOIN pg_catalog.pg_class c ON c.oid = l.oid \
-    JOIN pg_catalog.pg_type t ON t.oid = c.reltype OR (c.reltype <> 0 AND t.typelem = c.reltype AND t.typcategory = 'A') \
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM exclusive \
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, oid FROM row_types \
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, a.typarray \
+    FROM row_types r, LATERAL ( \
+      SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = r.oid AND t.typarray <> 0 OFFSET 0) a \
 ), \
 deps AS ( \
-  SELECT d.classid, d.objid FROM refs \
-  JOIN pg_catalog.pg_depend d ON d.refclassid = refs.classid AND d.refobjid = refs.oid \
+  SELECT d.classid, d.objid FROM refs, LATERAL ( \
+    SELECT d.classid, d.objid FROM pg_catalog.pg_depend d \
+     WHERE d.refclassid = refs.classid AND d.refobjid = refs.oid OFFSET 0) d \
 ), \
 reached AS ( \
   SELECT oid FROM locked \
@@ -281,6 +296,7 @@ impl LiveSchema {
             Reach::Everything => unscoped(self.read_everything(client).await),
             Reach::Scoped {
                 locked,
+                exclusive,
                 types,
                 constraints,
                 functions,
@@ -298,7 +314,7 @@ impl LiveSchema {
                     }
                 }
                 match self
-                    .read_scoped(client, locked, groups, in_transaction, then)
+                    .read_scoped(client, [locked, exclusive], groups, in_transaction, then)
                     .await
                 {
                     Ok(Some((part, answer))) => Ok((self.replace(part), Some(answer))),
@@ -338,7 +354,7 @@ impl LiveSchema {
     async fn read_scoped(
         &self,
         client: &Client,
-        locked: Vec<u32>,
+        [locked, exclusive]: [Vec<u32>; 2],
         groups: Groups,
         in_transaction: bool,
         then: &str,
@@ -346,7 +362,7 @@ impl LiveSchema {
         let Some(queries) = &self.queries else {
             return Ok(None);
         };
-        let params: [&(dyn ToSql + Sync); 1] = [&locked];
+        let params: [&(dyn ToSql + Sync); 2] = [&locked, &exclusive];
         let (settings, reached) = tokio::join!(
             CatalogSettings::set(client, "", in_transaction),
             client.query(&queries.reached, &params),

@@ -418,6 +418,15 @@ impl Held {
         locked.into_iter().collect()
     }
 
+    /// The relations held in ACCESS EXCLUSIVE mode.
+    fn exclusive(&self) -> Vec<u32> {
+        self.locks
+            .iter()
+            .filter(|(_, mode)| mode == "AccessExclusiveLock")
+            .map(|(oid, _)| *oid)
+            .collect()
+    }
+
     /// What a statement between `before` and `self` (both in its transaction) can have changed.
     fn reach_since(&self, before: &Held) -> Reach {
         if !(before.counting && self.counting) {
@@ -435,7 +444,7 @@ impl Held {
                 )
             })
             .collect();
-        Reach::of(&writes, self.locked())
+        Reach::of(&writes, self.locked(), self.exclusive())
     }
 }
 
