@@ -12,7 +12,7 @@ use migagent::review::{self, ReviewOptions};
 use migagent::shadow::apply::Script;
 use migagent::shadow::trace::{apply_traced, Known};
 use migagent::sql::{self, LineIndex};
-use migagent::validate::{Original, Validator};
+use migagent::validate::{self, Original, Validator};
 
 /// The history every case builds on: users and their orders, with a few rows, an index for the
 /// foreign key the cases add.
@@ -699,4 +699,94 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
         });
         assert_eq!(knowing, whole, "{}", original.text);
     }
+}
+
+/// The references the review reads on its working database around the original (its catalog and
+/// columns before, its schema after) give every draft the verdict of references read on a copy of
+/// the baseline of their own.
+#[test]
+fn references_read_around_the_reviews_own_apply_give_the_same_verdicts() {
+    let Some(mut fixture) = Fixture::with_history(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+         INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
+    ) else {
+        return;
+    };
+    let options = ReviewOptions::default();
+    let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
+    let cases = [
+        (
+            "ALTER TABLE accounts DROP COLUMN name;",
+            "ALTER TABLE accounts ADD COLUMN name text;",
+            "ALTER TABLE accounts DROP COLUMN name;",
+        ),
+        (
+            "ALTER TABLE accounts RENAME COLUMN name TO title;",
+            "ALTER TABLE accounts DROP COLUMN title;\nALTER TABLE accounts ADD COLUMN name text;",
+            "ALTER TABLE accounts RENAME COLUMN name TO label;",
+        ),
+        (
+            "CREATE INDEX accounts_name_idx ON accounts (name);",
+            "DROP INDEX accounts_name_idx;",
+            "CREATE INDEX CONCURRENTLY accounts_name_idx ON accounts (name);",
+        ),
+    ];
+    for (original, down, step) in cases {
+        let parsed = sql::parse_text(original);
+        let sections = [Section {
+            range: 0..original.len(),
+            transaction: Transaction::Wrapped,
+        }];
+        let original = Original {
+            text: original,
+            parsed: &parsed,
+            sections: &sections,
+        };
+        let shadow = &mut fixture.shadow;
+        let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
+        let lines = LineIndex::new(original.text);
+        let script = Script::new(original.text, &parsed, &sections, &lines);
+        let references = shadow.block_on(async {
+            let before = validate::read_before(&working.client).await.unwrap();
+            migagent::shadow::apply::apply(&working.client, &script)
+                .await
+                .unwrap();
+            validate::read_after(&working.client, before).await.unwrap()
+        });
+        shadow.discard(working);
+        let shadow = &fixture.shadow;
+        let baseline = &fixture.baseline;
+        let own = Validator::new(shadow, baseline, original, &rules);
+        let read = Validator::new(shadow, baseline, original, &rules).with_references(references);
+        let drafts = || {
+            let down = Down {
+                sql: down.to_owned(),
+                data_loss: false,
+                notes: String::new(),
+            };
+            let rewrite = rewrite(&[(step, !step.contains("CONCURRENTLY"))]);
+            [Body::Down(down), Body::Rewrite(rewrite)].map(|body| Draft {
+                source: Source::Builtin,
+                attempts: 1,
+                body,
+                validation: Validation::skipped("not yet"),
+            })
+        };
+        let (mut with_own, mut with_read) = (drafts(), drafts());
+        shadow.block_on(async {
+            let (mut own, mut read) = (own, read);
+            own.validate_drafts(&mut with_own).await;
+            read.validate_drafts(&mut with_read).await;
+        });
+        for (own, read) in with_own.iter().zip(&with_read) {
+            assert_eq!(read.validation, own.validation, "{}", original.text);
+            assert_ne!(own.validation.status, Status::Skipped, "{own:?}");
+        }
+        assert_eq!(
+            with_read.map(|d| d.body),
+            with_own.map(|d| d.body),
+            "data_loss as well"
+        );
+    }
+    fixture.assert_no_leftover_databases();
 }

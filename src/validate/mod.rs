@@ -57,8 +57,10 @@ pub fn without_shadow() -> Validation {
     )
 }
 
-/// What the original migration does on a copy of the baseline, read once for all its drafts.
-struct References {
+/// What the original migration does on the baseline, read once for all its drafts: on a copy of the
+/// baseline the original is applied to, or by the review on its own working database around the
+/// migration (see [`read_before`] and [`read_after`]), which is exactly that copy.
+pub struct References {
     /// The baseline's schema model, for the rules.
     catalog: Catalog,
     /// Relations of the baseline with their kinds, named as traces name them (`public.orders`).
@@ -129,6 +131,13 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// it (`known`, as of the copy), instead of reading each copy's schema whole.
     pub fn knowing(mut self, known: &'a Known) -> Validator<'s, 'a> {
         self.known = Some(known);
+        self
+    }
+
+    /// Compares the drafts with what the original did as the review applied it (`references`),
+    /// instead of applying it once more on a copy of the baseline.
+    pub fn with_references(mut self, references: References) -> Validator<'s, 'a> {
+        self.references = Some(Ok(references));
         self
     }
 
@@ -279,37 +288,61 @@ async fn read_references(
         .map_err(|error| cannot_copy(&error.0))?;
     let read = async {
         let client = &database.client;
-        let unreadable = |e: tokio_postgres::Error| {
-            format!(
-                "not validated: cannot read the shadow database's catalog: {}",
-                db_error(&e)
-            )
-        };
-        let catalog = schema::introspect(client).await.map_err(unreadable)?;
-        let before = snapshot(client).await.map_err(unreadable)?;
-        let columns_before = data_loss::column_ids(client).await.map_err(unreadable)?;
+        let before = read_before(client).await?;
         apply_script(client, original).await.map_err(|error| {
             format!(
                 "not validated: the reviewed migration itself fails on the shadow database at {}, so there is no schema a draft must reach",
                 one_line(&error)
             )
         })?;
-        let after_up = snapshot(client).await.map_err(unreadable)?;
-        let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
-        Ok(References {
-            dropped: data_loss::dropped_columns(&columns_before, &columns_after),
-            existed: catalog
-                .relations()
-                .map(|r| (r.name.to_string(), r.kind))
-                .collect(),
-            catalog,
-            baseline: before,
-            after_up,
-        })
+        read_after(client, before).await
     }
     .await;
     shadow.drop_copy(database).await;
     read
+}
+
+/// What [`References`] need of the database just before the original: its model, schema and
+/// columns.
+pub struct Before {
+    catalog: Catalog,
+    snapshot: SchemaSnapshot,
+    columns: data_loss::ColumnIds,
+}
+
+/// Reads what [`References`] need of the database `client` is connected to, just before the
+/// original is applied there.
+pub async fn read_before(client: &Client) -> Result<Before, String> {
+    Ok(Before {
+        catalog: schema::introspect(client).await.map_err(unreadable)?,
+        snapshot: snapshot(client).await.map_err(unreadable)?,
+        columns: data_loss::column_ids(client).await.map_err(unreadable)?,
+    })
+}
+
+/// The references of the original just applied on `client`'s database (on the session that
+/// applied it), which was as `before` says just before.
+pub async fn read_after(client: &Client, before: Before) -> Result<References, String> {
+    let after_up = snapshot(client).await.map_err(unreadable)?;
+    let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
+    Ok(References {
+        dropped: data_loss::dropped_columns(&before.columns, &columns_after),
+        existed: before
+            .catalog
+            .relations()
+            .map(|r| (r.name.to_string(), r.kind))
+            .collect(),
+        catalog: before.catalog,
+        baseline: before.snapshot,
+        after_up,
+    })
+}
+
+fn unreadable(error: tokio_postgres::Error) -> String {
+    format!(
+        "not validated: cannot read the shadow database's catalog: {}",
+        db_error(&error)
+    )
 }
 
 fn cannot_copy(error: &str) -> String {
