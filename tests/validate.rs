@@ -703,9 +703,10 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
 
 /// The references the review reads on its working database around the original (its catalog and
 /// columns before, its schema after) give every draft the verdict of references read on a copy of
-/// the baseline of their own.
+/// the baseline of their own; so does the last draft run on the baseline itself, which is then
+/// gone (no database is left).
 #[test]
-fn references_read_around_the_reviews_own_apply_give_the_same_verdicts() {
+fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_verdicts() {
     let Some(mut fixture) = Fixture::with_history(
         "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
          INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
@@ -754,10 +755,14 @@ fn references_read_around_the_reviews_own_apply_give_the_same_verdicts() {
             validate::read_after(&working.client, before).await.unwrap()
         });
         shadow.discard(working);
+        // A baseline of its own for the validator that runs its last draft on it and drops it.
+        let copy = shadow.create_database(Some(&fixture.baseline)).unwrap();
+        let consumed = shadow.seal_baseline(copy, "consumed").unwrap();
         let shadow = &fixture.shadow;
         let baseline = &fixture.baseline;
         let own = Validator::new(shadow, baseline, original, &rules);
         let read = Validator::new(shadow, baseline, original, &rules).with_references(references);
+        let last = Validator::new(shadow, &consumed, original, &rules).last_draft_on_the_baseline();
         let drafts = || {
             let down = Down {
                 sql: down.to_owned(),
@@ -772,21 +777,20 @@ fn references_read_around_the_reviews_own_apply_give_the_same_verdicts() {
                 validation: Validation::skipped("not yet"),
             })
         };
-        let (mut with_own, mut with_read) = (drafts(), drafts());
+        let (mut with_own, mut with_read, mut with_last) = (drafts(), drafts(), drafts());
         shadow.block_on(async {
-            let (mut own, mut read) = (own, read);
+            let (mut own, mut read, mut last) = (own, read, last);
             own.validate_drafts(&mut with_own).await;
             read.validate_drafts(&mut with_read).await;
+            last.validate_drafts(&mut with_last).await;
         });
-        for (own, read) in with_own.iter().zip(&with_read) {
+        for ((own, read), last) in with_own.iter().zip(&with_read).zip(&with_last) {
             assert_eq!(read.validation, own.validation, "{}", original.text);
+            assert_eq!(last.validation, own.validation, "{}", original.text);
             assert_ne!(own.validation.status, Status::Skipped, "{own:?}");
         }
-        assert_eq!(
-            with_read.map(|d| d.body),
-            with_own.map(|d| d.body),
-            "data_loss as well"
-        );
+        assert_eq!(with_read, with_own, "data_loss as well");
+        assert_eq!(with_last, with_own, "data_loss as well");
     }
     fixture.assert_no_leftover_databases();
 }

@@ -192,6 +192,10 @@ async fn validate_migration(
     if let Some(references) = baseline.references {
         validator = validator.with_references(references);
     }
+    // No model corrects these drafts later: the last needs no copy of its own.
+    if conversation.is_none() {
+        validator = validator.last_draft_on_the_baseline();
+    }
     validate_advice(
         &mut validator,
         advice,

@@ -83,6 +83,11 @@ pub struct Validator<'s, 'a> {
     known: Option<&'a Known>,
     /// Read on first use; `Err` says why no draft of this migration can be validated.
     references: Option<Result<References, String>>,
+    /// The last draft [`Validator::validate_drafts`] is given runs on the baseline itself, which
+    /// it then drops: no later draft can be validated.
+    last_on_baseline: bool,
+    /// The draft being validated runs on the baseline itself.
+    on_baseline: bool,
     timings: Vec<Timing>,
 }
 
@@ -123,6 +128,8 @@ impl<'s, 'a> Validator<'s, 'a> {
             rules,
             known: None,
             references: None,
+            last_on_baseline: false,
+            on_baseline: false,
             timings: Vec::new(),
         }
     }
@@ -141,11 +148,23 @@ impl<'s, 'a> Validator<'s, 'a> {
         self
     }
 
+    /// Runs the last draft [`Validator::validate_drafts`] is given on the baseline itself instead
+    /// of on a copy of it, and drops the baseline: one copy fewer, for a migration whose drafts
+    /// are all known then (no model corrects them later). Its verdict is a fresh copy's: the
+    /// baseline is in the very state each copy starts from.
+    pub fn last_draft_on_the_baseline(mut self) -> Validator<'s, 'a> {
+        self.last_on_baseline = true;
+        self
+    }
+
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
     pub async fn validate_drafts(&mut self, drafts: &mut [Draft]) {
-        for draft in drafts {
+        let last = drafts.len().saturating_sub(1);
+        for (index, draft) in drafts.iter_mut().enumerate() {
+            self.on_baseline = self.last_on_baseline && index == last;
             self.validate(draft).await;
         }
+        self.on_baseline = false;
     }
 
     /// Validates one draft, setting its `validation` (and a down's `data_loss`).
@@ -197,11 +216,12 @@ impl<'s, 'a> Validator<'s, 'a> {
             return Validation::from_checks(vec!["the rewrite has no steps".into()], Vec::new());
         }
         let (shadow, baseline, rules, known) = (self.shadow, self.baseline, self.rules, self.known);
+        let on_baseline = self.on_baseline;
         let references = match self.references().await {
             Ok(references) => references,
             Err(reason) => return Validation::skipped(reason),
         };
-        let database = match shadow.copy_of(baseline).await {
+        let database = match fresh_database(shadow, baseline, on_baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
@@ -225,6 +245,7 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// data, whatever the draft said.
     pub async fn down(&mut self, draft: &mut Down) -> Validation {
         let (shadow, baseline, original) = (self.shadow, self.baseline, self.original);
+        let on_baseline = self.on_baseline;
         let references = match self.references().await {
             Ok(references) => references,
             Err(reason) => return Validation::skipped(reason),
@@ -248,7 +269,7 @@ impl<'s, 'a> Validator<'s, 'a> {
             ));
             draft.data_loss = true;
         }
-        let database = match shadow.copy_of(baseline).await {
+        let database = match fresh_database(shadow, baseline, on_baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
@@ -343,6 +364,19 @@ fn unreadable(error: tokio_postgres::Error) -> String {
         "not validated: cannot read the shadow database's catalog: {}",
         db_error(&error)
     )
+}
+
+/// Where a draft runs: a fresh copy of the `baseline`, or the baseline `itself` (dropped with it).
+async fn fresh_database(
+    shadow: &Shadow,
+    baseline: &str,
+    itself: bool,
+) -> Result<Database, crate::shadow::session::ShadowError> {
+    if itself {
+        shadow.open_template(baseline).await
+    } else {
+        shadow.copy_of(baseline).await
+    }
 }
 
 fn cannot_copy(error: &str) -> String {
