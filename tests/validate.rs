@@ -417,15 +417,16 @@ fn downs_go_through_the_rollback_drill() {
     fixture.assert_no_leftover_databases();
 }
 
+/// A table with a NOT NULL column and rows.
+const ACCOUNTS: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+    INSERT INTO accounts VALUES (1, 'a'), (2, 'b');";
+
 /// A NOT NULL column without a default that the up drops can only come back nullable: its rows have
 /// no value left. The drill accepts that difference for exactly the dropped columns, with a note;
 /// the same down after a rename (no value lost) is rejected for it.
 #[test]
 fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
-    let Some(mut fixture) = Fixture::with_history(
-        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
-         INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
-    ) else {
+    let Some(mut fixture) = Fixture::with_history(ACCOUNTS) else {
         return;
     };
     let (validation, draft) = fixture.down(
@@ -611,16 +612,21 @@ fn every_builtin_fixers_draft_is_accepted_on_its_own_fixture() {
     }
 }
 
+/// `text` parsed, as one section in a transaction of its own.
+fn in_a_transaction(text: &str) -> (sql::ParsedFile, [Section; 1]) {
+    let sections = [Section {
+        range: 0..text.len(),
+        transaction: Transaction::Wrapped,
+    }];
+    (sql::parse_text(text), sections)
+}
+
 /// A baseline whose history was applied with the trace, and what the trace knows of it as of the
 /// copy, as the review hands it to the validator.
 fn traced_baseline(fixture: &mut Fixture, history: &str) -> (String, Known) {
     let shadow = &mut fixture.shadow;
     let database = shadow.create_database(None).unwrap();
-    let parsed = sql::parse_text(history);
-    let sections = [Section {
-        range: 0..history.len(),
-        transaction: Transaction::Wrapped,
-    }];
+    let (parsed, sections) = in_a_transaction(history);
     let lines = LineIndex::new(history);
     let script = Script::new(history, &parsed, &sections, &lines);
     let mut known = Known::default();
@@ -680,11 +686,7 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
     ];
     for (original, steps) in cases {
         let draft = rewrite(steps);
-        let parsed = sql::parse_text(original);
-        let sections = [Section {
-            range: 0..original.len(),
-            transaction: Transaction::Wrapped,
-        }];
+        let (parsed, sections) = in_a_transaction(original);
         let original = Original {
             text: original,
             parsed: &parsed,
@@ -707,10 +709,7 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
 /// gone (no database is left).
 #[test]
 fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_verdicts() {
-    let Some(mut fixture) = Fixture::with_history(
-        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
-         INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
-    ) else {
+    let Some(mut fixture) = Fixture::with_history(ACCOUNTS) else {
         return;
     };
     let options = ReviewOptions::default();
@@ -733,11 +732,7 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
         ),
     ];
     for (original, down, step) in cases {
-        let parsed = sql::parse_text(original);
-        let sections = [Section {
-            range: 0..original.len(),
-            transaction: Transaction::Wrapped,
-        }];
+        let (parsed, sections) = in_a_transaction(original);
         let original = Original {
             text: original,
             parsed: &parsed,

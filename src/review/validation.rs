@@ -1,11 +1,13 @@
 //! The validate stage of a review: every draft of a reviewed migration's advice (built-in and the
 //! LLM's) runs on copies of the database as it was just before that migration (its baseline, kept by
-//! the shadow stage), then the advice shows the best draft of each kind. Validation only changes the
-//! advice: never a finding, never the exit code.
+//! the shadow stage, which also read what the original did as it applied it), then the advice shows
+//! the best draft of each kind. Validation only changes the advice: never a finding, never the exit
+//! code.
 //!
 //! The migrations' validations run at once on the shadow's runtime, at most `--shadow-concurrency`
-//! of them, each draft in a copy of its own: each writes only its own migration's advice, so the
-//! report is the same as one after the other.
+//! of them, each draft in a copy of its own (the last, when no model corrects it later, in the
+//! baseline itself): each writes only its own migration's advice, so the report is the same as one
+//! after the other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
