@@ -12,7 +12,7 @@ use migagent::review::{self, ReviewOptions};
 use migagent::shadow::apply::Script;
 use migagent::shadow::trace::{apply_traced, Known};
 use migagent::sql::{self, LineIndex};
-use migagent::validate::{Original, Validator};
+use migagent::validate::{self, Original, Validator};
 
 /// The history every case builds on: users and their orders, with a few rows, an index for the
 /// foreign key the cases add.
@@ -417,15 +417,16 @@ fn downs_go_through_the_rollback_drill() {
     fixture.assert_no_leftover_databases();
 }
 
+/// A table with a NOT NULL column and rows.
+const ACCOUNTS: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+    INSERT INTO accounts VALUES (1, 'a'), (2, 'b');";
+
 /// A NOT NULL column without a default that the up drops can only come back nullable: its rows have
 /// no value left. The drill accepts that difference for exactly the dropped columns, with a note;
 /// the same down after a rename (no value lost) is rejected for it.
 #[test]
 fn a_dropped_not_null_column_may_come_back_nullable_a_renamed_one_may_not() {
-    let Some(mut fixture) = Fixture::with_history(
-        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
-         INSERT INTO accounts VALUES (1, 'a'), (2, 'b');",
-    ) else {
+    let Some(mut fixture) = Fixture::with_history(ACCOUNTS) else {
         return;
     };
     let (validation, draft) = fixture.down(
@@ -611,16 +612,21 @@ fn every_builtin_fixers_draft_is_accepted_on_its_own_fixture() {
     }
 }
 
+/// `text` parsed, as one section in a transaction of its own.
+fn in_a_transaction(text: &str) -> (sql::ParsedFile, [Section; 1]) {
+    let sections = [Section {
+        range: 0..text.len(),
+        transaction: Transaction::Wrapped,
+    }];
+    (sql::parse_text(text), sections)
+}
+
 /// A baseline whose history was applied with the trace, and what the trace knows of it as of the
 /// copy, as the review hands it to the validator.
 fn traced_baseline(fixture: &mut Fixture, history: &str) -> (String, Known) {
     let shadow = &mut fixture.shadow;
     let database = shadow.create_database(None).unwrap();
-    let parsed = sql::parse_text(history);
-    let sections = [Section {
-        range: 0..history.len(),
-        transaction: Transaction::Wrapped,
-    }];
+    let (parsed, sections) = in_a_transaction(history);
     let lines = LineIndex::new(history);
     let script = Script::new(history, &parsed, &sections, &lines);
     let mut known = Known::default();
@@ -680,11 +686,7 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
     ];
     for (original, steps) in cases {
         let draft = rewrite(steps);
-        let parsed = sql::parse_text(original);
-        let sections = [Section {
-            range: 0..original.len(),
-            transaction: Transaction::Wrapped,
-        }];
+        let (parsed, sections) = in_a_transaction(original);
         let original = Original {
             text: original,
             parsed: &parsed,
@@ -699,4 +701,91 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
         });
         assert_eq!(knowing, whole, "{}", original.text);
     }
+}
+
+/// The references the review reads on its working database around the original (its catalog and
+/// columns before, its schema after) give every draft the verdict of references read on a copy of
+/// the baseline of their own; so does the last draft run on the baseline itself, which is then
+/// gone (no database is left).
+#[test]
+fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_verdicts() {
+    let Some(mut fixture) = Fixture::with_history(ACCOUNTS) else {
+        return;
+    };
+    let options = ReviewOptions::default();
+    let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
+    let cases = [
+        (
+            "ALTER TABLE accounts DROP COLUMN name;",
+            "ALTER TABLE accounts ADD COLUMN name text;",
+            "ALTER TABLE accounts DROP COLUMN name;",
+        ),
+        (
+            "ALTER TABLE accounts RENAME COLUMN name TO title;",
+            "ALTER TABLE accounts DROP COLUMN title;\nALTER TABLE accounts ADD COLUMN name text;",
+            "ALTER TABLE accounts RENAME COLUMN name TO label;",
+        ),
+        (
+            "CREATE INDEX accounts_name_idx ON accounts (name);",
+            "DROP INDEX accounts_name_idx;",
+            "CREATE INDEX CONCURRENTLY accounts_name_idx ON accounts (name);",
+        ),
+    ];
+    for (original, down, step) in cases {
+        let (parsed, sections) = in_a_transaction(original);
+        let original = Original {
+            text: original,
+            parsed: &parsed,
+            sections: &sections,
+        };
+        let shadow = &mut fixture.shadow;
+        let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
+        let lines = LineIndex::new(original.text);
+        let script = Script::new(original.text, &parsed, &sections, &lines);
+        let references = shadow.block_on(async {
+            let before = validate::read_before(&working.client).await.unwrap();
+            migagent::shadow::apply::apply(&working.client, &script)
+                .await
+                .unwrap();
+            validate::read_after(&working.client, before).await.unwrap()
+        });
+        shadow.discard(working);
+        // A baseline of its own for the validator that runs its last draft on it and drops it.
+        let copy = shadow.create_database(Some(&fixture.baseline)).unwrap();
+        let consumed = shadow.seal_baseline(copy, "consumed").unwrap();
+        let shadow = &fixture.shadow;
+        let baseline = &fixture.baseline;
+        let own = Validator::new(shadow, baseline, original, &rules);
+        let read = Validator::new(shadow, baseline, original, &rules).with_references(references);
+        let last = Validator::new(shadow, &consumed, original, &rules).last_draft_on_the_baseline();
+        let drafts = || {
+            let down = Down {
+                sql: down.to_owned(),
+                data_loss: false,
+                notes: String::new(),
+            };
+            let rewrite = rewrite(&[(step, !step.contains("CONCURRENTLY"))]);
+            [Body::Down(down), Body::Rewrite(rewrite)].map(|body| Draft {
+                source: Source::Builtin,
+                attempts: 1,
+                body,
+                validation: Validation::skipped("not yet"),
+            })
+        };
+        let (mut with_own, mut with_read, mut with_last) = (drafts(), drafts(), drafts());
+        shadow.block_on(async {
+            let (mut own, mut read, mut last) = (own, read, last);
+            own.validate_drafts(&mut with_own).await;
+            read.validate_drafts(&mut with_read).await;
+            last.validate_drafts(&mut with_last).await;
+        });
+        for ((own, read), last) in with_own.iter().zip(&with_read).zip(&with_last) {
+            assert_eq!(read.validation, own.validation, "{}", original.text);
+            assert_eq!(last.validation, own.validation, "{}", original.text);
+            assert_ne!(own.validation.status, Status::Skipped, "{own:?}");
+        }
+        assert_eq!(with_read, with_own, "data_loss as well");
+        assert_eq!(with_last, with_own, "data_loss as well");
+    }
+    fixture.assert_no_leftover_databases();
 }

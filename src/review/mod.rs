@@ -342,7 +342,7 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
     validation::validate(
         &mut review,
         shadow.as_ref(),
-        &baselines,
+        &mut baselines,
         conversations,
         &options,
     );

@@ -21,6 +21,7 @@ use crate::shadow::apply::{self, Script};
 use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
 use crate::sql::{LineIndex, ParsedFile, Position};
+use crate::validate;
 
 /// A hash of what decides what applying a history produces: the tool and the options that decide
 /// transaction shapes and which files are read, and each migration's file name and contents, in
@@ -86,6 +87,9 @@ pub(super) struct Baselines {
     kept: HashMap<PathBuf, Result<String, String>>,
     /// What the trace knew of each kept baseline, for tracing drafts on copies of it.
     known: HashMap<PathBuf, trace::Known>,
+    /// What each migration with a kept baseline did as the review applied it, for comparing its
+    /// drafts with; none when it was not applied as a copy of the baseline would apply it.
+    references: HashMap<PathBuf, validate::References>,
     validated: HashSet<PathBuf>,
 }
 
@@ -105,6 +109,11 @@ impl Baselines {
         self.known.get(path)
     }
 
+    /// What the migration at `path` did as the review applied it, taken for validating its drafts.
+    pub fn take_references(&mut self, path: &Path) -> Option<validate::References> {
+        self.references.remove(path)
+    }
+
     /// Whether the migration's drafts were validated while the replay went on.
     pub fn validated(&self, path: &Path) -> bool {
         self.validated.contains(path)
@@ -120,6 +129,7 @@ impl Baselines {
     pub fn extend(&mut self, other: Baselines) {
         self.kept.extend(other.kept);
         self.known.extend(other.known);
+        self.references.extend(other.references);
         self.validated.extend(other.validated);
     }
 }
@@ -298,6 +308,7 @@ impl<'s> SetShadow<'s> {
             };
             return not_applied(notice, &mut self.baselines);
         }
+        let mut kept = false;
         if keep_baseline {
             let started = std::time::Instant::now();
             let baseline = self.keep_baseline();
@@ -305,6 +316,7 @@ impl<'s> SetShadow<'s> {
             if baseline.is_ok() {
                 let known = self.known.for_a_copy();
                 self.baselines.known.insert(path.to_owned(), known);
+                kept = true;
             }
             self.baselines.kept.insert(path.to_owned(), baseline);
         }
@@ -312,17 +324,37 @@ impl<'s> SetShadow<'s> {
             return Ok(None);
         };
         let mut script = Script::new(text, parsed, sections, lines);
+        let delegated = self.shadow.delegate(&mut script, work);
+        // The validator applies the original as the applying role alone: a migration that had
+        // statements delegated gets its references from a copy of its own.
+        let references = kept && delegated.is_empty();
         self.notices
-            .extend(self.shadow.delegate(&mut script, work).into_iter().map(
-                |(offset, message)| Notice {
-                    position: lines.position(text, offset),
-                    message,
-                },
-            ));
-        let traces = self.shadow.block_on(async {
+            .extend(delegated.into_iter().map(|(offset, message)| Notice {
+                position: lines.position(text, offset),
+                message,
+            }));
+        let (traces, references) = self.shadow.block_on(async {
+            // On the working database's new connections, as on a fresh copy of the baseline.
+            let before = match references {
+                true => validate::read_before(&work.client).await.ok(),
+                false => None,
+            };
             let _ = work.client.batch_execute(NEW_SESSION).await;
-            trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await
+            let traces =
+                trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await;
+            let references = match before {
+                Some(before) if traces.iter().all(|t| t.error.is_none()) => {
+                    validate::read_after(&work.client, before).await.ok()
+                }
+                _ => None,
+            };
+            (traces, references)
         });
+        if let Some(references) = references {
+            self.baselines
+                .references
+                .insert(path.to_owned(), references);
+        }
         if let Some(failed) = traces.iter().find(|t| t.error.is_some()) {
             self.abandon(Some(format!(
                 "not applied on the shadow database: {}:{} failed there first",
@@ -391,6 +423,7 @@ impl<'s> SetShadow<'s> {
     /// Forgets the baseline kept for the migration at `path`, and drops its template if there is one.
     fn drop_baseline(&mut self, path: &Path, what: &str) {
         self.baselines.known.remove(path);
+        self.baselines.references.remove(path);
         let Some(Ok(baseline)) = self.baselines.kept.remove(path) else {
             return;
         };
@@ -403,6 +436,11 @@ impl<'s> SetShadow<'s> {
     /// The session, for validating drafts on the baselines kept so far.
     pub fn shadow(&self) -> &Shadow {
         self.shadow
+    }
+
+    /// What the migration at `path` did as the review applied it, taken for validating its drafts.
+    pub fn take_references(&mut self, path: &Path) -> Option<validate::References> {
+        self.baselines.take_references(path)
     }
 
     /// The baselines kept so far.

@@ -1,11 +1,13 @@
 //! The validate stage of a review: every draft of a reviewed migration's advice (built-in and the
 //! LLM's) runs on copies of the database as it was just before that migration (its baseline, kept by
-//! the shadow stage), then the advice shows the best draft of each kind. Validation only changes the
-//! advice: never a finding, never the exit code.
+//! the shadow stage, which also read what the original did as it applied it), then the advice shows
+//! the best draft of each kind. Validation only changes the advice: never a finding, never the exit
+//! code.
 //!
 //! The migrations' validations run at once on the shadow's runtime, at most `--shadow-concurrency`
-//! of them, each draft in a copy of its own: each writes only its own migration's advice, so the
-//! report is the same as one after the other.
+//! of them, each draft in a copy of its own (the last, when no model corrects it later, in the
+//! baseline itself): each writes only its own migration's advice, so the report is the same as one
+//! after the other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,32 +24,38 @@ use crate::schema::Catalog;
 use crate::shadow::session::Shadow;
 use crate::shadow::trace::Known;
 use crate::sql;
-use crate::validate::{self, Original, Timing, Validator};
+use crate::validate::{self, Original, References, Timing, Validator};
 
 /// Validates the drafts of every reviewed migration that has advice. `conversations` are the LLM's,
 /// by index into the review's migrations.
 pub(super) fn validate(
     review: &mut Review,
     shadow: Option<&Shadow>,
-    baselines: &Baselines,
+    baselines: &mut Baselines,
     conversations: Conversations,
     options: &ReviewOptions,
 ) {
     let mut conversations: HashMap<usize, Conversation> = conversations.into_iter().collect();
-    let advised = review
+    let advised: Vec<_> = review
         .migrations
         .iter_mut()
         .enumerate()
-        .filter(|(_, migration)| {
-            migration.advice.is_some() && !baselines.validated(&migration.path)
-        });
+        .filter_map(|(index, migration)| {
+            let advised = migration.advice.is_some() && !baselines.validated(&migration.path);
+            advised.then(|| {
+                let references = baselines.take_references(&migration.path);
+                (index, migration, references)
+            })
+        })
+        .collect();
+    let baselines = &*baselines;
     let Some(shadow) = shadow else {
-        for (_, migration) in advised {
+        for (_, migration, _) in advised {
             skip_all(migration, validate::without_shadow());
         }
         return;
     };
-    let validations = advised.map(|(index, migration)| {
+    let validations = advised.into_iter().map(|(index, migration, references)| {
         let conversation = conversations.remove(&index);
         async move {
             match baseline_of(migration, baselines) {
@@ -55,6 +63,7 @@ pub(super) fn validate(
                     let kept = Kept {
                         template,
                         known: baselines.known(&migration.path),
+                        references,
                     };
                     validate_migration(shadow, kept, migration, conversation, options).await
                 }
@@ -82,12 +91,18 @@ pub(super) fn validate_kept(
         return;
     }
     let limit = options.shadow.concurrency.max(1);
-    let baselines = set_shadow.baselines();
-    let kept: HashMap<&Path, &str> = baselines.templates().collect();
-    if kept.is_empty() || (kept.len() < limit && !done) {
+    let paths: Vec<PathBuf> = (set_shadow.baselines().templates())
+        .map(|(path, _)| path.to_path_buf())
+        .collect();
+    if paths.is_empty() || (paths.len() < limit && !done) {
         return;
     }
-    let paths: Vec<PathBuf> = kept.keys().map(|path| path.to_path_buf()).collect();
+    let mut references: HashMap<&Path, References> = paths
+        .iter()
+        .filter_map(|path| Some((path.as_path(), set_shadow.take_references(path)?)))
+        .collect();
+    let baselines = set_shadow.baselines();
+    let kept: HashMap<&Path, &str> = baselines.templates().collect();
     // They are among the last migrations reviewed.
     let mut left = kept.len();
     let mut batch = Vec::with_capacity(left);
@@ -100,6 +115,7 @@ pub(super) fn validate_kept(
             let kept = Kept {
                 template,
                 known: baselines.known(&migration.path),
+                references: references.remove(migration.path.as_path()),
             };
             batch.push((kept, migration));
         }
@@ -112,11 +128,12 @@ pub(super) fn validate_kept(
     set_shadow.validated(paths);
 }
 
-/// A migration's baseline: the template, and what the trace knew of it.
-#[derive(Clone, Copy)]
+/// A migration's baseline: the template, what the trace knew of it, and what the original did as
+/// the review applied it.
 struct Kept<'b> {
     template: &'b str,
     known: Option<&'b Known>,
+    references: Option<References>,
 }
 
 /// The template holding the database just before `migration`, or the verdict its drafts get
@@ -173,6 +190,13 @@ async fn validate_migration(
     let mut validator = Validator::new(shadow, baseline.template, original, &rules);
     if let Some(known) = baseline.known {
         validator = validator.knowing(known);
+    }
+    if let Some(references) = baseline.references {
+        validator = validator.with_references(references);
+    }
+    // No model corrects these drafts later: the last needs no copy of its own.
+    if conversation.is_none() {
+        validator = validator.last_draft_on_the_baseline();
     }
     validate_advice(
         &mut validator,

@@ -575,6 +575,13 @@ impl Shadow {
         self.create_async(name, template, Delegating::No).await
     }
 
+    /// A template of the session's itself, opened like [`Shadow::copy_of`]'s copies for a last
+    /// validation that needs it as it is (dropped afterwards with [`Shadow::drop_copy`]).
+    pub async fn open_template(&self, template: &str) -> Result<Database, ShadowError> {
+        self.connect_async(template.to_owned(), Delegating::No)
+            .await
+    }
+
     /// Keeps the state `database` is in as a template for later copies (a reviewed migration's
     /// baseline, for validating its drafts): its connections close while PostgreSQL copies it, then
     /// open again. The template has no session and is dropped when the session finishes. The outer

@@ -2,9 +2,11 @@
 //! (see DESIGN.md, "Validation").
 //!
 //! A [`Validator`] works for one reviewed migration: its baseline (a template database holding the
-//! history, before the migration) and the migration as its tool applies it. It applies the original
-//! once on a copy of the baseline to learn the schemas every draft is compared with, then runs each
-//! draft on a fresh copy of its own, which it drops afterwards:
+//! history, before the migration) and the migration as its tool applies it. It learns the schemas
+//! every draft is compared with from the review, which read them around its own apply of the
+//! original ([`read_before`], [`read_after`]), or else by applying the original once on a copy of
+//! the baseline; then it runs each draft on a fresh copy of its own, which it drops afterwards (the
+//! last one on the baseline itself when no later draft will need it):
 //!
 //! - a rewrite's steps in order (each `transactional` step in a transaction of its own, the others
 //!   outside any), traced; accepted when every step succeeds, the end schema equals the original's,
@@ -57,8 +59,10 @@ pub fn without_shadow() -> Validation {
     )
 }
 
-/// What the original migration does on a copy of the baseline, read once for all its drafts.
-struct References {
+/// What the original migration does on the baseline, read once for all its drafts: on a copy of the
+/// baseline the original is applied to, or by the review on its own working database around the
+/// migration (see [`read_before`] and [`read_after`]), which is exactly that copy.
+pub struct References {
     /// The baseline's schema model, for the rules.
     catalog: Catalog,
     /// Relations of the baseline with their kinds, named as traces name them (`public.orders`).
@@ -81,6 +85,11 @@ pub struct Validator<'s, 'a> {
     known: Option<&'a Known>,
     /// Read on first use; `Err` says why no draft of this migration can be validated.
     references: Option<Result<References, String>>,
+    /// The last draft [`Validator::validate_drafts`] is given runs on the baseline itself, which
+    /// it then drops: no later draft can be validated.
+    last_on_baseline: bool,
+    /// The draft being validated runs on the baseline itself.
+    on_baseline: bool,
     timings: Vec<Timing>,
 }
 
@@ -121,6 +130,8 @@ impl<'s, 'a> Validator<'s, 'a> {
             rules,
             known: None,
             references: None,
+            last_on_baseline: false,
+            on_baseline: false,
             timings: Vec::new(),
         }
     }
@@ -132,11 +143,30 @@ impl<'s, 'a> Validator<'s, 'a> {
         self
     }
 
+    /// Compares the drafts with what the original did as the review applied it (`references`),
+    /// instead of applying it once more on a copy of the baseline.
+    pub fn with_references(mut self, references: References) -> Validator<'s, 'a> {
+        self.references = Some(Ok(references));
+        self
+    }
+
+    /// Runs the last draft [`Validator::validate_drafts`] is given on the baseline itself instead
+    /// of on a copy of it, and drops the baseline: one copy fewer, for a migration whose drafts
+    /// are all known then (no model corrects them later). Its verdict is a fresh copy's: the
+    /// baseline is in the very state each copy starts from.
+    pub fn last_draft_on_the_baseline(mut self) -> Validator<'s, 'a> {
+        self.last_on_baseline = true;
+        self
+    }
+
     /// Validates every draft of the migration, setting its `validation` (and a down's `data_loss`).
     pub async fn validate_drafts(&mut self, drafts: &mut [Draft]) {
-        for draft in drafts {
+        let last = drafts.len().saturating_sub(1);
+        for (index, draft) in drafts.iter_mut().enumerate() {
+            self.on_baseline = self.last_on_baseline && index == last;
             self.validate(draft).await;
         }
+        self.on_baseline = false;
     }
 
     /// Validates one draft, setting its `validation` (and a down's `data_loss`).
@@ -188,11 +218,12 @@ impl<'s, 'a> Validator<'s, 'a> {
             return Validation::from_checks(vec!["the rewrite has no steps".into()], Vec::new());
         }
         let (shadow, baseline, rules, known) = (self.shadow, self.baseline, self.rules, self.known);
+        let on_baseline = self.on_baseline;
         let references = match self.references().await {
             Ok(references) => references,
             Err(reason) => return Validation::skipped(reason),
         };
-        let database = match shadow.copy_of(baseline).await {
+        let database = match fresh_database(shadow, baseline, on_baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
@@ -216,6 +247,7 @@ impl<'s, 'a> Validator<'s, 'a> {
     /// data, whatever the draft said.
     pub async fn down(&mut self, draft: &mut Down) -> Validation {
         let (shadow, baseline, original) = (self.shadow, self.baseline, self.original);
+        let on_baseline = self.on_baseline;
         let references = match self.references().await {
             Ok(references) => references,
             Err(reason) => return Validation::skipped(reason),
@@ -239,7 +271,7 @@ impl<'s, 'a> Validator<'s, 'a> {
             ));
             draft.data_loss = true;
         }
-        let database = match shadow.copy_of(baseline).await {
+        let database = match fresh_database(shadow, baseline, on_baseline).await {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
@@ -279,37 +311,74 @@ async fn read_references(
         .map_err(|error| cannot_copy(&error.0))?;
     let read = async {
         let client = &database.client;
-        let unreadable = |e: tokio_postgres::Error| {
-            format!(
-                "not validated: cannot read the shadow database's catalog: {}",
-                db_error(&e)
-            )
-        };
-        let catalog = schema::introspect(client).await.map_err(unreadable)?;
-        let before = snapshot(client).await.map_err(unreadable)?;
-        let columns_before = data_loss::column_ids(client).await.map_err(unreadable)?;
+        let before = read_before(client).await?;
         apply_script(client, original).await.map_err(|error| {
             format!(
                 "not validated: the reviewed migration itself fails on the shadow database at {}, so there is no schema a draft must reach",
                 one_line(&error)
             )
         })?;
-        let after_up = snapshot(client).await.map_err(unreadable)?;
-        let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
-        Ok(References {
-            dropped: data_loss::dropped_columns(&columns_before, &columns_after),
-            existed: catalog
-                .relations()
-                .map(|r| (r.name.to_string(), r.kind))
-                .collect(),
-            catalog,
-            baseline: before,
-            after_up,
-        })
+        read_after(client, before).await
     }
     .await;
     shadow.drop_copy(database).await;
     read
+}
+
+/// What [`References`] need of the database just before the original: its model, schema and
+/// columns.
+pub struct Before {
+    catalog: Catalog,
+    snapshot: SchemaSnapshot,
+    columns: data_loss::ColumnIds,
+}
+
+/// Reads what [`References`] need of the database `client` is connected to, just before the
+/// original is applied there.
+pub async fn read_before(client: &Client) -> Result<Before, String> {
+    Ok(Before {
+        catalog: schema::introspect(client).await.map_err(unreadable)?,
+        snapshot: snapshot(client).await.map_err(unreadable)?,
+        columns: data_loss::column_ids(client).await.map_err(unreadable)?,
+    })
+}
+
+/// The references of the original just applied on `client`'s database (on the session that
+/// applied it), which was as `before` says just before.
+pub async fn read_after(client: &Client, before: Before) -> Result<References, String> {
+    let after_up = snapshot(client).await.map_err(unreadable)?;
+    let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
+    Ok(References {
+        dropped: data_loss::dropped_columns(&before.columns, &columns_after),
+        existed: before
+            .catalog
+            .relations()
+            .map(|r| (r.name.to_string(), r.kind))
+            .collect(),
+        catalog: before.catalog,
+        baseline: before.snapshot,
+        after_up,
+    })
+}
+
+fn unreadable(error: tokio_postgres::Error) -> String {
+    format!(
+        "not validated: cannot read the shadow database's catalog: {}",
+        db_error(&error)
+    )
+}
+
+/// Where a draft runs: a fresh copy of the `baseline`, or the baseline `itself` (dropped with it).
+async fn fresh_database(
+    shadow: &Shadow,
+    baseline: &str,
+    itself: bool,
+) -> Result<Database, crate::shadow::session::ShadowError> {
+    if itself {
+        shadow.open_template(baseline).await
+    } else {
+        shadow.copy_of(baseline).await
+    }
 }
 
 fn cannot_copy(error: &str) -> String {
