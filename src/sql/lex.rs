@@ -126,7 +126,7 @@ impl Lexer<'_> {
                 (TokenKind::Number, false)
             }
             b'.' if self.peek(1).is_some_and(|b| b.is_ascii_digit()) => {
-                self.pos = start + 1;
+                self.pos = start;
                 self.number_fraction();
                 (TokenKind::Number, false)
             }
@@ -400,6 +400,24 @@ mod tests {
             assert!(sql.is_char_boundary(token.range.start));
             assert!(sql.is_char_boundary(token.range.end));
         }
+    }
+
+    #[test]
+    fn numbers_with_fractions_and_exponents_are_one_token() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds(".5 1.5 5. 1e5 1.5E-3 1..2"),
+            vec![
+                (Number, ".5"),
+                (Number, "1.5"),
+                (Number, "5."),
+                (Number, "1e5"),
+                (Number, "1.5E-3"),
+                (Number, "1"),
+                (Punct, "."),
+                (Number, ".2"),
+            ]
+        );
     }
 
     #[test]
