@@ -258,29 +258,13 @@ fn expressions_parse_from_mapped_tokens() {
     }
 }
 
-fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            sql_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "sql") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn corpus_maps_exactly() {
     let Some(corpus) = common::corpus_or_skip("corpus_maps_exactly") else {
         return;
     };
     let mut files = Vec::new();
-    sql_files(&corpus, &mut files);
+    common::sql_files(&corpus, &mut files);
     let mut tally = Tally::default();
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path) else {

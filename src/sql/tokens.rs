@@ -15,7 +15,7 @@ use sqlparser::ast::DollarQuotedString;
 use sqlparser::keywords::{Keyword, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
 use sqlparser::tokenizer::{Location, Span, Token as SqlToken, TokenWithSpan, Whitespace, Word};
 
-use super::lex::{Token, TokenKind};
+use super::lex::{block_comment_end, Token, TokenKind};
 
 /// A token sqlparser would read differently from what this module can spell out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,28 +157,15 @@ impl Mapper<'_> {
 
     /// `/* … */`, nesting as PostgreSQL does.
     fn block_comment(&mut self, at: usize, to: usize) -> Result<usize, Unmapped> {
-        let mut depth = 0usize;
-        let mut i = at;
-        while i + 1 < to {
-            match (self.bytes[i], self.bytes[i + 1]) {
-                (b'/', b'*') => {
-                    depth += 1;
-                    i += 2;
-                }
-                (b'*', b'/') => {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        let comment = self.text[at + 2..i - 2].to_owned();
-                        let token = SqlToken::Whitespace(Whitespace::MultiLineComment(comment));
-                        self.push(token, at..i);
-                        return Ok(i);
-                    }
-                }
-                _ => i += 1,
-            }
-        }
-        self.unmapped(at, "an unterminated block comment")
+        let Some(end) = block_comment_end(self.bytes, at, to) else {
+            return self.unmapped(at, "an unterminated block comment");
+        };
+        let comment = self.text[at + 2..end - 2].to_owned();
+        self.push(
+            SqlToken::Whitespace(Whitespace::MultiLineComment(comment)),
+            at..end,
+        );
+        Ok(end)
     }
 
     /// Maps `tokens[index]` (and, for a two-character operator, the next one); returns how many
