@@ -3,29 +3,11 @@
 //! without a panic, an input problem, or a locking finding on a table the same migration created; and
 //! the histories that apply on PostgreSQL 15 replay on the shadow database.
 
-use std::path::{Path, PathBuf};
-
 use migagent::migration::{DiscoverOptions, Tool, Transaction};
 use migagent::review::{review, review_sql, ReviewOptions};
 use migagent::shadow::session::{ShadowMode, ShadowOptions};
 
 mod common;
-
-fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            sql_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "sql") {
-            out.push(path);
-        }
-    }
-}
 
 #[test]
 fn every_history_reviews_cleanly() {
@@ -73,7 +55,7 @@ fn every_file_reviews_alone_without_panicking() {
         return;
     };
     let mut files = Vec::new();
-    sql_files(&corpus, &mut files);
+    common::sql_files(&corpus, &mut files);
     assert!(files.len() > 2900, "{} files", files.len());
     for file in files {
         let bytes = std::fs::read(&file).unwrap();

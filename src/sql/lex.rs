@@ -126,7 +126,7 @@ impl Lexer<'_> {
                 (TokenKind::Number, false)
             }
             b'.' if self.peek(1).is_some_and(|b| b.is_ascii_digit()) => {
-                self.pos = start + 1;
+                self.pos = start;
                 self.number_fraction();
                 (TokenKind::Number, false)
             }
@@ -183,27 +183,9 @@ impl Lexer<'_> {
 
     /// A block comment; PostgreSQL nests them. Returns whether it was closed.
     fn block_comment(&mut self) -> bool {
-        let mut depth = 0usize;
-        let mut at = self.pos;
-        while at + 1 < self.end {
-            match (self.bytes[at], self.bytes[at + 1]) {
-                (b'/', b'*') => {
-                    depth += 1;
-                    at += 2;
-                }
-                (b'*', b'/') => {
-                    depth -= 1;
-                    at += 2;
-                    if depth == 0 {
-                        self.pos = at;
-                        return true;
-                    }
-                }
-                _ => at += 1,
-            }
-        }
-        self.pos = self.end;
-        false
+        let end = block_comment_end(self.bytes, self.pos, self.end);
+        self.pos = end.unwrap_or(self.end);
+        end.is_some()
     }
 
     /// A quoted token whose opening quote is at `open`. A doubled quote is an escaped quote; with
@@ -281,6 +263,30 @@ impl Lexer<'_> {
         self.pos = self.skip_while(start, is_ident_continue);
         (TokenKind::Word, false)
     }
+}
+
+/// The end of the block comment that opens at `start` (nested ones included, as PostgreSQL reads
+/// them), or `None` when it does not close before `end`.
+pub fn block_comment_end(bytes: &[u8], start: usize, end: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    while at + 1 < end {
+        match (bytes[at], bytes[at + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                at += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                at += 2;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    None
 }
 
 fn is_ident_start(b: u8) -> bool {
@@ -400,6 +406,24 @@ mod tests {
             assert!(sql.is_char_boundary(token.range.start));
             assert!(sql.is_char_boundary(token.range.end));
         }
+    }
+
+    #[test]
+    fn numbers_with_fractions_and_exponents_are_one_token() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds(".5 1.5 5. 1e5 1.5E-3 1..2"),
+            vec![
+                (Number, ".5"),
+                (Number, "1.5"),
+                (Number, "5."),
+                (Number, "1e5"),
+                (Number, "1.5E-3"),
+                (Number, "1"),
+                (Punct, "."),
+                (Number, ".2"),
+            ]
+        );
     }
 
     #[test]

@@ -6,9 +6,11 @@ pub mod name;
 pub mod nesting;
 pub mod position;
 pub mod split;
+pub mod tokens;
 
 use std::cell::{Cell, OnceCell};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sqlparser::ast;
@@ -198,7 +200,7 @@ fn parse_one(text: &str, statement: &Statement) -> Result<Box<ast::Statement>, S
         ));
     }
     check_nesting(text, &statement.tokens)?;
-    let mut statements = sqlparser_over(sql)?
+    let mut statements = parser_over_tokens(text, statement.range.clone(), &statement.tokens)?
         .parse_statements()
         .map_err(|error| error.to_string())?;
     match statements.len() {
@@ -216,7 +218,33 @@ pub fn parser(text: &str) -> Result<Parser<'static>, String> {
         .filter(|token| !token.kind.is_trivia())
         .collect();
     check_nesting(text, &tokens)?;
-    sqlparser_over(text)
+    parser_over_tokens(text, 0..text.len(), &tokens)
+}
+
+/// How many texts sqlparser had to tokenize itself because [`tokens::sqlparser_tokens`] could not
+/// map one of their tokens exactly, since the process started.
+static TOKENIZED_BY_SQLPARSER: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of statements and expressions sqlparser tokenized itself (see
+/// [`tokens::sqlparser_tokens`]); all others were parsed from the tokens [`lex`] made.
+pub fn tokenized_by_sqlparser() -> usize {
+    TOKENIZED_BY_SQLPARSER.load(Ordering::Relaxed)
+}
+
+/// sqlparser's parser over `text[range]`, whose significant tokens are `tokens`: fed those tokens
+/// when they map exactly, else tokenizing the text itself.
+fn parser_over_tokens(
+    text: &str,
+    range: Range<usize>,
+    tokens: &[Token],
+) -> Result<Parser<'static>, String> {
+    match tokens::sqlparser_tokens(text, range.clone(), tokens) {
+        Ok(mapped) => Ok(Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(mapped)),
+        Err(_) => {
+            TOKENIZED_BY_SQLPARSER.fetch_add(1, Ordering::Relaxed);
+            sqlparser_over(&text[range])
+        }
+    }
 }
 
 /// Refuses tokens (ranges into `text`) that nest deeper than [`nesting::MAX_NESTING`].

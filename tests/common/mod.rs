@@ -127,3 +127,20 @@ pub fn assert_cluster_gone(dir: &std::path::Path) {
         data_dir.display()
     );
 }
+
+/// Every `.sql` file under `dir`, in sorted order.
+pub fn sql_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            sql_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+}
