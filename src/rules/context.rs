@@ -265,16 +265,22 @@ struct Names {
 impl Names {
     fn of(text: &str, statements: &[Statement]) -> Names {
         let mut names = Names::default();
+        // One buffer for every token's key: a name already seen (most of them) allocates nothing.
+        let mut key = String::new();
         for (i, statement) in statements.iter().enumerate() {
             let units = || std::iter::once(statement).chain(&statement.nested);
             if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
                 names.index_changes.push(i);
             }
             for token in units().flat_map(|s| &s.tokens) {
-                if let Some(identifier) = identifier_key(text, token) {
-                    let at = names.by_identifier.entry(identifier).or_default();
-                    if at.last() != Some(&i) {
-                        at.push(i);
+                if !identifier_key(text, token, &mut key) {
+                    continue;
+                }
+                match names.by_identifier.get_mut(key.as_str()) {
+                    Some(at) if at.last() == Some(&i) => {}
+                    Some(at) => at.push(i),
+                    None => {
+                        names.by_identifier.insert(key.clone(), vec![i]);
                     }
                 }
             }
@@ -293,22 +299,35 @@ impl Names {
     }
 }
 
-/// The identifier a token names, ASCII-lowercased: a word as written, a quoted identifier without
-/// its quotes, a name longer than PostgreSQL keeps as it keeps it.
-fn identifier_key(text: &str, token: &Token) -> Option<String> {
+/// The identifier a token names, ASCII-lowercased, written to `key`: a word as written, a quoted
+/// identifier without its quotes, a name longer than PostgreSQL keeps as it keeps it. `false` for a
+/// token that names nothing.
+fn identifier_key(text: &str, token: &Token, key: &mut String) -> bool {
     let raw = &text[token.range.clone()];
+    key.clear();
     if raw.len() > MAX_IDENTIFIER_BYTES + 2 {
-        return ObjectName::from_tokens(text, std::slice::from_ref(token))
-            .map(|name| truncate_identifier(&name.name).to_ascii_lowercase());
-    }
-    match token.kind {
-        TokenKind::Word => Some(raw.to_ascii_lowercase()),
-        TokenKind::QuotedIdent => {
-            let inner = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'))?;
-            Some(inner.replace("\"\"", "\"").to_ascii_lowercase())
+        let Some(name) = ObjectName::from_tokens(text, std::slice::from_ref(token)) else {
+            return false;
+        };
+        key.push_str(&truncate_identifier(&name.name));
+    } else {
+        match token.kind {
+            TokenKind::Word => key.push_str(raw),
+            TokenKind::QuotedIdent => {
+                let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+                    return false;
+                };
+                if inner.contains("\"\"") {
+                    key.push_str(&inner.replace("\"\"", "\""));
+                } else {
+                    key.push_str(inner);
+                }
+            }
+            _ => return false,
         }
-        _ => None,
     }
+    key.make_ascii_lowercase();
+    true
 }
 
 /// The strongest lock of at least `at_least` that the statement takes on a relation that existed
