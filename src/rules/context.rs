@@ -12,6 +12,7 @@ use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName, Statement, Token, TokenKind};
 
+use super::columns::DeclaredColumn;
 use super::syntax::AlterTable;
 use super::Diagnostic;
 
@@ -91,8 +92,20 @@ pub struct StatementContext<'a> {
     pub after_migration: &'a OnceCell<Catalog>,
     /// Indexes over the migration's statements, shared by every statement's context.
     pub file: &'a FileIndex,
-    /// The statement read as an `ALTER TABLE`, once (see [`AlterTable::of`]).
+    /// What several rules read from the statement, each read once (`Readings::default()`).
+    pub(crate) readings: Readings<'a>,
+}
+
+/// Readings of one statement that several rules share, each made on first use: the statement and
+/// the schema before it do not change while its rules run.
+#[derive(Default)]
+pub(crate) struct Readings<'a> {
+    /// The statement read as an `ALTER TABLE` (see [`AlterTable::of`]).
     pub(crate) alter_table: OnceCell<Option<AlterTable<'a>>>,
+    /// The column types it declares (see [`declared_columns`](super::columns::declared_columns)).
+    pub(crate) declared_columns: OnceCell<Vec<DeclaredColumn<'a>>>,
+    /// The locks the lock model predicts for it (see [`StatementContext::locks`]).
+    locks: OnceCell<Vec<PredictedLock>>,
 }
 
 impl<'a> StatementContext<'a> {
@@ -187,6 +200,22 @@ impl<'a> StatementContext<'a> {
             }
             catalog
         })
+    }
+
+    /// The locks the statement takes as the lock model predicts them on the schema before it
+    /// ([`statement_locks`]), computed once for all its rules.
+    pub fn locks(&self) -> &[PredictedLock] {
+        self.readings
+            .locks
+            .get_or_init(|| statement_locks(self.text, self.statement, self.catalog))
+    }
+
+    /// The [locks](Self::locks), moved out for the review to hold once the rules are done.
+    pub fn into_locks(mut self) -> Vec<PredictedLock> {
+        self.readings
+            .locks
+            .take()
+            .unwrap_or_else(|| statement_locks(self.text, self.statement, self.catalog))
     }
 
     /// Whether a fixer's steps can take this statement's place: it is a statement of the migration,
@@ -345,8 +374,8 @@ pub(crate) fn strongest_lock_on_existing(
             .on(&lock.relation, cx.catalog)
             .is_some_and(|held| held.mode >= lock.mode)
     };
-    statement_locks(cx.text, cx.statement, cx.catalog)
-        .into_iter()
+    cx.locks()
+        .iter()
         .filter(|lock| lock.mode >= at_least && cx.is_existing(&lock.relation))
         .filter(|lock| !(skip_held && held(lock)))
         .reduce(|strongest, lock| {
@@ -356,6 +385,7 @@ pub(crate) fn strongest_lock_on_existing(
                 strongest
             }
         })
+        .cloned()
 }
 
 /// For an `ALTER TABLE` sqlparser could not parse: the table it names, its tokens, and its top-level

@@ -474,7 +474,7 @@ mod tests {
                             traced: false,
                             after_migration: &after_migration,
                             file: &file,
-                            alter_table: OnceCell::new(),
+                            readings: Default::default(),
                         };
                         let mut found = Vec::new();
                         (rule.check)(&context, &mut found);
