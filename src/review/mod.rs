@@ -24,7 +24,6 @@ use crate::migration::{
     self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
 };
 use crate::pg::held::{HeldLocks, Holder};
-use crate::pg::locks::statement_locks;
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
@@ -885,19 +884,13 @@ fn review_migration(
                 traced: tracing,
                 after_migration: &after_migration,
                 file: &file,
-                alter_table: OnceCell::new(),
-            };
-            // What the lock model predicts: held for the rest of a transaction, and compared with
-            // the trace.
-            let predicted = if tracing || tx.transaction.is_some() {
-                statement_locks(&text, unit, catalog)
-            } else {
-                Vec::new()
+                readings: Default::default(),
             };
             if tracing {
                 expected[index].lock_timeout = tx.lock_timeout;
                 expected[index].locks.extend(
-                    predicted
+                    context
+                        .locks()
                         .iter()
                         .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
                 );
@@ -931,7 +924,9 @@ fn review_migration(
                     }
                 }
             }
+            // What the lock model predicts is held for the rest of a transaction.
             if tx.transaction.is_some() {
+                let predicted = context.into_locks();
                 held_locks.take(Holder { index, nested }, &predicted, catalog);
             }
             if unit.nested.is_empty() {

@@ -414,7 +414,7 @@ error[add-unique-constraint]: ADD CONSTRAINT users_email_key UNIQUE on existing 
             traced: false,
             after_migration: &Default::default(),
             file: &Default::default(),
-            alter_table: Default::default(),
+            readings: Default::default(),
         };
         let (table, constraints) = index_constraints(&cx).unwrap();
         assert_eq!(table.name, "users");

@@ -72,7 +72,14 @@ impl DeclaredColumn<'_> {
 /// The column types the statement declares: the columns of a `CREATE TABLE` (not a temporary one,
 /// not `AS SELECT`), `ADD COLUMN` and `ALTER COLUMN … TYPE` (not of a foreign table, whose types
 /// mirror the remote ones). Statements sqlparser could not parse declare nothing the rules can read.
-pub(crate) fn declared_columns<'a>(cx: &StatementContext<'a>) -> Vec<DeclaredColumn<'a>> {
+/// Read once per statement for the rules that judge column types.
+pub(crate) fn declared_columns<'c, 'a>(cx: &'c StatementContext<'a>) -> &'c [DeclaredColumn<'a>] {
+    cx.readings
+        .declared_columns
+        .get_or_init(|| read_declared_columns(cx))
+}
+
+fn read_declared_columns<'a>(cx: &StatementContext<'a>) -> Vec<DeclaredColumn<'a>> {
     match cx.statement.ast() {
         Some(Ast::CreateTable(create)) if create.query.is_none() && !create.temporary => {
             let Some(table) = ObjectName::from_ast(&create.name) else {

@@ -12,6 +12,7 @@ use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::Catalog;
 use crate::sql::{Kind, ObjectName, Statement, Token, TokenKind};
 
+use super::columns::DeclaredColumn;
 use super::syntax::AlterTable;
 use super::Diagnostic;
 
@@ -91,8 +92,20 @@ pub struct StatementContext<'a> {
     pub after_migration: &'a OnceCell<Catalog>,
     /// Indexes over the migration's statements, shared by every statement's context.
     pub file: &'a FileIndex,
-    /// The statement read as an `ALTER TABLE`, once (see [`AlterTable::of`]).
+    /// What several rules read from the statement, each read once (`Readings::default()`).
+    pub(crate) readings: Readings<'a>,
+}
+
+/// Readings of one statement that several rules share, each made on first use: the statement and
+/// the schema before it do not change while its rules run.
+#[derive(Default)]
+pub(crate) struct Readings<'a> {
+    /// The statement read as an `ALTER TABLE` (see [`AlterTable::of`]).
     pub(crate) alter_table: OnceCell<Option<AlterTable<'a>>>,
+    /// The column types it declares (see [`declared_columns`](super::columns::declared_columns)).
+    pub(crate) declared_columns: OnceCell<Vec<DeclaredColumn<'a>>>,
+    /// The locks the lock model predicts for it (see [`StatementContext::locks`]).
+    locks: OnceCell<Vec<PredictedLock>>,
 }
 
 impl<'a> StatementContext<'a> {
@@ -189,6 +202,22 @@ impl<'a> StatementContext<'a> {
         })
     }
 
+    /// The locks the statement takes as the lock model predicts them on the schema before it
+    /// ([`statement_locks`]), computed once for all its rules.
+    pub fn locks(&self) -> &[PredictedLock] {
+        self.readings
+            .locks
+            .get_or_init(|| statement_locks(self.text, self.statement, self.catalog))
+    }
+
+    /// The [locks](Self::locks), moved out for the review to hold once the rules are done.
+    pub fn into_locks(mut self) -> Vec<PredictedLock> {
+        self.readings
+            .locks
+            .take()
+            .unwrap_or_else(|| statement_locks(self.text, self.statement, self.catalog))
+    }
+
     /// Whether a fixer's steps can take this statement's place: it is a statement of the migration,
     /// not one inside a DO block (whose steps cannot leave the block's transaction), and, for an
     /// `ALTER TABLE`, it has no other operation the fix would drop.
@@ -265,16 +294,22 @@ struct Names {
 impl Names {
     fn of(text: &str, statements: &[Statement]) -> Names {
         let mut names = Names::default();
+        // One buffer for every token's key: a name already seen (most of them) allocates nothing.
+        let mut key = String::new();
         for (i, statement) in statements.iter().enumerate() {
             let units = || std::iter::once(statement).chain(&statement.nested);
             if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
                 names.index_changes.push(i);
             }
             for token in units().flat_map(|s| &s.tokens) {
-                if let Some(identifier) = identifier_key(text, token) {
-                    let at = names.by_identifier.entry(identifier).or_default();
-                    if at.last() != Some(&i) {
-                        at.push(i);
+                if !identifier_key(text, token, &mut key) {
+                    continue;
+                }
+                match names.by_identifier.get_mut(key.as_str()) {
+                    Some(at) if at.last() == Some(&i) => {}
+                    Some(at) => at.push(i),
+                    None => {
+                        names.by_identifier.insert(key.clone(), vec![i]);
                     }
                 }
             }
@@ -293,22 +328,35 @@ impl Names {
     }
 }
 
-/// The identifier a token names, ASCII-lowercased: a word as written, a quoted identifier without
-/// its quotes, a name longer than PostgreSQL keeps as it keeps it.
-fn identifier_key(text: &str, token: &Token) -> Option<String> {
+/// The identifier a token names, ASCII-lowercased, written to `key`: a word as written, a quoted
+/// identifier without its quotes, a name longer than PostgreSQL keeps as it keeps it. `false` for a
+/// token that names nothing.
+fn identifier_key(text: &str, token: &Token, key: &mut String) -> bool {
     let raw = &text[token.range.clone()];
+    key.clear();
     if raw.len() > MAX_IDENTIFIER_BYTES + 2 {
-        return ObjectName::from_tokens(text, std::slice::from_ref(token))
-            .map(|name| truncate_identifier(&name.name).to_ascii_lowercase());
-    }
-    match token.kind {
-        TokenKind::Word => Some(raw.to_ascii_lowercase()),
-        TokenKind::QuotedIdent => {
-            let inner = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'))?;
-            Some(inner.replace("\"\"", "\"").to_ascii_lowercase())
+        let Some(name) = ObjectName::from_tokens(text, std::slice::from_ref(token)) else {
+            return false;
+        };
+        key.push_str(&truncate_identifier(&name.name));
+    } else {
+        match token.kind {
+            TokenKind::Word => key.push_str(raw),
+            TokenKind::QuotedIdent => {
+                let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+                    return false;
+                };
+                if inner.contains("\"\"") {
+                    key.push_str(&inner.replace("\"\"", "\""));
+                } else {
+                    key.push_str(inner);
+                }
+            }
+            _ => return false,
         }
-        _ => None,
     }
+    key.make_ascii_lowercase();
+    true
 }
 
 /// The strongest lock of at least `at_least` that the statement takes on a relation that existed
@@ -326,8 +374,8 @@ pub(crate) fn strongest_lock_on_existing(
             .on(&lock.relation, cx.catalog)
             .is_some_and(|held| held.mode >= lock.mode)
     };
-    statement_locks(cx.text, cx.statement, cx.catalog)
-        .into_iter()
+    cx.locks()
+        .iter()
         .filter(|lock| lock.mode >= at_least && cx.is_existing(&lock.relation))
         .filter(|lock| !(skip_held && held(lock)))
         .reduce(|strongest, lock| {
@@ -337,6 +385,7 @@ pub(crate) fn strongest_lock_on_existing(
                 strongest
             }
         })
+        .cloned()
 }
 
 /// For an `ALTER TABLE` sqlparser could not parse: the table it names, its tokens, and its top-level

@@ -44,7 +44,7 @@ enum Key {
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let added = added_keys(cx);
     let declared = declared_columns(cx);
-    for column in &declared {
+    for column in declared {
         let Some(width) = narrow_integer(column.data_type) else {
             continue;
         };

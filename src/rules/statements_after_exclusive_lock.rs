@@ -8,7 +8,7 @@
 
 use super::context::strongest_lock_on_existing;
 use super::{Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
-use crate::pg::locks::{statement_locks, LockMode};
+use crate::pg::locks::LockMode;
 use crate::sql::{Kind, Statement};
 
 pub const RULE: Rule = Rule {
@@ -100,10 +100,7 @@ fn what_makes_it_slow(cx: &StatementContext) -> Option<String> {
     ) {
         return Some("changes rows".into());
     }
-    if kind == Kind::Select
-        && (cx.sql().contains('(')
-            || !statement_locks(cx.text, cx.statement, cx.catalog).is_empty())
-    {
+    if kind == Kind::Select && (cx.sql().contains('(') || !cx.locks().is_empty()) {
         return Some(
             "runs a query (it reads rows or calls a function, which may change them)".into(),
         );

@@ -23,7 +23,10 @@ impl<'a> AlterTable<'a> {
     /// The parsed `ALTER TABLE` of this statement, if it is one; read once per statement and shared
     /// by every rule that asks.
     pub fn of<'c>(cx: &'c StatementContext<'a>) -> Option<&'c AlterTable<'a>> {
-        cx.alter_table.get_or_init(|| Self::read(cx)).as_ref()
+        cx.readings
+            .alter_table
+            .get_or_init(|| Self::read(cx))
+            .as_ref()
     }
 
     fn read(cx: &StatementContext<'a>) -> Option<AlterTable<'a>> {

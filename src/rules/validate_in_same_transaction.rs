@@ -8,7 +8,7 @@ use sqlparser::ast::AlterTableOperation;
 
 use super::syntax::{sql_ident, sql_name, AlterTable};
 use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
-use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
+use crate::pg::locks::{LockMode, PredictedLock, Words};
 use crate::schema::ConstraintKind;
 use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName};
@@ -116,7 +116,7 @@ fn blocking_lock(
         lock.mode >= LockMode::Share
             && cx.catalog.resolve(&lock.relation) == cx.catalog.resolve(relation)
     };
-    let own = statement_locks(cx.text, cx.statement, cx.catalog);
+    let own = cx.locks();
     for relation in &relations {
         if let Some(lock) = own.iter().find(|lock| blocking(lock, relation)) {
             return Some((

@@ -417,6 +417,10 @@ impl Catalog {
     /// path holding an object of that name, else the default schema. Identifiers are truncated to
     /// 63 bytes as PostgreSQL does.
     pub fn resolve(&self, name: &ObjectName) -> ObjectName {
+        // A qualified name is its only candidate and its own fallback: no lookup decides anything.
+        if name.schema.is_some() {
+            return self.qualify(name);
+        }
         self.candidates(name)
             .into_iter()
             .find(|candidate| {
@@ -467,7 +471,9 @@ impl Catalog {
     }
 
     fn find<'a, T>(&self, map: &'a HashMap<ObjectName, T>, name: &ObjectName) -> Option<&'a T> {
-        self.find_key(map, name).and_then(|key| map.get(&key))
+        self.candidates(name)
+            .iter()
+            .find_map(|candidate| map.get(candidate))
     }
 
     pub fn relation(&self, name: &ObjectName) -> Option<&Relation> {
