@@ -5,8 +5,6 @@
 //! The only difference allowed is the one `sql::tokens` documents: a run of spaces, tabs and line
 //! breaks is one whitespace token (sqlparser's first of the run), which the parser cannot tell apart.
 
-use std::path::{Path, PathBuf};
-
 use migagent::sql::{self, tokens, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -172,39 +170,10 @@ impl Tally {
     }
 }
 
-fn rule_doc_sql() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let mut blocks = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    paths.sort();
-    for path in paths {
-        let doc = std::fs::read_to_string(&path).unwrap();
-        let mut block: Option<String> = None;
-        for line in doc.lines() {
-            match (&mut block, line.trim_start()) {
-                (None, fence) if fence.starts_with("```sql") => block = Some(String::new()),
-                (Some(_), "```") => {
-                    blocks.push((path.display().to_string(), block.take().unwrap()))
-                }
-                (Some(sql), _) => {
-                    sql.push_str(line);
-                    sql.push('\n');
-                }
-                _ => {}
-            }
-        }
-    }
-    blocks
-}
-
 #[test]
 fn rule_documents_map_exactly() {
     let mut tally = Tally::default();
-    for (origin, sql) in rule_doc_sql() {
+    for (origin, sql) in common::docs::all_sql_blocks() {
         tally.check_text(&origin, &sql);
     }
     tally.assert_clean();
