@@ -3,7 +3,7 @@
 //!
 //! migagent only ever runs SQL in databases it created. On a server given by URL, the one connection to a
 //! database it did not create (the URL's own) only reads (the server's version and settings, the role's
-//! privileges, `pg_database`, `pg_locks`), holds the run's advisory lock, and runs `CREATE DATABASE`,
+//! privileges, `pg_database`, `pg_locks`, `pg_stat_activity`), holds the run's advisory lock, and runs `CREATE DATABASE`,
 //! `COMMENT ON DATABASE` and `DROP DATABASE` for databases named `migagent_shadow_<run>_…` (see
 //! [`super::url`]).
 
