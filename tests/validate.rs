@@ -705,7 +705,8 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
 
 /// The references the review reads on its working database around the original (its catalog and
 /// columns before, its schema after) give every draft the verdict of references read on a copy of
-/// the baseline of their own; so does the last draft run on the baseline itself, which is then
+/// the baseline of their own; so do references whose schema and columns before are those read
+/// after the migration before it; so does the last draft run on the baseline itself, which is then
 /// gone (no database is left).
 #[test]
 fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_verdicts() {
@@ -742,12 +743,22 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
         let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
         let lines = LineIndex::new(original.text);
         let script = Script::new(original.text, &parsed, &sections, &lines);
-        let references = shadow.block_on(async {
-            let before = validate::read_before(&working.client).await.unwrap();
-            migagent::shadow::apply::apply(&working.client, &script)
+        let (references, chained) = shadow.block_on(async {
+            let client = &working.client;
+            // What the review read after a migration before this one that left the schema as
+            // it was, which the next one's references start from.
+            let previous = "CREATE TABLE scratch (id int); DROP TABLE scratch;";
+            let before = validate::read_before(client, None).await.unwrap();
+            client.batch_execute(previous).await.unwrap();
+            let (_, after) = validate::read_after(client, before).await.unwrap();
+            let chained = validate::read_before(client, Some(after)).await.unwrap();
+            let before = validate::read_before(client, None).await.unwrap();
+            migagent::shadow::apply::apply(client, &script)
                 .await
                 .unwrap();
-            validate::read_after(&working.client, before).await.unwrap()
+            let (references, _) = validate::read_after(client, before).await.unwrap();
+            let (chained, _) = validate::read_after(client, chained).await.unwrap();
+            (references, chained)
         });
         shadow.discard(working);
         // A baseline of its own for the validator that runs its last draft on it and drops it.
@@ -757,6 +768,7 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
         let baseline = &fixture.baseline;
         let own = Validator::new(shadow, baseline, original, &rules);
         let read = Validator::new(shadow, baseline, original, &rules).with_references(references);
+        let chained = Validator::new(shadow, baseline, original, &rules).with_references(chained);
         let last = Validator::new(shadow, &consumed, original, &rules).last_draft_on_the_baseline();
         let drafts = || {
             let down = Down {
@@ -773,10 +785,12 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
             })
         };
         let (mut with_own, mut with_read, mut with_last) = (drafts(), drafts(), drafts());
+        let mut with_chained = drafts();
         shadow.block_on(async {
-            let (mut own, mut read, mut last) = (own, read, last);
+            let (mut own, mut read, mut last, mut chained) = (own, read, last, chained);
             own.validate_drafts(&mut with_own).await;
             read.validate_drafts(&mut with_read).await;
+            chained.validate_drafts(&mut with_chained).await;
             last.validate_drafts(&mut with_last).await;
         });
         for ((own, read), last) in with_own.iter().zip(&with_read).zip(&with_last) {
@@ -785,6 +799,10 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
             assert_ne!(own.validation.status, Status::Skipped, "{own:?}");
         }
         assert_eq!(with_read, with_own, "data_loss as well");
+        assert_eq!(
+            with_chained, with_own,
+            "from the previous migration's reads"
+        );
         assert_eq!(with_last, with_own, "data_loss as well");
     }
     fixture.assert_no_leftover_databases();

@@ -569,3 +569,35 @@ fn a_dropped_column_comes_back_with_its_default_constraints_and_indexes() {
         "{notes:#?}"
     );
 }
+
+/// A migration's references start from the schema read after the migration before it (when
+/// nothing changed the database between): a setting that migration left in its session
+/// (`quote_all_identifiers`, which changes how every name is printed) is reset before that read,
+/// so the next migration's drafts are compared with the schema a fresh copy shows.
+#[test]
+fn a_setting_one_migration_leaves_does_not_reach_the_next_ones_verdicts() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = Scratch::with_migrations(
+        "settings",
+        &[
+            ("0001_orders.sql", HISTORY),
+            (
+                "0002_quoted.sql",
+                "SET quote_all_identifiers = on;\nCREATE INDEX orders_total_idx ON orders (total);\n",
+            ),
+            (
+                "0003_index.sql",
+                "CREATE INDEX orders_status_idx ON orders (status);\n",
+            ),
+        ],
+    );
+    let (code, report) = review(&scratch, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let index = migration(&report, "0003_index.sql");
+    for kind in ["rewrite", "down"] {
+        let validation = builtin_validation(index, kind);
+        assert_eq!(validation["status"], "accepted", "{kind}: {index:#}");
+    }
+}

@@ -77,6 +77,9 @@ pub(super) struct SetShadow<'s> {
     baselines: Baselines,
     /// The size of each baseline kept (by name) when it was copied, for staying under the size cap.
     kept_sizes: HashMap<String, u64>,
+    /// The schema and columns read on the working database after the last traced migration, while
+    /// nothing else changed it: the next migration's references start from them.
+    after: Option<validate::After>,
 }
 
 /// Per reviewed migration (by path), the template database holding the schema just before it, on
@@ -149,6 +152,7 @@ impl<'s> SetShadow<'s> {
             notices: Vec::new(),
             baselines: Baselines::new(),
             kept_sizes: HashMap::new(),
+            after: None,
         })
     }
 
@@ -189,6 +193,7 @@ impl<'s> SetShadow<'s> {
         self.shadow.delegate(&mut script, database);
         // Applied without the trace: what it knew of the database is out of date.
         self.known.forget();
+        self.after = None;
         let Err(error) = self
             .shadow
             .block_on(apply_in_new_session(&database.client, &script))
@@ -263,6 +268,7 @@ impl<'s> SetShadow<'s> {
             })?;
         self.state = State::Working(work);
         self.known.forget();
+        self.after = None;
         Ok(Some(catalog))
     }
 
@@ -333,10 +339,12 @@ impl<'s> SetShadow<'s> {
                 position: lines.position(text, offset),
                 message,
             }));
+        // Only what was read right after the migration before this one, with nothing between.
+        let after = self.after.take();
         let (traces, references) = self.shadow.block_on(async {
             // On the working database's new connections, as on a fresh copy of the baseline.
             let before = match references {
-                true => validate::read_before(&work.client).await.ok(),
+                true => validate::read_before(&work.client, after).await.ok(),
                 false => None,
             };
             let _ = work.client.batch_execute(NEW_SESSION).await;
@@ -344,16 +352,20 @@ impl<'s> SetShadow<'s> {
                 trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await;
             let references = match before {
                 Some(before) if traces.iter().all(|t| t.error.is_none()) => {
+                    // In a fresh session's state, as on a copy: a setting the migration made
+                    // (`quote_all_identifiers`) must not reach what the next one starts from.
+                    let _ = work.client.batch_execute(NEW_SESSION).await;
                     validate::read_after(&work.client, before).await.ok()
                 }
                 _ => None,
             };
             (traces, references)
         });
-        if let Some(references) = references {
+        if let Some((references, after)) = references {
             self.baselines
                 .references
                 .insert(path.to_owned(), references);
+            self.after = Some(after);
         }
         if let Some(failed) = traces.iter().find(|t| t.error.is_some()) {
             self.abandon(Some(format!(
@@ -513,6 +525,7 @@ impl<'s> SetShadow<'s> {
     /// Stops using the shadow for this directory; with a reason, later reviewed migrations say why
     /// they were not applied.
     pub fn abandon(&mut self, reason: Option<String>) {
+        self.after = None;
         if let State::Building(database) | State::Working(database) =
             std::mem::replace(&mut self.state, State::Abandoned(reason))
         {

@@ -311,14 +311,14 @@ async fn read_references(
         .map_err(|error| cannot_copy(&error.0))?;
     let read = async {
         let client = &database.client;
-        let before = read_before(client).await?;
+        let before = read_before(client, None).await?;
         apply_script(client, original).await.map_err(|error| {
             format!(
                 "not validated: the reviewed migration itself fails on the shadow database at {}, so there is no schema a draft must reach",
                 one_line(&error)
             )
         })?;
-        read_after(client, before).await
+        read_after(client, before).await.map(|(references, _)| references)
     }
     .await;
     shadow.drop_copy(database).await;
@@ -333,22 +333,39 @@ pub struct Before {
     columns: data_loss::ColumnIds,
 }
 
+/// The schema and columns [`read_after`] read after a migration: what [`read_before`] would read
+/// again before the next one when nothing changed the database in between.
+pub struct After {
+    snapshot: SchemaSnapshot,
+    columns: data_loss::ColumnIds,
+}
+
 /// Reads what [`References`] need of the database `client` is connected to, just before the
-/// original is applied there.
-pub async fn read_before(client: &Client) -> Result<Before, String> {
+/// original is applied there; its schema and columns are `after` the migration before it, when
+/// they were read then and nothing changed the database since.
+pub async fn read_before(client: &Client, after: Option<After>) -> Result<Before, String> {
+    let catalog = schema::introspect(client).await.map_err(unreadable)?;
+    let After { snapshot, columns } = match after {
+        Some(after) => after,
+        None => After {
+            snapshot: snapshot(client).await.map_err(unreadable)?,
+            columns: data_loss::column_ids(client).await.map_err(unreadable)?,
+        },
+    };
     Ok(Before {
-        catalog: schema::introspect(client).await.map_err(unreadable)?,
-        snapshot: snapshot(client).await.map_err(unreadable)?,
-        columns: data_loss::column_ids(client).await.map_err(unreadable)?,
+        catalog,
+        snapshot,
+        columns,
     })
 }
 
 /// The references of the original just applied on `client`'s database (on the session that
-/// applied it), which was as `before` says just before.
-pub async fn read_after(client: &Client, before: Before) -> Result<References, String> {
+/// applied it), which was as `before` says just before; and what they read, for the next
+/// migration's [`read_before`].
+pub async fn read_after(client: &Client, before: Before) -> Result<(References, After), String> {
     let after_up = snapshot(client).await.map_err(unreadable)?;
     let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
-    Ok(References {
+    let references = References {
         dropped: data_loss::dropped_columns(&before.columns, &columns_after),
         existed: before
             .catalog
@@ -357,8 +374,13 @@ pub async fn read_after(client: &Client, before: Before) -> Result<References, S
             .collect(),
         catalog: before.catalog,
         baseline: before.snapshot,
-        after_up,
-    })
+        after_up: after_up.clone(),
+    };
+    let after = After {
+        snapshot: after_up,
+        columns: columns_after,
+    };
+    Ok((references, after))
 }
 
 fn unreadable(error: tokio_postgres::Error) -> String {
