@@ -2,8 +2,9 @@
 //! transaction it runs in.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::ops::Range;
+
+use foldhash::HashMap;
 
 use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
