@@ -2,7 +2,7 @@
 //! rule asks whether a relation is held, and by which statement, without walking the statements of
 //! the transaction again (which made long transactions quadratic).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::locks::{LockMode, PredictedLock};
 use crate::schema::Catalog;

@@ -63,6 +63,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some((table, inline)) = inline_constraints(cx) else {
         return;
     };
+    if !cx.keeps_finding_on(&table) {
+        return;
+    }
     let name = cx.qualified(&table);
     let table_sql = sql_name(&cx.catalog.resolve(&table));
     let words = Words::of(cx.text, cx.statement);

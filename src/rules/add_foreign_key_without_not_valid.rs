@@ -31,6 +31,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     };
     let (table, name) = (&alter.table, &alter.qualified);
+    if !cx.keeps_finding_on(table) {
+        return;
+    }
     let resolved = cx.catalog.resolve(table);
     for (i, operation) in alter.operations.iter().enumerate() {
         match operation {

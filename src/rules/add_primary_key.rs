@@ -40,6 +40,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some((table, constraints)) = index_constraints(cx) else {
         return;
     };
+    if !cx.keeps_finding_on(&table) {
+        return;
+    }
     for constraint in constraints {
         if constraint.kind != IndexConstraintKind::PrimaryKey {
             continue;

@@ -2,8 +2,9 @@
 //! transaction it runs in.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::ops::Range;
+
+use foldhash::HashMap;
 
 use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::locks::{statement_locks, LockMode, PredictedLock, Words};
@@ -248,6 +249,20 @@ impl<'a> StatementContext<'a> {
     /// heard of it), so other sessions may use it and it may hold rows.
     pub fn is_existing(&self, relation: &ObjectName) -> bool {
         !self.catalog.is_new_relation(relation)
+    }
+
+    /// Whether the review keeps a finding on `relation` of a rule whose category concerns only
+    /// relations that existed before the migration ([`Category::needs_existing_relation`]): not on
+    /// one the migration created, unless the shadow traces the statement (its findings then explain
+    /// the trace). Such rules ask before building messages and fixes the review would drop: every
+    /// table of a schema dump is new.
+    ///
+    /// [`Category::needs_existing_relation`]: super::Category::needs_existing_relation
+    pub fn keeps_finding_on(&self, relation: &ObjectName) -> bool {
+        self.traced
+            || !self
+                .catalog
+                .is_new_relation(&self.catalog.resolve(relation))
     }
 
     /// The relation's schema-qualified name for messages.

@@ -34,6 +34,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(table) = table.filter(|_| !concurrently && !statement.class.on_only) else {
         return;
     };
+    if !cx.keeps_finding_on(&table) {
+        return;
+    }
     let name = cx.qualified(&table);
     let Some(concurrent) = statement_with_word_after(cx, &["index"], "CONCURRENTLY") else {
         return;

@@ -7,8 +7,9 @@
 //! Reading goes through `Deref` to the map; every change goes through [`Grouped`], which keeps the
 //! list per table in step.
 
-use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+
+use foldhash::HashMap;
 
 use super::journal::{Journal, Journaled};
 use super::{Index, Sequence};

@@ -9,10 +9,11 @@
 //! recorded first.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::mem;
 use std::ops::{Deref, DerefMut};
+
+use foldhash::{HashMap, HashMapExt};
 
 /// A value (or a set of them) that can go back to how it was when a journal opened.
 pub(crate) trait Journal {

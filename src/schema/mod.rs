@@ -13,7 +13,7 @@ pub(crate) mod naming;
 mod relations;
 mod replay;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use sqlparser::ast::{
     ArrayElemTypeDef, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,

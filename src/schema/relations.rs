@@ -9,8 +9,9 @@
 //! Reading goes through `Deref` to the map; every change goes through [`Relations`], whose guards
 //! keep the name counts, partition lists and foreign-key lists in step with the relations.
 
-use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
+
+use foldhash::{HashMap, HashSet};
 
 use super::journal::{Journal, Journaled};
 use super::naming::truncate_identifier;

@@ -3,7 +3,7 @@
 //! columns keep their renamed enum type. The model refers by name, so a rename rewrites every
 //! reference (`rename_objects`).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use sqlparser::ast::{self, AlterSchema, AlterSchemaOperation, ArrayElemTypeDef, DataType};
 
