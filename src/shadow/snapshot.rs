@@ -433,7 +433,11 @@ impl Scope {
     fn condition(self, owner: &str) -> String {
         match self {
             Scope::All => String::new(),
-            Scope::Relations => format!(" AND {owner} = ANY($1::pg_catalog.oid[])"),
+            // Driven from the OIDs: `= ANY` of a generic plan scans the whole catalog, which
+            // every statement's row versions make longer on the shadow (no vacuum runs there).
+            Scope::Relations => {
+                format!(" AND {owner} IN (SELECT unnest($1::pg_catalog.oid[]))")
+            }
             Scope::Domains => " AND co.contypid <> 0".to_owned(),
         }
     }
