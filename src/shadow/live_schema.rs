@@ -39,6 +39,9 @@ pub enum Reach {
         locked: Vec<u32>,
         /// Those of `locked` held in ACCESS EXCLUSIVE mode, whose dependents are read again.
         exclusive: Vec<u32>,
+        /// Which of `locked` it can have changed, when it deleted no catalog row (see [`Written`]);
+        /// `None`: every one of them.
+        written: Option<Written>,
         /// It wrote to `pg_type` or `pg_enum`: enums and domains are read again.
         types: bool,
         /// It wrote to `pg_constraint`: domain constraints are read again when there are domains.
@@ -90,17 +93,51 @@ pub const PRINTED_CATALOGS: [&str; 12] = [
     "pg_foreign_server",
 ];
 
-/// Rows a statement inserted, and updated or deleted, in each catalog it wrote to.
-pub type CatalogWrites = BTreeMap<String, (i64, i64)>;
+/// Rows a statement inserted, updated and deleted in each catalog it wrote to.
+pub type CatalogWrites = BTreeMap<String, (i64, i64, i64)>;
+
+/// Of the relations a transaction holds, those one of its statements can have changed when it
+/// deleted no catalog row: the relations it locked first, and those of the catalog rows it
+/// inserted or updated, which carry the transaction's `xmin` and a command id (`cmin`) no earlier
+/// statement used. A deleted row is no longer visible to tell whose it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub first_locked: Vec<u32>,
+    /// The catalogs of [`OWNER_COLUMNS`] it inserted or updated rows in, to look for them.
+    pub catalogs: Vec<String>,
+}
+
+/// The catalogs whose rows belong to a relation, with the columns naming it (a row of `pg_depend`
+/// belongs to the relation that depends: an owned sequence's owner is read from there; a row type
+/// to its relation). Written rows in other snapshot catalogs belong to no relation.
+const OWNER_COLUMNS: [(&str, &str); 13] = [
+    ("pg_class", "x.oid"),
+    ("pg_attribute", "x.attrelid"),
+    ("pg_attrdef", "x.adrelid"),
+    ("pg_index", "x.indrelid"),
+    ("pg_constraint", "x.conrelid"),
+    ("pg_sequence", "x.seqrelid"),
+    ("pg_trigger", "x.tgrelid"),
+    ("pg_policy", "x.polrelid"),
+    ("pg_inherits", "x.inhrelid"),
+    ("pg_rewrite", "x.ev_class"),
+    ("pg_partitioned_table", "x.partrelid"),
+    (
+        "pg_depend",
+        "CASE WHEN x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN x.objid END",
+    ),
+    ("pg_type", "x.typrelid"),
+];
 
 impl Reach {
     /// What a statement run in the traced session may have changed, from what its transaction
     /// wrote to each catalog (`writes`, the difference around the statement), the relations
     /// it holds locks on, and those it holds in ACCESS EXCLUSIVE mode.
-    pub fn of(writes: &CatalogWrites, locked: Vec<u32>, exclusive: Vec<u32>) -> Reach {
-        let wrote = |catalog: &str| writes.get(catalog).copied().unwrap_or((0, 0));
-        let changed = |catalog: &str| wrote(catalog) != (0, 0);
-        let updated_or_deleted = |catalog: &str| wrote(catalog).1 != 0;
+    /// `first_locked`: those of `locked` it locked first.
+    pub fn of(writes: &CatalogWrites, [locked, exclusive, first_locked]: [Vec<u32>; 3]) -> Reach {
+        let wrote = |catalog: &str| writes.get(catalog).copied().unwrap_or((0, 0, 0));
+        let changed = |catalog: &str| wrote(catalog) != (0, 0, 0);
+        let updated_or_deleted = |catalog: &str| wrote(catalog).1 != 0 || wrote(catalog).2 != 0;
         if PRINTED_CATALOGS.iter().any(|c| changed(c))
             || changed("pg_extension")
             || updated_or_deleted("pg_namespace")
@@ -111,9 +148,26 @@ impl Reach {
         if !SNAPSHOT_CATALOGS.iter().any(|c| changed(c)) {
             return Reach::Nothing;
         }
+        let deleted = SNAPSHOT_CATALOGS.iter().any(|c| wrote(c).2 != 0);
+        let written = (!deleted).then(|| Written {
+            // Every relation it holds it locked first: nothing to look for.
+            catalogs: match first_locked.len() == locked.len() {
+                true => Vec::new(),
+                false => OWNER_COLUMNS
+                    .iter()
+                    .filter(|(catalog, _)| {
+                        let (inserted, updated, _) = wrote(catalog);
+                        inserted != 0 || updated != 0
+                    })
+                    .map(|(catalog, _)| (*catalog).to_owned())
+                    .collect(),
+            },
+            first_locked,
+        });
         Reach::Scoped {
             locked,
             exclusive,
+            written,
             types: changed("pg_type") || changed("pg_enum"),
             constraints: changed("pg_constraint"),
             functions: changed("pg_proc"),
@@ -122,16 +176,46 @@ impl Reach {
     }
 }
 
-/// The relations whose parts a statement can have changed: those locked (`$1`), the tables of
-/// locked indexes, and the relations of the objects that depend on those held in ACCESS EXCLUSIVE
-/// mode (`$2`; one level: a dependent prints their names, and its own name changes only under a
-/// lock of its own). A relation's row type and its array type count as the relation. Also says
-/// whether functions (SQL-standard bodies) or domains depend on them. Every catalog is reached
-/// through its OID indexes (`OFFSET 0` keeps the planner from joining the whole of `pg_depend`),
-/// so the query costs what it reaches, not the size of the catalog.
+/// The relations whose parts a statement can have changed: those locked (`$1`) that it wrote to
+/// (all of them when `$3` is NULL, else those locked first, `$4`, and those of rows in the catalogs
+/// `$3` that carry the transaction's `xmin`, its subtransactions' included, and a command id from
+/// `$5` on, when `$6` is still the transaction's XID), the tables of those that are indexes, and
+/// the relations of the objects that depend on those of them held in ACCESS EXCLUSIVE mode (`$2`;
+/// one level: a dependent prints their names, and its own name changes only under a lock of its
+/// own). A relation's row type and its array type count as the relation. Also says whether
+/// functions (SQL-standard bodies) or domains depend on them, and the command id the next
+/// statement's rows start from (`since`, with the transaction's XID). Every catalog is reached
+/// through its OID indexes (`OFFSET 0` keeps the planner from joining the whole of `pg_depend`)
+/// but for the written rows, which only a scan of the catalogs written to finds.
+fn reached_sql() -> String {
+    let written: Vec<String> = OWNER_COLUMNS
+        .iter()
+        .map(|(catalog, owner)| {
+            format!(
+                "SELECT {owner} AS oid, x.cmin::text::int8 AS cid FROM pg_catalog.{catalog} x, since \
+                  WHERE '{catalog}' = ANY($3::text[]) AND pg_catalog.age(x.xmin) <= 0 \
+                    AND x.cmin::text::int8 >= since.cid"
+            )
+        })
+        .collect();
+    format!(
+        "WITH held AS (SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid), \
+since AS (SELECT CASE WHEN pg_catalog.txid_current_if_assigned()::text = $6::text \
+  THEN $5::int8 ELSE 0 END AS cid), \
+written AS ({}), \
+locked AS ( \
+  SELECT oid FROM held WHERE $3::text[] IS NULL OR oid = ANY($4::pg_catalog.oid[]) \
+  UNION SELECT h.oid FROM held h JOIN written w ON w.oid = h.oid \
+), \
+exclusive AS (SELECT DISTINCT e.oid FROM unnest($2::pg_catalog.oid[]) e (oid) \
+  JOIN locked l ON l.oid = e.oid), \
+{REACHED}",
+        written.join(" UNION ALL ")
+    )
+}
+
+/// The part of [`reached_sql`] after what the statement wrote.
 const REACHED: &str = "\
-WITH locked AS (SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid), \
-exclusive AS (SELECT DISTINCT unnest($2::pg_catalog.oid[]) AS oid), \
 row_types AS ( \
   SELECT r.reltype AS oid FROM exclusive l, LATERAL ( \
     SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = l.oid AND c.reltype <> 0 OFFSET 0) r \
@@ -164,13 +248,15 @@ reached AS ( \
   UNION SELECT t.typrelid FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0 \
 ) \
-SELECT DISTINCT 'relation', COALESCE(i.indrelid, r.oid) FROM reached r \
+SELECT DISTINCT 'relation', COALESCE(i.indrelid, r.oid), NULL::text FROM reached r \
   LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = r.oid \
-UNION ALL SELECT 'functions', 0 WHERE EXISTS ( \
+UNION ALL SELECT 'functions', 0, NULL WHERE EXISTS ( \
   SELECT FROM deps d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) \
-UNION ALL SELECT 'types', 0 WHERE EXISTS ( \
+UNION ALL SELECT 'types', 0, NULL WHERE EXISTS ( \
   SELECT FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
-   WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd')";
+   WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd') \
+UNION ALL SELECT 'since', (SELECT COALESCE(max(w.cid) + 1, since.cid) FROM written w)::pg_catalog.oid, \
+  pg_catalog.txid_current_if_assigned()::text FROM since";
 
 /// The rows of the prepared `query` when `wanted`.
 async fn query_if(
@@ -196,6 +282,17 @@ pub struct LiveSchema {
     /// The scoped queries, prepared once on the session; `None` on a new connection to the same
     /// database until the next scoped read prepares them.
     queries: Option<Queries>,
+    /// Where the next statement's catalog rows start (see [`Since`]).
+    since: Since,
+}
+
+/// The first command id no statement traced so far in the transaction with this XID has written
+/// catalog rows with (as far as the scoped reads looked); a later statement's rows have it or a
+/// later one. Another transaction's commands start from 0 again.
+#[derive(Debug, Clone, Default)]
+struct Since {
+    command: i64,
+    transaction: String,
 }
 
 struct Queries {
@@ -210,14 +307,15 @@ struct Queries {
 impl Queries {
     async fn prepare(client: &Client) -> Result<Queries, Error> {
         let parts = RelationParts::sql(Scope::Relations);
-        let (types, domain_constraints, functions, schemas) = (
+        let (reached, types, domain_constraints, functions, schemas) = (
+            reached_sql(),
             types_sql(),
             constraints_sql(Scope::Domains),
             functions_sql(),
             schemas_sql(),
         );
         let (reached, parts, types, domain_constraints, functions, schemas) = tokio::try_join!(
-            client.prepare(REACHED),
+            client.prepare(&reached),
             parts.prepare(client),
             client.prepare(&types),
             client.prepare(&domain_constraints),
@@ -253,6 +351,7 @@ impl LiveSchema {
                 schema,
                 owned: HashMap::new(),
                 queries: Some(queries),
+                since: Since::default(),
             };
             live.own(owners);
             Ok(live)
@@ -273,6 +372,7 @@ impl LiveSchema {
             schema: self.schema.clone(),
             owned: self.owned.clone(),
             queries: None,
+            since: Since::default(),
         }
     }
 
@@ -297,6 +397,7 @@ impl LiveSchema {
             Reach::Scoped {
                 locked,
                 exclusive,
+                written,
                 types,
                 constraints,
                 functions,
@@ -313,11 +414,19 @@ impl LiveSchema {
                         Err(_) => return unscoped(self.read_again(client).await),
                     }
                 }
+                let scope = Held {
+                    locked,
+                    exclusive,
+                    written,
+                };
                 match self
-                    .read_scoped(client, [locked, exclusive], groups, in_transaction, then)
+                    .read_scoped(client, scope, groups, in_transaction, then)
                     .await
                 {
-                    Ok(Some((part, answer))) => Ok((self.replace(part), Some(answer))),
+                    Ok(Some((part, answer))) => {
+                        self.since = part.since.clone();
+                        Ok((self.replace(part), Some(answer)))
+                    }
                     Ok(None) => unscoped(self.read_everything(client).await),
                     // What failed may be the session's prepared queries (a migration's
                     // `DEALLOCATE ALL`): read whole with them prepared again, so that what the
@@ -354,7 +463,7 @@ impl LiveSchema {
     async fn read_scoped(
         &self,
         client: &Client,
-        [locked, exclusive]: [Vec<u32>; 2],
+        held: Held,
         groups: Groups,
         in_transaction: bool,
         then: &str,
@@ -362,7 +471,18 @@ impl LiveSchema {
         let Some(queries) = &self.queries else {
             return Ok(None);
         };
-        let params: [&(dyn ToSql + Sync); 2] = [&locked, &exclusive];
+        let (catalogs, first_locked) = match held.written {
+            Some(written) => (Some(written.catalogs), written.first_locked),
+            None => (None, Vec::new()),
+        };
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &held.locked,
+            &held.exclusive,
+            &catalogs,
+            &first_locked,
+            &self.since.command,
+            &self.since.transaction,
+        ];
         let (settings, reached) = tokio::join!(
             CatalogSettings::set(client, "", in_transaction),
             client.query(&queries.reached, &params),
@@ -403,6 +523,7 @@ impl LiveSchema {
         groups: Groups,
     ) -> Result<Part, Error> {
         let mut relations = BTreeSet::new();
+        let mut since = self.since.clone();
         let Groups {
             mut types,
             mut functions,
@@ -413,6 +534,12 @@ impl LiveSchema {
             match what {
                 "functions" => functions = true,
                 "types" => types = true,
+                "since" => {
+                    since = Since {
+                        command: row.try_get::<_, u32>(1)?.into(),
+                        transaction: row.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    }
+                }
                 _ => {
                     relations.insert(row.try_get::<_, u32>(1)?);
                 }
@@ -433,6 +560,7 @@ impl LiveSchema {
             types,
             functions,
             schemas,
+            since,
         };
         parts.read(&mut part.snapshot, &mut part.owners)?;
         if let (Some(types), Some(constraints)) = (&types_rows, &domain_rows) {
@@ -495,6 +623,16 @@ struct Part {
     types: bool,
     functions: bool,
     schemas: bool,
+    /// Where the next statement's rows start.
+    since: Since,
+}
+
+/// The relations a statement's transaction holds, and those it can have written to (see
+/// [`Reach::Scoped`]).
+struct Held {
+    locked: Vec<u32>,
+    exclusive: Vec<u32>,
+    written: Option<Written>,
 }
 
 /// Whether every key of `before` is still in `after`.

@@ -213,8 +213,10 @@ pub async fn snapshot(client: &Client) -> Result<SchemaSnapshot, Error> {
 
 /// Runs `read` with the session's `search_path` set to `path` (what `pg_get_*` functions and
 /// `format_type` print depends on it) and JIT compilation off (the planner's row estimates for
-/// catalog subqueries are wild enough to make it compile for longer than the query runs), then
-/// puts both settings back: one round trip before the read and one after it (see
+/// catalog subqueries are wild enough to make it compile for longer than the query runs) and
+/// prepared queries run with their generic plans (the trace's scoped reads are prepared once per
+/// session; the planner would plan some of them again on every run, which costs more than running
+/// them), then puts the settings back: one round trip before the read and one after it (see
 /// [`CatalogSettings`]).
 pub(crate) async fn with_catalog_settings<T, F, Fut>(
     client: &Client,
@@ -249,11 +251,12 @@ pub(crate) struct CatalogSettings {
 }
 
 impl CatalogSettings {
-    const NAMES: [&'static str; 2] = ["search_path", "jit"];
+    const NAMES: [&'static str; 3] = ["search_path", "jit", "plan_cache_mode"];
 
-    /// Sets `search_path` to `path` and `jit` off, and keeps what they were; first opens a
-    /// savepoint when `in_savepoint`. A server without JIT (before PostgreSQL 11) has no such
-    /// setting: it is left alone.
+    /// Sets `search_path` to `path`, `jit` off and `plan_cache_mode` to generic plans, and keeps
+    /// what they were; first opens a savepoint when `in_savepoint`. A server without one of them
+    /// (JIT before PostgreSQL 11, `plan_cache_mode` before 12) has no such setting: it is left
+    /// alone.
     pub(crate) async fn set(
         client: &Client,
         path: &str,
@@ -266,7 +269,11 @@ impl CatalogSettings {
         };
         let query = format!(
             "{savepoint}SELECT name, pg_catalog.current_setting(name, true) FROM (VALUES {names}) AS s(name); {}",
-            set_config_sql(&[("search_path", path), ("jit", "off")])
+            set_config_sql(&[
+                ("search_path", path),
+                ("jit", "off"),
+                ("plan_cache_mode", "force_generic_plan")
+            ])
         );
         let messages = client.simple_query(&query).await?;
         let previous = messages
@@ -426,7 +433,11 @@ impl Scope {
     fn condition(self, owner: &str) -> String {
         match self {
             Scope::All => String::new(),
-            Scope::Relations => format!(" AND {owner} = ANY($1::pg_catalog.oid[])"),
+            // Driven from the OIDs: `= ANY` of a generic plan scans the whole catalog, which
+            // every statement's row versions make longer on the shadow (no vacuum runs there).
+            Scope::Relations => {
+                format!(" AND {owner} IN (SELECT unnest($1::pg_catalog.oid[]))")
+            }
             Scope::Domains => " AND co.contypid <> 0".to_owned(),
         }
     }

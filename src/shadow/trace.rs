@@ -56,7 +56,7 @@ SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, N
   FROM pg_catalog.pg_class c \
  WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm') AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
 
-/// The rows the session's transaction inserted, and updated or deleted, in each catalog a schema
+/// The rows the session's transaction inserted, updated and deleted in each catalog a schema
 /// snapshot shows or prints names from (see [`Reach`]), and whether the server counts them.
 fn catalog_writes() -> String {
     let catalogs: Vec<String> = SNAPSHOT_CATALOGS
@@ -66,12 +66,12 @@ fn catalog_writes() -> String {
         .collect();
     format!(
         "SELECT 'writes', c.oid::text, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)::text, \
-                (pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) \
-                 + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text, c.relname::text \
+                pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)::text, \
+                pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)::text, c.relname::text \
            FROM pg_catalog.pg_class c \
           WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname IN ({}) \
          UNION ALL \
-         SELECT 'counting', '0', pg_catalog.current_setting('track_counts'), NULL, NULL",
+         SELECT 'counting', '0', pg_catalog.current_setting('track_counts'), NULL, NULL, NULL",
         catalogs.join(", ")
     )
 }
@@ -435,16 +435,20 @@ impl Held {
         let writes: CatalogWrites = self
             .writes
             .iter()
-            .map(|(catalog, &(inserted, changed))| {
-                let (was_inserted, was_changed) =
-                    before.writes.get(catalog).copied().unwrap_or((0, 0));
-                (
-                    catalog.clone(),
-                    (inserted - was_inserted, changed - was_changed),
-                )
+            .map(|(catalog, &(inserted, updated, deleted))| {
+                let was = before.writes.get(catalog).copied().unwrap_or((0, 0, 0));
+                let since = (inserted - was.0, updated - was.1, deleted - was.2);
+                (catalog.clone(), since)
             })
             .collect();
-        Reach::of(&writes, self.locked(), self.exclusive())
+        let locked = self.locked();
+        let was_locked = before.locked();
+        let first_locked = locked
+            .iter()
+            .copied()
+            .filter(|oid| was_locked.binary_search(oid).is_err())
+            .collect();
+        Reach::of(&writes, [locked, self.exclusive(), first_locked])
     }
 }
 
@@ -475,7 +479,7 @@ fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, 
             "writes" => {
                 let count = |i: usize| field(i).parse().unwrap_or(0);
                 held.writes
-                    .insert(field(4).to_owned(), (count(2), count(3)));
+                    .insert(field(5).to_owned(), (count(2), count(3), count(4)));
             }
             "counting" => held.counting = field(2) == "on",
             "relation" => {
