@@ -8,7 +8,6 @@
 #![allow(clippy::vec_box)]
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -48,12 +47,10 @@ struct Batch {
 }
 
 impl Batch {
-    /// The trees of the statements the walk has not reached yet (`walked`: where it is).
-    fn parse(self, walked: &AtomicUsize) -> Vec<(Unit, Tree)> {
+    fn parse(self) -> Vec<(Unit, Tree)> {
         drop(self.free);
         self.jobs
             .into_iter()
-            .filter(|job| job.unit.0 > walked.load(Ordering::Relaxed))
             .map(|job| {
                 let tokens = &self.tokens[job.tokens];
                 (
@@ -69,8 +66,6 @@ impl Batch {
 struct Worker {
     batches: mpsc::Sender<Batch>,
     trees: mpsc::Receiver<Vec<(Unit, Tree)>>,
-    /// The statement the walk is at: the worker skips those it has reached.
-    walked: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -79,14 +74,12 @@ impl Worker {
     fn start() -> Option<Worker> {
         let (batches, received) = mpsc::channel::<Batch>();
         let (sender, trees) = mpsc::channel();
-        let walked = Arc::new(AtomicUsize::new(0));
-        let at = walked.clone();
         let thread = std::thread::Builder::new()
             .name("parse-ahead".into())
             .stack_size(THREAD_STACK_BYTES)
             .spawn(move || {
                 for batch in received {
-                    if sender.send(batch.parse(&at)).is_err() {
+                    if sender.send(batch.parse()).is_err() {
                         break;
                     }
                 }
@@ -95,7 +88,6 @@ impl Worker {
         Some(Worker {
             batches,
             trees,
-            walked,
             thread: Some(thread),
         })
     }
@@ -120,6 +112,10 @@ pub struct Ahead {
     worker: Option<Worker>,
     /// Statements before this index were handed out to the worker.
     handed_out: usize,
+    /// Statements before this index have the trees the worker built for them.
+    installed: usize,
+    /// The end of each batch handed out and not yet back, in order.
+    pending: std::collections::VecDeque<usize>,
     /// Released trees not yet sent back to the worker.
     free: Vec<Box<ast::Statement>>,
 }
@@ -135,12 +131,15 @@ impl Ahead {
         Ahead {
             worker,
             handed_out: 0,
+            installed: 0,
+            pending: Default::default(),
             free: Vec::new(),
         }
     }
 
     /// Readies `statements[index]` (the walk's next statement): hands out the batches up to a
-    /// bounded distance ahead of it and keeps the trees the worker sent back.
+    /// bounded distance ahead of it, keeps the trees the worker sent back, and waits for the
+    /// statement's own.
     pub fn reach(&mut self, statements: &[Statement], index: usize) {
         let Some(worker) = &self.worker else {
             return;
@@ -157,31 +156,30 @@ impl Ahead {
                 self.worker = None;
                 return;
             }
+            self.pending.push_back(end);
             self.handed_out = end;
         }
-        worker.walked.store(index, Ordering::Relaxed);
-        // Never waits: a statement whose tree is not back yet is parsed where it is used, as
-        // without a worker, and the worker skips the statements the walk has reached.
-        loop {
-            let trees = match worker.trees.try_recv() {
-                Ok(trees) => trees,
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    self.worker = None;
-                    return;
+        while let Some(&end) = self.pending.front() {
+            let trees = if self.installed <= index {
+                worker.trees.recv().ok()
+            } else {
+                match worker.trees.try_recv() {
+                    Ok(trees) => Some(trees),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => None,
                 }
             };
+            let Some(trees) = trees else {
+                self.worker = None;
+                return;
+            };
+            self.pending.pop_front();
+            self.installed = end;
             for ((at, nested), tree) in trees {
                 let statement = &statements[at];
                 let unit = nested.map_or(statement, |i| &statement.nested[i]);
-                // Installed only ahead of the walk; else (the walk got there first, or a rule
-                // looked ahead and parsed it) freed with the released trees.
-                let rejected = if at >= index {
-                    unit.install(tree).err()
-                } else {
-                    Some(tree)
-                };
-                if let Some(Ok(tree)) = rejected {
+                if let Err(Ok(tree)) = unit.install(tree) {
+                    // The walk parsed it first (a rule looked ahead): freed with the released.
                     self.free.push(tree);
                 }
             }
@@ -278,5 +276,6 @@ mod tests {
             ahead.release(&mut walked.statements[index]);
         }
         assert_eq!(ahead.worker.is_some(), cores >= 2, "the worker was lost");
+        assert_eq!(ahead.installed, count);
     }
 }

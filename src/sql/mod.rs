@@ -84,71 +84,18 @@ pub fn parse_text(text: &str) -> ParsedFile {
 /// Splits the given sections of `text` into statements and classifies each one; each is parsed on
 /// first use of its syntax tree.
 pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
-    let source = Source(Arc::from(text));
-    if let Some(parsed) = parse_in_halves(text, sections, &source) {
-        return parsed;
-    }
     let split = split::split(text, sections);
-    parsed_file(text, &source, split)
-}
-
-/// Classifies the statements `split` found.
-fn parsed_file(text: &str, source: &Source, split: split::Split) -> ParsedFile {
+    let source = Source(Arc::from(text));
     let statements = split
         .statements
         .into_iter()
-        .map(|raw| statement(text, source, raw, true))
+        .map(|raw| statement(text, &source, raw, true))
         .collect();
     ParsedFile {
         statements,
         comments: split.comments,
         unterminated: split.unterminated,
     }
-}
-
-/// A single section this long is split and classified in two halves on two cores.
-const HALVES_MIN_BYTES: usize = 4 << 20;
-
-/// A long file of one section, split and classified from its start and from the line after a `;`
-/// near its middle at once, on two cores: `None` (to be split in one pass) with one core, shorter
-/// or several sections, or when the first half does not end between statements (the `;` was in a
-/// string, a comment, parentheses or a routine's body).
-fn parse_in_halves(text: &str, sections: &[Range<usize>], source: &Source) -> Option<ParsedFile> {
-    let [section] = sections else {
-        return None;
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 || section.len() < HALVES_MIN_BYTES {
-        return None;
-    }
-    split_in_halves(text, section.clone(), source)
-}
-
-/// [`parse_in_halves`] of any section.
-fn split_in_halves(text: &str, section: Range<usize>, source: &Source) -> Option<ParsedFile> {
-    let middle = section.start + section.len() / 2;
-    let cut = middle
-        + text.as_bytes()[middle..section.end]
-            .windows(2)
-            .position(|pair| pair == b";\n")?
-        + 2;
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| {
-            let mut split = split::Split::default();
-            split::split_section(text, 0, cut..section.end, &mut split);
-            parsed_file(text, source, split)
-        });
-        let mut split = split::Split::default();
-        if !split::split_section(text, 0, section.start..cut, &mut split) {
-            return None;
-        }
-        let mut parsed = parsed_file(text, source, split);
-        let second = second.join().ok()?;
-        parsed.statements.extend(second.statements);
-        parsed.comments.extend(second.comments);
-        parsed.unterminated.extend(second.unterminated);
-        Some(parsed)
-    })
 }
 
 /// Classifies one statement; with `read_do_block`, also the statements of a `DO` block's
@@ -562,37 +509,6 @@ mod tests {
         assert!(parser("a IS NOT NULL AND b > 0")
             .and_then(|mut p| p.parse_expr().map_err(|e| e.to_string()))
             .is_ok());
-    }
-
-    #[test]
-    fn a_file_split_in_halves_splits_as_in_one_pass() {
-        let plain = "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n".repeat(50);
-        // The `;` after the middle is in a dollar quote: the first half ends inside it.
-        let quoted = format!(
-            "SELECT 1;\nSELECT $q${}$q$;\nSELECT 2;\n",
-            "x;\n".repeat(100)
-        );
-        let mixed = "CREATE TABLE a (x int); -- c;\nINSERT INTO a VALUES (';\n');\n\
-                     DO $$ BEGIN ALTER TABLE a ADD COLUMN y int; END $$;\nSELECT (1;\n2);\n\
-                     \\set x 1\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1;\n END;\n";
-        let mut split = 0;
-        for (text, whole_file) in [(plain, Some(true)), (quoted, Some(false))]
-            .into_iter()
-            .chain((0..mixed.len()).map(|cut| (format!("{}{mixed}", " ".repeat(cut)), None)))
-        {
-            let source = Source(Arc::from(text.as_str()));
-            // Shorter than a split in halves: in one pass.
-            let in_one_pass = parse_text(&text);
-            let halves = split_in_halves(&text, 0..text.len(), &source);
-            if let Some(expected) = whole_file {
-                assert_eq!(halves.is_some(), expected, "{text}");
-            }
-            if let Some(halves) = halves {
-                split += 1;
-                assert_eq!(format!("{halves:?}"), format!("{in_one_pass:?}"), "{text}");
-            }
-        }
-        assert!(split > 2, "{split}");
     }
 
     #[test]

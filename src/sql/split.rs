@@ -55,45 +55,35 @@ pub struct Split {
 pub fn split(text: &str, sections: &[Range<usize>]) -> Split {
     let mut out = Split::default();
     for (section, range) in sections.iter().enumerate() {
-        split_section(text, section, range.clone(), &mut out);
+        let mut current = StatementBuilder::new(section);
+        for token in tokenize(text, range.clone()) {
+            if token.unterminated {
+                out.unterminated.push(Unterminated::at(&token));
+            }
+            match token.kind {
+                TokenKind::LineComment | TokenKind::BlockComment => {
+                    if token.unterminated {
+                        current.note_unterminated(&token);
+                    }
+                    out.comments.push(token.range);
+                }
+                TokenKind::Whitespace => {}
+                TokenKind::Semicolon if current.at_top_level() => {
+                    out.statements.extend(current.finish());
+                    current = StatementBuilder::new(section);
+                }
+                TokenKind::MetaCommand if current.tokens.is_empty() => {
+                    // A psql backslash command is a statement of its own line.
+                    current.push(text, token);
+                    out.statements.extend(current.finish());
+                    current = StatementBuilder::new(section);
+                }
+                _ => current.push(text, token),
+            }
+        }
+        out.statements.extend(current.finish());
     }
     out
-}
-
-/// Splits `text[range]`, the section numbered `section`, into `out`. Returns whether the range ends
-/// between statements: no statement and no quote or comment is open at its end, so the statements
-/// after it split the same whether or not this part of the section came first.
-pub fn split_section(text: &str, section: usize, range: Range<usize>, out: &mut Split) -> bool {
-    let mut current = StatementBuilder::new(section);
-    let unterminated_before = out.unterminated.len();
-    for token in tokenize(text, range) {
-        if token.unterminated {
-            out.unterminated.push(Unterminated::at(&token));
-        }
-        match token.kind {
-            TokenKind::LineComment | TokenKind::BlockComment => {
-                if token.unterminated {
-                    current.note_unterminated(&token);
-                }
-                out.comments.push(token.range);
-            }
-            TokenKind::Whitespace => {}
-            TokenKind::Semicolon if current.at_top_level() => {
-                out.statements.extend(current.finish());
-                current = StatementBuilder::new(section);
-            }
-            TokenKind::MetaCommand if current.tokens.is_empty() => {
-                // A psql backslash command is a statement of its own line.
-                current.push(text, token);
-                out.statements.extend(current.finish());
-                current = StatementBuilder::new(section);
-            }
-            _ => current.push(text, token),
-        }
-    }
-    let between = current.tokens.is_empty() && out.unterminated.len() == unterminated_before;
-    out.statements.extend(current.finish());
-    between
 }
 
 struct StatementBuilder {
