@@ -614,11 +614,8 @@ fn review_set(
                         history_not_applied(review, problem, options);
                     }
                 }
-                let mut ahead = sql::ahead::Ahead::new(parsed.statements.len());
-                for index in 0..parsed.statements.len() {
-                    ahead.reach(&parsed.statements, index);
-                    catalog.apply(&migration.text, &parsed.statements[index]);
-                    ahead.release(&mut parsed.statements[index]);
+                for statement in &parsed.statements {
+                    catalog.apply(&migration.text, statement);
                 }
             }
             Some(parsed)
@@ -855,10 +852,7 @@ fn review_migration(
     // Relations that existed and that the migration dropped and created again, by the statement
     // that created them: from there on they are the migration's own.
     let mut recreated_at: HashMap<String, usize> = HashMap::new();
-    // A long file's syntax trees are built ahead on another core.
-    let mut ahead = sql::ahead::Ahead::new(parsed.statements.len());
     for index in 0..parsed.statements.len() {
-        ahead.reach(&parsed.statements, index);
         let statement = &parsed.statements[index];
         // A DO block of plain statements is checked as the block and as each statement inside it;
         // they run in the block's own transaction.
@@ -944,9 +938,8 @@ fn review_migration(
         }
         // The rules, the lock model and the catalog are done with it: a rule that looks back
         // parses it again.
-        ahead.release(&mut parsed.statements[index]);
+        parsed.statements[index].release_tree();
     }
-    drop(ahead);
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(
             " (the same holds for {} later statement{} of this migration, on line{} {})",
