@@ -788,21 +788,20 @@ impl Shadow {
     /// documenso review, where the copy itself takes 30–50 ms). Returns its name.
     async fn close(&self, database: Database) -> String {
         let name = close(database).await;
-        let gone = format!(
-            "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = '{}')",
-            name.replace('\'', "''")
-        );
+        let Ok(gone) = (self.admin)
+            .prepare(
+                "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1)",
+            )
+            .await
+        else {
+            return name;
+        };
         let started = std::time::Instant::now();
         // Past that, the server's own wait: nothing is lost but time.
         while started.elapsed() < SESSIONS_END_WITHIN {
-            let rows = self.admin.simple_query(&gone).await;
-            let left = rows.ok().and_then(|rows| {
-                rows.iter().find_map(|message| match message {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|v| v == "f"),
-                    _ => None,
-                })
-            });
-            if left != Some(true) {
+            let sessions_left = (self.admin.query_one(&gone, &[&name]).await)
+                .is_ok_and(|row| !row.get::<_, bool>(0));
+            if !sessions_left {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
