@@ -299,10 +299,20 @@ pub enum Kinds {
 impl Rule {
     /// Whether the rule looks at statements of `kind`.
     pub fn looks_at(&self, kind: Kind) -> bool {
-        match self.kinds {
-            Kinds::All => true,
-            Kinds::Only(lists) => kind == Kind::Other || lists.iter().any(|l| l.contains(&kind)),
-        }
+        self.kinds_looked_at().any(|looked_at| looked_at == kind)
+    }
+
+    /// The kinds of statement the rule looks at, a kind possibly more than once: every kind, or
+    /// those of its lists and `Kind::Other` (a statement classified as no more precise kind).
+    fn kinds_looked_at(&self) -> impl Iterator<Item = Kind> {
+        let (always, lists): (&'static [Kind], &'static [&'static [Kind]]) = match self.kinds {
+            Kinds::All => (&Kind::ALL, &[]),
+            Kinds::Only(lists) => (&[Kind::Other], lists),
+        };
+        always
+            .iter()
+            .chain(lists.iter().copied().flatten())
+            .copied()
     }
 }
 
@@ -358,14 +368,8 @@ impl<T: Copy> ByKind<T> {
         let mut member = vec![false; Kind::ALL.len()];
         for item in items {
             member.fill(false);
-            match rule(item).kinds {
-                Kinds::All => member.fill(true),
-                Kinds::Only(lists) => {
-                    member[Kind::Other as usize] = true;
-                    for &kind in lists.iter().copied().flatten() {
-                        member[kind as usize] = true;
-                    }
-                }
+            for kind in rule(item).kinds_looked_at() {
+                member[kind as usize] = true;
             }
             for (group, _) in groups.iter_mut().zip(&member).filter(|(_, &m)| m) {
                 group.push(*item);
