@@ -422,7 +422,7 @@ impl Held {
     fn exclusive(&self) -> Vec<u32> {
         self.locks
             .iter()
-            .filter(|(_, mode)| mode == "AccessExclusiveLock")
+            .filter(|(_, mode)| mode == LockMode::AccessExclusive.pg_name())
             .map(|(oid, _)| *oid)
             .collect()
     }
