@@ -864,21 +864,25 @@ fn the_schema_the_trace_keeps_is_a_fresh_sessions_whole_read() {
     let shadow = &mut fixture.shadow;
     let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
     let mut known = Known::default();
-    for migration in migrations {
+    // Applies `migration` with the trace: the schema the trace kept when it is taken, and a whole
+    // read on another session, as on a copy of the database.
+    let mut apply = |migration: &str| {
         let (parsed, sections) = in_a_transaction(migration);
         let lines = LineIndex::new(migration);
         let script = Script::new(migration, &parsed, &sections, &lines);
-        let (traced, whole) = shadow.block_on(async {
+        shadow.block_on(async {
             let traces = apply_traced(&working.client, &working.monitor, &script, &mut known).await;
             assert!(traces.iter().all(|t| t.applied), "{migration}: {traces:#?}");
             let printing = validate::Printing::of([migration]);
-            let traced = printing
-                .checked(&working.client, known.schema())
-                .await
-                .cloned();
-            // Another session, as on a copy of the database.
-            (traced, snapshot(&working.monitor).await.unwrap())
-        });
+            let traced = printing.checked(&working.client, known.schema()).await;
+            let whole = snapshot(&working.monitor).await.unwrap();
+            let traced = traced.cloned();
+            working.client.batch_execute("RESET ALL").await.unwrap();
+            (traced, whole)
+        })
+    };
+    for migration in migrations {
+        let (traced, whole) = apply(migration);
         assert_eq!(traced.as_ref(), Some(&whole), "{migration}");
     }
     let printing_changed = [
@@ -888,21 +892,11 @@ fn the_schema_the_trace_keeps_is_a_fresh_sessions_whole_read() {
         "SELECT quote_everything(); ALTER TABLE members ADD COLUMN d int;",
     ];
     for migration in printing_changed {
-        let (parsed, sections) = in_a_transaction(migration);
-        let lines = LineIndex::new(migration);
-        let script = Script::new(migration, &parsed, &sections, &lines);
-        let traced = shadow.block_on(async {
-            let traces = apply_traced(&working.client, &working.monitor, &script, &mut known).await;
-            assert!(traces.iter().all(|t| t.applied), "{migration}: {traces:#?}");
-            let printing = validate::Printing::of([migration]);
-            let traced = printing
-                .checked(&working.client, known.schema())
-                .await
-                .is_some();
-            working.client.batch_execute("RESET ALL").await.unwrap();
-            traced
-        });
-        assert!(!traced, "{migration}: the trace's schema is not taken");
+        let (traced, _) = apply(migration);
+        assert!(
+            traced.is_none(),
+            "{migration}: the trace's schema is not taken"
+        );
     }
     shadow.discard(working);
 }
