@@ -4,9 +4,10 @@
 //! A [`Validator`] works for one reviewed migration: its baseline (a template database holding the
 //! history, before the migration) and the migration as its tool applies it. It learns the schemas
 //! every draft is compared with from the review, which read them around its own apply of the
-//! original ([`read_before`], [`read_after`]), or else by applying the original once on a copy of
-//! the baseline; then it runs each draft on a fresh copy of its own, which it drops afterwards (the
-//! last one on the baseline itself when no later draft will need it):
+//! original ([`read_before`], [`read_after`]; the schema after it is the one the trace kept when
+//! the session printed as a fresh one, see [`Printing`]), or else by applying the original once on
+//! a copy of the baseline; then it runs each draft on a fresh copy of its own, which it drops
+//! afterwards (the last one on the baseline itself when no later draft will need it):
 //!
 //! - a rewrite's steps in order (each `transactional` step in a transaction of its own, the others
 //!   outside any), traced; accepted when every step succeeds, the end schema equals the original's,
