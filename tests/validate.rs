@@ -10,6 +10,7 @@ use migagent::advice::draft::{Body, Down, Draft, Rewrite, Source, Status, Step, 
 use migagent::migration::{Section, Transaction};
 use migagent::review::{self, ReviewOptions};
 use migagent::shadow::apply::Script;
+use migagent::shadow::snapshot::snapshot;
 use migagent::shadow::trace::{apply_traced, Known};
 use migagent::sql::{self, LineIndex};
 use migagent::validate::{self, Original, Validator};
@@ -750,15 +751,30 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
             let previous = "CREATE TABLE scratch (id int); DROP TABLE scratch;";
             let before = validate::read_before(client, None).await.unwrap();
             client.batch_execute(previous).await.unwrap();
-            let (_, after) = validate::read_after(client, before).await.unwrap();
+            let (_, after) = validate::read_after(client, before, None).await.unwrap();
             let chained = validate::read_before(client, Some(after)).await.unwrap();
             let before = validate::read_before(client, None).await.unwrap();
             migagent::shadow::apply::apply(client, &script)
                 .await
                 .unwrap();
-            let (references, _) = validate::read_after(client, before).await.unwrap();
-            let (chained, _) = validate::read_after(client, chained).await.unwrap();
+            let (references, _) = validate::read_after(client, before, None).await.unwrap();
+            let (chained, _) = validate::read_after(client, chained, None).await.unwrap();
             (references, chained)
+        });
+        shadow.discard(working);
+        // As the review reads them: the schema after the original from what its trace kept.
+        let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
+        let traced = shadow.block_on(async {
+            let client = &working.client;
+            let before = validate::read_before(client, None).await.unwrap();
+            let mut known = Known::default();
+            let traces = apply_traced(client, &working.monitor, &script, &mut known).await;
+            assert!(traces.iter().all(|t| t.applied), "{traces:#?}");
+            let printing = validate::Printing::of([original.text]);
+            let schema = printing.checked(client, known.schema()).await;
+            assert!(schema.is_some(), "the trace's schema is taken");
+            let (references, _) = validate::read_after(client, before, schema).await.unwrap();
+            references
         });
         shadow.discard(working);
         // A baseline of its own for the validator that runs its last draft on it and drops it.
@@ -769,6 +785,7 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
         let own = Validator::new(shadow, baseline, original, &rules);
         let read = Validator::new(shadow, baseline, original, &rules).with_references(references);
         let chained = Validator::new(shadow, baseline, original, &rules).with_references(chained);
+        let traced = Validator::new(shadow, baseline, original, &rules).with_references(traced);
         let last = Validator::new(shadow, &consumed, original, &rules).last_draft_on_the_baseline();
         let drafts = || {
             let down = Down {
@@ -785,12 +802,14 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
             })
         };
         let (mut with_own, mut with_read, mut with_last) = (drafts(), drafts(), drafts());
-        let mut with_chained = drafts();
+        let (mut with_chained, mut with_traced) = (drafts(), drafts());
         shadow.block_on(async {
             let (mut own, mut read, mut last, mut chained) = (own, read, last, chained);
+            let mut traced = traced;
             own.validate_drafts(&mut with_own).await;
             read.validate_drafts(&mut with_read).await;
             chained.validate_drafts(&mut with_chained).await;
+            traced.validate_drafts(&mut with_traced).await;
             last.validate_drafts(&mut with_last).await;
         });
         for ((own, read), last) in with_own.iter().zip(&with_read).zip(&with_last) {
@@ -804,6 +823,80 @@ fn the_reviews_references_and_the_last_draft_on_the_baseline_give_a_fresh_copys_
             "from the previous migration's reads"
         );
         assert_eq!(with_last, with_own, "data_loss as well");
+        assert_eq!(with_traced, with_own, "from the trace's schema");
     }
     fixture.assert_no_leftover_databases();
+}
+
+/// Migrations that change what dependents print (renames, retyped columns, a view over them,
+/// defaults with dates and floats, enums, a function, a policy, a sequence's owner, a partition),
+/// applied one after the other with the trace: after each, the schema the trace kept is the one a
+/// fresh session reads whole. A migration that sets how names or values print (in its text, or at
+/// run time from a function of the history) gets no schema from the trace.
+#[test]
+fn the_schema_the_trace_keeps_is_a_fresh_sessions_whole_read() {
+    let history = "CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+        CREATE FUNCTION quote_everything() RETURNS void LANGUAGE sql
+            AS $$ SELECT pg_catalog.set_config('quote_all_identifiers', 'on', false) $$;";
+    let Some(mut fixture) = Fixture::with_history(history) else {
+        return;
+    };
+    let migrations = [
+        "CREATE TYPE mood AS ENUM ('ok', 'sad');
+         ALTER TABLE accounts ADD COLUMN mood mood DEFAULT 'ok',
+             ADD COLUMN since timestamptz DEFAULT '2020-01-01 10:00:00+00',
+             ADD COLUMN ratio float8 DEFAULT 0.1;
+         CREATE VIEW named AS SELECT id, name, mood FROM accounts WHERE since > now();",
+        "ALTER TABLE accounts RENAME COLUMN name TO title;
+         ALTER TYPE mood ADD VALUE 'glad';
+         ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+         CREATE SEQUENCE accounts_seq OWNED BY accounts.id;
+         ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON accounts USING (title <> 'x');",
+        "CREATE TABLE events (at date NOT NULL, account bigint REFERENCES accounts) PARTITION BY RANGE (at);
+         CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+         CREATE FUNCTION label(a accounts) RETURNS text LANGUAGE sql AS $$ SELECT a.title $$;
+         ALTER TABLE accounts RENAME TO members;
+         ALTER TABLE members ALTER COLUMN ratio TYPE numeric;",
+        "DROP VIEW named; ALTER TABLE members DROP COLUMN mood; DROP TYPE mood;
+         CREATE INDEX members_title ON members (lower(title)) WHERE since > '2019-06-01';",
+    ];
+    let shadow = &mut fixture.shadow;
+    let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
+    let mut known = Known::default();
+    // Applies `migration` with the trace: the schema the trace kept when it is taken, and a whole
+    // read on another session, as on a copy of the database.
+    let mut apply = |migration: &str| {
+        let (parsed, sections) = in_a_transaction(migration);
+        let lines = LineIndex::new(migration);
+        let script = Script::new(migration, &parsed, &sections, &lines);
+        shadow.block_on(async {
+            let traces = apply_traced(&working.client, &working.monitor, &script, &mut known).await;
+            assert!(traces.iter().all(|t| t.applied), "{migration}: {traces:#?}");
+            let printing = validate::Printing::of([migration]);
+            let traced = printing.checked(&working.client, known.schema()).await;
+            let whole = snapshot(&working.monitor).await.unwrap();
+            let traced = traced.cloned();
+            working.client.batch_execute("RESET ALL").await.unwrap();
+            (traced, whole)
+        })
+    };
+    for migration in migrations {
+        let (traced, whole) = apply(migration);
+        assert_eq!(traced.as_ref(), Some(&whole), "{migration}");
+    }
+    let printing_changed = [
+        "SET quote_all_identifiers = on; ALTER TABLE members ADD COLUMN a int;",
+        "SET LOCAL \"DateStyle\" TO 'SQL, DMY'; ALTER TABLE members ADD COLUMN b date DEFAULT '2020-02-01';",
+        "DO $$ BEGIN EXECUTE 'SET TIME ZONE ''Asia/Tokyo'''; END $$; ALTER TABLE members ADD COLUMN c int;",
+        "SELECT quote_everything(); ALTER TABLE members ADD COLUMN d int;",
+    ];
+    for migration in printing_changed {
+        let (traced, _) = apply(migration);
+        assert!(
+            traced.is_none(),
+            "{migration}: the trace's schema is not taken"
+        );
+    }
+    shadow.discard(working);
 }

@@ -352,10 +352,18 @@ impl<'s> SetShadow<'s> {
                 trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await;
             let references = match before {
                 Some(before) if traces.iter().all(|t| t.error.is_none()) => {
-                    // In a fresh session's state, as on a copy: a setting the migration made
-                    // (`quote_all_identifiers`) must not reach what the next one starts from.
-                    let _ = work.client.batch_execute(NEW_SESSION).await;
-                    validate::read_after(&work.client, before).await.ok()
+                    // The schema the trace kept, when the migration's session printed it as a
+                    // fresh one would; else read whole in a fresh session's state, as on a copy: a
+                    // setting the migration made (`quote_all_identifiers`) must not reach what the
+                    // next one starts from.
+                    let printing = validate::Printing::of([text]);
+                    let (traced, _) = tokio::join!(
+                        printing.checked(&work.client, self.known.schema()),
+                        work.client.batch_execute(NEW_SESSION)
+                    );
+                    validate::read_after(&work.client, before, traced)
+                        .await
+                        .ok()
                 }
                 _ => None,
             };

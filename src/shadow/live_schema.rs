@@ -607,7 +607,7 @@ impl LiveSchema {
         }
     }
 
-    #[cfg(test)]
+    /// The schema as kept so far.
     pub fn schema(&self) -> &SchemaSnapshot {
         &self.schema
     }

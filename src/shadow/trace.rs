@@ -25,7 +25,7 @@ use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
 use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
-use super::snapshot::SchemaChange;
+use super::snapshot::{SchemaChange, SchemaSnapshot};
 use crate::pg::locks::LockMode;
 use crate::sql::{Kind, ObjectName};
 
@@ -389,6 +389,13 @@ impl Known {
         if let Some(schema) = &mut self.schema {
             schema.reconnected();
         }
+    }
+
+    /// The schema as the trace last read it (kept up to date statement by statement), when it has
+    /// read it since it last forgot: what a whole [`super::snapshot::snapshot`] would read now, as
+    /// far as the session's settings print names and values as a fresh session's do.
+    pub fn schema(&self) -> Option<&SchemaSnapshot> {
+        self.schema.as_ref().map(LiveSchema::schema)
     }
 
     /// What holds for a copy of the database made now (`CREATE DATABASE … TEMPLATE`, which keeps

@@ -4,9 +4,10 @@
 //! A [`Validator`] works for one reviewed migration: its baseline (a template database holding the
 //! history, before the migration) and the migration as its tool applies it. It learns the schemas
 //! every draft is compared with from the review, which read them around its own apply of the
-//! original ([`read_before`], [`read_after`]), or else by applying the original once on a copy of
-//! the baseline; then it runs each draft on a fresh copy of its own, which it drops afterwards (the
-//! last one on the baseline itself when no later draft will need it):
+//! original ([`read_before`], [`read_after`]; the schema after it is the one the trace kept when
+//! the session printed as a fresh one, see [`Printing`]), or else by applying the original once on
+//! a copy of the baseline; then it runs each draft on a fresh copy of its own, which it drops
+//! afterwards (the last one on the baseline itself when no later draft will need it):
 //!
 //! - a rewrite's steps in order (each `transactional` step in a transaction of its own, the others
 //!   outside any), traced; accepted when every step succeeds, the end schema equals the original's,
@@ -318,7 +319,7 @@ async fn read_references(
                 one_line(&error)
             )
         })?;
-        read_after(client, before).await.map(|(references, _)| references)
+        read_after(client, before, None).await.map(|(references, _)| references)
     }
     .await;
     shadow.drop_copy(database).await;
@@ -361,9 +362,17 @@ pub async fn read_before(client: &Client, after: Option<After>) -> Result<Before
 
 /// The references of the original just applied on `client`'s database (on the session that
 /// applied it), which was as `before` says just before; and what they read, for the next
-/// migration's [`read_before`].
-pub async fn read_after(client: &Client, before: Before) -> Result<(References, After), String> {
-    let after_up = snapshot(client).await.map_err(unreadable)?;
+/// migration's [`read_before`]. `traced` is the schema the trace kept of the result, when it is
+/// what a whole read would print (see [`Printing`]): it is taken instead of reading it again.
+pub async fn read_after(
+    client: &Client,
+    before: Before,
+    traced: Option<&SchemaSnapshot>,
+) -> Result<(References, After), String> {
+    let after_up = match traced {
+        Some(schema) => schema.clone(),
+        None => snapshot(client).await.map_err(unreadable)?,
+    };
     let columns_after = data_loss::column_ids(client).await.map_err(unreadable)?;
     let references = References {
         dropped: data_loss::dropped_columns(&before.columns, &columns_after),
@@ -381,6 +390,85 @@ pub async fn read_after(client: &Client, before: Before) -> Result<(References, 
         columns: columns_after,
     };
     Ok((references, after))
+}
+
+/// Settings that change how the catalog reads print names and values (quoting, constants in
+/// defaults and expressions: dates, intervals, time zones, floats, bytea, money, string escapes)
+/// or what the session may read. The trace reads the schema in the session of the migration it
+/// traces; what it read is what a fresh session (a copy's, the next migration's) would read only
+/// while these stayed as the session started. `search_path` is set around every read.
+const PRINTING_SETTINGS: [&str; 10] = [
+    "quote_all_identifiers",
+    "datestyle",
+    "intervalstyle",
+    "timezone",
+    "extra_float_digits",
+    "bytea_output",
+    "lc_monetary",
+    "standard_conforming_strings",
+    "role",
+    "session_authorization",
+];
+
+/// Whether the schema the trace kept through a migration (or a rewrite's steps) was read with the
+/// session printing as a fresh one: the text sets none of [`PRINTING_SETTINGS`] (`SET`, also in a
+/// `DO` block's or a function's text, or `set_config` of any name), and none of them differs from
+/// its value at the session's start afterwards (checked on the server, [`Printing::checked`]).
+/// A setting made only for a transaction (`SET LOCAL`, `set_config(…, true)`) is gone once it
+/// commits, so only the text tells of it.
+pub struct Printing(bool);
+
+impl Printing {
+    /// What the texts say: none of them sets a printing setting.
+    pub fn of<'t>(texts: impl IntoIterator<Item = &'t str>) -> Printing {
+        Printing(texts.into_iter().all(|text| !sets_printing(text)))
+    }
+
+    /// Asks the server whether the session still has every printing setting as it started, when
+    /// the texts set none: `Some(schema)` of the trace then, else `None` (read it whole).
+    pub async fn checked<'k>(
+        self,
+        client: &Client,
+        traced: Option<&'k SchemaSnapshot>,
+    ) -> Option<&'k SchemaSnapshot> {
+        let traced = traced.filter(|_| self.0)?;
+        let changed = client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_settings \
+                 WHERE lower(name) = ANY($1) AND setting IS DISTINCT FROM reset_val",
+                &[&PRINTING_SETTINGS.as_slice()],
+            )
+            .await
+            .ok()?
+            .try_get::<_, i64>(0)
+            .ok()?;
+        (changed == 0).then_some(traced)
+    }
+}
+
+/// Whether `text` may set one of [`PRINTING_SETTINGS`]: `set_config` anywhere, or `SET [LOCAL |
+/// SESSION] name` of one (`TIME ZONE`, `SESSION AUTHORIZATION` spelt as words), in any case,
+/// quoted or not, in a statement or in a string (a `DO` block's `EXECUTE`). Over-eager on
+/// purpose (`UPDATE t SET timezone = …`): a miss costs only a whole read.
+fn sets_printing(text: &str) -> bool {
+    let words: String = text
+        .to_lowercase()
+        .replace('"', "")
+        .split(|c: char| c.is_whitespace() || c == '=' || c == '\'')
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if words.contains("set_config") {
+        return true;
+    }
+    let named = ["time zone", "session authorization"]
+        .into_iter()
+        .chain(PRINTING_SETTINGS);
+    named.into_iter().any(|name| {
+        ["set ", "set local ", "set session "]
+            .iter()
+            .any(|set| words.contains(&format!("{set}{name}")))
+    })
 }
 
 fn unreadable(error: tokio_postgres::Error) -> String {
@@ -465,12 +553,18 @@ async fn run_rewrite(
             return Ok((reasons, Vec::new()));
         }
     }
-    let result = snapshot(&database.client).await.map_err(|e| {
-        format!(
-            "not validated: cannot read the shadow database's schema: {}",
-            db_error(&e)
-        )
-    })?;
+    // What the trace kept of the steps' result is a whole read's when they printed as a fresh
+    // session would (each step starts from one).
+    let printing = Printing::of(steps.iter().map(|step| step.sql.as_str()));
+    let result = match printing.checked(&database.client, known.schema()).await {
+        Some(traced) => traced.clone(),
+        None => snapshot(&database.client).await.map_err(|e| {
+            format!(
+                "not validated: cannot read the shadow database's schema: {}",
+                db_error(&e)
+            )
+        })?,
+    };
     let (differences, notes) = compare(&references.after_up, &result, Reference::Original);
     reasons.extend(differences);
     Ok((reasons, notes))
