@@ -441,6 +441,21 @@ impl Scope {
             Scope::Domains => " AND co.contypid <> 0".to_owned(),
         }
     }
+
+    /// The catalog `catalog` as `alias` in a query's FROM, where `owner` is the column naming the
+    /// relation a row belongs to: for [`Scope::Relations`], joined to the OIDs of `$1`, so that a
+    /// generic plan probes the catalog's index on `owner` for each of them. The condition of
+    /// [`Scope::condition`] still made the planner hash a scan of the whole catalog for
+    /// `pg_attribute` (every column of every relation, 10-30 ms a call on documenso).
+    fn driving(self, catalog: &str, alias: &str, owner: &str) -> String {
+        match self {
+            Scope::Relations => format!(
+                "(SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid) scope \
+                 JOIN {catalog} {alias} ON {alias}.{owner} = scope.oid"
+            ),
+            Scope::All | Scope::Domains => format!("{catalog} {alias}"),
+        }
+    }
 }
 
 /// The queries of the parts of a snapshot that belong to relations, all with the OID of the owning
@@ -800,7 +815,7 @@ fn columns_sql(scope: Scope) -> String {
                 CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
                 CASE WHEN a.attcollation <> t.typcollation
                      THEN format('%I.%I', cn.nspname, co.collname) END, a.attrelid
-           FROM pg_attribute a
+           FROM {}
            JOIN pg_class c ON c.oid = a.attrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
            JOIN pg_type t ON t.oid = a.atttypid
@@ -808,11 +823,11 @@ fn columns_sql(scope: Scope) -> String {
            LEFT JOIN pg_collation co ON co.oid = a.attcollation
            LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f', 'c')
-            AND {} AND {}{}
+            AND {} AND {}
           ORDER BY a.attrelid, a.attnum",
+        scope.driving("pg_attribute", "a", "attrelid"),
         user_schema("n"),
         not_extension_member("pg_class", "c.oid"),
-        scope.condition("c.oid")
     )
 }
 
