@@ -1205,6 +1205,94 @@ ALTER TABLE b ADD COLUMN e int;
     assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
 }
 
+/// A migration that deallocates the session's prepared statements, the trace's observation among
+/// them (`DEALLOCATE ALL` as a statement and from a function, inside and outside a transaction
+/// block, and `DISCARD ALL`), is traced as any other: the observation is prepared again, inside the
+/// migration's transaction without aborting it, and every statement keeps its locks, scans and
+/// changes.
+#[test]
+fn a_migration_deallocating_the_sessions_prepared_statements_keeps_its_trace() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let deallocate_in_a_function = "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$;\n";
+    let migrations = [
+        Migration::plain("CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (id int);\n"),
+        Migration::plain(&format!(
+            "{deallocate_in_a_function}ALTER TABLE a ADD COLUMN c int;
+DISCARD ALL;
+SELECT count(*) FROM b;
+DEALLOCATE ALL;
+CREATE INDEX a_c ON a (c);
+"
+        )),
+        Migration::wrapped(&format!(
+            "ALTER TABLE b ADD COLUMN d int;
+{deallocate_in_a_function}ALTER TABLE a ADD COLUMN e int;
+DEALLOCATE ALL;
+SELECT count(*) FROM b;
+CREATE INDEX b_d ON b (d);
+"
+        )),
+    ];
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
+    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    let scans = |trace: &StatementTrace| -> Vec<(String, i64)> {
+        let scans = trace.scans.iter();
+        scans.map(|s| (s.relation.clone(), s.seq_scans)).collect()
+    };
+    let plain = &traces[1];
+    assert_eq!(lock_pairs(&plain[1]), [("public.a", "AccessExclusiveLock")]);
+    assert_eq!(lock_pairs(&plain[3]), [("public.b", "AccessShareLock")]);
+    assert_eq!(scans(&plain[3]), [("public.b".to_owned(), 1)]);
+    assert_eq!(
+        lock_pairs(&plain[5]),
+        [
+            ("public.a", "ShareLock"),
+            ("public.a_c", "AccessExclusiveLock")
+        ]
+    );
+    let wrapped = &traces[2];
+    assert_eq!(
+        lock_pairs(&wrapped[0]),
+        [("public.b", "AccessExclusiveLock")]
+    );
+    assert_eq!(
+        lock_pairs(&wrapped[2]),
+        [("public.a", "AccessExclusiveLock")]
+    );
+    // Held in ACCESS EXCLUSIVE mode already, the scan's ACCESS SHARE is a lock of its own.
+    assert_eq!(lock_pairs(&wrapped[4]), [("public.b", "AccessShareLock")]);
+    assert_eq!(scans(&wrapped[4]), [("public.b".to_owned(), 1)]);
+    assert_eq!(
+        lock_pairs(&wrapped[5]),
+        [
+            ("public.b", "ShareLock"),
+            ("public.b_d", "AccessExclusiveLock")
+        ]
+    );
+}
+
+/// The trace's own reads take locks too (printing a view locks it and the tables it reads): a
+/// statement is charged with the locks it takes even when such a read took the same ones just
+/// before it (here the scan's ACCESS SHARE on `t`, which reading `v` again after the ALTER took).
+#[test]
+fn a_statement_is_charged_with_the_locks_the_traces_own_reads_took_before_it() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let migrations = [
+        Migration::plain("CREATE TABLE t (id int);\nCREATE VIEW v AS SELECT id FROM t;\n"),
+        Migration::wrapped("ALTER TABLE t ADD COLUMN y int;\nSELECT count(*) FROM t;\n"),
+    ];
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
+    assert_eq!(
+        lock_pairs(&traces[1][0]),
+        [("public.t", "AccessExclusiveLock")]
+    );
+    assert_eq!(lock_pairs(&traces[1][1]), [("public.t", "AccessShareLock")]);
+}
+
 /// Applies `migrations` in order with their traces, next to a reference database that takes a
 /// whole snapshot around each statement, and checks that every statement's changes are those of
 /// the snapshots; with `reconnect`, each migration after the first on new connections to the

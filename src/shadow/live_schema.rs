@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement};
+use tokio_postgres::{Client, Error, Row, Statement};
 
 use super::snapshot::{
     constraints_sql, diff, first_column, functions_sql, read_all, read_functions, read_types,
@@ -270,9 +270,10 @@ async fn query_if(
     }
 }
 
-/// What a statement changed in the schema, and the answer to the query [`LiveSchema::update`] sent
-/// after its read (`None` when that query was not sent, or was sent before more was read).
-pub type Updated = (Vec<SchemaChange>, Option<Vec<SimpleQueryMessage>>);
+/// What a statement changed in the schema, and whether the session's transaction holds what it
+/// held before the read (a read inside the migration's transaction block that was not scoped locks
+/// the views it printed: what the transaction holds must be read again then).
+pub type Updated = (Vec<SchemaChange>, bool);
 
 /// A database's schema as of the last traced statement, kept up to date by [`LiveSchema::update`].
 pub struct LiveSchema {
@@ -379,20 +380,17 @@ impl LiveSchema {
     /// Reads again what a statement that reached `reach` can have changed, and returns what
     /// changed, as a diff of whole snapshots around the statement would.
     ///
-    /// `in_transaction`: the session is in the migration's transaction block, which a failed
-    /// scoped read leaves as it was (see [`CatalogSettings`]). `then`: a query sent in the scoped
-    /// read's last round trip, after everything it reads, whose answer comes back with the
-    /// changes; it is not sent when the read is not scoped.
+    /// `in_transaction`: the session is in the migration's transaction block, which a scoped read
+    /// leaves as it was, locks included (see [`CatalogSettings`]).
     pub async fn update(
         &mut self,
         client: &Client,
         reach: Reach,
         in_transaction: bool,
-        then: &str,
     ) -> Result<Updated, Error> {
-        let unscoped = |changes: Result<Vec<SchemaChange>, Error>| changes.map(|c| (c, None));
+        let unscoped = |changes: Result<Vec<SchemaChange>, Error>| changes.map(|c| (c, false));
         match reach {
-            Reach::Nothing => Ok((Vec::new(), None)),
+            Reach::Nothing => Ok((Vec::new(), true)),
             Reach::Everything => unscoped(self.read_everything(client).await),
             Reach::Scoped {
                 locked,
@@ -420,12 +418,12 @@ impl LiveSchema {
                     written,
                 };
                 match self
-                    .read_scoped(client, scope, groups, in_transaction, then)
+                    .read_scoped(client, scope, groups, in_transaction)
                     .await
                 {
-                    Ok(Some((part, answer))) => {
+                    Ok(Some(part)) => {
                         self.since = part.since.clone();
-                        Ok((self.replace(part), Some(answer)))
+                        Ok((self.replace(part), true))
                     }
                     Ok(None) => unscoped(self.read_everything(client).await),
                     // What failed may be the session's prepared queries (a migration's
@@ -457,17 +455,16 @@ impl LiveSchema {
     }
 
     /// The parts a statement can have changed, read again in two round trips: the catalog
-    /// settings set and the relations reached, then every part read, the settings put back and
-    /// `then` sent (its answer comes with the part). `None` when an enum, domain, function or
-    /// schema disappeared, which definitions anywhere may print.
+    /// settings set and the relations reached, then every part read and the settings put back
+    /// (inside a transaction block, the read's savepoint rolled back). `None` when an enum,
+    /// domain, function or schema disappeared, which definitions anywhere may print.
     async fn read_scoped(
         &self,
         client: &Client,
         held: Held,
         groups: Groups,
         in_transaction: bool,
-        then: &str,
-    ) -> Result<Option<(Part, Vec<SimpleQueryMessage>)>, Error> {
+    ) -> Result<Option<Part>, Error> {
         let Some(queries) = &self.queries else {
             return Ok(None);
         };
@@ -487,18 +484,8 @@ impl LiveSchema {
             CatalogSettings::set(client, "", in_transaction),
             client.query(&queries.reached, &params),
         );
-        let read = async {
-            let settings = settings?;
-            // Polled first, the reads are sent before the settings are put back.
-            let (part, restored) = tokio::join!(
-                async { self.read_reached(client, queries, reached?, groups).await },
-                settings.restore_then(client, then),
-            );
-            let answer = restored?;
-            part.map(|part| (part, answer))
-        };
-        let (part, answer) = match read.await {
-            Ok(read) => read,
+        let settings = match settings {
+            Ok(settings) => settings,
             Err(error) => {
                 if in_transaction {
                     CatalogSettings::abandon(client).await?;
@@ -506,12 +493,20 @@ impl LiveSchema {
                 return Err(error);
             }
         };
+        // Polled first, the reads are sent before the settings are put back; the savepoint's
+        // rollback also ends the aborted state a failed read leaves.
+        let (part, restored) = tokio::join!(
+            async { self.read_reached(client, queries, reached?, groups).await },
+            settings.restore(client),
+        );
+        restored?;
+        let part = part?;
         let disappeared = (part.types
             && (!keys_kept(&self.schema.enums, &part.snapshot.enums)
                 || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
             || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
             || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
-        Ok((!disappeared).then_some((part, answer)))
+        Ok((!disappeared).then_some(part))
     }
 
     /// Reads the parts of the relations `reached` names, and the groups it or `groups` says.

@@ -21,7 +21,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::{Serialize, Serializer};
-use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
 use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
@@ -36,57 +37,84 @@ const NOT_IN_TRANSACTION_BLOCK: [&str; 2] = ["25001", "2D000"];
 
 /// What the session holds in its transaction: its granted relation locks. System catalogs (OID <
 /// 16384) are left out: they are not the migration's, and the trace's own queries lock only them.
-const HELD_LOCKS: &str = "\
-SELECT 'lock', l.relation::text, l.mode, NULL, NULL FROM pg_catalog.pg_locks l \
- WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-   AND l.relation >= 16384";
-
-/// The user relations the session holds a lock on.
-const LOCKED: &str = "\
-SELECT l.relation FROM pg_catalog.pg_locks l \
+const LOCKS: &str = "\
+SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
  WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
    AND l.relation >= 16384";
 
 /// The sequential scans of each table (`pg_stat_xact_user_tables.seq_scan`, read from the
 /// function behind it: the view computes a dozen counters per relation). Of every table, not only
 /// of those locked: the counts are the backend's not yet reported ones, which may hold scans of
-/// earlier transactions.
+/// earlier transactions, and a scan in a subtransaction that a statement rolled back (an exception
+/// block) stays counted while its lock goes.
 const SCANS: &str = "\
-SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL \
+SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL, NULL \
   FROM pg_catalog.pg_class c \
  WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm') AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
 
 /// The rows the session's transaction inserted, updated and deleted in each catalog a schema
-/// snapshot shows or prints names from (see [`Reach`]), and whether the server counts them.
+/// snapshot shows or prints names from (see [`Reach`]), and whether the server counts them. The
+/// catalogs are found by name (`to_regclass`), not by a scan of `pg_class`, which no vacuum keeps
+/// short on the shadow.
 fn catalog_writes() -> String {
     let catalogs: Vec<String> = SNAPSHOT_CATALOGS
         .iter()
         .chain(&PRINTED_CATALOGS)
-        .map(|name| format!("'{name}'"))
+        .map(|name| format!("('{name}')"))
         .collect();
     format!(
         "SELECT 'writes', c.oid::text, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)::text, \
                 pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)::text, \
-                pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)::text, c.relname::text \
-           FROM pg_catalog.pg_class c \
-          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname IN ({}) \
+                pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)::text, c.name \
+           FROM (SELECT v.name, pg_catalog.to_regclass('pg_catalog.' || v.name)::pg_catalog.oid \
+                   FROM (VALUES {}) AS v(name)) AS c(name, oid) \
+          WHERE c.oid IS NOT NULL \
          UNION ALL \
          SELECT 'counting', '0', pg_catalog.current_setting('track_counts'), NULL, NULL, NULL",
         catalogs.join(", ")
     )
 }
 
-/// What the session's transaction holds and has counted (see [`Held`]).
-fn held_sql() -> String {
-    format!("{HELD_LOCKS};\n{SCANS};\n{}", catalog_writes())
+/// The relations `from` names (`c`, of `pg_class`) that `condition` keeps: OID, schema, name,
+/// relkind, relfilenode. TOAST relations are left out: they are storage details of their tables.
+fn relations_sql(from: &str, condition: &str) -> String {
+    format!(
+        "SELECT 'relation', c.oid::text, n.nspname::text, c.relname::text, c.relkind::text, \
+                c.relfilenode::text \
+           FROM {from} JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE {condition}n.nspname <> 'pg_toast'"
+    )
 }
 
-/// The user relations of the catalog: OID, schema, name, relkind, relfilenode. TOAST relations
-/// are left out: they are storage details of their tables.
-const RELATIONS: &str = "\
-SELECT 'relation', c.oid::text, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::text \
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
- WHERE c.oid >= 16384 AND n.nspname <> 'pg_toast'";
+/// One observation of the session: what its transaction holds and has counted (see [`Held`]), and
+/// the relations it holds locks on (every user relation when `whole`), one row each, tagged by
+/// its first column. Prepared once per connection (see [`Observations`]): as a simple query its
+/// parts were parsed and planned again around every statement. Its plan is made once, when the
+/// database may still be empty: the relations locked (user relations only) drive their lookup
+/// by OID, with no other condition on it that the plan could scan the index by instead, once
+/// there are many.
+fn observation_sql(whole: bool) -> String {
+    let relations = match whole {
+        true => relations_sql("pg_catalog.pg_class c", "c.oid >= 16384 AND "),
+        false => relations_sql(
+            "(SELECT DISTINCT relation FROM locks) l JOIN pg_catalog.pg_class c ON c.oid = l.relation",
+            "",
+        ),
+    };
+    format!(
+        "WITH locks AS MATERIALIZED ({LOCKS}) \
+         SELECT 'lock', relation::text, mode, NULL, NULL, NULL FROM locks \
+         UNION ALL {SCANS} \
+         UNION ALL {} \
+         UNION ALL {relations}",
+        catalog_writes()
+    )
+}
+
+/// The savepoint an observation inside a transaction block runs in: a migration may deallocate the
+/// session's prepared statements (`DEALLOCATE ALL`, also from a function), and the observation
+/// failing then must not abort the migration's transaction.
+const OBSERVE_SAVEPOINT: &str = "migagent_observe";
 
 /// Savepoint that keeps a failing EXPLAIN from aborting the migration's transaction.
 const EXPLAIN_SAVEPOINT: &str = "migagent_explain";
@@ -364,7 +392,7 @@ struct Relation {
     filenode: u32,
 }
 
-/// The user relations by OID (see [`RELATIONS`]).
+/// The user relations by OID (see [`relations_sql`]).
 type Relations = HashMap<u32, Relation>;
 
 /// What the trace knows of a database between its statements, and between migrations traced on
@@ -374,12 +402,19 @@ type Relations = HashMap<u32, Relation>;
 pub struct Known {
     relations: Option<Relations>,
     schema: Option<LiveSchema>,
+    /// The observation prepared on the connection, once it was needed.
+    observations: Option<Observations>,
 }
 
 impl Known {
-    /// Forgets everything: something other than a traced statement changed the database.
+    /// Forgets everything it knows of the database: something other than a traced statement
+    /// changed it. What it prepared on the connection stays (a statement the session no longer has
+    /// is prepared again when it is found missing).
     pub fn forget(&mut self) {
-        *self = Known::default();
+        *self = Known {
+            observations: self.observations.take(),
+            ..Known::default()
+        };
     }
 
     /// The same database, unchanged, is now reached through a new connection (its connections were
@@ -389,6 +424,7 @@ impl Known {
         if let Some(schema) = &mut self.schema {
             schema.reconnected();
         }
+        self.observations = None;
     }
 
     /// The schema as the trace last read it (kept up to date statement by statement), when it has
@@ -404,12 +440,47 @@ impl Known {
         Known {
             relations: self.relations.clone(),
             schema: self.schema.as_ref().map(LiveSchema::copied),
+            observations: None,
         }
     }
 }
 
-/// What the session's transaction holds and has counted (see [`HELD_LOCKS`], [`SCANS`] and
-/// [`catalog_writes`]).
+/// The observation (see [`observation_sql`]) prepared on a connection: of the relations locked,
+/// and of every user relation.
+#[derive(Clone)]
+struct Observations {
+    locked: Statement,
+    whole: Statement,
+}
+
+impl Observations {
+    async fn prepare(client: &Client) -> Result<Observations, tokio_postgres::Error> {
+        let (locked, whole) = (observation_sql(false), observation_sql(true));
+        let (locked, whole) = tokio::try_join!(client.prepare(&locked), client.prepare(&whole))?;
+        Ok(Observations { locked, whole })
+    }
+}
+
+/// What is sent ahead of an observation, in its round trip.
+#[derive(Clone, Copy)]
+enum Lead<'l, 's> {
+    Nothing,
+    /// `BEGIN`: the transaction a statement that would autocommit runs in.
+    Begin,
+    /// The statement, as written (on the observed connection).
+    Statement(&'l ScriptStatement<'s>),
+}
+
+/// Why an observation's round trip did not give its rows.
+enum Unobserved {
+    /// What was sent ahead of it failed (a statement: as written).
+    Lead(Failure),
+    /// The observation, or what was sent after it, failed; the transaction block is as it was
+    /// before the observation.
+    Observation(tokio_postgres::Error),
+}
+
+/// What the session's transaction holds and has counted (see [`observation_sql`]).
 #[derive(Debug, Clone, Default)]
 struct Held {
     locks: BTreeSet<(u32, String)>,
@@ -468,11 +539,15 @@ struct Read {
     replaced: Relations,
 }
 
-/// Reads the rows of [`HELD_LOCKS`], [`SCANS`], [`catalog_writes`] and [`RELATIONS`] out of a
-/// query's messages.
-fn read_observation(messages: &[SimpleQueryMessage], relations: &mut Relations, held: &mut Held) {
-    for row in rows(messages) {
-        let field = |i: usize| row.try_get(i).ok().flatten().unwrap_or_default();
+/// Reads the rows of an observation (see [`observation_sql`]).
+fn read_observation(rows: &[Row], relations: &mut Relations, held: &mut Held) {
+    for row in rows {
+        let field = |i: usize| {
+            row.try_get::<_, Option<&str>>(i)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
         let Ok(oid) = field(1).parse::<u32>() else {
             continue;
         };
@@ -731,26 +806,20 @@ impl Tracer<'_, '_> {
         let Some(schema) = &mut self.known.schema else {
             return unread.map_or(Ok(Vec::new()), Err);
         };
-        // Reading the schema locks views and their tables (see above): inside the migration's
-        // transaction, what it holds is read again in the read's last round trip.
-        let observe = match statement.in_transaction {
-            true => held_sql(),
-            false => String::new(),
-        };
-        let updated = schema
-            .update(self.client, reach, statement.in_transaction, &observe)
-            .await;
-        self.held = None;
-        match updated {
-            Ok((changes, answer)) => {
-                if let Some(messages) = answer.filter(|_| !observe.is_empty()) {
-                    let mut held = Held::default();
-                    read_observation(&messages, &mut Relations::new(), &mut held);
-                    self.held = Some(held);
+        // Reading the whole schema locks views and their tables (see above): what the
+        // transaction holds is read again then.
+        match schema
+            .update(self.client, reach, statement.in_transaction)
+            .await
+        {
+            Ok((changes, held_as_before)) => {
+                if !held_as_before {
+                    self.held = None;
                 }
                 Ok(changes)
             }
             Err(error) => {
+                self.held = None;
                 self.known.schema = None;
                 Err(error)
             }
@@ -807,12 +876,11 @@ impl Tracer<'_, '_> {
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
         if self.held.is_none() || self.known.relations.is_none() {
-            self.read("", "").await.map_err(Failure::around)?;
+            self.observe(Lead::Nothing, true, "", None).await?;
         }
         let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
-        self.timed(statement, trace).await?;
-        self.read("", "").await.map_err(Failure::around)?;
+        self.run_observed(statement, trace, "").await?;
         self.record(trace, &before);
         Ok(())
     }
@@ -823,12 +891,11 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
-        self.read("BEGIN", "").await.map_err(Failure::around)?;
+        self.observe(Lead::Begin, true, "", None).await?;
         let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
-        self.timed(statement, trace).await?;
         // A deferred constraint fails at COMMIT: the statement is what failed.
-        self.read("", "COMMIT").await.map_err(Failure::around)?;
+        self.run_observed(statement, trace, "COMMIT").await?;
         self.record(trace, &before);
         self.held = None;
         Ok(())
@@ -842,7 +909,7 @@ impl Tracer<'_, '_> {
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
         if self.known.relations.is_none() {
-            self.read("", "").await.map_err(Failure::around)?;
+            self.observe(Lead::Nothing, false, "", None).await?;
         }
         // The monitor's samples name any relation: the catalog is read whole after it.
         let before = self.known.relations.take().unwrap_or_default();
@@ -859,7 +926,7 @@ impl Tracer<'_, '_> {
         trace.duration = started.elapsed();
         trace.sampled = true;
         outcome.map_err(Failure::as_written)?;
-        self.read("", "").await.map_err(Failure::around)?;
+        self.observe(Lead::Nothing, false, "", None).await?;
         self.held = None;
         let after = &self.read.fresh;
         let names = Names {
@@ -1031,28 +1098,74 @@ impl Tracer<'_, '_> {
         outcome.map_err(Failure::as_written)
     }
 
-    /// Reads what the session's transaction holds, and the relations it holds locks on (every
-    /// relation when the trace knows none), between `prefix` and `suffix` (transaction commands, or
-    /// nothing), in one round trip.
-    async fn read(&mut self, prefix: &str, suffix: &str) -> Result<(), tokio_postgres::Error> {
-        let whole = self.known.relations.is_none();
-        let relations = if whole {
-            RELATIONS.to_owned()
-        } else {
-            format!("{RELATIONS} AND c.oid IN ({LOCKED})")
-        };
-        let mut query = String::new();
-        for part in [prefix, &held_sql(), &relations] {
-            if !part.is_empty() {
-                query.push_str(part);
-                query.push_str(";\n");
-            }
+    /// Runs the statement as written, then observes the session in the same round trip (see
+    /// [`Tracer::observe`]), inside the transaction block it runs in, with `tail` after. A
+    /// statement run on the privileged connection is run first, on its own.
+    async fn run_observed(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+        tail: &str,
+    ) -> Result<(), Failure> {
+        if statement.delegated.is_some() {
+            self.timed(statement, trace).await?;
+            return self.observe(Lead::Nothing, true, tail, None).await;
         }
-        query.push_str(suffix);
-        let messages = self.client.simple_query(&query).await?;
+        self.observe(Lead::Statement(statement), true, tail, Some(trace))
+            .await
+    }
+
+    /// Observes the session: what its transaction holds and has counted, and the relations it
+    /// holds locks on (every relation when the trace knows none), with the observation prepared
+    /// once per connection. One round trip: `lead`, then the observation (inside a savepoint when
+    /// `in_block`, a transaction block being open), then `tail` (`COMMIT`, or nothing). A
+    /// statement as `lead` is timed into `trace`. When the session no longer has the prepared
+    /// observation (a migration's `DEALLOCATE ALL`, also run by a function), the savepoint's
+    /// rollback leaves the transaction as it was, and the observation is prepared and sent again.
+    async fn observe(
+        &mut self,
+        lead: Lead<'_, '_>,
+        in_block: bool,
+        tail: &str,
+        trace: Option<&mut StatementTrace>,
+    ) -> Result<(), Failure> {
+        let whole = self.known.relations.is_none();
+        let query = |observations: &Observations| match whole {
+            true => observations.whole.clone(),
+            false => observations.locked.clone(),
+        };
+        let observations = match &self.known.observations {
+            Some(observations) => observations.clone(),
+            None => self.prepare_observations().await?,
+        };
+        let (duration, observed) = self
+            .pipeline(lead, in_block, &query(&observations), tail)
+            .await;
+        if let (Some(trace), Some(duration)) = (trace, duration) {
+            trace.duration = duration;
+        }
+        let rows = match observed {
+            Ok(rows) => rows,
+            Err(Unobserved::Lead(failure)) => return Err(failure),
+            Err(Unobserved::Observation(error))
+                if error.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) =>
+            {
+                let observations = self.prepare_observations().await?;
+                match self
+                    .pipeline(Lead::Nothing, in_block, &query(&observations), tail)
+                    .await
+                    .1
+                {
+                    Ok(rows) => rows,
+                    Err(Unobserved::Lead(failure)) => return Err(failure),
+                    Err(Unobserved::Observation(error)) => return Err(Failure::around(error)),
+                }
+            }
+            Err(Unobserved::Observation(error)) => return Err(Failure::around(error)),
+        };
         let mut held = Held::default();
         let mut fresh = Relations::new();
-        read_observation(&messages, &mut fresh, &mut held);
+        read_observation(&rows, &mut fresh, &mut held);
         let known = self.known.relations.get_or_insert_with(Relations::new);
         let mut replaced = Relations::new();
         if whole {
@@ -1069,6 +1182,85 @@ impl Tracer<'_, '_> {
         self.read = Read { fresh, replaced };
         self.held = Some(held);
         Ok(())
+    }
+
+    async fn prepare_observations(&mut self) -> Result<Observations, Failure> {
+        let observations = Observations::prepare(self.client)
+            .await
+            .map_err(Failure::around)?;
+        self.known.observations = Some(observations.clone());
+        Ok(observations)
+    }
+
+    /// Sends `lead`, the observation `query` (in a savepoint when `in_block`) and `tail` together,
+    /// and returns how long a statement as `lead` took, and the observation's rows. When the
+    /// observation fails, its savepoint is rolled back.
+    async fn pipeline(
+        &self,
+        lead: Lead<'_, '_>,
+        in_block: bool,
+        query: &Statement,
+        tail: &str,
+    ) -> (Option<Duration>, Result<Vec<Row>, Unobserved>) {
+        let client = self.client;
+        let led = async {
+            match lead {
+                Lead::Nothing => (None, Ok(())),
+                Lead::Begin => (
+                    None,
+                    client.batch_execute("BEGIN").await.map_err(Failure::around),
+                ),
+                Lead::Statement(statement) => {
+                    let started = Instant::now();
+                    let outcome = self.script.run(client, statement).await;
+                    (
+                        Some(started.elapsed()),
+                        outcome.map_err(Failure::as_written),
+                    )
+                }
+            }
+        };
+        let savepoint = format!("SAVEPOINT {OBSERVE_SAVEPOINT}");
+        let saved = async {
+            match in_block {
+                true => Some(client.batch_execute(&savepoint).await),
+                false => None,
+            }
+        };
+        let mut closing = match in_block {
+            true => vec![format!("RELEASE SAVEPOINT {OBSERVE_SAVEPOINT}")],
+            false => Vec::new(),
+        };
+        closing.extend((!tail.is_empty()).then(|| tail.to_owned()));
+        let closing = closing.join("; ");
+        let closed = async {
+            match closing.is_empty() {
+                true => Ok(()),
+                false => client.batch_execute(&closing).await,
+            }
+        };
+        // Polled in this order, the requests are sent in this order, in one round trip.
+        let ((duration, led), saved, observed, closed) =
+            tokio::join!(led, saved, client.query(query, &[]), closed);
+        if let Err(failure) = led {
+            return (duration, Err(Unobserved::Lead(failure)));
+        }
+        let outcome = match observed {
+            Ok(rows) => closed.map(|()| rows).map_err(Unobserved::Observation),
+            Err(error) => match saved {
+                Some(Ok(())) => match client
+                    .batch_execute(&format!(
+                        "ROLLBACK TO SAVEPOINT {OBSERVE_SAVEPOINT}; RELEASE SAVEPOINT {OBSERVE_SAVEPOINT}"
+                    ))
+                    .await
+                {
+                    Ok(()) => Err(Unobserved::Observation(error)),
+                    Err(rollback) => Err(Unobserved::Lead(Failure::around(rollback))),
+                },
+                _ => Err(Unobserved::Observation(error)),
+            },
+        };
+        (duration, outcome)
     }
 
     /// Records what the statement changed since `before`, against the session as just read.
