@@ -502,6 +502,33 @@ fn a_cached_initdb_image_replaces_initdb() {
     assert!(!rebuilt_config.contains("no_such_lib"), "{rebuilt_config}");
 }
 
+/// An initdb image whose files match its manifest but that no server starts from (here a setting
+/// naming a library that does not exist) is replaced by a new initdb instead of failing every run.
+#[test]
+fn an_initdb_image_the_server_cannot_start_from_is_replaced() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let cache = TestCache::new(&std::env::temp_dir(), "unstartable");
+    let (major, _) = server_version(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    let initdb_key = ImageKey::new(&format!("initdb-pg{major}")).unwrap();
+    let broken = EphemeralCluster::start(&binaries).unwrap_or_else(|err| panic!("{err}"));
+    common::execute(
+        &broken,
+        "ALTER SYSTEM SET shared_preload_libraries = 'no_such_lib'",
+    );
+    broken
+        .stop_into_image(&cache.cache, &initdb_key)
+        .unwrap_or_else(|err| panic!("{err}"));
+
+    let started = EphemeralCluster::start_cached(&binaries, Some(&cache.cache))
+        .unwrap_or_else(|err| panic!("{err}"));
+    drop(started);
+    let image = cache.cache.lookup(&initdb_key).expect("a new initdb image");
+    let config = fs::read_to_string(image.data_dir().join("postgresql.auto.conf")).unwrap();
+    assert!(!config.contains("no_such_lib"), "{config}");
+}
+
 #[test]
 fn server_version_matches_what_the_running_server_reports() {
     let Some(binaries) = binaries_or_skip() else {

@@ -371,6 +371,47 @@ fn the_applied_history_is_cached_as_an_image_named_by_its_hash() {
     assert!(after.contains(&image), "{after:?}");
 }
 
+/// A whole directory reviewed has nothing applied before its first migration: the cluster starts
+/// from the cached initdb image and no image of an empty history is stored (storing one stops,
+/// copies and restarts the server for nothing), on the first run as on the next.
+#[test]
+fn a_review_with_no_history_stores_no_history_image() {
+    let Some(binaries) = binaries_or_skip() else {
+        return;
+    };
+    let prefix = history_image_prefix(&binaries);
+    let scratch = Scratch::new("no-history");
+    scratch.write("migrations/001_x.sql", ACCOUNTS).write(
+        "migrations/002_x.sql",
+        "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;\n",
+    );
+    let mut findings = Vec::new();
+    for run in ["first", "second"] {
+        let (output, report) = scratch.json(&["migrations"]);
+        assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+        assert!(
+            history_images(&scratch, &prefix).is_empty(),
+            "{run} run: {:?}",
+            scratch.image_names()
+        );
+        assert!(
+            scratch
+                .image_names()
+                .iter()
+                .any(|name| name.starts_with("initdb-")),
+            "{run} run used the cache: {:?}",
+            scratch.image_names()
+        );
+        let second = &report["migrations"][1];
+        assert!(
+            has_lock(trace(second, 0), "public.accounts", "AccessExclusiveLock"),
+            "{run} run: {second:#}"
+        );
+        findings.push(second["findings"].clone());
+    }
+    assert_eq!(findings[0], findings[1]);
+}
+
 /// The run's cluster dirs: `$TMPDIR/migagent-pg-<pid>-<n>`.
 fn cluster_dir_prefix(pid: u32) -> String {
     format!("migagent-pg-{pid}-")

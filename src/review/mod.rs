@@ -298,7 +298,7 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
         }
     }
     // Each directory's history hash names its baseline; the first also picks the cached image the
-    // shadow starts from.
+    // shadow starts from, unless that history is empty.
     let hashes: Vec<Option<String>> = sets
         .iter()
         .map(|set| {
@@ -461,7 +461,11 @@ fn open_shadow(
         .iter()
         .zip(hashes)
         .find_map(|(set, hash)| Some((set, hash.as_deref()?)))?;
-    match Shadow::open(&options.shadow, Some(hash)) {
+    // With nothing applied before the first reviewed migration (a whole directory reviewed), an
+    // image would hold initdb's catalog and an empty database, as the cached initdb image does:
+    // storing it would only stop the server, copy its data dir and start it again.
+    let image = (set.targets.iter().min() != Some(&0)).then_some(hash);
+    match Shadow::open(&options.shadow, image) {
         Ok(shadow) => {
             review.shadow = shadow.as_ref().map(Shadow::describe);
             for warning in shadow.iter().flat_map(Shadow::warnings) {

@@ -399,7 +399,7 @@ fn touch(dir: &Path) -> io::Result<()> {
 
 /// Copies the directory tree `src` to `dst` (which must not exist), keeping modes and symlinks; every
 /// entry is given to `owner` when set.
-fn copy_tree(src: &Path, dst: &Path, owner: Option<OsUser>) -> io::Result<()> {
+pub(crate) fn copy_tree(src: &Path, dst: &Path, owner: Option<OsUser>) -> io::Result<()> {
     let mode = fs::symlink_metadata(src)?.permissions().mode();
     fs::DirBuilder::new().mode(0o700).create(dst)?;
     for entry in fs::read_dir(src)? {

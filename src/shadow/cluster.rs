@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::cache::{Image, ImageCache, ImageKey, Transfer, MAX_KEY_LEN};
+use super::cache::{copy_tree, Image, ImageCache, ImageKey, Transfer, MAX_KEY_LEN};
 use super::signals::{self, LiveCluster};
 
 /// The port number only names the socket file (`.s.PGSQL.5432`); with no TCP listener and a socket dir of
@@ -728,6 +728,9 @@ pub struct EphemeralCluster {
     run_as: Option<OsUser>,
     /// The postmaster, our child; waited for after it is told to stop, so it leaves no zombie.
     server: Option<Child>,
+    /// Storing a copy of the fresh initdb in the image cache, on a thread while the cluster runs;
+    /// joined before the cluster dir, which holds that copy, is removed.
+    image_store: Option<std::thread::JoinHandle<()>>,
     /// Set once shutdown has run, so Drop does not repeat it after an explicit `stop`.
     stopped: bool,
     // Declared last: dropped after `Drop::drop` has stopped the server.
@@ -746,31 +749,52 @@ impl EphemeralCluster {
         binaries: &PgBinaries,
         cache: Option<&ImageCache>,
     ) -> Result<EphemeralCluster, ClusterError> {
-        let cluster = EphemeralCluster::create(binaries)?;
         let Some(cache) = cache else {
+            let cluster = EphemeralCluster::create(binaries)?;
             cluster.initdb()?;
             return cluster.start_server();
         };
         let key = ImageCache::initdb_key(server_version(binaries)?.0);
-        let copied = cache
-            .lookup(&key)
-            .map(|image| image.copy_to(&cluster.data_dir(), cluster.run_as));
-        match copied {
-            Some(Ok(())) => {}
-            Some(Err(ClusterError::DamagedImage { .. })) | None => {
-                if copied.is_some() {
-                    // A damaged initdb image costs nothing to replace: no notice needed.
-                    cache.discard(&key);
-                    fs::remove_dir_all(cluster.data_dir())
-                        .map_err(io_error(format!("remove {}", cluster.data_dir().display())))?;
+        if let Some(image) = cache.lookup(&key) {
+            let cluster = EphemeralCluster::create(binaries)?;
+            let started = match image.copy_to(&cluster.data_dir(), cluster.run_as) {
+                Ok(()) => cluster.start_server(),
+                Err(err) => Err(err),
+            };
+            match started {
+                Ok(cluster) => return Ok(cluster),
+                // A damaged initdb image, or one the server cannot start from (a copy stored while
+                // a Ctrl-C removed its source), costs nothing to replace: no notice needed.
+                Err(ClusterError::DamagedImage { .. } | ClusterError::CommandFailed { .. }) => {
+                    cache.discard(&key)
                 }
-                cluster.initdb()?;
-                // Best effort: the cluster is fine without it, the next run just runs initdb again.
-                let _ = cache.store(&key, &cluster.data_dir(), Transfer::Copy);
+                Err(err) => return Err(err),
             }
-            Some(Err(err)) => return Err(err),
         }
+        let mut cluster = EphemeralCluster::create(binaries)?;
+        cluster.initdb()?;
+        cluster.store_in_background(cache, key);
         cluster.start_server()
+    }
+
+    /// Stores a fresh initdb as the cache's image under `key` without making the start wait for it:
+    /// the data dir is copied next to it in the cluster dir (in `/dev/shm`, tens of ms), and a thread
+    /// moves that copy into the cache (on a disk, up to seconds) while the server starts and the
+    /// review runs. Best effort, as the cluster is fine without it: the next run runs initdb again.
+    fn store_in_background(&mut self, cache: &ImageCache, key: ImageKey) {
+        let copy = self.dir.path.join("initdb-image");
+        if copy_tree(&self.data_dir(), &copy, None).is_err() {
+            let _ = fs::remove_dir_all(&copy);
+            return;
+        }
+        let cache = cache.clone();
+        let store = std::thread::Builder::new()
+            .name("migagent-initdb-image".into())
+            .spawn(move || {
+                let _ = cache.store(&key, &copy, Transfer::Move);
+                let _ = fs::remove_dir_all(&copy);
+            });
+        self.image_store = store.ok();
     }
 
     /// Starts a cluster from a copy of a cached image (a data dir a cluster was stopped into), so whatever
@@ -850,6 +874,7 @@ impl EphemeralCluster {
             binaries: binaries.clone(),
             run_as,
             server: None,
+            image_store: None,
             stopped: false,
             dir,
         })
@@ -973,6 +998,9 @@ impl EphemeralCluster {
         }
         self.stopped = true;
         let stopped = self.stop_server(StopMode::Immediate);
+        if let Some(store) = self.image_store.take() {
+            let _ = store.join();
+        }
         let removed = self.dir.remove();
         signals::deregister(&self.dir.path);
         stopped.and(removed)
