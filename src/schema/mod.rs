@@ -290,7 +290,7 @@ pub struct Added<'a> {
     pub user_types: Vec<&'a UserType>,
 }
 
-/// The schema as known at one point of the replay.
+/// The schema as known at one point of the replay. A copy is that schema with no journal open.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// The session's `search_path` without `"$user"` and `pg_catalog`; never empty. The first entry
