@@ -517,7 +517,7 @@ impl Catalog {
     }
 
     pub fn relation(&self, name: &ObjectName) -> Option<&Relation> {
-        self.find(&self.relations, name)
+        self.find(&self.relations, name).map(|relation| &**relation)
     }
 
     pub fn index(&self, name: &ObjectName) -> Option<&Index> {
@@ -543,7 +543,7 @@ impl Catalog {
 
     /// Every relation the model knows, in no particular order.
     pub fn relations(&self) -> impl Iterator<Item = &Relation> + '_ {
-        self.relations.values()
+        self.relations.values().map(|relation| &**relation)
     }
 
     /// The columns (`schema.table.column`) for which `keep` holds, sorted: for messages that name

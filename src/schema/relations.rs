@@ -10,6 +10,7 @@
 //! keep the name counts, partition lists and foreign-key lists in step with the relations.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
 
@@ -20,7 +21,9 @@ use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Relations {
-    by_name: Journaled<ObjectName, Relation>,
+    /// Shared, copied on write: a copy of the catalog (the schema after the migration, for the
+    /// rules) and a journal's first value of a relation replaced whole copy no relation.
+    by_name: Journaled<ObjectName, Arc<Relation>>,
     constraint_names: ConstraintNames,
     partitions: Partitions,
     referencing: Referencing,
@@ -220,7 +223,7 @@ impl ConstraintNames {
 }
 
 impl Deref for Relations {
-    type Target = HashMap<ObjectName, Relation>;
+    type Target = HashMap<ObjectName, Arc<Relation>>;
 
     fn deref(&self) -> &Self::Target {
         &self.by_name
@@ -261,7 +264,7 @@ impl Relations {
 
     /// What was added since the innermost journal opened.
     pub(crate) fn added(&self) -> Vec<&Relation> {
-        self.by_name.added()
+        self.by_name.added().into_iter().map(Arc::as_ref).collect()
     }
 
     /// Adds or replaces the relation under `key`.
@@ -271,7 +274,7 @@ impl Relations {
         self.partitions.add(&relation);
         self.referencing.add(&relation);
         self.typed.add(&relation);
-        self.by_name.insert(key, relation);
+        self.by_name.insert(key, Arc::new(relation));
         replaced
     }
 
@@ -281,7 +284,7 @@ impl Relations {
         self.partitions.remove(&removed);
         self.referencing.remove(&removed);
         self.typed.remove(&removed);
-        Some(removed)
+        Some(Arc::unwrap_or_clone(removed))
     }
 
     /// The partitions attached to the partitioned table `parent` (its key).
@@ -295,6 +298,7 @@ impl Relations {
             .into_iter()
             .flatten()
             .filter_map(|name| self.by_name.get(name))
+            .map(Arc::as_ref)
     }
 
     /// The relations that may have a foreign key to the table named `table` (qualified or not), each
@@ -312,7 +316,10 @@ impl Relations {
             .collect();
         names.sort();
         names.dedup();
-        names.into_iter().filter_map(|name| self.by_name.get(name))
+        names
+            .into_iter()
+            .filter_map(|name| self.by_name.get(name))
+            .map(Arc::as_ref)
     }
 
     /// The relation under `key`, to change (not to rename: its name is its key, see
@@ -329,7 +336,7 @@ impl Relations {
     }
 
     fn guard(&mut self, key: &ObjectName, constraints: bool) -> Option<RelationMut<'_>> {
-        let relation = self.by_name.get_mut(key)?;
+        let relation = Arc::make_mut(self.by_name.get_mut(key)?);
         Some(RelationMut::new(
             relation,
             constraints,
@@ -405,7 +412,7 @@ impl Relations {
             .map(|relation| relation.name.clone())
             .collect();
         for name in referencing {
-            if let Some(relation) = self.by_name.get_mut(&name) {
+            if let Some(relation) = self.by_name.get_mut(&name).map(Arc::make_mut) {
                 for constraint in &mut relation.constraints {
                     change(&mut constraint.kind);
                 }
@@ -425,7 +432,7 @@ impl Relations {
             .map(|relation| relation.name.clone())
             .collect();
         for name in referencing {
-            let Some(relation) = self.by_name.get_mut(&name) else {
+            let Some(relation) = self.by_name.get_mut(&name).map(Arc::make_mut) else {
                 continue;
             };
             let schema = relation.name.schema.as_deref();
