@@ -44,11 +44,23 @@ enum Record<K, V> {
 }
 
 /// A map whose writes are recorded while a journal is open. Reads go through `Deref`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Journaled<K, V> {
     map: HashMap<K, V>,
     /// One record per open journal, innermost last.
     journals: Vec<Record<K, V>>,
+}
+
+/// A copy is the map as it is now, with no journal open: the journals belong to the one who opened
+/// them, and a copy that recorded its own writes into copies of them would pay for every first
+/// write and copy what they recorded.
+impl<K: Clone, V: Clone> Clone for Journaled<K, V> {
+    fn clone(&self) -> Self {
+        Journaled {
+            map: self.map.clone(),
+            journals: Vec::new(),
+        }
+    }
 }
 
 impl<K, V> Default for Journaled<K, V> {
@@ -250,10 +262,17 @@ impl<K: Hash + Eq + Clone, V: Clone> Journal for Journaled<K, V> {
 }
 
 /// A small value saved whole when a journal opens (the search path, the current migration).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Saved<T> {
     value: T,
     saved: Vec<T>,
+}
+
+/// A copy is the value as it is now, with no journal open (see [`Journaled`]'s).
+impl<T: Clone> Clone for Saved<T> {
+    fn clone(&self) -> Self {
+        Saved::new(self.value.clone())
+    }
 }
 
 impl<T> Saved<T> {

@@ -290,7 +290,7 @@ pub struct Added<'a> {
     pub user_types: Vec<&'a UserType>,
 }
 
-/// The schema as known at one point of the replay.
+/// The schema as known at one point of the replay. A copy is that schema with no journal open.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// The session's `search_path` without `"$user"` and `pg_catalog`; never empty. The first entry
@@ -315,6 +315,15 @@ impl Default for Catalog {
             current: Saved::new(Origin::BASELINE),
         }
     }
+}
+
+/// Whether `name` is qualified and PostgreSQL keeps both its parts as they are (no longer than
+/// 63 bytes): it is then its own resolution and the key it is kept under.
+fn kept_whole(name: &ObjectName) -> bool {
+    name.schema
+        .as_deref()
+        .is_some_and(|schema| schema.len() <= naming::MAX_IDENTIFIER_BYTES)
+        && name.name.len() <= naming::MAX_IDENTIFIER_BYTES
 }
 
 /// The server default `"$user", public`, as seen by a role without a schema of its own.
@@ -421,15 +430,13 @@ impl Catalog {
         if name.schema.is_some() {
             return self.qualify(name);
         }
-        self.candidates(name)
-            .into_iter()
-            .find(|candidate| {
-                self.relations.contains_key(candidate)
-                    || self.indexes.contains_key(candidate)
-                    || self.types.contains_key(candidate)
-                    || self.sequences.contains_key(candidate)
-            })
-            .unwrap_or_else(|| self.qualify(name))
+        self.first_candidate(name, |candidate| {
+            self.relations.contains_key(candidate)
+                || self.indexes.contains_key(candidate)
+                || self.types.contains_key(candidate)
+                || self.sequences.contains_key(candidate)
+        })
+        .unwrap_or_else(|| self.qualify(name))
     }
 
     /// The name with the default schema filled in: where an unqualified name is created.
@@ -442,19 +449,53 @@ impl Catalog {
         }
     }
 
-    /// The qualified names an (unqualified) name may stand for, in lookup order: temporary
-    /// objects first, then the search path.
-    fn candidates(&self, name: &ObjectName) -> Vec<ObjectName> {
-        match name.schema {
-            Some(_) => vec![self.qualify(name)],
-            None => std::iter::once(TEMP_SCHEMA)
-                .chain(self.search_path.iter().map(String::as_str))
-                .map(|schema| ObjectName {
-                    schema: Some(schema.to_owned()),
-                    name: naming::truncate_identifier(&name.name),
-                })
-                .collect(),
+    /// The first of the qualified names `name` may stand for (see
+    /// [`visit_candidates`](Self::visit_candidates)) for which `found` holds.
+    fn first_candidate(
+        &self,
+        name: &ObjectName,
+        found: impl Fn(&ObjectName) -> bool,
+    ) -> Option<ObjectName> {
+        if kept_whole(name) {
+            return found(name).then(|| name.clone());
         }
+        self.visit_candidates(name, |candidate| {
+            let taken = ObjectName {
+                schema: None,
+                name: String::new(),
+            };
+            found(candidate).then(|| std::mem::replace(candidate, taken))
+        })
+    }
+
+    /// The first answer of `visit` for the qualified names an unqualified `name` may stand for, in
+    /// lookup order: temporary objects first, then the search path (a qualified name stands for
+    /// itself, truncated). The candidates are written in turn into one name: resolving a name
+    /// allocates nothing more than its answer. A name PostgreSQL keeps whole ([`kept_whole`]) is
+    /// for the caller to look up as it is.
+    fn visit_candidates<R>(
+        &self,
+        name: &ObjectName,
+        mut visit: impl FnMut(&mut ObjectName) -> Option<R>,
+    ) -> Option<R> {
+        if name.schema.is_some() {
+            return visit(&mut self.qualify(name));
+        }
+        let mut candidate = ObjectName {
+            schema: Some(String::new()),
+            name: naming::truncate_identifier(&name.name),
+        };
+        for schema in
+            std::iter::once(TEMP_SCHEMA).chain(self.search_path.iter().map(String::as_str))
+        {
+            let written = candidate.schema.get_or_insert_with(String::new);
+            written.clear();
+            written.push_str(schema);
+            if let Some(answer) = visit(&mut candidate) {
+                return Some(answer);
+            }
+        }
+        None
     }
 
     /// The qualified name of the relation `name` resolves to, known to the model or not.
@@ -465,19 +506,18 @@ impl Catalog {
 
     /// The key under which `map` holds the object `name` resolves to.
     fn find_key<T>(&self, map: &HashMap<ObjectName, T>, name: &ObjectName) -> Option<ObjectName> {
-        self.candidates(name)
-            .into_iter()
-            .find(|candidate| map.contains_key(candidate))
+        self.first_candidate(name, |candidate| map.contains_key(candidate))
     }
 
     fn find<'a, T>(&self, map: &'a HashMap<ObjectName, T>, name: &ObjectName) -> Option<&'a T> {
-        self.candidates(name)
-            .iter()
-            .find_map(|candidate| map.get(candidate))
+        if kept_whole(name) {
+            return map.get(name);
+        }
+        self.visit_candidates(name, |candidate| map.get(candidate))
     }
 
     pub fn relation(&self, name: &ObjectName) -> Option<&Relation> {
-        self.find(&self.relations, name)
+        self.find(&self.relations, name).map(|relation| &**relation)
     }
 
     pub fn index(&self, name: &ObjectName) -> Option<&Index> {
@@ -503,7 +543,7 @@ impl Catalog {
 
     /// Every relation the model knows, in no particular order.
     pub fn relations(&self) -> impl Iterator<Item = &Relation> + '_ {
-        self.relations.values()
+        self.relations.values().map(|relation| &**relation)
     }
 
     /// The columns (`schema.table.column`) for which `keep` holds, sorted: for messages that name

@@ -10,6 +10,7 @@
 //! keep the name counts, partition lists and foreign-key lists in step with the relations.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
 
@@ -20,7 +21,9 @@ use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Relations {
-    by_name: Journaled<ObjectName, Relation>,
+    /// Shared, copied on write: a copy of the catalog (the schema after the migration, for the
+    /// rules) and a journal's first value of a relation replaced whole copy no relation.
+    by_name: Journaled<ObjectName, Arc<Relation>>,
     constraint_names: ConstraintNames,
     partitions: Partitions,
     referencing: Referencing,
@@ -36,20 +39,37 @@ struct TypeUsers(Journaled<String, HashSet<ObjectName>>);
 impl TypeUsers {
     fn add(&mut self, relation: &Relation) {
         for key in relation.columns.iter().filter_map(type_key) {
-            self.0.get_or_default(key).insert(relation.name.clone());
+            self.add_one(key, &relation.name);
         }
+    }
+
+    fn add_one(&mut self, key: String, relation: &ObjectName) {
+        self.0.get_or_default(key).insert(relation.clone());
     }
 
     fn remove(&mut self, relation: &Relation) {
         for key in relation.columns.iter().filter_map(type_key) {
-            if let Some(users) = self.0.get_mut(&key) {
-                users.remove(&relation.name);
-                if users.is_empty() {
-                    self.0.remove(&key);
-                }
+            self.remove_one(&key, &relation.name);
+        }
+    }
+
+    fn remove_one(&mut self, key: &str, relation: &ObjectName) {
+        if let Some(users) = self.0.get_mut(key) {
+            users.remove(relation);
+            if users.is_empty() {
+                self.0.remove(key);
             }
         }
     }
+}
+
+/// The keys a relation's columns are listed under in [`TypeUsers`], sorted, each once: a relation
+/// is listed once under a type however many of its columns have it.
+fn type_keys(relation: &Relation) -> Vec<String> {
+    let mut keys: Vec<String> = relation.columns.iter().filter_map(type_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// The key a column is listed under: the name of the user type it has, without its schema.
@@ -73,8 +93,12 @@ impl Referencing {
 
     fn add_one(&mut self, relation: &Relation, constraint: &Constraint) {
         if let Some(key) = referenced_key(constraint) {
-            self.0.get_or_default(key).push(relation.name.clone());
+            self.add_key(key, &relation.name);
         }
+    }
+
+    fn add_key(&mut self, key: String, relation: &ObjectName) {
+        self.0.get_or_default(key).push(relation.clone());
     }
 
     fn remove(&mut self, relation: &Relation) {
@@ -84,15 +108,18 @@ impl Referencing {
     }
 
     fn remove_one(&mut self, relation: &ObjectName, constraint: &Constraint) {
-        let Some(key) = referenced_key(constraint) else {
-            return;
-        };
-        if let Some(referencing) = self.0.get_mut(&key) {
+        if let Some(key) = referenced_key(constraint) {
+            self.remove_key(&key, relation);
+        }
+    }
+
+    fn remove_key(&mut self, key: &str, relation: &ObjectName) {
+        if let Some(referencing) = self.0.get_mut(key) {
             if let Some(position) = referencing.iter().position(|r| r == relation) {
                 referencing.remove(position);
             }
             if referencing.is_empty() {
-                self.0.remove(&key);
+                self.0.remove(key);
             }
         }
     }
@@ -147,16 +174,20 @@ impl ConstraintNames {
             return;
         };
         for constraint in &relation.constraints {
-            if !self.0.contains_key(&constraint.name) {
-                self.0.insert(constraint.name.clone(), Vec::new());
-            }
-            let Some(schemas) = self.0.get_mut(&constraint.name) else {
-                continue;
-            };
-            match schemas.iter_mut().find(|(s, _)| s == schema) {
-                Some((_, count)) => *count += 1,
-                None => schemas.push((schema.clone(), 1)),
-            }
+            self.add_one(schema, &constraint.name);
+        }
+    }
+
+    fn add_one(&mut self, schema: &str, name: &str) {
+        if !self.0.contains_key(name) {
+            self.0.insert(name.to_owned(), Vec::new());
+        }
+        let Some(schemas) = self.0.get_mut(name) else {
+            return;
+        };
+        match schemas.iter_mut().find(|(s, _)| s == schema) {
+            Some((_, count)) => *count += 1,
+            None => schemas.push((schema.to_owned(), 1)),
         }
     }
 
@@ -192,7 +223,7 @@ impl ConstraintNames {
 }
 
 impl Deref for Relations {
-    type Target = HashMap<ObjectName, Relation>;
+    type Target = HashMap<ObjectName, Arc<Relation>>;
 
     fn deref(&self) -> &Self::Target {
         &self.by_name
@@ -233,7 +264,7 @@ impl Relations {
 
     /// What was added since the innermost journal opened.
     pub(crate) fn added(&self) -> Vec<&Relation> {
-        self.by_name.added()
+        self.by_name.added().into_iter().map(Arc::as_ref).collect()
     }
 
     /// Adds or replaces the relation under `key`.
@@ -243,19 +274,17 @@ impl Relations {
         self.partitions.add(&relation);
         self.referencing.add(&relation);
         self.typed.add(&relation);
-        self.by_name.insert(key, relation);
+        self.by_name.insert(key, Arc::new(relation));
         replaced
     }
 
     pub(crate) fn remove(&mut self, key: &ObjectName) -> Option<Relation> {
-        let removed = self.by_name.remove(key);
-        if let Some(removed) = &removed {
-            self.constraint_names.remove(removed);
-            self.partitions.remove(removed);
-            self.referencing.remove(removed);
-            self.typed.remove(removed);
-        }
-        removed
+        let removed = self.by_name.remove(key)?;
+        self.constraint_names.remove(&removed);
+        self.partitions.remove(&removed);
+        self.referencing.remove(&removed);
+        self.typed.remove(&removed);
+        Some(Arc::unwrap_or_clone(removed))
     }
 
     /// The partitions attached to the partitioned table `parent` (its key).
@@ -269,6 +298,7 @@ impl Relations {
             .into_iter()
             .flatten()
             .filter_map(|name| self.by_name.get(name))
+            .map(Arc::as_ref)
     }
 
     /// The relations that may have a foreign key to the table named `table` (qualified or not), each
@@ -286,26 +316,35 @@ impl Relations {
             .collect();
         names.sort();
         names.dedup();
-        names.into_iter().filter_map(|name| self.by_name.get(name))
+        names
+            .into_iter()
+            .filter_map(|name| self.by_name.get(name))
+            .map(Arc::as_ref)
     }
 
-    /// The relation under `key`, to change: its constraint names are counted and its partition
-    /// parent is listed again when the guard goes.
+    /// The relation under `key`, to change (not to rename: its name is its key, see
+    /// [`rename`](Self::rename)): what changed in its constraints and columns is listed again when
+    /// the guard goes.
     pub(crate) fn get_mut(&mut self, key: &ObjectName) -> Option<RelationMut<'_>> {
-        let relation = self.by_name.get_mut(key)?;
+        self.guard(key, true)
+    }
+
+    /// The columns of the relation under `key`, to change: the types they name are listed again
+    /// when the guard goes; its constraints, out of reach, are not looked at.
+    pub(crate) fn columns_mut(&mut self, key: &ObjectName) -> Option<ColumnsMut<'_>> {
+        self.guard(key, false).map(ColumnsMut)
+    }
+
+    fn guard(&mut self, key: &ObjectName, constraints: bool) -> Option<RelationMut<'_>> {
+        let relation = Arc::make_mut(self.by_name.get_mut(key)?);
         Some(RelationMut::new(
             relation,
+            constraints,
             &mut self.constraint_names,
             &mut self.partitions,
             &mut self.referencing,
             &mut self.typed,
         ))
-    }
-
-    /// The columns of the relation under `key`, to change (through [`RelationMut`]: the types
-    /// they name are listed again when it goes).
-    pub(crate) fn columns_mut(&mut self, key: &ObjectName) -> Option<ColumnsMut<'_>> {
-        self.get_mut(key).map(ColumnsMut)
     }
 
     /// The relations that may have a column of a user type named `name` (without its schema).
@@ -373,7 +412,7 @@ impl Relations {
             .map(|relation| relation.name.clone())
             .collect();
         for name in referencing {
-            if let Some(relation) = self.by_name.get_mut(&name) {
+            if let Some(relation) = self.by_name.get_mut(&name).map(Arc::make_mut) {
                 for constraint in &mut relation.constraints {
                     change(&mut constraint.kind);
                 }
@@ -393,7 +432,7 @@ impl Relations {
             .map(|relation| relation.name.clone())
             .collect();
         for name in referencing {
-            let Some(relation) = self.by_name.get_mut(&name) else {
+            let Some(relation) = self.by_name.get_mut(&name).map(Arc::make_mut) else {
                 continue;
             };
             let schema = relation.name.schema.as_deref();
@@ -498,29 +537,79 @@ pub(super) fn sorted_lists<K: Ord + Clone, V: Ord + Clone>(
     all
 }
 
-/// A relation being changed; its constraint names are counted and its partition parent listed
-/// again when it goes.
+/// A relation being changed. When it goes, the lists beside the relations take what changed: the
+/// constraint names and foreign keys added or dropped, the user types its columns gained or lost,
+/// its partition parent (listed again, at the end of the parent's partitions). Taking every
+/// constraint and column out and in again for each change (a column added, a constraint validated)
+/// cost more than the change, and under a journal copied every list it touched.
 pub(crate) struct RelationMut<'a> {
     relation: &'a mut Relation,
+    /// The relation's constraints as listed before the change; `None` when the guard cannot reach
+    /// them ([`ColumnsMut`]).
+    listed_constraints: Option<Vec<ListedConstraint>>,
+    /// The keys its columns are listed under in [`TypeUsers`] before the change.
+    listed_types: Vec<String>,
     constraint_names: &'a mut ConstraintNames,
     partitions: &'a mut Partitions,
     referencing: &'a mut Referencing,
     typed: &'a mut TypeUsers,
 }
 
+/// A constraint as the lists hold it: its name and, for a foreign key, the key of the table it
+/// references.
+type ListedConstraint = (String, Option<String>);
+
+/// A relation's constraints as the lists hold them, sorted.
+fn listed_constraints(relation: &Relation) -> Vec<ListedConstraint> {
+    let mut listed: Vec<ListedConstraint> = relation
+        .constraints
+        .iter()
+        .map(|constraint| (constraint.name.clone(), referenced_key(constraint)))
+        .collect();
+    listed.sort_unstable();
+    listed
+}
+
+/// Calls `change(item, false)` for each item of `before` that `after` lacks and `change(item,
+/// true)` for each item of `after` that `before` lacks, repeats counted: both sorted.
+fn differences<T: Ord>(before: &[T], after: &[T], mut change: impl FnMut(&T, bool)) {
+    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        match (b.peek(), a.peek()) {
+            (None, None) => return,
+            (Some(old), Some(now)) if old == now => {
+                b.next();
+                a.next();
+            }
+            (Some(old), Some(now)) if old > now => {
+                change(now, true);
+                a.next();
+            }
+            (Some(old), _) => {
+                change(old, false);
+                b.next();
+            }
+            (None, Some(now)) => {
+                change(now, true);
+                a.next();
+            }
+        }
+    }
+}
+
 impl<'a> RelationMut<'a> {
     fn new(
         relation: &'a mut Relation,
+        constraints: bool,
         constraint_names: &'a mut ConstraintNames,
         partitions: &'a mut Partitions,
         referencing: &'a mut Referencing,
         typed: &'a mut TypeUsers,
     ) -> Self {
-        constraint_names.remove(relation);
         partitions.remove(relation);
-        referencing.remove(relation);
-        typed.remove(relation);
         RelationMut {
+            listed_constraints: constraints.then(|| listed_constraints(relation)),
+            listed_types: type_keys(relation),
             relation,
             constraint_names,
             partitions,
@@ -593,10 +682,32 @@ impl DerefMut for RelationMut<'_> {
 
 impl Drop for RelationMut<'_> {
     fn drop(&mut self) {
-        self.constraint_names.add(self.relation);
+        let name = &self.relation.name;
+        if let Some(before) = &self.listed_constraints {
+            let after = listed_constraints(self.relation);
+            differences(before, &after, |(constraint, references), added| {
+                if let Some(schema) = name.schema.as_deref() {
+                    match added {
+                        true => self.constraint_names.add_one(schema, constraint),
+                        false => self.constraint_names.remove_one(schema, constraint),
+                    }
+                }
+                match (references, added) {
+                    (Some(key), true) => self.referencing.add_key(key.clone(), name),
+                    (Some(key), false) => self.referencing.remove_key(key, name),
+                    (None, _) => {}
+                }
+            });
+        }
+        differences(
+            &self.listed_types,
+            &type_keys(self.relation),
+            |key, added| match added {
+                true => self.typed.add_one(key.clone(), name),
+                false => self.typed.remove_one(key, name),
+            },
+        );
         self.partitions.add(self.relation);
-        self.referencing.add(self.relation);
-        self.typed.add(self.relation);
     }
 }
 
