@@ -215,13 +215,24 @@ pub fn write_json(
     pretty: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    write_json_text(out, |out| {
+        if pretty {
+            serde_json::to_writer_pretty(out, value)?;
+        } else {
+            serde_json::to_writer(out, value)?;
+        }
+        Ok(())
+    })
+}
+
+/// As [`write_json`], for JSON text that `write` writes in pieces.
+pub fn write_json_text(
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     // serde_json writes a few bytes at a time: the filter looks at them in buffered blocks.
     let mut out = io::BufWriter::with_capacity(1 << 16, NoLegacyCommands { out, hashes: 0 });
-    if pretty {
-        serde_json::to_writer_pretty(&mut out, value)?;
-    } else {
-        serde_json::to_writer(&mut out, value)?;
-    }
+    write(&mut out)?;
     out.write_all(b"\n")?;
     out.flush()
 }
