@@ -345,6 +345,9 @@ fn run_review(args: ReviewArgs) -> Result<u8, UsageError> {
             ))
         })?;
     }
+    // The process ends once the report is out: freeing every statement and finding of a long review
+    // one by one would only delay the exit (run_review is the command's last step).
+    std::mem::forget(review);
     Ok(exit)
 }
 
@@ -650,8 +653,12 @@ fn plan_advice(
     if llm.cache == Some(false) || args.no_cache {
         options.cache = None;
     }
-    // A template that does not parse is a setup error now, not a note on every migration.
-    advice::prompt::Prompts::load(options.prompts.as_deref()).map_err(UsageError)?;
+    // A template of --prompts that does not parse is a setup error now, not a note on every
+    // migration. The embedded ones are not compiled here (most of a short review's start-up): a unit
+    // test renders each.
+    if let Some(dir) = options.prompts.as_deref() {
+        advice::prompt::Prompts::load(Some(dir)).map_err(UsageError)?;
+    }
     let mode = args
         .llm
         .clone()

@@ -69,7 +69,10 @@ pub fn is_unsafe(c: char) -> bool {
 
 fn escape_chars(text: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
     let needs = |c: char| is_unsafe(c) && escaped(c);
-    if !text.chars().any(needs) {
+    // Printable ASCII is never escaped: most text is cleared a byte at a time, without decoding
+    // characters (findings' helps and messages are escaped one by one).
+    let printable = |b: u8| (b' '..=b'~').contains(&b) || (b.is_ascii() && !needs(char::from(b)));
+    if text.bytes().all(printable) || !text.chars().any(needs) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use super::{llm_totals, LlmTotals};
 use crate::advice::Advice;
 use crate::escape;
-use crate::review::{Finding, MigrationReview, Review};
+use crate::review::{in_order_pipeline, Finding, MigrationReview, Review};
 use crate::rules::{Category, Severity};
 use crate::shadow::trace::StatementTrace;
 use crate::stats::TableSize;
@@ -178,7 +178,45 @@ pub fn write(review: &Review, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         shadow: review.shadow.as_deref(),
     };
-    super::write_json(&report, false, out)
+    if review.migrations.len() < 2 {
+        return super::write_json(&report, false, out);
+    }
+    // The migrations are most of the text and independent of each other: rendered on the parsing
+    // threads, in order, while this thread writes them between the rest of the report, which is
+    // rendered around an empty list of migrations (its first `"migrations":[]`, as `version` is a
+    // number). The bytes are those of one serialization.
+    let around = serde_json::to_vec(&Report {
+        migrations: Migrations(&[]),
+        ..report
+    })?;
+    let empty: &[u8] = b"\"migrations\":[]";
+    let at = around
+        .windows(empty.len())
+        .position(|w| w == empty)
+        .ok_or_else(|| io::Error::other("the JSON report lists no migrations"))?
+        + empty.len()
+        - 1;
+    super::write_json_text(out, |out| {
+        out.write_all(&around[..at])?;
+        let mut written: io::Result<()> = Ok(());
+        in_order_pipeline(
+            &review.migrations,
+            |reviewed| serde_json::to_vec(&migration(reviewed)),
+            |index, rendered| {
+                if written.is_ok() {
+                    written = rendered.map_err(io::Error::from).and_then(|rendered| {
+                        if index > 0 {
+                            out.write_all(b",")?;
+                        }
+                        out.write_all(&rendered)
+                    });
+                }
+                None::<()>
+            },
+        );
+        written?;
+        out.write_all(&around[at..])
+    })
 }
 
 fn migration(migration: &MigrationReview) -> MigrationJson<'_> {

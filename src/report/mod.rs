@@ -215,8 +215,9 @@ pub fn write_json(
     pretty: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    // serde_json writes a few bytes at a time: the filter looks at them in buffered blocks.
-    let mut out = io::BufWriter::with_capacity(1 << 16, NoLegacyCommands { out, hashes: 0 });
+    // serde_json writes a few bytes at a time: the filter looks at them in buffered blocks (its
+    // writer's own type, not `dyn Write`, so that those small writes are inlined).
+    let mut out = json_out(out);
     if pretty {
         serde_json::to_writer_pretty(&mut out, value)?;
     } else {
@@ -224,6 +225,21 @@ pub fn write_json(
     }
     out.write_all(b"\n")?;
     out.flush()
+}
+
+/// As [`write_json`], for JSON text that `write` writes in large pieces.
+pub fn write_json_text(
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = json_out(out);
+    write(&mut out)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+fn json_out(out: &mut dyn Write) -> io::BufWriter<NoLegacyCommands<'_>> {
+    io::BufWriter::with_capacity(1 << 16, NoLegacyCommands { out, hashes: 0 })
 }
 
 /// Passes JSON text on with every `[` that follows `##` written `\u005b`, wherever the writes that

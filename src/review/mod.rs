@@ -40,7 +40,8 @@ use shadow::{Baselines, Expected, Reviewed, SetShadow, Traced};
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
 
 /// How many statements of each file the parsing threads parse ahead of the review: every statement
-/// of a usual migration, and a bounded number of syntax trees (10–20 KB each) for a long one.
+/// of a usual migration, and a bounded number of syntax trees (10–20 KB each) for a long one. The
+/// review keeps these trees until the file is done; it releases later ones as it passes them.
 const PARSED_AHEAD: usize = 512;
 
 /// Everything that decides what a review finds.
@@ -511,9 +512,10 @@ fn review_set(
             .ok()
     });
     let mut reviewing = false;
+    let checked = checked_rules(options, set_shadow.is_some());
     // Reading and parsing is independent per file: worker threads do it ahead while this thread
     // replays the migrations in order.
-    let load_and_parse = |reference: &MigrationRef| {
+    let load_and_parse = |&(reference, is_target): &(&MigrationRef, bool)| {
         migration::load(
             reference,
             set.tool,
@@ -528,49 +530,51 @@ fn review_set(
             for statement in parsed.statements.iter().take(PARSED_AHEAD) {
                 statement.parse_ahead();
             }
-            (migration, parsed)
+            let prepared = is_target.then(|| Prepared::of(&migration, &parsed));
+            (migration, parsed, prepared)
         })
     };
-    in_order_pipeline(
-        &set.migrations[..=last_target],
-        load_and_parse,
-        |index, loaded| {
-            let reference = &set.migrations[index];
-            let is_target = set.targets.contains(&index);
-            let (migration, mut parsed) = match loaded {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    let position = match error {
-                        migration::LoadError::InvalidUtf8 { line, column } => {
-                            Some(Position { line, column })
-                        }
-                        _ => None,
-                    };
-                    let message = if is_target {
-                        error.to_string()
-                    } else {
-                        format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
-                    };
-                    review.problems.push(InputProblem {
-                        path: reference.path.clone(),
-                        position,
-                        message,
-                    });
-                    // The shadow cannot apply what it cannot read: every later migration would build
-                    // on a schema production does not have.
-                    if let Some(set_shadow) = &mut set_shadow {
-                        set_shadow.abandon(Some(format!(
-                            "not applied on the shadow database: {} before it could not be read",
-                            escape::path(&reference.path)
-                        )));
+    let items: Vec<(&MigrationRef, bool)> = set.migrations[..=last_target]
+        .iter()
+        .enumerate()
+        .map(|(index, reference)| (reference, set.targets.contains(&index)))
+        .collect();
+    in_order_pipeline(&items, load_and_parse, |index, loaded| {
+        let (reference, is_target) = items[index];
+        let (migration, mut parsed, prepared) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                let position = match error {
+                    migration::LoadError::InvalidUtf8 { line, column } => {
+                        Some(Position { line, column })
                     }
-                    return None;
-                }
-            };
-            if is_target && !reviewing {
-                reviewing = true;
+                    _ => None,
+                };
+                let message = if is_target {
+                    error.to_string()
+                } else {
+                    format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
+                };
+                review.problems.push(InputProblem {
+                    path: reference.path.clone(),
+                    position,
+                    message,
+                });
+                // The shadow cannot apply what it cannot read: every later migration would build
+                // on a schema production does not have.
                 if let Some(set_shadow) = &mut set_shadow {
-                    match set_shadow.start_reviewing() {
+                    set_shadow.abandon(Some(format!(
+                        "not applied on the shadow database: {} before it could not be read",
+                        escape::path(&reference.path)
+                    )));
+                }
+                return None;
+            }
+        };
+        if is_target && !reviewing {
+            reviewing = true;
+            if let Some(set_shadow) = &mut set_shadow {
+                match set_shadow.start_reviewing() {
                         Ok(Some(exact)) => catalog = exact,
                         Ok(None) => {}
                         Err(message) => review.problems.push(InputProblem {
@@ -579,52 +583,54 @@ fn review_set(
                             message: format!("{message}; the migrations of this directory were reviewed without the shadow database"),
                         }),
                     }
+            }
+        }
+        catalog.begin_migration();
+        if is_target {
+            let context = advice_context(&migration, &parsed, &catalog, options);
+            // The schema before the migration, for the built-in drafts: what the migration
+            // changes is recorded, not the whole schema copied.
+            catalog.open_journal();
+            let prepared = prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed));
+            let mut reviewed = review_migration(
+                migration,
+                &mut parsed,
+                prepared,
+                &mut catalog,
+                options,
+                &checked,
+                set_shadow.as_mut(),
+            );
+            reviewed.advice = builtin_advice(&reviewed, &parsed, &mut catalog, options);
+            catalog.close_journal();
+            if let Some(set_shadow) = set_shadow
+                .as_mut()
+                .filter(|_| !options.has_drafts(&reviewed))
+            {
+                set_shadow.release_baseline(&reviewed.path);
+            }
+            review.problems.extend(split_problems(&reviewed, &parsed));
+            if let Some(context) = context {
+                review
+                    .advice_contexts
+                    .insert(reviewed.path.clone(), context);
+            }
+            review.migrations.push(reviewed);
+            if let Some(set_shadow) = &mut set_shadow {
+                validation::validate_kept(review, set_shadow, options, false);
+            }
+        } else {
+            if let Some(set_shadow) = &mut set_shadow {
+                if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
+                    history_not_applied(review, problem, options);
                 }
             }
-            catalog.begin_migration();
-            if is_target {
-                let context = advice_context(&migration, &parsed, &catalog, options);
-                // The schema before the migration, for the built-in drafts: what the migration
-                // changes is recorded, not the whole schema copied.
-                catalog.open_journal();
-                let mut reviewed = review_migration(
-                    migration,
-                    &mut parsed,
-                    &mut catalog,
-                    options,
-                    set_shadow.as_mut(),
-                );
-                reviewed.advice = builtin_advice(&reviewed, &parsed, &mut catalog, options);
-                catalog.close_journal();
-                if let Some(set_shadow) = set_shadow
-                    .as_mut()
-                    .filter(|_| !options.has_drafts(&reviewed))
-                {
-                    set_shadow.release_baseline(&reviewed.path);
-                }
-                review.problems.extend(split_problems(&reviewed, &parsed));
-                if let Some(context) = context {
-                    review
-                        .advice_contexts
-                        .insert(reviewed.path.clone(), context);
-                }
-                review.migrations.push(reviewed);
-                if let Some(set_shadow) = &mut set_shadow {
-                    validation::validate_kept(review, set_shadow, options, false);
-                }
-            } else {
-                if let Some(set_shadow) = &mut set_shadow {
-                    if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
-                        history_not_applied(review, problem, options);
-                    }
-                }
-                for statement in &parsed.statements {
-                    catalog.apply(&migration.text, statement);
-                }
+            for statement in &parsed.statements {
+                catalog.apply(&migration.text, statement);
             }
-            Some(parsed)
-        },
-    );
+        }
+        Some(parsed)
+    });
     let Some(mut set_shadow) = set_shadow else {
         return Baselines::new();
     };
@@ -660,7 +666,7 @@ fn history_not_applied(review: &mut Review, problem: InputProblem, options: &Rev
 /// threads (one per core) produce ahead. Lookahead is bounded, so memory stays proportional to the
 /// number of workers, not to the number of items. What `consume` hands back is dropped on a worker:
 /// freeing large syntax trees is a good part of the work.
-fn in_order_pipeline<T: Sync, R: Send, L: Send>(
+pub(crate) fn in_order_pipeline<T: Sync, R: Send, L: Send>(
     items: &[T],
     produce: impl Fn(&T) -> R + Sync,
     mut consume: impl FnMut(usize, R) -> Option<L>,
@@ -757,7 +763,17 @@ pub fn review_sql(
         }],
     };
     let mut parsed = sql::parse_text(sql);
-    review_migration(migration, &mut parsed, &mut catalog, options, None)
+    let prepared = Prepared::of(&migration, &parsed);
+    let checked = checked_rules(options, false);
+    review_migration(
+        migration,
+        &mut parsed,
+        prepared,
+        &mut catalog,
+        options,
+        &checked,
+        None,
+    )
 }
 
 /// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
@@ -796,7 +812,17 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text,
         sections: sections.clone(),
     };
-    let reviewed = review_migration(migration, &mut parsed, &mut catalog, options, None);
+    let prepared = Prepared::of(&migration, &parsed);
+    let checked = checked_rules(options, false);
+    let reviewed = review_migration(
+        migration,
+        &mut parsed,
+        prepared,
+        &mut catalog,
+        options,
+        &checked,
+        None,
+    );
     reviewed
         .findings
         .iter()
@@ -809,11 +835,54 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
 /// before each statement.
 /// With `shadow`, the migration is then applied to the shadow database and its trace compared with the
 /// findings.
+/// The rules a review runs, with the severity each reports at (`None`: turned off), grouped by the
+/// kinds of statement they look at. With a shadow, rules turned off still run: what they would say
+/// explains the trace, so `observed-*` does not report it instead. The same for every migration of a
+/// review: built once, not per migration.
+type CheckedRules = rules::ByKind<(&'static Rule, Option<Severity>)>;
+
+fn checked_rules(options: &ReviewOptions, tracing: bool) -> CheckedRules {
+    let checked: Vec<(&'static Rule, Option<Severity>)> = rules::ALL
+        .iter()
+        .map(|&rule| (rule, options.severity(rule)))
+        .filter(|(_, severity)| tracing || severity.is_some())
+        .collect();
+    rules::ByKind::new(&checked, |(rule, _)| rule)
+}
+
+/// What the review reads from a file before its statements: computed where the file is parsed, on
+/// a parsing thread when there is one, not on the thread that replays the migrations in order.
+struct Prepared {
+    lines: LineIndex,
+    states: Vec<TxState>,
+    suppressions: Suppressions,
+}
+
+impl Prepared {
+    fn of(migration: &Migration, parsed: &ParsedFile) -> Prepared {
+        let text = &migration.text;
+        let lines = LineIndex::new(text);
+        let states = transaction_states(text, &parsed.statements, &migration.sections);
+        let suppressions =
+            Suppressions::parse(text, &lines, &parsed.comments, &parsed.statements, |id| {
+                rules::find(id).is_some()
+            });
+        Prepared {
+            lines,
+            states,
+            suppressions,
+        }
+    }
+}
+
+/// Reviews one migration with `checked` (from [`checked_rules`], with `tracing` as `shadow` is some).
 fn review_migration(
     migration: Migration,
     parsed: &mut ParsedFile,
+    prepared: Prepared,
     catalog: &mut Catalog,
     options: &ReviewOptions,
+    checked: &CheckedRules,
     shadow: Option<&mut SetShadow>,
 ) -> MigrationReview {
     let Migration {
@@ -822,20 +891,12 @@ fn review_migration(
         text,
         sections,
     } = migration;
-    let lines = LineIndex::new(&text);
-    let states = transaction_states(&text, &parsed.statements, &sections);
-    let suppressions = Suppressions::parse(&text, &parsed.comments, &parsed.statements, |id| {
-        rules::find(id).is_some()
-    });
+    let Prepared {
+        lines,
+        states,
+        suppressions,
+    } = prepared;
     let tracing = shadow.is_some();
-    // With a shadow, rules turned off still run: what they would say explains the trace, so
-    // `observed-*` does not report it instead.
-    let checked: Vec<(&'static Rule, Option<Severity>)> = rules::ALL
-        .iter()
-        .map(|&rule| (rule, options.severity(rule)))
-        .filter(|(_, severity)| tracing || severity.is_some())
-        .collect();
-    let checked = rules::ByKind::new(&checked, |(rule, _)| rule);
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks = HeldLocks::default();
@@ -940,9 +1001,12 @@ fn review_migration(
                 }
             }
         }
-        // The rules, the lock model and the catalog are done with it: a rule that looks back
-        // parses it again.
-        parsed.statements[index].release_tree();
+        // The rules, the lock model and the catalog are done with it: past the trees built ahead, a
+        // rule that looks back parses it again. Those built ahead stay for the built-in drafts and
+        // are freed with the file, on a parsing thread.
+        if index >= PARSED_AHEAD {
+            parsed.statements[index].release_tree();
+        }
     }
     for (first, lines) in repeats {
         findings[first].message.push_str(&format!(

@@ -21,11 +21,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some((table, constraints)) = index_constraints(cx) else {
         return;
     };
-    let name = cx.qualified(&table);
     for constraint in constraints {
         if constraint.kind != IndexConstraintKind::Exclude {
             continue;
         }
+        let name = cx.qualified(&table);
         let what = match &constraint.name {
             Some(given) => format!("ADD CONSTRAINT {given} EXCLUDE"),
             None => "ADD EXCLUDE".to_owned(),

@@ -52,7 +52,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     };
     let table = &alter.table;
-    let name = cx.qualified(table);
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AlterColumn {
             column_name,
@@ -65,12 +64,28 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let column = fold_ident(column_name);
+        let old = cx.catalog.column(table, &column);
+        let old_type = old.and_then(|c| c.data_type.as_ref());
+        // Decided before any message is written: most type changes of a schema dump rewrite nothing.
+        let verdict = match (using, old_type) {
+            (None, Some(old_type)) => Some(verdict(
+                &PgType::of(old_type),
+                &PgType::of(data_type),
+                cx.settings.pg_version,
+            )),
+            _ => None,
+        };
+        match verdict {
+            Some(Verdict::NoRewrite) => continue,
+            Some(Verdict::UnlessUtc) if session_time_zone_is_utc(cx) => continue,
+            _ => {}
+        }
+        let name = cx.qualified(table);
         let new_sql = data_type.to_string().to_lowercase();
         let change = format!("ALTER COLUMN {column} TYPE {new_sql}");
         let rewrites = format!("rewrites {name} and all its indexes under ACCESS EXCLUSIVE");
         let blocked =
             format!("reads and writes on {name} are blocked until every row is rewritten");
-        let old = cx.catalog.column(table, &column);
         let (message, help) = if using.is_some() {
             (
                 format!(
@@ -79,9 +94,9 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                 ),
                 HELP.to_owned(),
             )
-        } else if let Some(old_type) = old.and_then(|c| c.data_type.as_ref()) {
+        } else if let (Some(old_type), Some(verdict)) = (old_type, verdict) {
             let old_sql = old_type.to_string().to_lowercase();
-            match verdict(&PgType::of(old_type), &PgType::of(data_type), cx.settings.pg_version) {
+            match verdict {
                 Verdict::NoRewrite => continue,
                 Verdict::Rewrite => (
                     format!(
@@ -90,7 +105,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                     ),
                     HELP.to_owned(),
                 ),
-                Verdict::UnlessUtc if session_time_zone_is_utc(cx) => continue,
                 Verdict::UnlessUtc => (
                     format!(
                         "{change} on existing table {name} {rewrites} unless the server's TimeZone is \

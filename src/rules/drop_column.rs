@@ -64,11 +64,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         }
         _ => return,
     };
-    let name = cx.qualified(&table);
     for (column, offset, cascade) in dropped {
         if cx.catalog.is_new_column(&table, &column) {
             continue;
         }
+        let name = cx.qualified(&table);
         let mut message = format!(
             "DROP COLUMN deletes {name}.{column} and its value in every row for good; the application \
              version still running fails on every query that names it (column \"{column}\" does not \

@@ -71,7 +71,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         return;
     }
     let end = table_at_end(cx, &table);
-    let name = cx.qualified(&table);
     let new_table = matches!(cx.statement.ast(), Some(Ast::CreateTable(_)))
         || cx.catalog.is_new_relation(&table);
     // A table the model only knows from ALTER TABLE statements: its indexes are unknown.
@@ -84,6 +83,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         if !end.lacks_index(&key.columns) {
             continue;
         }
+        let name = cx.qualified(&table);
         let columns = key.columns.join(", ");
         let parent = cx.qualified(&key.references);
         let consequence = format!(

@@ -59,11 +59,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         }
         _ => return,
     };
-    let name = cx.qualified(&table);
     for (old, new, offset) in renamed {
         if cx.catalog.is_new_column(&table, &old) {
             continue;
         }
+        let name = cx.qualified(&table);
         let to = new
             .as_deref()
             .map(|new| format!(" to {new}"))

@@ -35,8 +35,8 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some((table, changes)) = identity_changes(cx) else {
         return;
     };
-    let name = cx.qualified(&table);
     for (offset, identity) in changes {
+        let name = cx.qualified(&table);
         let (clause, effect) = match &identity {
             Identity::Full => (
                 "REPLICA IDENTITY FULL".to_owned(),

@@ -18,14 +18,14 @@ pub struct Suppressions {
 
 impl Suppressions {
     /// Reads the directives from the file's comments and attaches each statement-level one to the
-    /// statement it precedes or ends.
+    /// statement it precedes or ends. `lines` indexes `text`.
     pub fn parse(
         text: &str,
+        lines: &LineIndex,
         comments: &[Range<usize>],
         statements: &[Statement],
         known_rule: impl Fn(&str) -> bool,
     ) -> Self {
-        let lines = LineIndex::new(text);
         let line_of = |offset: usize| lines.position(text, offset).line;
         let mut out = Suppressions::default();
         for comment in comments {
@@ -110,7 +110,8 @@ mod tests {
 
     fn suppressions(sql: &str) -> (Suppressions, usize) {
         let parsed = sql::parse_text(sql);
-        let s = Suppressions::parse(sql, &parsed.comments, &parsed.statements, |r| {
+        let lines = LineIndex::new(sql);
+        let s = Suppressions::parse(sql, &lines, &parsed.comments, &parsed.statements, |r| {
             r != "no-such-rule"
         });
         (s, parsed.statements.len())
