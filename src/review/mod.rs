@@ -762,18 +762,7 @@ pub fn review_sql(
             transaction,
         }],
     };
-    let mut parsed = sql::parse_text(sql);
-    let prepared = Prepared::of(&migration, &parsed);
-    let checked = checked_rules(options, false);
-    review_migration(
-        migration,
-        &mut parsed,
-        prepared,
-        &mut catalog,
-        options,
-        &checked,
-        None,
-    )
+    review_alone(migration, &mut sql::parse_text(sql), &mut catalog, options)
 }
 
 /// The rules stage on a rewrite's steps, reviewed as one migration on `catalog` (each transactional
@@ -812,23 +801,26 @@ pub fn step_errors(catalog: &Catalog, steps: &[Step], options: &ReviewOptions) -
         text,
         sections: sections.clone(),
     };
-    let prepared = Prepared::of(&migration, &parsed);
-    let checked = checked_rules(options, false);
-    let reviewed = review_migration(
-        migration,
-        &mut parsed,
-        prepared,
-        &mut catalog,
-        options,
-        &checked,
-        None,
-    );
-    reviewed
+    review_alone(migration, &mut parsed, &mut catalog, options)
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| format!("step {}: {}: {}", step_of(f.offset), f.rule.id, f.message))
         .collect()
+}
+
+/// One migration reviewed on its own, with no shadow: the rules as `options` turn them on.
+fn review_alone(
+    migration: Migration,
+    parsed: &mut ParsedFile,
+    catalog: &mut Catalog,
+    options: &ReviewOptions,
+) -> MigrationReview {
+    let prepared = Prepared::of(&migration, parsed);
+    let checked = checked_rules(options, false);
+    review_migration(
+        migration, parsed, prepared, catalog, options, &checked, None,
+    )
 }
 
 /// Runs every enabled rule on every statement of one migration, with the schema as it is just
