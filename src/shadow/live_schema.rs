@@ -297,6 +297,8 @@ struct Since {
 }
 
 struct Queries {
+    /// The schema's relations when the queries were prepared (see [`Queries::outgrown`]).
+    prepared_for: usize,
     reached: Statement,
     parts: RelationParts<Statement>,
     types: Statement,
@@ -306,7 +308,7 @@ struct Queries {
 }
 
 impl Queries {
-    async fn prepare(client: &Client) -> Result<Queries, Error> {
+    async fn prepare(client: &Client, prepared_for: usize) -> Result<Queries, Error> {
         let parts = RelationParts::sql(Scope::Relations);
         let (reached, types, domain_constraints, functions, schemas) = (
             reached_sql(),
@@ -324,6 +326,7 @@ impl Queries {
             client.prepare(&schemas),
         )?;
         Ok(Queries {
+            prepared_for,
             reached,
             parts,
             types,
@@ -332,6 +335,27 @@ impl Queries {
             schemas,
         })
     }
+}
+
+impl Queries {
+    /// Whether the schema grew so much since the queries were prepared that their plans may no
+    /// longer fit: a generic plan is made once, for the catalogs' sizes then, and PostgreSQL does
+    /// not make it again as they grow. Made on an almost empty database, the plans scan `pg_class`,
+    /// `pg_index`, `pg_trigger` and `pg_constraint` whole, which after 2,000 generated files cost
+    /// 25 times what an index lookup does. Preparing again whenever the relations have doubled
+    /// keeps the reads' cost per statement flat at the price of a few preparations.
+    fn outgrown(&self, relations: usize) -> bool {
+        relations > 2 * self.prepared_for + 32
+    }
+}
+
+/// The relations a schema holds (tables, views, materialized views, sequences), the measure of
+/// the catalogs' size the scoped reads' plans depend on.
+fn relation_count(schema: &SchemaSnapshot) -> usize {
+    schema.tables.len()
+        + schema.views.len()
+        + schema.materialized_views.len()
+        + schema.sequences.len()
 }
 
 /// Which groups of unlocked objects a statement's reach reads again as a whole.
@@ -346,8 +370,9 @@ impl LiveSchema {
     /// Reads the whole schema of the database `client` is connected to.
     pub async fn read(client: &Client) -> Result<LiveSchema, Error> {
         super::snapshot::with_catalog_settings(client, "", || async {
-            let (queries, (schema, owners)) =
-                tokio::try_join!(Queries::prepare(client), read_all(client))?;
+            let (mut queries, (schema, owners)) =
+                tokio::try_join!(Queries::prepare(client, 0), read_all(client))?;
+            queries.prepared_for = relation_count(&schema);
             let mut live = LiveSchema {
                 schema,
                 owned: HashMap::new(),
@@ -406,8 +431,12 @@ impl LiveSchema {
                     functions,
                     schemas,
                 };
+                let relations = relation_count(&self.schema);
+                if self.queries.as_ref().is_some_and(|q| q.outgrown(relations)) {
+                    self.queries = None;
+                }
                 if self.queries.is_none() {
-                    match Queries::prepare(client).await {
+                    match Queries::prepare(client, relations).await {
                         Ok(queries) => self.queries = Some(queries),
                         Err(_) => return unscoped(self.read_again(client).await),
                     }
