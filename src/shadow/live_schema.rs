@@ -335,9 +335,7 @@ impl Queries {
             schemas,
         })
     }
-}
 
-impl Queries {
     /// Whether the schema grew so much since the queries were prepared that their plans may no
     /// longer fit: a generic plan is made once, for the catalogs' sizes then, and PostgreSQL does
     /// not make it again as they grow. Made on an almost empty database, the plans scan `pg_class`,

@@ -1144,23 +1144,20 @@ impl Tracer<'_, '_> {
         if let (Some(trace), Some(duration)) = (trace, duration) {
             trace.duration = duration;
         }
-        let rows = match observed {
-            Ok(rows) => rows,
-            Err(Unobserved::Lead(failure)) => return Err(failure),
+        let observed = match observed {
             Err(Unobserved::Observation(error))
                 if error.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) =>
             {
                 let observations = self.prepare_observations().await?;
-                match self
-                    .pipeline(Lead::Nothing, in_block, &query(&observations), tail)
+                self.pipeline(Lead::Nothing, in_block, &query(&observations), tail)
                     .await
                     .1
-                {
-                    Ok(rows) => rows,
-                    Err(Unobserved::Lead(failure)) => return Err(failure),
-                    Err(Unobserved::Observation(error)) => return Err(Failure::around(error)),
-                }
             }
+            observed => observed,
+        };
+        let rows = match observed {
+            Ok(rows) => rows,
+            Err(Unobserved::Lead(failure)) => return Err(failure),
             Err(Unobserved::Observation(error)) => return Err(Failure::around(error)),
         };
         let mut held = Held::default();
