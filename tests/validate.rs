@@ -650,9 +650,11 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
     let (baseline, known) = traced_baseline(&mut fixture, HISTORY);
     let options = ReviewOptions::default();
     let rules = |catalog: &_, steps: &[Step]| review::step_errors(catalog, steps, &options);
-    // Accepted, rejected for a rewrite (which the trace sees in the relations' file nodes), and
-    // steps that rename and re-create what the step before them made.
-    let cases: [(&str, &[(&str, bool)]); 4] = [
+    // Accepted, rejected for a rewrite (which the trace sees in the relations' file nodes),
+    // steps that rename and re-create what the step before them made, and a step that deallocates
+    // what the trace prepared on the session and leaves a `search_path` the next step must not get
+    // (steps share the session: only the reset between them, which keeps prepared statements).
+    let cases: [(&str, &[(&str, bool)]); 5] = [
         (
             ADD_FOREIGN_KEY,
             &[
@@ -684,6 +686,16 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
                 ("ALTER TABLE orders RENAME TO orders_old;", true),
             ],
         ),
+        (
+            "ALTER TABLE orders ADD COLUMN note text; CREATE INDEX orders_note_idx ON orders (note);",
+            &[
+                (
+                    "DEALLOCATE ALL; SET search_path = pg_catalog; ALTER TABLE public.orders ADD COLUMN note text;",
+                    false,
+                ),
+                ("CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);", false),
+            ],
+        ),
     ];
     for (original, steps) in cases {
         let draft = rewrite(steps);
@@ -701,6 +713,9 @@ fn rewrites_traced_from_what_the_review_knew_get_the_verdicts_of_whole_reads() {
             (whole.rewrite(&draft).await, knowing.rewrite(&draft).await)
         });
         assert_eq!(knowing, whole, "{}", original.text);
+        if original.text.contains("note") {
+            assert_accepted(original.text, &knowing);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::pg::server_wide;
 use crate::postgres::db_error;
 use crate::rules::{self, Severity};
 use crate::schema::{self, Catalog};
-use crate::shadow::apply::{self, Script};
+use crate::shadow::apply::{self, Script, NEW_SESSION};
 use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
 use crate::sql::{LineIndex, ParsedFile, Position};
@@ -556,13 +556,6 @@ fn log_baseline(what: &str, path: &Path, started: std::time::Instant) {
 /// Why a reviewed migration's drafts have no baseline when the shadow did not apply it.
 pub(super) const NOT_APPLIED: &str =
     "not validated: the shadow database did not apply this migration (its notices say why), so there is no copy of the database before it to run the drafts on";
-
-/// Run before each migration: migration tools give each one a fresh session, so a setting one file
-/// makes (a `search_path` emptied by a pg_dump header) must not reach the next. `DISCARD ALL` but
-/// for its `DEALLOCATE ALL` and `DISCARD PLANS`: the trace's prepared catalog queries stay (plans
-/// of the migrations' own statements are invalidated by the DDL they depend on anyway).
-const NEW_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
-    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// Applies a history migration in a fresh session state.
 async fn apply_in_new_session(

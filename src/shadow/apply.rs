@@ -336,6 +336,15 @@ impl fmt::Display for ApplyError {
 
 impl std::error::Error for ApplyError {}
 
+/// Run before each migration (and each step of a draft): migration tools give each one a fresh
+/// session, so a setting one file makes (a `search_path` emptied by a pg_dump header) must not reach
+/// the next. `DISCARD ALL` but for its `DEALLOCATE ALL` and `DISCARD PLANS`: the trace's prepared
+/// catalog queries stay (plans of the migrations' own statements are invalidated by the DDL they
+/// depend on anyway).
+pub const NEW_SESSION: &str =
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
 /// Applies `script` on `client` in the transaction shape its tool uses, one statement per round trip,
 /// and stops at the first statement that fails. After a failure the open transaction is rolled
 /// back, so the connection stays usable.

@@ -33,7 +33,7 @@ use crate::advice::draft::{Body, Down, Draft, Rewrite, Source, Step, Validation}
 use crate::migration::{Section, Transaction};
 use crate::postgres::db_error;
 use crate::schema::{self, Catalog, RelationKind};
-use crate::shadow::apply::{self, ApplyError, Script};
+use crate::shadow::apply::{self, ApplyError, Script, NEW_SESSION};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
 use crate::shadow::trace::{apply_traced, Known, StatementTrace};
@@ -587,9 +587,8 @@ async fn apply_step(database: &Database, step: &Step, known: &mut Known) -> Step
     let line_index = LineIndex::new(text);
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
+    // What the trace prepared on the session stays for the next step.
     let _ = database.client.batch_execute(NEW_SESSION).await;
-    // `DISCARD ALL` deallocated what the trace prepared on the session.
-    known.reconnected();
     let traces = apply_traced(&database.client, &database.monitor, &script, known).await;
     StepRun {
         traces,
@@ -637,10 +636,6 @@ async fn run_down(
     }
     Ok((reasons, notes))
 }
-
-/// Run before each migration: migration tools give each one a fresh session, so a setting one
-/// makes must not reach the next.
-const NEW_SESSION: &str = "DISCARD ALL";
 
 /// Applies a migration in its tool's transaction shape, in a fresh session state.
 async fn apply_script(client: &Client, migration: &Original<'_>) -> Result<(), ApplyError> {
