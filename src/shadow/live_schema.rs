@@ -13,9 +13,9 @@
 //!   column renamed or retyped, a drop; an index is renamed under a weaker lock, but no dependent
 //!   prints an index's name): a weaker lock changes the relation's own parts at most. A table or
 //!   composite type whose qualified name and columns' names and types are still those the
-//!   snapshot holds, in order, prints the same in its dependents whatever else changed under that
-//!   lock (a column added after them, a default, a foreign key dropped): they are not read again
-//!   then;
+//!   snapshot holds, in order, prints the same in its dependents (relations, functions, domains)
+//!   whatever else changed under that lock (a column added after them, a default, a foreign key
+//!   dropped): they are not read again then;
 //! - enums, domains, functions and schemas, which are not locked, are read again as a whole when
 //!   their catalogs were written to; one that disappeared (dropped or renamed) may be printed in
 //!   any definition, and so may a renamed schema, enum label, collation or role: the whole
@@ -227,8 +227,8 @@ known AS ( \
   SELECT k.oid, k.names::jsonb -> 0 AS name, k.names::jsonb -> 1 AS columns \
     FROM unnest($7::pg_catalog.oid[], $8::text[]) k (oid, names) \
 ), \
-printed AS ( \
-  SELECT e.oid, NOT EXISTS ( \
+renamed AS ( \
+  SELECT e.oid FROM exclusive e WHERE NOT EXISTS ( \
     SELECT FROM known k \
      WHERE k.oid = e.oid \
        AND k.name = ( \
@@ -242,42 +242,38 @@ printed AS ( \
                     AS names \
              FROM pg_catalog.pg_attribute a \
             WHERE a.attrelid = e.oid AND a.attnum > 0 AND NOT a.attisdropped \
-            ORDER BY a.attnum LIMIT jsonb_array_length(k.columns)) a) \
-  ) AS renamed FROM exclusive e \
+            ORDER BY a.attnum LIMIT jsonb_array_length(k.columns)) a)) \
 ), \
 row_types AS ( \
-  SELECT r.reltype AS oid, l.renamed FROM printed l, LATERAL ( \
+  SELECT r.reltype AS oid FROM renamed l, LATERAL ( \
     SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = l.oid AND c.reltype <> 0 OFFSET 0) r \
 ), \
 refs AS ( \
-  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid, renamed \
-    FROM printed \
-  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, oid, renamed \
-    FROM row_types \
-  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, a.typarray, r.renamed \
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM renamed \
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, oid FROM row_types \
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, a.typarray \
     FROM row_types r, LATERAL ( \
       SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = r.oid AND t.typarray <> 0 OFFSET 0) a \
 ), \
 deps AS ( \
-  SELECT d.classid, d.objid, refs.renamed FROM refs, LATERAL ( \
+  SELECT d.classid, d.objid FROM refs, LATERAL ( \
     SELECT d.classid, d.objid FROM pg_catalog.pg_depend d \
      WHERE d.refclassid = refs.classid AND d.refobjid = refs.oid OFFSET 0) d \
 ), \
-dependents AS (SELECT classid, objid FROM deps WHERE renamed), \
 reached AS ( \
   SELECT oid FROM locked \
-  UNION SELECT d.objid FROM dependents d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-  UNION SELECT w.ev_class FROM dependents d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid \
+  UNION SELECT d.objid FROM deps d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+  UNION SELECT w.ev_class FROM deps d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
-  UNION SELECT co.conrelid FROM dependents d JOIN pg_catalog.pg_constraint co ON co.oid = d.objid \
+  UNION SELECT co.conrelid FROM deps d JOIN pg_catalog.pg_constraint co ON co.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND co.conrelid <> 0 \
-  UNION SELECT ad.adrelid FROM dependents d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
+  UNION SELECT ad.adrelid FROM deps d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
-  UNION SELECT tg.tgrelid FROM dependents d JOIN pg_catalog.pg_trigger tg ON tg.oid = d.objid \
+  UNION SELECT tg.tgrelid FROM deps d JOIN pg_catalog.pg_trigger tg ON tg.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass \
-  UNION SELECT p.polrelid FROM dependents d JOIN pg_catalog.pg_policy p ON p.oid = d.objid \
+  UNION SELECT p.polrelid FROM deps d JOIN pg_catalog.pg_policy p ON p.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass \
-  UNION SELECT t.typrelid FROM dependents d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
+  UNION SELECT t.typrelid FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0 \
 ) \
 SELECT DISTINCT 'relation', COALESCE(i.indrelid, r.oid), NULL::text FROM reached r \
