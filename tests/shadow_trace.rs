@@ -8,6 +8,7 @@ mod common;
 use migagent::migration::{Section, Transaction};
 use migagent::shadow::apply::{apply, Script};
 use migagent::shadow::cluster::EphemeralCluster;
+use migagent::shadow::live_schema::{LiveSchema, Reach};
 use migagent::shadow::snapshot::{diff, snapshot, SchemaChange};
 use migagent::shadow::trace::{apply_traced, Known, StatementTrace};
 use migagent::sql::{self, LineIndex, ParsedFile};
@@ -974,6 +975,69 @@ fn what_the_trace_knows_holds_on_a_new_connection_to_the_same_database() {
         return;
     };
     assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations(), true);
+}
+
+/// After a statement under ACCESS EXCLUSIVE that leaves a table's name and columns as its
+/// dependents print them (a column added after them, a default set), what depends on it is not
+/// read again; after a column renamed it is. The dependent is changed behind the trace's back, so
+/// that only a read of it sees the change.
+#[test]
+fn dependents_are_read_again_only_when_the_names_they_print_changed() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let admin = common::connect(&cluster, "postgres").await;
+        let (client, _) = database(&cluster, &admin, "printed", None).await;
+        client
+            .batch_execute(
+                "CREATE TABLE users (id int PRIMARY KEY, email text);
+                 CREATE TABLE orders (id int, user_id int REFERENCES users (id));",
+            )
+            .await
+            .unwrap();
+        let mut live = LiveSchema::read(&client).await.unwrap();
+        let users: u32 = client
+            .query_one("SELECT 'users'::regclass::oid", &[])
+            .await
+            .unwrap()
+            .get(0);
+        // What the trace observes of the statement on `users` (the change to `orders` beside it
+        // is not traced).
+        let reach = Reach::Scoped {
+            locked: vec![users],
+            exclusive: vec![users],
+            written: None,
+            types: false,
+            constraints: false,
+            functions: false,
+            schemas: false,
+        };
+        let mut changed = async |statements: &str| {
+            client.batch_execute(statements).await.unwrap();
+            let (changes, _) = live.update(&client, reach.clone(), false).await.unwrap();
+            let names: Vec<String> = changes.into_iter().map(|change| change.name).collect();
+            names
+        };
+        let names = changed(
+            "ALTER TABLE users ADD COLUMN age int, ALTER COLUMN email SET DEFAULT 'x';
+             ALTER TABLE orders ADD COLUMN note text",
+        )
+        .await;
+        assert_eq!(names, ["public.users.email", "public.users.age"]);
+        let names = changed(
+            "ALTER TABLE users RENAME COLUMN id TO user_no;
+             ALTER TABLE orders ADD COLUMN remark text",
+        )
+        .await;
+        for name in [
+            "public.users.user_no",
+            "public.orders.note",
+            "public.orders.remark",
+        ] {
+            assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+        }
+    });
 }
 
 /// Migrations whose statements reach beyond the relations they lock (see above).

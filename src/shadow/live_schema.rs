@@ -11,7 +11,11 @@
 //!   keys, defaults, policies and owned sequences of other relations print their names, so their
 //!   parts are read again as well. Only that mode changes what dependents print (a rename, a
 //!   column renamed or retyped, a drop; an index is renamed under a weaker lock, but no dependent
-//!   prints an index's name): a weaker lock changes the relation's own parts at most;
+//!   prints an index's name): a weaker lock changes the relation's own parts at most. A table or
+//!   composite type whose qualified name and columns' names and types are still those the
+//!   snapshot holds, in order, prints the same in its dependents (relations, functions, domains)
+//!   whatever else changed under that lock (a column added after them, a default, a foreign key
+//!   dropped): they are not read again then;
 //! - enums, domains, functions and schemas, which are not locked, are read again as a whole when
 //!   their catalogs were written to; one that disappeared (dropped or renamed) may be printed in
 //!   any definition, and so may a renamed schema, enum label, collation or role: the whole
@@ -182,11 +186,14 @@ impl Reach {
 /// `$5` on, when `$6` is still the transaction's XID), the tables of those that are indexes, and
 /// the relations of the objects that depend on those of them held in ACCESS EXCLUSIVE mode (`$2`;
 /// one level: a dependent prints their names, and its own name changes only under a lock of its
-/// own). A relation's row type and its array type count as the relation. Also says whether
-/// functions (SQL-standard bodies) or domains depend on them, and the command id the next
-/// statement's rows start from (`since`, with the transaction's XID). Every catalog is reached
-/// through its OID indexes (`OFFSET 0` keeps the planner from joining the whole of `pg_depend`)
-/// but for the written rows, which only a scan of the catalogs written to finds.
+/// own) but for those whose names are still as known (`$7`, and `$8` the JSON array of each one's
+/// qualified name and columns' names and types, see [`LiveSchema::printed_names`]; columns added
+/// after those are printed in no dependent yet). A relation's row type and its array type count as
+/// the relation. Also says whether functions (SQL-standard bodies) or domains depend on them, and
+/// the command id the next statement's rows start from (`since`, with the transaction's XID).
+/// Every catalog is reached through its OID indexes (`OFFSET 0` keeps the planner from joining the
+/// whole of `pg_depend`) but for the written rows, which only a scan of the catalogs written to
+/// finds.
 fn reached_sql() -> String {
     let written: Vec<String> = OWNER_COLUMNS
         .iter()
@@ -216,12 +223,33 @@ exclusive AS (SELECT DISTINCT e.oid FROM unnest($2::pg_catalog.oid[]) e (oid) \
 
 /// The part of [`reached_sql`] after what the statement wrote.
 const REACHED: &str = "\
+known AS ( \
+  SELECT k.oid, k.names::jsonb -> 0 AS name, k.names::jsonb -> 1 AS columns \
+    FROM unnest($7::pg_catalog.oid[], $8::text[]) k (oid, names) \
+), \
+renamed AS ( \
+  SELECT e.oid FROM exclusive e WHERE NOT EXISTS ( \
+    SELECT FROM known k \
+     WHERE k.oid = e.oid \
+       AND k.name = ( \
+         SELECT to_jsonb(format('%I.%I', n.nspname, c.relname)) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.oid = e.oid) \
+       AND k.columns = ( \
+         SELECT coalesce(jsonb_agg(a.names ORDER BY a.attnum), '[]') FROM ( \
+           SELECT a.attnum, \
+                  jsonb_build_array(quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)) \
+                    AS names \
+             FROM pg_catalog.pg_attribute a \
+            WHERE a.attrelid = e.oid AND a.attnum > 0 AND NOT a.attisdropped \
+            ORDER BY a.attnum LIMIT jsonb_array_length(k.columns)) a)) \
+), \
 row_types AS ( \
-  SELECT r.reltype AS oid FROM exclusive l, LATERAL ( \
+  SELECT r.reltype AS oid FROM renamed l, LATERAL ( \
     SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = l.oid AND c.reltype <> 0 OFFSET 0) r \
 ), \
 refs AS ( \
-  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM exclusive \
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS classid, oid FROM renamed \
   UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, oid FROM row_types \
   UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, a.typarray \
     FROM row_types r, LATERAL ( \
@@ -499,13 +527,16 @@ impl LiveSchema {
             Some(written) => (Some(written.catalogs), written.first_locked),
             None => (None, Vec::new()),
         };
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let (known, names) = self.printed_names(&held.exclusive);
+        let params: [&(dyn ToSql + Sync); 8] = [
             &held.locked,
             &held.exclusive,
             &catalogs,
             &first_locked,
             &self.since.command,
             &self.since.transaction,
+            &known,
+            &names,
         ];
         let (settings, reached) = tokio::join!(
             CatalogSettings::set(client, "", in_transaction),
@@ -534,6 +565,29 @@ impl LiveSchema {
             || (part.functions && !keys_kept(&self.schema.functions, &part.snapshot.functions))
             || (part.schemas && !self.schema.schemas.is_subset(&part.snapshot.schemas));
         Ok((!disappeared).then_some(part))
+    }
+
+    /// Of `relations`, the tables and composite types the schema holds, each with the names its
+    /// dependents can print, as [`reached_sql`] reads them: its qualified name and its columns'
+    /// names and types, in order.
+    fn printed_names(&self, relations: &[u32]) -> (Vec<u32>, Vec<String>) {
+        relations
+            .iter()
+            .filter_map(|oid| {
+                let (kind, name) = self.owned.get(oid)?.iter().find(|(kind, _)| {
+                    matches!(kind, ObjectKind::Table | ObjectKind::CompositeType)
+                })?;
+                let columns = match kind {
+                    ObjectKind::Table => &self.schema.tables.get(name)?.columns,
+                    _ => self.schema.composite_types.get(name)?,
+                };
+                let columns: Vec<[&str; 2]> = columns
+                    .iter()
+                    .map(|column| [column.name.as_str(), column.data_type.as_str()])
+                    .collect();
+                Some((*oid, serde_json::json!([name, columns]).to_string()))
+            })
+            .unzip()
     }
 
     /// Reads the parts of the relations `reached` names, and the groups it or `groups` says.
