@@ -1403,3 +1403,116 @@ fn assert_changes_equal_whole_snapshot_diffs(
         all
     })
 }
+
+/// Scan counts are read for the tables a statement's transaction holds, and for every table around
+/// a statement that can roll back a subtransaction (which releases its locks and keeps its scans):
+/// each scan is charged to the statement that made it, whether the scanning statement locked the
+/// table first, an earlier transaction (or the session before the migration) scanned it, an
+/// exception block rolled a scan back (in a `DO` block, in a function an earlier migration
+/// defined, or in one a statement defined and ran), or a savepoint did. (A scan rolled back with its
+/// lock is not named: the trace names the relations a statement holds.)
+#[test]
+fn scans_are_charged_to_the_statement_that_made_them() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let undo = |table: &str| {
+        format!(
+            "BEGIN PERFORM count(*) FROM {table}; RAISE EXCEPTION 'undo'; \
+             EXCEPTION WHEN raise_exception THEN NULL; END"
+        )
+    };
+    let cases = [
+        (
+            "first locked by the scanning statement, in a transaction",
+            Migration::wrapped("CREATE TABLE x (id int);\nALTER TABLE t ADD CHECK (a > 0);"),
+            vec![vec![], vec![("t", 1)]],
+        ),
+        (
+            "first locked by the scanning statement, autocommitted",
+            Migration::plain("CREATE TABLE y (id int);\nALTER TABLE t ADD CHECK (a > 0);"),
+            vec![vec![], vec![("t", 1)]],
+        ),
+        (
+            "scanned by the transaction before",
+            Migration::plain("SELECT count(*) FROM t;\nALTER TABLE t ADD CHECK (a > 0);"),
+            vec![vec![("t", 1)], vec![("t", 1)]],
+        ),
+        (
+            "a function defined and run by one statement rolled a scan back",
+            Migration::wrapped(&format!(
+                "DO $do$ BEGIN \
+                   CREATE FUNCTION peek_once() RETURNS void LANGUAGE plpgsql AS $f${}$f$; \
+                   PERFORM peek_once(); DROP FUNCTION peek_once(); END $do$;\n\
+                 ALTER TABLE u ADD CHECK (a > 0);",
+                undo("u")
+            )),
+            vec![vec![], vec![("u", 1)]],
+        ),
+        (
+            "an exception block rolled a scan back",
+            Migration::wrapped(&format!(
+                "DO $$ {} $$;\nALTER TABLE t ADD CHECK (a > 0);",
+                undo("t")
+            )),
+            vec![vec![], vec![("t", 1)]],
+        ),
+        (
+            "a savepoint rolled a scan back",
+            Migration::plain(
+                "BEGIN;\nSAVEPOINT s;\nALTER TABLE t ADD CHECK (a > 0);\nROLLBACK TO SAVEPOINT s;\n\
+                 ALTER TABLE t ADD CHECK (a > 0);\nCOMMIT;",
+            ),
+            vec![vec![], vec![], vec![("t", 1)], vec![], vec![("t", 1)], vec![]],
+        ),
+        (
+            "a function an earlier migration defined",
+            Migration::plain(&format!(
+                "CREATE FUNCTION peek() RETURNS void LANGUAGE plpgsql AS $f${}$f$;",
+                undo("t")
+            )),
+            vec![vec![]],
+        ),
+        (
+            "rolled a scan back",
+            Migration::wrapped("SELECT peek();\nALTER TABLE t ADD CHECK (a > 0);"),
+            vec![vec![], vec![("t", 1)]],
+        ),
+    ];
+    common::runtime().block_on(async {
+        let admin = common::connect(&cluster, "postgres").await;
+        // What the trace knows kept from one migration to the next, and forgotten before each (as
+        // after a history applied untraced).
+        for (database_name, keep_known) in [("known", true), ("forgotten", false)] {
+            let (client, monitor) = database(&cluster, &admin, database_name, None).await;
+            client
+                .batch_execute(
+                    "CREATE TABLE t (a int); INSERT INTO t SELECT g FROM generate_series(1, 100) g;\
+                     CREATE TABLE u (a int); INSERT INTO u VALUES (1);",
+                )
+                .await
+                .unwrap();
+            let mut known = Known::default();
+            for (name, migration, expected) in &cases {
+                // The session's own scan, not yet reported when the migration starts.
+                client
+                    .batch_execute("SELECT count(*) FROM t")
+                    .await
+                    .unwrap();
+                if !keep_known {
+                    known.forget();
+                }
+                let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
+                let scans: Vec<Vec<(&str, i64)>> = traces
+                    .iter()
+                    .map(|trace| {
+                        assert!(trace.applied, "{name}: {:?}", trace.error);
+                        let scans = trace.scans.iter();
+                        scans.map(|s| (short(&s.relation), s.seq_scans)).collect()
+                    })
+                    .collect();
+                assert_eq!(&scans, expected, "{name} ({database_name})");
+            }
+        }
+    });
+}

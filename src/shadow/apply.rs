@@ -18,6 +18,7 @@ use tokio_postgres::Client;
 
 use super::privilege;
 use crate::migration::Section;
+use crate::pg::subtransactions;
 use crate::pg::transactions::transaction_states;
 use crate::sql::{Kind, LineIndex, ParsedFile, Position, Statement};
 
@@ -194,6 +195,12 @@ impl<'a> Script<'a> {
             .statement
             .find_keywords(self.text, &[keyword])
             .is_some()
+    }
+
+    /// Whether the statement can roll back a subtransaction by itself (see
+    /// [`subtransactions::statement_can_roll_back`]).
+    pub fn rolls_back_by_itself(&self, statement: &ScriptStatement) -> bool {
+        subtransactions::statement_can_roll_back(self.text, statement.statement)
     }
 
     /// The file position of the server's error cursor, a 1-based character position in `statement`.

@@ -22,12 +22,14 @@ use std::time::{Duration, Instant};
 
 use serde::{Serialize, Serializer};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
 use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
 use super::snapshot::{SchemaChange, SchemaSnapshot};
 use crate::pg::locks::LockMode;
+use crate::pg::subtransactions::{routine_can_roll_back, LANGUAGES_WITHOUT_SUBTRANSACTIONS};
 use crate::sql::{Kind, ObjectName};
 
 /// SQLSTATEs of statements that refuse to run inside a transaction block (`active_sql_transaction`,
@@ -42,15 +44,60 @@ SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
  WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
    AND l.relation >= 16384";
 
-/// The sequential scans of each table (`pg_stat_xact_user_tables.seq_scan`, read from the
-/// function behind it: the view computes a dozen counters per relation). Of every table, not only
-/// of those locked: the counts are the backend's not yet reported ones, which may hold scans of
-/// earlier transactions, and a scan in a subtransaction that a statement rolled back (an exception
-/// block) stays counted while its lock goes.
+/// What an observation reads beyond the relations locked, given `$1` (read every table's scan
+/// count), `$2` (the rows of `pg_proc` the transaction had written at the observation before) and
+/// `$3` (read the routines that can roll back a subtransaction): every scan count when asked, and
+/// both when the transaction wrote `pg_proc` since (a statement that created a routine may have run
+/// it, and the trace's flag of such routines is out of date).
+const READS: &str = "\
+SELECT $1::pg_catalog.bool OR w.proc <> $2::pg_catalog.int8, $3::pg_catalog.bool OR w.proc <> $2 \
+  FROM (SELECT pg_catalog.pg_stat_get_xact_tuples_inserted(p.oid) \
+               + pg_catalog.pg_stat_get_xact_tuples_updated(p.oid) \
+               + pg_catalog.pg_stat_get_xact_tuples_deleted(p.oid) \
+          FROM (SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid) AS p(oid)) AS w(proc)";
+
+/// The sequential scans of tables (`pg_stat_xact_user_tables.seq_scan`, read from the function
+/// behind it: the view computes a dozen counters per relation): of every table when [`READS`] says
+/// so, else of the tables locked (see [`Counted`] for why that is enough).
 const SCANS: &str = "\
 SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL, NULL \
   FROM pg_catalog.pg_class c \
- WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm') AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
+ WHERE (SELECT every_scan FROM reads) AND c.oid >= 16384 AND c.relkind IN ('r', 'm') \
+   AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0 \
+UNION ALL \
+SELECT 'scan', c.oid::text, pg_catalog.pg_stat_get_xact_numscans(c.oid)::text, NULL, NULL, NULL \
+  FROM (SELECT DISTINCT relation FROM locks) l JOIN pg_catalog.pg_class c ON c.oid = l.relation \
+ WHERE NOT (SELECT every_scan FROM reads) AND c.relkind IN ('r', 'm') \
+   AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
+
+/// The routines that may roll back a subtransaction, when [`READS`] says so (see
+/// [`routine_can_roll_back`]): a marker row, then the language and source of every routine in a
+/// language that can, PL/pgSQL ones only when their source mentions an exception at all.
+fn routines_sql() -> String {
+    let without: Vec<String> = LANGUAGES_WITHOUT_SUBTRANSACTIONS
+        .iter()
+        .map(|language| format!("'{language}'"))
+        .collect();
+    format!(
+        "SELECT 'routines', '0', NULL, NULL, NULL, NULL FROM reads WHERE routines \
+         UNION ALL \
+         SELECT 'routine', '0', l.lanname::text, p.prosrc, NULL, NULL \
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+          WHERE (SELECT routines FROM reads) AND l.lanname NOT IN ({}) \
+            AND (l.lanname <> 'plpgsql' OR p.prosrc ~* 'exception')",
+        without.join(", ")
+    )
+}
+
+/// Makes the backend report its pending statistics when it next goes idle outside a transaction
+/// block, which it does right after this query when sent there: the scan counts
+/// `pg_stat_get_xact_numscans` reads start from zero again (PostgreSQL 15 and later).
+const FLUSH: &str = "SELECT pg_catalog.pg_stat_force_next_flush()";
+
+/// Whether the session may run [`FLUSH`]: it exists (PostgreSQL 15 and later) and is granted.
+const FLUSHES: &str = "\
+SELECT pg_catalog.has_function_privilege(\
+         pg_catalog.to_regprocedure('pg_catalog.pg_stat_force_next_flush()'), 'EXECUTE')";
 
 /// The rows the session's transaction inserted, updated and deleted in each catalog a schema
 /// snapshot shows or prints names from (see [`Reach`]), and whether the server counts them. The
@@ -92,7 +139,8 @@ fn relations_sql(from: &str, condition: &str) -> String {
 /// parts were parsed and planned again around every statement. Its plan is made once, when the
 /// database may still be empty: the relations locked (user relations only) drive their lookup
 /// by OID, with no other condition on it that the plan could scan the index by instead, once
-/// there are many.
+/// there are many. What [`READS`] decides from the parameters gates the parts that read every table
+/// or routine: the plan runs them only when it says so.
 fn observation_sql(whole: bool) -> String {
     let relations = match whole {
         true => relations_sql("pg_catalog.pg_class c", "c.oid >= 16384 AND "),
@@ -102,11 +150,14 @@ fn observation_sql(whole: bool) -> String {
         ),
     };
     format!(
-        "WITH locks AS MATERIALIZED ({LOCKS}) \
+        "WITH locks AS MATERIALIZED ({LOCKS}), \
+              reads(every_scan, routines) AS MATERIALIZED ({READS}) \
          SELECT 'lock', relation::text, mode, NULL, NULL, NULL FROM locks \
          UNION ALL {SCANS} \
          UNION ALL {} \
+         UNION ALL {} \
          UNION ALL {relations}",
+        routines_sql(),
         catalog_writes()
     )
 }
@@ -332,12 +383,14 @@ pub async fn apply_traced(
         script,
         known,
         held: None,
+        counted: None,
         read: Read::default(),
         reach: None,
         block: Vec::new(),
         traces: Vec::new(),
         applier_pid: None,
     };
+    tracer.flush().await;
     let mut failed: Option<usize> = None;
     for section in &script.sections {
         for statement in &section.statements {
@@ -402,6 +455,9 @@ type Relations = HashMap<u32, Relation>;
 pub struct Known {
     relations: Option<Relations>,
     schema: Option<LiveSchema>,
+    /// Some routine in the database can roll back a subtransaction (see
+    /// [`crate::pg::subtransactions`]), as the last observation that read them found.
+    routines_roll_back: Option<bool>,
     /// The observation prepared on the connection, once it was needed.
     observations: Option<Observations>,
 }
@@ -440,25 +496,51 @@ impl Known {
         Known {
             relations: self.relations.clone(),
             schema: self.schema.as_ref().map(LiveSchema::copied),
+            routines_roll_back: self.routines_roll_back,
             observations: None,
         }
     }
 }
 
 /// The observation (see [`observation_sql`]) prepared on a connection: of the relations locked,
-/// and of every user relation.
+/// and of every user relation; and whether the session may run [`FLUSH`].
 #[derive(Clone)]
 struct Observations {
     locked: Statement,
     whole: Statement,
+    flushes: bool,
 }
 
 impl Observations {
     async fn prepare(client: &Client) -> Result<Observations, tokio_postgres::Error> {
         let (locked, whole) = (observation_sql(false), observation_sql(true));
-        let (locked, whole) = tokio::try_join!(client.prepare(&locked), client.prepare(&whole))?;
-        Ok(Observations { locked, whole })
+        let (locked, whole, flushes) = tokio::try_join!(
+            client.prepare(&locked),
+            client.prepare(&whole),
+            client.query_one(FLUSHES, &[])
+        )?;
+        let flushes = flushes.get::<_, Option<bool>>(0).unwrap_or(false);
+        Ok(Observations {
+            locked,
+            whole,
+            flushes,
+        })
     }
+}
+
+/// The session's sequential scan counts as the trace knows them: of every table, as the
+/// observations of the open transaction left them, with the rows of `pg_proc` it had written at the
+/// last one. Within a transaction a table's count changes only by a scan under a lock the
+/// transaction keeps to its end, so reading the counts of the tables locked after a statement is
+/// enough (a table it locked first counts from where the observation before it left it), unless a
+/// subtransaction that scanned was rolled back, which releases its locks and keeps its counts: around
+/// a statement that can do that (see [`crate::pg::subtransactions`]), every table's count is read.
+/// Between transactions the counts change with the backend's reports, unless [`FLUSH`] has just set
+/// them to zero.
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    scans: HashMap<u32, i64>,
+    proc_writes: i64,
 }
 
 /// What is sent ahead of an observation, in its round trip.
@@ -469,6 +551,22 @@ enum Lead<'l, 's> {
     Begin,
     /// The statement, as written (on the observed connection).
     Statement(&'l ScriptStatement<'s>),
+}
+
+/// What closes an observation's round trip: `COMMIT`, and [`FLUSH`] (the round trip leaves no
+/// transaction block open).
+#[derive(Clone, Copy)]
+struct Ends {
+    commit: bool,
+    flush: bool,
+}
+
+/// What an observation's round trip gave: how long a statement sent ahead of it took, whether it
+/// ended outside a transaction block with the scan counts flushed (see [`FLUSH`]), and its rows.
+struct RoundTrip {
+    duration: Option<Duration>,
+    flushed: bool,
+    observed: Result<Vec<Row>, Unobserved>,
 }
 
 /// Why an observation's round trip did not give its rows.
@@ -484,13 +582,24 @@ enum Unobserved {
 #[derive(Debug, Clone, Default)]
 struct Held {
     locks: BTreeSet<(u32, String)>,
+    /// Of every table (see [`Counted`]).
     seq_scans: HashMap<u32, i64>,
     writes: CatalogWrites,
     /// The server counts catalog writes (`track_counts` is on).
     counting: bool,
+    /// Whether some routine can roll back a subtransaction, when the observation read them.
+    routines_roll_back: Option<bool>,
 }
 
 impl Held {
+    /// The rows of `pg_proc` the transaction wrote.
+    fn proc_writes(&self) -> i64 {
+        let written = self.writes.get("pg_proc").copied();
+        written.map_or(0, |(inserted, updated, deleted)| {
+            inserted + updated + deleted
+        })
+    }
+
     fn locked(&self) -> Vec<u32> {
         let locked: BTreeSet<u32> = self.locks.iter().map(|(oid, _)| *oid).collect();
         locked.into_iter().collect()
@@ -564,6 +673,13 @@ fn read_observation(rows: &[Row], relations: &mut Relations, held: &mut Held) {
                     .insert(field(5).to_owned(), (count(2), count(3), count(4)));
             }
             "counting" => held.counting = field(2) == "on",
+            "routines" => {
+                held.routines_roll_back.get_or_insert(false);
+            }
+            "routine" => {
+                let rolls_back = routine_can_roll_back(field(2), field(3));
+                *held.routines_roll_back.get_or_insert(false) |= rolls_back;
+            }
             "relation" => {
                 relations.insert(
                     oid,
@@ -693,6 +809,8 @@ struct Tracer<'a, 's> {
     /// What the open transaction held and had counted when last read; `None` when it must be read
     /// again.
     held: Option<Held>,
+    /// The session's scan counts; `None` when the next observation must read every table's.
+    counted: Option<Counted>,
     /// The relations the last read saw.
     read: Read,
     /// What the statement just run can have changed in the schema; `None` when it was not
@@ -775,6 +893,7 @@ impl Tracer<'_, '_> {
                 roll_back(self.client).await;
                 self.known.forget();
                 self.held = None;
+                self.counted = None;
                 self.mark_block_rolled_back();
                 trace.error = Some(ApplyError::new(
                     self.script,
@@ -841,7 +960,10 @@ impl Tracer<'_, '_> {
             self.held = None;
         }
         if statement.is_transaction_control() {
+            // Savepoints release locks; COMMIT AND CHAIN opens a transaction where the counts are
+            // not flushed: what follows reads every count again.
             self.held = None;
+            self.counted = None;
             if matches!(statement.kind(), Kind::Rollback | Kind::Savepoint) {
                 // Rolling back undoes catalog changes too.
                 self.known.relations = None;
@@ -861,6 +983,7 @@ impl Tracer<'_, '_> {
                 Err(failure) if refuses_transaction_block(&failure.error) => {
                     roll_back(self.client).await;
                     self.held = None;
+                    self.counted = None;
                     trace.plan = None;
                 }
                 outcome => return outcome,
@@ -875,12 +998,16 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
-        if self.held.is_none() || self.known.relations.is_none() {
-            self.observe(Lead::Nothing, true, "", None).await?;
+        if self.held.is_none()
+            || self.known.relations.is_none()
+            || self.known.routines_roll_back.is_none()
+        {
+            self.observe(Lead::Nothing, true, false, None).await?;
         }
         let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
-        self.run_observed(statement, trace, "").await?;
+        self.count_every_scan_if_rolling_back(statement);
+        self.run_observed(statement, trace, false).await?;
         self.record(trace, &before);
         Ok(())
     }
@@ -891,11 +1018,12 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
-        self.observe(Lead::Begin, true, "", None).await?;
+        self.observe(Lead::Begin, true, false, None).await?;
         let before = self.held.take().unwrap_or_default();
         trace.plan = self.explain(statement).await.map_err(Failure::around)?;
+        self.count_every_scan_if_rolling_back(statement);
         // A deferred constraint fails at COMMIT: the statement is what failed.
-        self.run_observed(statement, trace, "COMMIT").await?;
+        self.run_observed(statement, trace, true).await?;
         self.record(trace, &before);
         self.held = None;
         Ok(())
@@ -909,10 +1037,14 @@ impl Tracer<'_, '_> {
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
         if self.known.relations.is_none() {
-            self.observe(Lead::Nothing, false, "", None).await?;
+            self.observe(Lead::Nothing, false, false, None).await?;
         }
-        // The monitor's samples name any relation: the catalog is read whole after it.
+        // The monitor's samples name any relation: the catalog is read whole after it. Its scans
+        // (in transactions of its own) are not charged, but counted; a routine it ran may have
+        // created routines.
         let before = self.known.relations.take().unwrap_or_default();
+        self.counted = None;
+        self.known.routines_roll_back = None;
         let pid = self.applier_pid().await.map_err(Failure::around)?;
         let holding = pid.is_some() && self.hold(statement).await;
         let started = Instant::now();
@@ -926,7 +1058,7 @@ impl Tracer<'_, '_> {
         trace.duration = started.elapsed();
         trace.sampled = true;
         outcome.map_err(Failure::as_written)?;
-        self.observe(Lead::Nothing, false, "", None).await?;
+        self.observe(Lead::Nothing, false, false, None).await?;
         self.held = None;
         let after = &self.read.fresh;
         let names = Names {
@@ -1060,7 +1192,7 @@ impl Tracer<'_, '_> {
         match end {
             SectionEnd::Nothing => Ok(()),
             SectionEnd::Commit => {
-                let committed = self.client.batch_execute("COMMIT").await;
+                let committed = self.end_flushed("COMMIT").await;
                 if committed.is_err() {
                     roll_back(self.client).await;
                     self.known.forget();
@@ -1072,9 +1204,21 @@ impl Tracer<'_, '_> {
             SectionEnd::RollBack { .. } => {
                 self.known.forget();
                 self.mark_block_rolled_back();
-                self.client.batch_execute("ROLLBACK").await
+                self.end_flushed("ROLLBACK").await
             }
         }
+    }
+
+    /// Sends `end`, which leaves no transaction block open, with [`FLUSH`] after it in the same
+    /// round trip.
+    async fn end_flushed(&mut self, end: &str) -> Result<(), tokio_postgres::Error> {
+        let flushes = self.known.observations.as_ref().is_some_and(|o| o.flushes);
+        let (ended, flushed) = tokio::join!(
+            self.client.batch_execute(end),
+            flush_counts(self.client, flushes)
+        );
+        self.counted = flushed.then(Counted::default);
+        ended
     }
 
     fn mark_block_rolled_back(&mut self) {
@@ -1099,63 +1243,75 @@ impl Tracer<'_, '_> {
     }
 
     /// Runs the statement as written, then observes the session in the same round trip (see
-    /// [`Tracer::observe`]), inside the transaction block it runs in, with `tail` after. A
-    /// statement run on the privileged connection is run first, on its own.
+    /// [`Tracer::observe`]), inside the transaction block it runs in, and commits it after when
+    /// `commit`. A statement run on the privileged connection is run first, on its own; the routines
+    /// it created are not in this session's counts, so they are read again.
     async fn run_observed(
         &mut self,
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
-        tail: &str,
+        commit: bool,
     ) -> Result<(), Failure> {
         if statement.delegated.is_some() {
             self.timed(statement, trace).await?;
-            return self.observe(Lead::Nothing, true, tail, None).await;
+            self.known.routines_roll_back = None;
+            return self.observe(Lead::Nothing, true, commit, None).await;
         }
-        self.observe(Lead::Statement(statement), true, tail, Some(trace))
+        self.observe(Lead::Statement(statement), true, commit, Some(trace))
             .await
+    }
+
+    /// A statement that can roll back a subtransaction, by itself or through a routine in the
+    /// database (see [`Counted`]), is observed with every table's scan count after it.
+    fn count_every_scan_if_rolling_back(&mut self, statement: &ScriptStatement<'_>) {
+        if self.script.rolls_back_by_itself(statement)
+            || self.known.routines_roll_back != Some(false)
+        {
+            self.counted = None;
+        }
     }
 
     /// Observes the session: what its transaction holds and has counted, and the relations it
     /// holds locks on (every relation when the trace knows none), with the observation prepared
     /// once per connection. One round trip: `lead`, then the observation (inside a savepoint when
-    /// `in_block`, a transaction block being open), then `tail` (`COMMIT`, or nothing). A
-    /// statement as `lead` is timed into `trace`. When the session no longer has the prepared
-    /// observation (a migration's `DEALLOCATE ALL`, also run by a function), the savepoint's
-    /// rollback leaves the transaction as it was, and the observation is prepared and sent again.
+    /// `in_block`, a transaction block being open), then `COMMIT` when `commit`, and [`FLUSH`] when
+    /// that leaves no transaction block open. A statement as `lead` is timed into `trace`. When the
+    /// session no longer has the prepared observation (a migration's `DEALLOCATE ALL`, also run by
+    /// a function), the savepoint's rollback leaves the transaction as it was, and the observation
+    /// is prepared and sent again.
     async fn observe(
         &mut self,
         lead: Lead<'_, '_>,
         in_block: bool,
-        tail: &str,
+        commit: bool,
         trace: Option<&mut StatementTrace>,
     ) -> Result<(), Failure> {
         let whole = self.known.relations.is_none();
-        let query = |observations: &Observations| match whole {
-            true => observations.whole.clone(),
-            false => observations.locked.clone(),
-        };
         let observations = match &self.known.observations {
             Some(observations) => observations.clone(),
             None => self.prepare_observations().await?,
         };
-        let (duration, observed) = self
-            .pipeline(lead, in_block, &query(&observations), tail)
+        let ends = Ends {
+            commit,
+            flush: observations.flushes && (commit || !in_block),
+        };
+        let trip = self
+            .pipeline(lead, in_block, &observations, whole, ends)
             .await;
-        if let (Some(trace), Some(duration)) = (trace, duration) {
+        if let (Some(trace), Some(duration)) = (trace, trip.duration) {
             trace.duration = duration;
         }
-        let observed = match observed {
+        let trip = match trip.observed {
             Err(Unobserved::Observation(error))
                 if error.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) =>
             {
                 let observations = self.prepare_observations().await?;
-                self.pipeline(Lead::Nothing, in_block, &query(&observations), tail)
+                self.pipeline(Lead::Nothing, in_block, &observations, whole, ends)
                     .await
-                    .1
             }
-            observed => observed,
+            _ => trip,
         };
-        let rows = match observed {
+        let rows = match trip.observed {
             Ok(rows) => rows,
             Err(Unobserved::Lead(failure)) => return Err(failure),
             Err(Unobserved::Observation(error)) => return Err(Failure::around(error)),
@@ -1163,6 +1319,15 @@ impl Tracer<'_, '_> {
         let mut held = Held::default();
         let mut fresh = Relations::new();
         read_observation(&rows, &mut fresh, &mut held);
+        if let Some(rolls_back) = held.routines_roll_back {
+            self.known.routines_roll_back = Some(rolls_back);
+        }
+        if in_block {
+            self.count(&mut held);
+        }
+        if commit || !in_block {
+            self.counted = trip.flushed.then(Counted::default);
+        }
         let known = self.known.relations.get_or_insert_with(Relations::new);
         let mut replaced = Relations::new();
         if whole {
@@ -1181,6 +1346,16 @@ impl Tracer<'_, '_> {
         Ok(())
     }
 
+    /// Takes the scan counts an observation in a transaction block read into what the trace knows
+    /// (see [`Counted`]), and gives the observation every table's.
+    fn count(&mut self, held: &mut Held) {
+        let mut counted = self.counted.take().unwrap_or_default();
+        counted.scans.extend(held.seq_scans.drain());
+        counted.proc_writes = held.proc_writes();
+        held.seq_scans.clone_from(&counted.scans);
+        self.counted = Some(counted);
+    }
+
     async fn prepare_observations(&mut self) -> Result<Observations, Failure> {
         let observations = Observations::prepare(self.client)
             .await
@@ -1189,17 +1364,41 @@ impl Tracer<'_, '_> {
         Ok(observations)
     }
 
-    /// Sends `lead`, the observation `query` (in a savepoint when `in_block`) and `tail` together,
-    /// and returns how long a statement as `lead` took, and the observation's rows. When the
-    /// observation fails, its savepoint is rolled back.
+    /// Sets the session's scan counts to zero, outside a transaction block (see [`FLUSH`]); when it
+    /// cannot, the next observation reads every table's.
+    async fn flush(&mut self) {
+        let flushes = match &self.known.observations {
+            Some(observations) => observations.flushes,
+            None => self
+                .prepare_observations()
+                .await
+                .is_ok_and(|observations| observations.flushes),
+        };
+        let flushed = flush_counts(self.client, flushes).await;
+        self.counted = flushed.then(Counted::default);
+    }
+
+    /// Sends `lead`, the observation (of every relation when `whole`; in a savepoint when
+    /// `in_block`) and what `ends` it together, and returns what the round trip gave. The
+    /// observation reads every table's scan count when the trace does not know them in a
+    /// transaction block, and the routines when it does not know whether one can roll back. When
+    /// the observation fails, its savepoint is rolled back.
     async fn pipeline(
         &self,
         lead: Lead<'_, '_>,
         in_block: bool,
-        query: &Statement,
-        tail: &str,
-    ) -> (Option<Duration>, Result<Vec<Row>, Unobserved>) {
+        observations: &Observations,
+        whole: bool,
+        ends: Ends,
+    ) -> RoundTrip {
         let client = self.client;
+        let query = match whole {
+            true => &observations.whole,
+            false => &observations.locked,
+        };
+        let every_scan = in_block && self.counted.is_none();
+        let proc_writes = self.counted.as_ref().map_or(0, |c| c.proc_writes);
+        let routines = self.known.routines_roll_back.is_none();
         let led = async {
             match lead {
                 Lead::Nothing => (None, Ok(())),
@@ -1228,7 +1427,7 @@ impl Tracer<'_, '_> {
             true => vec![format!("RELEASE SAVEPOINT {OBSERVE_SAVEPOINT}")],
             false => Vec::new(),
         };
-        closing.extend((!tail.is_empty()).then(|| tail.to_owned()));
+        closing.extend(ends.commit.then(|| "COMMIT".to_owned()));
         let closing = closing.join("; ");
         let closed = async {
             match closing.is_empty() {
@@ -1236,13 +1435,23 @@ impl Tracer<'_, '_> {
                 false => client.batch_execute(&closing).await,
             }
         };
+        let params: [&(dyn ToSql + Sync); 3] = [&every_scan, &proc_writes, &routines];
         // Polled in this order, the requests are sent in this order, in one round trip.
-        let ((duration, led), saved, observed, closed) =
-            tokio::join!(led, saved, client.query(query, &[]), closed);
+        let ((duration, led), saved, observed, closed, flushed) = tokio::join!(
+            led,
+            saved,
+            client.query(query, &params),
+            closed,
+            flush_counts(client, ends.flush)
+        );
         if let Err(failure) = led {
-            return (duration, Err(Unobserved::Lead(failure)));
+            return RoundTrip {
+                duration,
+                flushed,
+                observed: Err(Unobserved::Lead(failure)),
+            };
         }
-        let outcome = match observed {
+        let observed = match observed {
             Ok(rows) => closed.map(|()| rows).map_err(Unobserved::Observation),
             Err(error) => match saved {
                 Some(Ok(())) => match client
@@ -1257,7 +1466,11 @@ impl Tracer<'_, '_> {
                 _ => Err(Unobserved::Observation(error)),
             },
         };
-        (duration, outcome)
+        RoundTrip {
+            duration,
+            flushed,
+            observed,
+        }
     }
 
     /// Records what the statement changed since `before`, against the session as just read.
@@ -1272,7 +1485,7 @@ impl Tracer<'_, '_> {
     /// fails as itself, not as an aborted transaction. `None` for other statements and for
     /// statements EXPLAIN rejects.
     async fn explain(
-        &self,
+        &mut self,
         statement: &ScriptStatement<'_>,
     ) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
         if !is_dml(self.script, statement) {
@@ -1294,6 +1507,8 @@ impl Tracer<'_, '_> {
                         "ROLLBACK TO SAVEPOINT {EXPLAIN_SAVEPOINT}; RELEASE SAVEPOINT {EXPLAIN_SAVEPOINT}"
                     ))
                     .await?;
+                // Planning may have run a function that scanned a table whose lock is gone now.
+                self.counted = None;
                 Ok(None)
             }
             Err(error) => Err(error),
@@ -1313,6 +1528,11 @@ impl Tracer<'_, '_> {
         self.applier_pid = Some(pid);
         Ok(pid)
     }
+}
+
+/// Sends [`FLUSH`] when the session `flushes`; whether it did.
+async fn flush_counts(client: &Client, flushes: bool) -> bool {
+    flushes && client.batch_execute(FLUSH).await.is_ok()
 }
 
 /// What a trace says when the schema could not be read around its statement.
