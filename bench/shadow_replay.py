@@ -2,7 +2,7 @@
 """Replaying whole migration histories on a shadow PostgreSQL: migagent next to plain psql.
 
 Usage: python3 bench/shadow_replay.py [--corpus DIR] [--runs N] [--bin PATH] [--pg-bin DIR] [--json]
-                                      [--whole-dir] [--trace-only] [--save DIR] [--compare DIR]
+                                      [--whole-dir] [--trace-only] [--url] [--save DIR] [--compare DIR]
                                       [--generated N,N,...] [HISTORY ...]
 
 Build the binary first (`cargo build --release`); it is looked up as target/release/migagent under the
@@ -36,6 +36,9 @@ file an ALTER TABLE of an earlier table), to show how the cost grows with the nu
 `--trace-only` adds `--advise-on never` to the whole-directory reviews (findings and traces, no drafts, no
 copies of the database to validate them on: the trace's own cost); `--compare` then leaves the drafts'
 verdicts out, so reports saved by a binary without that option (with drafts) compare too.
+`--url` (implies `--whole-dir`) also reviews each directory in URL mode (`--shadow postgres://…`, a role
+with CREATEDB only) on the server psql's replay used, one migagent run right after each psql run: psql's
+time leaves the cluster's start-up out, and so does this one, so their ratio is the replay's own cost.
 
 Exits 1 when the corpus or a history is missing, psql fails, or a migagent run crashes, reports an input
 problem or an `apply-failed` finding. A binary that rejects `--no-cache` gets "n/a" for cold, and a
@@ -294,8 +297,9 @@ def psql_inputs(migrations, scratch):
     return files
 
 
-def psql_baseline(pg_bin, files, runs):
-    """Best-of-`runs` seconds to apply `files` in one psql session to a new database."""
+def psql_baseline(pg_bin, files, runs, after_each=None):
+    """Best-of-`runs` seconds to apply `files` in one psql session to a new database. `after_each(cluster)`,
+    when given, runs after each psql run on the same server (URL mode's runs, alternated with psql's)."""
     arguments = [argument for path in files for argument in ("-f", path)]
     with Cluster(pg_bin) as cluster:
         timings = []
@@ -304,8 +308,34 @@ def psql_baseline(pg_bin, files, runs):
             cluster.psql("postgres", "-c", f"CREATE DATABASE {database}")
             timings.append(cluster.psql(database, *arguments))
             cluster.psql("postgres", "-c", f"DROP DATABASE {database}")
+            if after_each:
+                after_each(cluster)
         (best, cpu) = min(timings)
         return best, cpu, cluster.server_version()
+
+
+URL_ROLE = "migagent_bench"
+
+
+def url_mode_runner(binary, args, directory, cache_home, name, notes, timings, cpu):
+    """What `--url` adds after each psql run: `migagent review … --shadow postgres://…` on the server psql
+    just used, as a role that may create databases and nothing else (the README's advice for URL mode),
+    timed with the server backends' CPU (the postmaster's reaped children) added to migagent's."""
+    def run(cluster):
+        if not getattr(cluster, "url_role", False):
+            cluster.psql("postgres", "-c", f"CREATE ROLE {URL_ROLE} LOGIN CREATEDB")
+            cluster.url_role = True
+        url = f"postgres://{URL_ROLE}@/postgres?host={cluster.dir}&port={PORT}"
+        server_before = cluster.reaped_cpu()
+        elapsed, report = timed_runs(binary, [*args, "--shadow", url, "--no-cache", directory], cache_home, 1,
+                                     name, notes, cpu)
+        # The backends have exited with migagent's sessions; the postmaster reaps them a moment later.
+        time.sleep(0.2)
+        cpu[-1] += cluster.reaped_cpu() - server_before
+        timings.extend(elapsed)
+        if not shadow_seen(report):
+            notes.append(f"{name}: URL mode: {NO_SIGN_OF_SHADOW}")
+    return run
 
 
 def measure(name, corpus, binary, pg_bin, runs, notes):
@@ -372,18 +402,26 @@ def comparable(report, directory, verdicts_too=True):
             for m in report["migrations"]]
 
 
-def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False):
+def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False, url=False):
     """One psql session's replay of a whole directory next to migagent reviewing every migration of it
-    (with `trace_only`, `--advise-on never`: no drafts to validate)."""
+    (with `trace_only`, `--advise-on never`: no drafts to validate; with `url`, also in URL mode on the
+    server psql used)."""
+    advise = ["--advise-on", "never"] if trace_only else []
     with tempfile.TemporaryDirectory(prefix="shadow-replay-cache-") as cache_home:
         migrations, statements = history_files(binary, directory, cache_home)
         result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
                   "statements": statements}
+        url_timings, url_cpu = [], []
+        after_each = url_mode_runner(binary, advise, directory, cache_home, name, notes, url_timings,
+                                     url_cpu) if url else None
         with tempfile.TemporaryDirectory(prefix="shadow-replay-up-") as scratch:
             result["psql"], result["psql_cpu"], result["server"] = psql_baseline(
-                pg_bin, psql_inputs(migrations, scratch), runs)
+                pg_bin, psql_inputs(migrations, scratch), runs, after_each)
+        if url:
+            result["url"] = min(url_timings)
+            result["url_cpu"] = url_cpu[url_timings.index(result["url"])]
+            result["url_over_psql"] = result["url"] / result["psql"]
         cpu = []
-        advise = ["--advise-on", "never"] if trace_only else []
         whole, report = timed_runs(binary, [*advise, "--shadow", "auto", "--no-cache", directory], cache_home,
                                    runs, name, notes, cpu)
         result["whole"] = min(whole)
@@ -423,6 +461,14 @@ def print_whole_dir_table(results, runs, notes, trace_only=False):
           + ("--advise-on never " if trace_only else "") + "--shadow auto "
           "--no-cache DIR` (initdb, start and teardown included); cpu: user + system seconds of the same run "
           "(psql: psql and its server backend; review: migagent and its own cluster's processes)")
+    if any("url" in r for r in results):
+        print(f"{'history':26} {'URL mode':>8} {'URL/psql':>9} {'URL cpu':>8} {'cpu ratio':>9}")
+        for r in results:
+            print(f"{r['history']:26} {seconds(r['url'])} {ratio(r['url_over_psql'])} {seconds(r['url_cpu'])} "
+                  f"{ratio(r['url_cpu'] / r['psql_cpu'] if r['psql_cpu'] else None)}")
+        print("URL mode: the same review with `--shadow postgres://…` on the server psql used (running, as psql's "
+              "is), as a role with CREATEDB only, each run right after a psql run; cpu: migagent and the server "
+              "backends that served it")
     for note in notes:
         print(f"note: {note}")
 
@@ -460,6 +506,7 @@ def main():
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--whole-dir", action="store_true")
     parser.add_argument("--trace-only", action="store_true")
+    parser.add_argument("--url", action="store_true")
     parser.add_argument("--save")
     parser.add_argument("--compare")
     parser.add_argument("--generated", type=lambda text: [int(n) for n in text.split(",") if n], default=[])
@@ -479,7 +526,7 @@ def main():
         pg_bin = find_pg_bin(args.pg_bin)
     except Failure as failure:
         raise SystemExit(f"shadow_replay: {failure}")
-    if args.trace_only:
+    if args.trace_only or args.url:
         args.whole_dir = True
     if (args.save or args.compare) and not args.whole_dir:
         parser.error("--save and --compare compare whole-directory reviews: add --whole-dir")
@@ -487,7 +534,8 @@ def main():
         try:
             if args.whole_dir:
                 results.append(measure_whole_dir(name, os.path.join(args.corpus, name), args.bin, pg_bin,
-                                                 args.runs, notes, args.save, args.compare, args.trace_only))
+                                                 args.runs, notes, args.save, args.compare, args.trace_only,
+                                                 args.url))
             else:
                 results.append(measure(name, args.corpus, args.bin, pg_bin, args.runs, notes))
         except Failure as failure:
@@ -498,7 +546,7 @@ def main():
             generated_history(directory, files)
             try:
                 results.append(measure_whole_dir(f"generated-{files}", directory, args.bin, pg_bin, args.runs,
-                                                 notes, args.save, args.compare, args.trace_only))
+                                                 notes, args.save, args.compare, args.trace_only, args.url))
             except Failure as failure:
                 raise SystemExit(f"shadow_replay: generated {files} files: {failure}")
     if args.json:
