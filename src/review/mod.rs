@@ -27,7 +27,8 @@ use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
-    self, Category, Diagnostic, FileIndex, Rule, RuleSettings, Severity, StatementContext, TxState,
+    self, Category, Diagnostic, FileIndex, NamesReader, Rule, RuleSettings, Severity,
+    StatementContext, TxState,
 };
 use crate::schema::Catalog;
 use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
@@ -523,14 +524,13 @@ fn review_set(
             options.max_file_size,
         )
         .map(|migration| {
-            let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
-            let parsed = sql::parse(&migration.text, &sections);
+            let (parsed, file) = parse_target(&migration, is_target);
             // The first trees are built here, on a worker; a long file's later ones as the review
             // reaches them, each released once reviewed.
             for statement in parsed.statements.iter().take(PARSED_AHEAD) {
                 statement.parse_ahead();
             }
-            let prepared = is_target.then(|| Prepared::of(&migration, &parsed));
+            let prepared = file.map(|file| Prepared::of(&migration, &parsed, file));
             (migration, parsed, prepared)
         })
     };
@@ -591,7 +591,8 @@ fn review_set(
             // The schema before the migration, for the built-in drafts: what the migration
             // changes is recorded, not the whole schema copied.
             catalog.open_journal();
-            let prepared = prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed));
+            let prepared =
+                prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed, FileIndex::default()));
             let mut reviewed = review_migration(
                 migration,
                 &mut parsed,
@@ -816,7 +817,7 @@ fn review_alone(
     catalog: &mut Catalog,
     options: &ReviewOptions,
 ) -> MigrationReview {
-    let prepared = Prepared::of(&migration, parsed);
+    let prepared = Prepared::of(&migration, parsed, FileIndex::default());
     let checked = checked_rules(options, false);
     review_migration(
         migration, parsed, prepared, catalog, options, &checked, None,
@@ -842,16 +843,34 @@ fn checked_rules(options: &ReviewOptions, tracing: bool) -> CheckedRules {
     rules::ByKind::new(&checked, |(rule, _)| rule)
 }
 
+/// A migration's statements, and for a reviewed one (`is_target`) the index of its statements that
+/// the rules ask: a long file's names are read as the file is split, on the thread that parses it.
+fn parse_target(migration: &Migration, is_target: bool) -> (ParsedFile, Option<FileIndex>) {
+    let text = &migration.text;
+    let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
+    if !(is_target && sql::is_long(text)) {
+        let parsed = sql::parse(text, &sections);
+        return (parsed, is_target.then(FileIndex::default));
+    }
+    // A schema dump averages about 80 bytes per statement.
+    let mut names = NamesReader::with_capacity(text.len() / 80);
+    let parsed = sql::parse_each(text, &sections, |index, statement| {
+        names.read(text, index, statement)
+    });
+    (parsed, Some(names.finish()))
+}
+
 /// What the review reads from a file before its statements: computed where the file is parsed, on
 /// a parsing thread when there is one, not on the thread that replays the migrations in order.
 struct Prepared {
     lines: LineIndex,
     states: Vec<TxState>,
     suppressions: Suppressions,
+    file: FileIndex,
 }
 
 impl Prepared {
-    fn of(migration: &Migration, parsed: &ParsedFile) -> Prepared {
+    fn of(migration: &Migration, parsed: &ParsedFile, file: FileIndex) -> Prepared {
         let text = &migration.text;
         let lines = LineIndex::new(text);
         let states = transaction_states(text, &parsed.statements, &migration.sections);
@@ -863,6 +882,7 @@ impl Prepared {
             lines,
             states,
             suppressions,
+            file,
         }
     }
 }
@@ -887,13 +907,13 @@ fn review_migration(
         lines,
         states,
         suppressions,
+        file,
     } = prepared;
     let tracing = shadow.is_some();
     let mut findings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut held_locks = HeldLocks::default();
     let after_migration = OnceCell::new();
-    let file = FileIndex::default();
     // Later occurrences of once-per-migration findings, by the index of the first one.
     let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     // The index of each rule's first finding, for those repeats.

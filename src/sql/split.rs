@@ -43,6 +43,12 @@ impl Unterminated {
 #[derive(Debug, Clone, Default)]
 pub struct Split {
     pub statements: Vec<RawStatement>,
+    pub marks: Marks,
+}
+
+/// What a split finds besides the statements.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
     /// Byte ranges of every comment, for suppression directives.
     pub comments: Vec<Range<usize>>,
     /// Every quote or comment that never closes (at most one per section: it runs to the section's
@@ -53,35 +59,46 @@ pub struct Split {
 /// Splits each section of `text` into statements. A `;` ends a statement unless it is inside
 /// parentheses or inside the `BEGIN … END` body of a `CREATE FUNCTION/PROCEDURE … BEGIN ATOMIC`.
 pub fn split(text: &str, sections: &[Range<usize>]) -> Split {
-    let mut out = Split::default();
+    let mut statements = Vec::new();
+    let marks = split_each(text, sections, |statement| statements.push(statement));
+    Split { statements, marks }
+}
+
+/// Splits as [`split`] does, handing each statement to `each` as soon as it is read.
+pub fn split_each(
+    text: &str,
+    sections: &[Range<usize>],
+    mut each: impl FnMut(RawStatement),
+) -> Marks {
+    let mut marks = Marks::default();
     for (section, range) in sections.iter().enumerate() {
         let mut current = StatementBuilder::new(section);
         for token in tokens(text, range.clone()) {
             if token.unterminated {
-                out.unterminated.push(Unterminated::at(&token));
+                marks.unterminated.push(Unterminated::at(&token));
             }
             match token.kind {
                 TokenKind::LineComment | TokenKind::BlockComment => {
                     if token.unterminated {
                         current.note_unterminated(&token);
                     }
-                    out.comments.push(token.range);
+                    marks.comments.push(token.range);
                 }
                 TokenKind::Whitespace => {}
                 TokenKind::Semicolon if current.at_top_level() => {
-                    out.statements.extend(current.finish());
+                    current.finish().into_iter().for_each(&mut each);
                 }
                 TokenKind::MetaCommand if current.tokens.is_empty() => {
                     // A psql backslash command is a statement of its own line.
                     current.push(text, token);
-                    out.statements.extend(current.finish());
+                    current.finish().into_iter().for_each(&mut each);
                 }
                 _ => current.push(text, token),
             }
         }
-        out.statements.extend(current.finish());
+        current.finish().into_iter().for_each(&mut each);
     }
-    out
+    marks
 }
 
 /// The statement being read. One per section: its token list is reused from one statement to the
