@@ -108,10 +108,12 @@ pub fn parse_each(
     mut each: impl FnMut(usize, &Statement),
 ) -> ParsedFile {
     let source = Source(Arc::from(text));
-    // About one statement per `;`: the list of a long file's statements is not copied to twice its
-    // size again and again as it grows.
+    // About one statement per `;`, so that a long file's list is not copied to twice its size
+    // again and again as it grows; at most one per 32 bytes, so that a text of semicolons (no
+    // statement at all) reserves no more than its size allows.
     let semicolons = text.bytes().filter(|&b| b == b';').count();
-    let mut statements = Vec::with_capacity(semicolons + sections.len());
+    let expected = semicolons.min(text.len() / 32) + sections.len();
+    let mut statements = Vec::with_capacity(expected);
     let mut add = |raw| {
         let statement = statement(text, &source, raw, true);
         each(statements.len(), &statement);
