@@ -27,7 +27,8 @@ use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::transactions::transaction_states;
 use crate::rules::suppress::Suppressions;
 use crate::rules::{
-    self, Category, Diagnostic, FileIndex, Rule, RuleSettings, Severity, StatementContext, TxState,
+    self, Category, Diagnostic, FileIndex, NamesReader, Rule, RuleSettings, Severity,
+    StatementContext, TxState,
 };
 use crate::schema::Catalog;
 use crate::shadow::session::{Shadow, ShadowMode, ShadowOptions};
@@ -523,14 +524,13 @@ fn review_set(
             options.max_file_size,
         )
         .map(|migration| {
-            let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
-            let parsed = sql::parse(&migration.text, &sections);
+            let (parsed, file) = parse_target(&migration, is_target);
             // The first trees are built here, on a worker; a long file's later ones as the review
             // reaches them, each released once reviewed.
             for statement in parsed.statements.iter().take(PARSED_AHEAD) {
                 statement.parse_ahead();
             }
-            let prepared = is_target.then(|| Prepared::of(&migration, &parsed));
+            let prepared = file.map(|file| Prepared::of(&migration, &parsed, file));
             (migration, parsed, prepared)
         })
     };
@@ -591,7 +591,8 @@ fn review_set(
             // The schema before the migration, for the built-in drafts: what the migration
             // changes is recorded, not the whole schema copied.
             catalog.open_journal();
-            let prepared = prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed));
+            let prepared =
+                prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed, FileIndex::default()));
             let mut reviewed = review_migration(
                 migration,
                 &mut parsed,
@@ -816,7 +817,7 @@ fn review_alone(
     catalog: &mut Catalog,
     options: &ReviewOptions,
 ) -> MigrationReview {
-    let prepared = Prepared::of(&migration, parsed);
+    let prepared = Prepared::of(&migration, parsed, FileIndex::default());
     let checked = checked_rules(options, false);
     review_migration(
         migration, parsed, prepared, catalog, options, &checked, None,
@@ -842,16 +843,34 @@ fn checked_rules(options: &ReviewOptions, tracing: bool) -> CheckedRules {
     rules::ByKind::new(&checked, |(rule, _)| rule)
 }
 
+/// A migration's statements, and for a reviewed one (`is_target`) the index of its statements that
+/// the rules ask: a long file's names are read as the file is split, on the thread that parses it.
+fn parse_target(migration: &Migration, is_target: bool) -> (ParsedFile, Option<FileIndex>) {
+    let text = &migration.text;
+    let sections: Vec<_> = migration.sections.iter().map(|s| s.range.clone()).collect();
+    if !(is_target && sql::is_long(text)) {
+        let parsed = sql::parse(text, &sections);
+        return (parsed, is_target.then(FileIndex::default));
+    }
+    // A schema dump averages about 80 bytes per statement.
+    let mut names = NamesReader::with_capacity(text.len() / 80);
+    let parsed = sql::parse_each(text, &sections, |index, statement| {
+        names.read(text, index, statement)
+    });
+    (parsed, Some(names.finish()))
+}
+
 /// What the review reads from a file before its statements: computed where the file is parsed, on
 /// a parsing thread when there is one, not on the thread that replays the migrations in order.
 struct Prepared {
     lines: LineIndex,
     states: Vec<TxState>,
     suppressions: Suppressions,
+    file: FileIndex,
 }
 
 impl Prepared {
-    fn of(migration: &Migration, parsed: &ParsedFile) -> Prepared {
+    fn of(migration: &Migration, parsed: &ParsedFile, file: FileIndex) -> Prepared {
         let text = &migration.text;
         let lines = LineIndex::new(text);
         let states = transaction_states(text, &parsed.statements, &migration.sections);
@@ -863,6 +882,7 @@ impl Prepared {
             lines,
             states,
             suppressions,
+            file,
         }
     }
 }
@@ -883,226 +903,49 @@ fn review_migration(
         text,
         sections,
     } = migration;
+    let mut predicted = shadow
+        .is_some()
+        .then(|| Predicted::new(catalog, parsed.statements.len()));
+    let pass = RulesPass {
+        text: &text,
+        prepared: &prepared,
+        options,
+        checked,
+    };
+    let mut findings = pass.run(parsed, catalog, predicted.as_mut());
     let Prepared {
         lines,
-        states,
         suppressions,
+        ..
     } = prepared;
-    let tracing = shadow.is_some();
-    let mut findings = Vec::new();
-    let mut diagnostics = Vec::new();
-    let mut held_locks = HeldLocks::default();
-    let after_migration = OnceCell::new();
-    let file = FileIndex::default();
-    // Later occurrences of once-per-migration findings, by the index of the first one.
-    let mut repeats: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    // The index of each rule's first finding, for those repeats.
-    let mut first_of_rule: HashMap<&'static str, usize> = HashMap::new();
-    let mut held_in = None;
-    // What the static pass predicts per statement, to compare with the shadow's trace.
-    let mut expected = vec![Expected::default(); if tracing { parsed.statements.len() } else { 0 }];
-    let existed: HashSet<String> = if tracing {
-        catalog.relations().map(|r| r.name.to_string()).collect()
-    } else {
-        HashSet::new()
-    };
-    // Relations that existed and that the migration dropped and created again, by the statement
-    // that created them: from there on they are the migration's own.
-    let mut recreated_at: HashMap<String, usize> = HashMap::new();
-    for index in 0..parsed.statements.len() {
-        let statement = &parsed.statements[index];
-        // A DO block of plain statements is checked as the block and as each statement inside it;
-        // they run in the block's own transaction.
-        let nested_tx = TxState {
-            in_transaction: true,
-            ..states[index]
+    let mut statements = reviewed_statements(&text, parsed, &lines);
+    let mut notices = suppression_notices(&text, &lines, &suppressions);
+    if let Some((shadow, predicted)) = shadow.zip(predicted) {
+        // Drafts come for findings at or above --advise-on: those migrations keep their baseline.
+        // So may the trace's findings, known only once the migration is applied: the copy is made
+        // before, and dropped when no drafts come (see `review_set`).
+        let keep_baseline = findings.iter().any(|f| options.advise.advises(f.severity))
+            || options.may_advise_later(&path);
+        let traced = Traced {
+            path: &path,
+            text: &text,
+            parsed,
+            sections: &sections,
+            lines: &lines,
         };
-        let units = std::iter::once((statement, states[index], None)).chain(
-            statement
-                .nested
-                .iter()
-                .enumerate()
-                .map(|(i, nested)| (nested, nested_tx, Some(i))),
-        );
-        for (unit, tx, nested) in units {
-            if tx.transaction != held_in {
-                held_locks.clear();
-                held_in = tx.transaction;
-            }
-            let context = StatementContext {
-                text: &text,
-                statements: &parsed.statements,
-                index,
-                statement: unit,
-                catalog,
-                tx,
-                held_locks: &held_locks,
-                settings: &options.rule_settings,
-                traced: tracing,
-                after_migration: &after_migration,
-                file: &file,
-                readings: Default::default(),
-            };
-            if tracing {
-                expected[index].lock_timeout = tx.lock_timeout;
-                expected[index].locks.extend(
-                    context
-                        .locks()
-                        .iter()
-                        .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
-                );
-            }
-            for &(rule, severity) in checked.of(unit.class.kind) {
-                diagnostics.clear();
-                (rule.check)(&context, &mut diagnostics);
-                for diagnostic in diagnostics.drain(..) {
-                    if tracing {
-                        // Suppressed findings still explain what the trace shows.
-                        expected[index]
-                            .explained
-                            .push((rule, diagnostic.table.as_ref().map(|t| t.to_string())));
-                    }
-                    let Some(severity) = severity else { continue };
-                    if !applies(rule, &diagnostic, catalog)
-                        || suppressions.is_suppressed(rule.id, index)
-                    {
-                        continue;
-                    }
-                    let position = lines.position(&text, diagnostic.offset);
-                    let first = diagnostic
-                        .once_per_migration
-                        .then(|| first_of_rule.get(rule.id).copied());
-                    match first.flatten() {
-                        Some(first) => repeats.entry(first).or_default().push(position.line),
-                        None => {
-                            first_of_rule.entry(rule.id).or_insert(findings.len());
-                            findings.push(finding(rule, severity, index, diagnostic, position));
-                        }
-                    }
-                }
-            }
-            // What the lock model predicts is held for the rest of a transaction.
-            if tx.transaction.is_some() {
-                let predicted = context.into_locks();
-                held_locks.take(Holder { index, nested }, &predicted, catalog);
-            }
-            if unit.nested.is_empty() {
-                catalog.apply(&text, unit);
-                if tracing {
-                    note_recreated(unit, catalog, &existed, index, &mut recreated_at);
-                }
-            }
-        }
-        // The rules, the lock model and the catalog are done with it: past the trees built ahead, a
-        // rule that looks back parses it again. Those built ahead stay for the built-in drafts and
-        // are freed with the file, on a parsing thread.
-        if index >= PARSED_AHEAD {
-            parsed.statements[index].release_tree();
-        }
-    }
-    for (first, lines) in repeats {
-        findings[first].message.push_str(&format!(
-            " (the same holds for {} later statement{} of this migration, on line{} {})",
-            lines.len(),
-            if lines.len() == 1 { "" } else { "s" },
-            if lines.len() == 1 { "" } else { "s" },
-            list_lines(&lines)
-        ));
-    }
-    let mut statements: Vec<ReviewedStatement> = parsed
-        .statements
-        .iter()
-        .enumerate()
-        .map(|(index, s)| ReviewedStatement {
-            index,
-            range: s.range.clone(),
-            position: lines.position(&text, s.range.start),
-            parsed: s.is_parsed(),
-            classified: s.is_parsed() || s.class.kind != sql::Kind::Other,
-            label: s.label_or("statement").to_owned(),
-            trace: None,
-            table_sizes: Vec::new(),
-        })
-        .collect();
-    let mut notices: Vec<Notice> = suppressions
-        .problems
-        .iter()
-        .map(|(offset, message)| Notice {
-            position: lines.position(&text, *offset),
-            message: message.clone(),
-        })
-        .collect();
-    // Drafts come for findings at or above --advise-on: those migrations keep their baseline. So may
-    // the trace's findings, known only once the migration is applied: the copy is made before, and
-    // dropped when no drafts come (see `review_set`).
-    let keep_baseline = findings.iter().any(|f| options.advise.advises(f.severity))
-        || options.may_advise_later(&path);
-    let traced = Traced {
-        path: &path,
-        text: &text,
-        parsed,
-        sections: &sections,
-        lines: &lines,
-    };
-    match shadow.map(|shadow| (shadow.trace(traced, keep_baseline), shadow)) {
-        Some((Ok(Some(traces)), shadow)) => {
-            notices.extend(shadow.take_notices());
-            shadow::compare(
-                &mut findings,
-                Reviewed {
-                    text: &text,
-                    lines: &lines,
-                    statements: &statements,
-                },
-                &traces,
-                &expected,
-                |relation, statement| {
-                    existed.contains(relation)
-                        && recreated_at.get(relation).is_none_or(|&at| statement < at)
-                },
-                |rule, statement| {
-                    options
-                        .severity(rule)
-                        .filter(|_| !suppressions.is_suppressed(rule.id, statement))
-                },
-                &shadow.describe(),
-            );
-            for trace in traces {
-                let statement = &mut statements[trace.statement];
-                if let (Some(_), Some(stats)) = (&trace.plan, &options.stats) {
-                    statement.table_sizes = expected[trace.statement]
-                        .locks
-                        .iter()
-                        .filter_map(|(table, _)| Some((table.clone(), stats.table(table)?)))
-                        .collect();
-                    statement.table_sizes.sort_by(|a, b| a.0.cmp(&b.0));
-                    statement.table_sizes.dedup_by(|a, b| a.0 == b.0);
-                }
-                statement.trace = Some(Box::new(trace));
-            }
-        }
-        Some((Err(notice), _)) => notices.push(notice),
-        _ => {}
+        let review = TracedReview {
+            findings: &mut findings,
+            statements: &mut statements,
+            notices: &mut notices,
+            suppressions: &suppressions,
+        };
+        compare_with_trace(shadow, traced, keep_baseline, &predicted, review, options);
     }
     say_which_statements_went_untraced(&statements, &mut findings);
     if let Some(version) = &options.trace_version {
         say_which_version_traced(version, &statements, &mut findings, &mut notices);
     }
-    if let Some(stats) = &options.stats {
-        for finding in &mut findings {
-            grade_by_size(finding, stats, options.small_table_rows);
-        }
-    }
-    findings.sort_by_key(|f| (f.offset, f.statement));
-    for finding in &mut findings {
-        make_printable(&mut finding.message);
-        if let Cow::Owned(escaped) = escape::lines(&finding.help) {
-            finding.help = escaped;
-        }
-    }
-    for notice in &mut notices {
-        make_printable(&mut notice.message);
-    }
+    finish_findings(&mut findings, &mut notices, options);
     MigrationReview {
         path,
         tool,
@@ -1113,6 +956,357 @@ fn review_migration(
         findings,
         notices,
         advice: None,
+    }
+}
+
+/// What the static pass predicts of a migration, to compare with the shadow's trace.
+struct Predicted {
+    /// Per statement: the locks the lock model predicts and the rules' findings (suppressed ones
+    /// too: they still explain what the trace shows).
+    expected: Vec<Expected>,
+    /// The relations that existed before the migration.
+    existed: HashSet<String>,
+    /// Relations that existed and that the migration dropped and created again, by the statement
+    /// that created them: from there on they are the migration's own.
+    recreated_at: HashMap<String, usize>,
+}
+
+impl Predicted {
+    fn new(catalog: &Catalog, statements: usize) -> Predicted {
+        Predicted {
+            expected: vec![Expected::default(); statements],
+            existed: catalog.relations().map(|r| r.name.to_string()).collect(),
+            recreated_at: HashMap::new(),
+        }
+    }
+
+    /// Whether `relation`, touched by `statement`, existed before the migration and was not
+    /// created again by it before that statement.
+    fn existed(&self, relation: &str, statement: usize) -> bool {
+        self.existed.contains(relation)
+            && self
+                .recreated_at
+                .get(relation)
+                .is_none_or(|&at| statement < at)
+    }
+}
+
+/// The rules run on each statement of one migration in order, with the schema as it is just
+/// before the statement.
+struct RulesPass<'a> {
+    text: &'a str,
+    prepared: &'a Prepared,
+    options: &'a ReviewOptions,
+    checked: &'a CheckedRules,
+}
+
+/// A migration's findings as the rules report them, and the later occurrences of
+/// once-per-migration findings.
+#[derive(Default)]
+struct Reported {
+    findings: Vec<Finding>,
+    /// Later occurrences' lines, by the index of the first finding.
+    repeats: BTreeMap<usize, Vec<usize>>,
+    /// The index of each rule's first finding, for those repeats.
+    first_of_rule: HashMap<&'static str, usize>,
+}
+
+impl RulesPass<'_> {
+    /// The findings, each statement checked and then replayed on `catalog`.
+    fn run(
+        &self,
+        parsed: &mut ParsedFile,
+        catalog: &mut Catalog,
+        mut predicted: Option<&mut Predicted>,
+    ) -> Vec<Finding> {
+        let mut reported = Reported::default();
+        let mut held_locks = HeldLocks::default();
+        let mut held_in = None;
+        let after_migration = OnceCell::new();
+        for index in 0..parsed.statements.len() {
+            let statement = &parsed.statements[index];
+            for (unit, tx, nested) in units(statement, self.prepared.states[index]) {
+                if tx.transaction != held_in {
+                    held_locks.clear();
+                    held_in = tx.transaction;
+                }
+                let context = StatementContext {
+                    text: self.text,
+                    statements: &parsed.statements,
+                    index,
+                    statement: unit,
+                    catalog,
+                    tx,
+                    held_locks: &held_locks,
+                    settings: &self.options.rule_settings,
+                    traced: predicted.is_some(),
+                    after_migration: &after_migration,
+                    file: &self.prepared.file,
+                    readings: Default::default(),
+                };
+                if let Some(predicted) = predicted.as_deref_mut() {
+                    expect_locks(&mut predicted.expected[index], &context, catalog);
+                }
+                self.check(&context, &mut reported, predicted.as_deref_mut());
+                // What the lock model predicts is held for the rest of a transaction.
+                if tx.transaction.is_some() {
+                    let locks = context.into_locks();
+                    held_locks.take(Holder { index, nested }, &locks, catalog);
+                }
+                replay(self.text, unit, index, catalog, predicted.as_deref_mut());
+            }
+            // The rules, the lock model and the catalog are done with it: past the trees built
+            // ahead, a rule that looks back parses it again. Those built ahead stay for the
+            // built-in drafts and are freed with the file, on a parsing thread.
+            if index >= PARSED_AHEAD {
+                parsed.statements[index].release_tree();
+            }
+        }
+        note_repeats(&mut reported.findings, reported.repeats);
+        reported.findings
+    }
+
+    /// Runs the rules that look at the statement's kind, and keeps what they report.
+    fn check(
+        &self,
+        context: &StatementContext,
+        reported: &mut Reported,
+        mut predicted: Option<&mut Predicted>,
+    ) {
+        let index = context.index;
+        let mut diagnostics = Vec::new();
+        for &(rule, severity) in self.checked.of(context.statement.class.kind) {
+            (rule.check)(context, &mut diagnostics);
+            for diagnostic in diagnostics.drain(..) {
+                if let Some(predicted) = predicted.as_deref_mut() {
+                    predicted.expected[index]
+                        .explained
+                        .push((rule, diagnostic.table.as_ref().map(|t| t.to_string())));
+                }
+                let Some(severity) = severity else { continue };
+                if !applies(rule, &diagnostic, context.catalog)
+                    || self.prepared.suppressions.is_suppressed(rule.id, index)
+                {
+                    continue;
+                }
+                let position = self.prepared.lines.position(self.text, diagnostic.offset);
+                reported.add(rule, severity, index, diagnostic, position);
+            }
+        }
+    }
+}
+
+impl Reported {
+    /// A finding, or for a once-per-migration finding after the rule's first, its line noted
+    /// with the first.
+    fn add(
+        &mut self,
+        rule: &'static Rule,
+        severity: Severity,
+        index: usize,
+        diagnostic: Diagnostic,
+        position: Position,
+    ) {
+        let first = diagnostic
+            .once_per_migration
+            .then(|| self.first_of_rule.get(rule.id).copied());
+        match first.flatten() {
+            Some(first) => self.repeats.entry(first).or_default().push(position.line),
+            None => {
+                self.first_of_rule
+                    .entry(rule.id)
+                    .or_insert(self.findings.len());
+                self.findings
+                    .push(finding(rule, severity, index, diagnostic, position));
+            }
+        }
+    }
+}
+
+/// A statement and, for a DO block of plain statements, each statement inside it, with the
+/// transaction each runs in (the block's own) and its place in the block.
+fn units(
+    statement: &sql::Statement,
+    tx: TxState,
+) -> impl Iterator<Item = (&sql::Statement, TxState, Option<usize>)> {
+    let nested_tx = TxState {
+        in_transaction: true,
+        ..tx
+    };
+    std::iter::once((statement, tx, None)).chain(
+        statement
+            .nested
+            .iter()
+            .enumerate()
+            .map(move |(i, nested)| (nested, nested_tx, Some(i))),
+    )
+}
+
+/// The locks the lock model predicts for a statement, by resolved relation.
+fn expect_locks(expected: &mut Expected, context: &StatementContext, catalog: &Catalog) {
+    expected.lock_timeout = context.tx.lock_timeout;
+    expected.locks.extend(
+        context
+            .locks()
+            .iter()
+            .map(|lock| (catalog.resolve(&lock.relation).to_string(), lock.mode)),
+    );
+}
+
+/// Applies a statement to the schema model (a DO block through the statements inside it).
+fn replay(
+    text: &str,
+    unit: &sql::Statement,
+    index: usize,
+    catalog: &mut Catalog,
+    predicted: Option<&mut Predicted>,
+) {
+    if !unit.nested.is_empty() {
+        return;
+    }
+    catalog.apply(text, unit);
+    if let Some(predicted) = predicted {
+        note_recreated(unit, catalog, predicted, index);
+    }
+}
+
+/// Adds to each first once-per-migration finding the lines of its later occurrences.
+fn note_repeats(findings: &mut [Finding], repeats: BTreeMap<usize, Vec<usize>>) {
+    for (first, lines) in repeats {
+        findings[first].message.push_str(&format!(
+            " (the same holds for {} later statement{} of this migration, on line{} {})",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
+            if lines.len() == 1 { "" } else { "s" },
+            list_lines(&lines)
+        ));
+    }
+}
+
+/// Each statement of a migration as the report shows it.
+fn reviewed_statements(
+    text: &str,
+    parsed: &ParsedFile,
+    lines: &LineIndex,
+) -> Vec<ReviewedStatement> {
+    parsed
+        .statements
+        .iter()
+        .enumerate()
+        .map(|(index, s)| ReviewedStatement {
+            index,
+            range: s.range.clone(),
+            position: lines.position(text, s.range.start),
+            parsed: s.is_parsed(),
+            classified: s.is_parsed() || s.class.kind != sql::Kind::Other,
+            label: s.label_or("statement").to_owned(),
+            trace: None,
+            table_sizes: Vec::new(),
+        })
+        .collect()
+}
+
+/// The problems of the suppression comments, as notices.
+fn suppression_notices(text: &str, lines: &LineIndex, suppressions: &Suppressions) -> Vec<Notice> {
+    suppressions
+        .problems
+        .iter()
+        .map(|(offset, message)| Notice {
+            position: lines.position(text, *offset),
+            message: message.clone(),
+        })
+        .collect()
+}
+
+/// What the shadow's trace adds to a migration's review.
+struct TracedReview<'a> {
+    findings: &'a mut Vec<Finding>,
+    statements: &'a mut [ReviewedStatement],
+    notices: &'a mut Vec<Notice>,
+    suppressions: &'a Suppressions,
+}
+
+/// Applies the migration on the shadow database and compares its trace with the findings; each
+/// statement gets its trace.
+fn compare_with_trace(
+    shadow: &mut SetShadow,
+    traced: Traced,
+    keep_baseline: bool,
+    predicted: &Predicted,
+    review: TracedReview,
+    options: &ReviewOptions,
+) {
+    let TracedReview {
+        findings,
+        statements,
+        notices,
+        suppressions,
+    } = review;
+    let (text, lines) = (traced.text, traced.lines);
+    let traces = match shadow.trace(traced, keep_baseline) {
+        Ok(Some(traces)) => traces,
+        Ok(None) => return,
+        Err(notice) => {
+            notices.push(notice);
+            return;
+        }
+    };
+    notices.extend(shadow.take_notices());
+    shadow::compare(
+        findings,
+        Reviewed {
+            text,
+            lines,
+            statements,
+        },
+        &traces,
+        &predicted.expected,
+        |relation, statement| predicted.existed(relation, statement),
+        |rule, statement| {
+            options
+                .severity(rule)
+                .filter(|_| !suppressions.is_suppressed(rule.id, statement))
+        },
+        &shadow.describe(),
+    );
+    for trace in traces {
+        let statement = &mut statements[trace.statement];
+        if let (Some(_), Some(stats)) = (&trace.plan, &options.stats) {
+            statement.table_sizes = table_sizes(&predicted.expected[trace.statement], stats);
+        }
+        statement.trace = Some(Box::new(trace));
+    }
+}
+
+/// With a plan in the trace and `--stats`: the sizes of the tables the statement locks, since the
+/// plan itself ran on the shadow's empty tables.
+fn table_sizes(expected: &Expected, stats: &Stats) -> Vec<(String, TableSize)> {
+    let mut sizes: Vec<(String, TableSize)> = expected
+        .locks
+        .iter()
+        .filter_map(|(table, _)| Some((table.clone(), stats.table(table)?)))
+        .collect();
+    sizes.sort_by(|a, b| a.0.cmp(&b.0));
+    sizes.dedup_by(|a, b| a.0 == b.0);
+    sizes
+}
+
+/// Size grading, the findings in order of position, and their messages and helps made printable.
+fn finish_findings(findings: &mut [Finding], notices: &mut [Notice], options: &ReviewOptions) {
+    if let Some(stats) = &options.stats {
+        for finding in findings.iter_mut() {
+            grade_by_size(finding, stats, options.small_table_rows);
+        }
+    }
+    findings.sort_by_key(|f| (f.offset, f.statement));
+    for finding in findings.iter_mut() {
+        make_printable(&mut finding.message);
+        if let Cow::Owned(escaped) = escape::lines(&finding.help) {
+            finding.help = escaped;
+        }
+    }
+    for notice in notices {
+        make_printable(&mut notice.message);
     }
 }
 
@@ -1164,14 +1358,13 @@ fn say_which_version_traced(
     }
 }
 
-/// Records `unit` as the statement that created again a relation of `existed` (the names of those
-/// that existed before the migration), once the catalog calls it new.
+/// Records `unit` as the statement that created again a relation that existed before the migration,
+/// once the catalog calls it new.
 fn note_recreated(
     unit: &sql::Statement,
     catalog: &Catalog,
-    existed: &HashSet<String>,
+    predicted: &mut Predicted,
     index: usize,
-    recreated_at: &mut HashMap<String, usize>,
 ) {
     let Some(target) = &unit.class.target else {
         return;
@@ -1181,8 +1374,8 @@ fn note_recreated(
         sql::Kind::CreateTable | sql::Kind::CreateView | sql::Kind::CreateMaterializedView
     );
     let name = catalog.resolve(target).to_string();
-    if creates && catalog.is_new_relation(target) && existed.contains(&name) {
-        recreated_at.entry(name).or_insert(index);
+    if creates && catalog.is_new_relation(target) && predicted.existed.contains(&name) {
+        predicted.recreated_at.entry(name).or_insert(index);
     }
 }
 

@@ -298,6 +298,58 @@ pub struct FileIndex {
     sets: OnceCell<Vec<usize>>,
 }
 
+/// A file's index of names read statement by statement, as the file is parsed (see
+/// [`sql::parse_each`](crate::sql::parse_each)): for a long file, where that work overlaps the
+/// split instead of waiting for the first rule that asks.
+#[derive(Debug)]
+pub struct NamesReader {
+    names: Names,
+    /// One buffer for every token's key: a name already seen (most of them) allocates nothing.
+    key: String,
+}
+
+impl NamesReader {
+    /// For about `statements` statements.
+    pub fn with_capacity(statements: usize) -> NamesReader {
+        NamesReader {
+            names: Names {
+                by_identifier: HashMap::with_capacity_and_hasher(statements, Default::default()),
+                index_changes: Vec::new(),
+            },
+            key: String::new(),
+        }
+    }
+
+    /// Adds the statement at `index`, which follows every statement read so far.
+    pub fn read(&mut self, text: &str, index: usize, statement: &Statement) {
+        let names = &mut self.names;
+        let units = || std::iter::once(statement).chain(&statement.nested);
+        if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
+            names.index_changes.push(index);
+        }
+        for token in units().flat_map(|s| &s.tokens) {
+            if !identifier_key(text, token, &mut self.key) {
+                continue;
+            }
+            match names.by_identifier.get_mut(self.key.as_str()) {
+                Some(at) if at.last() == Some(&index) => {}
+                Some(at) => at.push(index),
+                None => {
+                    names.by_identifier.insert(self.key.clone(), vec![index]);
+                }
+            }
+        }
+    }
+
+    /// The file's index, with these names.
+    pub fn finish(self) -> FileIndex {
+        FileIndex {
+            names: OnceCell::from(self.names),
+            sets: OnceCell::new(),
+        }
+    }
+}
+
 /// Which top-level statements name each identifier (ASCII-lowercased; in the statement or a
 /// statement of its DO block), and which drop or alter an index.
 #[derive(Debug, Default)]
@@ -308,28 +360,13 @@ struct Names {
 
 impl Names {
     fn of(text: &str, statements: &[Statement]) -> Names {
-        let mut names = Names::default();
-        // One buffer for every token's key: a name already seen (most of them) allocates nothing.
-        let mut key = String::new();
-        for (i, statement) in statements.iter().enumerate() {
-            let units = || std::iter::once(statement).chain(&statement.nested);
-            if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
-                names.index_changes.push(i);
-            }
-            for token in units().flat_map(|s| &s.tokens) {
-                if !identifier_key(text, token, &mut key) {
-                    continue;
-                }
-                match names.by_identifier.get_mut(key.as_str()) {
-                    Some(at) if at.last() == Some(&i) => {}
-                    Some(at) => at.push(i),
-                    None => {
-                        names.by_identifier.insert(key.clone(), vec![i]);
-                    }
-                }
-            }
+        // A schema dump names a few new identifiers per statement: sized for that, the map of a
+        // long file is not copied to twice its size again and again as it grows.
+        let mut reader = NamesReader::with_capacity(statements.len());
+        for (index, statement) in statements.iter().enumerate() {
+            reader.read(text, index, statement);
         }
-        names
+        reader.names
     }
 
     /// The statements after `index` that name `identifier` or change an index, unordered.

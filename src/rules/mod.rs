@@ -79,7 +79,7 @@ use serde::Serialize;
 
 use crate::sql::{Kind, ObjectName};
 
-pub use context::{FileIndex, RuleSettings, StatementContext, TxState};
+pub use context::{FileIndex, NamesReader, RuleSettings, StatementContext, TxState};
 
 /// Every rule migagent knows, in the order `migagent rules` lists them (the catalog's order).
 pub const ALL: &[&Rule] = &[

@@ -69,17 +69,19 @@ pub fn matching_paren(tokens: &[Token], open: usize) -> Option<usize> {
 
 /// Splits `text[range]` into tokens whose ranges are byte offsets into `text`.
 pub fn tokenize(text: &str, range: Range<usize>) -> Vec<Token> {
+    tokens(text, range).collect()
+}
+
+/// The tokens of `text[range]` one at a time, as [`tokenize`] lists them: a long file's split reads
+/// them without a list of every token of the file.
+pub fn tokens(text: &str, range: Range<usize>) -> impl Iterator<Item = Token> + '_ {
     let mut lexer = Lexer {
         bytes: text.as_bytes(),
         pos: range.start,
         end: range.end,
         at_line_start: true,
     };
-    let mut tokens = Vec::new();
-    while lexer.pos < lexer.end {
-        tokens.push(lexer.next_token());
-    }
-    tokens
+    std::iter::from_fn(move || (lexer.pos < lexer.end).then(|| lexer.next_token()))
 }
 
 struct Lexer<'a> {

@@ -11,7 +11,7 @@ pub mod tokens;
 use std::cell::{Cell, OnceCell};
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -83,18 +83,85 @@ pub fn parse_text(text: &str) -> ParsedFile {
 /// Splits the given sections of `text` into statements and classifies each one; each is parsed on
 /// first use of its syntax tree.
 pub fn parse(text: &str, sections: &[Range<usize>]) -> ParsedFile {
-    let split = split::split(text, sections);
+    parse_each(text, sections, |_, _| {})
+}
+
+/// A text at least this long ([`is_long`]) is split on a second thread while the calling thread
+/// classifies its statements: the two halves of the work then overlap.
+const LONG_TEXT_BYTES: usize = 4 << 20;
+
+/// Statements sent from the splitting thread at once, and batches it may read ahead.
+const SPLIT_BATCH: usize = 1024;
+const SPLIT_BATCHES_AHEAD: usize = 16;
+
+/// Whether [`parse_each`] splits `text` on a second thread (with a second core to run it).
+pub fn is_long(text: &str) -> bool {
+    text.len() >= LONG_TEXT_BYTES
+        && std::thread::available_parallelism().is_ok_and(|cores| cores.get() > 1)
+}
+
+/// Parses as [`parse`] does, and hands each statement to `each` with its index as soon as it is
+/// classified, in order: work on a long text's statements overlaps its split.
+pub fn parse_each(
+    text: &str,
+    sections: &[Range<usize>],
+    mut each: impl FnMut(usize, &Statement),
+) -> ParsedFile {
     let source = Source(Arc::from(text));
-    let statements = split
-        .statements
-        .into_iter()
-        .map(|raw| statement(text, &source, raw, true))
-        .collect();
+    // About one statement per `;`, so that a long file's list is not copied to twice its size
+    // again and again as it grows; at most one per 32 bytes, so that a text of semicolons (no
+    // statement at all) reserves no more than its size allows.
+    let semicolons = text.bytes().filter(|&b| b == b';').count();
+    let expected = semicolons.min(text.len() / 32) + sections.len();
+    let mut statements = Vec::with_capacity(expected);
+    let mut add = |raw| {
+        let statement = statement(text, &source, raw, true);
+        each(statements.len(), &statement);
+        statements.push(statement);
+    };
+    let marks = if is_long(text) {
+        split_on_a_worker(text, sections, &mut add)
+    } else {
+        split::split_each(text, sections, &mut add)
+    };
     ParsedFile {
         statements,
-        comments: split.comments,
-        unterminated: split.unterminated,
+        comments: marks.comments,
+        unterminated: marks.unterminated,
     }
+}
+
+/// Splits `text` on a second thread, handing its statements to `add` on this one in batches; in
+/// one pass here when no thread can be started.
+fn split_on_a_worker(
+    text: &str,
+    sections: &[Range<usize>],
+    add: &mut impl FnMut(split::RawStatement),
+) -> split::Marks {
+    let (sender, receiver) = mpsc::sync_channel::<Vec<split::RawStatement>>(SPLIT_BATCHES_AHEAD);
+    std::thread::scope(|scope| {
+        let splitting = std::thread::Builder::new().spawn_scoped(scope, move || {
+            let mut batch = Vec::with_capacity(SPLIT_BATCH);
+            let marks = split::split_each(text, sections, |raw| {
+                batch.push(raw);
+                if batch.len() == SPLIT_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(SPLIT_BATCH));
+                    let _ = sender.send(full);
+                }
+            });
+            let _ = sender.send(batch);
+            marks
+        });
+        let Ok(splitting) = splitting else {
+            return split::split_each(text, sections, add);
+        };
+        for raw in receiver.into_iter().flatten() {
+            add(raw);
+        }
+        splitting
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Classifies one statement; with `read_do_block`, also the statements of a `DO` block's
@@ -415,6 +482,29 @@ mod tests {
         assert_eq!(parsed.statements.len(), 1);
         assert_eq!(parsed.statements[0].range, 14..36);
         assert!(parsed.statements[0].ast().is_some());
+    }
+
+    #[test]
+    fn a_split_on_a_worker_finds_what_one_pass_finds() {
+        // Over three batches of statements, with comments, a psql command, a routine body, a DO
+        // block, two sections and an unterminated quote at the end of the second.
+        let mut sql =
+            String::from("-- head\n\\set x 1\nCREATE FUNCTION f() BEGIN ATOMIC SELECT 1; END;\n");
+        for i in 0..2 * SPLIT_BATCH + 7 {
+            sql.push_str(&format!(
+                "SELECT {i}; /* c{i} */ DO $$ BEGIN DROP TABLE t{i}; END $$;\n"
+            ));
+        }
+        let first = 0..sql.len();
+        sql.push_str("SELECT 'never closed;\n");
+        let sections = [first, 8..sql.len()];
+        let one_pass = split::split(&sql, &sections);
+        let mut statements = Vec::new();
+        let marks = split_on_a_worker(&sql, &sections, &mut |raw| statements.push(raw));
+        assert_eq!(statements, one_pass.statements);
+        assert_eq!(marks.comments, one_pass.marks.comments);
+        assert_eq!(marks.unterminated, one_pass.marks.unterminated);
+        assert!(statements.len() > 4 * SPLIT_BATCH);
     }
 
     #[test]

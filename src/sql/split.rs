@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::lex::{tokenize, Token, TokenKind};
+use super::lex::{tokens, Token, TokenKind};
 
 /// One statement's place in the file, before parsing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,12 @@ impl Unterminated {
 #[derive(Debug, Clone, Default)]
 pub struct Split {
     pub statements: Vec<RawStatement>,
+    pub marks: Marks,
+}
+
+/// What a split finds besides the statements.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
     /// Byte ranges of every comment, for suppression directives.
     pub comments: Vec<Range<usize>>,
     /// Every quote or comment that never closes (at most one per section: it runs to the section's
@@ -53,49 +59,87 @@ pub struct Split {
 /// Splits each section of `text` into statements. A `;` ends a statement unless it is inside
 /// parentheses or inside the `BEGIN … END` body of a `CREATE FUNCTION/PROCEDURE … BEGIN ATOMIC`.
 pub fn split(text: &str, sections: &[Range<usize>]) -> Split {
-    let mut out = Split::default();
+    let mut statements = Vec::new();
+    let marks = split_each(text, sections, |statement| statements.push(statement));
+    Split { statements, marks }
+}
+
+/// Splits as [`split`] does, handing each statement to `each` as soon as it is read.
+pub fn split_each(
+    text: &str,
+    sections: &[Range<usize>],
+    mut each: impl FnMut(RawStatement),
+) -> Marks {
+    let mut marks = Marks::default();
     for (section, range) in sections.iter().enumerate() {
         let mut current = StatementBuilder::new(section);
-        for token in tokenize(text, range.clone()) {
+        for token in tokens(text, range.clone()) {
             if token.unterminated {
-                out.unterminated.push(Unterminated::at(&token));
+                marks.unterminated.push(Unterminated::at(&token));
             }
             match token.kind {
                 TokenKind::LineComment | TokenKind::BlockComment => {
                     if token.unterminated {
                         current.note_unterminated(&token);
                     }
-                    out.comments.push(token.range);
+                    marks.comments.push(token.range);
                 }
                 TokenKind::Whitespace => {}
                 TokenKind::Semicolon if current.at_top_level() => {
-                    out.statements.extend(current.finish());
-                    current = StatementBuilder::new(section);
+                    current.finish().into_iter().for_each(&mut each);
                 }
                 TokenKind::MetaCommand if current.tokens.is_empty() => {
                     // A psql backslash command is a statement of its own line.
                     current.push(text, token);
-                    out.statements.extend(current.finish());
-                    current = StatementBuilder::new(section);
+                    current.finish().into_iter().for_each(&mut each);
                 }
                 _ => current.push(text, token),
             }
         }
-        out.statements.extend(current.finish());
+        current.finish().into_iter().for_each(&mut each);
     }
-    out
+    marks
 }
 
+/// The statement being read. One per section: its token list is reused from one statement to the
+/// next, and each finished statement gets a copy of just its length.
 struct StatementBuilder {
     section: usize,
     tokens: Vec<Token>,
     paren_depth: usize,
     /// Depth of `BEGIN`/`CASE` … `END` inside a function or procedure definition.
     begin_depth: usize,
-    /// The first words, lower-cased, to recognise a routine definition.
-    leading_words: Vec<String>,
+    /// The first words, to recognise a routine definition.
+    leading_words: Vec<LeadingWord>,
     defines_routine: bool,
     unterminated: Option<Unterminated>,
+}
+
+/// What a routine definition's first words can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeadingWord {
+    Create,
+    Or,
+    Replace,
+    Routine,
+    Other,
+}
+
+impl LeadingWord {
+    fn of(word: &str) -> LeadingWord {
+        let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
+        if is("create") {
+            LeadingWord::Create
+        } else if is("or") {
+            LeadingWord::Or
+        } else if is("replace") {
+            LeadingWord::Replace
+        } else if is("function") || is("procedure") {
+            LeadingWord::Routine
+        } else {
+            LeadingWord::Other
+        }
+    }
 }
 
 impl StatementBuilder {
@@ -105,7 +149,7 @@ impl StatementBuilder {
             tokens: Vec::new(),
             paren_depth: 0,
             begin_depth: 0,
-            leading_words: Vec::new(),
+            leading_words: Vec::with_capacity(4),
             defines_routine: false,
             unterminated: None,
         }
@@ -137,12 +181,11 @@ impl StatementBuilder {
     /// blocks do not end the statement.
     fn track_routine_body(&mut self, word: &str) {
         if self.leading_words.len() < 4 {
-            self.leading_words.push(word.to_ascii_lowercase());
-            let words: Vec<&str> = self.leading_words.iter().map(String::as_str).collect();
+            self.leading_words.push(LeadingWord::of(word));
+            use LeadingWord::*;
             self.defines_routine = matches!(
-                words.as_slice(),
-                ["create", "function" | "procedure", ..]
-                    | ["create", "or", "replace", "function" | "procedure"]
+                self.leading_words.as_slice(),
+                [Create, Routine, ..] | [Create, Or, Replace, Routine]
             );
             return;
         }
@@ -158,14 +201,24 @@ impl StatementBuilder {
         }
     }
 
-    fn finish(self) -> Option<RawStatement> {
-        let start = self.tokens.first()?.range.start;
-        let end = self.tokens.last()?.range.end;
-        Some(RawStatement {
-            range: start..end,
-            section: self.section,
-            tokens: self.tokens,
-            unterminated: self.unterminated,
-        })
+    /// The statement read so far, if it has a token, and a fresh start for the next one.
+    fn finish(&mut self) -> Option<RawStatement> {
+        let statement = self
+            .tokens
+            .first()
+            .zip(self.tokens.last())
+            .map(|(first, last)| RawStatement {
+                range: first.range.start..last.range.end,
+                section: self.section,
+                tokens: self.tokens.clone(),
+                unterminated: self.unterminated,
+            });
+        self.tokens.clear();
+        self.paren_depth = 0;
+        self.begin_depth = 0;
+        self.leading_words.clear();
+        self.defines_routine = false;
+        self.unterminated = None;
+        statement
     }
 }
