@@ -152,13 +152,18 @@ impl<'a> StatementContext<'a> {
             .skip_while(move |nested| nested.range != current)
             .skip(1);
         let statements = self.statements;
-        let names = self
-            .file
-            .names
-            .get_or_init(|| Names::of(self.text, statements));
-        let mut later: Vec<usize> = names.after(&identifier.to_ascii_lowercase(), self.index);
-        later.sort_unstable();
-        later.dedup();
+        let later: Vec<usize> = if statements.len() <= UNINDEXED_STATEMENTS {
+            (self.index + 1..statements.len()).collect()
+        } else {
+            let names = self
+                .file
+                .names
+                .get_or_init(|| Names::of(self.text, statements));
+            let mut later = names.after(&identifier.to_ascii_lowercase(), self.index);
+            later.sort_unstable();
+            later.dedup();
+            later
+        };
         let rest = later
             .into_iter()
             .flat_map(move |i| std::iter::once(&statements[i]).chain(&statements[i].nested));
@@ -321,6 +326,12 @@ impl<'a> StatementContext<'a> {
         }
     }
 }
+
+/// Up to this many statements, a file's later statements are all handed to a rule that asks for
+/// those naming an identifier (a superset, as [`StatementContext::later_statements_naming`] allows):
+/// reading them costs less than indexing every name of the file, which most short files need
+/// for one question or two.
+const UNINDEXED_STATEMENTS: usize = 64;
 
 /// Indexes over one migration's statements, each built on first use: rules that look around a
 /// statement ask them instead of walking the whole file again for each statement, which made the
