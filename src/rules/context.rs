@@ -277,10 +277,9 @@ impl<'a> StatementContext<'a> {
 
     /// The 1-based line of a file offset, for messages that point at another statement.
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text
-            .get(..offset)
-            .map_or(0, |before| before.matches('\n').count())
-            + 1
+        self.text.get(..offset).map_or(0, |before| {
+            memchr::memchr_iter(b'\n', before.as_bytes()).count()
+        }) + 1
     }
 
     /// Whether locks on this relation matter: it existed before the migration (or the model has never
