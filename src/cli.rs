@@ -1021,8 +1021,23 @@ fn print_report(review: &Review, format: Format, context: &report::Context) {
         let report = report::render(review, format, context);
         return print_stdout(&escape::commands_stopped(&report, &crate::nonce::nonce()));
     }
-    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut stdout = unbuffered_stdout();
     let _ = report::write(review, format, context, &mut stdout).and_then(|()| stdout.flush());
+}
+
+/// Stdout without its line buffering, for a report that writes in large blocks (JSON and SARIF
+/// buffer their own writes; the other formats are written at once): `Stdout` looks for the last
+/// newline of every write, which for a report of tens of MB on one line is a scan of all of it, and
+/// copies what follows into its own buffer.
+fn unbuffered_stdout() -> Box<dyn Write> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    // What was printed before goes first.
+    let _ = stdout.lock().flush();
+    match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stdout.lock()),
+    }
 }
 
 /// Writes to stdout; a closed pipe (`migagent … | head`) is not an error.

@@ -148,7 +148,9 @@ fn scan(
 /// them is a migration that went unreviewed. A subdirectory is reported only in that case.
 fn unread_entries(dir: &Dir, tool: Tool) -> Vec<Skipped> {
     let stand_ins = dir.with_stand_ins();
-    let would_run: Vec<PathBuf> = list(&stand_ins, tool)
+    // A set: every subdirectory of a Prisma or Diesel history is a stand-in, and each looked for
+    // in a list of every migration made discovery quadratic in the history's length.
+    let would_run: HashSet<PathBuf> = list(&stand_ins, tool)
         .or_else(|_| list(&stand_ins, Tool::Plain))
         .unwrap_or_default()
         .into_iter()
@@ -160,9 +162,9 @@ fn unread_entries(dir: &Dir, tool: Tool) -> Vec<Skipped> {
             // An entry not read stood in for a folder too; a subdirectory only for a file.
             let as_folder = unread.reason != UnreadReason::Directory;
             let listed = stand_ins.listed_path(&unread.rel);
-            let runs = |path: &PathBuf| *path == listed || (as_folder && path.starts_with(&listed));
+            let runs_inside = || would_run.iter().any(|path| path.starts_with(&listed));
             Skipped {
-                would_be_migration: would_run.iter().any(runs),
+                would_be_migration: would_run.contains(&listed) || (as_folder && runs_inside()),
                 path: unread.path,
                 reason: unread.reason,
                 tool,

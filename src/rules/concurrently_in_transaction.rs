@@ -108,7 +108,7 @@ fn begin_line(cx: &StatementContext) -> Option<usize> {
             s.section == section && !matches!(s.class.kind, Kind::Commit | Kind::Rollback)
         })
         .find(|s| s.class.kind == Kind::Begin)?;
-    Some(cx.text[..begin.range.start].matches('\n').count() + 1)
+    Some(cx.line_of(begin.range.start))
 }
 
 #[cfg(test)]

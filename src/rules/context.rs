@@ -152,13 +152,18 @@ impl<'a> StatementContext<'a> {
             .skip_while(move |nested| nested.range != current)
             .skip(1);
         let statements = self.statements;
-        let names = self
-            .file
-            .names
-            .get_or_init(|| Names::of(self.text, statements));
-        let mut later: Vec<usize> = names.after(&identifier.to_ascii_lowercase(), self.index);
-        later.sort_unstable();
-        later.dedup();
+        let later: Vec<usize> = if statements.len() <= UNINDEXED_STATEMENTS {
+            (self.index + 1..statements.len()).collect()
+        } else {
+            let names = self
+                .file
+                .names
+                .get_or_init(|| Names::of(self.text, statements));
+            let mut later = names.after(&identifier.to_ascii_lowercase(), self.index);
+            later.sort_unstable();
+            later.dedup();
+            later
+        };
         let rest = later
             .into_iter()
             .flat_map(move |i| std::iter::once(&statements[i]).chain(&statements[i].nested));
@@ -167,15 +172,48 @@ impl<'a> StatementContext<'a> {
 
     /// The indexes of the statements before this one that are `SET` commands, in order.
     pub fn earlier_set_commands(&self) -> &'a [usize] {
-        let sets = self.file.sets.get_or_init(|| {
-            self.statements
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.class.kind == Kind::Set)
-                .map(|(i, _)| i)
-                .collect()
-        });
+        let sets = self
+            .file
+            .sets
+            .get_or_init(|| indexes_of(self.statements, &[Kind::Set]));
         &sets[..sets.partition_point(|&i| i < self.index)]
+    }
+
+    /// The indexes of the statements before this one that are BEGIN, COMMIT or ROLLBACK, in order.
+    pub fn earlier_transaction_controls(&self) -> &'a [usize] {
+        let controls = self.file.controls.get_or_init(|| {
+            indexes_of(
+                self.statements,
+                &[Kind::Begin, Kind::Commit, Kind::Rollback],
+            )
+        });
+        &controls[..controls.partition_point(|&i| i < self.index)]
+    }
+
+    /// The indexes of the statements (with the statements of their DO blocks) that hold a string
+    /// literal token written exactly `literal`, quotes included, in order: a rule looking for a
+    /// later use of a literal reads only those, not every later statement's tokens.
+    pub fn statements_with_literal(&self, literal: &str) -> &'a [usize] {
+        let statements = self.statements;
+        let literals = self.file.literals.get_or_init(|| {
+            let mut literals: HashMap<String, Vec<usize>> = HashMap::default();
+            for (index, statement) in statements.iter().enumerate() {
+                let units = std::iter::once(statement).chain(&statement.nested);
+                for token in units.flat_map(|s| &s.tokens) {
+                    if token.kind != TokenKind::String {
+                        continue;
+                    }
+                    let at = literals
+                        .entry(self.text[token.range.clone()].to_owned())
+                        .or_default();
+                    if at.last() != Some(&index) {
+                        at.push(index);
+                    }
+                }
+            }
+            literals
+        });
+        literals.get(literal).map_or(&[], Vec::as_slice)
     }
 
     /// The schema as the whole migration leaves it: this statement and every later one replayed on a
@@ -239,10 +277,9 @@ impl<'a> StatementContext<'a> {
 
     /// The 1-based line of a file offset, for messages that point at another statement.
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text
-            .get(..offset)
-            .map_or(0, |before| before.matches('\n').count())
-            + 1
+        self.text.get(..offset).map_or(0, |before| {
+            memchr::memchr_iter(b'\n', before.as_bytes()).count()
+        }) + 1
     }
 
     /// Whether locks on this relation matter: it existed before the migration (or the model has never
@@ -289,6 +326,12 @@ impl<'a> StatementContext<'a> {
     }
 }
 
+/// Up to this many statements, a file's later statements are all handed to a rule that asks for
+/// those naming an identifier (a superset, as [`StatementContext::later_statements_naming`] allows):
+/// reading them costs less than indexing every name of the file, which most short files need
+/// for one question or two.
+const UNINDEXED_STATEMENTS: usize = 64;
+
 /// Indexes over one migration's statements, each built on first use: rules that look around a
 /// statement ask them instead of walking the whole file again for each statement, which made the
 /// review of a long file quadratic.
@@ -296,6 +339,18 @@ impl<'a> StatementContext<'a> {
 pub struct FileIndex {
     names: OnceCell<Names>,
     sets: OnceCell<Vec<usize>>,
+    controls: OnceCell<Vec<usize>>,
+    literals: OnceCell<HashMap<String, Vec<usize>>>,
+}
+
+/// The indexes of the statements of one of these kinds, in order.
+fn indexes_of(statements: &[Statement], kinds: &[Kind]) -> Vec<usize> {
+    statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| kinds.contains(&s.class.kind))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// A file's index of names read statement by statement, as the file is parsed (see
@@ -345,7 +400,7 @@ impl NamesReader {
     pub fn finish(self) -> FileIndex {
         FileIndex {
             names: OnceCell::from(self.names),
-            sets: OnceCell::new(),
+            ..FileIndex::default()
         }
     }
 }

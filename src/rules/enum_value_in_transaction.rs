@@ -63,6 +63,14 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         )
     } else {
         let literal = format!("'{}'", value.replace('\'', "''"));
+        // Only a later statement holding the literal can use it (this one holds it too; so may
+        // the rest of the DO block it sits in): most added values are not used in the migration.
+        let holders = cx.statements_with_literal(&literal);
+        let later_holder = holders.last().is_some_and(|&last| last > cx.index)
+            || (in_do_block && holders.contains(&cx.index));
+        if !later_holder {
+            return;
+        }
         // Labels written in another type's definition (`ADD VALUE 'x'`, `AS ENUM ('x')`) are not
         // uses.
         let Some(user) = later_in_transaction(cx).find(|s| {
@@ -213,6 +221,21 @@ error[enum-value-in-transaction]: ALTER TYPE public.mood ADD VALUE runs inside t
             render_rule(RULE, &review).contains("the statement on line 2 uses 'happy'"),
             "tool transaction"
         );
+    }
+
+    #[test]
+    fn on_postgres_12_a_use_later_in_the_same_do_block_counts_and_a_use_before_does_not() {
+        let report = check_rule(
+            RULE,
+            &[MOOD],
+            "DO $$ BEGIN\nALTER TYPE mood ADD VALUE 'happy';\nUPDATE people SET mood = 'happy';\nEND $$;",
+        );
+        assert!(
+            report.contains("runs inside a DO block, and the statement on line 3 uses 'happy'"),
+            "{report}"
+        );
+        let before = "BEGIN;\nUPDATE people SET mood = 'happy';\nALTER TYPE mood ADD VALUE 'happy';\nCOMMIT;";
+        assert_eq!(check_rule(RULE, &[MOOD], before), "");
     }
 
     #[test]

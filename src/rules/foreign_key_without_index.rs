@@ -542,6 +542,44 @@ warning[foreign-key-without-index]: no index on public.posts leads with the fore
     }
 
     #[test]
+    fn a_long_file_reads_the_later_statements_from_its_index_of_names_alike() {
+        // Past the size up to which every later statement is read, the file's index of names
+        // picks them: the same findings.
+        let padding = "COMMENT ON TABLE users IS 'people';\n".repeat(70);
+        let cases = [
+            (
+                "CREATE INDEX posts_author_idx ON posts (author_id);\n\
+              ALTER TABLE posts ADD FOREIGN KEY (author_id) REFERENCES users;\n\
+              DROP INDEX posts_author_idx;",
+                true,
+            ),
+            (
+                "ALTER TABLE posts ADD FOREIGN KEY (author_id) REFERENCES users;\n\
+              CREATE INDEX CONCURRENTLY posts_author_idx ON \"posts\" (author_id, id);",
+                false,
+            ),
+            (
+                "ALTER TABLE posts ADD FOREIGN KEY (author_id) REFERENCES users;\n\
+              CREATE INDEX ON archive.posts (author_id);",
+                true,
+            ),
+        ];
+        for (sql, fires) in cases {
+            let long = format!("{sql}\n{padding}");
+            let report = check_rule(RULE, &[USERS, POSTS], &long);
+            assert_eq!(
+                report.contains("foreign-key-without-index"),
+                fires,
+                "{long}"
+            );
+            assert_eq!(
+                report.is_empty(),
+                check_rule(RULE, &[USERS, POSTS], sql).is_empty()
+            );
+        }
+    }
+
+    #[test]
     fn partial_and_non_leading_indexes_do_not_count() {
         let history = [
             USERS,

@@ -118,11 +118,11 @@ fn ends_transaction(statement: &Statement) -> bool {
 
 /// The last BEGIN, COMMIT or ROLLBACK of this statement's section before it.
 fn last_control<'a>(cx: &StatementContext<'a>) -> Option<&'a Statement> {
-    cx.statements[..cx.index]
-        .iter()
-        .rev()
-        .take_while(|s| s.section == cx.statement.section)
-        .find(|s| s.class.kind == Kind::Begin || ends_transaction(s))
+    let &last = cx.earlier_transaction_controls().last()?;
+    let control = &cx.statements[last];
+    // A section's statements come one after the other: the last control before this statement is
+    // in its section exactly when every statement between them is too.
+    (control.section == cx.statement.section).then_some(control)
 }
 
 /// The statements of this statement's section after it, in order.

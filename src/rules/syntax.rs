@@ -159,7 +159,7 @@ pub(crate) fn location_offset(cx: &StatementContext, line: u64, column: u64) -> 
     let sql = cx.sql();
     let mut line_start = 0;
     for _ in 1..line {
-        line_start += sql[line_start..].find('\n')? + 1;
+        line_start += memchr::memchr(b'\n', &sql.as_bytes()[line_start..])? + 1;
     }
     let column = usize::try_from(column - 1).ok()?;
     let rest = &sql[line_start..];

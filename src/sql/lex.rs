@@ -231,7 +231,9 @@ impl Lexer<'_> {
         }
         let tag = &self.bytes[start..=tag_end];
         let body_start = tag_end + 1;
-        match find(&self.bytes[body_start..self.end], tag) {
+        // A function body runs to thousands of bytes: searched for its closing tag in bulk, not
+        // compared with the tag at every byte.
+        match memchr::memmem::find(&self.bytes[body_start..self.end], tag) {
             Some(found) => {
                 self.pos = body_start + found + tag.len();
                 (TokenKind::DollarString, false)
@@ -311,12 +313,6 @@ fn utf8_len(lead: u8) -> usize {
         0xC0..=0xDF => 2,
         _ => 1,
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 #[cfg(test)]
