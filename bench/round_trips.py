@@ -39,9 +39,9 @@ SYSCALL = re.compile(
 THREAD = re.compile(r"^clone3?\(.*CLONE_THREAD.*\)\s+=\s+(?P<child>\d+)")
 RESUMED = re.compile(r"^<\.\.\. \w+ resumed>(?P<rest>.*)$")
 WRITES = {"write", "writev", "sendto", "sendmsg"}
-# The start of the trace's observation of the applying session (`shadow::trace`), and of the
-# watchdog's query (`shadow::session`), as strace prints them (`-s 120`).
-OBSERVATION = "SELECT 'lock', l.relation"
+# The start of the trace's observation of the applying session (`shadow::trace`, prepared once per
+# connection), and of the watchdog's query (`shadow::session`), as strace prints them (`-s 120`).
+OBSERVATION = "WITH locks AS MATERIALIZED"
 WATCHDOG = "now() - query_start"
 
 

@@ -347,9 +347,14 @@ impl<'s> SetShadow<'s> {
                 true => validate::read_before(&work.client, after).await.ok(),
                 false => None,
             };
-            let _ = work.client.batch_execute(NEW_SESSION).await;
-            let traces =
-                trace::apply_traced(&work.client, &work.monitor, &script, &mut self.known).await;
+            let traces = trace::apply_traced_in_new_session(
+                &work.client,
+                &work.monitor,
+                &script,
+                &mut self.known,
+                NEW_SESSION,
+            )
+            .await;
             let references = match before {
                 Some(before) if traces.iter().all(|t| t.error.is_none()) => {
                     // The schema the trace kept, when the migration's session printed it as a

@@ -29,7 +29,7 @@ use tokio_postgres::{Client, Error, Row, Statement};
 use super::snapshot::{
     constraints_sql, diff, first_column, functions_sql, read_all, read_functions, read_types,
     schemas_sql, types_sql, CatalogSettings, ObjectKind, Owners, RelationParts, SchemaChange,
-    SchemaSnapshot, Scope,
+    SchemaSnapshot, Scope, SCOPE_SETTING,
 };
 
 /// What one statement may have changed in the schema (see the module's documentation).
@@ -191,6 +191,10 @@ impl Reach {
 /// after those are printed in no dependent yet). A relation's row type and its array type count as
 /// the relation. Also says whether functions (SQL-standard bodies) or domains depend on them, and
 /// the command id the next statement's rows start from (`since`, with the transaction's XID).
+/// Sets, local to the transaction, what the reads sent after it in the same round trip read:
+/// [`SCOPE_SETTING`] to the relations, [`TYPES_SETTING`] to whether enums and domains are read
+/// again (`$9`, or a domain depends on them), [`FUNCTIONS_SETTING`] to whether functions are
+/// (`$10`, or one depends on them).
 /// Every catalog is reached through its OID indexes (`OFFSET 0` keeps the planner from joining the
 /// whole of `pg_depend`) but for the written rows, which only a scan of the catalogs written to
 /// finds.
@@ -216,7 +220,13 @@ locked AS ( \
 ), \
 exclusive AS (SELECT DISTINCT e.oid FROM unnest($2::pg_catalog.oid[]) e (oid) \
   JOIN locked l ON l.oid = e.oid), \
-{REACHED}",
+{REACHED} \
+UNION ALL SELECT 'scope', 0, pg_catalog.concat( \
+  pg_catalog.set_config('{SCOPE_SETTING}', \
+    (SELECT COALESCE(pg_catalog.array_agg(oid), '{{}}') FROM relations)::text, true), \
+  pg_catalog.set_config('{TYPES_SETTING}', ($9::pg_catalog.bool OR types)::text, true), \
+  pg_catalog.set_config('{FUNCTIONS_SETTING}', ($10::pg_catalog.bool OR functions)::text, true)) \
+  FROM depending",
         written.join(" UNION ALL ")
     )
 }
@@ -275,16 +285,38 @@ reached AS ( \
     WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass \
   UNION SELECT t.typrelid FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
     WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0 \
+), \
+relations AS ( \
+  SELECT DISTINCT COALESCE(i.indrelid, r.oid) AS oid FROM reached r \
+    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = r.oid \
+), \
+depending AS ( \
+  SELECT EXISTS ( \
+           SELECT FROM deps d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) \
+           AS functions, \
+         EXISTS ( \
+           SELECT FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
+            WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd') \
+           AS types \
 ) \
-SELECT DISTINCT 'relation', COALESCE(i.indrelid, r.oid), NULL::text FROM reached r \
-  LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = r.oid \
-UNION ALL SELECT 'functions', 0, NULL WHERE EXISTS ( \
-  SELECT FROM deps d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) \
-UNION ALL SELECT 'types', 0, NULL WHERE EXISTS ( \
-  SELECT FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
-   WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd') \
+SELECT 'relation', oid, NULL::text FROM relations \
+UNION ALL SELECT 'functions', 0, NULL FROM depending WHERE functions \
+UNION ALL SELECT 'types', 0, NULL FROM depending WHERE types \
 UNION ALL SELECT 'since', (SELECT COALESCE(max(w.cid) + 1, since.cid) FROM written w)::pg_catalog.oid, \
   pg_catalog.txid_current_if_assigned()::text FROM since";
+
+/// Whether the enums, domains and domain constraints are read again after a statement (see
+/// [`reached_sql`]).
+const TYPES_SETTING: &str = "migagent.types";
+
+/// Whether the functions are read again after a statement (see [`reached_sql`]).
+const FUNCTIONS_SETTING: &str = "migagent.functions";
+
+/// `sql`, run only when the setting `gate` says `true`: the plan checks it once, before reading
+/// anything.
+fn gated(sql: &str, gate: &str) -> String {
+    format!("SELECT * FROM ({sql}) AS gated WHERE pg_catalog.current_setting('{gate}')::pg_catalog.bool")
+}
 
 /// The rows of the prepared `query` when `wanted`.
 async fn query_if(
@@ -328,7 +360,9 @@ struct Queries {
     /// The schema's relations when the queries were prepared (see [`Queries::outgrown`]).
     prepared_for: usize,
     reached: Statement,
+    /// Of the relations [`reached_sql`] found (see [`Scope::Relations`]).
     parts: RelationParts<Statement>,
+    /// These three run only when [`reached_sql`] says so (see [`gated`]).
     types: Statement,
     domain_constraints: Statement,
     functions: Statement,
@@ -340,9 +374,9 @@ impl Queries {
         let parts = RelationParts::sql(Scope::Relations);
         let (reached, types, domain_constraints, functions, schemas) = (
             reached_sql(),
-            types_sql(),
-            constraints_sql(Scope::Domains),
-            functions_sql(),
+            gated(&types_sql(), TYPES_SETTING),
+            gated(&constraints_sql(Scope::Domains), TYPES_SETTING),
+            gated(&functions_sql(), FUNCTIONS_SETTING),
             schemas_sql(),
         );
         let (reached, parts, types, domain_constraints, functions, schemas) = tokio::try_join!(
@@ -509,9 +543,10 @@ impl LiveSchema {
         Ok(changes)
     }
 
-    /// The parts a statement can have changed, read again in two round trips: the catalog
-    /// settings set and the relations reached, then every part read and the settings put back
-    /// (inside a transaction block, the read's savepoint rolled back). `None` when an enum,
+    /// The parts a statement can have changed, read again in one round trip: the catalog settings
+    /// set in a savepoint (of a transaction block opened for the read outside the migration's), the
+    /// relations reached, which the reads after it are scoped to (see [`reached_sql`]), every
+    /// part, and the savepoint rolled back, which puts the settings back. `None` when an enum,
     /// domain, function or schema disappeared, which definitions anywhere may print.
     async fn read_scoped(
         &self,
@@ -528,7 +563,7 @@ impl LiveSchema {
             None => (None, Vec::new()),
         };
         let (known, names) = self.printed_names(&held.exclusive);
-        let params: [&(dyn ToSql + Sync); 8] = [
+        let params: [&(dyn ToSql + Sync); 10] = [
             &held.locked,
             &held.exclusive,
             &catalogs,
@@ -537,28 +572,33 @@ impl LiveSchema {
             &self.since.transaction,
             &known,
             &names,
+            &groups.types,
+            &groups.functions,
         ];
-        let (settings, reached) = tokio::join!(
-            CatalogSettings::set(client, "", in_transaction),
+        let settings = CatalogSettings::in_savepoint(!in_transaction);
+        // Polled in this order, the requests are sent in this order, in one round trip; the
+        // savepoint's rollback also ends the aborted state a failed read leaves.
+        let (entered, reached, parts, types, domain_constraints, functions, schemas, restored) = tokio::join!(
+            settings.enter(client, ""),
             client.query(&queries.reached, &params),
-        );
-        let settings = match settings {
-            Ok(settings) => settings,
-            Err(error) => {
-                if in_transaction {
-                    CatalogSettings::abandon(client).await?;
-                }
-                return Err(error);
-            }
-        };
-        // Polled first, the reads are sent before the settings are put back; the savepoint's
-        // rollback also ends the aborted state a failed read leaves.
-        let (part, restored) = tokio::join!(
-            async { self.read_reached(client, queries, reached?, groups).await },
+            queries.parts.query(client),
+            client.query(&queries.types, &[]),
+            client.query(&queries.domain_constraints, &[]),
+            client.query(&queries.functions, &[]),
+            query_if(client, groups.schemas, &queries.schemas),
             settings.restore(client),
         );
+        entered?;
         restored?;
-        let part = part?;
+        let read = Read {
+            reached: reached?,
+            parts: parts?,
+            types: types?,
+            domain_constraints: domain_constraints?,
+            functions: functions?,
+            schemas: schemas?,
+        };
+        let part = self.read_reached(read, groups)?;
         let disappeared = (part.types
             && (!keys_kept(&self.schema.enums, &part.snapshot.enums)
                 || !keys_kept(&self.schema.domains, &part.snapshot.domains)))
@@ -590,14 +630,9 @@ impl LiveSchema {
             .unzip()
     }
 
-    /// Reads the parts of the relations `reached` names, and the groups it or `groups` says.
-    async fn read_reached(
-        &self,
-        client: &Client,
-        queries: &Queries,
-        reached: Vec<Row>,
-        groups: Groups,
-    ) -> Result<Part, Error> {
+    /// The part `read` gives: the parts of the relations its `reached` rows name, and the groups
+    /// of unlocked objects `groups` or those rows say were read.
+    fn read_reached(&self, read: Read, groups: Groups) -> Result<Part, Error> {
         let mut relations = BTreeSet::new();
         let mut since = self.since.clone();
         let Groups {
@@ -605,9 +640,12 @@ impl LiveSchema {
             mut functions,
             schemas,
         } = groups;
-        for row in reached {
+        for row in read.reached {
             let what: &str = row.try_get(0)?;
             match what {
+                "relation" => {
+                    relations.insert(row.try_get::<_, u32>(1)?);
+                }
                 "functions" => functions = true,
                 "types" => types = true,
                 "since" => {
@@ -616,21 +654,11 @@ impl LiveSchema {
                         transaction: row.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
                     }
                 }
-                _ => {
-                    relations.insert(row.try_get::<_, u32>(1)?);
-                }
+                _ => {}
             }
         }
-        let relations: Vec<u32> = relations.into_iter().collect();
-        let (parts, types_rows, domain_rows, functions_rows, schemas_rows) = tokio::try_join!(
-            queries.parts.query(client, Some(&relations)),
-            query_if(client, types, &queries.types),
-            query_if(client, types, &queries.domain_constraints),
-            query_if(client, functions, &queries.functions),
-            query_if(client, schemas, &queries.schemas),
-        )?;
         let mut part = Part {
-            relations,
+            relations: relations.into_iter().collect(),
             snapshot: SchemaSnapshot::default(),
             owners: Owners::new(),
             types,
@@ -638,14 +666,19 @@ impl LiveSchema {
             schemas,
             since,
         };
-        parts.read(&mut part.snapshot, &mut part.owners)?;
-        if let (Some(types), Some(constraints)) = (&types_rows, &domain_rows) {
-            read_types(types, constraints, &mut part.snapshot, &mut part.owners)?;
+        read.parts.read(&mut part.snapshot, &mut part.owners)?;
+        if types {
+            read_types(
+                &read.types,
+                &read.domain_constraints,
+                &mut part.snapshot,
+                &mut part.owners,
+            )?;
         }
-        if let Some(functions) = &functions_rows {
-            read_functions(functions, &mut part.snapshot)?;
+        if functions {
+            read_functions(&read.functions, &mut part.snapshot)?;
         }
-        if let Some(schemas) = &schemas_rows {
+        if let Some(schemas) = &read.schemas {
             part.snapshot.schemas = first_column(schemas)?;
         }
         Ok(part)
@@ -687,6 +720,18 @@ impl LiveSchema {
     pub fn schema(&self) -> &SchemaSnapshot {
         &self.schema
     }
+}
+
+/// The rows of a scoped read's round trip (see [`LiveSchema::read_scoped`]): those of
+/// [`reached_sql`], then of the reads it scoped; the groups' rows are empty when it did not ask
+/// for them.
+struct Read {
+    reached: Vec<Row>,
+    parts: RelationParts<Vec<Row>>,
+    types: Vec<Row>,
+    domain_constraints: Vec<Row>,
+    functions: Vec<Row>,
+    schemas: Option<Vec<Row>>,
 }
 
 /// What was read again after a statement.

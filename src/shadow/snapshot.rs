@@ -227,7 +227,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let settings = CatalogSettings::set(client, path, false).await?;
+    let settings = CatalogSettings::set(client, path).await?;
     let result = read().await;
     let restored = settings.restore(client).await;
     let value = result?;
@@ -245,42 +245,54 @@ where
 /// transaction: there the settings and the read are in a savepoint, which is rolled back after the
 /// read, whether it failed or not. That puts the settings back, and also lets go of the locks the
 /// read took (`pg_get_viewdef` locks each view it prints until the transaction ends), so that the
-/// transaction holds what it held before the read and the trace need not look again.
+/// transaction holds what it held before the read and the trace need not look again. Outside one,
+/// a read can run in a transaction block of its own, rolled back after it, to the same effect.
 pub(crate) struct CatalogSettings {
     /// Each setting the server has, with its value before (outside a savepoint only).
     previous: Vec<(String, String)>,
     in_savepoint: bool,
+    /// The read opened the transaction block its savepoint is in (see
+    /// [`CatalogSettings::in_savepoint`]).
+    began: bool,
 }
 
 impl CatalogSettings {
     const NAMES: [&'static str; 3] = ["search_path", "jit", "plan_cache_mode"];
 
-    /// Sets `search_path` to `path`, `jit` off and `plan_cache_mode` to generic plans, and keeps
-    /// what they were; first opens a savepoint when `in_savepoint` (whose rollback puts them back:
-    /// nothing to keep then). A server without one of them (JIT before PostgreSQL 11,
-    /// `plan_cache_mode` before 12) has no such setting: it is left alone.
-    pub(crate) async fn set(
-        client: &Client,
-        path: &str,
-        in_savepoint: bool,
-    ) -> Result<CatalogSettings, Error> {
-        let set = set_config_sql(&[
-            ("search_path", path),
-            ("jit", "off"),
-            ("plan_cache_mode", "force_generic_plan"),
-        ]);
-        if in_savepoint {
-            client
-                .batch_execute(&format!("SAVEPOINT {READ_SAVEPOINT}; {set}"))
-                .await?;
-            return Ok(CatalogSettings {
-                previous: Vec::new(),
-                in_savepoint,
-            });
+    /// The settings of a read in a savepoint, in the session's transaction block, or, when
+    /// `begin`, in one opened for the read: nothing to keep, [`CatalogSettings::enter`] and
+    /// [`CatalogSettings::restore`] can be sent in one round trip with the reads between them.
+    pub(crate) fn in_savepoint(begin: bool) -> CatalogSettings {
+        CatalogSettings {
+            previous: Vec::new(),
+            in_savepoint: true,
+            began: begin,
         }
+    }
+
+    /// Opens the savepoint of [`CatalogSettings::in_savepoint`] (after `BEGIN` when it begins) and
+    /// sets the settings in it, as [`CatalogSettings::set`] does.
+    pub(crate) async fn enter(&self, client: &Client, path: &str) -> Result<(), Error> {
+        let begin = match self.began {
+            true => "BEGIN; ",
+            false => "",
+        };
+        client
+            .batch_execute(&format!(
+                "{begin}SAVEPOINT {READ_SAVEPOINT}; {}",
+                Self::set_sql(path)
+            ))
+            .await
+    }
+
+    /// Sets `search_path` to `path`, `jit` off and `plan_cache_mode` to generic plans, and keeps
+    /// what they were. A server without one of them (JIT before PostgreSQL 11, `plan_cache_mode`
+    /// before 12) has no such setting: it is left alone.
+    pub(crate) async fn set(client: &Client, path: &str) -> Result<CatalogSettings, Error> {
         let names = Self::NAMES.map(|name| format!("('{name}')")).join(", ");
         let query = format!(
-            "SELECT name, pg_catalog.current_setting(name, true) FROM (VALUES {names}) AS s(name); {set}"
+            "SELECT name, pg_catalog.current_setting(name, true) FROM (VALUES {names}) AS s(name); {}",
+            Self::set_sql(path)
         );
         let messages = client.simple_query(&query).await?;
         let previous = messages
@@ -297,15 +309,32 @@ impl CatalogSettings {
             .collect();
         Ok(CatalogSettings {
             previous,
-            in_savepoint,
+            in_savepoint: false,
+            began: false,
         })
     }
 
+    fn set_sql(path: &str) -> String {
+        set_config_sql(&[
+            ("search_path", path),
+            ("jit", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ])
+    }
+
     /// Puts the settings back as they were before [`CatalogSettings::set`]; in a savepoint, rolls
-    /// it back (see [`CatalogSettings`]), which also ends a failed read's aborted state.
+    /// it back (see [`CatalogSettings`]), which also ends a failed read's aborted state, and the
+    /// transaction block with it when the read opened that.
     pub(crate) async fn restore(&self, client: &Client) -> Result<(), Error> {
+        if self.began {
+            return client.batch_execute("ROLLBACK").await;
+        }
         if self.in_savepoint {
-            return Self::abandon(client).await;
+            return client
+                .batch_execute(&format!(
+                    "ROLLBACK TO SAVEPOINT {READ_SAVEPOINT}; RELEASE SAVEPOINT {READ_SAVEPOINT}"
+                ))
+                .await;
         }
         if self.previous.is_empty() {
             return Ok(());
@@ -316,16 +345,6 @@ impl CatalogSettings {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         client.batch_execute(&set_config_sql(&previous)).await
-    }
-
-    /// Rolls back to the savepoint and releases it, which puts the settings back too, so that the
-    /// migration's transaction goes on as if nothing had been read.
-    pub(crate) async fn abandon(client: &Client) -> Result<(), Error> {
-        client
-            .batch_execute(&format!(
-                "ROLLBACK TO SAVEPOINT {READ_SAVEPOINT}; RELEASE SAVEPOINT {READ_SAVEPOINT}"
-            ))
-            .await
     }
 }
 
@@ -381,7 +400,7 @@ pub(super) async fn read_all(client: &Client) -> Result<(SchemaSnapshot, Owners)
     let (types, domain_constraints) = (types_sql(), constraints_sql(Scope::Domains));
     // Sent together: tokio-postgres pipelines the queries of one connection.
     let (relations, schemas, extensions, types, domain_constraints, functions) = tokio::try_join!(
-        relation_sql.query(client, None),
+        relation_sql.query(client),
         client.query(schemas.as_str(), &[]),
         client.query(EXTENSIONS, &[]),
         client.query(types.as_str(), &[]),
@@ -405,12 +424,23 @@ pub(super) async fn read_all(client: &Client) -> Result<(SchemaSnapshot, Owners)
 /// Domain constraints are filed under OID 0.
 pub(super) type Owners = Vec<(u32, ObjectKind, String)>;
 
+/// The setting (a placeholder of the session, local to the transaction or savepoint that sets it)
+/// that names the relations of [`Scope::Relations`].
+pub(super) const SCOPE_SETTING: &str = "migagent.scope";
+
+/// The relations of [`Scope::Relations`], as SQL.
+fn scoped_oids() -> String {
+    format!("pg_catalog.current_setting('{SCOPE_SETTING}')::pg_catalog.oid[]")
+}
+
 /// Which rows a snapshot query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scope {
     /// Every user object.
     All,
-    /// Only what belongs to the relations whose OIDs are the query's `$1` (`oid[]`).
+    /// Only what belongs to the relations whose OIDs the setting [`SCOPE_SETTING`] holds (an
+    /// `oid[]` as text), which the query before it in the same transaction set: the relations are
+    /// found and read in one round trip.
     Relations,
     /// Domain constraints only.
     Domains,
@@ -425,22 +455,23 @@ impl Scope {
             // Driven from the OIDs: `= ANY` of a generic plan scans the whole catalog, which
             // every statement's row versions make longer on the shadow (no vacuum runs there).
             Scope::Relations => {
-                format!(" AND {owner} IN (SELECT unnest($1::pg_catalog.oid[]))")
+                format!(" AND {owner} IN (SELECT unnest({}))", scoped_oids())
             }
             Scope::Domains => " AND co.contypid <> 0".to_owned(),
         }
     }
 
     /// The catalog `catalog` as `alias` in a query's FROM, where `owner` is the column naming the
-    /// relation a row belongs to: for [`Scope::Relations`], joined to the OIDs of `$1`, so that a
+    /// relation a row belongs to: for [`Scope::Relations`], joined to the scope's OIDs, so that a
     /// generic plan probes the catalog's index on `owner` for each of them. The condition of
     /// [`Scope::condition`] still made the planner hash a scan of the whole catalog for
     /// `pg_attribute` (every column of every relation, 10-30 ms a call on documenso).
     fn driving(self, catalog: &str, alias: &str, owner: &str) -> String {
         match self {
             Scope::Relations => format!(
-                "(SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid) scope \
-                 JOIN {catalog} {alias} ON {alias}.{owner} = scope.oid"
+                "(SELECT DISTINCT unnest({}) AS oid) scope \
+                 JOIN {catalog} {alias} ON {alias}.{owner} = scope.oid",
+                scoped_oids()
             ),
             Scope::All | Scope::Domains => format!("{catalog} {alias}"),
         }
@@ -496,16 +527,9 @@ impl RelationParts<String> {
 }
 
 impl<Q: ToStatement + Sync> RelationParts<Q> {
-    /// The rows of every part, for the relations `scope` (`None` for a query of every user
-    /// relation).
-    pub(super) async fn query(
-        &self,
-        client: &Client,
-        scope: Option<&[u32]>,
-    ) -> Result<RelationParts<Vec<Row>>, Error> {
-        let owners: Vec<u32> = scope.map(<[u32]>::to_vec).unwrap_or_default();
-        let scoped: [&(dyn ToSql + Sync); 1] = [&owners];
-        let params: &[&(dyn ToSql + Sync)] = if scope.is_some() { &scoped } else { &[] };
+    /// The rows of every part, for the relations of the queries' scope (see [`Scope`]).
+    pub(super) async fn query(&self, client: &Client) -> Result<RelationParts<Vec<Row>>, Error> {
+        let params: &[&(dyn ToSql + Sync)] = &[];
         let (relations, columns, indexes, constraints, sequences, triggers, policies) = tokio::try_join!(
             client.query(&self.relations, params),
             client.query(&self.columns, params),

@@ -94,6 +94,9 @@ fn routines_sql() -> String {
 /// `pg_stat_get_xact_numscans` reads start from zero again (PostgreSQL 15 and later).
 const FLUSH: &str = "SELECT pg_catalog.pg_stat_force_next_flush()";
 
+/// Whether the server counts catalog writes, as the observation's `counting` row reads it.
+const COUNTING: &str = "SELECT pg_catalog.current_setting('track_counts')";
+
 /// Whether the session may run [`FLUSH`]: it exists (PostgreSQL 15 and later) and is granted.
 const FLUSHES: &str = "\
 SELECT pg_catalog.has_function_privilege(\
@@ -377,6 +380,30 @@ pub async fn apply_traced(
     script: &Script<'_>,
     known: &mut Known,
 ) -> Vec<StatementTrace> {
+    trace_after(client, monitor, script, known, None).await
+}
+
+/// [`apply_traced`] in a new session: `reset` (e.g. [`super::apply::NEW_SESSION`]) is sent first,
+/// in the same round trip as the trace's first query when the trace has prepared its observation
+/// on the connection already. An error of `reset` is left to the statements to meet.
+pub async fn apply_traced_in_new_session(
+    client: &Client,
+    monitor: &Client,
+    script: &Script<'_>,
+    known: &mut Known,
+    reset: &str,
+) -> Vec<StatementTrace> {
+    trace_after(client, monitor, script, known, Some(reset)).await
+}
+
+/// [`apply_traced`], after `reset` when given (see [`apply_traced_in_new_session`]).
+async fn trace_after(
+    client: &Client,
+    monitor: &Client,
+    script: &Script<'_>,
+    known: &mut Known,
+    reset: Option<&str>,
+) -> Vec<StatementTrace> {
     let mut tracer = Tracer {
         client,
         monitor,
@@ -384,13 +411,14 @@ pub async fn apply_traced(
         known,
         held: None,
         counted: None,
+        next: None,
         read: Read::default(),
         reach: None,
         block: Vec::new(),
         traces: Vec::new(),
         applier_pid: None,
     };
-    tracer.flush().await;
+    tracer.flush(reset).await;
     let mut failed: Option<usize> = None;
     for section in &script.sections {
         for statement in &section.statements {
@@ -549,8 +577,21 @@ enum Lead<'l, 's> {
     Nothing,
     /// `BEGIN`: the transaction a statement that would autocommit runs in.
     Begin,
-    /// The statement, as written (on the observed connection).
-    Statement(&'l ScriptStatement<'s>),
+    /// The statement, as written (on the observed connection), after `BEGIN` when `begin`.
+    Statement {
+        statement: &'l ScriptStatement<'s>,
+        begin: bool,
+    },
+}
+
+impl Lead<'_, '_> {
+    /// `BEGIN` when `begin`, else nothing.
+    fn begin_if(begin: bool) -> Self {
+        match begin {
+            true => Lead::Begin,
+            false => Lead::Nothing,
+        }
+    }
 }
 
 /// What closes an observation's round trip: `COMMIT`, and [`FLUSH`] (the round trip leaves no
@@ -811,6 +852,10 @@ struct Tracer<'a, 's> {
     held: Option<Held>,
     /// The session's scan counts; `None` when the next observation must read every table's.
     counted: Option<Counted>,
+    /// What a transaction begun now holds, when known: after the counts were flushed at the start
+    /// (see [`Tracer::flush`]) or after a statement that autocommitted (see
+    /// [`Tracer::next_transaction`]). Only the next statement may use it.
+    next: Option<Held>,
     /// The relations the last read saw.
     read: Read,
     /// What the statement just run can have changed in the schema; `None` when it was not
@@ -950,14 +995,18 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
     ) -> Result<(), Failure> {
+        let next = self.next.take();
+        let settles = matches!(statement.kind(), Kind::Set | Kind::Reset);
         if statement.begin_before {
+            self.held = None;
+        }
+        if statement.begin_before && (statement.is_transaction_control() || settles) {
             // Observed only before the first statement that needs it: SET TRANSACTION must come
             // before any query of the transaction.
             self.client
                 .batch_execute("BEGIN")
                 .await
                 .map_err(Failure::around)?;
-            self.held = None;
         }
         if statement.is_transaction_control() {
             // Savepoints release locks; COMMIT AND CHAIN opens a transaction where the counts are
@@ -970,16 +1019,18 @@ impl Tracer<'_, '_> {
             }
             return self.timed(statement, trace).await;
         }
-        if matches!(statement.kind(), Kind::Set | Kind::Reset) {
+        if settles {
             // Settings take no locks and touch no table; observing around them would be a query
             // before SET TRANSACTION.
             return self.timed(statement, trace).await;
         }
         if statement.in_transaction {
-            return self.in_transaction(statement, trace).await;
+            return self
+                .in_transaction(statement, trace, statement.begin_before, next)
+                .await;
         }
         if !runs_outside_transaction(statement) {
-            match self.autocommitted(statement, trace).await {
+            match self.autocommitted(statement, trace, next).await {
                 Err(failure) if refuses_transaction_block(&failure.error) => {
                     roll_back(self.client).await;
                     self.held = None;
@@ -992,41 +1043,99 @@ impl Tracer<'_, '_> {
         self.sampled(statement, trace).await
     }
 
-    /// A statement inside the migration's own transaction: charged with what it added to it.
+    /// A statement inside the migration's own transaction: charged with what it added to it. When
+    /// `begin`, the tool opens the transaction just before it (see [`Tracer::held_before`] for
+    /// `next`).
     async fn in_transaction(
         &mut self,
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
+        begin: bool,
+        next: Option<Held>,
     ) -> Result<(), Failure> {
-        if self.held.is_none()
-            || self.known.relations.is_none()
-            || self.known.routines_roll_back.is_none()
-        {
-            self.observe(Lead::Nothing, true, false, None).await?;
-        }
-        let before = self.held.take().unwrap_or_default();
-        trace.plan = self.explain(statement).await.map_err(Failure::around)?;
-        self.count_every_scan_if_rolling_back(statement);
-        self.run_observed(statement, trace, false).await?;
-        self.record(trace, &before);
-        Ok(())
+        let (before, begin) = self.held_before(begin, next).await?;
+        self.traced_in_block(statement, trace, &before, begin, false)
+            .await
     }
 
-    /// A statement that would autocommit, run as `BEGIN; statement; <observe>; COMMIT`.
+    /// A statement that would autocommit, run as `BEGIN; statement; <observe>; COMMIT` (see
+    /// [`Tracer::held_before`] for `next`).
     async fn autocommitted(
         &mut self,
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
+        next: Option<Held>,
     ) -> Result<(), Failure> {
-        self.observe(Lead::Begin, true, false, None).await?;
-        let before = self.held.take().unwrap_or_default();
-        trace.plan = self.explain(statement).await.map_err(Failure::around)?;
-        self.count_every_scan_if_rolling_back(statement);
+        let (before, begin) = self.held_before(true, next).await?;
         // A deferred constraint fails at COMMIT: the statement is what failed.
-        self.run_observed(statement, trace, true).await?;
-        self.record(trace, &before);
+        self.traced_in_block(statement, trace, &before, begin, true)
+            .await?;
+        self.next = self.next_transaction();
         self.held = None;
         Ok(())
+    }
+
+    /// What the statement's transaction holds before it, and whether `BEGIN` is still to be sent,
+    /// ahead of the statement (or its EXPLAIN) in the same round trip. When `begin` (the statement
+    /// opens the transaction) and `next` says what a transaction begun now holds (see
+    /// [`Tracer::next_transaction`]), that, with nothing to read; else an observation reads it
+    /// (after `BEGIN` when `begin`), unless the trace knows it already.
+    async fn held_before(
+        &mut self,
+        begin: bool,
+        next: Option<Held>,
+    ) -> Result<(Held, bool), Failure> {
+        let knows_relations = self.known.relations.is_some()
+            && self.known.routines_roll_back.is_some()
+            && self.known.observations.is_some();
+        if let Some(held) = next.filter(|_| begin && knows_relations) {
+            return Ok((held, true));
+        }
+        if begin
+            || self.held.is_none()
+            || self.known.relations.is_none()
+            || self.known.routines_roll_back.is_none()
+        {
+            self.observe(Lead::begin_if(begin), true, false, None)
+                .await?;
+        }
+        Ok((self.held.take().unwrap_or_default(), false))
+    }
+
+    /// Traces a statement in a transaction block whose holdings before it are `before`: its
+    /// EXPLAIN, then the statement with the observation after it (committed when `commit`), each
+    /// after `BEGIN` when `begin` is still to be sent.
+    async fn traced_in_block(
+        &mut self,
+        statement: &ScriptStatement<'_>,
+        trace: &mut StatementTrace,
+        before: &Held,
+        mut begin: bool,
+        commit: bool,
+    ) -> Result<(), Failure> {
+        trace.plan = self
+            .explain(statement, &mut begin)
+            .await
+            .map_err(Failure::around)?;
+        self.count_every_scan_if_rolling_back(statement);
+        self.run_observed(statement, trace, commit, begin).await?;
+        self.record(trace, before);
+        Ok(())
+    }
+
+    /// What a transaction begun now holds, after a statement that autocommitted: nothing, with
+    /// every count at zero, when the counts were flushed after its `COMMIT` (see [`FLUSH`]);
+    /// whether the server counts is as the observation in its transaction found (a local setting
+    /// put back at `COMMIT` can only make the next statement read everything again, see
+    /// [`Held::reach_since`]). Only the next statement may use it: any other query in between could
+    /// change that.
+    fn next_transaction(&self) -> Option<Held> {
+        let counting = self.held.as_ref()?.counting;
+        self.counted.as_ref()?;
+        Some(Held {
+            counting,
+            ..Held::default()
+        })
     }
 
     /// A statement that must run outside a transaction block, run as written while the monitor
@@ -1189,6 +1298,7 @@ impl Tracer<'_, '_> {
     /// Closes the transaction a section leaves open, as its tool (or psql) does.
     async fn end_section(&mut self, end: SectionEnd) -> Result<(), tokio_postgres::Error> {
         self.held = None;
+        self.next = None;
         match end {
             SectionEnd::Nothing => Ok(()),
             SectionEnd::Commit => {
@@ -1251,14 +1361,22 @@ impl Tracer<'_, '_> {
         statement: &ScriptStatement<'_>,
         trace: &mut StatementTrace,
         commit: bool,
+        begin: bool,
     ) -> Result<(), Failure> {
         if statement.delegated.is_some() {
             self.timed(statement, trace).await?;
             self.known.routines_roll_back = None;
-            return self.observe(Lead::Nothing, true, commit, None).await;
+            return self
+                .observe(Lead::begin_if(begin), true, commit, None)
+                .await;
         }
-        self.observe(Lead::Statement(statement), true, commit, Some(trace))
-            .await
+        self.observe(
+            Lead::Statement { statement, begin },
+            true,
+            commit,
+            Some(trace),
+        )
+        .await
     }
 
     /// A statement that can roll back a subtransaction, by itself or through a routine in the
@@ -1364,18 +1482,44 @@ impl Tracer<'_, '_> {
         Ok(observations)
     }
 
-    /// Sets the session's scan counts to zero, outside a transaction block (see [`FLUSH`]); when it
-    /// cannot, the next observation reads every table's.
-    async fn flush(&mut self) {
+    /// Sends `reset` when given, then sets the session's scan counts to zero, outside a
+    /// transaction block (see [`FLUSH`]), and reads whether the server counts: then the first
+    /// statement's transaction is known to hold nothing and to have counted nothing when it begins
+    /// (see [`Tracer::held_before`]). When the counts cannot be flushed, the next observation reads
+    /// every table's. All in one round trip once the observation is prepared; it is prepared after
+    /// `reset`, whose role decides whether the session may flush.
+    async fn flush(&mut self, reset: Option<&str>) {
+        let client = self.client;
+        let mut reset = reset;
         let flushes = match &self.known.observations {
             Some(observations) => observations.flushes,
-            None => self
-                .prepare_observations()
-                .await
-                .is_ok_and(|observations| observations.flushes),
+            None => {
+                if let Some(reset) = reset.take() {
+                    let _ = client.batch_execute(reset).await;
+                }
+                self.prepare_observations()
+                    .await
+                    .is_ok_and(|observations| observations.flushes)
+            }
         };
-        let flushed = flush_counts(self.client, flushes).await;
+        let reset_sent = async {
+            if let Some(reset) = reset {
+                let _ = client.batch_execute(reset).await;
+            }
+        };
+        let (_, flushed, counting) = tokio::join!(
+            reset_sent,
+            flush_counts(client, flushes),
+            client.simple_query(COUNTING)
+        );
         self.counted = flushed.then(Counted::default);
+        self.next = match (flushed, counting) {
+            (true, Ok(messages)) => Some(Held {
+                counting: first_value(&messages).as_deref() == Some("on"),
+                ..Held::default()
+            }),
+            _ => None,
+        };
     }
 
     /// Sends `lead`, the observation (of every relation when `whole`; in a savepoint when
@@ -1406,7 +1550,7 @@ impl Tracer<'_, '_> {
                     None,
                     client.batch_execute("BEGIN").await.map_err(Failure::around),
                 ),
-                Lead::Statement(statement) => {
+                Lead::Statement { statement, .. } => {
                     let started = Instant::now();
                     let outcome = self.script.run(client, statement).await;
                     (
@@ -1414,6 +1558,12 @@ impl Tracer<'_, '_> {
                         outcome.map_err(Failure::as_written),
                     )
                 }
+            }
+        };
+        let begun = async {
+            match lead {
+                Lead::Statement { begin: true, .. } => client.batch_execute("BEGIN").await,
+                _ => Ok(()),
             }
         };
         let savepoint = format!("SAVEPOINT {OBSERVE_SAVEPOINT}");
@@ -1437,14 +1587,15 @@ impl Tracer<'_, '_> {
         };
         let params: [&(dyn ToSql + Sync); 3] = [&every_scan, &proc_writes, &routines];
         // Polled in this order, the requests are sent in this order, in one round trip.
-        let ((duration, led), saved, observed, closed, flushed) = tokio::join!(
+        let (begun, (duration, led), saved, observed, closed, flushed) = tokio::join!(
+            begun,
             led,
             saved,
             client.query(query, &params),
             closed,
             flush_counts(client, ends.flush)
         );
-        if let Err(failure) = led {
+        if let Err(failure) = begun.map_err(Failure::around).and(led) {
             return RoundTrip {
                 duration,
                 flushed,
@@ -1482,17 +1633,22 @@ impl Tracer<'_, '_> {
     }
 
     /// `EXPLAIN` of a DML statement, inside a savepoint so that a statement that cannot be planned
-    /// fails as itself, not as an aborted transaction. `None` for other statements and for
-    /// statements EXPLAIN rejects.
+    /// fails as itself, not as an aborted transaction, after `BEGIN` when `begin` (which it then
+    /// clears). `None` for other statements and for statements EXPLAIN rejects.
     async fn explain(
         &mut self,
         statement: &ScriptStatement<'_>,
+        begin: &mut bool,
     ) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
         if !is_dml(self.script, statement) {
             return Ok(None);
         }
+        let begun = match std::mem::take(begin) {
+            true => "BEGIN; ",
+            false => "",
+        };
         let query = format!(
-            "SAVEPOINT {EXPLAIN_SAVEPOINT}; EXPLAIN (FORMAT TEXT) {}\n; RELEASE SAVEPOINT {EXPLAIN_SAVEPOINT}",
+            "{begun}SAVEPOINT {EXPLAIN_SAVEPOINT}; EXPLAIN (FORMAT TEXT) {}\n; RELEASE SAVEPOINT {EXPLAIN_SAVEPOINT}",
             statement.sql
         );
         match self.client.simple_query(&query).await {

@@ -36,7 +36,7 @@ use crate::schema::{self, Catalog, RelationKind};
 use crate::shadow::apply::{self, ApplyError, Script, NEW_SESSION};
 use crate::shadow::session::{Database, Shadow};
 use crate::shadow::snapshot::{snapshot, SchemaSnapshot};
-use crate::shadow::trace::{apply_traced, Known, StatementTrace};
+use crate::shadow::trace::{apply_traced_in_new_session, Known, StatementTrace};
 use crate::sql::{self, LineIndex, ParsedFile};
 use blocking::{blocking_reasons, StepStatement};
 use compare::{compare, Reference};
@@ -588,8 +588,14 @@ async fn apply_step(database: &Database, step: &Step, known: &mut Known) -> Step
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
     // What the trace prepared on the session stays for the next step.
-    let _ = database.client.batch_execute(NEW_SESSION).await;
-    let traces = apply_traced(&database.client, &database.monitor, &script, known).await;
+    let traces = apply_traced_in_new_session(
+        &database.client,
+        &database.monitor,
+        &script,
+        known,
+        NEW_SESSION,
+    )
+    .await;
     StepRun {
         traces,
         parsed,
