@@ -352,7 +352,6 @@ impl<'s> SetShadow<'s> {
                 &work.monitor,
                 &script,
                 &mut self.known,
-                NEW_SESSION,
             )
             .await;
             let references = match before {

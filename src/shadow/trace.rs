@@ -25,7 +25,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 
-use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd};
+use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd, NEW_SESSION};
 use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
 use super::snapshot::{SchemaChange, SchemaSnapshot};
 use crate::pg::locks::LockMode;
@@ -380,29 +380,28 @@ pub async fn apply_traced(
     script: &Script<'_>,
     known: &mut Known,
 ) -> Vec<StatementTrace> {
-    trace_after(client, monitor, script, known, None).await
+    trace_after(client, monitor, script, known, false).await
 }
 
-/// [`apply_traced`] in a new session: `reset` (e.g. [`super::apply::NEW_SESSION`]) is sent first,
-/// in the same round trip as the trace's first query when the trace has prepared its observation
-/// on the connection already. An error of `reset` is left to the statements to meet.
+/// [`apply_traced`] in a new session: [`NEW_SESSION`] is sent first, in the same round trip as the
+/// trace's first query when the trace has prepared its observation on the connection already. An
+/// error of the reset is left to the statements to meet.
 pub async fn apply_traced_in_new_session(
     client: &Client,
     monitor: &Client,
     script: &Script<'_>,
     known: &mut Known,
-    reset: &str,
 ) -> Vec<StatementTrace> {
-    trace_after(client, monitor, script, known, Some(reset)).await
+    trace_after(client, monitor, script, known, true).await
 }
 
-/// [`apply_traced`], after `reset` when given (see [`apply_traced_in_new_session`]).
+/// [`apply_traced`], after [`NEW_SESSION`] when `new_session` (see [`apply_traced_in_new_session`]).
 async fn trace_after(
     client: &Client,
     monitor: &Client,
     script: &Script<'_>,
     known: &mut Known,
-    reset: Option<&str>,
+    new_session: bool,
 ) -> Vec<StatementTrace> {
     let mut tracer = Tracer {
         client,
@@ -418,7 +417,7 @@ async fn trace_after(
         traces: Vec::new(),
         applier_pid: None,
     };
-    tracer.flush(reset).await;
+    tracer.flush(new_session).await;
     let mut failed: Option<usize> = None;
     for section in &script.sections {
         for statement in &section.statements {
@@ -1482,20 +1481,20 @@ impl Tracer<'_, '_> {
         Ok(observations)
     }
 
-    /// Sends `reset` when given, then sets the session's scan counts to zero, outside a
+    /// Sends [`NEW_SESSION`] when `new_session`, then sets the session's scan counts to zero, outside a
     /// transaction block (see [`FLUSH`]), and reads whether the server counts: then the first
     /// statement's transaction is known to hold nothing and to have counted nothing when it begins
     /// (see [`Tracer::held_before`]). When the counts cannot be flushed, the next observation reads
     /// every table's. All in one round trip once the observation is prepared; it is prepared after
-    /// `reset`, whose role decides whether the session may flush.
-    async fn flush(&mut self, reset: Option<&str>) {
+    /// the reset, whose role decides whether the session may flush.
+    async fn flush(&mut self, new_session: bool) {
         let client = self.client;
-        let mut reset = reset;
+        let mut reset = new_session;
         let flushes = match &self.known.observations {
             Some(observations) => observations.flushes,
             None => {
-                if let Some(reset) = reset.take() {
-                    let _ = client.batch_execute(reset).await;
+                if std::mem::take(&mut reset) {
+                    let _ = client.batch_execute(NEW_SESSION).await;
                 }
                 self.prepare_observations()
                     .await
@@ -1503,8 +1502,8 @@ impl Tracer<'_, '_> {
             }
         };
         let reset_sent = async {
-            if let Some(reset) = reset {
-                let _ = client.batch_execute(reset).await;
+            if reset {
+                let _ = client.batch_execute(NEW_SESSION).await;
             }
         };
         let (_, flushed, counting) = tokio::join!(

@@ -588,14 +588,8 @@ async fn apply_step(database: &Database, step: &Step, known: &mut Known) -> Step
     let script = Script::new(text, &parsed, &sections, &line_index);
     let lines = script.statements().map(|s| s.line).collect();
     // What the trace prepared on the session stays for the next step.
-    let traces = apply_traced_in_new_session(
-        &database.client,
-        &database.monitor,
-        &script,
-        known,
-        NEW_SESSION,
-    )
-    .await;
+    let traces =
+        apply_traced_in_new_session(&database.client, &database.monitor, &script, known).await;
     StepRun {
         traces,
         parsed,
