@@ -126,12 +126,25 @@ const OWNER_COLUMNS: [(&str, &str); 13] = [
     ("pg_inherits", "x.inhrelid"),
     ("pg_rewrite", "x.ev_class"),
     ("pg_partitioned_table", "x.partrelid"),
-    (
-        "pg_depend",
-        "CASE WHEN x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN x.objid END",
-    ),
+    ("pg_depend", "x.objid"),
     ("pg_type", "x.typrelid"),
 ];
+
+/// The condition that finds, through one of `catalog`'s indexes, its rows owned (`owner`, of
+/// [`OWNER_COLUMNS`]) by the relations the transaction holds (`$1` of [`reached_sql`]).
+fn owned_by_held(catalog: &str, owner: &str) -> String {
+    const HELD: &str = "$1::pg_catalog.oid[]";
+    match catalog {
+        "pg_depend" => format!(
+            "x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND {owner} = ANY({HELD})"
+        ),
+        // No index of `pg_type` leads from `typrelid`: a relation's row type is its `reltype`.
+        "pg_type" => format!(
+            "x.oid = ANY(ARRAY(SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = ANY({HELD})))"
+        ),
+        _ => format!("{owner} = ANY({HELD})"),
+    }
+}
 
 impl Reach {
     /// What a statement run in the traced session may have changed, from what its transaction
@@ -195,17 +208,21 @@ impl Reach {
 /// [`SCOPE_SETTING`] to the relations, [`TYPES_SETTING`] to whether enums and domains are read
 /// again (`$9`, or a domain depends on them), [`FUNCTIONS_SETTING`] to whether functions are
 /// (`$10`, or one depends on them).
-/// Every catalog is reached through its OID indexes (`OFFSET 0` keeps the planner from joining the
-/// whole of `pg_depend`) but for the written rows, which only a scan of the catalogs written to
-/// finds.
+/// Every catalog is reached through its indexes (`OFFSET 0` keeps the planner from joining the
+/// whole of `pg_depend`), the written rows too: they are looked for among the rows of the relations
+/// held (one index scan per catalog, for all of them), not by a scan of each catalog written to,
+/// whose cost grew with the schema. Rows the statement wrote for relations not held are not seen
+/// then, so `since` may stay below their command ids: a later statement that locks such a relation
+/// reads it again, which changes nothing.
 fn reached_sql() -> String {
     let written: Vec<String> = OWNER_COLUMNS
         .iter()
         .map(|(catalog, owner)| {
             format!(
                 "SELECT {owner} AS oid, x.cmin::text::int8 AS cid FROM pg_catalog.{catalog} x, since \
-                  WHERE '{catalog}' = ANY($3::text[]) AND pg_catalog.age(x.xmin) <= 0 \
-                    AND x.cmin::text::int8 >= since.cid"
+                  WHERE '{catalog}' = ANY($3::text[]) AND {} \
+                    AND pg_catalog.age(x.xmin) <= 0 AND x.cmin::text::int8 >= since.cid",
+                owned_by_held(catalog, owner)
             )
         })
         .collect();
