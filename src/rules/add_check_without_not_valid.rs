@@ -22,7 +22,6 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let name = &alter.qualified;
     let resolved = cx.catalog.resolve(&alter.table);
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddConstraint {
@@ -46,10 +45,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             .single_operation_sql(cx, i, |operation| {
                 not_valid_operation(operation, check.name.is_none(), &constraint_name)
             })
-            .map(|add| not_valid_then_validate(add, &alter.table_sql, &constraint_name))
+            .map(|add| not_valid_then_validate(add, &alter.table_sql(cx), &constraint_name))
         else {
             continue;
         };
+        let name = alter.qualified(cx);
         out.push(
             cx.diagnostic(
                 alter.offset(cx, i),

@@ -27,7 +27,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
+    let table = &alter.table;
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddColumn { column_def, .. } = operation else {
             continue;
@@ -35,6 +35,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let Some(constraint) = not_null_without_value(column_def) else {
             continue;
         };
+        let (name, table_sql) = (alter.qualified(cx), alter.table_sql(cx));
         let column = fold_ident(&column_def.name);
         let column_sql = sql_ident(&column);
         let data_type = column_def.data_type.to_string().to_lowercase();

@@ -72,7 +72,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
+    let table = &alter.table;
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AddColumn { column_def, .. } = operation else {
             continue;
@@ -80,6 +80,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let Some(cause) = rewrite_cause(cx, column_def) else {
             continue;
         };
+        let (name, table_sql) = (alter.qualified(cx), alter.table_sql(cx));
         let column = fold_ident(&column_def.name);
         let column_sql = sql_ident(&column);
         let data_type = column_def.data_type.to_string().to_lowercase();
@@ -185,7 +186,7 @@ fn backfill_fix(cx: &StatementContext, alter: &AlterTable, column: &ColumnDef) -
     }
     let default = default?;
     let key = BatchKey::primary_key_of(cx.catalog, &alter.table)?;
-    let table_sql = &alter.table_sql;
+    let table_sql = &alter.table_sql(cx);
     let head = alter.head_sql(cx)?;
     let name = fold_ident(&column.name);
     let column_sql = sql_ident(&name);

@@ -18,13 +18,10 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let Some((table, constraints)) = index_constraints(cx) else {
+    let Some((table, constraints)) = index_constraints(cx, IndexConstraintKind::Exclude) else {
         return;
     };
     for constraint in constraints {
-        if constraint.kind != IndexConstraintKind::Exclude {
-            continue;
-        }
         let name = cx.qualified(&table);
         let what = match &constraint.name {
             Some(given) => format!("ADD CONSTRAINT {given} EXCLUDE"),

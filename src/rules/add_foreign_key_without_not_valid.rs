@@ -30,10 +30,11 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (table, name) = (&alter.table, &alter.qualified);
+    let table = &alter.table;
     if !cx.keeps_finding_on(table) {
         return;
     }
+    let name = &alter.qualified(cx);
     let resolved = cx.catalog.resolve(table);
     for (i, operation) in alter.operations.iter().enumerate() {
         match operation {
@@ -52,7 +53,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
                     .single_operation_sql(cx, i, |operation| {
                         not_valid_operation(operation, fk.name.is_none(), &constraint)
                     })
-                    .map(|add| not_valid_then_validate(add, &alter.table_sql, &constraint));
+                    .map(|add| not_valid_then_validate(add, &alter.table_sql(cx), &constraint));
                 let Some(fix) = fix else { continue };
                 out.push(
                     cx.diagnostic(
@@ -135,6 +136,7 @@ fn inline_fix(
     key.name = key.name.clone().or_else(|| given_name.cloned());
     key.columns = vec![column_def.name.clone()];
     let resolved = cx.catalog.resolve(&alter.table);
+    let table_sql = alter.table_sql(cx);
     let constraint = cx
         .catalog
         .new_constraint_name(&resolved, &TableConstraint::ForeignKey(key.clone()))?;
@@ -146,14 +148,14 @@ fn inline_fix(
         Step::transactional(
             format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}{} NOT VALID;",
-                alter.table_sql,
+                table_sql,
                 sql_ident(&constraint),
                 foreign_key_sql(cx, &key.columns, &key),
                 referential_clauses(&key),
             ),
             "adds the foreign key as NOT VALID: checks only new rows, instant",
         ),
-        validate_step(&alter.table_sql, &constraint),
+        validate_step(&table_sql, &constraint),
     ]))
 }
 

@@ -37,16 +37,13 @@ enum Nullability {
 }
 
 fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
-    let Some((table, constraints)) = index_constraints(cx) else {
+    let Some((table, constraints)) = index_constraints(cx, IndexConstraintKind::PrimaryKey) else {
         return;
     };
     if !cx.keeps_finding_on(&table) {
         return;
     }
     for constraint in constraints {
-        if constraint.kind != IndexConstraintKind::PrimaryKey {
-            continue;
-        }
         let diagnostic = match &constraint.using_index {
             None => builds_index(cx, &table, &constraint),
             Some(index) => scans_for_nulls(cx, &table, &constraint, index),

@@ -35,11 +35,16 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         Some(ast) => names.statement(ast),
         None => names.unparsed(),
     }
+    let too_long: Vec<Defined> = names
+        .defined
+        .into_iter()
+        .filter(|defined| defined.name.len() > MAX_IDENTIFIER_BYTES)
+        .collect();
+    if too_long.is_empty() {
+        return;
+    }
     let table = relation_of(cx);
-    for Defined { kind, name, offset } in names.defined {
-        if name.len() <= MAX_IDENTIFIER_BYTES {
-            continue;
-        }
+    for Defined { kind, name, offset } in too_long {
         out.push(cx.diagnostic(
             offset,
             table.as_ref(),

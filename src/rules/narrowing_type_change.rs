@@ -69,7 +69,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let effects: Vec<&str> = losses.iter().map(Loss::text).collect();
         let mut message = format!(
             "ALTER COLUMN {column} TYPE {new_sql} narrows {}.{column} from {old_sql}: {}",
-            alter.qualified,
+            alter.qualified(cx),
             effects.join("; ")
         );
         if fails {
@@ -85,7 +85,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
             alter.offset(cx, i),
             Some(table),
             message,
-            help(&alter.table_sql, &column, &new),
+            help(&alter.table_sql(cx), &column, &new),
         ));
     }
 }

@@ -31,7 +31,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let Some(alter) = AlterTable::of(cx) else {
         return;
     };
-    let (table, name, table_sql) = (&alter.table, &alter.qualified, &alter.table_sql);
+    let table = &alter.table;
     let version = cx.settings.pg_version;
     for (i, operation) in alter.operations.iter().enumerate() {
         let AlterTableOperation::AlterColumn {
@@ -54,6 +54,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         if proven && version >= CHECK_SHORTCUT_SINCE {
             continue;
         }
+        let (name, table_sql) = (alter.qualified(cx), alter.table_sql(cx));
         let constraint = format!("{}_{column}_not_null", table.name);
         let column_sql = sql_ident(&column);
         let fix = (version >= CHECK_SHORTCUT_SINCE)
@@ -115,7 +116,7 @@ fn check_first(
 ) -> Option<Fix> {
     let set_not_null = alter.single_operation_sql(cx, i, str::to_owned)?;
     Some(Fix::replace(not_null_via_check(
-        &alter.table_sql,
+        &alter.table_sql(cx),
         column_sql,
         constraint,
         &set_not_null,

@@ -11,10 +11,6 @@ use crate::sql::{Kind, ObjectName, TokenKind};
 pub(crate) struct AlterTable<'a> {
     /// The table as written.
     pub table: ObjectName,
-    /// Schema-qualified, for messages.
-    pub qualified: String,
-    /// Schema-qualified and quoted as SQL needs it, for help texts.
-    pub table_sql: String,
     pub operations: &'a [AlterTableOperation],
     offsets: Vec<usize>,
 }
@@ -33,15 +29,21 @@ impl<'a> AlterTable<'a> {
         let Some(Ast::AlterTable(alter)) = cx.statement.ast() else {
             return None;
         };
-        let table = ObjectName::from_ast(&alter.name)?;
-        let resolved = cx.catalog.resolve(&table);
         Some(AlterTable {
-            qualified: resolved.to_string(),
-            table_sql: sql_name(&resolved),
-            table,
+            table: ObjectName::from_ast(&alter.name)?,
             operations: &alter.operations,
             offsets: operation_offsets(cx),
         })
+    }
+
+    /// The table, schema-qualified, for messages: written only by a rule that reports.
+    pub fn qualified(&self, cx: &StatementContext) -> String {
+        cx.qualified(&self.table)
+    }
+
+    /// The table, schema-qualified and quoted as SQL needs it, for help texts.
+    pub fn table_sql(&self, cx: &StatementContext) -> String {
+        sql_name(&cx.catalog.resolve(&self.table))
     }
 
     /// The text of operation `i` as written (`ADD CONSTRAINT … REFERENCES … ON DELETE CASCADE`), when
@@ -163,11 +165,17 @@ pub(crate) fn location_offset(cx: &StatementContext, line: u64, column: u64) -> 
     }
     let column = usize::try_from(column - 1).ok()?;
     let rest = &sql[line_start..];
-    let at = match rest.char_indices().nth(column) {
-        Some((at, _)) => at,
-        // One past the last character: the end of the statement.
-        None if rest.chars().count() == column => rest.len(),
-        None => return None,
+    // Characters are bytes in ASCII text (most of it), without decoding them.
+    let ascii = rest.as_bytes().get(..column).is_some_and(<[u8]>::is_ascii);
+    let at = if ascii {
+        column
+    } else {
+        match rest.char_indices().nth(column) {
+            Some((at, _)) => at,
+            // One past the last character: the end of the statement.
+            None if rest.chars().count() == column => rest.len(),
+            None => return None,
+        }
     };
     Some(cx.statement.range.start + line_start + at)
 }

@@ -130,11 +130,14 @@ pub fn classify(text: &str, tokens: &[Token]) -> Classification {
     }
     let concurrently = words.position("concurrently").is_some();
     let (kind, label_len) = kind_of(&words);
-    let label = (0..label_len)
-        .filter_map(|i| words.word(i))
-        .map(str::to_ascii_uppercase)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut label = String::new();
+    for word in (0..label_len).filter_map(|i| words.word(i)) {
+        if !label.is_empty() {
+            label.push(' ');
+        }
+        label.push_str(word);
+    }
+    label.make_ascii_uppercase();
     let mut classification = Classification::new(kind, label);
     classification.concurrently = concurrently;
     classification.target = target_of(kind, &words);
@@ -159,12 +162,7 @@ impl Classification {
 
 /// The statement's kind and how many leading words name it.
 fn kind_of(words: &Words) -> (Kind, usize) {
-    let w = |i| {
-        words
-            .word(i)
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default()
-    };
+    let w = |i| words.lower(i);
     let (first, second) = (w(0), w(1));
     match first.as_str() {
         "create" => {
@@ -238,7 +236,7 @@ fn kind_of(words: &Words) -> (Kind, usize) {
         "begin" | "start" => (Kind::Begin, 1),
         "commit" | "end" => (Kind::Commit, 1),
         "abort" => (Kind::Rollback, 1),
-        "rollback" if second == "to" => (Kind::Savepoint, 2),
+        "rollback" if second.as_str() == "to" => (Kind::Savepoint, 2),
         "rollback" => (Kind::Rollback, 1),
         "savepoint" | "release" => (Kind::Savepoint, 1),
         "set" => (Kind::Set, 1),
@@ -261,10 +259,7 @@ fn with_kind(words: &Words) -> Kind {
             TokenKind::LParen => depth += 1,
             TokenKind::RParen => depth = depth.saturating_sub(1),
             TokenKind::Word if depth == 0 => {
-                match words.text[token.range.clone()]
-                    .to_ascii_lowercase()
-                    .as_str()
-                {
+                match Lowered::of(&words.text[token.range.clone()]).as_str() {
                     "insert" => return Kind::Insert,
                     "update" => return Kind::Update,
                     "delete" => return Kind::Delete,
@@ -351,10 +346,9 @@ impl<'a> Words<'a> {
         (token.kind == TokenKind::Word).then(|| &self.text[token.range.clone()])
     }
 
-    fn lower(&self, n: usize) -> String {
-        self.word(n)
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default()
+    /// The n-th token lower-cased when it is a word, to match keywords; else empty.
+    fn lower(&self, n: usize) -> Lowered {
+        Lowered::of(self.word(n).unwrap_or_default())
     }
 
     fn is(&self, n: usize, keyword: &str) -> bool {
@@ -370,6 +364,35 @@ impl<'a> Words<'a> {
     /// Token index `n`, if the statement has that many tokens.
     fn token_index_of_word(&self, n: usize) -> Option<usize> {
         (n < self.tokens.len()).then_some(n)
+    }
+}
+
+/// A word ASCII-lower-cased on the stack, to match it against the keywords of this module without
+/// allocating; a word longer than any of them reads as empty, which matches none.
+struct Lowered {
+    bytes: [u8; Lowered::LONGEST],
+    len: usize,
+}
+
+impl Lowered {
+    const LONGEST: usize = 16;
+
+    fn of(word: &str) -> Lowered {
+        let mut lowered = Lowered {
+            bytes: [0; Lowered::LONGEST],
+            len: 0,
+        };
+        if let Some(bytes) = lowered.bytes.get_mut(..word.len()) {
+            bytes.copy_from_slice(word.as_bytes());
+            bytes.make_ascii_lowercase();
+            lowered.len = word.len();
+        }
+        lowered
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII lower-casing keeps UTF-8 valid, and `len` ends where the word ended.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
@@ -393,6 +416,21 @@ mod tests {
         assert_eq!(c.label, "DROP INDEX");
         assert!(c.concurrently);
         assert_eq!(c.target.unwrap().to_string(), "public.Idx");
+    }
+
+    #[test]
+    fn keywords_in_any_case_and_words_longer_than_any_keyword() {
+        let c = classify_sql("Create Or Replace Materialized View v AS SELECT 1");
+        assert_eq!(c.kind, Kind::CreateMaterializedView);
+        assert_eq!(c.label, "CREATE OR REPLACE MATERIALIZED VIEW");
+        let c = classify_sql("CREATE materializedviewsandmore v");
+        assert_eq!(c.kind, Kind::Other);
+        assert_eq!(c.label, "CREATE MATERIALIZEDVIEWSANDMORE");
+        assert_eq!(
+            classify_sql("WITH x AS (SELECT 1) Delete FROM t").kind,
+            Kind::Delete
+        );
+        assert_eq!(classify_sql("créer table t").kind, Kind::Other);
     }
 
     #[test]

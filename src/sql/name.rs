@@ -19,7 +19,16 @@ pub fn fold_ident(ident: &ast::Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
-        ident.value.to_lowercase()
+        lowercase(&ident.value)
+    }
+}
+
+/// `str::to_lowercase`, without decoding characters when the text is ASCII (almost every name).
+fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
     }
 }
 
@@ -33,12 +42,15 @@ impl ObjectName {
 
     /// From a sqlparser name; a three-part `db.schema.name` keeps the last two parts.
     pub fn from_ast(name: &ast::ObjectName) -> Option<Self> {
-        let parts: Vec<String> = name
-            .0
-            .iter()
-            .filter_map(|part| part.as_ident().map(fold_ident))
-            .collect();
-        Self::from_parts(parts)
+        // Only the last two parts are kept, so only they are folded.
+        let (mut schema, mut last) = (None, None);
+        for ident in name.0.iter().filter_map(|part| part.as_ident()) {
+            schema = last.replace(ident);
+        }
+        Some(ObjectName {
+            schema: schema.map(fold_ident),
+            name: fold_ident(last?),
+        })
     }
 
     /// From a dotted name at the start of `tokens` (words, quoted identifiers and `.`).
@@ -48,7 +60,7 @@ impl ObjectName {
             let expect_part = i % 2 == 0;
             let raw = &text[token.range.clone()];
             match token.kind {
-                TokenKind::Word if expect_part => parts.push(raw.to_lowercase()),
+                TokenKind::Word if expect_part => parts.push(lowercase(raw)),
                 TokenKind::QuotedIdent if expect_part && !token.unterminated => {
                     let inner = raw
                         .trim_start_matches("U&")
