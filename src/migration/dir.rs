@@ -6,6 +6,7 @@
 //! (a FIFO, a socket, a device, a dangling or looping link) is never opened. Such entries are kept as
 //! [`Unread`] entries, so that discovery can report every one of them.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fmt;
@@ -13,6 +14,7 @@ use std::fs::{self, FileType};
 use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::{diesel, prisma};
 use crate::escape;
@@ -199,6 +201,8 @@ pub(super) struct Dir {
     unread: Vec<Unread>,
     /// Names listed whose content is not known (see [`Dir::with_stand_ins`]).
     stand_ins: HashSet<String>,
+    /// The [`Dir::head`] of each file read so far: several layouts look at the same files' heads.
+    heads: RefCell<HashMap<String, Rc<str>>>,
 }
 
 impl Dir {
@@ -224,6 +228,7 @@ impl Dir {
             os_names: HashMap::new(),
             unread: Vec::new(),
             stand_ins: HashSet::new(),
+            heads: RefCell::default(),
         };
         let ambiguous: HashSet<String> = entries
             .windows(2)
@@ -391,15 +396,26 @@ impl Dir {
     /// The first [`HEAD_BYTES`] of a file, lossily decoded; empty when it cannot be read (`load`
     /// reports unreadable migrations properly); `None` for an entry standing in for a file, whose
     /// content is unknown.
-    pub(super) fn head(&self, name: &str) -> Option<String> {
+    pub(super) fn head(&self, name: &str) -> Option<Rc<str>> {
         if self.stand_ins.contains(name) {
             return None;
+        }
+        if let Some(head) = self.heads.borrow().get(name) {
+            return Some(Rc::clone(head));
         }
         let mut bytes = Vec::new();
         if let Ok(file) = fs::File::open(on_disk(&self.shown).join(self.os_name(name))) {
             // A read error leaves a shorter prefix, which only makes detection more conservative.
             let _ = file.take(HEAD_BYTES).read_to_end(&mut bytes);
         }
-        Some(String::from_utf8_lossy(&bytes).into_owned())
+        // Valid UTF-8, the usual case, is checked by the fast path and kept without a copy.
+        let head: Rc<str> = match String::from_utf8(bytes) {
+            Ok(text) => text.into(),
+            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into(),
+        };
+        self.heads
+            .borrow_mut()
+            .insert(name.to_owned(), Rc::clone(&head));
+        Some(head)
     }
 }
