@@ -194,10 +194,7 @@ fn steps_summary(fix: &Fix) -> String {
 /// BEGIN, COMMIT and ROLLBACK are not kept: the steps' grouping says which statements share a
 /// transaction, and a fix that must run outside one would otherwise land inside the file's block.
 fn is_transaction_control(statement: &Statement) -> bool {
-    matches!(
-        statement.class.kind,
-        Kind::Begin | Kind::Commit | Kind::Rollback
-    )
+    Kind::TRANSACTION_CONTROL.contains(&statement.class.kind)
 }
 
 /// Statements PostgreSQL refuses inside a transaction block.

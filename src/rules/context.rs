@@ -181,12 +181,10 @@ impl<'a> StatementContext<'a> {
 
     /// The indexes of the statements before this one that are BEGIN, COMMIT or ROLLBACK, in order.
     pub fn earlier_transaction_controls(&self) -> &'a [usize] {
-        let controls = self.file.controls.get_or_init(|| {
-            indexes_of(
-                self.statements,
-                &[Kind::Begin, Kind::Commit, Kind::Rollback],
-            )
-        });
+        let controls = self
+            .file
+            .controls
+            .get_or_init(|| indexes_of(self.statements, &Kind::TRANSACTION_CONTROL));
         &controls[..controls.partition_point(|&i| i < self.index)]
     }
 

@@ -23,7 +23,7 @@ pub const RULE: Rule = Rule {
         "BEGIN/COMMIT inside a transaction that is already open (the tool's or the file's own)",
     doc: include_str!("../../rules/nested-transaction.md"),
     check,
-    kinds: Kinds::Only(&[&[Kind::Begin, Kind::Commit, Kind::Rollback]]),
+    kinds: Kinds::Only(&[&Kind::TRANSACTION_CONTROL]),
 };
 
 /// How to run a file that manages its own transactions, per tool.
@@ -35,7 +35,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
     let statement = cx.statement;
     let kind = statement.class.kind;
     // Only transaction control is judged; looking for the opener walks back through the file.
-    if !matches!(kind, Kind::Begin | Kind::Commit | Kind::Rollback) {
+    if !Kind::TRANSACTION_CONTROL.contains(&kind) {
         return;
     }
     let label = label_of(statement);

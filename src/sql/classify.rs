@@ -57,6 +57,10 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The statements that open or end a transaction block: BEGIN (START TRANSACTION), COMMIT (END),
+    /// ROLLBACK (ABORT). Savepoints work inside a block and are not among them.
+    pub const TRANSACTION_CONTROL: [Kind; 3] = [Kind::Begin, Kind::Commit, Kind::Rollback];
+
     /// Every kind, each at the index `kind as usize`.
     pub const ALL: [Kind; 44] = [
         Kind::CreateTable,
