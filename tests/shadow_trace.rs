@@ -1230,6 +1230,56 @@ ALTER TABLE t RENAME COLUMN u TO uu;
     assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
 }
 
+/// Statements inside the migration's transaction, each the first to lock the relations it
+/// changes: foreign keys (the referenced table's first trigger, then its later ones), an index
+/// created, renamed and used for a constraint, a constraint renamed and validated, triggers
+/// disabled, a policy and a column added. Each statement's changes, from the scoped reads, equal
+/// whole-snapshot diffs.
+#[test]
+fn in_one_transaction_relations_locked_first_have_changes_equal_whole_snapshot_diffs() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    let migrations = [
+        Migration::plain(
+            "CREATE TABLE a (id int PRIMARY KEY);
+CREATE TABLE b (id int PRIMARY KEY, a_id int);
+CREATE TABLE c (id int PRIMARY KEY, x int);
+",
+        ),
+        Migration::wrapped(
+            "ALTER TABLE b ADD CONSTRAINT b_a FOREIGN KEY (a_id) REFERENCES a (id);\n",
+        ),
+        Migration::wrapped(
+            "ALTER TABLE c ADD CONSTRAINT c_a FOREIGN KEY (x) REFERENCES a (id) NOT VALID;\n",
+        ),
+        Migration::wrapped(
+            "ALTER TABLE c ADD CONSTRAINT c_b FOREIGN KEY (x) REFERENCES b (id);
+CREATE INDEX c_x ON c (x);
+",
+        ),
+        Migration::wrapped(
+            "CREATE UNIQUE INDEX b_a_key ON b (a_id);
+ALTER TABLE b ADD CONSTRAINT b_a_unique UNIQUE USING INDEX b_a_key;
+",
+        ),
+        Migration::wrapped("ALTER INDEX c_x RENAME TO c_x2;\n"),
+        Migration::wrapped(
+            "ALTER TABLE c RENAME CONSTRAINT c_b TO c_bb;
+ALTER TABLE c VALIDATE CONSTRAINT c_a;
+",
+        ),
+        Migration::wrapped("ALTER TABLE b DISABLE TRIGGER ALL;\n"),
+        Migration::wrapped(
+            "CREATE POLICY a_p ON a USING (id > 0);
+ALTER TABLE a ADD COLUMN q int;
+",
+        ),
+    ];
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
+    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+}
+
 /// A scoped read that fails (here: the session's prepared catalog queries deallocated by the
 /// migration) reads the whole schema at once, so the statement's changes are not lost, and inside
 /// a transaction block leaves the migration's transaction usable.
