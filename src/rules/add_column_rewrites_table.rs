@@ -88,7 +88,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let mut fix = None;
         let (what, help) = match cause {
             Cause::VolatileDefault(function) => {
-                fix = backfill_fix(cx, alter, column_def);
+                fix = backfill_fix(cx, alter, &table_sql, column_def);
                 let help = match &fix {
                     Some(fix) => format!(
                         "add it without a default and set the default for new rows (`{}`), backfill \
@@ -173,7 +173,12 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
 /// rows, backfill existing rows in batches over the table's primary key, then NOT NULL through a
 /// validated CHECK when the column was declared NOT NULL. `None` when the model knows no key to
 /// batch by, or the column carries constraints the steps would have to rebuild.
-fn backfill_fix(cx: &StatementContext, alter: &AlterTable, column: &ColumnDef) -> Option<Fix> {
+fn backfill_fix(
+    cx: &StatementContext,
+    alter: &AlterTable,
+    table_sql: &str,
+    column: &ColumnDef,
+) -> Option<Fix> {
     let mut default = None;
     let mut not_null = false;
     for option in &column.options {
@@ -186,7 +191,6 @@ fn backfill_fix(cx: &StatementContext, alter: &AlterTable, column: &ColumnDef) -
     }
     let default = default?;
     let key = BatchKey::primary_key_of(cx.catalog, &alter.table)?;
-    let table_sql = &alter.table_sql(cx);
     let head = alter.head_sql(cx)?;
     let name = fold_ident(&column.name);
     let column_sql = sql_ident(&name);

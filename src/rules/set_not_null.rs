@@ -58,7 +58,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let constraint = format!("{}_{column}_not_null", table.name);
         let column_sql = sql_ident(&column);
         let fix = (version >= CHECK_SHORTCUT_SINCE)
-            .then(|| check_first(cx, alter, i, &column_sql, &constraint))
+            .then(|| check_first(cx, alter, i, &table_sql, &column_sql, &constraint))
             .flatten();
         let constraint = sql_ident(&constraint);
         let (why, help) = if let Some(fix) = &fix {
@@ -111,12 +111,13 @@ fn check_first(
     cx: &StatementContext,
     alter: &AlterTable,
     i: usize,
+    table_sql: &str,
     column_sql: &str,
     constraint: &str,
 ) -> Option<Fix> {
     let set_not_null = alter.single_operation_sql(cx, i, str::to_owned)?;
     Some(Fix::replace(not_null_via_check(
-        &alter.table_sql(cx),
+        table_sql,
         column_sql,
         constraint,
         &set_not_null,

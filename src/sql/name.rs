@@ -32,6 +32,16 @@ fn lowercase(text: &str) -> String {
     }
 }
 
+/// The schema and the name of a dotted name's parts: the last two, so that a three-part
+/// `db.schema.name` keeps `schema.name`; `None` for no part.
+fn last_two<T>(parts: impl IntoIterator<Item = T>) -> Option<(Option<T>, T)> {
+    let (mut schema, mut name) = (None, None);
+    for part in parts {
+        schema = name.replace(part);
+    }
+    Some((schema, name?))
+}
+
 impl ObjectName {
     pub fn new(schema: Option<&str>, name: &str) -> Self {
         ObjectName {
@@ -43,13 +53,10 @@ impl ObjectName {
     /// From a sqlparser name; a three-part `db.schema.name` keeps the last two parts.
     pub fn from_ast(name: &ast::ObjectName) -> Option<Self> {
         // Only the last two parts are kept, so only they are folded.
-        let (mut schema, mut last) = (None, None);
-        for ident in name.0.iter().filter_map(|part| part.as_ident()) {
-            schema = last.replace(ident);
-        }
+        let (schema, name) = last_two(name.0.iter().filter_map(|part| part.as_ident()))?;
         Some(ObjectName {
             schema: schema.map(fold_ident),
-            name: fold_ident(last?),
+            name: fold_ident(name),
         })
     }
 
@@ -74,15 +81,8 @@ impl ObjectName {
                 _ => break,
             }
         }
-        Self::from_parts(parts)
-    }
-
-    fn from_parts(mut parts: Vec<String>) -> Option<Self> {
-        let name = parts.pop()?;
-        Some(ObjectName {
-            schema: parts.pop(),
-            name,
-        })
+        let (schema, name) = last_two(parts)?;
+        Some(ObjectName { schema, name })
     }
 
     /// This name with its schema filled in from the search path when it has none.
