@@ -13,7 +13,8 @@ use crate::config::{self, FileConfig, PgVersion};
 use crate::escape;
 use crate::files::{self, Existing};
 use crate::init::{self, InitOptions};
-use crate::migration::{git, DiscoverOptions, Tool};
+use crate::migration::git::{self, HistoryEdits};
+use crate::migration::{DiscoverOptions, Tool};
 use crate::report::{self, Format};
 use crate::review::{self, InputNotice, Review, ReviewOptions, DEFAULT_MAX_FILE_SIZE};
 use crate::rules::{self, RuleSettings, Severity};
@@ -406,112 +407,236 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         &config_dir,
         &cwd,
     )?;
-
-    let format_name = args
-        .format
-        .or(config.format)
-        .unwrap_or_else(|| "text".into());
-    let format = Format::from_name(&format_name).ok_or_else(|| {
-        UsageError(format!(
-            "unknown format `{format_name}`; use text, json, sarif, github or markdown"
-        ))
-    })?;
-    let fail_on_name = args
-        .fail_on
-        .or(config.fail_on)
-        .unwrap_or_else(|| "error".into());
-    let fail_on = match fail_on_name.as_str() {
-        "never" => None,
-        name => Some(Severity::from_name(name).ok_or_else(|| {
-            UsageError(format!(
-                "unknown fail-on level `{name}`; use error, warning, info or never"
-            ))
-        })?),
-    };
-
+    let format = output_format(args.format.as_ref().or(config.format.as_ref()))?;
+    let fail_on = fail_on_level(args.fail_on.as_ref().or(config.fail_on.as_ref()))?;
     let shadow_config = config.shadow.clone().unwrap_or_default();
-    let shadow_mode = args
-        .shadow
-        .or_else(|| {
-            std::env::var("MIGAGENT_SHADOW_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
-        .or(shadow_config.mode)
-        .unwrap_or_else(|| "auto".into());
-    // `require`: migagent's own shadow, and a history it cannot apply fails the run.
-    let shadow_required = shadow_mode == "require" || shadow_config.required.unwrap_or(false);
-    let shadow_mode = match shadow_mode.as_str() {
-        "require" => ShadowMode::Auto,
-        other => ShadowMode::parse(other).map_err(UsageError)?,
-    };
+    let (shadow_mode, shadow_required) = shadow_mode(args.shadow.clone(), &shadow_config)?;
     let stats = match &args.stats {
         Some(path) => Some(Stats::load(path).map_err(UsageError)?),
         None => None,
     };
+    let tool = named_tool(args.tool.as_ref().or(config.tool.as_ref()))?;
+    let plain_per_file_transaction = per_file_transaction(config.transaction.as_deref())?;
+    let listed = listed_paths(&args, &config, &config_dir, &cwd)?;
+    let selection = select_changed(args.base.as_deref(), &cwd, listed)?;
+    let shadow = plan_shadow(
+        &args,
+        shadow_mode,
+        &shadow_config,
+        Places {
+            cwd: &cwd,
+            config_dir: &config_dir,
+            config_file_dir: config_file_dir.as_deref(),
+        },
+        &selection.paths,
+        args.pg_version.or(config.pg_version),
+    )?;
+    let color = use_color(args.color);
+    let rules_url = args
+        .rules_url
+        .or_else(|| env_value(&["MIGAGENT_RULES_URL"]));
+    Ok(ReviewPlan {
+        paths: selection.paths,
+        format,
+        report_files: args.report_file,
+        rules_url,
+        fail_on,
+        color,
+        working_dir: cwd,
+        options: ReviewOptions {
+            discover: DiscoverOptions {
+                tool,
+                latest: args.latest,
+                plain_per_file_transaction,
+            },
+            max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            pg_version_from_shadow: args.pg_version.is_none() && config.pg_version.is_none(),
+            rule_settings: args.pg_version.or(config.pg_version).map_or_else(
+                RuleSettings::default,
+                |version| RuleSettings {
+                    pg_version: version.major,
+                    pg_minor: version.minor,
+                },
+            ),
+            severities,
+            stats,
+            shadow,
+            small_table_rows: config
+                .small_table_rows
+                .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),
+            advise,
+            edited_history: selection.edited_history,
+            shadow_required,
+            trace_version: None,
+        },
+        nothing_changed: selection.nothing_changed,
+    })
+}
 
-    let tool = match args.tool.or(config.tool) {
-        Some(name) => Some(Tool::from_name(&name).ok_or_else(|| {
-            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+/// `--format` or `format =`; text when neither is given.
+fn output_format(name: Option<&String>) -> Result<Format, UsageError> {
+    let name = name.map_or("text", String::as_str);
+    Format::from_name(name).ok_or_else(|| {
+        UsageError(format!(
+            "unknown format `{name}`; use text, json, sarif, github or markdown"
+        ))
+    })
+}
+
+/// `--fail-on` or `fail-on =`; error when neither is given, `None` for `never`.
+fn fail_on_level(name: Option<&String>) -> Result<Option<Severity>, UsageError> {
+    match name.map_or("error", String::as_str) {
+        "never" => Ok(None),
+        name => Severity::from_name(name).map(Some).ok_or_else(|| {
             UsageError(format!(
-                "unknown tool `{name}`; use one of {}",
-                names.join(", ")
+                "unknown fail-on level `{name}`; use error, warning, info or never"
             ))
-        })?),
-        None => None,
-    };
-    let plain_per_file_transaction = match config.transaction.as_deref() {
-        None | Some("per-statement") => false,
-        Some("per-file") => true,
-        Some(other) => {
-            return Err(UsageError(format!(
-                "transaction = \"{other}\" in migagent.toml: use \"per-statement\" or \"per-file\""
-            )))
-        }
-    };
+        }),
+    }
+}
 
-    let mut paths = if args.paths.is_empty() {
+/// The shadow's mode from `--shadow`, `MIGAGENT_SHADOW_URL` or `[shadow] mode` (auto when none is
+/// set), and whether a history the shadow cannot apply fails the run.
+fn shadow_mode(
+    flag: Option<String>,
+    shadow_config: &config::ShadowConfig,
+) -> Result<(ShadowMode, bool), UsageError> {
+    let name = flag
+        .or_else(|| env_value(&["MIGAGENT_SHADOW_URL"]))
+        .or_else(|| shadow_config.mode.clone())
+        .unwrap_or_else(|| "auto".into());
+    // `require`: migagent's own shadow, and a history it cannot apply fails the run.
+    let required = name == "require" || shadow_config.required.unwrap_or(false);
+    let mode = match name.as_str() {
+        "require" => ShadowMode::Auto,
+        other => ShadowMode::parse(other).map_err(UsageError)?,
+    };
+    Ok((mode, required))
+}
+
+/// `--tool` or `tool =`; `None` lets discovery detect the layout.
+fn named_tool(name: Option<&String>) -> Result<Option<Tool>, UsageError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    Tool::from_name(name).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+        UsageError(format!(
+            "unknown tool `{name}`; use one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// `transaction =` in migagent.toml: whether a plain SQL file is applied in one transaction.
+fn per_file_transaction(setting: Option<&str>) -> Result<bool, UsageError> {
+    match setting {
+        None | Some("per-statement") => Ok(false),
+        Some("per-file") => Ok(true),
+        Some(other) => Err(UsageError(format!(
+            "transaction = \"{other}\" in migagent.toml: use \"per-statement\" or \"per-file\""
+        ))),
+    }
+}
+
+/// The files and directories given on the command line, else `paths =` of migagent.toml.
+fn listed_paths(
+    args: &ReviewArgs,
+    config: &FileConfig,
+    config_dir: &Path,
+    cwd: &Path,
+) -> Result<Vec<PathBuf>, UsageError> {
+    let paths: Vec<PathBuf> = if args.paths.is_empty() {
         config
             .paths
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| relative_to(&config_dir, &cwd, p))
+            .iter()
+            .flatten()
+            .map(|p| relative_to(config_dir, cwd, p.clone()))
             .collect()
     } else {
-        args.paths
+        args.paths.clone()
     };
     if paths.is_empty() {
         return Err(UsageError(
             "no migrations to review: give files or directories (`migagent review db/migrations`), or set `paths` in migagent.toml".into(),
         ));
     }
-    let mut edited_history = None;
-    let mut nothing_changed = None;
-    if let Some(base) = &args.base {
-        let changes = git::changes_since(&cwd, base, &paths).map_err(UsageError)?;
-        if changes.changed.is_empty() && changes.edited.migrations.is_empty() {
-            nothing_changed = Some(format!(
+    Ok(paths)
+}
+
+/// What a review covers: the listed paths, or with `--base` the migrations changed since the
+/// merge base, and the history edited since.
+struct Selection {
+    paths: Vec<PathBuf>,
+    edited_history: Option<HistoryEdits>,
+    /// Set when `--base` finds nothing to review: the run says so and exits 0.
+    nothing_changed: Option<String>,
+}
+
+fn select_changed(
+    base: Option<&str>,
+    cwd: &Path,
+    listed: Vec<PathBuf>,
+) -> Result<Selection, UsageError> {
+    let Some(base) = base else {
+        return Ok(Selection {
+            paths: listed,
+            edited_history: None,
+            nothing_changed: None,
+        });
+    };
+    let changes = git::changes_since(cwd, base, &listed).map_err(UsageError)?;
+    let nothing_changed = (changes.changed.is_empty() && changes.edited.migrations.is_empty())
+        .then(|| {
+            format!(
                 "no migration changed since {base} (merge base {}): nothing to review",
                 changes.edited.merge_base
-            ));
-        }
-        paths = changes.changed;
-        edited_history = Some(changes.edited);
-    }
+            )
+        });
+    Ok(Selection {
+        paths: changes.changed,
+        edited_history: Some(changes.edited),
+        nothing_changed,
+    })
+}
+
+/// Where relative paths of the command line and of migagent.toml start from.
+#[derive(Clone, Copy)]
+struct Places<'a> {
+    cwd: &'a Path,
+    /// migagent.toml's directory, else the working directory.
+    config_dir: &'a Path,
+    /// migagent.toml's directory when there is one.
+    config_file_dir: Option<&'a Path>,
+}
+
+/// The shadow's options from flags and `[shadow]`, refusing what would run the repository's own
+/// programs or settings with more trust than they earned.
+fn plan_shadow(
+    args: &ReviewArgs,
+    mode: ShadowMode,
+    shadow_config: &config::ShadowConfig,
+    places: Places,
+    paths: &[PathBuf],
+    pg_version: Option<PgVersion>,
+) -> Result<ShadowOptions, UsageError> {
     // Only migagent's own cluster runs programs from a bin directory.
-    let runs_own_cluster = !matches!(shadow_mode, ShadowMode::Off | ShadowMode::Url(_));
-    let pg_bin = match (args.pg_bin, shadow_config.pg_bin) {
+    let runs_own_cluster = !matches!(mode, ShadowMode::Off | ShadowMode::Url(_));
+    let pg_bin = match (&args.pg_bin, &shadow_config.pg_bin) {
         (_, _) if !runs_own_cluster => None,
-        (Some(flag), _) => Some(flag),
+        (Some(flag), _) => Some(flag.clone()),
         (None, Some(configured)) => {
-            require_config_pg_bin_opt_in(&configured)?;
-            Some(relative_to(&config_dir, &cwd, configured))
+            require_config_pg_bin_opt_in(configured)?;
+            Some(relative_to(
+                places.config_dir,
+                places.cwd,
+                configured.clone(),
+            ))
         }
-        (None, None) => installed_pg_bin(args.pg_version.or(config.pg_version)),
+        (None, None) => installed_pg_bin(pg_version),
     };
     let untrusted_dirs = if runs_own_cluster {
-        repository_trees(&cwd, config_file_dir.as_deref(), &paths)
+        repository_trees(places.cwd, places.config_file_dir, paths)
     } else {
         Vec::new()
     };
@@ -520,9 +645,9 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     }
     // Without a shadow nothing runs as anyone, so the line does not matter there.
     let config_superuser_opted_in =
-        !matches!(shadow_mode, ShadowMode::Off) && config_superuser(shadow_config.superuser)?;
-    let shadow = ShadowOptions {
-        mode: shadow_mode,
+        !matches!(mode, ShadowMode::Off) && config_superuser(shadow_config.superuser)?;
+    Ok(ShadowOptions {
+        mode,
         pg_bin,
         cache: !args.no_cache && shadow_config.cache.unwrap_or(true),
         superuser: args.shadow_superuser || config_superuser_opted_in,
@@ -555,57 +680,19 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
             .or(shadow_config.concurrency)
             .unwrap_or(DEFAULT_CONCURRENCY)
             .max(1),
-    };
+    })
+}
 
-    let color = match args.color {
+/// `--color`: `auto` colors a terminal unless `NO_COLOR` is set.
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
-    };
-    let rules_url = args.rules_url.or_else(|| {
-        std::env::var("MIGAGENT_RULES_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-    });
-    Ok(ReviewPlan {
-        paths,
-        format,
-        report_files: args.report_file,
-        rules_url,
-        fail_on,
-        color,
-        working_dir: cwd,
-        options: ReviewOptions {
-            discover: DiscoverOptions {
-                tool,
-                latest: args.latest,
-                plain_per_file_transaction,
-            },
-            max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
-            pg_version_from_shadow: args.pg_version.is_none() && config.pg_version.is_none(),
-            rule_settings: args.pg_version.or(config.pg_version).map_or_else(
-                RuleSettings::default,
-                |version| RuleSettings {
-                    pg_version: version.major,
-                    pg_minor: version.minor,
-                },
-            ),
-            severities,
-            stats,
-            shadow,
-            small_table_rows: config
-                .small_table_rows
-                .unwrap_or(stats::DEFAULT_SMALL_TABLE_ROWS),
-            advise,
-            edited_history,
-            shadow_required,
-            trace_version: None,
-        },
-        nothing_changed,
-    })
+    }
 }
 
 /// The first non-empty value of the environment variables.
@@ -672,6 +759,17 @@ fn plan_advice(
     if mode == "off" {
         return Ok(options);
     }
+    options.llm = llm_settings(args, &llm, &mode)?;
+    Ok(options)
+}
+
+/// The endpoint's settings from flags, the environment and `[llm]`; `None` when no endpoint is
+/// configured and `mode` is `auto`.
+fn llm_settings(
+    args: &ReviewArgs,
+    llm: &config::LlmConfig,
+    mode: &str,
+) -> Result<Option<LlmSettings>, UsageError> {
     let base_url = args
         .llm_base_url
         .clone()
@@ -686,7 +784,7 @@ fn plan_advice(
                     .into(),
             ));
         }
-        return Ok(options);
+        return Ok(None);
     };
     let model = args
         .llm_model
@@ -706,23 +804,7 @@ fn plan_advice(
     };
     let mut settings = LlmSettings::new(base_url, model, key);
     settings.azure_api_version = llm.azure_api_version.clone();
-    if let Some(name) = llm.headers.keys().find(|name| is_credential_header(name)) {
-        return Err(UsageError(format!(
-            "headers in [llm] of migagent.toml: `{name}` looks like a credential, and migagent.toml \
-             must never hold one; put it in MIGAGENT_LLM_HEADERS (`Name: value` lines) instead"
-        )));
-    }
-    settings.headers = llm.headers.clone().into_iter().collect();
-    if let Some(extra) = env_value(&["MIGAGENT_LLM_HEADERS"]) {
-        for line in extra.lines().filter(|l| !l.trim().is_empty()) {
-            let (name, value) = line.split_once(':').ok_or_else(|| {
-                UsageError("MIGAGENT_LLM_HEADERS: each line must be `Name: value`".into())
-            })?;
-            settings
-                .headers
-                .push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
+    settings.headers = llm_headers(llm)?;
     if let Some(name) = &llm.response_format {
         settings.mode = ResponseMode::from_name(name).ok_or_else(|| {
             UsageError(format!(
@@ -743,8 +825,27 @@ fn plan_advice(
         .unwrap_or(settings.max_completion_tokens);
     // Headers that cannot be sent are a setup error now.
     advice::llm::Llm::new(settings.clone()).map_err(UsageError)?;
-    options.llm = Some(settings);
-    Ok(options)
+    Ok(Some(settings))
+}
+
+/// Extra headers of `[llm]` (never credentials) and of `MIGAGENT_LLM_HEADERS`, in that order.
+fn llm_headers(llm: &config::LlmConfig) -> Result<Vec<(String, String)>, UsageError> {
+    if let Some(name) = llm.headers.keys().find(|name| is_credential_header(name)) {
+        return Err(UsageError(format!(
+            "headers in [llm] of migagent.toml: `{name}` looks like a credential, and migagent.toml \
+             must never hold one; put it in MIGAGENT_LLM_HEADERS (`Name: value` lines) instead"
+        )));
+    }
+    let mut headers: Vec<(String, String)> = llm.headers.clone().into_iter().collect();
+    if let Some(extra) = env_value(&["MIGAGENT_LLM_HEADERS"]) {
+        for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line.split_once(':').ok_or_else(|| {
+                UsageError("MIGAGENT_LLM_HEADERS: each line must be `Name: value`".into())
+            })?;
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    Ok(headers)
 }
 
 /// The configuration file given, or the nearest one, or none; with the directory it lives in (`None`
