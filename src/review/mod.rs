@@ -498,22 +498,16 @@ fn review_set(
     let Some(&last_target) = set.targets.iter().max() else {
         return Baselines::new();
     };
-    let mut catalog = Catalog::default();
-    let mut set_shadow = shadow.zip(history_hash).and_then(|(shadow, hash)| {
-        SetShadow::begin(shadow, hash)
-            .map_err(|message| {
-                review.problems.push(InputProblem {
-                    path: set.dir.clone(),
-                    position: None,
-                    message: format!(
-                        "{message}; the migrations were reviewed without the shadow database"
-                    ),
-                })
-            })
-            .ok()
-    });
-    let mut reviewing = false;
-    let checked = checked_rules(options, set_shadow.is_some());
+    let shadow = shadow
+        .zip(history_hash)
+        .and_then(|(shadow, hash)| begin_set_shadow(set, review, shadow, hash));
+    let mut replay = SetReplay {
+        options,
+        checked: checked_rules(options, shadow.is_some()),
+        catalog: Catalog::default(),
+        shadow,
+        reviewing: false,
+    };
     // Reading and parsing is independent per file: worker threads do it ahead while this thread
     // replays the migrations in order.
     let load_and_parse = |&(reference, is_target): &(&MigrationRef, bool)| {
@@ -541,102 +535,171 @@ fn review_set(
         .collect();
     in_order_pipeline(&items, load_and_parse, |index, loaded| {
         let (reference, is_target) = items[index];
-        let (migration, mut parsed, prepared) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                let position = match error {
-                    migration::LoadError::InvalidUtf8 { line, column } => {
-                        Some(Position { line, column })
-                    }
-                    _ => None,
-                };
-                let message = if is_target {
-                    error.to_string()
+        match loaded {
+            Ok((migration, mut parsed, prepared)) => {
+                if is_target {
+                    replay.review_target(review, migration, &mut parsed, prepared);
                 } else {
-                    format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
-                };
-                review.problems.push(InputProblem {
-                    path: reference.path.clone(),
-                    position,
-                    message,
-                });
-                // The shadow cannot apply what it cannot read: every later migration would build
-                // on a schema production does not have.
-                if let Some(set_shadow) = &mut set_shadow {
-                    set_shadow.abandon(Some(format!(
-                        "not applied on the shadow database: {} before it could not be read",
-                        escape::path(&reference.path)
-                    )));
+                    replay.apply_history(review, &migration, &parsed);
                 }
-                return None;
+                Some(parsed)
             }
-        };
-        if is_target && !reviewing {
-            reviewing = true;
-            if let Some(set_shadow) = &mut set_shadow {
-                match set_shadow.start_reviewing() {
-                        Ok(Some(exact)) => catalog = exact,
-                        Ok(None) => {}
-                        Err(message) => review.problems.push(InputProblem {
-                            path: reference.path.clone(),
-                            position: None,
-                            message: format!("{message}; the migrations of this directory were reviewed without the shadow database"),
-                        }),
-                    }
+            Err(error) => {
+                replay.unreadable(review, reference, is_target, error);
+                None
             }
         }
-        catalog.begin_migration();
-        if is_target {
-            let context = advice_context(&migration, &parsed, &catalog, options);
-            // The schema before the migration, for the built-in drafts: what the migration
-            // changes is recorded, not the whole schema copied.
-            catalog.open_journal();
-            let prepared =
-                prepared.unwrap_or_else(|| Prepared::of(&migration, &parsed, FileIndex::default()));
-            let mut reviewed = review_migration(
-                migration,
-                &mut parsed,
-                prepared,
-                &mut catalog,
-                options,
-                &checked,
-                set_shadow.as_mut(),
-            );
-            reviewed.advice = builtin_advice(&reviewed, &parsed, &mut catalog, options);
-            catalog.close_journal();
-            if let Some(set_shadow) = set_shadow
-                .as_mut()
-                .filter(|_| !options.has_drafts(&reviewed))
-            {
-                set_shadow.release_baseline(&reviewed.path);
-            }
-            review.problems.extend(split_problems(&reviewed, &parsed));
-            if let Some(context) = context {
-                review
-                    .advice_contexts
-                    .insert(reviewed.path.clone(), context);
-            }
-            review.migrations.push(reviewed);
-            if let Some(set_shadow) = &mut set_shadow {
-                validation::validate_kept(review, set_shadow, options, false);
-            }
-        } else {
-            if let Some(set_shadow) = &mut set_shadow {
-                if let Err(problem) = set_shadow.apply_history(&migration, &parsed) {
-                    history_not_applied(review, problem, options);
-                }
-            }
-            for statement in &parsed.statements {
-                catalog.apply(&migration.text, statement);
-            }
-        }
-        Some(parsed)
     });
-    let Some(mut set_shadow) = set_shadow else {
+    let Some(mut set_shadow) = replay.shadow else {
         return Baselines::new();
     };
     validation::validate_kept(review, &mut set_shadow, options, true);
     set_shadow.take_baselines()
+}
+
+/// The shadow for one directory, or `None` (and a problem saying why) when it cannot begin.
+fn begin_set_shadow<'s>(
+    set: &MigrationSet,
+    review: &mut Review,
+    shadow: &'s mut Shadow,
+    history_hash: &str,
+) -> Option<SetShadow<'s>> {
+    SetShadow::begin(shadow, history_hash)
+        .map_err(|message| {
+            review.problems.push(InputProblem {
+                path: set.dir.clone(),
+                position: None,
+                message: format!(
+                    "{message}; the migrations were reviewed without the shadow database"
+                ),
+            })
+        })
+        .ok()
+}
+
+/// What a directory's replay carries from one migration to the next.
+struct SetReplay<'o, 's> {
+    options: &'o ReviewOptions,
+    checked: CheckedRules,
+    /// The schema model, as of the migration being replayed.
+    catalog: Catalog,
+    shadow: Option<SetShadow<'s>>,
+    /// The first reviewed migration was reached.
+    reviewing: bool,
+}
+
+impl SetReplay<'_, '_> {
+    /// Reviews one target: its findings, its trace on the shadow, its built-in drafts.
+    fn review_target(
+        &mut self,
+        review: &mut Review,
+        migration: Migration,
+        parsed: &mut ParsedFile,
+        prepared: Option<Prepared>,
+    ) {
+        if !self.reviewing {
+            self.reviewing = true;
+            self.start_reviewing(review, &migration.path);
+        }
+        let options = self.options;
+        self.catalog.begin_migration();
+        let context = advice_context(&migration, parsed, &self.catalog, options);
+        // The schema before the migration, for the built-in drafts: what the migration changes is
+        // recorded, not the whole schema copied.
+        self.catalog.open_journal();
+        let prepared =
+            prepared.unwrap_or_else(|| Prepared::of(&migration, parsed, FileIndex::default()));
+        let mut reviewed = review_migration(
+            migration,
+            parsed,
+            prepared,
+            &mut self.catalog,
+            options,
+            &self.checked,
+            self.shadow.as_mut(),
+        );
+        reviewed.advice = builtin_advice(&reviewed, parsed, &mut self.catalog, options);
+        self.catalog.close_journal();
+        if let Some(set_shadow) = self
+            .shadow
+            .as_mut()
+            .filter(|_| !options.has_drafts(&reviewed))
+        {
+            set_shadow.release_baseline(&reviewed.path);
+        }
+        review.problems.extend(split_problems(&reviewed, parsed));
+        if let Some(context) = context {
+            review
+                .advice_contexts
+                .insert(reviewed.path.clone(), context);
+        }
+        review.migrations.push(reviewed);
+        if let Some(set_shadow) = &mut self.shadow {
+            validation::validate_kept(review, set_shadow, options, false);
+        }
+    }
+
+    /// At the first target the shadow starts tracing; its catalog, when exact, replaces the model's.
+    fn start_reviewing(&mut self, review: &mut Review, path: &Path) {
+        let Some(set_shadow) = &mut self.shadow else {
+            return;
+        };
+        match set_shadow.start_reviewing() {
+            Ok(Some(exact)) => self.catalog = exact,
+            Ok(None) => {}
+            Err(message) => review.problems.push(InputProblem {
+                path: path.to_owned(),
+                position: None,
+                message: format!(
+                    "{message}; the migrations of this directory were reviewed without the shadow database"
+                ),
+            }),
+        }
+    }
+
+    /// Applies a history migration to the shadow and the schema model.
+    fn apply_history(&mut self, review: &mut Review, migration: &Migration, parsed: &ParsedFile) {
+        self.catalog.begin_migration();
+        if let Some(set_shadow) = &mut self.shadow {
+            if let Err(problem) = set_shadow.apply_history(migration, parsed) {
+                history_not_applied(review, problem, self.options);
+            }
+        }
+        for statement in &parsed.statements {
+            self.catalog.apply(&migration.text, statement);
+        }
+    }
+
+    /// A migration that could not be read: a problem naming it, and the shadow stops there, since
+    /// every later migration would build on a schema production does not have.
+    fn unreadable(
+        &mut self,
+        review: &mut Review,
+        reference: &MigrationRef,
+        is_target: bool,
+        error: migration::LoadError,
+    ) {
+        let position = match error {
+            migration::LoadError::InvalidUtf8 { line, column } => Some(Position { line, column }),
+            _ => None,
+        };
+        let message = if is_target {
+            error.to_string()
+        } else {
+            format!("{error} (it is history for the reviewed migrations: the schema model misses what it does)")
+        };
+        review.problems.push(InputProblem {
+            path: reference.path.clone(),
+            position,
+            message,
+        });
+        if let Some(set_shadow) = &mut self.shadow {
+            set_shadow.abandon(Some(format!(
+                "not applied on the shadow database: {} before it could not be read",
+                escape::path(&reference.path)
+            )));
+        }
+    }
 }
 
 /// A history migration the shadow could not apply: with `--shadow require` an input problem (exit 2);
