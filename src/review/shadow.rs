@@ -20,7 +20,7 @@ use crate::schema::{self, Catalog};
 use crate::shadow::apply::{self, Script, NEW_SESSION};
 use crate::shadow::session::{Baseline, Database, Shadow};
 use crate::shadow::trace::{self, StatementTrace};
-use crate::sql::{LineIndex, ParsedFile, Position};
+use crate::sql::{LineIndex, ObjectName, ParsedFile, Position};
 use crate::validate;
 
 /// A hash of what decides what applying a history produces: the tool and the options that decide
@@ -623,11 +623,24 @@ pub(super) fn compare(
     reported: impl Fn(&'static rules::Rule, usize) -> Option<Severity>,
     shadow: &str,
 ) {
-    let Reviewed {
-        text,
-        lines,
-        statements,
-    } = migration;
+    confirm_findings(findings, traces, expected);
+    let mut observed = Vec::new();
+    for trace in traces {
+        let expected = &expected[trace.statement];
+        let label = migration.statements[trace.statement].label.as_str();
+        observed.extend(unexplained_failure(trace, expected, label, shadow));
+        observed.extend(unexplained_rewrites(trace, expected, label, &existed));
+        observed.extend(unpredicted_locks(trace, expected, label, &existed));
+    }
+    for observed in observed {
+        if let Some(finding) = observed.finding(migration, expected, &reported) {
+            findings.push(finding);
+        }
+    }
+}
+
+/// Sets `confirmed_by_shadow` on each static finding whose statement the trace saw.
+fn confirm_findings(findings: &mut [Finding], traces: &[StatementTrace], expected: &[Expected]) {
     for finding in findings.iter_mut() {
         let Some(trace) = traces.iter().find(|t| t.statement == finding.statement) else {
             continue;
@@ -637,133 +650,181 @@ pub(super) fn compare(
         let predicted = table.and_then(|t| expected[finding.statement].predicted_lock(t));
         finding.confirmed_by_shadow = confirm::confirm(finding.rule, table, predicted, trace);
     }
-    let mut observed = Vec::new();
-    for trace in traces {
-        let expected = &expected[trace.statement];
-        let statement = &statements[trace.statement];
-        let label = statement.label.as_str();
-        // A rule that predicted the failure (CONCURRENTLY in a transaction) already reports it.
-        let failure_explained = expected
-            .explained
-            .iter()
-            .any(|(rule, _)| confirm::claims_failure(rule));
-        if let (Some(error), false) = (&trace.error, failure_explained) {
-            let rule = &rules::shadow::APPLY_FAILED;
-            let mut message = format!(
-                "{label} fails on the shadow database ({shadow}): ERROR {}: {}",
-                error.sqlstate, error.message
-            );
-            if let Some(detail) = &error.detail {
-                message.push_str(&format!(" ({detail})"));
-            }
-            message.push_str(
-                ": it fails the same way in production, after the statements before it already ran",
-            );
-            let mut help = error
-                .hint
-                .clone()
-                .map(|h| format!("{h}; "))
-                .unwrap_or_default();
-            help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
-            // At the server's error cursor when it gave one.
-            let at = error.position;
-            observed.push((rule, trace.statement, message, help, None, at));
-        }
-        for rewritten in trace
-            .rewritten
-            .iter()
-            .filter(|t| existed(&t.relation, trace.statement))
-        {
-            let table = &rewritten.relation;
-            // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
-            // cascades) explains every rewrite of its statement.
-            let explained = expected.explained.iter().any(|(rule, t)| {
-                explains_rewrite(rule)
-                    && (t.is_none() || t.as_deref() == Some(table) || rule.id == "truncate-table")
-            });
-            if explained {
-                continue;
-            }
-            let lock = observed_lock(trace, table).unwrap_or(LockMode::AccessExclusive);
-            let message = format!(
-                "{label} rewrote {table} on the shadow database (new storage, every index rebuilt) under {lock}, and no rule predicted it from the SQL: on a big table {} for the whole copy",
-                lock_effect(lock)
-            );
-            let help = "find what rewrites it (a column type change, a volatile default, a function, trigger or DO block doing one of those) and use the alternative that does not rewrite; see `migagent rules observed-rewrite`".to_owned();
-            observed.push((
-                &rules::shadow::OBSERVED_REWRITE,
-                trace.statement,
-                message,
-                help,
-                Some(rewritten.object_name()),
-                None,
-            ));
-        }
-        for (lock, mode) in trace.strongest_locks() {
-            let relation = lock.relation.as_str();
-            if !blocks_traffic(mode) || !existed(relation, trace.statement) {
-                continue;
-            }
-            let predicted = expected.predicted_lock(relation);
-            if predicted.is_some_and(|p| p >= mode) {
-                continue;
-            }
-            let model = match predicted {
-                Some(p) => {
-                    format!("stronger than the {p} migagent's lock model predicts from the SQL")
-                }
-                None => "a lock migagent's lock model does not predict from the SQL".to_owned(),
-            };
-            let waiting = if expected.lock_timeout {
-                "; lock_timeout is set, so it waits for the lock at most that long and then fails (retry the migration) instead of queueing traffic indefinitely"
-            } else {
-                ", and queues everything behind it while it waits"
-            };
-            let message = format!(
-                "{label} took {mode} on {relation} on the shadow database, {model}: it {} while held{waiting}",
-                mode.blocks()
-            );
-            let help = if expected.lock_timeout {
-                "find what takes the lock (a trigger, a function, a foreign key or a DO block) and keep it short; see `migagent rules observed-blocking-lock`"
-            } else {
-                "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`"
-            };
-            observed.push((
-                &rules::shadow::OBSERVED_BLOCKING_LOCK,
-                trace.statement,
-                message,
-                help.to_owned(),
-                Some(lock.relation_name().object_name()),
-                None,
-            ));
-        }
-    }
-    for (rule, statement, message, help, table, at) in observed {
-        let Some(mut severity) = reported(rule, statement) else {
-            continue;
-        };
+}
+
+/// What the trace saw of a statement that no rule predicted, before its severity is settled.
+struct Observed {
+    rule: &'static rules::Rule,
+    statement: usize,
+    message: String,
+    help: String,
+    table: Option<ObjectName>,
+    /// The server's error cursor, when it gave one.
+    at: Option<Position>,
+}
+
+impl Observed {
+    /// The finding, at the severity the review reports the rule at (`None`: turned off).
+    fn finding(
+        self,
+        migration: Reviewed,
+        expected: &[Expected],
+        reported: impl Fn(&'static rules::Rule, usize) -> Option<Severity>,
+    ) -> Option<Finding> {
+        let mut severity = reported(self.rule, self.statement)?;
         // A bounded wait is what `missing-lock-timeout` asks for: what remains is the hold itself.
-        if rule.id == rules::shadow::OBSERVED_BLOCKING_LOCK.id && expected[statement].lock_timeout {
+        if self.rule.id == rules::shadow::OBSERVED_BLOCKING_LOCK.id
+            && expected[self.statement].lock_timeout
+        {
             severity = severity.min(Severity::Info);
         }
-        let reviewed = &statements[statement];
-        let (offset, position) = match at {
-            Some(position) => (lines.offset(text, position), position),
+        let reviewed = &migration.statements[self.statement];
+        let (offset, position) = match self.at {
+            Some(position) => (migration.lines.offset(migration.text, position), position),
             None => (reviewed.range.start, reviewed.position),
         };
-        findings.push(Finding {
-            rule,
+        Some(Finding {
+            rule: self.rule,
             severity,
-            statement,
+            statement: self.statement,
             offset,
             position,
-            message,
-            help,
-            table,
+            message: self.message,
+            help: self.help,
+            table: self.table,
             confirmed_by_shadow: Some(true),
             fix: None,
+        })
+    }
+}
+
+/// `apply-failed` for a statement that failed, unless a rule predicted the failure (CONCURRENTLY in
+/// a transaction) and already reports it.
+fn unexplained_failure(
+    trace: &StatementTrace,
+    expected: &Expected,
+    label: &str,
+    shadow: &str,
+) -> Option<Observed> {
+    let error = trace.error.as_ref()?;
+    if expected
+        .explained
+        .iter()
+        .any(|(rule, _)| confirm::claims_failure(rule))
+    {
+        return None;
+    }
+    let mut message = format!(
+        "{label} fails on the shadow database ({shadow}): ERROR {}: {}",
+        error.sqlstate, error.message
+    );
+    if let Some(detail) = &error.detail {
+        message.push_str(&format!(" ({detail})"));
+    }
+    message.push_str(
+        ": it fails the same way in production, after the statements before it already ran",
+    );
+    let mut help = error
+        .hint
+        .clone()
+        .map(|h| format!("{h}; "))
+        .unwrap_or_default();
+    help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
+    Some(Observed {
+        rule: rules::shadow::APPLY_FAILED,
+        statement: trace.statement,
+        message,
+        help,
+        table: None,
+        at: error.position,
+    })
+}
+
+/// `observed-rewrite` for each table that existed before and was rewritten without a rule
+/// explaining it.
+fn unexplained_rewrites(
+    trace: &StatementTrace,
+    expected: &Expected,
+    label: &str,
+    existed: impl Fn(&str, usize) -> bool,
+) -> Vec<Observed> {
+    let mut observed = Vec::new();
+    for rewritten in trace
+        .rewritten
+        .iter()
+        .filter(|t| existed(&t.relation, trace.statement))
+    {
+        let table = &rewritten.relation;
+        // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
+        // cascades) explains every rewrite of its statement.
+        let explained = expected.explained.iter().any(|(rule, t)| {
+            explains_rewrite(rule)
+                && (t.is_none() || t.as_deref() == Some(table) || rule.id == "truncate-table")
+        });
+        if explained {
+            continue;
+        }
+        let lock = observed_lock(trace, table).unwrap_or(LockMode::AccessExclusive);
+        observed.push(Observed {
+            rule: rules::shadow::OBSERVED_REWRITE,
+            statement: trace.statement,
+            message: format!(
+                "{label} rewrote {table} on the shadow database (new storage, every index rebuilt) under {lock}, and no rule predicted it from the SQL: on a big table {} for the whole copy",
+                lock_effect(lock)
+            ),
+            help: "find what rewrites it (a column type change, a volatile default, a function, trigger or DO block doing one of those) and use the alternative that does not rewrite; see `migagent rules observed-rewrite`".to_owned(),
+            table: Some(rewritten.object_name()),
+            at: None,
         });
     }
+    observed
+}
+
+/// `observed-blocking-lock` for each lock on a relation that existed before, blocking traffic and
+/// stronger than the lock model predicted.
+fn unpredicted_locks(
+    trace: &StatementTrace,
+    expected: &Expected,
+    label: &str,
+    existed: impl Fn(&str, usize) -> bool,
+) -> Vec<Observed> {
+    let mut observed = Vec::new();
+    for (lock, mode) in trace.strongest_locks() {
+        let relation = lock.relation.as_str();
+        if !blocks_traffic(mode) || !existed(relation, trace.statement) {
+            continue;
+        }
+        let predicted = expected.predicted_lock(relation);
+        if predicted.is_some_and(|p| p >= mode) {
+            continue;
+        }
+        let model = match predicted {
+            Some(p) => format!("stronger than the {p} migagent's lock model predicts from the SQL"),
+            None => "a lock migagent's lock model does not predict from the SQL".to_owned(),
+        };
+        let waiting = if expected.lock_timeout {
+            "; lock_timeout is set, so it waits for the lock at most that long and then fails (retry the migration) instead of queueing traffic indefinitely"
+        } else {
+            ", and queues everything behind it while it waits"
+        };
+        let help = if expected.lock_timeout {
+            "find what takes the lock (a trigger, a function, a foreign key or a DO block) and keep it short; see `migagent rules observed-blocking-lock`"
+        } else {
+            "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`"
+        };
+        observed.push(Observed {
+            rule: rules::shadow::OBSERVED_BLOCKING_LOCK,
+            statement: trace.statement,
+            message: format!(
+                "{label} took {mode} on {relation} on the shadow database, {model}: it {} while held{waiting}",
+                mode.blocks()
+            ),
+            help: help.to_owned(),
+            table: Some(lock.relation_name().object_name()),
+            at: None,
+        });
+    }
+    observed
 }
 
 /// What a lock does to other sessions, as a clause: "reads and writes on it wait".
