@@ -205,15 +205,9 @@ impl<'s> SetShadow<'s> {
             "not applied on the shadow database: the history migration {} fails there",
             migration.path.display()
         )));
-        let mut message = format!(
-            "this history migration fails on the shadow database ({shadow}): ERROR {}: {}",
-            error.sqlstate, error.message
-        );
-        if let Some(detail) = &error.detail {
-            message.push_str(&format!(" ({detail})"));
-        }
-        message.push_str(
-            ". The migrations after it were reviewed without the shadow; fix it, or review with --shadow off",
+        let message = format!(
+            "this history migration fails on the shadow database ({shadow}): {}. The migrations after it were reviewed without the shadow; fix it, or review with --shadow off",
+            error.server_error()
         );
         Err(InputProblem {
             path: migration.path.clone(),
@@ -714,15 +708,9 @@ fn unexplained_failure(
     {
         return None;
     }
-    let mut message = format!(
-        "{label} fails on the shadow database ({shadow}): ERROR {}: {}",
-        error.sqlstate, error.message
-    );
-    if let Some(detail) = &error.detail {
-        message.push_str(&format!(" ({detail})"));
-    }
-    message.push_str(
-        ": it fails the same way in production, after the statements before it already ran",
+    let message = format!(
+        "{label} fails on the shadow database ({shadow}): {}: it fails the same way in production, after the statements before it already ran",
+        error.server_error()
     );
     let mut help = error
         .hint

@@ -322,6 +322,16 @@ impl ApplyError {
         }
         apply_error
     }
+
+    /// "ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block (detail)": the
+    /// server's error on one line, as findings and verdicts quote it.
+    pub fn server_error(&self) -> String {
+        let mut text = format!("ERROR {}: {}", self.sqlstate, self.message);
+        if let Some(detail) = &self.detail {
+            text.push_str(&format!(" ({detail})"));
+        }
+        text
+    }
 }
 
 impl fmt::Display for ApplyError {

@@ -522,7 +522,7 @@ impl StepRun {
         Some(format!(
             "{} fails: {}",
             self.at(step, trace),
-            server_error(error)
+            error.server_error()
         ))
     }
 }
@@ -647,14 +647,5 @@ async fn apply_script(client: &Client, migration: &Original<'_>) -> Result<(), A
 
 /// "line 3: ERROR 42P01: relation \"x\" does not exist (detail)" on one line.
 fn one_line(error: &ApplyError) -> String {
-    format!("line {}: {}", error.line, server_error(error))
-}
-
-/// "ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block (detail)".
-fn server_error(error: &ApplyError) -> String {
-    let mut text = format!("ERROR {}: {}", error.sqlstate, error.message);
-    if let Some(detail) = &error.detail {
-        text.push_str(&format!(" ({detail})"));
-    }
-    text
+    format!("line {}: {}", error.line, error.server_error())
 }
