@@ -620,11 +620,15 @@ pub(super) fn compare(
     confirm_findings(findings, traces, expected);
     let mut observed = Vec::new();
     for trace in traces {
-        let expected = &expected[trace.statement];
-        let label = migration.statements[trace.statement].label.as_str();
-        observed.extend(unexplained_failure(trace, expected, label, shadow));
-        observed.extend(unexplained_rewrites(trace, expected, label, &existed));
-        observed.extend(unpredicted_locks(trace, expected, label, &existed));
+        let seen = Seen {
+            trace,
+            expected: &expected[trace.statement],
+            label: migration.statements[trace.statement].label.as_str(),
+            existed: &existed,
+        };
+        observed.extend(seen.unexplained_failure(shadow));
+        observed.extend(seen.unexplained_rewrites());
+        observed.extend(seen.unpredicted_locks());
     }
     for observed in observed {
         if let Some(finding) = observed.finding(migration, expected, &reported) {
@@ -692,117 +696,119 @@ impl Observed {
     }
 }
 
-/// `apply-failed` for a statement that failed, unless a rule predicted the failure (CONCURRENTLY in
-/// a transaction) and already reports it.
-fn unexplained_failure(
-    trace: &StatementTrace,
-    expected: &Expected,
-    label: &str,
-    shadow: &str,
-) -> Option<Observed> {
-    let error = trace.error.as_ref()?;
-    if expected
-        .explained
-        .iter()
-        .any(|(rule, _)| confirm::claims_failure(rule))
-    {
-        return None;
-    }
-    let message = format!(
-        "{label} fails on the shadow database ({shadow}): {}: it fails the same way in production, after the statements before it already ran",
-        error.server_error()
-    );
-    let mut help = error
-        .hint
-        .clone()
-        .map(|h| format!("{h}; "))
-        .unwrap_or_default();
-    help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
-    Some(Observed {
-        rule: rules::shadow::APPLY_FAILED,
-        statement: trace.statement,
-        message,
-        help,
-        table: None,
-        at: error.position,
-    })
+/// A traced statement with what the rules expected of it; `existed` as [`compare`] takes it.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    trace: &'a StatementTrace,
+    expected: &'a Expected,
+    label: &'a str,
+    existed: &'a dyn Fn(&str, usize) -> bool,
 }
 
-/// `observed-rewrite` for each table that existed before and was rewritten without a rule
-/// explaining it.
-fn unexplained_rewrites(
-    trace: &StatementTrace,
-    expected: &Expected,
-    label: &str,
-    existed: impl Fn(&str, usize) -> bool,
-) -> Vec<Observed> {
-    let mut observed = Vec::new();
-    for rewritten in trace
-        .rewritten
-        .iter()
-        .filter(|t| existed(&t.relation, trace.statement))
-    {
-        let table = &rewritten.relation;
-        // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
-        // cascades) explains every rewrite of its statement.
-        let explained = expected.explained.iter().any(|(rule, t)| {
-            explains_rewrite(rule)
-                && (t.is_none() || t.as_deref() == Some(table) || rule.id == "truncate-table")
-        });
-        if explained {
-            continue;
+impl Seen<'_> {
+    /// `apply-failed` for a statement that failed, unless a rule predicted the failure (CONCURRENTLY in
+    /// a transaction) and already reports it.
+    fn unexplained_failure(&self, shadow: &str) -> Option<Observed> {
+        let label = self.label;
+        let error = self.trace.error.as_ref()?;
+        if self
+            .expected
+            .explained
+            .iter()
+            .any(|(rule, _)| confirm::claims_failure(rule))
+        {
+            return None;
         }
-        let lock = observed_lock(trace, table).unwrap_or(LockMode::AccessExclusive);
-        observed.push(Observed {
-            rule: rules::shadow::OBSERVED_REWRITE,
-            statement: trace.statement,
-            message: format!(
-                "{label} rewrote {table} on the shadow database (new storage, every index rebuilt) under {lock}, and no rule predicted it from the SQL: on a big table {} for the whole copy",
-                lock_effect(lock)
-            ),
-            help: "find what rewrites it (a column type change, a volatile default, a function, trigger or DO block doing one of those) and use the alternative that does not rewrite; see `migagent rules observed-rewrite`".to_owned(),
-            table: Some(rewritten.object_name()),
-            at: None,
-        });
+        let message = format!(
+            "{label} fails on the shadow database ({shadow}): {}: it fails the same way in production, after the statements before it already ran",
+            error.server_error()
+        );
+        let mut help = error
+            .hint
+            .clone()
+            .map(|h| format!("{h}; "))
+            .unwrap_or_default();
+        help.push_str("fix the statement; the statements after it were not applied on the shadow, so they have no trace");
+        Some(Observed {
+            rule: rules::shadow::APPLY_FAILED,
+            statement: self.trace.statement,
+            message,
+            help,
+            table: None,
+            at: error.position,
+        })
     }
-    observed
-}
 
-/// `observed-blocking-lock` for each lock on a relation that existed before, blocking traffic and
-/// stronger than the lock model predicted.
-fn unpredicted_locks(
-    trace: &StatementTrace,
-    expected: &Expected,
-    label: &str,
-    existed: impl Fn(&str, usize) -> bool,
-) -> Vec<Observed> {
-    let mut observed = Vec::new();
-    for (lock, mode) in trace.strongest_locks() {
-        let relation = lock.relation.as_str();
-        if !blocks_traffic(mode) || !existed(relation, trace.statement) {
-            continue;
+    /// `observed-rewrite` for each table that existed before and was rewritten without a rule
+    /// explaining it.
+    fn unexplained_rewrites(&self) -> Vec<Observed> {
+        let label = self.label;
+        let mut observed = Vec::new();
+        for rewritten in self
+            .trace
+            .rewritten
+            .iter()
+            .filter(|t| (self.existed)(&t.relation, self.trace.statement))
+        {
+            let table = &rewritten.relation;
+            // A finding without a table (VACUUM FULL of every table) or about TRUNCATE (which
+            // cascades) explains every rewrite of its statement.
+            let explained = self.expected.explained.iter().any(|(rule, t)| {
+                explains_rewrite(rule)
+                    && (t.is_none() || t.as_deref() == Some(table) || rule.id == "truncate-table")
+            });
+            if explained {
+                continue;
+            }
+            let lock = observed_lock(self.trace, table).unwrap_or(LockMode::AccessExclusive);
+            observed.push(Observed {
+                rule: rules::shadow::OBSERVED_REWRITE,
+                statement: self.trace.statement,
+                message: format!(
+                    "{label} rewrote {table} on the shadow database (new storage, every index rebuilt) under {lock}, and no rule predicted it from the SQL: on a big table {} for the whole copy",
+                    lock_effect(lock)
+                ),
+                help: "find what rewrites it (a column type change, a volatile default, a function, trigger or DO block doing one of those) and use the alternative that does not rewrite; see `migagent rules observed-rewrite`".to_owned(),
+                table: Some(rewritten.object_name()),
+                at: None,
+            });
         }
-        let predicted = expected.predicted_lock(relation);
-        if predicted.is_some_and(|p| p >= mode) {
-            continue;
-        }
-        let model = match predicted {
-            Some(p) => format!("stronger than the {p} migagent's lock model predicts from the SQL"),
-            None => "a lock migagent's lock model does not predict from the SQL".to_owned(),
-        };
-        let waiting = if expected.lock_timeout {
-            "; lock_timeout is set, so it waits for the lock at most that long and then fails (retry the migration) instead of queueing traffic indefinitely"
-        } else {
-            ", and queues everything behind it while it waits"
-        };
-        let help = if expected.lock_timeout {
-            "find what takes the lock (a trigger, a function, a foreign key or a DO block) and keep it short; see `migagent rules observed-blocking-lock`"
-        } else {
-            "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`"
-        };
-        observed.push(Observed {
+        observed
+    }
+
+    /// `observed-blocking-lock` for each lock on a relation that existed before, blocking traffic and
+    /// stronger than the lock model predicted.
+    fn unpredicted_locks(&self) -> Vec<Observed> {
+        let label = self.label;
+        let mut observed = Vec::new();
+        for (lock, mode) in self.trace.strongest_locks() {
+            let relation = lock.relation.as_str();
+            if !blocks_traffic(mode) || !(self.existed)(relation, self.trace.statement) {
+                continue;
+            }
+            let predicted = self.expected.predicted_lock(relation);
+            if predicted.is_some_and(|p| p >= mode) {
+                continue;
+            }
+            let model = match predicted {
+                Some(p) => {
+                    format!("stronger than the {p} migagent's lock model predicts from the SQL")
+                }
+                None => "a lock migagent's lock model does not predict from the SQL".to_owned(),
+            };
+            let waiting = if self.expected.lock_timeout {
+                "; lock_timeout is set, so it waits for the lock at most that long and then fails (retry the migration) instead of queueing traffic indefinitely"
+            } else {
+                ", and queues everything behind it while it waits"
+            };
+            let help = if self.expected.lock_timeout {
+                "find what takes the lock (a trigger, a function, a foreign key or a DO block) and keep it short; see `migagent rules observed-blocking-lock`"
+            } else {
+                "set `lock_timeout` before it, and find what takes the lock (a trigger, a function, a foreign key or a DO block); see `migagent rules observed-blocking-lock`"
+            };
+            observed.push(Observed {
             rule: rules::shadow::OBSERVED_BLOCKING_LOCK,
-            statement: trace.statement,
+            statement: self.trace.statement,
             message: format!(
                 "{label} took {mode} on {relation} on the shadow database, {model}: it {} while held{waiting}",
                 mode.blocks()
@@ -811,8 +817,9 @@ fn unpredicted_locks(
             table: Some(lock.relation_name().object_name()),
             at: None,
         });
+        }
+        observed
     }
-    observed
 }
 
 /// What a lock does to other sessions, as a clause: "reads and writes on it wait".
