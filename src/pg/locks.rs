@@ -870,14 +870,12 @@ impl<'a> Words<'a> {
 
     /// The text of token `i` ("" past the end).
     pub fn raw(&self, i: usize) -> &'a str {
-        self.tokens
-            .get(i)
-            .map_or("", |t| &self.text[t.range.clone()])
+        self.tokens.get(i).map_or("", |t| &self.text[t.range()])
     }
 
     /// File offset where token `i` starts.
     pub fn offset(&self, i: usize) -> Option<usize> {
-        self.tokens.get(i).map(|t| t.range.start)
+        self.tokens.get(i).map(|t| t.range().start)
     }
 
     /// The SQL text the tokens in `range` span, comments between them included.
@@ -890,7 +888,7 @@ impl<'a> Words<'a> {
                 .and_then(|last| self.tokens.get(last)),
         ) {
             (Some(first), Some(last)) if range.start < range.end => {
-                &self.text[first.range.start..last.range.end]
+                &self.text[first.range().start..last.range().end]
             }
             _ => "",
         }
@@ -899,7 +897,7 @@ impl<'a> Words<'a> {
     /// Token `i` is the (unquoted) keyword `keyword`.
     pub fn is(&self, i: usize, keyword: &str) -> bool {
         self.tokens.get(i).is_some_and(|t| {
-            t.kind == TokenKind::Word && self.text[t.range.clone()].eq_ignore_ascii_case(keyword)
+            t.kind == TokenKind::Word && self.text[t.range()].eq_ignore_ascii_case(keyword)
         })
     }
 

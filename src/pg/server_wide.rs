@@ -172,7 +172,7 @@ struct Code<'t> {
 
 impl Code<'_> {
     fn offset(&self, token: &Token) -> usize {
-        self.anchor.unwrap_or(token.range.start)
+        self.anchor.unwrap_or(token.range().start)
     }
 
     fn found(&self, token: &Token, what: impl Into<String>, reach: Reach) -> Option<ServerWide> {
@@ -186,13 +186,12 @@ impl Code<'_> {
     /// The lower-cased keyword or unquoted identifier at `i`.
     fn word(&self, tokens: &[Token], i: usize) -> Option<String> {
         let token = tokens.get(i)?;
-        (token.kind == TokenKind::Word).then(|| self.text[token.range.clone()].to_ascii_lowercase())
+        (token.kind == TokenKind::Word).then(|| self.text[token.range()].to_ascii_lowercase())
     }
 
     fn is(&self, tokens: &[Token], i: usize, keyword: &str) -> bool {
         tokens.get(i).is_some_and(|token| {
-            token.kind == TokenKind::Word
-                && self.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+            token.kind == TokenKind::Word && self.text[token.range()].eq_ignore_ascii_case(keyword)
         })
     }
 
@@ -200,7 +199,7 @@ impl Code<'_> {
     /// identifier as written (escapes decoded).
     fn name(&self, tokens: &[Token], i: usize) -> Option<String> {
         let token = tokens.get(i)?;
-        let raw = &self.text[token.range.clone()];
+        let raw = &self.text[token.range()];
         match token.kind {
             TokenKind::Word => Some(raw.to_ascii_lowercase()),
             TokenKind::QuotedIdent => {
@@ -218,7 +217,7 @@ impl Code<'_> {
             return Some('\\');
         }
         let clause = tokens.get(i + 2)?;
-        let quoted = &self.text[clause.range.clone()];
+        let quoted = &self.text[clause.range()];
         let mut chars = quoted.strip_prefix('\'')?.strip_suffix('\'')?.chars();
         let escape = chars.next()?;
         chars.next().is_none().then_some(escape)
@@ -413,13 +412,13 @@ impl Code<'_> {
     /// `PROCEDURE`: where a statement names a function without calling it.
     fn references_function(&self, tokens: &[Token], i: usize) -> bool {
         let mut start = i;
-        while start >= 2 && &self.text[tokens[start - 1].range.clone()] == "." {
+        while start >= 2 && &self.text[tokens[start - 1].range()] == "." {
             start -= 2;
         }
         let Some(before) = start.checked_sub(1) else {
             return false;
         };
-        &self.text[tokens[before].range.clone()] == "="
+        &self.text[tokens[before].range()] == "="
             || self.is(tokens, before, "function")
             || self.is(tokens, before, "procedure")
     }
@@ -434,15 +433,13 @@ impl Code<'_> {
             let assigned = self.is(tokens, i + 1, "to")
                 || tokens
                     .get(i + 1)
-                    .is_some_and(|t| &self.text[t.range.clone()] == "=");
+                    .is_some_and(|t| &self.text[t.range()] == "=");
             if !assigned {
                 return None;
             }
-            let value = tokens.get(i + 2).map(|t| {
-                self.text[t.range.clone()]
-                    .trim_matches('\'')
-                    .to_ascii_lowercase()
-            });
+            let value = tokens
+                .get(i + 2)
+                .map(|t| self.text[t.range()].trim_matches('\'').to_ascii_lowercase());
             if matches!(
                 value.as_deref(),
                 Some("on" | "true" | "yes" | "1" | "default")
@@ -462,14 +459,14 @@ impl Code<'_> {
     fn set_config(&self, tokens: &[Token], open: usize) -> Option<ServerWide> {
         let name = tokens.get(open + 1)?;
         // A plain string: an `E''` or `U&''` one could spell the name with escapes.
-        let literal = self.text[name.range.clone()].starts_with('\'')
+        let literal = self.text[name.range()].starts_with('\'')
             && tokens
                 .get(open + 2)
-                .is_some_and(|t| &self.text[t.range.clone()] == ",");
+                .is_some_and(|t| &self.text[t.range()] == ",");
         if !literal {
             return self.found(name, "set_config() of a computed setting", Reach::Unknown);
         }
-        self.text[name.range.clone()]
+        self.text[name.range()]
             .to_ascii_lowercase()
             .contains("standard_conforming_strings")
             .then(|| {
@@ -537,7 +534,7 @@ impl Code<'_> {
         let token = tokens.get(at)?;
         match token.kind {
             TokenKind::String => Some(
-                self.text[token.range.clone()]
+                self.text[token.range()]
                     .trim_matches('\'')
                     .to_ascii_lowercase(),
             ),
@@ -572,7 +569,7 @@ impl Code<'_> {
     /// string with its doubled quotes undone, a Unicode-escaped one decoded; `None` for an `E''`
     /// string with backslash escapes, which migagent does not decode.
     fn body_text(&self, token: &Token, escape: char) -> Option<BodyText> {
-        let raw = &self.text[token.range.clone()];
+        let raw = &self.text[token.range()];
         if token.kind == TokenKind::DollarString {
             let tag_len = raw[1..].find('$').map_or(raw.len(), |end| end + 2);
             let end = if token.unterminated {
@@ -580,7 +577,7 @@ impl Code<'_> {
             } else {
                 raw.len().saturating_sub(tag_len).max(tag_len)
             };
-            let start = token.range.start;
+            let start = token.range().start;
             return Some(BodyText::Verbatim(start + tag_len.min(end)..start + end));
         }
         let (prefix, quoted) = match raw.find('\'') {
@@ -633,7 +630,7 @@ impl Code<'_> {
             }
             let privilege = i > 0
                 && (tokens[i - 1].kind == TokenKind::Punct
-                    && &self.text[tokens[i - 1].range.clone()] == ","
+                    && &self.text[tokens[i - 1].range()] == ","
                     || self.is(tokens, i - 1, "grant")
                     || self.is(tokens, i - 1, "revoke"));
             let trigger = self.is(tokens, i + 1, "function") || self.is(tokens, i + 1, "procedure");

@@ -38,7 +38,7 @@ pub fn statement_can_roll_back(text: &str, statement: &Statement) -> bool {
 /// (with its quotes doubled or escaped) counts when it mentions an exception at all.
 fn do_block_can_roll_back(text: &str, tokens: &[Token]) -> bool {
     let word = |token: &Token, keyword: &str| {
-        token.kind == TokenKind::Word && text[token.range.clone()].eq_ignore_ascii_case(keyword)
+        token.kind == TokenKind::Word && text[token.range()].eq_ignore_ascii_case(keyword)
     };
     let mut language = "plpgsql".to_owned();
     let mut body = None;
@@ -46,9 +46,7 @@ fn do_block_can_roll_back(text: &str, tokens: &[Token]) -> bool {
     while let Some(token) = tokens.get(at) {
         if word(token, "language") {
             if let Some(name) = tokens.get(at + 1) {
-                language = text[name.range.clone()]
-                    .trim_matches(['\'', '"'])
-                    .to_owned();
+                language = text[name.range()].trim_matches(['\'', '"']).to_owned();
             }
             at += 2;
             continue;
@@ -62,7 +60,7 @@ fn do_block_can_roll_back(text: &str, tokens: &[Token]) -> bool {
         // Not a block the server runs.
         return false;
     };
-    let quoted = &text[body.range.clone()];
+    let quoted = &text[body.range()];
     let plain = body.kind == TokenKind::String || body.unterminated;
     if plain && language.eq_ignore_ascii_case("plpgsql") {
         return quoted.to_ascii_lowercase().contains("exception");
@@ -86,7 +84,7 @@ fn has_exception_clause(body: &str) -> bool {
         .filter(|token| !token.kind.is_trivia() || token.unterminated)
         .collect();
     let word = |token: &Token, keyword: &str| {
-        token.kind == TokenKind::Word && body[token.range.clone()].eq_ignore_ascii_case(keyword)
+        token.kind == TokenKind::Word && body[token.range()].eq_ignore_ascii_case(keyword)
     };
     tokens.iter().any(|token| token.unterminated)
         || tokens

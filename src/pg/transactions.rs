@@ -189,7 +189,7 @@ fn timeout_setting(text: &str, statement: &Statement) -> Option<TimeoutSetting> 
     let words: Vec<(TokenKind, &str)> = statement
         .tokens
         .iter()
-        .map(|t| (t.kind, &text[t.range.clone()]))
+        .map(|t| (t.kind, &text[t.range()]))
         .collect();
     let unquote = |s: &str| s.trim_matches('\'').to_ascii_lowercase();
     let name_of = |s: &str| match unquote(s).as_str() {

@@ -426,12 +426,10 @@ fn keyword_offset(
     cx.statement
         .tokens
         .iter()
-        .filter(|t| range.contains(&t.range.start))
-        .filter(|t| {
-            t.kind == TokenKind::Word && cx.text[t.range.clone()].eq_ignore_ascii_case(keyword)
-        })
+        .filter(|t| range.contains(&t.range().start))
+        .filter(|t| t.kind == TokenKind::Word && cx.text[t.range()].eq_ignore_ascii_case(keyword))
         .nth(nth)
-        .map(|t| t.range.start)
+        .map(|t| t.range().start)
 }
 
 /// `ADD [COLUMN] [IF NOT EXISTS] name type … {CHECK (…) | UNIQUE | PRIMARY KEY | REFERENCES t (…)}`

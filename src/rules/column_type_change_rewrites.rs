@@ -196,7 +196,7 @@ fn session_time_zone_is_utc(cx: &StatementContext) -> bool {
             .iter()
             .filter(|t| t.kind != TokenKind::Punct)
             .map(|t| {
-                cx.text[t.range.clone()]
+                cx.text[t.range()]
                     .trim_matches(|c| c == '\'' || c == '"')
                     .to_lowercase()
             })

@@ -149,18 +149,18 @@ fn type_offset(cx: &StatementContext, name: &Ident, keyword: Option<&str>) -> us
         .statement
         .tokens
         .iter()
-        .skip_while(|token| token.range.start <= at);
+        .skip_while(|token| token.range().start <= at);
     let found = match keyword {
         None => after.next(),
         Some(keyword) => after
             .by_ref()
             .find(|token| {
                 token.kind == TokenKind::Word
-                    && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+                    && cx.text[token.range()].eq_ignore_ascii_case(keyword)
             })
             .and_then(|_| after.next()),
     };
-    found.map_or(at, |token| token.range.start)
+    found.map_or(at, |token| token.range().start)
 }
 
 /// The built-in type a declared type names, aliases folded (`integer` and `serial` → `int4`,

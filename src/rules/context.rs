@@ -202,7 +202,7 @@ impl<'a> StatementContext<'a> {
                         continue;
                     }
                     let at = literals
-                        .entry(self.text[token.range.clone()].to_owned())
+                        .entry(self.text[token.range()].to_owned())
                         .or_default();
                     if at.last() != Some(&index) {
                         at.push(index);
@@ -437,7 +437,7 @@ impl Names {
 /// identifier without its quotes, a name longer than PostgreSQL keeps as it keeps it. `false` for a
 /// token that names nothing.
 fn identifier_key(text: &str, token: &Token, key: &mut String) -> bool {
-    let raw = &text[token.range.clone()];
+    let raw = &text[token.range()];
     key.clear();
     if raw.len() > MAX_IDENTIFIER_BYTES + 2 {
         let Some(name) = ObjectName::from_tokens(text, std::slice::from_ref(token)) else {

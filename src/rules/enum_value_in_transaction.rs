@@ -76,7 +76,7 @@ fn check(cx: &StatementContext, out: &mut Vec<Diagnostic>) {
         let Some(user) = later_in_transaction(cx).find(|s| {
             !matches!(s.class.kind, Kind::AlterType | Kind::CreateType)
                 && s.tokens.iter().any(|t| {
-                    t.kind == TokenKind::String && cx.text.get(t.range.clone()) == Some(&literal)
+                    t.kind == TokenKind::String && cx.text.get(t.range()) == Some(&literal)
                 })
         }) else {
             return;
@@ -112,8 +112,8 @@ fn added_value(cx: &StatementContext) -> Option<(ObjectName, String)> {
             let literal = statement
                 .tokens
                 .iter()
-                .find(|t| t.range.start > add && t.kind == TokenKind::String)?;
-            let quoted = cx.text.get(literal.range.clone())?;
+                .find(|t| t.range().start > add && t.kind == TokenKind::String)?;
+            let quoted = cx.text.get(literal.range())?;
             let value = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
             Some((statement.class.target.clone()?, value.replace("''", "'")))
         }

@@ -223,11 +223,11 @@ fn inline_offset(cx: &StatementContext, column: &ColumnDef, option: &ColumnOptio
         .tokens
         .iter()
         .find(|token| {
-            token.range.start > at
+            token.range().start > at
                 && token.kind == TokenKind::Word
-                && cx.text[token.range.clone()].eq_ignore_ascii_case("references")
+                && cx.text[token.range()].eq_ignore_ascii_case("references")
         })
-        .map_or(at, |token| token.range.start)
+        .map_or(at, |token| token.range().start)
 }
 
 /// Where a table constraint `[CONSTRAINT name] FOREIGN KEY (…)` is written.
@@ -433,7 +433,7 @@ impl Needle {
     fn in_statement(&self, text: &str, statement: &Statement) -> bool {
         matches!(statement.class.kind, Kind::DropIndex | Kind::AlterIndex)
             || statement.tokens.iter().any(|token| {
-                let raw = &text[token.range.clone()];
+                let raw = &text[token.range()];
                 match token.kind {
                     _ if raw.len() > MAX_IDENTIFIER_BYTES + 2 => {
                         ObjectName::from_tokens(text, std::slice::from_ref(token))

@@ -246,7 +246,7 @@ impl Names<'_, '_> {
         self.defined.push(Defined {
             kind,
             name: target.name.clone(),
-            offset: written.map_or(cx.statement.range.start, |token| token.range.start),
+            offset: written.map_or(cx.statement.range.start, |token| token.range().start),
         });
     }
 }

@@ -85,9 +85,9 @@ fn renamed_value(cx: &StatementContext) -> Option<(ObjectName, String, String)> 
             let mut labels = statement
                 .tokens
                 .iter()
-                .filter(|t| t.range.start > at && t.kind == TokenKind::String)
+                .filter(|t| t.range().start > at && t.kind == TokenKind::String)
                 .filter_map(|t| {
-                    let quoted = cx.text.get(t.range.clone())?;
+                    let quoted = cx.text.get(t.range())?;
                     Some(
                         quoted
                             .strip_prefix('\'')?

@@ -177,7 +177,7 @@ fn created_view(cx: &StatementContext, statement: &Statement) -> Option<ObjectNa
         Some(Ast::CreateView(view)) if !view.materialized => ObjectName::from_ast(&view.name),
         None if statement.class.kind == Kind::CreateView => {
             let view = statement.tokens.iter().position(|t| {
-                t.kind == TokenKind::Word && cx.text[t.range.clone()].eq_ignore_ascii_case("view")
+                t.kind == TokenKind::Word && cx.text[t.range()].eq_ignore_ascii_case("view")
             })?;
             ObjectName::from_tokens(cx.text, &statement.tokens[view + 1..])
         }

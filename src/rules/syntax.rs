@@ -98,7 +98,7 @@ impl<'a> AlterTable<'a> {
 /// name [*] op, op, …`.
 fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
     let tokens = &cx.statement.tokens;
-    let text = |i: usize| tokens.get(i).map_or("", |t| &cx.text[t.range.clone()]);
+    let text = |i: usize| tokens.get(i).map_or("", |t| &cx.text[t.range()]);
     let is_word = |i: usize, word: &str| {
         tokens
             .get(i)
@@ -131,13 +131,13 @@ fn operation_offsets(cx: &StatementContext) -> Vec<usize> {
     let mut starts_here = true;
     for token in tokens.iter().skip(at) {
         if starts_here {
-            offsets.push(token.range.start);
+            offsets.push(token.range().start);
             starts_here = false;
         }
         match token.kind {
             TokenKind::LParen => depth += 1,
             TokenKind::RParen => depth = depth.saturating_sub(1),
-            TokenKind::Punct if depth == 0 && &cx.text[token.range.clone()] == "," => {
+            TokenKind::Punct if depth == 0 && &cx.text[token.range()] == "," => {
                 starts_here = true;
             }
             _ => {}
@@ -187,7 +187,7 @@ pub(crate) fn ident_offset(cx: &StatementContext, ident: &Ident) -> Option<usize
     cx.statement
         .tokens
         .iter()
-        .any(|token| token.range.start == offset)
+        .any(|token| token.range().start == offset)
         .then_some(offset)
 }
 
@@ -197,12 +197,11 @@ pub(crate) fn clause_start(cx: &StatementContext, offset: usize, keyword: &str) 
         .tokens
         .iter()
         .rev()
-        .filter(|token| token.range.start <= offset)
+        .filter(|token| token.range().start <= offset)
         .find(|token| {
-            token.kind == TokenKind::Word
-                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+            token.kind == TokenKind::Word && cx.text[token.range()].eq_ignore_ascii_case(keyword)
         })
-        .map(|token| token.range.start)
+        .map(|token| token.range().start)
 }
 
 /// The offset of an identifier's clause (`DROP COLUMN x`: the `DROP`), else of the identifier, else of
@@ -222,8 +221,7 @@ pub(crate) fn clauses_from_tokens(
     let tokens = &cx.statement.tokens;
     let is = |i: usize, keyword: &str| {
         tokens.get(i).is_some_and(|token| {
-            token.kind == TokenKind::Word
-                && cx.text[token.range.clone()].eq_ignore_ascii_case(keyword)
+            token.kind == TokenKind::Word && cx.text[token.range()].eq_ignore_ascii_case(keyword)
         })
     };
     let mut found = Vec::new();
@@ -250,7 +248,7 @@ pub(crate) fn clauses_from_tokens(
             .get(at..)
             .and_then(|rest| ObjectName::from_tokens(cx.text, rest))
         {
-            found.push((token.range.start, name));
+            found.push((token.range().start, name));
         }
     }
     found
@@ -320,10 +318,10 @@ pub(crate) fn statement_with_word_after(
     let first = statement
         .tokens
         .iter()
-        .position(|token| token.range.start == start)?;
+        .position(|token| token.range().start == start)?;
     let last = statement.tokens.get(first + keywords.len() - 1)?;
     let sql = cx.sql();
-    let at = last.range.end - statement.range.start;
+    let at = last.range().end - statement.range.start;
     Some(super::fix::terminated(&format!(
         "{} {word}{}",
         &sql[..at],

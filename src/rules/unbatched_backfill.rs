@@ -186,11 +186,11 @@ impl<'a> Dml<'a> {
         let mut rest = statement
             .tokens
             .iter()
-            .skip_while(|t| t.range.start < start)
+            .skip_while(|t| t.range().start < start)
             .skip(keywords.len())
             .peekable();
         if rest.peek().is_some_and(|t| {
-            t.kind == TokenKind::Word && cx.text[t.range.clone()].eq_ignore_ascii_case("only")
+            t.kind == TokenKind::Word && cx.text[t.range()].eq_ignore_ascii_case("only")
         }) {
             rest.next();
         }

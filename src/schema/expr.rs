@@ -20,7 +20,7 @@ fn column_refs(text: &str) -> Vec<(Token, String)> {
         .collect();
     let mut refs = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let raw = &text[token.range.clone()];
+        let raw = &text[token.range()];
         let name = match token.kind {
             TokenKind::Word => raw.to_lowercase(),
             TokenKind::QuotedIdent if !token.unterminated && raw.starts_with('"') => {
@@ -31,7 +31,7 @@ fn column_refs(text: &str) -> Vec<(Token, String)> {
         let next_is_call = tokens
             .get(i + 1)
             .is_some_and(|t| t.kind == TokenKind::LParen);
-        let after_cast = i > 0 && &text[tokens[i - 1].range.clone()] == ":";
+        let after_cast = i > 0 && &text[tokens[i - 1].range()] == ":";
         if !next_is_call && !after_cast {
             refs.push((token.clone(), truncate_identifier(&name)));
         }
@@ -118,10 +118,10 @@ pub fn referenced_identifiers(text: &str) -> Vec<String> {
     let refs = column_refs(text);
     let mut names: Vec<String> = Vec::new();
     for (i, (token, name)) in refs.iter().enumerate() {
-        let unquoted = !text[token.range.clone()].starts_with('"');
+        let unquoted = !text[token.range()].starts_with('"');
         let after_as = i > 0
             && refs[i - 1].1 == "as"
-            && text[refs[i - 1].0.range.end..token.range.start]
+            && text[refs[i - 1].0.range().end..token.range().start]
                 .trim()
                 .is_empty();
         let reserved = unquoted && RESERVED.contains(&name.as_str());
@@ -139,9 +139,9 @@ pub fn rename_column(text: &str, old: &str, new: &str) -> String {
     let mut last = 0;
     for (token, name) in column_refs(text) {
         if name == old {
-            renamed.push_str(&text[last..token.range.start]);
+            renamed.push_str(&text[last..token.range().start]);
             renamed.push_str(&quote_ident(new));
-            last = token.range.end;
+            last = token.range().end;
         }
     }
     renamed.push_str(&text[last..]);

@@ -153,17 +153,13 @@ fn sanitize_role_options(
     while i < tokens.len() {
         let current = word(text, tokens, i).unwrap_or_default();
         let next = word(text, tokens, i + 1).unwrap_or_default();
-        let raw = &text[tokens[i].range.clone()];
+        let raw = &text[tokens[i].range()];
         // How many tokens from `i` are kept as written.
         let harmless = match (current.as_str(), next.as_str()) {
             ("with", _) if i == start => 1,
             (attribute, _) if HARMLESS_ATTRIBUTES.contains(&attribute) => 1,
             ("connection", "limit") => {
-                let sign = usize::from(
-                    tokens
-                        .get(i + 2)
-                        .is_some_and(|t| &text[t.range.clone()] == "-"),
-                );
+                let sign = usize::from(tokens.get(i + 2).is_some_and(|t| &text[t.range()] == "-"));
                 if kind(i + 2 + sign) == Some(TokenKind::Number) {
                     3 + sign
                 } else {
@@ -286,7 +282,7 @@ fn sanitize_alter_role(text: &str, statement: &Statement, allowed: Allowed) -> O
 fn parameter_name(text: &str, tokens: &[Token], start: usize) -> Option<String> {
     let mut parts = vec![name(text, tokens, start)?];
     let mut i = start + 1;
-    while tokens.get(i).is_some_and(|t| &text[t.range.clone()] == ".") {
+    while tokens.get(i).is_some_and(|t| &text[t.range()] == ".") {
         parts.push(name(text, tokens, i + 1)?);
         i += 2;
     }
@@ -333,7 +329,7 @@ fn sanitize_alter_group(text: &str, tokens: &[Token]) -> Delegation {
 
 /// `GRANT role, … TO grantee, …` / `REVOKE role, … FROM …` without protected roles on either side.
 fn sanitize_role_grant(text: &str, tokens: &[Token]) -> Delegation {
-    let verb = &text[tokens[0].range.clone()];
+    let verb = &text[tokens[0].range()];
     let mut start = 1;
     // REVOKE ADMIN OPTION FOR role …
     if word(text, tokens, 1).as_deref() == Some("admin") {
@@ -364,15 +360,15 @@ fn sanitize_role_grant(text: &str, tokens: &[Token]) -> Delegation {
         };
     }
     let mut parts: Vec<&str> = vec![verb];
-    parts.extend(tokens[1..start].iter().map(|t| &text[t.range.clone()]));
+    parts.extend(tokens[1..start].iter().map(|t| &text[t.range()]));
     let role_list: Vec<&str> = roles.iter().map(|(_, raw)| *raw).collect();
     let grantee_list: Vec<&str> = grantees.iter().map(|(_, raw)| *raw).collect();
     let joined_roles = role_list.join(", ");
     let joined_grantees = grantee_list.join(", ");
-    let keyword = tokens.get(to).map_or("TO", |t| &text[t.range.clone()]);
+    let keyword = tokens.get(to).map_or("TO", |t| &text[t.range()]);
     let tail: Vec<&str> = tokens[rest.min(tokens.len())..]
         .iter()
-        .map(|t| &text[t.range.clone()])
+        .map(|t| &text[t.range()])
         .collect();
     // GRANTED BY names a grantor; migagent's connection grants.
     let tail = tail
@@ -413,10 +409,7 @@ fn sanitize_drop_role(text: &str, tokens: &[Token]) -> Delegation {
             dropped,
         };
     }
-    let head: Vec<&str> = tokens[..start]
-        .iter()
-        .map(|t| &text[t.range.clone()])
-        .collect();
+    let head: Vec<&str> = tokens[..start].iter().map(|t| &text[t.range()]).collect();
     let list: Vec<&str> = names.iter().map(|(_, raw)| *raw).collect();
     Delegation {
         sql: format!("{} {}", head.join(" "), list.join(", ")),
@@ -430,9 +423,9 @@ fn name_list<'t>(text: &'t str, tokens: &[Token], start: usize) -> (Vec<(String,
     let mut names = Vec::new();
     let mut i = start;
     while let Some(resolved) = name(text, tokens, i) {
-        names.push((resolved, &text[tokens[i].range.clone()]));
+        names.push((resolved, &text[tokens[i].range()]));
         i += 1;
-        if tokens.get(i).is_some_and(|t| &text[t.range.clone()] == ",") {
+        if tokens.get(i).is_some_and(|t| &text[t.range()] == ",") {
             i += 1;
         } else {
             break;
@@ -443,16 +436,13 @@ fn name_list<'t>(text: &'t str, tokens: &[Token], start: usize) -> (Vec<(String,
 
 /// The tokens' text, one string each.
 fn raw_tokens(text: &str, tokens: &[Token]) -> Vec<String> {
-    tokens
-        .iter()
-        .map(|t| text[t.range.clone()].to_owned())
-        .collect()
+    tokens.iter().map(|t| text[t.range()].to_owned()).collect()
 }
 
 /// The lower-cased word at `i`.
 fn word(text: &str, tokens: &[Token], i: usize) -> Option<String> {
     let token = tokens.get(i)?;
-    (token.kind == TokenKind::Word).then(|| text[token.range.clone()].to_ascii_lowercase())
+    (token.kind == TokenKind::Word).then(|| text[token.range()].to_ascii_lowercase())
 }
 
 fn has_word(text: &str, tokens: &[Token], keyword: &str) -> bool {
@@ -463,7 +453,7 @@ fn has_word(text: &str, tokens: &[Token], keyword: &str) -> bool {
 /// as written.
 fn name(text: &str, tokens: &[Token], i: usize) -> Option<String> {
     let token = tokens.get(i)?;
-    let raw = &text[token.range.clone()];
+    let raw = &text[token.range()];
     match token.kind {
         TokenKind::Word => Some(raw.to_ascii_lowercase()),
         TokenKind::QuotedIdent if raw.starts_with('"') => {

@@ -263,7 +263,7 @@ fn with_kind(words: &Words) -> Kind {
             TokenKind::LParen => depth += 1,
             TokenKind::RParen => depth = depth.saturating_sub(1),
             TokenKind::Word if depth == 0 => {
-                match Lowered::of(&words.text[token.range.clone()]).as_str() {
+                match Lowered::of(&words.text[token.range()]).as_str() {
                     "insert" => return Kind::Insert,
                     "update" => return Kind::Update,
                     "delete" => return Kind::Delete,
@@ -347,7 +347,7 @@ impl<'a> Words<'a> {
     /// The n-th token if it is a word.
     fn word(&self, n: usize) -> Option<&'a str> {
         let token = self.tokens.get(n)?;
-        (token.kind == TokenKind::Word).then(|| &self.text[token.range.clone()])
+        (token.kind == TokenKind::Word).then(|| &self.text[token.range()])
     }
 
     /// The n-th token lower-cased when it is a word, to match keywords; else empty.

@@ -44,9 +44,38 @@ impl TokenKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub kind: TokenKind,
-    pub range: Range<usize>,
     /// The token reached the end of the input without its closing quote or `*/`.
     pub unterminated: bool,
+    /// Byte offsets in the text, 32 bits each: a token takes 12 bytes instead of 24, and a long
+    /// file holds every statement's tokens to the end of its review (texts are at most
+    /// [`MAX_TEXT_BYTES`]).
+    start: u32,
+    end: u32,
+}
+
+/// The longest text the lexer reads: offsets are kept in 32 bits.
+pub const MAX_TEXT_BYTES: usize = u32::MAX as usize;
+
+impl Token {
+    /// A token of `kind` over the bytes `range` of a text of at most [`MAX_TEXT_BYTES`].
+    pub fn new(kind: TokenKind, range: Range<usize>, unterminated: bool) -> Token {
+        Token {
+            kind,
+            unterminated,
+            start: offset(range.start),
+            end: offset(range.end),
+        }
+    }
+
+    /// Its bytes in the text.
+    pub fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// `at` in 32 bits: [`tokens`] stops at [`MAX_TEXT_BYTES`].
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).expect("texts are lexed only up to MAX_TEXT_BYTES")
 }
 
 /// The index of the parenthesis that closes the one at `open`, in a token list.
@@ -73,12 +102,13 @@ pub fn tokenize(text: &str, range: Range<usize>) -> Vec<Token> {
 }
 
 /// The tokens of `text[range]` one at a time, as [`tokenize`] lists them: a long file's split reads
-/// them without a list of every token of the file.
+/// them without a list of every token of the file. Only the first [`MAX_TEXT_BYTES`] of a text are
+/// read (a reviewed file is refused long before, see `max-file-size`).
 pub fn tokens(text: &str, range: Range<usize>) -> impl Iterator<Item = Token> + '_ {
     let mut lexer = Lexer {
         bytes: text.as_bytes(),
         pos: range.start,
-        end: range.end,
+        end: range.end.min(MAX_TEXT_BYTES),
         at_line_start: true,
     };
     std::iter::from_fn(move || (lexer.pos < lexer.end).then(|| lexer.next_token()))
@@ -146,11 +176,7 @@ impl Lexer<'_> {
             TokenKind::LineComment | TokenKind::MetaCommand => self.at_line_start = true,
             _ => self.at_line_start = false,
         }
-        Token {
-            kind,
-            range: start..self.pos,
-            unterminated,
-        }
+        Token::new(kind, start..self.pos, unterminated)
     }
 
     fn single(&mut self, kind: TokenKind) -> (TokenKind, bool) {
@@ -323,7 +349,7 @@ mod tests {
         tokenize(sql, 0..sql.len())
             .into_iter()
             .filter(|t| t.kind != TokenKind::Whitespace)
-            .map(|t| (t.kind, &sql[t.range]))
+            .map(|t| (t.kind, &sql[t.range()]))
             .collect()
     }
 
@@ -393,16 +419,22 @@ mod tests {
             let tokens = tokenize(sql, 0..sql.len());
             assert_eq!(tokens.len(), 1, "{sql}");
             assert!(tokens[0].unterminated, "{sql}");
-            assert_eq!(tokens[0].range, 0..sql.len());
+            assert_eq!(tokens[0].range(), 0..sql.len());
         }
+    }
+
+    #[test]
+    fn a_token_takes_twelve_bytes() {
+        // A long file holds every statement's tokens to the end of its review.
+        assert_eq!(std::mem::size_of::<Token>(), 12);
     }
 
     #[test]
     fn multibyte_characters_stay_whole() {
         let sql = "SELECT «x» — 'é'";
         for token in tokenize(sql, 0..sql.len()) {
-            assert!(sql.is_char_boundary(token.range.start));
-            assert!(sql.is_char_boundary(token.range.end));
+            assert!(sql.is_char_boundary(token.range().start));
+            assert!(sql.is_char_boundary(token.range().end));
         }
     }
 

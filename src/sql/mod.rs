@@ -204,15 +204,15 @@ fn do_block_statements(text: &str, source: &Source, raw: &split::RawStatement) -
     else {
         return Vec::new();
     };
-    let quoted = &text[body.range.clone()];
+    let quoted = &text[body.range()];
     let tag_len = quoted[1..].find('$').map_or(0, |end| end + 2);
-    let inner = body.range.start + tag_len..body.range.end - tag_len;
+    let inner = body.range().start + tag_len..body.range().end - tag_len;
     let tokens: Vec<Token> = lex::tokenize(text, inner.clone())
         .into_iter()
         .filter(|t| !t.kind.is_trivia())
         .collect();
     let word = |t: &Token, keyword: &str| {
-        t.kind == TokenKind::Word && text[t.range.clone()].eq_ignore_ascii_case(keyword)
+        t.kind == TokenKind::Word && text[t.range()].eq_ignore_ascii_case(keyword)
     };
     let (Some(first), Some(end)) = (tokens.first(), tokens.iter().rposition(|t| word(t, "end")))
     else {
@@ -230,7 +230,7 @@ fn do_block_statements(text: &str, source: &Source, raw: &split::RawStatement) -
         .iter()
         .position(|t| word(t, "exception"))
         .unwrap_or(end);
-    let region = first.range.end..tokens[stop].range.start;
+    let region = first.range().end..tokens[stop].range().start;
     let statements: Vec<Statement> = split::split(text, std::slice::from_ref(&region))
         .statements
         .into_iter()
@@ -465,10 +465,10 @@ impl Statement {
             .find(|window| {
                 window.iter().zip(keywords).all(|(token, keyword)| {
                     token.kind == TokenKind::Word
-                        && text[token.range.clone()].eq_ignore_ascii_case(keyword)
+                        && text[token.range()].eq_ignore_ascii_case(keyword)
                 })
             })
-            .map(|window| window[0].range.start)
+            .map(|window| window[0].range().start)
     }
 }
 

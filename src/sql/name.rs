@@ -65,7 +65,7 @@ impl ObjectName {
         let mut parts = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
             let expect_part = i % 2 == 0;
-            let raw = &text[token.range.clone()];
+            let raw = &text[token.range()];
             match token.kind {
                 TokenKind::Word if expect_part => parts.push(lowercase(raw)),
                 TokenKind::QuotedIdent if expect_part && !token.unterminated => {

@@ -70,7 +70,7 @@ impl Frame {
 pub fn depth_bound(text: &str, tokens: &[Token]) -> usize {
     let mut stack = vec![Frame::default()];
     for token in tokens {
-        let raw = &text[token.range.clone()];
+        let raw = &text[token.range()];
         let word =
             |keyword: &str| token.kind == TokenKind::Word && raw.eq_ignore_ascii_case(keyword);
         let in_case = stack.last().is_some_and(|frame| frame.case);

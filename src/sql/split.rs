@@ -33,7 +33,7 @@ impl Unterminated {
             _ => "block comment",
         };
         Unterminated {
-            offset: token.range.start,
+            offset: token.range().start,
             what,
         }
     }
@@ -82,7 +82,7 @@ pub fn split_each(
                     if token.unterminated {
                         current.note_unterminated(&token);
                     }
-                    marks.comments.push(token.range);
+                    marks.comments.push(token.range());
                 }
                 TokenKind::Whitespace => {}
                 TokenKind::Semicolon if current.at_top_level() => {
@@ -170,7 +170,7 @@ impl StatementBuilder {
         match token.kind {
             TokenKind::LParen => self.paren_depth += 1,
             TokenKind::RParen => self.paren_depth = self.paren_depth.saturating_sub(1),
-            TokenKind::Word => self.track_routine_body(&text[token.range.clone()]),
+            TokenKind::Word => self.track_routine_body(&text[token.range()]),
             _ => {}
         }
         self.tokens.push(token);
@@ -208,7 +208,7 @@ impl StatementBuilder {
             .first()
             .zip(self.tokens.last())
             .map(|(first, last)| RawStatement {
-                range: first.range.start..last.range.end,
+                range: first.range().start..last.range().end,
                 section: self.section,
                 tokens: self.tokens.clone(),
                 unterminated: self.unterminated,

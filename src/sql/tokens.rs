@@ -50,7 +50,7 @@ pub fn sqlparser_tokens(
     };
     let mut index = 0;
     while let Some(token) = tokens.get(index) {
-        mapper.gap(token.range.start)?;
+        mapper.gap(token.range().start)?;
         index += mapper.token(tokens, index)?;
     }
     mapper.gap(range.end)?;
@@ -60,7 +60,7 @@ pub fn sqlparser_tokens(
 fn starts_copy_with_semicolon(text: &str, tokens: &[Token]) -> bool {
     tokens
         .first()
-        .is_some_and(|t| text[t.range.clone()].eq_ignore_ascii_case("copy"))
+        .is_some_and(|t| text[t.range()].eq_ignore_ascii_case("copy"))
         && tokens.iter().any(|t| t.kind == TokenKind::Semicolon)
 }
 
@@ -172,7 +172,7 @@ impl Mapper<'_> {
     /// tokens it took.
     fn token(&mut self, tokens: &[Token], index: usize) -> Result<usize, Unmapped> {
         let token = &tokens[index];
-        let range = token.range.clone();
+        let range = token.range();
         if token.unterminated {
             return self.unmapped(range.start, "an unterminated token");
         }
@@ -258,7 +258,7 @@ impl Mapper<'_> {
     }
 
     fn operator(&mut self, tokens: &[Token], index: usize) -> Result<usize, Unmapped> {
-        let start = tokens[index].range.start;
+        let start = tokens[index].range().start;
         let next = [1, 2, 3].map(|n| self.byte(start + n));
         let mapped = match operator(self.bytes[start], next) {
             // `._` is a field access after a name, else an error sqlparser words itself.
@@ -275,7 +275,7 @@ impl Mapper<'_> {
         let adjacent = rest.is_some_and(|rest| {
             rest.iter()
                 .zip(start + 1..)
-                .all(|(t, at)| t.kind == TokenKind::Punct && t.range.start == at)
+                .all(|(t, at)| t.kind == TokenKind::Punct && t.range().start == at)
         });
         if !adjacent {
             return self.unmapped(start, "an operator");

@@ -411,7 +411,7 @@ fn split_list(sql: &Sql, start: usize, end: usize) -> Vec<std::ops::Range<usize>
         match token.kind {
             TokenKind::LParen => depth += 1,
             TokenKind::RParen => depth = depth.saturating_sub(1),
-            TokenKind::Punct if depth == 0 && &sql.text[token.range.clone()] == "," => {
+            TokenKind::Punct if depth == 0 && &sql.text[token.range()] == "," => {
                 items.push(item_start..i);
                 item_start = i + 1;
             }
@@ -454,7 +454,7 @@ impl<'a> Sql<'a> {
             end.checked_sub(1).and_then(|e| self.tokens.get(e)),
         ) {
             (Some(first), Some(last)) if start < end => {
-                &self.text[first.range.start..last.range.end]
+                &self.text[first.range().start..last.range().end]
             }
             _ => "",
         }
@@ -462,7 +462,7 @@ impl<'a> Sql<'a> {
 
     fn word(&self, i: usize) -> Option<String> {
         let token = self.tokens.get(i)?;
-        (token.kind == TokenKind::Word).then(|| self.text[token.range.clone()].to_ascii_lowercase())
+        (token.kind == TokenKind::Word).then(|| self.text[token.range()].to_ascii_lowercase())
     }
 
     /// The text with what sqlparser rejects rewritten into what it accepts, meaning unchanged:
@@ -519,16 +519,16 @@ impl<'a> Sql<'a> {
             return String::new();
         };
         let mut text = String::new();
-        let mut at = first.range.start;
+        let mut at = first.range().start;
         for (i, replacement) in replacements {
             let Some(token) = self.tokens.get(i) else {
                 continue;
             };
-            text.push_str(&self.text[at..token.range.start]);
+            text.push_str(&self.text[at..token.range().start]);
             text.push_str(&replacement);
-            at = token.range.end;
+            at = token.range().end;
         }
-        text.push_str(&self.text[at..last.range.end]);
+        text.push_str(&self.text[at..last.range().end]);
         text
     }
 
@@ -558,7 +558,7 @@ struct Cursor<'a> {
 impl Cursor<'_> {
     fn word(&self) -> Option<String> {
         let token = self.tokens.get(self.at)?;
-        (token.kind == TokenKind::Word).then(|| self.text[token.range.clone()].to_ascii_lowercase())
+        (token.kind == TokenKind::Word).then(|| self.text[token.range()].to_ascii_lowercase())
     }
 
     fn is(&self, keyword: &str) -> bool {
@@ -570,8 +570,7 @@ impl Cursor<'_> {
         let matches = keywords.iter().enumerate().all(|(i, keyword)| {
             let token = self.tokens.get(self.at + i);
             token.is_some_and(|t| {
-                t.kind == TokenKind::Word
-                    && self.text[t.range.clone()].eq_ignore_ascii_case(keyword)
+                t.kind == TokenKind::Word && self.text[t.range()].eq_ignore_ascii_case(keyword)
             })
         });
         if matches {
@@ -589,7 +588,7 @@ impl Cursor<'_> {
         let matches = self
             .tokens
             .get(self.at)
-            .is_some_and(|t| t.kind == TokenKind::Punct && &self.text[t.range.clone()] == punct);
+            .is_some_and(|t| t.kind == TokenKind::Punct && &self.text[t.range()] == punct);
         if matches {
             self.at += 1;
         }
@@ -607,7 +606,7 @@ impl Cursor<'_> {
     /// One identifier, folded and truncated.
     fn ident(&mut self) -> Option<String> {
         let token = self.tokens.get(self.at)?;
-        let raw = &self.text[token.range.clone()];
+        let raw = &self.text[token.range()];
         let ident = match token.kind {
             TokenKind::Word => raw.to_lowercase(),
             TokenKind::QuotedIdent if raw.starts_with('"') && raw.len() >= 2 => {
@@ -625,7 +624,7 @@ impl Cursor<'_> {
         while self
             .tokens
             .get(self.at)
-            .is_some_and(|t| t.kind == TokenKind::Punct && &self.text[t.range.clone()] == ".")
+            .is_some_and(|t| t.kind == TokenKind::Punct && &self.text[t.range()] == ".")
         {
             self.at += 1;
             parts.push(self.ident()?);
