@@ -431,6 +431,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
         &selection.paths,
         args.pg_version.or(config.pg_version),
     )?;
+    let max_file_size = max_file_size(config.max_file_size)?;
     let color = use_color(args.color);
     let rules_url = args
         .rules_url
@@ -449,7 +450,7 @@ fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
                 latest: args.latest,
                 plain_per_file_transaction,
             },
-            max_file_size: config.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            max_file_size,
             pg_version_from_shadow: args.pg_version.is_none() && config.pg_version.is_none(),
             rule_settings: args.pg_version.or(config.pg_version).map_or_else(
                 RuleSettings::default,
@@ -681,6 +682,18 @@ fn plan_shadow(
             .unwrap_or(DEFAULT_CONCURRENCY)
             .max(1),
     })
+}
+
+/// `max-file-size =` of migagent.toml, at most what the lexer reads of a text.
+fn max_file_size(configured: Option<u64>) -> Result<u64, UsageError> {
+    let bytes = configured.unwrap_or(DEFAULT_MAX_FILE_SIZE);
+    if bytes > sql::lex::MAX_TEXT_BYTES as u64 {
+        return Err(UsageError(format!(
+            "max-file-size = {bytes} in migagent.toml: migagent reads a migration file of at most {} bytes (4 GiB); set a smaller limit",
+            sql::lex::MAX_TEXT_BYTES
+        )));
+    }
+    Ok(bytes)
 }
 
 /// `--color`: `auto` colors a terminal unless `NO_COLOR` is set.
@@ -1168,6 +1181,17 @@ mod tests {
         assert!(parse_size("1kB").is_err());
         assert!(parse_size("18446744073709551615TB").is_err());
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn max_file_size_stays_within_what_the_lexer_reads() {
+        assert_eq!(max_file_size(None).ok(), Some(DEFAULT_MAX_FILE_SIZE));
+        assert_eq!(
+            max_file_size(Some(u32::MAX as u64)).ok(),
+            Some(u32::MAX as u64)
+        );
+        let error = max_file_size(Some(u32::MAX as u64 + 1)).unwrap_err().0;
+        assert!(error.contains("at most 4294967295 bytes"), "{error}");
     }
 
     #[test]
