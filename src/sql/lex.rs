@@ -58,7 +58,7 @@ pub const MAX_TEXT_BYTES: usize = u32::MAX as usize;
 
 impl Token {
     /// A token of `kind` over the bytes `range` of a text of at most [`MAX_TEXT_BYTES`].
-    pub fn new(kind: TokenKind, range: Range<usize>, unterminated: bool) -> Token {
+    fn new(kind: TokenKind, range: Range<usize>, unterminated: bool) -> Token {
         Token {
             kind,
             unterminated,
