@@ -395,6 +395,8 @@ fn exit_code(review: &Review, fail_on: Option<Severity>) -> u8 {
     }
 }
 
+/// What `migagent review` will do, from its flags, the environment and migagent.toml (flags win);
+/// a `UsageError` names the setting that is wrong and what it takes.
 fn plan_review(args: ReviewArgs) -> Result<ReviewPlan, UsageError> {
     let cwd = std::env::current_dir()
         .map_err(|e| UsageError(format!("cannot read the working directory: {e}")))?;
