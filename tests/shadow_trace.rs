@@ -1169,8 +1169,7 @@ ALTER TABLE cc ADD COLUMN j int;
 ",
         ),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
-    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    assert_changes_known_and_equal_whole_snapshot_diffs(&cluster, &migrations);
 }
 
 /// What a statement's written rows could miss, inside one transaction on relations it already
@@ -1226,8 +1225,7 @@ ALTER TABLE t RENAME COLUMN u TO uu;
 ",
         ),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
-    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    assert_changes_known_and_equal_whole_snapshot_diffs(&cluster, &migrations);
 }
 
 /// Statements inside the migration's transaction, each the first to lock the relations it
@@ -1276,8 +1274,7 @@ ALTER TABLE a ADD COLUMN q int;
 ",
         ),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
-    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    assert_changes_known_and_equal_whole_snapshot_diffs(&cluster, &migrations);
 }
 
 /// A scoped read that fails (here: the session's prepared catalog queries deallocated by the
@@ -1349,8 +1346,7 @@ CREATE INDEX b_d ON b (d);
 "
         )),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
-    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    let traces = assert_changes_known_and_equal_whole_snapshot_diffs(&cluster, &migrations);
     let scans = |trace: &StatementTrace| -> Vec<(String, i64)> {
         let scans = trace.scans.iter();
         scans.map(|s| (s.relation.clone(), s.seq_scans)).collect()
@@ -1405,6 +1401,17 @@ fn a_statement_is_charged_with_the_locks_the_traces_own_reads_took_before_it() {
         [("public.t", "AccessExclusiveLock")]
     );
     assert_eq!(lock_pairs(&traces[1][1]), [("public.t", "AccessShareLock")]);
+}
+
+/// [`assert_changes_equal_whole_snapshot_diffs`] on one session, and no statement's changes unknown:
+/// every scoped read told exactly what its statement changed.
+fn assert_changes_known_and_equal_whole_snapshot_diffs(
+    cluster: &EphemeralCluster,
+    migrations: &[Migration],
+) -> Vec<Vec<StatementTrace>> {
+    let traces = assert_changes_equal_whole_snapshot_diffs(cluster, migrations, false);
+    assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
+    traces
 }
 
 /// Applies `migrations` in order with their traces, next to a reference database that takes a
