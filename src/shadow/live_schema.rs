@@ -138,10 +138,12 @@ fn owned_by_held(catalog: &str, owner: &str) -> String {
         "pg_depend" => format!(
             "x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND {owner} = ANY({HELD})"
         ),
-        // No index of `pg_type` leads from `typrelid`: a relation's row type is its `reltype`.
-        "pg_type" => format!(
-            "x.oid = ANY(ARRAY(SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = ANY({HELD})))"
-        ),
+        // No index of `pg_type` leads from `typrelid`: a relation's row type is its `reltype`,
+        // looked up per relation held (a generic plan made for a small `pg_class` scans it whole
+        // for `= ANY`).
+        "pg_type" => "x.oid = ANY(ARRAY(SELECT c.reltype FROM held h, LATERAL ( \
+              SELECT c.reltype FROM pg_catalog.pg_class c WHERE c.oid = h.oid OFFSET 0) c))"
+            .to_owned(),
         _ => format!("{owner} = ANY({HELD})"),
     }
 }
@@ -193,6 +195,11 @@ impl Reach {
     }
 }
 
+/// The command id a statement's catalog rows start from in [`reached_sql`]: `$5` while `$6` is still
+/// the transaction's XID, else 0 (another transaction's commands start from 0 again).
+const SINCE: &str = "CASE WHEN pg_catalog.txid_current_if_assigned()::text = $6::text \
+  THEN $5::int8 ELSE 0 END";
+
 /// The relations whose parts a statement can have changed: those locked (`$1`) that it wrote to
 /// (all of them when `$3` is NULL, else those locked first, `$4`, and those of rows in the catalogs
 /// `$3` that carry the transaction's `xmin`, its subtransactions' included, and a command id from
@@ -209,27 +216,30 @@ impl Reach {
 /// again (`$9`, or a domain depends on them), [`FUNCTIONS_SETTING`] to whether functions are
 /// (`$10`, or one depends on them).
 /// Every catalog is reached through its indexes (`OFFSET 0` keeps the planner from joining the
-/// whole of `pg_depend`), the written rows too: they are looked for among the rows of the relations
-/// held (one index scan per catalog, for all of them), not by a scan of each catalog written to,
-/// whose cost grew with the schema. Rows the statement wrote for relations not held are not seen
-/// then, so `since` may stay below their command ids: a later statement that locks such a relation
-/// reads it again, which changes nothing.
+/// whole of `pg_depend`, or of `pg_constraint`, `pg_trigger`, `pg_index`, … for the rows the
+/// dependencies name: the generic plan, made once for the catalogs' sizes then, hashed a scan of
+/// each), the written rows too: they are looked for among the rows of the relations held (one
+/// index scan per catalog, for all of them), not by a scan of each catalog written to, whose cost
+/// grew with the schema. Rows the statement wrote for relations not held are not seen then, so
+/// `since` may stay below their command ids: a later statement that locks such a relation reads it
+/// again, which changes nothing. Each written-row branch compares with [`SINCE`] itself rather
+/// than joining a one-row `since`: a join and a scan fewer per branch for the executor to start at
+/// each run, whether the branch runs or not.
 fn reached_sql() -> String {
     let written: Vec<String> = OWNER_COLUMNS
         .iter()
         .map(|(catalog, owner)| {
             format!(
-                "SELECT {owner} AS oid, x.cmin::text::int8 AS cid FROM pg_catalog.{catalog} x, since \
+                "SELECT {owner} AS oid, x.cmin::text::int8 AS cid FROM pg_catalog.{catalog} x \
                   WHERE '{catalog}' = ANY($3::text[]) AND {} \
-                    AND pg_catalog.age(x.xmin) <= 0 AND x.cmin::text::int8 >= since.cid",
+                    AND pg_catalog.age(x.xmin) <= 0 AND x.cmin::text::int8 >= {SINCE}",
                 owned_by_held(catalog, owner)
             )
         })
         .collect();
     format!(
         "WITH held AS (SELECT DISTINCT unnest($1::pg_catalog.oid[]) AS oid), \
-since AS (SELECT CASE WHEN pg_catalog.txid_current_if_assigned()::text = $6::text \
-  THEN $5::int8 ELSE 0 END AS cid), \
+since AS (SELECT {SINCE} AS cid), \
 written AS ({}), \
 locked AS ( \
   SELECT oid FROM held WHERE $3::text[] IS NULL OR oid = ANY($4::pg_catalog.oid[]) \
@@ -290,22 +300,29 @@ deps AS ( \
 reached AS ( \
   SELECT oid FROM locked \
   UNION SELECT d.objid FROM deps d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-  UNION SELECT w.ev_class FROM deps d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid \
+  UNION SELECT w.ev_class FROM deps d, LATERAL ( \
+    SELECT w.ev_class FROM pg_catalog.pg_rewrite w WHERE w.oid = d.objid OFFSET 0) w \
     WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
-  UNION SELECT co.conrelid FROM deps d JOIN pg_catalog.pg_constraint co ON co.oid = d.objid \
-    WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND co.conrelid <> 0 \
-  UNION SELECT ad.adrelid FROM deps d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
+  UNION SELECT co.conrelid FROM deps d, LATERAL ( \
+    SELECT co.conrelid FROM pg_catalog.pg_constraint co WHERE co.oid = d.objid AND co.conrelid <> 0 OFFSET 0) co \
+    WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+  UNION SELECT ad.adrelid FROM deps d, LATERAL ( \
+    SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad WHERE ad.oid = d.objid OFFSET 0) ad \
     WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
-  UNION SELECT tg.tgrelid FROM deps d JOIN pg_catalog.pg_trigger tg ON tg.oid = d.objid \
+  UNION SELECT tg.tgrelid FROM deps d, LATERAL ( \
+    SELECT tg.tgrelid FROM pg_catalog.pg_trigger tg WHERE tg.oid = d.objid OFFSET 0) tg \
     WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass \
-  UNION SELECT p.polrelid FROM deps d JOIN pg_catalog.pg_policy p ON p.oid = d.objid \
+  UNION SELECT p.polrelid FROM deps d, LATERAL ( \
+    SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = d.objid OFFSET 0) p \
     WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass \
-  UNION SELECT t.typrelid FROM deps d JOIN pg_catalog.pg_type t ON t.oid = d.objid \
-    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0 \
+  UNION SELECT t.typrelid FROM deps d, LATERAL ( \
+    SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = d.objid AND t.typrelid <> 0 OFFSET 0) t \
+    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass \
 ), \
 relations AS ( \
-  SELECT DISTINCT COALESCE(i.indrelid, r.oid) AS oid FROM reached r \
-    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = r.oid \
+  SELECT DISTINCT COALESCE( \
+    (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = r.oid), r.oid) AS oid \
+    FROM reached r \
 ), \
 depending AS ( \
   SELECT EXISTS ( \
