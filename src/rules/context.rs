@@ -382,13 +382,15 @@ impl NamesReader {
             names.index_changes.push(index);
         }
         let at = statement_number(index);
-        for token in units().flat_map(|s| &s.tokens) {
-            if !identifier_key(text, token, &mut self.key) {
-                continue;
-            }
-            let list = names.by_identifier.entry(name_hash(&self.key)).or_default();
-            if list.last() != Some(&at) {
-                list.push(at);
+        for unit in units() {
+            for token in &unit.tokens {
+                if !identifier_key(text, token, &mut self.key) {
+                    continue;
+                }
+                let list = names.by_identifier.entry(name_hash(&self.key)).or_default();
+                if list.last() != Some(&at) {
+                    list.push(at);
+                }
             }
         }
     }
@@ -455,6 +457,10 @@ impl Names {
 /// identifier without its quotes, a name longer than PostgreSQL keeps as it keeps it. `false` for a
 /// token that names nothing.
 fn identifier_key(text: &str, token: &Token, key: &mut String) -> bool {
+    // Punctuation, numbers and strings name nothing: skipped before their text is sliced.
+    if !matches!(token.kind, TokenKind::Word | TokenKind::QuotedIdent) {
+        return false;
+    }
     let raw = &text[token.range()];
     key.clear();
     if raw.len() > MAX_IDENTIFIER_BYTES + 2 {
