@@ -2,6 +2,7 @@
 //! transaction it runs in.
 
 use std::cell::OnceCell;
+use std::hash::BuildHasher;
 use std::ops::Range;
 
 use foldhash::HashMap;
@@ -357,7 +358,7 @@ fn indexes_of(statements: &[Statement], kinds: &[Kind]) -> Vec<usize> {
 #[derive(Debug)]
 pub struct NamesReader {
     names: Names,
-    /// One buffer for every token's key: a name already seen (most of them) allocates nothing.
+    /// One buffer for every token's key, hashed and never stored: reading allocates only lists.
     key: String,
 }
 
@@ -380,15 +381,15 @@ impl NamesReader {
         if units().any(|s| matches!(s.class.kind, Kind::DropIndex | Kind::AlterIndex)) {
             names.index_changes.push(index);
         }
-        for token in units().flat_map(|s| &s.tokens) {
-            if !identifier_key(text, token, &mut self.key) {
-                continue;
-            }
-            match names.by_identifier.get_mut(self.key.as_str()) {
-                Some(at) if at.last() == Some(&index) => {}
-                Some(at) => at.push(index),
-                None => {
-                    names.by_identifier.insert(self.key.clone(), vec![index]);
+        let at = statement_number(index);
+        for unit in units() {
+            for token in &unit.tokens {
+                if !identifier_key(text, token, &mut self.key) {
+                    continue;
+                }
+                let list = names.by_identifier.entry(name_hash(&self.key)).or_default();
+                if list.last() != Some(&at) {
+                    list.push(at);
                 }
             }
         }
@@ -405,10 +406,27 @@ impl NamesReader {
 
 /// Which top-level statements name each identifier (ASCII-lowercased; in the statement or a
 /// statement of its DO block), and which drop or alter an index.
+///
+/// An identifier is kept as a hash of its key, not the key itself, and each statement as a 32-bit
+/// number: a schema dump names hundreds of thousands of identifiers, and the keys and their lists
+/// were a tenth of what a long file holds. Two identifiers of one hash share a list, which only adds
+/// statements to a superset its callers narrow anyway.
 #[derive(Debug, Default)]
 struct Names {
-    by_identifier: HashMap<String, Vec<usize>>,
+    by_identifier: HashMap<u64, Vec<u32>>,
     index_changes: Vec<usize>,
+}
+
+/// The hash an identifier's key is indexed by, the same for every file and run.
+fn name_hash(key: &str) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(key)
+}
+
+/// A statement's index as the index of names keeps it: a file has fewer statements than bytes,
+/// and the lexer reads at most 4 GiB of a file.
+fn statement_number(index: usize) -> u32 {
+    u32::try_from(index)
+        .expect("a file holds fewer than 2^32 statements: its tokens have 32-bit offsets")
 }
 
 impl Names {
@@ -424,10 +442,12 @@ impl Names {
 
     /// The statements after `index` that name `identifier` or change an index, unordered.
     fn after(&self, identifier: &str, index: usize) -> Vec<usize> {
-        let after = |list: &[usize]| list[list.partition_point(|&i| i <= index)..].to_vec();
-        let mut later = after(&self.index_changes);
-        if let Some(list) = self.by_identifier.get(identifier) {
-            later.extend(after(list));
+        let mut later =
+            self.index_changes[self.index_changes.partition_point(|&i| i <= index)..].to_vec();
+        if let Some(list) = self.by_identifier.get(&name_hash(identifier)) {
+            let at = statement_number(index);
+            let rest = &list[list.partition_point(|&i| i <= at)..];
+            later.extend(rest.iter().map(|&i| i as usize));
         }
         later
     }
@@ -437,6 +457,10 @@ impl Names {
 /// identifier without its quotes, a name longer than PostgreSQL keeps as it keeps it. `false` for a
 /// token that names nothing.
 fn identifier_key(text: &str, token: &Token, key: &mut String) -> bool {
+    // Punctuation, numbers and strings name nothing: skipped before their text is sliced.
+    if !matches!(token.kind, TokenKind::Word | TokenKind::QuotedIdent) {
+        return false;
+    }
     let raw = &text[token.range()];
     key.clear();
     if raw.len() > MAX_IDENTIFIER_BYTES + 2 {

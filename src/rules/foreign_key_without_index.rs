@@ -11,9 +11,8 @@ use sqlparser::ast::{
 
 use super::syntax::{clause_of, ident_offset, sql_ident, sql_name, AlterTable};
 use super::{kinds, Category, Diagnostic, Kinds, Rule, Severity, StatementContext};
-use crate::schema::naming::{truncate_identifier, MAX_IDENTIFIER_BYTES};
+use crate::schema::naming::{self, truncate_identifier, MAX_IDENTIFIER_BYTES};
 use crate::schema::ConstraintKind;
-use crate::sql::name::fold_ident;
 use crate::sql::{Kind, ObjectName, Statement, TokenKind};
 
 pub const RULE: Rule = Rule {
@@ -180,7 +179,7 @@ fn inline_keys(cx: &StatementContext, column: &ColumnDef) -> Vec<ForeignKey> {
         .iter()
         .filter_map(|option| match &option.option {
             ColumnOption::ForeignKey(fk) if enforced(fk) => Some(ForeignKey {
-                columns: vec![truncate_identifier(&fold_ident(&column.name))],
+                columns: vec![naming::ident(&column.name)],
                 references: ObjectName::from_ast(&fk.foreign_table)?,
                 offset: inline_offset(cx, column, option),
             }),
@@ -194,11 +193,7 @@ fn table_key(fk: &ForeignKeyConstraint, offset: usize) -> Option<ForeignKey> {
         return None;
     }
     Some(ForeignKey {
-        columns: fk
-            .columns
-            .iter()
-            .map(|c| truncate_identifier(&fold_ident(c)))
-            .collect(),
+        columns: fk.columns.iter().map(naming::ident).collect(),
         references: ObjectName::from_ast(&fk.foreign_table)?,
         offset,
     })
@@ -383,7 +378,7 @@ fn inline_index(column: &ColumnDef) -> Option<Vec<String>> {
             ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_)
         )
     });
-    indexed.then(|| vec![truncate_identifier(&fold_ident(&column.name))])
+    indexed.then(|| vec![naming::ident(&column.name)])
 }
 
 /// The index of a `PRIMARY KEY (…)` or `UNIQUE (…)` table constraint.
@@ -400,7 +395,7 @@ fn constraint_index(constraint: &TableConstraint) -> Option<Vec<String>> {
 /// column matches).
 fn key_name(expr: &Expr) -> String {
     match expr {
-        Expr::Identifier(ident) => truncate_identifier(&fold_ident(ident)),
+        Expr::Identifier(ident) => naming::ident(ident),
         Expr::Nested(inner) => key_name(inner),
         other => other.to_string(),
     }

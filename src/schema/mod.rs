@@ -268,15 +268,31 @@ pub struct Sequence {
 /// The user-defined type a column type names (a domain, an enum, a table's row type), directly or as
 /// the element type of an array; `None` for built-in types spelled as keywords.
 pub fn user_type_name(data_type: &DataType) -> Option<ObjectName> {
+    ObjectName::from_ast(user_type_syntax(data_type)?)
+}
+
+/// The name of the user-defined type a column type names (see [`user_type_name`]) without its
+/// schema, folded and truncated as PostgreSQL keeps it: the schema part is not folded to be dropped.
+pub fn user_type_key(data_type: &DataType) -> Option<String> {
+    let last = user_type_syntax(data_type)?
+        .0
+        .iter()
+        .rev()
+        .find_map(|part| part.as_ident())?;
+    Some(naming::ident(last))
+}
+
+/// The user-defined type's name as written in a column type, directly or as an array's element.
+fn user_type_syntax(data_type: &DataType) -> Option<&sqlparser::ast::ObjectName> {
     match data_type {
-        DataType::Custom(name, _) => ObjectName::from_ast(name),
+        DataType::Custom(name, _) => Some(name),
         DataType::Array(
             ArrayElemTypeDef::SquareBracket(inner, _)
             | ArrayElemTypeDef::AngleBracket(inner)
             | ArrayElemTypeDef::Parenthesis(inner)
             | ArrayElemTypeDef::ParenthesisNotNull(inner)
             | ArrayElemTypeDef::Qualified(inner, _),
-        ) => user_type_name(inner),
+        ) => user_type_syntax(inner),
         _ => None,
     }
 }

@@ -20,9 +20,12 @@ pub fn truncate_identifier(name: &str) -> String {
     clip(name, MAX_IDENTIFIER_BYTES).to_owned()
 }
 
-/// A folded and truncated identifier from the syntax tree.
+/// A folded and truncated identifier from the syntax tree: truncated where it was folded, not
+/// copied again.
 pub fn ident(ident: &Ident) -> String {
-    truncate_identifier(&fold_ident(ident))
+    let mut folded = fold_ident(ident);
+    folded.truncate(clip(&folded, MAX_IDENTIFIER_BYTES).len());
+    folded
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary

@@ -16,7 +16,7 @@ use foldhash::{HashMap, HashSet};
 
 use super::journal::{Journal, Journaled};
 use super::naming::truncate_identifier;
-use super::{user_type_name, Column, Constraint, ConstraintKind, Relation};
+use super::{user_type_key, Column, Constraint, ConstraintKind, Relation};
 use crate::sql::ObjectName;
 
 #[derive(Debug, Clone, Default)]
@@ -74,8 +74,7 @@ fn type_keys(relation: &Relation) -> Vec<String> {
 
 /// The key a column is listed under: the name of the user type it has, without its schema.
 fn type_key(column: &Column) -> Option<String> {
-    let name = user_type_name(column.data_type.as_ref()?)?;
-    Some(truncate_identifier(&name.name))
+    user_type_key(column.data_type.as_ref()?)
 }
 
 /// The relations with foreign keys to each table, by the referenced table's name without its schema

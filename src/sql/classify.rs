@@ -362,7 +362,12 @@ impl<'a> Words<'a> {
 
     /// Index of the first token that is the given keyword.
     fn position(&self, keyword: &str) -> Option<usize> {
-        (0..self.tokens.len()).find(|&n| self.is(n, keyword))
+        // Every statement is searched for `CONCURRENTLY`: the length is compared before the text.
+        self.tokens.iter().position(|token| {
+            token.kind == TokenKind::Word
+                && token.range().len() == keyword.len()
+                && self.text[token.range()].eq_ignore_ascii_case(keyword)
+        })
     }
 
     /// Token index `n`, if the statement has that many tokens.

@@ -118,12 +118,41 @@ mod tests {
     use super::*;
     use crate::sql::lex::tokenize;
 
-    fn bound(sql: &str) -> usize {
-        let tokens: Vec<Token> = tokenize(sql, 0..sql.len())
+    fn significant_tokens(sql: &str) -> Vec<Token> {
+        tokenize(sql, 0..sql.len())
             .into_iter()
             .filter(|t| !t.kind.is_trivia())
-            .collect();
-        depth_bound(sql, &tokens)
+            .collect()
+    }
+
+    fn bound(sql: &str) -> usize {
+        depth_bound(sql, &significant_tokens(sql))
+    }
+
+    /// What lets a statement of at most [`MAX_NESTING`] tokens skip the scan: an item counts each of
+    /// its tokens once and a closed bracket as one token plus its inside, never its own two brackets.
+    #[test]
+    fn the_bound_never_exceeds_the_number_of_tokens() {
+        let chain = vec!["1 + ARRAY[0, 0][1]"; 50].join(" + ");
+        for sql in [
+            "SELECT 1",
+            "SELECT (1 + 1) + 1",
+            "SELECT ((1",
+            "SELECT 1))",
+            "SELECT (((((1)))))",
+            "SELECT CASE WHEN a THEN (b + c) ELSE CASE d WHEN 1 THEN 2 END END",
+            "SELECT {a[1][2]}",
+            &format!("SELECT {chain}"),
+            &format!("SELECT {}1", "(".repeat(200)),
+            &format!("SELECT 1{}", ")".repeat(200)),
+        ] {
+            let tokens = significant_tokens(sql).len();
+            assert!(
+                bound(sql) <= tokens,
+                "{sql}: bound {} over {tokens} tokens",
+                bound(sql)
+            );
+        }
     }
 
     #[test]
