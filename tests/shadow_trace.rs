@@ -1573,3 +1573,58 @@ fn scans_are_charged_to_the_statement_that_made_them() {
         }
     });
 }
+
+/// A trace that follows no schema (a rewrite's steps on a copy, whose result is read whole
+/// afterwards) traces the same locks, rewrites and scans, with no changes, and prepares none of the
+/// scoped reads on its session.
+#[test]
+fn a_trace_following_no_schema_traces_the_same_and_prepares_no_scoped_read() {
+    let Some(cluster) = common::cluster_or_skip() else {
+        return;
+    };
+    common::runtime().block_on(async {
+        let admin = common::connect(&cluster, "postgres").await;
+        let mut followed = Known::default();
+        let mut unfollowed = Known::default().for_a_copy_without_schema();
+        let (client, monitor) = database(&cluster, &admin, "followed", None).await;
+        let (bare_client, bare_monitor) = database(&cluster, &admin, "unfollowed", None).await;
+        // Also a view read again inside a transaction, which locks the table it reads.
+        let views = [
+            Migration::plain("CREATE TABLE t (id int);\nCREATE VIEW v AS SELECT id FROM t;\n"),
+            Migration::wrapped("ALTER TABLE t ADD COLUMN y int;\nSELECT count(*) FROM t;\n"),
+        ];
+        for migration in reaching_migrations().into_iter().chain(views) {
+            let script = migration.script();
+            let traces = apply_traced(&client, &monitor, &script, &mut followed).await;
+            let bare = apply_traced(&bare_client, &bare_monitor, &script, &mut unfollowed).await;
+            assert!(traces.iter().any(|t| !t.changes.is_empty()));
+            assert!(bare.iter().all(|t| t.changes.is_empty()));
+            assert_eq!(without_changes(bare), without_changes(traces));
+        }
+        let scoped = "SELECT count(*) FROM pg_catalog.pg_prepared_statements \
+                      WHERE statement LIKE 'WITH held AS%'";
+        let (followed, unfollowed) = tokio::join!(
+            client.query_one(scoped, &[]),
+            bare_client.query_one(scoped, &[])
+        );
+        assert_eq!(followed.unwrap().get::<_, i64>(0), 1);
+        assert_eq!(unfollowed.unwrap().get::<_, i64>(0), 0);
+    });
+}
+
+/// The traces as text, with their schema changes and durations left out.
+fn without_changes(traces: Vec<StatementTrace>) -> Vec<String> {
+    traces
+        .into_iter()
+        .map(|trace| {
+            format!(
+                "{:?}",
+                StatementTrace {
+                    changes: Vec::new(),
+                    duration: Default::default(),
+                    ..trace
+                }
+            )
+        })
+        .collect()
+}

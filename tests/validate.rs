@@ -639,7 +639,7 @@ fn traced_baseline(fixture: &mut Fixture, history: &str) -> (String, Known) {
     ));
     assert!(traces.iter().all(|t| t.applied), "{traces:#?}");
     let baseline = shadow.seal_baseline(database, "traced").unwrap();
-    (baseline, known.for_a_copy())
+    (baseline, known.for_a_copy_without_schema())
 }
 
 #[test]

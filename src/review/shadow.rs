@@ -314,7 +314,7 @@ impl<'s> SetShadow<'s> {
             let baseline = self.keep_baseline();
             log_baseline("kept a copy of the database before", path, started);
             if baseline.is_ok() {
-                let known = self.known.for_a_copy();
+                let known = self.known.for_a_copy_without_schema();
                 self.baselines.known.insert(path.to_owned(), known);
                 kept = true;
             }

@@ -485,17 +485,6 @@ impl LiveSchema {
         self.queries = None;
     }
 
-    /// The same schema, for a copy of the database (`CREATE DATABASE … TEMPLATE`), whose
-    /// connections have prepared nothing yet.
-    pub fn copied(&self) -> LiveSchema {
-        LiveSchema {
-            schema: self.schema.clone(),
-            owned: self.owned.clone(),
-            queries: None,
-            since: Since::default(),
-        }
-    }
-
     /// Reads again what a statement that reached `reach` can have changed, and returns what
     /// changed, as a diff of whole snapshots around the statement would.
     ///

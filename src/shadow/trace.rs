@@ -486,6 +486,8 @@ pub struct Known {
     routines_roll_back: Option<bool>,
     /// The observation prepared on the connection, once it was needed.
     observations: Option<Observations>,
+    /// The trace follows no schema (see [`Known::for_a_copy_without_schema`]).
+    schema_unfollowed: bool,
 }
 
 impl Known {
@@ -495,6 +497,7 @@ impl Known {
     pub fn forget(&mut self) {
         *self = Known {
             observations: self.observations.take(),
+            schema_unfollowed: self.schema_unfollowed,
             ..Known::default()
         };
     }
@@ -517,13 +520,18 @@ impl Known {
     }
 
     /// What holds for a copy of the database made now (`CREATE DATABASE … TEMPLATE`, which keeps
-    /// OIDs and file nodes): the same relations and schema, nothing prepared on its connections.
-    pub fn for_a_copy(&self) -> Known {
+    /// OIDs and file nodes), for statements whose result is read whole once they ran (a rewrite's
+    /// steps): the same relations, nothing prepared on its connections, and no schema followed: the
+    /// trace reads no catalog between statements for what each changed in the schema (their
+    /// traces' `changes` stay empty), so the copy's sessions neither prepare nor run the scoped
+    /// reads, whose first plans in each new session cost more than one whole read at the end.
+    pub fn for_a_copy_without_schema(&self) -> Known {
         Known {
             relations: self.relations.clone(),
-            schema: self.schema.as_ref().map(LiveSchema::copied),
+            schema: None,
             routines_roll_back: self.routines_roll_back,
             observations: None,
+            schema_unfollowed: true,
         }
     }
 }
@@ -901,7 +909,7 @@ impl Tracer<'_, '_> {
         let snapshots = !statement.is_transaction_control()
             && !matches!(statement.kind(), Kind::Set | Kind::Reset);
         let mut unread = None;
-        if snapshots && self.known.schema.is_none() {
+        if snapshots && !self.known.schema_unfollowed && self.known.schema.is_none() {
             match LiveSchema::read(self.client).await {
                 Ok(schema) => self.known.schema = Some(schema),
                 Err(error) => unread = Some(error),

@@ -10,9 +10,10 @@
 //! afterwards (the last one on the baseline itself when no later draft will need it):
 //!
 //! - a rewrite's steps in order (each `transactional` step in a transaction of its own, the others
-//!   outside any), traced; accepted when every step succeeds, the end schema equals the original's,
-//!   the trace shows no rewrite of an existing table and no scan of one under a lock that blocks
-//!   writes, and the rules raise no error on the steps;
+//!   outside any), traced for their locks, rewrites and scans, then the schema read whole (see
+//!   [`Known::for_a_copy_without_schema`]); accepted when every step succeeds, the end schema
+//!   equals the original's, the trace shows no rewrite of an existing table and no scan of one
+//!   under a lock that blocks writes, and the rules raise no error on the steps;
 //! - a down after the up; accepted when the schema is the baseline's again and the up applies once
 //!   more. When the up destroys data the draft is marked `data_loss` whatever it said.
 //!
@@ -138,7 +139,7 @@ impl<'s, 'a> Validator<'s, 'a> {
     }
 
     /// Traces the drafts on copies of the baseline starting from what the review's trace knew of
-    /// it (`known`, as of the copy), instead of reading each copy's schema whole.
+    /// its relations (`known`, as of the copy), instead of reading each copy's relations whole.
     pub fn knowing(mut self, known: &'a Known) -> Validator<'s, 'a> {
         self.known = Some(known);
         self
@@ -228,7 +229,9 @@ impl<'s, 'a> Validator<'s, 'a> {
             Ok(database) => database,
             Err(error) => return Validation::skipped(cannot_copy(&error.0)),
         };
-        let known = known.map_or_else(Known::default, Known::for_a_copy);
+        let known = known
+            .unwrap_or(&Known::default())
+            .for_a_copy_without_schema();
         let outcome = run_rewrite(&database, &draft.steps, references, known).await;
         shadow.drop_copy(database).await;
         let (mut reasons, notes) = match outcome {
@@ -410,10 +413,10 @@ const PRINTING_SETTINGS: [&str; 10] = [
     "session_authorization",
 ];
 
-/// Whether the schema the trace kept through a migration (or a rewrite's steps) was read with the
-/// session printing as a fresh one: the text sets none of [`PRINTING_SETTINGS`] (`SET`, also in a
-/// `DO` block's or a function's text, or `set_config` of any name), and none of them differs from
-/// its value at the session's start afterwards (checked on the server, [`Printing::checked`]).
+/// Whether the schema the trace kept through a migration was read with the session printing as a
+/// fresh one: the text sets none of [`PRINTING_SETTINGS`] (`SET`, also in a `DO` block's or a
+/// function's text, or `set_config` of any name), and none of them differs from its value at the
+/// session's start afterwards (checked on the server, [`Printing::checked`]).
 /// A setting made only for a transaction (`SET LOCAL`, `set_config(…, true)`) is gone once it
 /// commits, so only the text tells of it.
 pub struct Printing(bool);
@@ -553,18 +556,12 @@ async fn run_rewrite(
             return Ok((reasons, Vec::new()));
         }
     }
-    // What the trace kept of the steps' result is a whole read's when they printed as a fresh
-    // session would (each step starts from one).
-    let printing = Printing::of(steps.iter().map(|step| step.sql.as_str()));
-    let result = match printing.checked(&database.client, known.schema()).await {
-        Some(traced) => traced.clone(),
-        None => snapshot(&database.client).await.map_err(|e| {
-            format!(
-                "not validated: cannot read the shadow database's schema: {}",
-                db_error(&e)
-            )
-        })?,
-    };
+    let result = snapshot(&database.client).await.map_err(|e| {
+        format!(
+            "not validated: cannot read the shadow database's schema: {}",
+            db_error(&e)
+        )
+    })?;
     let (differences, notes) = compare(&references.after_up, &result, Reference::Original);
     reasons.extend(differences);
     Ok((reasons, notes))
