@@ -963,18 +963,7 @@ fn schema_changes_read_where_a_statement_reaches_equal_whole_snapshot_diffs() {
     let Some(cluster) = common::cluster_or_skip() else {
         return;
     };
-    assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations(), false);
-}
-
-/// The same migrations, each applied on a new connection to the same database (as a review does
-/// after copying the database for validating drafts): what the trace knows stays true, and its
-/// queries are prepared again on the new connection.
-#[test]
-fn what_the_trace_knows_holds_on_a_new_connection_to_the_same_database() {
-    let Some(cluster) = common::cluster_or_skip() else {
-        return;
-    };
-    assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations(), true);
+    assert_changes_equal_whole_snapshot_diffs(&cluster, &reaching_migrations());
 }
 
 /// After a statement under ACCESS EXCLUSIVE that leaves a table's name and columns as its
@@ -1303,7 +1292,7 @@ ALTER TABLE b ADD COLUMN e int;
 ",
         ),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
     let created_b = &traces[1][1];
     assert!(
         created_b
@@ -1395,7 +1384,7 @@ fn a_statement_is_charged_with_the_locks_the_traces_own_reads_took_before_it() {
         Migration::plain("CREATE TABLE t (id int);\nCREATE VIEW v AS SELECT id FROM t;\n"),
         Migration::wrapped("ALTER TABLE t ADD COLUMN y int;\nSELECT count(*) FROM t;\n"),
     ];
-    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations, false);
+    let traces = assert_changes_equal_whole_snapshot_diffs(&cluster, &migrations);
     assert_eq!(
         lock_pairs(&traces[1][0]),
         [("public.t", "AccessExclusiveLock")]
@@ -1409,32 +1398,25 @@ fn assert_changes_known_and_equal_whole_snapshot_diffs(
     cluster: &EphemeralCluster,
     migrations: &[Migration],
 ) -> Vec<Vec<StatementTrace>> {
-    let traces = assert_changes_equal_whole_snapshot_diffs(cluster, migrations, false);
+    let traces = assert_changes_equal_whole_snapshot_diffs(cluster, migrations);
     assert!(traces.iter().flatten().all(|t| t.changes_unknown.is_none()));
     traces
 }
 
 /// Applies `migrations` in order with their traces, next to a reference database that takes a
 /// whole snapshot around each statement, and checks that every statement's changes are those of
-/// the snapshots; with `reconnect`, each migration after the first on new connections to the
-/// traced database. Returns the traces.
+/// the snapshots. Returns the traces.
 fn assert_changes_equal_whole_snapshot_diffs(
     cluster: &EphemeralCluster,
     migrations: &[Migration],
-    reconnect: bool,
 ) -> Vec<Vec<StatementTrace>> {
     common::runtime().block_on(async {
         let admin = common::connect(cluster, "postgres").await;
-        let (mut client, mut monitor) = database(cluster, &admin, "traced", None).await;
+        let (client, monitor) = database(cluster, &admin, "traced", None).await;
         let (reference, _) = database(cluster, &admin, "reference", None).await;
         let mut known = Known::default();
         let mut all = Vec::new();
-        for (number, migration) in migrations.iter().enumerate() {
-            if reconnect && number > 0 {
-                client = common::connect(cluster, "traced").await;
-                monitor = common::connect(cluster, "traced").await;
-                known.reconnected();
-            }
+        for migration in migrations {
             let traces = apply_traced(&client, &monitor, &migration.script(), &mut known).await;
             let wrapped = migration.sections[0].transaction != Transaction::None;
             if wrapped {

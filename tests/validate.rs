@@ -915,3 +915,77 @@ fn the_schema_the_trace_keeps_is_a_fresh_sessions_whole_read() {
     }
     shadow.discard(working);
 }
+
+/// A reviewed migration's baseline is copied by the working database's own session: that session
+/// stays (its prepared statements with it), the copy holds the tables but not the session's
+/// temporary ones, the applying role has no CREATEDB afterwards, and the other connections are
+/// open again.
+#[test]
+fn the_working_database_copies_itself_and_keeps_its_session() {
+    let Some(mut fixture) = Fixture::new() else {
+        return;
+    };
+    let shadow = &mut fixture.shadow;
+    let working = shadow.create_database(Some(&fixture.baseline)).unwrap();
+    let (pid, prepared) = shadow.block_on(async {
+        let client = &working.client;
+        client
+            .batch_execute("CREATE TEMP TABLE scratch (id int); SET search_path = pg_temp")
+            .await
+            .unwrap();
+        let prepared = client
+            .prepare("SELECT count(*) FROM public.users")
+            .await
+            .unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (pid, prepared)
+    });
+    let (copied, working) = shadow.copy_as_template(working).expect("reached again");
+    let copied = copied.expect("the copy is made");
+    shadow.block_on(async {
+        let client = &working.client;
+        let same: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(same, pid, "the same session");
+        let users: i64 = client.query_one(&prepared, &[]).await.unwrap().get(0);
+        assert_eq!(users, 2, "with its prepared statement");
+        let may_create: bool = working
+            .monitor
+            .query_one(
+                "SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!may_create, "the applying role creates no database");
+        let delegated = working
+            .privileged
+            .as_ref()
+            .expect("the superuser connection");
+        delegated.batch_execute("SELECT 1").await.unwrap();
+    });
+    let copy = shadow.block_on(shadow.open_template(&copied)).unwrap();
+    let (users, temporary): (i64, i64) = shadow.block_on(async {
+        let row = copy
+            .client
+            .query_one(
+                "SELECT (SELECT count(*) FROM public.users),
+                        (SELECT count(*) FROM pg_class WHERE relpersistence = 't')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    });
+    assert_eq!((users, temporary), (2, 0));
+    shadow.block_on(shadow.drop_copy(copy));
+    shadow.discard(working);
+}

@@ -336,7 +336,8 @@ impl<'s> SetShadow<'s> {
         // Only what was read right after the migration before this one, with nothing between.
         let after = self.after.take();
         let (traces, references) = self.shadow.block_on(async {
-            // On the working database's new connections, as on a fresh copy of the baseline.
+            // In the session the copy reset to a new session's state, as on a fresh copy of the
+            // baseline.
             let before = match references {
                 true => validate::read_before(&work.client, after).await.ok(),
                 false => None,
@@ -403,8 +404,6 @@ impl<'s> SetShadow<'s> {
         };
         match self.shadow.copy_as_template(work) {
             Ok((copied, work)) => {
-                // The same database, unchanged, on new connections.
-                self.known.reconnected();
                 self.state = State::Working(work);
                 let copied = copied.map_err(|error| format!("not validated: {error}"))?;
                 self.kept_sizes.insert(copied.clone(), size);

@@ -479,12 +479,6 @@ impl LiveSchema {
         .await
     }
 
-    /// The same database on a new connection: the schema read stays true, the queries prepared on
-    /// the old connection are gone (prepared again by the next scoped read).
-    pub fn reconnected(&mut self) {
-        self.queries = None;
-    }
-
     /// Reads again what a statement that reached `reach` can have changed, and returns what
     /// changed, as a diff of whole snapshots around the statement would.
     ///

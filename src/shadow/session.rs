@@ -18,7 +18,7 @@ use tokio_postgres::{Client, Config};
 
 use crate::postgres::{self, db_error, describe, redact};
 use crate::schema::naming::quote_ident;
-use crate::shadow::apply::Script;
+use crate::shadow::apply::{Script, NEW_SESSION};
 use crate::shadow::cache::{ImageCache, ImageKey};
 use crate::shadow::cluster::{
     find_binaries_outside, server_version, ClusterError, EphemeralCluster, PgBinaries,
@@ -257,8 +257,32 @@ pub struct Database {
     /// A superuser connection on migagent's own cluster, for the statements [`Shadow::delegate`]
     /// hands it; none on a user's server, with `--shadow-superuser`, and on a validation's copy.
     pub privileged: Option<Client>,
-    /// The connections' tasks, awaited when the database is sealed so it has no sessions left.
-    connections: Vec<JoinHandle<()>>,
+    /// The task of `client`'s connection, awaited when the database is sealed so it has no sessions
+    /// left.
+    client_connection: JoinHandle<()>,
+    /// The tasks of the other connections (`monitor`, `privileged`), awaited likewise.
+    companions: Vec<JoinHandle<()>>,
+}
+
+/// A database's connections besides its client ([`Database::monitor`], [`Database::privileged`]),
+/// with their tasks.
+type Companions = (Client, Option<Client>, Vec<JoinHandle<()>>);
+
+impl Database {
+    fn assemble(
+        name: String,
+        (client, client_connection): (Client, JoinHandle<()>),
+        (monitor, privileged, companions): Companions,
+    ) -> Database {
+        Database {
+            name,
+            client,
+            client_connection,
+            monitor,
+            privileged,
+            companions,
+        }
+    }
 }
 
 /// Whether a database gets a superuser connection for the statements the applying role may not
@@ -583,20 +607,75 @@ impl Shadow {
     }
 
     /// Keeps the state `database` is in as a template for later copies (a reviewed migration's
-    /// baseline, for validating its drafts): its connections close while PostgreSQL copies it, then
+    /// baseline, for validating its drafts). Its own `client` runs the copy, so its session and the
+    /// statements prepared on it stay; its other connections close while PostgreSQL copies it, then
     /// open again. The template has no session and is dropped when the session finishes. The outer
     /// `Err` means `database` could not be reached again; the inner one that the copy failed.
     pub fn copy_as_template(
         &mut self,
         database: Database,
     ) -> Result<(Result<String, ShadowError>, Database), ShadowError> {
-        let source = self.seal(database);
         let name = self.new_database_name();
-        let copied = self
-            .runtime
-            .block_on(self.copy_database(&name, &source))
-            .map(|()| name);
-        Ok((copied, self.connect_to(source)?))
+        self.runtime.block_on(self.copy_by_itself(database, name))
+    }
+
+    /// [`Shadow::copy_as_template`]: `database`'s client copies the database it is connected to into
+    /// `copy`, once it is the only session there.
+    async fn copy_by_itself(
+        &self,
+        database: Database,
+        copy: String,
+    ) -> Result<(Result<String, ShadowError>, Database), ShadowError> {
+        let (name, client, client_connection, delegating) = close_companions(database).await;
+        let reset = async {
+            // What a new session would not have: an open transaction (CREATE DATABASE cannot run in
+            // one) and temporary tables (their files would be copied); the session's own role, which
+            // may create databases.
+            let reset = format!("ROLLBACK; {NEW_SESSION}");
+            let what = format!("reset the session of the shadow database {name} before copying it");
+            execute(&client, &reset, &what).await
+        };
+        let (reset, ()) = tokio::join!(reset, self.wait_until_sessions_end(&name, 1));
+        let copied = match reset {
+            Ok(()) => self.copy_as_applying_role(&client, &copy, &name).await?,
+            Err(error) => Err(error),
+        };
+        let companions = self.connect_companions(&name, delegating).await?;
+        let database = Database::assemble(name, (client, client_connection), companions);
+        Ok((copied.map(|()| copy), database))
+    }
+
+    /// Runs [`Shadow::copy_database`]'s copy on `client`, a session of the applying role in
+    /// `template`. On migagent's own cluster that role may create databases only for this one
+    /// statement, which migagent writes: no migration runs meanwhile. The outer `Err` means that
+    /// the role could not be made what it was again.
+    async fn copy_as_applying_role(
+        &self,
+        client: &Client,
+        name: &str,
+        template: &str,
+    ) -> Result<Result<(), ShadowError>, ShadowError> {
+        let Some(role) = self.apply_role else {
+            return Ok(self.copy_database_on(client, name, template).await);
+        };
+        let role = quote_ident(role);
+        let granted = execute(
+            &self.admin,
+            &format!("ALTER ROLE {role} CREATEDB"),
+            &format!("let the role {role} copy the shadow database {template}"),
+        )
+        .await;
+        if let Err(error) = granted {
+            return Ok(Err(error));
+        }
+        let copied = self.copy_database_on(client, name, template).await;
+        execute(
+            &self.admin,
+            &format!("ALTER ROLE {role} NOCREATEDB"),
+            &format!("take the CREATEDB privilege back from the role {role} after copying the shadow database {template}, so no migration runs with it"),
+        )
+        .await?;
+        Ok(copied)
     }
 
     /// The next name of this session's databases, registered to be dropped (also on a signal).
@@ -634,10 +713,24 @@ impl Shadow {
         name: String,
         delegating: Delegating,
     ) -> Result<Database, ShadowError> {
-        let config = self.config_for(&name);
+        // At once: each is a new backend the server starts.
+        let (client, companions) = tokio::try_join!(
+            async { connect(&self.config_for(&name)).await.map_err(ShadowError) },
+            self.connect_companions(&name, delegating)
+        )?;
+        Ok(Database::assemble(name, client, companions))
+    }
+
+    /// Opens a database's connections besides its client: the monitor and, when `delegating` on
+    /// migagent's own cluster, the superuser connection; with their tasks.
+    async fn connect_companions(
+        &self,
+        name: &str,
+        delegating: Delegating,
+    ) -> Result<Companions, ShadowError> {
         let privileged_config = match (&self.server, self.apply_role, delegating) {
             (Server::Ephemeral { cluster, .. }, Some(_), Delegating::Yes) => {
-                Some(cluster.connection_config(&name))
+                Some(cluster.connection_config(name))
             }
             _ => None,
         };
@@ -647,27 +740,20 @@ impl Shadow {
                 None => Ok(None),
             }
         };
-        // At once: each is a new backend the server starts.
-        let ((client, client_task), (monitor, monitor_task), privileged) =
-            tokio::try_join!(connect(&config), connect(&config), privileged)
-                .map_err(ShadowError)?;
-        let mut connections = vec![client_task, monitor_task];
+        let config = self.config_for(name);
+        let ((monitor, monitor_task), privileged) =
+            tokio::try_join!(connect(&config), privileged).map_err(ShadowError)?;
+        let mut companions = vec![monitor_task];
         let privileged = match privileged {
             Some((privileged, task)) => {
                 // A delegated statement must never wait forever on a lock the migration holds.
                 let _ = privileged.batch_execute("SET lock_timeout = '10s'").await;
-                connections.push(task);
+                companions.push(task);
                 Some(privileged)
             }
             None => None,
         };
-        Ok(Database {
-            name,
-            client,
-            monitor,
-            privileged,
-            connections,
-        })
+        Ok((monitor, privileged, companions))
     }
 
     fn create(&mut self, name: String, template: &str) -> Result<Database, ShadowError> {
@@ -688,6 +774,29 @@ impl Shadow {
     /// `CREATE DATABASE name TEMPLATE template`, owned by the applying role; no session may be
     /// connected to `template`.
     async fn copy_database(&self, name: &str, template: &str) -> Result<(), ShadowError> {
+        let created = self
+            .admin_execute(&self.copy_database_sql(name, template))
+            .await;
+        self.after_copy(name, created).await
+    }
+
+    /// [`Shadow::copy_database`] run by `client`, the one session connected to `template`:
+    /// PostgreSQL refuses a template with sessions other than the copying one
+    /// (`CountOtherDBBackends`).
+    async fn copy_database_on(
+        &self,
+        client: &Client,
+        name: &str,
+        template: &str,
+    ) -> Result<(), ShadowError> {
+        let created = client
+            .batch_execute(&self.copy_database_sql(name, template))
+            .await;
+        self.after_copy(name, created).await
+    }
+
+    /// The SQL of [`Shadow::copy_database`].
+    fn copy_database_sql(&self, name: &str, template: &str) -> String {
         // PostgreSQL 15 copies a template through the WAL block by block by default; copying its
         // files is much faster for the small databases a shadow holds.
         let strategy = if self.version.major >= 15 {
@@ -699,12 +808,21 @@ impl Shadow {
             .apply_role
             .map(|role| format!(" OWNER {}", quote_ident(role)))
             .unwrap_or_default();
-        let sql = format!(
+        format!(
             "CREATE DATABASE {}{owner} TEMPLATE {}{strategy}",
             quote_ident(name),
             quote_ident(template)
-        );
-        self.admin_execute(&sql).await.map_err(|e| {
+        )
+    }
+
+    /// Says why `created`, the copy into `name`, failed; on a user's server records the new
+    /// database there and sets its statement timeout, through the admin connection.
+    async fn after_copy(
+        &self,
+        name: &str,
+        created: Result<(), tokio_postgres::Error>,
+    ) -> Result<(), ShadowError> {
+        created.map_err(|e| {
                 ShadowError(format!(
                     "cannot create the shadow database {name}: {}; the shadow's user needs the CREATEDB privilege",
                     db_error(&e)
@@ -788,25 +906,29 @@ impl Shadow {
     /// documenso review, where the copy itself takes 30–50 ms). Returns its name.
     async fn close(&self, database: Database) -> String {
         let name = close(database).await;
+        self.wait_until_sessions_end(&name, 0).await;
+        name
+    }
+
+    /// Waits until the server has at most `staying` sessions in the database `name` (see
+    /// [`Shadow::close`]).
+    async fn wait_until_sessions_end(&self, name: &str, staying: i64) {
         let Ok(gone) = (self.admin)
-            .prepare(
-                "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1)",
-            )
+            .prepare("SELECT count(*) <= $2 FROM pg_catalog.pg_stat_activity WHERE datname = $1")
             .await
         else {
-            return name;
+            return;
         };
         let started = std::time::Instant::now();
         // Past that, the server's own wait: nothing is lost but time.
         while started.elapsed() < SESSIONS_END_WITHIN {
-            let sessions_left = (self.admin.query_one(&gone, &[&name]).await)
+            let sessions_left = (self.admin.query_one(&gone, &[&name, &staying]).await)
                 .is_ok_and(|row| !row.get::<_, bool>(0));
             if !sessions_left {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        name
     }
 
     /// Drops a database whose contents are no use (a baseline whose history failed half-way, a copy
@@ -929,20 +1051,39 @@ impl Drop for Shadow {
 /// How long [`Shadow::close`] waits for a closed database's sessions to end on the server.
 const SESSIONS_END_WITHIN: Duration = Duration::from_millis(200);
 
+/// Runs `sql` on `client`; the error says that migagent could not `what`, and the server's reason.
+async fn execute(client: &Client, sql: &str, what: &str) -> Result<(), ShadowError> {
+    (client.batch_execute(sql).await)
+        .map_err(|e| ShadowError(format!("cannot {what}: {}", db_error(&e))))
+}
+
 /// Closes a database's connections and waits until they are gone on our side; returns its name.
 async fn close(database: Database) -> String {
-    let Database {
-        name,
-        client,
-        monitor,
-        privileged,
-        connections,
-    } = database;
-    drop((client, monitor, privileged));
-    for connection in connections {
+    let (name, client, client_connection, _) = close_companions(database).await;
+    drop(client);
+    let _ = client_connection.await;
+    name
+}
+
+/// Closes a database's connections but its client, and waits until they are gone on our side;
+/// returns its name, its client with the client's connection task, and whether it had a
+/// superuser connection.
+async fn close_companions(database: Database) -> (String, Client, JoinHandle<()>, Delegating) {
+    let delegating = if database.privileged.is_some() {
+        Delegating::Yes
+    } else {
+        Delegating::No
+    };
+    drop((database.monitor, database.privileged));
+    for connection in database.companions {
         let _ = connection.await;
     }
-    name
+    (
+        database.name,
+        database.client,
+        database.client_connection,
+        delegating,
+    )
 }
 
 /// `DROP DATABASE` for a database migagent created. From PostgreSQL 13 it ends connections still open

@@ -502,16 +502,6 @@ impl Known {
         };
     }
 
-    /// The same database, unchanged, is now reached through a new connection (its connections were
-    /// closed to copy it): what the trace knows stays true, but what it prepared on the old
-    /// connection is gone.
-    pub fn reconnected(&mut self) {
-        if let Some(schema) = &mut self.schema {
-            schema.reconnected();
-        }
-        self.observations = None;
-    }
-
     /// The schema as the trace last read it (kept up to date statement by statement), when it has
     /// read it since it last forgot: what a whole [`super::snapshot::snapshot`] would read now, as
     /// far as the session's settings print names and values as a fresh session's do.
