@@ -836,12 +836,8 @@ impl Shadow {
                 quote_ident(name),
                 self.limits.statement_timeout.as_millis()
             );
-            self.admin.batch_execute(&timeout).await.map_err(|e| {
-                ShadowError(format!(
-                    "cannot set the statement timeout of the shadow database {name}: {}",
-                    db_error(&e)
-                ))
-            })?;
+            let what = format!("set the statement timeout of the shadow database {name}");
+            execute(&self.admin, &timeout, &what).await?;
         }
         Ok(())
     }
@@ -1138,15 +1134,8 @@ async fn prepare_own_cluster(
     } else {
         APPLY_ROLE
     };
-    admin
-        .batch_execute(&prepare_role_sql(role, options))
-        .await
-        .map_err(|e| {
-            ShadowError(format!(
-                "cannot prepare the role {role} on the shadow database: {}",
-                db_error(&e)
-            ))
-        })?;
+    let what = format!("prepare the role {role} on the shadow database");
+    execute(admin, &prepare_role_sql(role, options), &what).await?;
     if options.superuser {
         return Ok((None, Vec::new()));
     }
