@@ -510,6 +510,31 @@ fn a_statement_beyond_the_temporary_file_limit_is_stopped() {
     );
 }
 
+/// A migration that ends its own session gets the server's 57P01 like one the shadow ended, so the
+/// hint names both causes instead of blaming the limits alone.
+#[test]
+fn a_migration_ending_its_own_session_is_told_so() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let scratch = project("self-terminate");
+    write_reviewed(
+        &scratch,
+        "CREATE TABLE kept (id int);\n\
+         DO $$ BEGIN EXECUTE 'SELECT pg_' || 'terminate_backend(pg_backend_pid())'; END $$;\n",
+    );
+    let (output, migration) = json(&scratch, &[]);
+    let failures = apply_failures(&migration);
+    assert!(
+        failures.len() == 1
+            && failures[0].contains("57P01")
+            && failures[0].contains("pg_terminate_backend on its own session")
+            && failures[0].contains("--statement-timeout"),
+        "{}",
+        show(&output)
+    );
+}
+
 /// The hint that suggests `--shadow-extension` names the extension the migrations asked for: one
 /// PostgreSQL has but does not trust (a reviewed migration's finding), and one this server does not
 /// have at all (a history file, reviewed statically from there on).

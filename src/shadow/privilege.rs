@@ -517,7 +517,7 @@ pub fn explain(sqlstate: &str, message: &str, hint: Option<&str>) -> Option<Stri
             "; the shadow caps a statement's temporary files at a quarter of its size cap (--shadow-max-size, default 2GB): raise it if the migration needs more".to_owned(),
         ),
         "57P01" => Some(
-            "; the shadow ended the session: the statement outran the statement timeout (--statement-timeout) even after it was cancelled, or grew the shadow beyond its size cap (--shadow-max-size)".to_owned(),
+            "; the session was ended by a termination request: the shadow sends one when a statement outruns the statement timeout (--statement-timeout) even after it was cancelled, or grows the shadow beyond its size cap (--shadow-max-size), and a statement that calls pg_terminate_backend on its own session fails the same way (in production it would drop the migration's connection)".to_owned(),
         ),
         _ => None,
     }
