@@ -247,18 +247,50 @@ locked AS ( \
 ), \
 exclusive AS (SELECT DISTINCT e.oid FROM unnest($2::pg_catalog.oid[]) e (oid) \
   JOIN locked l ON l.oid = e.oid), \
-{REACHED} \
+{REACHED}{} \
+{REACHED_TAIL} \
 UNION ALL SELECT 'scope', 0, pg_catalog.concat( \
   pg_catalog.set_config('{SCOPE_SETTING}', \
     (SELECT COALESCE(pg_catalog.array_agg(oid), '{{}}') FROM relations)::text, true), \
   pg_catalog.set_config('{TYPES_SETTING}', ($9::pg_catalog.bool OR types)::text, true), \
   pg_catalog.set_config('{FUNCTIONS_SETTING}', ($10::pg_catalog.bool OR functions)::text, true)) \
   FROM depending",
-        written.join(" UNION ALL ")
+        written.join(" UNION ALL "),
+        dependents_owners(),
     )
 }
 
-/// The part of [`reached_sql`] after what the statement wrote.
+/// The catalogs whose rows `pg_depend` can name as depending on a relation or its row type, and
+/// which belong to a relation that must be read again when its dependency changed names.
+const DEPENDENT_CATALOGS: [&str; 6] = [
+    "pg_rewrite",
+    "pg_constraint",
+    "pg_attrdef",
+    "pg_trigger",
+    "pg_policy",
+    "pg_type",
+];
+
+/// `UNION` branches of [`REACHED`]'s `reached`: the owning relation (of [`OWNER_COLUMNS`]) of each
+/// dependent in [`DEPENDENT_CATALOGS`], each looked up by its OID index (`LATERAL … OFFSET 0`: a
+/// join would be planned, for the small catalogs of a new database, as a scan of the whole catalog).
+/// A domain's constraint and a type that is not a row type have no relation (0).
+fn dependents_owners() -> String {
+    DEPENDENT_CATALOGS
+        .iter()
+        .filter_map(|catalog| OWNER_COLUMNS.iter().find(|(name, _)| name == catalog))
+        .map(|(catalog, owner)| {
+            format!(
+                " UNION SELECT {owner} FROM deps d, LATERAL ( \
+                   SELECT {owner} FROM pg_catalog.{catalog} x \
+                    WHERE x.oid = d.objid AND {owner} <> 0 OFFSET 0) x \
+                  WHERE d.classid = 'pg_catalog.{catalog}'::pg_catalog.regclass"
+            )
+        })
+        .collect()
+}
+
+/// The part of [`reached_sql`] after what the statement wrote, up to the dependents' owners.
 const REACHED: &str = "\
 known AS ( \
   SELECT k.oid, k.names::jsonb -> 0 AS name, k.names::jsonb -> 1 AS columns \
@@ -300,24 +332,10 @@ deps AS ( \
 reached AS ( \
   SELECT oid FROM locked \
   UNION SELECT d.objid FROM deps d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-  UNION SELECT w.ev_class FROM deps d, LATERAL ( \
-    SELECT w.ev_class FROM pg_catalog.pg_rewrite w WHERE w.oid = d.objid OFFSET 0) w \
-    WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
-  UNION SELECT co.conrelid FROM deps d, LATERAL ( \
-    SELECT co.conrelid FROM pg_catalog.pg_constraint co WHERE co.oid = d.objid AND co.conrelid <> 0 OFFSET 0) co \
-    WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
-  UNION SELECT ad.adrelid FROM deps d, LATERAL ( \
-    SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad WHERE ad.oid = d.objid OFFSET 0) ad \
-    WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
-  UNION SELECT tg.tgrelid FROM deps d, LATERAL ( \
-    SELECT tg.tgrelid FROM pg_catalog.pg_trigger tg WHERE tg.oid = d.objid OFFSET 0) tg \
-    WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass \
-  UNION SELECT p.polrelid FROM deps d, LATERAL ( \
-    SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = d.objid OFFSET 0) p \
-    WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass \
-  UNION SELECT t.typrelid FROM deps d, LATERAL ( \
-    SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = d.objid AND t.typrelid <> 0 OFFSET 0) t \
-    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass \
+";
+
+/// The part of [`reached_sql`] after the relations that own the dependents [`REACHED`] found.
+const REACHED_TAIL: &str = "\
 ), \
 relations AS ( \
   SELECT DISTINCT COALESCE( \
