@@ -3,7 +3,7 @@
 
 Usage: python3 bench/shadow_replay.py [--corpus DIR] [--runs N] [--bin PATH] [--pg-bin DIR] [--json]
                                       [--whole-dir] [--trace-only] [--url] [--save DIR] [--compare DIR]
-                                      [--generated N,N,...] [HISTORY ...]
+                                      [--without-changes] [--generated N,N,...] [HISTORY ...]
 
 Build the binary first (`cargo build --release`); it is looked up as target/release/migagent under the
 repository, or under $CARGO_TARGET_DIR when set; `--bin PATH` names another. PostgreSQL's initdb, pg_ctl,
@@ -36,6 +36,9 @@ file an ALTER TABLE of an earlier table), to show how the cost grows with the nu
 `--trace-only` adds `--advise-on never` to the whole-directory reviews (findings and traces, no drafts, no
 copies of the database to validate them on: the trace's own cost); `--compare` then leaves the drafts'
 verdicts out, so reports saved by a binary without that option (with drafts) compare too.
+`--without-changes` leaves each statement's schema changes (`trace.changes`, `trace.changes_unknown`) out
+of `--compare` on both sides, for comparing a review that read them with one that did not
+(`--trace-changes`: a whole directory of more than 20 migrations reads none by default).
 `--url` (implies `--whole-dir`) also reviews each directory in URL mode (`--shadow postgres://…`, a role
 with CREATEDB only) on the server psql's replay used, one migagent run right after each psql run: psql's
 time leaves the cluster's start-up out, and so does this one, so their ratio is the replay's own cost.
@@ -402,7 +405,8 @@ def comparable(report, directory, verdicts_too=True):
             for m in report["migrations"]]
 
 
-def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False, url=False):
+def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False, url=False,
+                      without_changes=False):
     """One psql session's replay of a whole directory next to migagent reviewing every migration of it
     (with `trace_only`, `--advise-on never`: no drafts to validate; with `url`, also in URL mode on the
     server psql used)."""
@@ -441,6 +445,10 @@ def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compar
             if trace_only:
                 for migration in before:
                     migration["verdicts"] = None
+            if without_changes:
+                for trace in (t for m in before + now for t in m["traces"]):
+                    trace.pop("changes", None)
+                    trace.pop("changes_unknown", None)
             if before != now:
                 differing = [b["path"] for b, a in zip(before, now) if b != a] or ["(the list of migrations)"]
                 raise Failure(f"findings, traces or verdicts differ from {compare}/{saved_name} in: {', '.join(differing[:10])}")
@@ -509,6 +517,7 @@ def main():
     parser.add_argument("--url", action="store_true")
     parser.add_argument("--save")
     parser.add_argument("--compare")
+    parser.add_argument("--without-changes", action="store_true")
     parser.add_argument("--generated", type=lambda text: [int(n) for n in text.split(",") if n], default=[])
     args = parser.parse_args()
     if args.runs < 1:
@@ -535,7 +544,7 @@ def main():
             if args.whole_dir:
                 results.append(measure_whole_dir(name, os.path.join(args.corpus, name), args.bin, pg_bin,
                                                  args.runs, notes, args.save, args.compare, args.trace_only,
-                                                 args.url))
+                                                 args.url, args.without_changes))
             else:
                 results.append(measure(name, args.corpus, args.bin, pg_bin, args.runs, notes))
         except Failure as failure:
@@ -546,7 +555,8 @@ def main():
             generated_history(directory, files)
             try:
                 results.append(measure_whole_dir(f"generated-{files}", directory, args.bin, pg_bin, args.runs,
-                                                 notes, args.save, args.compare, args.trace_only, args.url))
+                                                 notes, args.save, args.compare, args.trace_only, args.url,
+                                                 args.without_changes))
             except Failure as failure:
                 raise SystemExit(f"shadow_replay: generated {files} files: {failure}")
     if args.json:

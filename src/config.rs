@@ -57,6 +57,8 @@ pub struct ShadowConfig {
     pub max_size: Option<String>,
     /// `--shadow-concurrency`: drafts validated at once (default 4).
     pub concurrency: Option<usize>,
+    /// `--trace-changes`: `auto`, `always` or `never`.
+    pub trace_changes: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

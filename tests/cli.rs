@@ -260,6 +260,39 @@ fn config_is_found_by_walking_up_and_unknown_keys_are_named() {
 }
 
 #[test]
+fn a_bad_trace_changes_value_names_where_it_is_and_what_to_use() {
+    let scratch = Scratch::new("trace-changes");
+    scratch.write("db/1_create.sql", b"CREATE TABLE t (id int);\n");
+    let review = |trace_changes: &[&str]| {
+        let args = [&["review", "db", "--shadow", "off"], trace_changes].concat();
+        migagent(&args, scratch.dir())
+    };
+    let output = review(&["--trace-changes", "sometimes"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "invalid value 'sometimes' for '--trace-changes <auto|always|never>': `sometimes` is not a choice: use auto (the default: read when at most 20 migrations are reviewed), always or never"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    scratch.write("migagent.toml", b"[shadow]\ntrace-changes = \"often\"\n");
+    let output = review(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "error: migagent.toml, [shadow] trace-changes: `often` is not a choice: use auto"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    // The flag wins over the file's value, as everywhere.
+    let output = review(&["--trace-changes", "never"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
 fn ignore_comments_suppress_and_unknown_rules_are_reported() {
     let scratch = Scratch::new("ignore");
     scratch.write(

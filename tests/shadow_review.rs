@@ -1084,3 +1084,94 @@ fn advise_on_never_traces_the_same_without_copies_or_drafts() {
         "{advised_report:#}"
     );
 }
+
+/// A directory of `count` migrations: `accounts`, then a column added to it per migration.
+fn growing_accounts(name: &str, count: usize) -> Scratch {
+    let scratch = Scratch::new(name);
+    scratch.write("migrations/001_accounts.sql", ACCOUNTS);
+    for n in 2..=count {
+        scratch.write(
+            format!("migrations/{n:03}_column.sql"),
+            format!("ALTER TABLE accounts ADD COLUMN c{n} int;\n"),
+        );
+    }
+    scratch
+}
+
+/// Per reviewed migration after the first, whether its statement's trace took its lock on
+/// `accounts`, and how many schema changes it lists.
+fn column_traces(report: &Value) -> Vec<(bool, usize)> {
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["path"].as_str().unwrap().ends_with("_column.sql"))
+        .map(|m| {
+            let trace = trace(m, 0);
+            (
+                has_lock(trace, "public.accounts", "AccessExclusiveLock"),
+                trace["changes"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_review_of_more_than_20_migrations_traces_no_schema_changes_unless_asked() {
+    if ephemeral_shadow_name().is_none() {
+        return;
+    }
+    let scratch = growing_accounts("trace-changes-many", 21);
+
+    let (output, report) = scratch.json(&["migrations"]);
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([]),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(column_traces(&report), vec![(true, 0); 20], "{report:#}");
+    assert_eq!(
+        report["schema_changes_unread"],
+        "schema changes per statement not read: 21 migrations reviewed (more than 20); `--trace-changes always` reads them, about 2 ms per statement"
+    );
+    // Said once, on the shadow's line, not under each statement.
+    let text = String::from_utf8(scratch.run(&["migrations"]).stdout).unwrap();
+    assert_eq!(text.matches("not read").count(), 1, "{text}");
+    assert!(
+        text.contains("(migagent's ephemeral cluster); schema changes per statement not read: 21 migrations reviewed"),
+        "{text}"
+    );
+
+    let (_, always) = scratch.json(&["migrations", "--trace-changes", "always"]);
+    assert_eq!(column_traces(&always), vec![(true, 1); 20], "{always:#}");
+    assert!(always["schema_changes_unread"].is_null(), "{always:#}");
+
+    // Twenty reviewed, the first migration history: read by default.
+    let (_, twenty) = scratch.json(&["migrations", "--latest", "20"]);
+    assert_eq!(column_traces(&twenty), vec![(true, 1); 20], "{twenty:#}");
+    assert!(twenty["schema_changes_unread"].is_null(), "{twenty:#}");
+}
+
+#[test]
+fn trace_changes_never_reads_none_for_one_file_and_says_so() {
+    if ephemeral_shadow_name().is_none() {
+        return;
+    }
+    let scratch = growing_accounts("trace-changes-never", 2);
+
+    let (_, read) = scratch.json(&["migrations/002_column.sql"]);
+    assert_eq!(column_traces(&read), [(true, 1)], "{read:#}");
+    assert!(read["schema_changes_unread"].is_null(), "{read:#}");
+
+    scratch.write("migagent.toml", "[shadow]\ntrace-changes = \"never\"\n");
+    let (_, never) = scratch.json(&["migrations/002_column.sql"]);
+    assert_eq!(column_traces(&never), [(true, 0)], "{never:#}");
+    assert_eq!(
+        never["schema_changes_unread"],
+        "schema changes per statement not read (`--trace-changes never`)"
+    );
+    // The flag wins over the file.
+    let (_, always) = scratch.json(&["migrations/002_column.sql", "--trace-changes", "always"]);
+    assert_eq!(column_traces(&always), [(true, 1)], "{always:#}");
+}

@@ -73,8 +73,8 @@ pub fn render(review: &Review, context: &Context) -> String {
             );
         }
     }
-    if let Some(shadow) = &review.shadow {
-        let _ = writeln!(out, "migagent: shadow: applied on {}", shown_line(shadow));
+    if let Some(shadow) = super::shadow_line(review) {
+        let _ = writeln!(out, "migagent: shadow: {}", shown_line(&shadow));
     }
     let _ = writeln!(out, "migagent: {}", super::summary_line(review));
     out

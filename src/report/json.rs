@@ -25,6 +25,10 @@ struct Report<'a> {
     notices: Vec<InputNoticeJson<'a>>,
     /// The shadow database the migrations were applied to, or null (an addition to the contract's keys).
     shadow: Option<&'a str>,
+    /// Why the trace read no statement's schema changes (`--trace-changes`): each statement's
+    /// `trace.changes` is then empty without meaning that nothing changed; null when they were read
+    /// or nothing was traced (an addition to the contract's keys).
+    schema_changes_unread: Option<&'a str>,
 }
 
 /// The reviewed migrations, each serialized as the report reaches it.
@@ -177,6 +181,7 @@ pub fn write(review: &Review, out: &mut dyn Write) -> io::Result<()> {
             })
             .collect(),
         shadow: review.shadow.as_deref(),
+        schema_changes_unread: review.schema_changes_unread.as_deref(),
     };
     if review.migrations.len() < 2 {
         return super::write_json(&report, false, out);

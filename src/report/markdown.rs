@@ -235,8 +235,8 @@ fn head(review: &Review) -> String {
     if let Some(totals) = llm_totals(review) {
         let _ = write!(head, " · LLM: {}", inline(&totals.to_string()));
     }
-    if let Some(shadow) = &review.shadow {
-        let _ = write!(head, " · shadow: applied on {}", inline(shadow));
+    if let Some(shadow) = super::shadow_line(review) {
+        let _ = write!(head, " · shadow: {}", inline(&shadow));
     }
     head.push('\n');
     head

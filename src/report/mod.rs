@@ -129,6 +129,16 @@ pub fn statement_end(migration: &MigrationReview, finding: &Finding) -> Option<P
     (end > finding.offset).then(|| migration.lines.position(&migration.text, end))
 }
 
+/// "applied on PostgreSQL 15.8 (…)", with why the trace read no statement's schema changes when it
+/// did not: what a report says of the shadow, once; `None` when nothing was traced.
+pub fn shadow_line(review: &Review) -> Option<String> {
+    let shadow = review.shadow.as_deref()?;
+    Some(match &review.schema_changes_unread {
+        Some(unread) => format!("applied on {shadow}; {unread}"),
+        None => format!("applied on {shadow}"),
+    })
+}
+
 /// "1 migration, 6 statements: 6 errors, 1 warning, 1 info": the summary every report ends with.
 pub fn summary_line(review: &Review) -> String {
     let counts = review.counts();
@@ -521,5 +531,25 @@ mod tests {
     fn messages_keep_line_breaks_and_tabs() {
         assert_eq!(shown_text("a\n\tb\u{7}"), "a\n\tb\\x07");
         assert!(matches!(shown_text("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn unread_schema_changes_are_said_once_where_the_shadow_is() {
+        let mut review = advised_review();
+        review.shadow = Some("PostgreSQL 15.8 (migagent's ephemeral cluster)".into());
+        review.schema_changes_unread = crate::shadow::trace::TraceChanges::Auto.unread(21);
+        for format in [Format::Text, Format::Github, Format::Markdown, Format::Json] {
+            let report = render(&review, format, &context());
+            // Markdown escapes the parentheses and backticks after it.
+            let said = report
+                .matches("schema changes per statement not read: 21 migrations reviewed")
+                .count();
+            assert_eq!(said, 1, "{}: {report}", format.name());
+        }
+        let text = render(&review, Format::Text, &context());
+        assert!(
+            text.contains("shadow: applied on PostgreSQL 15.8 (migagent's ephemeral cluster); schema changes per statement not read: 21 migrations reviewed (more than 20); `--trace-changes always` reads them, about 2 ms per statement\n"),
+            "{text}"
+        );
     }
 }

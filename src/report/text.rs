@@ -63,8 +63,8 @@ pub fn render(review: &Review, style: Style) -> String {
     for migration in &review.migrations {
         render_migration(&mut out, migration, style);
     }
-    if let Some(shadow) = &review.shadow {
-        let _ = writeln!(out, "{}: applied on {shadow}", style.bold("shadow"));
+    if let Some(shadow) = super::shadow_line(review) {
+        let _ = writeln!(out, "{}: {shadow}", style.bold("shadow"));
     }
     let _ = writeln!(out, "{}: {}", style.bold("summary"), summary_line(review));
     if let Some(totals) = llm_totals(review) {

@@ -151,6 +151,9 @@ pub struct Review {
     pub notices: Vec<InputNotice>,
     /// The shadow database the migrations were applied to ("PostgreSQL 15.8 (…)"), if one was used.
     pub shadow: Option<String>,
+    /// Why the shadow's trace read no statement's schema changes (`--trace-changes`), said once
+    /// beside the shadow; `None` when it read them or traced nothing.
+    pub schema_changes_unread: Option<String>,
     /// Per reviewed migration, what the advise stage needs of the schema before it.
     pub advice_contexts: HashMap<PathBuf, AdviceContext>,
 }
@@ -322,18 +325,28 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             shadow: shadow.version().to_string(),
             target: options.rule_settings.pg_version,
         });
+    let reviewed = sets.iter().map(|set| set.targets.len()).sum();
+    let changes_unread = options.shadow.trace_changes.unread(reviewed);
     let mut baselines = Baselines::new();
     for (set, hash) in sets.iter().zip(&hashes) {
-        let set_baselines =
-            review_set(set, &options, &mut review, shadow.as_mut(), hash.as_deref());
-        baselines.extend(set_baselines);
+        let set_shadow = shadow
+            .as_mut()
+            .zip(hash.as_deref())
+            .map(|(shadow, hash)| Traces {
+                shadow,
+                history_hash: hash,
+                follow_schema: changes_unread.is_none(),
+            });
+        baselines.extend(review_set(set, &options, &mut review, set_shadow));
     }
     // The report names the shadow only when it traced something it reviews.
     let traced = review
         .migrations
         .iter()
         .any(|m| m.statements.iter().any(|s| s.trace.is_some()));
-    if !traced {
+    if traced {
+        review.schema_changes_unread = changes_unread;
+    } else {
         review.shadow = None;
     }
     if let Some(edited) = &options.edited_history {
@@ -492,15 +505,12 @@ fn review_set(
     set: &MigrationSet,
     options: &ReviewOptions,
     review: &mut Review,
-    shadow: Option<&mut Shadow>,
-    history_hash: Option<&str>,
+    traces: Option<Traces>,
 ) -> Baselines {
     let Some(&last_target) = set.targets.iter().max() else {
         return Baselines::new();
     };
-    let shadow = shadow
-        .zip(history_hash)
-        .and_then(|(shadow, hash)| begin_set_shadow(set, review, shadow, hash));
+    let shadow = traces.and_then(|traces| begin_set_shadow(set, review, traces));
     let mut replay = SetReplay {
         options,
         checked: checked_rules(options, shadow.is_some()),
@@ -561,10 +571,9 @@ fn review_set(
 fn begin_set_shadow<'s>(
     set: &MigrationSet,
     review: &mut Review,
-    shadow: &'s mut Shadow,
-    history_hash: &str,
+    traces: Traces<'s, '_>,
 ) -> Option<SetShadow<'s>> {
-    SetShadow::begin(shadow, history_hash)
+    SetShadow::begin(traces.shadow, traces.history_hash, traces.follow_schema)
         .map_err(|message| {
             review.problems.push(InputProblem {
                 path: set.dir.clone(),
@@ -575,6 +584,14 @@ fn begin_set_shadow<'s>(
             })
         })
         .ok()
+}
+
+/// How one directory's migrations are traced: on which shadow, from the baseline of which history,
+/// and whether the trace follows the schema statement by statement (`--trace-changes`).
+struct Traces<'s, 'h> {
+    shadow: &'s mut Shadow,
+    history_hash: &'h str,
+    follow_schema: bool,
 }
 
 /// What a directory's replay carries from one migration to the next.

@@ -139,7 +139,12 @@ impl Baselines {
 
 impl<'s> SetShadow<'s> {
     /// Finds the baseline for the history's hash, or creates an empty one to apply the history to.
-    pub fn begin(shadow: &'s mut Shadow, history_hash: &str) -> Result<SetShadow<'s>, String> {
+    /// Without `follow_schema` the trace reads no statement's schema changes.
+    pub fn begin(
+        shadow: &'s mut Shadow,
+        history_hash: &str,
+        follow_schema: bool,
+    ) -> Result<SetShadow<'s>, String> {
         let state = match shadow.baseline(history_hash).map_err(|e| e.0)? {
             Baseline::Ready(name) => State::Ready(name),
             Baseline::Build(database) => State::Building(*database),
@@ -148,7 +153,7 @@ impl<'s> SetShadow<'s> {
             shadow,
             state,
             history_hash: history_hash.to_owned(),
-            known: trace::Known::default(),
+            known: trace::Known::new(follow_schema),
             notices: Vec::new(),
             baselines: Baselines::new(),
             kept_sizes: HashMap::new(),

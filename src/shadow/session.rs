@@ -25,6 +25,7 @@ use crate::shadow::cluster::{
 };
 use crate::shadow::privilege::{self, APPLY_ROLE};
 use crate::shadow::signals;
+use crate::shadow::trace::TraceChanges;
 use crate::shadow::url::{self, UrlRun, DATABASE_PREFIX};
 
 /// The oldest PostgreSQL migagent starts a cluster of its own with.
@@ -92,6 +93,8 @@ pub struct ShadowOptions {
     pub max_size: u64,
     /// `--shadow-concurrency`: how many drafts are validated at once, each in a copy of its own.
     pub concurrency: usize,
+    /// `--trace-changes`: whether the trace reads each statement's schema changes.
+    pub trace_changes: TraceChanges,
 }
 
 /// The default `--statement-timeout`.
@@ -117,6 +120,7 @@ impl Default for ShadowOptions {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_size: DEFAULT_MAX_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
+            trace_changes: TraceChanges::Auto,
         }
     }
 }
