@@ -160,8 +160,9 @@ struct ReviewArgs {
     #[arg(long, value_name = "SECONDS")]
     llm_timeout: Option<u64>,
     /// Advice (the LLM's and the built-in fixers' drafts, validated on the shadow) for migrations
-    /// with a finding of this severity or higher (default warning); never: findings and the trace
-    /// only, no LLM request, no drafts, no copies of the shadow database to validate them on.
+    /// with a finding of this severity or higher (default warning, and none for a run reviewing more
+    /// than 20 migrations); never: findings and the trace only, no LLM request, no drafts, no copies
+    /// of the shadow database to validate them on.
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info", "never"])]
     advise_on: Option<String>,
     /// How many times a draft of the LLM's that the validator rejected goes back to it with the
@@ -743,7 +744,7 @@ fn plan_advice(
     cwd: &Path,
 ) -> Result<AdviseOptions, UsageError> {
     let advise_on = match args.advise_on.clone().or(llm.advise_on.clone()).as_deref() {
-        None => Some(Severity::Warning),
+        None => Some(advice::advise::DEFAULT_ADVISE_ON),
         Some("never") => None,
         Some(name) => Some(Severity::from_name(name).ok_or_else(|| {
             UsageError(format!(
@@ -753,6 +754,7 @@ fn plan_advice(
     };
     let mut options = AdviseOptions {
         advise_on,
+        by_default: args.advise_on.is_none() && llm.advise_on.is_none(),
         prompts: args
             .prompts
             .clone()

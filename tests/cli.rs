@@ -292,6 +292,56 @@ fn a_bad_trace_changes_value_names_where_it_is_and_what_to_use() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
+/// More than 20 migrations reviewed are an audit of a history: no advice unless `--advise-on` (flag
+/// or `[llm]`) asks for it, and the report says why once; up to 20 keep the default.
+#[test]
+fn a_review_of_more_than_20_migrations_gets_advice_only_when_asked() {
+    let scratch = Scratch::new("audit-advice");
+    scratch.write("db/001_create.sql", b"CREATE TABLE t (id int);\n");
+    for n in 2..=21 {
+        scratch.write(
+            format!("db/{n:03}_index.sql"),
+            format!("CREATE INDEX t_{n} ON t (id);\n"),
+        );
+    }
+    let review = |extra: &[&str]| {
+        let args = [&["review", "db", "--format", "json", "--llm", "off"], extra].concat();
+        let output = migagent(&args, scratch.dir());
+        let report: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+        let advised = report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !m["advice"].is_null())
+            .count();
+        (advised, report["advice_unasked"].clone())
+    };
+
+    let (advised, unasked) = review(&[]);
+    assert_eq!(advised, 0);
+    assert_eq!(
+        unasked,
+        "none drafted: 21 migrations reviewed (more than 20), an audit of a history rather than a change; `--base REF` reviews the migrations a change adds, `--advise-on warning` advises all of them"
+    );
+    let text = stdout(&migagent(&["review", "db", "--llm", "off"], scratch.dir()));
+    assert_eq!(text.matches("none drafted").count(), 1, "{text}");
+    assert!(
+        text.contains("\nadvice: none drafted: 21 migrations"),
+        "{text}"
+    );
+
+    let (advised, unasked) = review(&["--advise-on", "warning"]);
+    assert_eq!((advised, unasked), (20, Value::Null));
+    scratch.write("migagent.toml", b"[llm]\nadvise-on = \"error\"\n");
+    let (advised, unasked) = review(&[]);
+    assert_eq!((advised, unasked), (20, Value::Null));
+    std::fs::remove_file(scratch.path("migagent.toml")).unwrap();
+
+    // Twenty reviewed, the first migration history: the default advises.
+    let (advised, unasked) = review(&["--latest", "20"]);
+    assert_eq!((advised, unasked), (20, Value::Null));
+}
+
 #[test]
 fn ignore_comments_suppress_and_unknown_rules_are_reported() {
     let scratch = Scratch::new("ignore");

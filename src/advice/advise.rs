@@ -20,6 +20,7 @@ use super::prompt::{self, AdviceContext, PromptOptions, Prompts};
 use super::reply::{ModelReply, ReplyDown, ReplyRewrite};
 use super::{Advice, Explanation, LlmUsage};
 use crate::escape;
+use crate::migration::DETAILED_REVIEW_UP_TO;
 use crate::review::MigrationReview;
 use crate::rules::Severity;
 
@@ -31,6 +32,9 @@ pub struct AdviseOptions {
     /// Migrations get advice (the LLM's and the built-in fixers' drafts) from a finding of this
     /// severity on; `None` (`--advise-on never`): no advice, no drafts, nothing to validate.
     pub advise_on: Option<Severity>,
+    /// `advise_on` is the default, not a level the user chose: a review of more than
+    /// [`DETAILED_REVIEW_UP_TO`] migrations gets no advice (see [`AdviseOptions::for_a_review_of`]).
+    pub by_default: bool,
     /// A directory whose `*.hbs` files replace the embedded prompts.
     pub prompts: Option<PathBuf>,
     pub budget_tokens: usize,
@@ -46,7 +50,22 @@ impl AdviseOptions {
     pub fn advises(&self, severity: Severity) -> bool {
         self.advise_on.is_some_and(|level| severity >= level)
     }
+
+    /// The options for a run reviewing `reviewed` migrations: without a level the user chose, more
+    /// than [`DETAILED_REVIEW_UP_TO`] get no advice, and the reason is returned for the report.
+    pub fn for_a_review_of(&mut self, reviewed: usize) -> Option<String> {
+        if !self.by_default || self.advise_on.is_none() || reviewed <= DETAILED_REVIEW_UP_TO {
+            return None;
+        }
+        self.advise_on = None;
+        Some(format!(
+            "none drafted: {reviewed} migrations reviewed (more than {DETAILED_REVIEW_UP_TO}), an audit of a history rather than a change; `--base REF` reviews the migrations a change adds, `--advise-on warning` advises all of them"
+        ))
+    }
 }
+
+/// `--advise-on` unless set.
+pub const DEFAULT_ADVISE_ON: Severity = Severity::Warning;
 
 /// `--repair-rounds` unless set.
 pub const DEFAULT_REPAIR_ROUNDS: u32 = 2;
@@ -55,7 +74,8 @@ impl Default for AdviseOptions {
     fn default() -> Self {
         AdviseOptions {
             llm: None,
-            advise_on: Some(Severity::Warning),
+            advise_on: Some(DEFAULT_ADVISE_ON),
+            by_default: true,
             prompts: None,
             budget_tokens: prompt::DEFAULT_BUDGET_TOKENS,
             cache: ReplyCache::default_location(),
@@ -293,6 +313,29 @@ pub fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_default_level_is_dropped_and_only_above_the_limit() {
+        let mut default = AdviseOptions::default();
+        assert_eq!(default.for_a_review_of(DETAILED_REVIEW_UP_TO), None);
+        assert_eq!(default.advise_on, Some(DEFAULT_ADVISE_ON));
+        let note = default.for_a_review_of(DETAILED_REVIEW_UP_TO + 1);
+        assert!(note.is_some_and(|note| note.contains("--advise-on warning")));
+        assert_eq!(default.advise_on, None);
+
+        let mut chosen = AdviseOptions {
+            by_default: false,
+            ..AdviseOptions::default()
+        };
+        assert_eq!(chosen.for_a_review_of(500), None);
+        assert_eq!(chosen.advise_on, Some(DEFAULT_ADVISE_ON));
+
+        let mut never = AdviseOptions {
+            advise_on: None,
+            ..AdviseOptions::default()
+        };
+        assert_eq!(never.for_a_review_of(500), None);
+    }
 
     #[test]
     fn clean_strips_escapes_and_controls_but_keeps_lines() {

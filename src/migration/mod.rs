@@ -130,6 +130,20 @@ pub enum DownLocation {
     InFile,
 }
 
+/// The most migrations a run reviews in full detail by default: each statement's schema changes on
+/// the shadow (`--trace-changes auto`) and advice with its drafts validated (`--advise-on`'s
+/// default). A change adds a few migrations; a run over more is an audit of a history that is mostly
+/// applied already, where nobody reads hundreds of lists of changes or drafts for migrations that
+/// production ran long ago, and they cost most of its time: on documenso's whole history (163
+/// migrations, 766 statements, one psql session replaying it in 0.39 s) the trace alone took 1.11 s
+/// in URL mode, 2.56 s with each statement's schema changes, 17 s with the drafts validated.
+pub const DETAILED_REVIEW_UP_TO: usize = 20;
+
+/// How many migrations `sets` review, over all directories.
+pub fn reviewed_count(sets: &[MigrationSet]) -> usize {
+    sets.iter().map(|set| set.targets.len()).sum()
+}
+
 /// A migrations directory: its tool, its full ordered history, and which migrations to review.
 #[derive(Debug, Clone)]
 pub struct MigrationSet {

@@ -76,6 +76,9 @@ pub fn render(review: &Review, context: &Context) -> String {
     if let Some(shadow) = super::shadow_line(review) {
         let _ = writeln!(out, "migagent: shadow: {}", shown_line(&shadow));
     }
+    if let Some(unasked) = &review.advice_unasked {
+        let _ = writeln!(out, "migagent: advice: {}", shown_line(unasked));
+    }
     let _ = writeln!(out, "migagent: {}", super::summary_line(review));
     out
 }

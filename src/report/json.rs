@@ -29,6 +29,10 @@ struct Report<'a> {
     /// `trace.changes` is then empty without meaning that nothing changed; null when they were read
     /// or nothing was traced (an addition to the contract's keys).
     schema_changes_unread: Option<&'a str>,
+    /// Why no migration got advice though findings reached the default `--advise-on`: the run
+    /// reviewed more migrations than get advice by default; null otherwise (an addition to the
+    /// contract's keys).
+    advice_unasked: Option<&'a str>,
 }
 
 /// The reviewed migrations, each serialized as the report reaches it.
@@ -182,6 +186,7 @@ pub fn write(review: &Review, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         shadow: review.shadow.as_deref(),
         schema_changes_unread: review.schema_changes_unread.as_deref(),
+        advice_unasked: review.advice_unasked.as_deref(),
     };
     if review.migrations.len() < 2 {
         return super::write_json(&report, false, out);

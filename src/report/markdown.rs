@@ -238,6 +238,9 @@ fn head(review: &Review) -> String {
     if let Some(shadow) = super::shadow_line(review) {
         let _ = write!(head, " · shadow: {}", inline(&shadow));
     }
+    if let Some(unasked) = &review.advice_unasked {
+        let _ = write!(head, " · advice: {}", inline(unasked));
+    }
     head.push('\n');
     head
 }

@@ -66,6 +66,9 @@ pub fn render(review: &Review, style: Style) -> String {
     if let Some(shadow) = super::shadow_line(review) {
         let _ = writeln!(out, "{}: {shadow}", style.bold("shadow"));
     }
+    if let Some(unasked) = &review.advice_unasked {
+        let _ = writeln!(out, "{}: {unasked}", style.bold("advice"));
+    }
     let _ = writeln!(out, "{}: {}", style.bold("summary"), summary_line(review));
     if let Some(totals) = llm_totals(review) {
         let _ = writeln!(out, "{}: {totals}", style.bold("llm"));

@@ -14,7 +14,7 @@ mod edits;
 mod shadow;
 mod validation;
 
-use crate::advice::advise::Conversations;
+use crate::advice::advise::{Conversations, DEFAULT_ADVISE_ON};
 use crate::advice::draft::Step;
 use crate::advice::prompt::AdviceContext;
 use crate::advice::{self, Advice, AdviseOptions};
@@ -154,6 +154,9 @@ pub struct Review {
     /// Why the shadow's trace read no statement's schema changes (`--trace-changes`), said once
     /// beside the shadow; `None` when it read them or traced nothing.
     pub schema_changes_unread: Option<String>,
+    /// Why no migration got advice though some finding reached the default `--advise-on`: the run
+    /// reviewed too many migrations for it; `None` otherwise.
+    pub advice_unasked: Option<String>,
     /// Per reviewed migration, what the advise stage needs of the schema before it.
     pub advice_contexts: HashMap<PathBuf, AdviceContext>,
 }
@@ -325,8 +328,9 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             shadow: shadow.version().to_string(),
             target: options.rule_settings.pg_version,
         });
-    let reviewed = sets.iter().map(|set| set.targets.len()).sum();
+    let reviewed = migration::reviewed_count(&sets);
     let changes_unread = options.shadow.trace_changes.unread(reviewed);
+    let advice_unasked = options.advise.for_a_review_of(reviewed);
     let mut baselines = Baselines::new();
     for (set, hash) in sets.iter().zip(&hashes) {
         let set_shadow = shadow
@@ -352,6 +356,13 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
     if let Some(edited) = &options.edited_history {
         edits::report(&mut review, edited, &options);
     }
+    // Said only where the default level would have advised.
+    review.advice_unasked = advice_unasked.filter(|_| {
+        review
+            .migrations
+            .iter()
+            .any(|m| m.findings.iter().any(|f| f.severity >= DEFAULT_ADVISE_ON))
+    });
     let conversations = advise_step(&mut review, &options);
     validation::validate(
         &mut review,

@@ -28,6 +28,7 @@ use tokio_postgres::{Client, Row, SimpleQueryMessage, SimpleQueryRow, Statement}
 use super::apply::{roll_back, ApplyError, Script, ScriptStatement, SectionEnd, NEW_SESSION};
 use super::live_schema::{CatalogWrites, LiveSchema, Reach, PRINTED_CATALOGS, SNAPSHOT_CATALOGS};
 use super::snapshot::{SchemaChange, SchemaSnapshot};
+use crate::migration::DETAILED_REVIEW_UP_TO;
 use crate::pg::locks::LockMode;
 use crate::pg::subtransactions::{routine_can_roll_back, LANGUAGES_WITHOUT_SUBTRANSACTIONS};
 use crate::sql::{Kind, ObjectName};
@@ -537,18 +538,12 @@ impl Known {
     }
 }
 
-/// The most migrations a run reviews for `--trace-changes auto` to read each statement's schema
-/// changes. Following the schema costs the server about 2 ms per statement (the reach query and the
-/// scoped reads of [`LiveSchema::update`]): 57 % of the trace of documenso's whole history (163
-/// migrations, 766 statements: 2.56 s in URL mode, 1.11 s without, one psql session replaying it in
-/// 0.39 s), where nobody reads 766 lists of changes; a pull request's few migrations are where
-/// someone does.
-pub const TRACE_CHANGES_UP_TO: usize = 20;
-
 /// `--trace-changes`: whether the trace reads what each statement changed in the schema.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TraceChanges {
-    /// When the run reviews at most [`TRACE_CHANGES_UP_TO`] migrations.
+    /// When the run reviews at most [`DETAILED_REVIEW_UP_TO`] migrations: following the schema
+    /// costs the server about 2 ms per statement (the reach query and the scoped reads of
+    /// [`LiveSchema::update`]).
     #[default]
     Auto,
     Always,
@@ -564,7 +559,7 @@ impl std::str::FromStr for TraceChanges {
             "always" => Ok(TraceChanges::Always),
             "never" => Ok(TraceChanges::Never),
             _ => Err(format!(
-                "`{text}` is not a choice: use auto (the default: read when at most {TRACE_CHANGES_UP_TO} migrations are reviewed), always or never"
+                "`{text}` is not a choice: use auto (the default: read when at most {DETAILED_REVIEW_UP_TO} migrations are reviewed), always or never"
             )),
         }
     }
@@ -576,9 +571,9 @@ impl TraceChanges {
     pub fn unread(self, reviewed: usize) -> Option<String> {
         match self {
             TraceChanges::Always => None,
-            TraceChanges::Auto if reviewed <= TRACE_CHANGES_UP_TO => None,
+            TraceChanges::Auto if reviewed <= DETAILED_REVIEW_UP_TO => None,
             TraceChanges::Auto => Some(format!(
-                "schema changes per statement not read: {reviewed} migrations reviewed (more than {TRACE_CHANGES_UP_TO}); `--trace-changes always` reads them, about 2 ms per statement"
+                "schema changes per statement not read: {reviewed} migrations reviewed (more than {DETAILED_REVIEW_UP_TO}); `--trace-changes always` reads them, about 2 ms per statement"
             )),
             TraceChanges::Never => {
                 Some("schema changes per statement not read (`--trace-changes never`)".to_owned())
