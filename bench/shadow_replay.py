@@ -34,8 +34,10 @@ change kept what the trace sees. `--generated N,N,...` adds generated directorie
 files each (a table with a primary key and a foreign key to the previous one, an index, and every tenth
 file an ALTER TABLE of an earlier table), to show how the cost grows with the number of files.
 `--trace-only` adds `--advise-on never` to the whole-directory reviews (findings and traces, no drafts, no
-copies of the database to validate them on: the trace's own cost); `--compare` then leaves the drafts'
-verdicts out, so reports saved by a binary without that option (with drafts) compare too.
+copies of the database to validate them on: the trace's own cost, and what a review of more than 20
+migrations does by default); `--compare` then leaves the drafts' verdicts out, so reports saved by a
+binary without that option (with drafts) compare too. Without it they get `--advise-on warning`, so
+every migration with a warning gets its drafts validated whatever the directory's size.
 `--without-changes` leaves each statement's schema changes (`trace.changes`, `trace.changes_unknown`) out
 of `--compare` on both sides, for comparing a review that read them with one that did not
 (`--trace-changes`: a whole directory of more than 20 migrations reads none by default).
@@ -408,9 +410,9 @@ def comparable(report, directory, verdicts_too=True):
 def measure_whole_dir(name, directory, binary, pg_bin, runs, notes, save, compare, trace_only=False, url=False,
                       without_changes=False):
     """One psql session's replay of a whole directory next to migagent reviewing every migration of it
-    (with `trace_only`, `--advise-on never`: no drafts to validate; with `url`, also in URL mode on the
+    (`--advise-on warning`, or with `trace_only` `never`: no drafts to validate; with `url`, also in URL mode on the
     server psql used)."""
-    advise = ["--advise-on", "never"] if trace_only else []
+    advise = ["--advise-on", "never" if trace_only else "warning"]
     with tempfile.TemporaryDirectory(prefix="shadow-replay-cache-") as cache_home:
         migrations, statements = history_files(binary, directory, cache_home)
         result = {"history": name, "tool": migrations[0]["tool"], "files": len(migrations),
@@ -466,7 +468,7 @@ def print_whole_dir_table(results, runs, notes, trace_only=False):
               f"{seconds(r['whole_cpu'])} {ratio(r['whole_cpu'] / r['psql_cpu'] if r['psql_cpu'] else None)}"
               + ("  (same findings, traces" + ("" if trace_only else " and verdicts") + ")" if r.get("compared") else ""))
     print("psql: every file in one psql session, cluster start-up excluded; review: `migagent review "
-          + ("--advise-on never " if trace_only else "") + "--shadow auto "
+          + ("--advise-on never " if trace_only else "--advise-on warning ") + "--shadow auto "
           "--no-cache DIR` (initdb, start and teardown included); cpu: user + system seconds of the same run "
           "(psql: psql and its server backend; review: migagent and its own cluster's processes)")
     if any("url" in r for r in results):

@@ -5,7 +5,7 @@ drafts fare, and how long validating one takes.
 Usage: python3 bench/validation.py [--corpus DIR] [--bin PATH] [--latest N] [--concurrency N,N,...]
                                    [--json] [HISTORY ...]
 
-Runs `migagent review --format json --llm off --shadow auto --no-cache --shadow-concurrency C` with
+Runs `migagent review --format json --llm off --advise-on warning --shadow auto --no-cache --shadow-concurrency C` with
 MIGAGENT_DEBUG=validation,baselines (one stderr line per validated draft and per baseline copy, with its
 time) over the bundled example
 (fixtures/example/migrations, every migration reviewed) and the corpus histories HISTORY (default: the
@@ -56,7 +56,8 @@ FIXED = re.compile(r"statement (\d+) \(line \d+\): ([a-z0-9-]+)")
 
 def review(binary, directory, latest, concurrency):
     """One review of `directory`; (seconds, report, debug lines)."""
-    args = ["--shadow", "auto", "--no-cache", "--shadow-concurrency", str(concurrency)]
+    # Asked for: a run of more than 20 migrations gets no advice by default.
+    args = ["--advise-on", "warning", "--shadow", "auto", "--no-cache", "--shadow-concurrency", str(concurrency)]
     if latest:
         args += ["--latest", str(latest)]
     args.append(directory)
