@@ -1114,7 +1114,12 @@ impl RulesPass<'_> {
         let mut held_locks = HeldLocks::default();
         let mut held_in = None;
         let after_migration = OnceCell::new();
+        // A long file's syntax trees are built ahead on another core. Not a history file's: its
+        // replay builds each tree and frees it at once, in cache, and was faster that way on a
+        // busy machine (see BENCHMARKS.md).
+        let mut ahead = sql::ahead::Ahead::new(&parsed.statements);
         for index in 0..parsed.statements.len() {
+            ahead.reach(&parsed.statements, index);
             let statement = &parsed.statements[index];
             for (unit, tx, nested) in units(statement, self.prepared.states[index]) {
                 if tx.transaction != held_in {
@@ -1150,7 +1155,7 @@ impl RulesPass<'_> {
             // ahead, a rule that looks back parses it again. Those built ahead stay for the
             // built-in drafts and are freed with the file, on a parsing thread.
             if index >= PARSED_AHEAD {
-                parsed.statements[index].release_tree();
+                ahead.release(&mut parsed.statements[index]);
             }
         }
         note_repeats(&mut reported.findings, reported.repeats);

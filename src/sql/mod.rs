@@ -1,5 +1,6 @@
 //! PostgreSQL-aware splitting, parsing with sqlparser, and classification of every statement.
 
+pub mod ahead;
 pub mod classify;
 pub mod lex;
 pub mod name;
@@ -43,7 +44,7 @@ pub struct Statement {
     /// The syntax tree, or why sqlparser could not build one: parsed on first use (see
     /// [`Statement::ast`]) and released once the review is past the statement, so a long file never
     /// holds every tree at once (a tree takes 10–20 KB; the file's text, a few dozen bytes).
-    tree: OnceCell<Result<Box<ast::Statement>, String>>,
+    tree: OnceCell<Tree>,
     /// Whether sqlparser parsed it, once known: kept when the tree is released.
     parsed: Cell<Option<bool>>,
     /// The whole file, for parsing on demand.
@@ -252,15 +253,38 @@ fn do_block_statements(text: &str, source: &Source, raw: &split::RawStatement) -
     }
 }
 
+/// A statement's syntax tree, or why sqlparser could not build one.
+type Tree = Result<Box<ast::Statement>, String>;
+
 /// Parses one statement of `text` with sqlparser.
-fn parse_one(text: &str, statement: &Statement) -> Result<Box<ast::Statement>, String> {
-    let sql = statement.sql(text);
+fn parse_one(text: &str, statement: &Statement) -> Tree {
+    let refused = refusal(statement);
+    parse_tokens(text, statement.range.clone(), &statement.tokens, refused)
+}
+
+/// Why a statement is not given to sqlparser at all, whatever its length and nesting.
+fn refusal(statement: &Statement) -> Option<&'static str> {
     if statement.unterminated.is_some() {
-        return Err("the statement contains an unterminated quote or comment".into());
+        Some("the statement contains an unterminated quote or comment")
+    } else if statement.class.kind == Kind::PsqlMeta {
+        Some("psql backslash commands are not SQL")
+    } else {
+        None
     }
-    if statement.class.kind == Kind::PsqlMeta {
-        return Err("psql backslash commands are not SQL".into());
+}
+
+/// Parses the statement `text[range]`, whose significant tokens are `tokens`, unless `refused`:
+/// what a statement's parse reads of it, so that another thread can parse a copy.
+fn parse_tokens(
+    text: &str,
+    range: Range<usize>,
+    tokens: &[Token],
+    refused: Option<&'static str>,
+) -> Tree {
+    if let Some(refused) = refused {
+        return Err(refused.into());
     }
+    let sql = &text[range.clone()];
     if sql.len() > MAX_PARSED_STATEMENT_BYTES {
         return Err(format!(
             "the statement is {} bytes long; statements over {} bytes are classified without parsing",
@@ -268,8 +292,8 @@ fn parse_one(text: &str, statement: &Statement) -> Result<Box<ast::Statement>, S
             MAX_PARSED_STATEMENT_BYTES
         ));
     }
-    check_nesting(text, &statement.tokens)?;
-    let mut parser = parser_over_tokens(text, statement.range.clone(), &statement.tokens)?;
+    check_nesting(text, tokens)?;
+    let mut parser = parser_over_tokens(text, range, tokens)?;
     only_statement(&mut parser)
 }
 
@@ -428,18 +452,34 @@ impl Statement {
         }
     }
 
-    /// Frees the syntax trees of the statement and its DO block (a later use parses again); why a
-    /// statement could not be parsed is kept.
-    pub fn release_tree(&mut self) {
+    /// Takes the syntax trees of the statement and its DO block out into `freed`, for the caller to
+    /// free where it chooses (a later use parses again); why a statement could not be parsed is kept.
+    pub fn release_tree(&mut self, freed: &mut Vec<Box<ast::Statement>>) {
         if matches!(self.tree.get(), Some(Ok(_))) {
-            self.tree.take();
+            if let Some(Ok(tree)) = self.tree.take() {
+                freed.push(tree);
+            }
         }
         for nested in &mut self.nested {
-            nested.release_tree();
+            nested.release_tree(freed);
         }
     }
 
-    fn parse_now(&self) -> Result<Box<ast::Statement>, String> {
+    /// Keeps `tree`, built elsewhere from this statement's tokens, as its syntax tree; hands it back
+    /// when the statement already has one.
+    fn install(&self, tree: Tree) -> Result<(), Tree> {
+        let parsed = tree.is_ok();
+        self.tree.set(tree)?;
+        self.parsed.set(Some(parsed));
+        Ok(())
+    }
+
+    /// Whether the statement's tree (or why it has none) is known, without parsing it.
+    fn has_tree(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
+    fn parse_now(&self) -> Tree {
         let tree = parse_one(&self.source.0, self);
         self.parsed.set(Some(tree.is_ok()));
         tree
