@@ -1448,8 +1448,9 @@ fn assert_changes_equal_whole_snapshot_diffs(
 /// each scan is charged to the statement that made it, whether the scanning statement locked the
 /// table first, an earlier transaction (or the session before the migration) scanned it, an
 /// exception block rolled a scan back (in a `DO` block, in a function an earlier migration
-/// defined, or in one a statement defined and ran), or a savepoint did. (A scan rolled back with its
-/// lock is not named: the trace names the relations a statement holds.)
+/// defined, or in one a statement defined and ran), or a savepoint did, whether or not the trace
+/// follows the schema. (A scan rolled back with its lock is not named: the trace names the
+/// relations a statement holds.)
 #[test]
 fn scans_are_charged_to_the_statement_that_made_them() {
     let Some(cluster) = common::cluster_or_skip() else {
@@ -1521,8 +1522,14 @@ fn scans_are_charged_to_the_statement_that_made_them() {
     common::runtime().block_on(async {
         let admin = common::connect(&cluster, "postgres").await;
         // What the trace knows kept from one migration to the next, and forgotten before each (as
-        // after a history applied untraced).
-        for (database_name, keep_known) in [("known", true), ("forgotten", false)] {
+        // after a history applied untraced); and kept by a trace following no schema, whose
+        // observation counts the writes of `pg_proc` only.
+        let runs = [
+            ("known", true, true),
+            ("forgotten", false, true),
+            ("unfollowed", true, false),
+        ];
+        for (database_name, keep_known, follow_schema) in runs {
             let (client, monitor) = database(&cluster, &admin, database_name, None).await;
             client
                 .batch_execute(
@@ -1531,7 +1538,7 @@ fn scans_are_charged_to_the_statement_that_made_them() {
                 )
                 .await
                 .unwrap();
-            let mut known = Known::default();
+            let mut known = Known::new(follow_schema);
             for (name, migration, expected) in &cases {
                 // The session's own scan, not yet reported when the migration starts.
                 client
