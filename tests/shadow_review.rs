@@ -1169,7 +1169,7 @@ fn trace_changes_never_reads_none_for_one_file_and_says_so() {
     assert_eq!(column_traces(&never), [(true, 0)], "{never:#}");
     assert_eq!(
         never["schema_changes_unread"],
-        "schema changes per statement not read (`--trace-changes never`)"
+        "schema changes per statement not read: trace-changes is never (`--trace-changes` or `[shadow]`); `auto` reads them when at most 20 migrations are reviewed"
     );
     // The flag wins over the file.
     let (_, always) = scratch.json(&["migrations/002_column.sql", "--trace-changes", "always"]);

@@ -592,7 +592,7 @@ impl TraceChanges {
                 "schema changes per statement not read: {reviewed} migrations reviewed (more than {DETAILED_REVIEW_UP_TO}); `--trace-changes always` reads them, about 2 ms per statement"
             )),
             TraceChanges::Never => {
-                Some("schema changes per statement not read (`--trace-changes never`)".to_owned())
+                Some(format!("schema changes per statement not read: trace-changes is never (`--trace-changes` or `[shadow]`); `auto` reads them when at most {DETAILED_REVIEW_UP_TO} migrations are reviewed"))
             }
         }
     }
