@@ -21,7 +21,8 @@ use crate::advice::{self, Advice, AdviseOptions};
 use crate::escape;
 use crate::migration::git::HistoryEdits;
 use crate::migration::{
-    self, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet, Tool,
+    self, DiscoverError, DiscoverOptions, Discovery, Migration, MigrationRef, MigrationSet,
+    Skipped, Tool,
 };
 use crate::pg::held::{HeldLocks, Holder};
 use crate::pg::transactions::transaction_states;
@@ -283,6 +284,56 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
         skipped,
     } = migration::discover(paths, &options.discover);
     let mut review = Review::default();
+    note_discovery(&mut review, errors, skipped);
+    let hashes = history_hashes(&sets, options);
+    let mut shadow = open_shadow(&sets, &hashes, options, &mut review);
+    let mut options = options_with_shadow(options, shadow.as_ref());
+    let reviewed = migration::reviewed_count(&sets);
+    let changes_unread = options.shadow.trace_changes.unread(reviewed);
+    let advice_unasked = options.advise.for_a_review_of(reviewed);
+    let mut baselines = Baselines::new();
+    for (set, hash) in sets.iter().zip(&hashes) {
+        let set_shadow = shadow
+            .as_mut()
+            .zip(hash.as_deref())
+            .map(|(shadow, hash)| Traces {
+                shadow,
+                history_hash: hash,
+                follow_schema: changes_unread.is_none(),
+            });
+        baselines.extend(review_set(set, &options, &mut review, set_shadow));
+    }
+    describe_shadow(&mut review, changes_unread);
+    if let Some(edited) = &options.edited_history {
+        edits::report(&mut review, edited, &options);
+    }
+    // Said only where the default level would have advised.
+    review.advice_unasked = advice_unasked.filter(|_| {
+        review
+            .migrations
+            .iter()
+            .any(|m| m.findings.iter().any(|f| f.severity >= DEFAULT_ADVISE_ON))
+    });
+    let conversations = advise_step(&mut review, &options);
+    validation::validate(
+        &mut review,
+        shadow.as_ref(),
+        &mut baselines,
+        conversations,
+        &options,
+    );
+    if let Some(shadow) = shadow {
+        finish_shadow(&mut review, shadow);
+    }
+    for problem in &mut review.problems {
+        make_printable(&mut problem.message);
+    }
+    review
+}
+
+/// What discovery could not read (problems), and the entries it passed over (notices, or problems
+/// when they would have been migrations).
+fn note_discovery(review: &mut Review, errors: Vec<DiscoverError>, skipped: Vec<Skipped>) {
     for error in errors {
         review.problems.push(InputProblem {
             path: error.path,
@@ -305,45 +356,40 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
             });
         }
     }
-    // Each directory's history hash names its baseline; the first also picks the cached image the
-    // shadow starts from, unless that history is empty.
-    let hashes: Vec<Option<String>> = sets
-        .iter()
+}
+
+/// Each directory's history hash, which names its baseline; the first also picks the cached image
+/// the shadow starts from, unless that history is empty. `None` without a shadow.
+fn history_hashes(sets: &[MigrationSet], options: &ReviewOptions) -> Vec<Option<String>> {
+    sets.iter()
         .map(|set| {
             (options.shadow.mode != ShadowMode::Off)
                 .then(|| shadow::history_hash(set, options))
                 .flatten()
         })
-        .collect();
-    let mut shadow = open_shadow(&sets, &hashes, options, &mut review);
+        .collect()
+}
+
+/// The options the rules run with once the shadow is up: its server's version when no
+/// `--pg-version` was given, and which version a trace comes from when the two differ.
+fn options_with_shadow(options: &ReviewOptions, shadow: Option<&Shadow>) -> ReviewOptions {
     let mut options = options.clone();
-    if let (Some(shadow), true) = (&shadow, options.pg_version_from_shadow) {
+    if let (Some(shadow), true) = (shadow, options.pg_version_from_shadow) {
         options.rule_settings.pg_version = shadow.version().major;
         options.rule_settings.pg_minor = Some(shadow.version().minor);
     }
     options.trace_version = shadow
-        .as_ref()
         .filter(|shadow| shadow.version().major != options.rule_settings.pg_version)
         .map(|shadow| TraceVersion {
             shadow: shadow.version().to_string(),
             target: options.rule_settings.pg_version,
         });
-    let reviewed = migration::reviewed_count(&sets);
-    let changes_unread = options.shadow.trace_changes.unread(reviewed);
-    let advice_unasked = options.advise.for_a_review_of(reviewed);
-    let mut baselines = Baselines::new();
-    for (set, hash) in sets.iter().zip(&hashes) {
-        let set_shadow = shadow
-            .as_mut()
-            .zip(hash.as_deref())
-            .map(|(shadow, hash)| Traces {
-                shadow,
-                history_hash: hash,
-                follow_schema: changes_unread.is_none(),
-            });
-        baselines.extend(review_set(set, &options, &mut review, set_shadow));
-    }
-    // The report names the shadow only when it traced something it reviews.
+    options
+}
+
+/// The report names the shadow, and why it read no schema changes, only when it traced something
+/// it reviews.
+fn describe_shadow(review: &mut Review, changes_unread: Option<String>) {
     let traced = review
         .migrations
         .iter()
@@ -353,37 +399,17 @@ pub fn review(paths: &[PathBuf], options: &ReviewOptions) -> Review {
     } else {
         review.shadow = None;
     }
-    if let Some(edited) = &options.edited_history {
-        edits::report(&mut review, edited, &options);
+}
+
+/// Stops the shadow; a server or database left behind is a problem of the run.
+fn finish_shadow(review: &mut Review, shadow: Shadow) {
+    if let Err(error) = shadow.finish() {
+        review.problems.push(InputProblem {
+            path: PathBuf::from("--shadow"),
+            position: None,
+            message: error.to_string(),
+        });
     }
-    // Said only where the default level would have advised.
-    review.advice_unasked = advice_unasked.filter(|_| {
-        review
-            .migrations
-            .iter()
-            .any(|m| m.findings.iter().any(|f| f.severity >= DEFAULT_ADVISE_ON))
-    });
-    let conversations = advise_step(&mut review, &options);
-    validation::validate(
-        &mut review,
-        shadow.as_ref(),
-        &mut baselines,
-        conversations,
-        &options,
-    );
-    if let Some(shadow) = shadow {
-        if let Err(error) = shadow.finish() {
-            review.problems.push(InputProblem {
-                path: PathBuf::from("--shadow"),
-                position: None,
-                message: error.to_string(),
-            });
-        }
-    }
-    for problem in &mut review.problems {
-        make_printable(&mut problem.message);
-    }
-    review
 }
 
 /// The advise stage. Advice never changes the findings; a setup problem is reported and the review
