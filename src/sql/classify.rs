@@ -356,18 +356,24 @@ impl<'a> Words<'a> {
     }
 
     fn is(&self, n: usize, keyword: &str) -> bool {
-        self.word(n)
-            .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+        self.tokens
+            .get(n)
+            .is_some_and(|token| self.token_is(token, keyword))
+    }
+
+    /// Whether `token` is the word `keyword`. Every statement is searched for `CONCURRENTLY`: the
+    /// kind and length are compared before the text is sliced.
+    fn token_is(&self, token: &Token, keyword: &str) -> bool {
+        token.kind == TokenKind::Word
+            && token.range().len() == keyword.len()
+            && self.text[token.range()].eq_ignore_ascii_case(keyword)
     }
 
     /// Index of the first token that is the given keyword.
     fn position(&self, keyword: &str) -> Option<usize> {
-        // Every statement is searched for `CONCURRENTLY`: the length is compared before the text.
-        self.tokens.iter().position(|token| {
-            token.kind == TokenKind::Word
-                && token.range().len() == keyword.len()
-                && self.text[token.range()].eq_ignore_ascii_case(keyword)
-        })
+        self.tokens
+            .iter()
+            .position(|token| self.token_is(token, keyword))
     }
 
     /// Token index `n`, if the statement has that many tokens.
