@@ -456,9 +456,7 @@ impl Statement {
     /// free where it chooses (a later use parses again); why a statement could not be parsed is kept.
     pub fn release_tree(&mut self, freed: &mut Vec<Box<ast::Statement>>) {
         if matches!(self.tree.get(), Some(Ok(_))) {
-            if let Some(Ok(tree)) = self.tree.take() {
-                freed.push(tree);
-            }
+            freed.extend(self.tree.take().and_then(Result::ok));
         }
         for nested in &mut self.nested {
             nested.release_tree(freed);
